@@ -1,0 +1,14 @@
+//! The daemon's protocol core, free of I/O.
+//!
+//! [`node::Node`] takes IP packets from the TUN side and datagrams from the UDP side, together
+//! with the current time, and returns what to write where. The async shell in the `warrend`
+//! crate owns the sockets and calls it. boringtun's `Tunn` is the one exception to "no clock
+//! reads": it keeps its own timer clock, so the shell drives it with [`node::Node::handle_timeout`].
+
+pub mod counters;
+pub mod ip;
+pub mod node;
+pub mod overlay;
+pub mod peer;
+pub mod route;
+pub mod tx_batch;

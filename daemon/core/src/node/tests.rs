@@ -1,0 +1,362 @@
+//! Deterministic tests of the data-plane core: two (or three) nodes joined by in-memory queues.
+
+use super::*;
+use crate::ip::testpkt::ipv4_udp;
+use crate::peer::PeerConfig;
+use std::net::Ipv4Addr;
+
+const A_IP: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 1);
+const B_IP: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 2);
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn secret(seed: u8) -> [u8; 32] {
+    [seed; 32]
+}
+
+fn key_of(seed: u8) -> NodeKey {
+    Node::new(secret(seed)).public_key()
+}
+
+fn peer(seed: u8, ip: Ipv4Addr, endpoint: Option<&str>) -> PeerConfig {
+    PeerConfig {
+        name: format!("n{seed}"),
+        public_key: key_of(seed),
+        allowed_ips: vec![format!("{ip}/32").parse().unwrap()],
+        endpoint: endpoint.map(addr),
+        persistent_keepalive: None,
+    }
+}
+
+struct Pair {
+    a: Node,
+    b: Node,
+    now: Instant,
+    a_addr: SocketAddr,
+    b_addr: SocketAddr,
+}
+
+/// A datagram in flight: (from, to, bytes).
+type Wire = Vec<(SocketAddr, SocketAddr, Vec<u8>)>;
+
+impl Pair {
+    fn new() -> Self {
+        let a_addr = addr("192.0.2.1:1000");
+        let b_addr = addr("192.0.2.2:2000");
+        let mut a = Node::new(secret(1));
+        let mut b = Node::new(secret(2));
+        a.add_peer(peer(2, B_IP, Some("192.0.2.2:2000"))).unwrap();
+        b.add_peer(peer(1, A_IP, Some("192.0.2.1:1000"))).unwrap();
+        Self {
+            a,
+            b,
+            now: Instant::now(),
+            a_addr,
+            b_addr,
+        }
+    }
+
+    /// Sends `pkt` from A's TUN; returns the datagrams A put on the wire.
+    fn a_sends(&mut self, pkt: &[u8]) -> Wire {
+        let mut out = vec![0u8; 2048];
+        let mut wire = Wire::new();
+        if let Some(t) = self.a.handle_tun_packet(pkt, &mut out) {
+            wire.push((self.a_addr, t.dst, out[..t.len].to_vec()));
+        }
+        drain(&mut self.a, self.a_addr, &mut wire);
+        wire
+    }
+
+    /// Delivers `wire` back and forth until quiet; returns what each TUN received.
+    fn run(&mut self, mut wire: Wire) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        let (mut to_a, mut to_b) = (vec![], vec![]);
+        let mut out = vec![0u8; 2048];
+        while let Some((from, to, bytes)) = (!wire.is_empty()).then(|| wire.remove(0)) {
+            let (node, me, tun) = if to == self.b_addr {
+                (&mut self.b, self.b_addr, &mut to_b)
+            } else {
+                (&mut self.a, self.a_addr, &mut to_a)
+            };
+            match node.handle_datagram(self.now, from, &bytes, &mut out) {
+                Inbound::ToTun { len } => tun.push(out[..len].to_vec()),
+                Inbound::Transmit(t) => wire.push((me, t.dst, out[..t.len].to_vec())),
+                Inbound::Control(_) | Inbound::Nothing => {}
+            }
+            drain(node, me, &mut wire);
+        }
+        (to_a, to_b)
+    }
+
+    fn established() -> Self {
+        let mut p = Self::new();
+        let pkt = ipv4_udp(A_IP, B_IP, b"hello");
+        let wire = p.a_sends(&pkt);
+        let (_, to_b) = p.run(wire);
+        assert_eq!(to_b, vec![pkt], "queued packet arrives after the handshake");
+        p
+    }
+}
+
+fn drain(node: &mut Node, me: SocketAddr, wire: &mut Wire) {
+    let mut out = vec![0u8; 2048];
+    while let Some(t) = node.poll_transmit(&mut out) {
+        wire.push((me, t.dst, out[..t.len].to_vec()));
+    }
+}
+
+#[test]
+fn handshake_then_data_both_ways() {
+    let mut p = Pair::established();
+    let back = ipv4_udp(B_IP, A_IP, b"world");
+    let mut out = vec![0u8; 2048];
+    let t =
+        p.b.handle_tun_packet(&back, &mut out)
+            .expect("session is up");
+    assert_eq!(t.dst, p.a_addr);
+    let (to_a, _) = p.run(vec![(p.b_addr, t.dst, out[..t.len].to_vec())]);
+    assert_eq!(to_a, vec![back]);
+    let now = p.now;
+    for n in [&p.a, &p.b] {
+        let s = &n.peer_status(now)[0];
+        assert!(s.online);
+        assert_eq!(s.path, PathKind::Direct);
+        assert!(s.rx_bytes > 0 && s.tx_bytes > 0);
+    }
+}
+
+#[test]
+fn routing_by_overlay_address() {
+    let mut p = Pair::established();
+    let mut out = vec![0u8; 2048];
+    // Nobody owns 100.64.0.99: dropped and counted.
+    let stray = ipv4_udp(A_IP, Ipv4Addr::new(100, 64, 0, 99), b"x");
+    assert_eq!(p.a.handle_tun_packet(&stray, &mut out), None);
+    assert_eq!(p.a.counters().dropped(DropReason::NoRoute), 1);
+    // Not an IP packet at all.
+    assert_eq!(p.a.handle_tun_packet(&[0x00; 30], &mut out), None);
+    assert_eq!(p.a.counters().dropped(DropReason::Malformed), 1);
+    // A peer whose endpoint is unknown.
+    let c_ip = Ipv4Addr::new(100, 64, 0, 3);
+    p.a.add_peer(peer(3, c_ip, None)).unwrap();
+    assert_eq!(
+        p.a.handle_tun_packet(&ipv4_udp(A_IP, c_ip, b"x"), &mut out),
+        None
+    );
+    assert_eq!(p.a.counters().dropped(DropReason::NoEndpoint), 1);
+    // Output buffer too small for the packet: refused, not a panic.
+    let big = ipv4_udp(A_IP, B_IP, &[0u8; 1400]);
+    assert_eq!(p.a.handle_tun_packet(&big, &mut out[..1400]), None);
+    assert_eq!(p.a.counters().dropped(DropReason::Oversized), 1);
+}
+
+#[test]
+fn config_conflicts_are_refused() {
+    let mut a = Node::new(secret(1));
+    a.add_peer(peer(2, B_IP, None)).unwrap();
+    assert_eq!(
+        a.add_peer(peer(2, Ipv4Addr::new(100, 64, 0, 9), None)),
+        Err(NodeError::DuplicatePeer(key_of(2)))
+    );
+    assert!(matches!(
+        a.add_peer(peer(3, B_IP, None)),
+        Err(NodeError::RouteConflict { .. })
+    ));
+    assert_eq!(
+        a.add_peer(peer(1, A_IP, None)),
+        Err(NodeError::OwnKey(key_of(1)))
+    );
+    // The refused peer left no routes behind.
+    let mut out = vec![0u8; 2048];
+    let to_c = ipv4_udp(A_IP, Ipv4Addr::new(100, 64, 0, 9), b"x");
+    assert_eq!(a.handle_tun_packet(&to_c, &mut out), None);
+    assert_eq!(a.counters().dropped(DropReason::NoRoute), 1);
+}
+
+/// A small deterministic generator so the junk is the same on every run.
+struct XorShift(u64);
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn malformed_and_oversized_datagrams_are_dropped_and_counted() {
+    let mut p = Pair::established();
+    let from = p.b_addr;
+    let mut out = vec![0u8; 2048];
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let mut junk = vec![0u8; 3000];
+    for i in 0..5000 {
+        let len = (rng.next() % 1600) as usize;
+        for b in junk[..len].iter_mut() {
+            *b = rng.next() as u8;
+        }
+        // Every few rounds, dress the junk up as a WireGuard message of each type.
+        if i % 3 == 0 && len >= 4 {
+            junk[0] = (i % 4 + 1) as u8;
+            junk[1..4].fill(0);
+        }
+        let r = p.a.handle_datagram(p.now, from, &junk[..len], &mut out);
+        assert!(matches!(r, Inbound::Nothing | Inbound::Control(_)));
+    }
+    let dropped: u64 = p.a.counters().dropped_map().values().sum();
+    let control = 5000 - dropped;
+    assert!(dropped > 4000, "junk must be counted, got {dropped}");
+    assert!(control < 1000);
+    // The session survives junk and the endpoint was never moved by it.
+    assert_eq!(p.a.peers()[0].endpoint(), Some(p.b_addr));
+
+    // Larger than the output buffer.
+    let mut big = vec![0u8; 4000];
+    big[0] = 4;
+    let before = p.a.counters().dropped(DropReason::Oversized);
+    assert_eq!(
+        p.a.handle_datagram(p.now, from, &big, &mut out),
+        Inbound::Nothing
+    );
+    assert_eq!(p.a.counters().dropped(DropReason::Oversized), before + 1);
+}
+
+#[test]
+fn stun_and_disco_are_handed_back_not_decrypted() {
+    let mut a = Node::new(secret(1));
+    let mut out = vec![0u8; 2048];
+    let mut stun = [0u8; 20];
+    stun[1] = 1;
+    stun[4..8].copy_from_slice(&warren_proto::datagram::STUN_MAGIC_COOKIE.to_be_bytes());
+    let from = addr("192.0.2.9:9");
+    assert_eq!(
+        a.handle_datagram(Instant::now(), from, &stun, &mut out),
+        Inbound::Control(DatagramKind::Stun)
+    );
+    assert_eq!(
+        a.handle_datagram(Instant::now(), from, b"WRNd\x01ping", &mut out),
+        Inbound::Control(DatagramKind::Disco)
+    );
+}
+
+#[test]
+fn roaming_follows_authenticated_packets_only() {
+    let mut p = Pair::established();
+    let mut out = vec![0u8; 2048];
+    let pkt = ipv4_udp(B_IP, A_IP, b"from a new place");
+    let t = p.b.handle_tun_packet(&pkt, &mut out).unwrap();
+    let mut sealed = out[..t.len].to_vec();
+
+    // A forged copy (one flipped bit) from an attacker's address does not move the endpoint.
+    let attacker = addr("203.0.113.66:6666");
+    let mut forged = sealed.clone();
+    *forged.last_mut().unwrap() ^= 1;
+    assert_eq!(
+        p.a.handle_datagram(p.now, attacker, &forged, &mut out),
+        Inbound::Nothing
+    );
+    assert_eq!(p.a.peers()[0].endpoint(), Some(p.b_addr));
+    assert_eq!(p.a.counters().dropped(DropReason::DecryptFailed), 1);
+
+    // The genuine packet from B's new address moves it.
+    let roamed = addr("198.51.100.7:7777");
+    assert_eq!(
+        p.a.handle_datagram(p.now, roamed, &sealed, &mut out),
+        Inbound::ToTun { len: pkt.len() }
+    );
+    assert_eq!(p.a.peers()[0].endpoint(), Some(roamed));
+    // A's replies now go there.
+    let reply = ipv4_udp(A_IP, B_IP, b"ok");
+    assert_eq!(p.a.handle_tun_packet(&reply, &mut out).unwrap().dst, roamed);
+
+    // Replaying the same datagram from the old address is refused and does not move it back.
+    sealed.truncate(t.len);
+    assert_eq!(
+        p.a.handle_datagram(p.now, p.b_addr, &sealed, &mut out),
+        Inbound::Nothing
+    );
+    assert_eq!(p.a.counters().dropped(DropReason::Replay), 1);
+    assert_eq!(p.a.peers()[0].endpoint(), Some(roamed));
+}
+
+#[test]
+fn inner_source_must_belong_to_the_sending_peer() {
+    let mut p = Pair::established();
+    let mut out = vec![0u8; 2048];
+    // B claims to be 100.64.0.50, which it does not own.
+    let spoof = ipv4_udp(Ipv4Addr::new(100, 64, 0, 50), A_IP, b"spoof");
+    let t = p.b.handle_tun_packet(&spoof, &mut out).unwrap();
+    let sealed = out[..t.len].to_vec();
+    assert_eq!(
+        p.a.handle_datagram(p.now, p.b_addr, &sealed, &mut out),
+        Inbound::Nothing
+    );
+    assert_eq!(p.a.counters().dropped(DropReason::SourceNotAllowed), 1);
+}
+
+#[test]
+fn handshakes_from_unknown_keys_are_refused() {
+    let mut p = Pair::new();
+    // C knows B, but B does not know C.
+    let mut c = Node::new(secret(3));
+    c.add_peer(peer(2, B_IP, Some("192.0.2.2:2000"))).unwrap();
+    let mut out = vec![0u8; 2048];
+    let t = c
+        .handle_tun_packet(
+            &ipv4_udp(Ipv4Addr::new(100, 64, 0, 3), B_IP, b"x"),
+            &mut out,
+        )
+        .expect("handshake initiation");
+    let init = out[..t.len].to_vec();
+    assert_eq!(
+        p.b.handle_datagram(p.now, addr("192.0.2.3:3000"), &init, &mut out),
+        Inbound::Nothing
+    );
+    assert_eq!(p.b.counters().dropped(DropReason::UnknownPeer), 1);
+}
+
+#[test]
+fn timer_ticks_are_scheduled_and_idempotent() {
+    let mut a = Node::new(secret(1));
+    a.add_peer(peer(2, B_IP, Some("192.0.2.2:2000"))).unwrap();
+    assert_eq!(a.poll_timeout(), None);
+    let t0 = Instant::now();
+    a.handle_timeout(t0);
+    assert_eq!(a.poll_timeout(), Some(t0 + TIMER_TICK));
+    let mut out = vec![0u8; 2048];
+    // A fresh peer with no traffic has nothing due.
+    assert_eq!(a.poll_transmit(&mut out), None);
+    // An early call does not move the schedule.
+    a.handle_timeout(t0 + Duration::from_millis(10));
+    assert_eq!(a.poll_timeout(), Some(t0 + TIMER_TICK));
+    a.handle_timeout(t0 + TIMER_TICK);
+    assert_eq!(a.poll_timeout(), Some(t0 + TIMER_TICK * 2));
+}
+
+#[test]
+fn persistent_keepalive_is_sent_from_timers() {
+    let mut p = Pair::new();
+    // Rebuild A with a 1 s keepalive toward B.
+    p.a = Node::new(secret(1));
+    let mut cfg = peer(2, B_IP, Some("192.0.2.2:2000"));
+    cfg.persistent_keepalive = Some(1);
+    p.a.add_peer(cfg).unwrap();
+    let wire = p.a_sends(&ipv4_udp(A_IP, B_IP, b"x"));
+    p.run(wire);
+    // boringtun's timers read their own clock, so this one test waits in real time.
+    std::thread::sleep(Duration::from_millis(1200));
+    let now = p.now + Duration::from_millis(1200);
+    p.a.handle_timeout(now);
+    let mut out = vec![0u8; 2048];
+    let t = p.a.poll_transmit(&mut out).expect("keepalive due");
+    assert_eq!(t.dst, p.b_addr);
+    assert_eq!(t.len, WG_OVERHEAD, "a keepalive is an empty data message");
+    let ka = out[..t.len].to_vec();
+    assert_eq!(
+        p.b.handle_datagram(now, p.a_addr, &ka, &mut out),
+        Inbound::Nothing
+    );
+    assert!(p.b.peers()[0].is_online(now));
+}

@@ -1,0 +1,68 @@
+//! One remote node: its identity, the addresses it owns, where it is, and its WireGuard session.
+
+use boringtun::noise::Tunn;
+use ipnet::IpNet;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+use warren_proto::key::NodeKey;
+
+/// WireGuard's REJECT_AFTER_TIME: a peer silent for longer has no usable session.
+pub const ONLINE_WINDOW: Duration = Duration::from_secs(180);
+pub const DEFAULT_KEEPALIVE_SECS: u16 = 25;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerConfig {
+    pub name: String,
+    pub public_key: NodeKey,
+    pub allowed_ips: Vec<IpNet>,
+    pub endpoint: Option<SocketAddr>,
+    /// `None` disables keepalives; the default is [`DEFAULT_KEEPALIVE_SECS`].
+    pub persistent_keepalive: Option<u16>,
+}
+
+pub struct Peer {
+    pub(crate) config: PeerConfig,
+    pub(crate) tunn: Tunn,
+    /// Follows the source of the latest authenticated packet (roaming).
+    pub(crate) endpoint: Option<SocketAddr>,
+    pub(crate) last_authenticated: Option<Instant>,
+}
+
+impl Peer {
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    pub fn public_key(&self) -> NodeKey {
+        self.config.public_key
+    }
+
+    pub fn endpoint(&self) -> Option<SocketAddr> {
+        self.endpoint
+    }
+
+    pub fn allowed_ips(&self) -> &[IpNet] {
+        &self.config.allowed_ips
+    }
+
+    /// The first host address the peer owns: what people call "its overlay IP".
+    pub fn overlay_ip(&self) -> Option<IpAddr> {
+        self.config
+            .allowed_ips
+            .iter()
+            .find(|n| n.addr().is_ipv4())
+            .or(self.config.allowed_ips.first())
+            .map(|n| n.addr())
+    }
+
+    pub fn is_online(&self, now: Instant) -> bool {
+        self.last_authenticated
+            .is_some_and(|t| now.saturating_duration_since(t) < ONLINE_WINDOW)
+    }
+
+    /// (time since last handshake, tx bytes, rx bytes, handshake RTT in ms) from the session.
+    pub fn session_stats(&self) -> (Option<Duration>, u64, u64, Option<u32>) {
+        let (since, tx, rx, _loss, rtt) = self.tunn.stats();
+        (since, tx as u64, rx as u64, rtt)
+    }
+}

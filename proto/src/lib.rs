@@ -1,0 +1,8 @@
+//! Warren's wire formats and local API types.
+//!
+//! Everything here is pure data and codecs: no sockets, no async runtime, so the daemon core,
+//! the CLI and the GUI can all share it.
+
+pub mod api;
+pub mod datagram;
+pub mod key;
