@@ -1,1 +1,190 @@
-fn main() {}
+//! `warrend`: the per-host Warren daemon.
+
+mod api_server;
+mod config;
+mod dataplane;
+mod identity;
+mod paths;
+mod tun;
+mod udp;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use warren_daemon_core::node::Node;
+use warren_daemon_core::overlay;
+use warren_proto::api::{OffloadStatus, SelfStatus, DEFAULT_SOCKET};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "warrend",
+    version,
+    about = "Warren daemon: the host's end of the overlay"
+)]
+struct Args {
+    /// Where the node identity and state live [default: /var/lib/warren as root, the per-user
+    /// data dir otherwise]
+    #[arg(long, global = true)]
+    state_dir: Option<PathBuf>,
+    /// Local API socket
+    #[arg(long, default_value = DEFAULT_SOCKET)]
+    socket: PathBuf,
+    /// UDP port for all traffic (WireGuard, probes); 0 picks a free one [default: config's
+    /// listen_port, else 41820]
+    #[arg(long)]
+    port: Option<u16>,
+    /// TUN interface name
+    #[arg(long, default_value = paths::DEFAULT_TUN)]
+    tun: String,
+    /// Config file (TOML) with the interface and static peers [default: STATE_DIR/config.toml
+    /// if it exists]
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Overlay MTU [default: config's mtu, else 1420]
+    #[arg(long)]
+    mtu: Option<u16>,
+    /// Do not ask the kernel for TUN segmentation offload (for comparison and old kernels)
+    #[arg(long)]
+    no_offload: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print this node's public key (creating the identity on first use) and exit
+    PublicKey,
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(Args::parse()) {
+        eprintln!("warrend: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(paths::default_state_dir);
+    let secret = identity::load_or_create(&state_dir)?;
+    let node = Node::new(secret);
+    if let Some(Command::PublicKey) = args.command {
+        println!("{}", node.public_key());
+        return Ok(());
+    }
+    let config = match &args.config {
+        Some(path) => config::Config::load(path)?,
+        None => {
+            let default = state_dir.join(paths::CONFIG_FILE);
+            if default.exists() {
+                config::Config::load(&default)?
+            } else {
+                config::Config::default()
+            }
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(args, config, node))
+}
+
+async fn serve(args: Args, config: config::Config, mut node: Node) -> Result<()> {
+    for entry in &config.peers {
+        node.add_peer(entry.to_peer_config())
+            .context("config lists a peer that cannot be added")?;
+    }
+    let key = node.public_key();
+    let v4 = config
+        .interface
+        .address
+        .unwrap_or_else(|| overlay::derive_v4(&key));
+    let v6 = config
+        .interface
+        .address6
+        .unwrap_or_else(|| overlay::derive_v6(&key));
+    let mtu = args
+        .mtu
+        .or(config.interface.mtu)
+        .unwrap_or(config::DEFAULT_MTU);
+    let port = args
+        .port
+        .or(config.interface.listen_port)
+        .unwrap_or(paths::DEFAULT_PORT);
+
+    let udp = udp::Udp::bind(port)?;
+    let tun_dev = tun::create(&tun::TunSettings {
+        name: args.tun.clone(),
+        v4,
+        v6: Some(v6),
+        mtu,
+        offload: !args.no_offload,
+    })?;
+    let offload = OffloadStatus {
+        tun_vnet_hdr: tun_dev.tcp_gso(),
+        tun_udp_gso: tun_dev.udp_gso(),
+        udp_gso_segments: udp.state.max_gso_segments(),
+        udp_gro_segments: udp.state.gro_segments(),
+    };
+    let self_status = SelfStatus {
+        name: config
+            .interface
+            .name
+            .clone()
+            .unwrap_or_else(paths::hostname),
+        overlay_ip: v4.into(),
+        overlay_ip6: Some(v6.into()),
+        public_key: key,
+        listen_port: udp.local_port(),
+        tun: args.tun.clone(),
+        mtu,
+    };
+    let listener = api_server::bind(&args.socket)?;
+    let _socket_guard = api_server::SocketGuard(args.socket.clone());
+    tracing::info!(
+        public_key = %key, overlay = %v4, overlay6 = %v6, port = self_status.listen_port,
+        tun = %args.tun, peers = config.peers.len(), ?offload,
+        "warrend ready"
+    );
+
+    let dp = Arc::new(dataplane::Dataplane {
+        node: Mutex::new(node),
+        udp,
+        tun: tun_dev,
+        mtu,
+    });
+    let api = Arc::new(api_server::ApiState {
+        dataplane: dp.clone(),
+        self_status,
+        offload,
+    });
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(dataplane::tun_to_udp(dp.clone()));
+    tasks.spawn(dataplane::udp_to_tun(dp.clone()));
+    tasks.spawn(dataplane::timers(dp.clone()));
+    tasks.spawn(api_server::serve(listener, api));
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
+        _ = term.recv() => tracing::info!("terminated; stopping"),
+        Some(done) = tasks.join_next() => {
+            match done {
+                Ok(Ok(())) => anyhow::bail!("a daemon task ended unexpectedly"),
+                Ok(Err(e)) => return Err(e),
+                Err(e) => anyhow::bail!("a daemon task panicked: {e}"),
+            }
+        }
+    }
+    Ok(())
+}

@@ -10,6 +10,9 @@ use std::net::{IpAddr, SocketAddr};
 
 pub const API_VERSION: u32 = 1;
 
+/// Where `warrend` listens and the CLI and GUI connect unless told otherwise.
+pub const DEFAULT_SOCKET: &str = "/run/warren/warrend.sock";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestEnvelope {
     pub v: u32,

@@ -1,0 +1,241 @@
+//! The async shell around the core: moves batches between the TUN device and the UDP socket.
+//!
+//! Three tasks share one `Node` behind a mutex, each holding it only while it runs the core over
+//! a whole batch, never across an await:
+//! - TUN → UDP: one `recv_multiple` (a 64 KiB TSO super-packet split into MTU segments), encrypt
+//!   every segment into a [`TxBatch`], send each run with one GSO `sendmsg`;
+//! - UDP → TUN: one `recvmmsg` of GRO-coalesced buffers, decrypt every segment into its own TUN
+//!   buffer, write them with `send_multiple`, which re-coalesces TCP/UDP flows for the kernel;
+//! - timers: every 250 ms, WireGuard handshakes, retries and keepalives.
+
+use crate::udp::{from_wire, Udp};
+use anyhow::Result;
+use quinn_udp::{RecvMeta, Transmit, UdpSockRef};
+use std::io::IoSliceMut;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::Interest;
+use tun_rs::{AsyncDevice, GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
+use warren_daemon_core::counters::DropReason;
+use warren_daemon_core::node::{Inbound, Node, MIN_OUT, TIMER_TICK, WG_OVERHEAD};
+use warren_daemon_core::tx_batch::TxBatch;
+
+/// Datagram buffers per `recvmmsg`.
+const RX_BATCH: usize = 8;
+/// Decrypted packets gathered before one `send_multiple` to the TUN device.
+const TUN_SLOTS: usize = 256;
+
+pub struct Dataplane {
+    pub node: Mutex<Node>,
+    pub udp: Udp,
+    pub tun: AsyncDevice,
+    pub mtu: u16,
+}
+
+impl Dataplane {
+    /// Room for one encrypted datagram: the largest TUN packet plus WireGuard's overhead.
+    fn slot_size(&self) -> usize {
+        (self.mtu as usize + WG_OVERHEAD + 16).max(MIN_OUT)
+    }
+
+    fn node(&self) -> std::sync::MutexGuard<'_, Node> {
+        // A panic while holding the lock leaves a core we cannot trust; stop loudly.
+        self.node.lock().expect("data-plane core poisoned")
+    }
+
+    async fn send_batch(&self, batch: &TxBatch) {
+        for (run, bytes) in batch.runs() {
+            let transmit = Transmit {
+                destination: self.udp.to_wire(run.dst),
+                ecn: None,
+                contents: bytes,
+                segment_size: (run.count > 1).then_some(run.segment),
+                src_ip: None,
+            };
+            let sent = self
+                .udp
+                .socket
+                .async_io(Interest::WRITABLE, || {
+                    self.udp
+                        .state
+                        .try_send(UdpSockRef::from(&self.udp.socket), &transmit)
+                })
+                .await;
+            if let Err(e) = sent {
+                tracing::debug!(dst = %run.dst, "send failed: {e}");
+                let mut node = self.node();
+                for _ in 0..run.count {
+                    node.count_drop(DropReason::SendFailed);
+                }
+            }
+        }
+    }
+}
+
+/// Moves everything that is not a direct reply to an input out of the core into `batch`.
+fn drain_transmits(node: &mut Node, batch: &mut TxBatch) -> bool {
+    while let Some(spare) = batch.spare() {
+        match node.poll_transmit(spare) {
+            Some(t) => batch.commit(t.dst, t.len),
+            None => return false,
+        }
+    }
+    true
+}
+
+pub async fn tun_to_udp(dp: Arc<Dataplane>) -> Result<()> {
+    let mut original = vec![0u8; VIRTIO_NET_HDR_LEN + 65535];
+    let packet_buf = (dp.mtu as usize).max(1500) + 64;
+    let mut bufs = vec![vec![0u8; packet_buf]; IDEAL_BATCH_SIZE];
+    let mut sizes = vec![0usize; IDEAL_BATCH_SIZE];
+    let mut batch = TxBatch::new(IDEAL_BATCH_SIZE + 16, dp.slot_size());
+    loop {
+        let n = match dp
+            .tun
+            .recv_multiple(&mut original, &mut bufs, &mut sizes, 0)
+            .await
+        {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::debug!("TUN read: {e}");
+                dp.node().count_drop(DropReason::Malformed);
+                // Never spin on a persistent error.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                continue;
+            }
+        };
+        batch.set_max_segments(dp.udp.state.max_gso_segments());
+        let more = {
+            let mut node = dp.node();
+            for (buf, &size) in bufs.iter().zip(&sizes).take(n) {
+                let Some(out) = batch.spare() else { break };
+                if let Some(t) = node.handle_tun_packet(&buf[..size], out) {
+                    batch.commit(t.dst, t.len);
+                }
+            }
+            drain_transmits(&mut node, &mut batch)
+        };
+        dp.send_batch(&batch).await;
+        batch.clear();
+        if more {
+            flush_pending(&dp, &mut batch).await;
+        }
+    }
+}
+
+/// Sends whatever the core still has queued, a batch at a time.
+async fn flush_pending(dp: &Dataplane, batch: &mut TxBatch) {
+    loop {
+        let more = drain_transmits(&mut dp.node(), batch);
+        dp.send_batch(batch).await;
+        batch.clear();
+        if !more {
+            return;
+        }
+    }
+}
+
+pub async fn udp_to_tun(dp: Arc<Dataplane>) -> Result<()> {
+    let gro = dp.udp.state.gro_segments().max(1);
+    let chunk = (gro * (dp.mtu as usize + 128)).max(65536);
+    let mut rx = vec![0u8; chunk * RX_BATCH];
+    let mut metas = [RecvMeta::default(); RX_BATCH];
+    let mut tun_bufs: Vec<Vec<u8>> = (0..TUN_SLOTS.max(2 * gro))
+        .map(|_| Vec::with_capacity(VIRTIO_NET_HDR_LEN + 65535))
+        .collect();
+    let mut gro_table = GROTable::default();
+    let mut replies = TxBatch::new(64, dp.slot_size());
+    loop {
+        let received = dp
+            .udp
+            .socket
+            .async_io(Interest::READABLE, || {
+                let mut chunks = rx.chunks_mut(chunk);
+                let mut iovs: [IoSliceMut; RX_BATCH] = std::array::from_fn(|_| {
+                    IoSliceMut::new(chunks.next().expect("RX_BATCH chunks"))
+                });
+                dp.udp
+                    .state
+                    .recv(UdpSockRef::from(&dp.udp.socket), &mut iovs, &mut metas)
+            })
+            .await;
+        let n = match received {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::debug!("UDP receive: {e}");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                continue;
+            }
+        };
+        let now = Instant::now();
+        let mut used = 0;
+        for (i, meta) in metas[..n].iter().enumerate() {
+            if used + gro > tun_bufs.len() {
+                write_tun(&dp, &mut gro_table, &mut tun_bufs[..used]).await;
+                used = 0;
+            }
+            let from = from_wire(meta.addr);
+            let data = &rx[i * chunk..i * chunk + meta.len];
+            let stride = if meta.stride == 0 {
+                meta.len
+            } else {
+                meta.stride
+            };
+            let mut node = dp.node();
+            for segment in data.chunks(stride) {
+                let slot = &mut tun_bufs[used];
+                slot.clear();
+                slot.resize(VIRTIO_NET_HDR_LEN + segment.len().max(MIN_OUT), 0);
+                match node.handle_datagram(now, from, segment, &mut slot[VIRTIO_NET_HDR_LEN..]) {
+                    Inbound::ToTun { len } => {
+                        slot.truncate(VIRTIO_NET_HDR_LEN + len);
+                        used += 1;
+                    }
+                    Inbound::Transmit(t) => {
+                        if let Some(spare) = replies.spare() {
+                            spare[..t.len].copy_from_slice(
+                                &slot[VIRTIO_NET_HDR_LEN..VIRTIO_NET_HDR_LEN + t.len],
+                            );
+                            replies.commit(t.dst, t.len);
+                        }
+                    }
+                    // STUN and disco arrive with the coordinator; until then they are counted.
+                    Inbound::Control(_) => node.count_drop(DropReason::Unhandled),
+                    Inbound::Nothing => {}
+                }
+            }
+        }
+        write_tun(&dp, &mut gro_table, &mut tun_bufs[..used]).await;
+        let more = drain_transmits(&mut dp.node(), &mut replies);
+        dp.send_batch(&replies).await;
+        replies.clear();
+        if more {
+            flush_pending(&dp, &mut replies).await;
+        }
+    }
+}
+
+async fn write_tun(dp: &Dataplane, gro_table: &mut GROTable, bufs: &mut [Vec<u8>]) {
+    if bufs.is_empty() {
+        return;
+    }
+    if let Err(e) = dp
+        .tun
+        .send_multiple(gro_table, bufs, VIRTIO_NET_HDR_LEN)
+        .await
+    {
+        tracing::debug!("TUN write: {e}");
+        dp.node().count_drop(DropReason::TunWriteFailed);
+    }
+}
+
+pub async fn timers(dp: Arc<Dataplane>) -> Result<()> {
+    let mut batch = TxBatch::new(64, dp.slot_size());
+    let mut tick = tokio::time::interval(TIMER_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        dp.node().handle_timeout(Instant::now());
+        flush_pending(&dp, &mut batch).await;
+    }
+}

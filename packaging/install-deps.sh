@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what building, testing and the demo need on Debian/Ubuntu. Idempotent; run as root.
+set -euo pipefail
+need=()
+for pkg_cmd in iproute2:ip nftables:nft iputils-ping:ping iperf3:iperf3 procps:ps \
+               build-essential:cc pkg-config:pkg-config curl:curl ca-certificates:update-ca-certificates; do
+  pkg=${pkg_cmd%%:*}; cmd=${pkg_cmd##*:}
+  command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # iperf3 asks whether to start a daemon; answer no.
+  echo "iperf3 iperf3/start_daemon boolean false" | debconf-set-selections 2>/dev/null || true
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
+  echo "installing the Rust toolchain with rustup"
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+fi
