@@ -1,21 +1,24 @@
-//! The async shell around the core: moves batches between the TUN device and the UDP socket.
+//! The shell around the core that moves batches between the TUN device and the UDP socket.
 //!
-//! Three tasks share one `Node` behind a mutex, each holding it only while it runs the core over
-//! a whole batch, never across an await:
+//! Three OS threads share one `Node` behind a mutex, each holding it only while it runs the core
+//! over a whole batch, never while blocked in the kernel:
 //! - TUN → UDP: one `recv_multiple` (a 64 KiB TSO super-packet split into MTU segments), encrypt
 //!   every segment into a [`TxBatch`], send each run with one GSO `sendmsg`;
 //! - UDP → TUN: one `recvmmsg` of GRO-coalesced buffers, decrypt every segment into its own TUN
 //!   buffer, write them with `send_multiple`, which re-coalesces TCP/UDP flows for the kernel;
 //! - timers: every 250 ms, WireGuard handshakes, retries and keepalives.
+//!
+//! Plain threads that sleep in the kernel on their own descriptor wake straight into the work:
+//! an async runtime adds a cross-thread wake-up per packet burst, which showed up as ping RTT.
 
 use crate::udp::{from_wire, Udp};
 use anyhow::Result;
 use quinn_udp::{RecvMeta, Transmit, UdpSockRef};
-use std::io::IoSliceMut;
+use std::io::{self, IoSliceMut};
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tokio::io::Interest;
-use tun_rs::{AsyncDevice, GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
+use std::time::Instant;
+use tun_rs::{GROTable, SyncDevice, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 use warren_daemon_core::counters::DropReason;
 use warren_daemon_core::node::{Inbound, Node, MIN_OUT, TIMER_TICK, WG_OVERHEAD};
 use warren_daemon_core::tx_batch::TxBatch;
@@ -24,11 +27,13 @@ use warren_daemon_core::tx_batch::TxBatch;
 const RX_BATCH: usize = 8;
 /// Decrypted packets gathered before one `send_multiple` to the TUN device.
 const TUN_SLOTS: usize = 256;
+/// How long a send waits for room in a full socket buffer before the datagram is dropped.
+const SEND_WAIT_MS: i32 = 100;
 
 pub struct Dataplane {
     pub node: Mutex<Node>,
     pub udp: Udp,
-    pub tun: AsyncDevice,
+    pub tun: SyncDevice,
     pub mtu: u16,
 }
 
@@ -38,12 +43,12 @@ impl Dataplane {
         (self.mtu as usize + WG_OVERHEAD + 16).max(MIN_OUT)
     }
 
-    fn node(&self) -> std::sync::MutexGuard<'_, Node> {
+    pub fn node(&self) -> std::sync::MutexGuard<'_, Node> {
         // A panic while holding the lock leaves a core we cannot trust; stop loudly.
         self.node.lock().expect("data-plane core poisoned")
     }
 
-    async fn send_batch(&self, batch: &TxBatch) {
+    fn send_batch(&self, batch: &TxBatch) {
         for (run, bytes) in batch.runs() {
             let transmit = Transmit {
                 destination: self.udp.to_wire(run.dst),
@@ -52,16 +57,7 @@ impl Dataplane {
                 segment_size: (run.count > 1).then_some(run.segment),
                 src_ip: None,
             };
-            let sent = self
-                .udp
-                .socket
-                .async_io(Interest::WRITABLE, || {
-                    self.udp
-                        .state
-                        .try_send(UdpSockRef::from(&self.udp.socket), &transmit)
-                })
-                .await;
-            if let Err(e) = sent {
+            if let Err(e) = self.send_one(&transmit) {
                 tracing::debug!(dst = %run.dst, "send failed: {e}");
                 let mut node = self.node();
                 for _ in 0..run.count {
@@ -70,9 +66,47 @@ impl Dataplane {
             }
         }
     }
+
+    fn send_one(&self, transmit: &Transmit<'_>) -> io::Result<()> {
+        loop {
+            match self
+                .udp
+                .state
+                .try_send(UdpSockRef::from(&self.udp.socket), transmit)
+            {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !wait_fd(self.udp.socket.as_raw_fd(), libc::POLLOUT, SEND_WAIT_MS)? {
+                        return Err(e);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
 }
 
-/// Moves everything that is not a direct reply to an input out of the core into `batch`.
+/// Waits until `fd` is ready for `events`; `Ok(false)` on timeout. `timeout_ms` < 0 waits forever.
+fn wait_fd(fd: i32, events: libc::c_short, timeout_ms: i32) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd for the duration of the call.
+        let r = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+        if r >= 0 {
+            return Ok(r > 0);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Moves everything that is not a direct reply to an input out of the core into `batch`;
+/// `true` if the core has more than fitted.
 fn drain_transmits(node: &mut Node, batch: &mut TxBatch) -> bool {
     while let Some(spare) = batch.spare() {
         match node.poll_transmit(spare) {
@@ -83,24 +117,64 @@ fn drain_transmits(node: &mut Node, batch: &mut TxBatch) -> bool {
     true
 }
 
-pub async fn tun_to_udp(dp: Arc<Dataplane>) -> Result<()> {
+/// Sends whatever the core has queued, a batch at a time.
+fn flush_pending(dp: &Dataplane, batch: &mut TxBatch) {
+    loop {
+        let more = drain_transmits(&mut dp.node(), batch);
+        dp.send_batch(batch);
+        batch.clear();
+        if !more {
+            return;
+        }
+    }
+}
+
+/// Starts the three threads; the first one to fail reports its error through `failed`.
+pub fn spawn(dp: Arc<Dataplane>, failed: tokio::sync::mpsc::UnboundedSender<anyhow::Error>) -> Result<()> {
+    type Loop = fn(&Dataplane) -> Result<()>;
+    let loops: [(&str, Loop); 3] = [
+        ("warren-tun-rx", tun_to_udp),
+        ("warren-udp-rx", udp_to_tun),
+        ("warren-timers", timers),
+    ];
+    for (name, body) in loops {
+        let dp = dp.clone();
+        let failed = failed.clone();
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                let e = match body(&dp) {
+                    Ok(()) => anyhow::anyhow!("{name} ended unexpectedly"),
+                    Err(e) => e.context(name),
+                };
+                let _ = failed.send(e);
+            })?;
+    }
+    Ok(())
+}
+
+fn tun_to_udp(dp: &Dataplane) -> Result<()> {
     let mut original = vec![0u8; VIRTIO_NET_HDR_LEN + 65535];
     let packet_buf = (dp.mtu as usize).max(1500) + 64;
     let mut bufs = vec![vec![0u8; packet_buf]; IDEAL_BATCH_SIZE];
     let mut sizes = vec![0usize; IDEAL_BATCH_SIZE];
     let mut batch = TxBatch::new(IDEAL_BATCH_SIZE + 16, dp.slot_size());
+    let mut errors = 0u32;
     loop {
-        let n = match dp
-            .tun
-            .recv_multiple(&mut original, &mut bufs, &mut sizes, 0)
-            .await
-        {
-            Ok(n) => n,
+        let n = match dp.tun.recv_multiple(&mut original, &mut bufs, &mut sizes, 0) {
+            Ok(n) => {
+                errors = 0;
+                n
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
+                // A bad frame is dropped; a device that keeps failing is gone.
                 tracing::debug!("TUN read: {e}");
                 dp.node().count_drop(DropReason::Malformed);
-                // Never spin on a persistent error.
-                tokio::time::sleep(Duration::from_millis(1)).await;
+                errors += 1;
+                if errors > 1000 {
+                    return Err(e.into());
+                }
                 continue;
             }
         };
@@ -115,27 +189,15 @@ pub async fn tun_to_udp(dp: Arc<Dataplane>) -> Result<()> {
             }
             drain_transmits(&mut node, &mut batch)
         };
-        dp.send_batch(&batch).await;
+        dp.send_batch(&batch);
         batch.clear();
         if more {
-            flush_pending(&dp, &mut batch).await;
+            flush_pending(dp, &mut batch);
         }
     }
 }
 
-/// Sends whatever the core still has queued, a batch at a time.
-async fn flush_pending(dp: &Dataplane, batch: &mut TxBatch) {
-    loop {
-        let more = drain_transmits(&mut dp.node(), batch);
-        dp.send_batch(batch).await;
-        batch.clear();
-        if !more {
-            return;
-        }
-    }
-}
-
-pub async fn udp_to_tun(dp: Arc<Dataplane>) -> Result<()> {
+fn udp_to_tun(dp: &Dataplane) -> Result<()> {
     let gro = dp.udp.state.gro_segments().max(1);
     let chunk = (gro * (dp.mtu as usize + 128)).max(65536);
     let mut rx = vec![0u8; chunk * RX_BATCH];
@@ -145,25 +207,25 @@ pub async fn udp_to_tun(dp: Arc<Dataplane>) -> Result<()> {
         .collect();
     let mut gro_table = GROTable::default();
     let mut replies = TxBatch::new(64, dp.slot_size());
+    let fd = dp.udp.socket.as_raw_fd();
     loop {
-        let received = dp
-            .udp
-            .socket
-            .async_io(Interest::READABLE, || {
-                let mut chunks = rx.chunks_mut(chunk);
-                let mut iovs: [IoSliceMut; RX_BATCH] = std::array::from_fn(|_| {
-                    IoSliceMut::new(chunks.next().expect("RX_BATCH chunks"))
-                });
-                dp.udp
-                    .state
-                    .recv(UdpSockRef::from(&dp.udp.socket), &mut iovs, &mut metas)
-            })
-            .await;
+        let received = {
+            let mut chunks = rx.chunks_mut(chunk);
+            let mut iovs: [IoSliceMut; RX_BATCH] = std::array::from_fn(|_| {
+                IoSliceMut::new(chunks.next().expect("RX_BATCH chunks"))
+            });
+            dp.udp
+                .state
+                .recv(UdpSockRef::from(&dp.udp.socket), &mut iovs, &mut metas)
+        };
         let n = match received {
             Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                wait_fd(fd, libc::POLLIN, -1)?;
+                continue;
+            }
             Err(e) => {
                 tracing::debug!("UDP receive: {e}");
-                tokio::time::sleep(Duration::from_millis(1)).await;
                 continue;
             }
         };
@@ -171,16 +233,12 @@ pub async fn udp_to_tun(dp: Arc<Dataplane>) -> Result<()> {
         let mut used = 0;
         for (i, meta) in metas[..n].iter().enumerate() {
             if used + gro > tun_bufs.len() {
-                write_tun(&dp, &mut gro_table, &mut tun_bufs[..used]).await;
+                write_tun(dp, &mut gro_table, &mut tun_bufs[..used]);
                 used = 0;
             }
             let from = from_wire(meta.addr);
             let data = &rx[i * chunk..i * chunk + meta.len];
-            let stride = if meta.stride == 0 {
-                meta.len
-            } else {
-                meta.stride
-            };
+            let stride = if meta.stride == 0 { meta.len } else { meta.stride };
             let mut node = dp.node();
             for segment in data.chunks(stride) {
                 let slot = &mut tun_bufs[used];
@@ -205,37 +263,31 @@ pub async fn udp_to_tun(dp: Arc<Dataplane>) -> Result<()> {
                 }
             }
         }
-        write_tun(&dp, &mut gro_table, &mut tun_bufs[..used]).await;
+        write_tun(dp, &mut gro_table, &mut tun_bufs[..used]);
         let more = drain_transmits(&mut dp.node(), &mut replies);
-        dp.send_batch(&replies).await;
+        dp.send_batch(&replies);
         replies.clear();
         if more {
-            flush_pending(&dp, &mut replies).await;
+            flush_pending(dp, &mut replies);
         }
     }
 }
 
-async fn write_tun(dp: &Dataplane, gro_table: &mut GROTable, bufs: &mut [Vec<u8>]) {
+fn write_tun(dp: &Dataplane, gro_table: &mut GROTable, bufs: &mut [Vec<u8>]) {
     if bufs.is_empty() {
         return;
     }
-    if let Err(e) = dp
-        .tun
-        .send_multiple(gro_table, bufs, VIRTIO_NET_HDR_LEN)
-        .await
-    {
+    if let Err(e) = dp.tun.send_multiple(gro_table, bufs, VIRTIO_NET_HDR_LEN) {
         tracing::debug!("TUN write: {e}");
         dp.node().count_drop(DropReason::TunWriteFailed);
     }
 }
 
-pub async fn timers(dp: Arc<Dataplane>) -> Result<()> {
+fn timers(dp: &Dataplane) -> Result<()> {
     let mut batch = TxBatch::new(64, dp.slot_size());
-    let mut tick = tokio::time::interval(TIMER_TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        std::thread::sleep(TIMER_TICK);
         dp.node().handle_timeout(Instant::now());
-        flush_pending(&dp, &mut batch).await;
+        flush_pending(dp, &mut batch);
     }
 }

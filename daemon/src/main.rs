@@ -10,6 +10,7 @@ mod udp;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use warren_daemon_core::node::Node;
@@ -63,6 +64,7 @@ fn main() {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     if let Err(e) = run(Args::parse()) {
         eprintln!("warrend: {e:#}");
@@ -168,22 +170,21 @@ async fn serve(args: Args, config: config::Config, mut node: Node) -> Result<()>
         self_status,
         offload,
     });
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(dataplane::tun_to_udp(dp.clone()));
-    tasks.spawn(dataplane::udp_to_tun(dp.clone()));
-    tasks.spawn(dataplane::timers(dp.clone()));
-    tasks.spawn(api_server::serve(listener, api));
+    let (failed_tx, mut failed) = tokio::sync::mpsc::unbounded_channel();
+    dataplane::spawn(dp, failed_tx)?;
+    let mut api_task = tokio::spawn(api_server::serve(listener, api));
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
         _ = term.recv() => tracing::info!("terminated; stopping"),
-        Some(done) = tasks.join_next() => {
-            match done {
-                Ok(Ok(())) => anyhow::bail!("a daemon task ended unexpectedly"),
-                Ok(Err(e)) => return Err(e),
-                Err(e) => anyhow::bail!("a daemon task panicked: {e}"),
-            }
+        Some(e) = failed.recv() => return Err(e.context("data plane stopped")),
+        done = &mut api_task => {
+            return Err(match done {
+                Ok(Ok(())) => anyhow::anyhow!("the local API ended unexpectedly"),
+                Ok(Err(e)) => e.context("local API stopped"),
+                Err(e) => anyhow::anyhow!("the local API panicked: {e}"),
+            });
         }
     }
     Ok(())

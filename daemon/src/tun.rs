@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use std::net::{Ipv4Addr, Ipv6Addr};
-use tun_rs::{AsyncDevice, DeviceBuilder};
+use tun_rs::{DeviceBuilder, SyncDevice};
 use warren_daemon_core::overlay::{OVERLAY_V4, OVERLAY_V6};
 
 pub struct TunSettings {
@@ -15,7 +15,7 @@ pub struct TunSettings {
 
 /// Creates the device. With `offload`, asks for virtio headers plus TSO/USO so the kernel hands
 /// over 64 KiB super-packets; if the kernel refuses, falls back to plain packets.
-pub fn create(s: &TunSettings) -> Result<AsyncDevice> {
+pub fn create(s: &TunSettings) -> Result<SyncDevice> {
     if s.offload {
         match build(s, true) {
             Ok(dev) => return Ok(dev),
@@ -30,7 +30,7 @@ pub fn create(s: &TunSettings) -> Result<AsyncDevice> {
     })
 }
 
-fn build(s: &TunSettings, offload: bool) -> std::io::Result<AsyncDevice> {
+fn build(s: &TunSettings, offload: bool) -> std::io::Result<SyncDevice> {
     // The /10 and /64 prefixes give the kernel the routes to the whole overlay.
     let mut b = DeviceBuilder::new()
         .name(&s.name)
@@ -40,5 +40,5 @@ fn build(s: &TunSettings, offload: bool) -> std::io::Result<AsyncDevice> {
     if let Some(v6) = s.v6 {
         b = b.ipv6(v6, OVERLAY_V6.prefix_len());
     }
-    b.build_async()
+    b.build_sync()
 }

@@ -5,7 +5,7 @@ use quinn_udp::{UdpSockRef, UdpSocketState};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsRawFd;
-use tokio::net::UdpSocket;
+use std::net::UdpSocket;
 
 /// Several MB so a burst of GSO sends or GRO receives does not overflow the socket.
 const SOCKET_BUFFER: usize = 8 << 20;
@@ -31,8 +31,8 @@ impl Udp {
         };
         set_buffers(&socket);
         let state = UdpSocketState::new(UdpSockRef::from(&socket))?;
-        socket.set_nonblocking(true)?;
-        let socket = UdpSocket::from_std(socket.into())?;
+        // quinn-udp made it non-blocking; the receive thread waits in poll(2).
+        let socket: UdpSocket = socket.into();
         Ok(Udp {
             socket,
             state,
