@@ -6,11 +6,13 @@
 //!   every segment into a [`TxBatch`], send each run with one GSO `sendmsg`;
 //! - UDP → TUN: one `recvmmsg` of GRO-coalesced buffers, decrypt every segment into its own TUN
 //!   buffer, write them with `send_multiple`, which re-coalesces TCP/UDP flows for the kernel;
-//! - timers: every 250 ms, WireGuard handshakes, retries and keepalives.
+//! - timers: every 250 ms, WireGuard handshakes, retries and keepalives;
+//! - netwatch: when this host gains an address, a keepalive to every peer (see `netwatch`).
 //!
 //! Plain threads that sleep in the kernel on their own descriptor wake straight into the work:
 //! an async runtime adds a cross-thread wake-up per packet burst, which showed up as ping RTT.
 
+use crate::netwatch::{AddressWatch, REPEAT_AFTER};
 use crate::udp::{from_wire, Udp};
 use anyhow::Result;
 use quinn_udp::{RecvMeta, Transmit, UdpSockRef};
@@ -129,13 +131,17 @@ fn flush_pending(dp: &Dataplane, batch: &mut TxBatch) {
     }
 }
 
-/// Starts the three threads; the first one to fail reports its error through `failed`.
-pub fn spawn(dp: Arc<Dataplane>, failed: tokio::sync::mpsc::UnboundedSender<anyhow::Error>) -> Result<()> {
+/// Starts the data-plane threads; the first one to fail reports its error through `failed`.
+pub fn spawn(
+    dp: Arc<Dataplane>,
+    failed: tokio::sync::mpsc::UnboundedSender<anyhow::Error>,
+) -> Result<()> {
     type Loop = fn(&Dataplane) -> Result<()>;
-    let loops: [(&str, Loop); 3] = [
+    let loops: [(&str, Loop); 4] = [
         ("warren-tun-rx", tun_to_udp),
         ("warren-udp-rx", udp_to_tun),
         ("warren-timers", timers),
+        ("warren-netwatch", announce_on_address_change),
     ];
     for (name, body) in loops {
         let dp = dp.clone();
@@ -161,7 +167,10 @@ fn tun_to_udp(dp: &Dataplane) -> Result<()> {
     let mut batch = TxBatch::new(IDEAL_BATCH_SIZE + 16, dp.slot_size());
     let mut errors = 0u32;
     loop {
-        let n = match dp.tun.recv_multiple(&mut original, &mut bufs, &mut sizes, 0) {
+        let n = match dp
+            .tun
+            .recv_multiple(&mut original, &mut bufs, &mut sizes, 0)
+        {
             Ok(n) => {
                 errors = 0;
                 n
@@ -211,9 +220,8 @@ fn udp_to_tun(dp: &Dataplane) -> Result<()> {
     loop {
         let received = {
             let mut chunks = rx.chunks_mut(chunk);
-            let mut iovs: [IoSliceMut; RX_BATCH] = std::array::from_fn(|_| {
-                IoSliceMut::new(chunks.next().expect("RX_BATCH chunks"))
-            });
+            let mut iovs: [IoSliceMut; RX_BATCH] =
+                std::array::from_fn(|_| IoSliceMut::new(chunks.next().expect("RX_BATCH chunks")));
             dp.udp
                 .state
                 .recv(UdpSockRef::from(&dp.udp.socket), &mut iovs, &mut metas)
@@ -238,7 +246,11 @@ fn udp_to_tun(dp: &Dataplane) -> Result<()> {
             }
             let from = from_wire(meta.addr);
             let data = &rx[i * chunk..i * chunk + meta.len];
-            let stride = if meta.stride == 0 { meta.len } else { meta.stride };
+            let stride = if meta.stride == 0 {
+                meta.len
+            } else {
+                meta.stride
+            };
             let mut node = dp.node();
             for segment in data.chunks(stride) {
                 let slot = &mut tun_bufs[used];
@@ -289,5 +301,21 @@ fn timers(dp: &Dataplane) -> Result<()> {
         std::thread::sleep(TIMER_TICK);
         dp.node().handle_timeout(Instant::now());
         flush_pending(dp, &mut batch);
+    }
+}
+
+fn announce_on_address_change(dp: &Dataplane) -> Result<()> {
+    let mut watch = AddressWatch::open()?;
+    let mut batch = TxBatch::new(64, dp.slot_size());
+    loop {
+        watch.next_new_address()?;
+        tracing::debug!("local address added; telling peers where we are");
+        for round in 0..2 {
+            if round > 0 {
+                std::thread::sleep(REPEAT_AFTER);
+            }
+            dp.node().handle_network_change();
+            flush_pending(dp, &mut batch);
+        }
     }
 }

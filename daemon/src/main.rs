@@ -4,6 +4,7 @@ mod api_server;
 mod config;
 mod dataplane;
 mod identity;
+mod netwatch;
 mod paths;
 mod tun;
 mod udp;

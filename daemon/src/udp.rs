@@ -3,9 +3,9 @@
 use anyhow::{Context, Result};
 use quinn_udp::{UdpSockRef, UdpSocketState};
 use socket2::{Domain, Protocol, Socket, Type};
+use std::net::UdpSocket;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsRawFd;
-use std::net::UdpSocket;
 
 /// Several MB so a burst of GSO sends or GRO receives does not overflow the socket.
 const SOCKET_BUFFER: usize = 8 << 20;

@@ -10,6 +10,9 @@ pub enum DropReason {
     Oversized,
     /// An overlay destination that no peer owns.
     NoRoute,
+    /// Broadcast or multicast (mDNS, IPv6 router solicitations, game discovery): not carried
+    /// until the LAN gaming issue replicates it.
+    Multicast,
     /// A peer owns the destination but we do not know where to send to yet.
     NoEndpoint,
     /// A WireGuard message for a key or session index we do not have.
@@ -33,10 +36,11 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 13] = [
+    pub const ALL: [DropReason; 14] = [
         DropReason::Malformed,
         DropReason::Oversized,
         DropReason::NoRoute,
+        DropReason::Multicast,
         DropReason::NoEndpoint,
         DropReason::UnknownPeer,
         DropReason::DecryptFailed,
@@ -54,6 +58,7 @@ impl DropReason {
             DropReason::Malformed => "malformed",
             DropReason::Oversized => "oversized",
             DropReason::NoRoute => "no_route",
+            DropReason::Multicast => "multicast",
             DropReason::NoEndpoint => "no_endpoint",
             DropReason::UnknownPeer => "unknown_peer",
             DropReason::DecryptFailed => "decrypt_failed",

@@ -77,6 +77,8 @@ pub struct Node {
     counters: Counters,
     /// Peers whose session just came up and may hold queued packets.
     flush: VecDeque<PeerId>,
+    /// Peers to tell where we are now, after our own addresses changed.
+    announce: VecDeque<PeerId>,
     /// Next peer whose timers to update in this tick; `peers.len()` when the tick is done.
     timer_cursor: usize,
     next_tick: Option<Instant>,
@@ -94,6 +96,7 @@ impl Node {
             routes: RouteTable::new(),
             counters: Counters::default(),
             flush: VecDeque::new(),
+            announce: VecDeque::new(),
             timer_cursor: 0,
             next_tick: None,
         }
@@ -164,7 +167,11 @@ impl Node {
             return None;
         };
         let Some(id) = self.routes.lookup(dst) else {
-            self.counters.drop(DropReason::NoRoute);
+            self.counters.drop(if is_multicast_or_broadcast(dst) {
+                DropReason::Multicast
+            } else {
+                DropReason::NoRoute
+            });
             return None;
         };
         if out.len() < packet.len() + WG_OVERHEAD || out.len() < MIN_OUT {
@@ -327,6 +334,15 @@ impl Node {
         peer.last_authenticated = Some(now);
     }
 
+    /// This host's own addresses changed (new network, DHCP renewal, roaming): peers only learn
+    /// our new endpoint from an authenticated packet, so the next `poll_transmit` calls send each
+    /// peer a keepalive (or start a handshake where there is no session) instead of waiting for
+    /// traffic or the persistent keepalive.
+    pub fn handle_network_change(&mut self) {
+        self.announce.clear();
+        self.announce.extend(0..self.peers.len());
+    }
+
     /// Time passed: the next `poll_transmit` calls run every session's timers once.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.next_tick.is_some_and(|t| now < t) {
@@ -355,6 +371,13 @@ impl Node {
                 _ => {
                     self.flush.pop_front();
                 }
+            }
+        }
+        while let Some(id) = self.announce.pop_front() {
+            let peer = &mut self.peers[id];
+            let Some(dst) = peer.endpoint else { continue };
+            if let TunnResult::WriteToNetwork(p) = peer.tunn.encapsulate(&[], out) {
+                return Some(Transmit { dst, len: p.len() });
             }
         }
         while self.timer_cursor < self.peers.len() {
@@ -396,6 +419,15 @@ impl Node {
                 }
             })
             .collect()
+    }
+}
+
+fn is_multicast_or_broadcast(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_multicast() || v4.is_broadcast() || v4 == crate::overlay::OVERLAY_V4.broadcast()
+        }
+        IpAddr::V6(v6) => v6.is_multicast(),
     }
 }
 

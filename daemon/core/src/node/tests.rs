@@ -134,6 +134,13 @@ fn routing_by_overlay_address() {
     let stray = ipv4_udp(A_IP, Ipv4Addr::new(100, 64, 0, 99), b"x");
     assert_eq!(p.a.handle_tun_packet(&stray, &mut out), None);
     assert_eq!(p.a.counters().dropped(DropReason::NoRoute), 1);
+    // Broadcast and multicast have their own counter until they are replicated.
+    for dst in [[224, 0, 0, 251], [255, 255, 255, 255], [100, 127, 255, 255]] {
+        let pkt = ipv4_udp(A_IP, Ipv4Addr::from(dst), b"discover");
+        assert_eq!(p.a.handle_tun_packet(&pkt, &mut out), None);
+    }
+    assert_eq!(p.a.counters().dropped(DropReason::Multicast), 3);
+    assert_eq!(p.a.counters().dropped(DropReason::NoRoute), 1);
     // Not an IP packet at all.
     assert_eq!(p.a.handle_tun_packet(&[0x00; 30], &mut out), None);
     assert_eq!(p.a.counters().dropped(DropReason::Malformed), 1);
@@ -359,4 +366,34 @@ fn persistent_keepalive_is_sent_from_timers() {
         Inbound::Nothing
     );
     assert!(p.b.peers()[0].is_online(now));
+}
+
+#[test]
+fn network_change_announces_our_new_address_to_every_peer() {
+    let mut p = Pair::established();
+    let c_ip = Ipv4Addr::new(100, 64, 0, 3);
+    // A second peer with no endpoint is skipped, not an error.
+    p.b.add_peer(peer(3, c_ip, None)).unwrap();
+    let mut out = vec![0u8; 2048];
+    assert_eq!(
+        p.b.poll_transmit(&mut out),
+        None,
+        "nothing due before the change"
+    );
+    p.b.handle_network_change();
+    let t = p.b.poll_transmit(&mut out).expect("a keepalive to A");
+    assert_eq!((t.dst, t.len), (p.a_addr, WG_OVERHEAD));
+    assert_eq!(
+        p.b.poll_transmit(&mut out),
+        None,
+        "one announcement per peer"
+    );
+    // It arrives from B's new address, and A follows.
+    let moved = addr("192.0.2.22:2000");
+    let ka = out[..t.len].to_vec();
+    assert_eq!(
+        p.a.handle_datagram(p.now, moved, &ka, &mut out),
+        Inbound::Nothing
+    );
+    assert_eq!(p.a.peers()[0].endpoint(), Some(moved));
 }
