@@ -8,7 +8,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
-use warren_daemon_core::overlay;
+use warren_proto::overlay;
 use warren_daemon_core::peer::{PeerConfig, DEFAULT_KEEPALIVE_SECS};
 use warren_proto::key::NodeKey;
 

@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use tun_rs::{DeviceBuilder, SyncDevice};
-use warren_daemon_core::overlay::{OVERLAY_V4, OVERLAY_V6};
+use warren_proto::overlay::{OVERLAY_V4, OVERLAY_V6};
 
 pub struct TunSettings {
     pub name: String,

@@ -33,6 +33,11 @@ fn ping_both_ways() {
             r.output
         );
     }
+    // The IPv6 overlay (ULA) carries traffic too.
+    for (from, to) in [(&net.a, net.b.overlay6), (&net.b, net.a.overlay6)] {
+        let r = ping(&from.ns, to, 3, 2);
+        assert_eq!(r.received, 3, "ping6 {} -> {to}:\n{}", from.name, r.output);
+    }
     net.check_alive();
     let st = net.status(&net.a);
     assert_eq!(
@@ -55,16 +60,30 @@ fn ping_both_ways() {
 }
 
 /// With TUN offload off (what the daemon falls back to when the kernel refuses it), the plain
-/// per-packet path carries pings and a checksummed TCP transfer.
+/// per-packet path carries pings and a checksummed TCP transfer; `--mtu` sets the interface MTU.
 #[test]
 fn plain_tun_path_without_offload() {
     const TOTAL: u64 = 20 * 1000 * 1000;
     let mut spec = PairSpec::new("plain", 25);
-    spec.extra_args = vec!["--no-offload"];
+    spec.extra_args = vec!["--no-offload", "--mtu", "1300"];
     let mut net = Pair::start_with(spec);
     net.wait_tunnel();
     let st = net.status(&net.a);
     assert_eq!(st["offload"]["tun_vnet_hdr"], false, "status: {st}");
+    assert_eq!(st["self"]["mtu"], 1300, "status: {st}");
+    let link = std::process::Command::new("ip")
+        .args([
+            "-n",
+            &net.a.ns,
+            "link",
+            "show",
+            "dev",
+            &st["self"]["tun"].as_str().unwrap(),
+        ])
+        .output()
+        .expect("ip link");
+    let link = String::from_utf8_lossy(&link.stdout);
+    assert!(link.contains("mtu 1300"), "{link}");
     let r = ping(&net.b.ns, net.a.overlay, 3, 2);
     assert_eq!(r.received, 3, "{}", r.output);
     let _serial = traffic_lock();

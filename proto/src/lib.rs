@@ -6,3 +6,4 @@
 pub mod api;
 pub mod datagram;
 pub mod key;
+pub mod overlay;

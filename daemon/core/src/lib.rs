@@ -8,7 +8,6 @@
 pub mod counters;
 pub mod ip;
 pub mod node;
-pub mod overlay;
 pub mod peer;
 pub mod route;
 pub mod tx_batch;

@@ -14,7 +14,7 @@ pub mod traffic;
 use cmd::{run_ok, run_timeout, wait_deadline};
 use netns::{cleanup_stale, Netns, NS_PREFIX};
 use std::fs::{self, File};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -69,6 +69,8 @@ pub struct Node {
     pub underlay: Ipv4Addr,
     pub port: u16,
     pub overlay: Ipv4Addr,
+    /// Overlay IPv6 inside Warren's ULA prefix.
+    pub overlay6: Ipv6Addr,
     pub dir: PathBuf,
     pub state_dir: PathBuf,
     pub socket: PathBuf,
@@ -144,6 +146,16 @@ impl Pair {
                 underlay: Ipv4Addr::new(10, idx, 0, host),
                 port: 40000 + idx as u16 * 10 + host as u16,
                 overlay: Ipv4Addr::new(100, 64, idx, host),
+                overlay6: Ipv6Addr::new(
+                    0xfd57,
+                    0x6172,
+                    0x7265,
+                    0x6e00,
+                    0,
+                    0,
+                    idx as u16,
+                    host as u16,
+                ),
                 state_dir: ndir.join("state"),
                 socket: ndir.join("warrend.sock"),
                 config: ndir.join("warren.toml"),
@@ -376,12 +388,14 @@ fn stop_daemon(name: &str, mut c: Child) {
 
 fn write_config(me: &Node, peer: &Node, keepalive: Option<u16>) {
     let mut s = format!(
-        "[interface]\naddress = \"{}\"\nmtu = {MTU}\n\n[[peer]]\nname = \"{}\"\npublic_key = \"{}\"\n\
-         allowed_ips = [\"{}/32\"]\nendpoint = \"{}\"\n",
+        "[interface]\naddress = \"{}\"\naddress6 = \"{}\"\nmtu = {MTU}\n\n[[peer]]\nname = \"{}\"\n\
+         public_key = \"{}\"\nallowed_ips = [\"{}/32\", \"{}/128\"]\nendpoint = \"{}\"\n",
         me.overlay,
+        me.overlay6,
         peer.name,
         peer.public_key,
         peer.overlay,
+        peer.overlay6,
         peer.endpoint()
     );
     if let Some(k) = keepalive {
@@ -445,8 +459,8 @@ pub struct PingResult {
 }
 
 /// `ip netns exec NS ping -c COUNT -W WAIT TO`, with the summary parsed.
-pub fn ping(ns: &str, to: Ipv4Addr, count: u32, wait_s: u32) -> PingResult {
-    let to_s = to.to_string();
+pub fn ping(ns: &str, to: impl Into<IpAddr>, count: u32, wait_s: u32) -> PingResult {
+    let to_s = to.into().to_string();
     let c = count.to_string();
     let w = wait_s.to_string();
     let mut cmd = Command::new("ip");

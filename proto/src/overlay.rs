@@ -5,7 +5,7 @@
 use blake2::{Blake2s256, Digest};
 use ipnet::{Ipv4Net, Ipv6Net};
 use std::net::{Ipv4Addr, Ipv6Addr};
-use warren_proto::key::NodeKey;
+use crate::key::NodeKey;
 
 pub const OVERLAY_V4: Ipv4Net = match Ipv4Net::new(Ipv4Addr::new(100, 64, 0, 0), 10) {
     Ok(n) => n,
