@@ -8,9 +8,9 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
-use warren_proto::overlay;
 use warren_daemon_core::peer::{PeerConfig, DEFAULT_KEEPALIVE_SECS};
 use warren_proto::key::NodeKey;
+use warren_proto::overlay;
 
 pub const DEFAULT_MTU: u16 = 1420;
 

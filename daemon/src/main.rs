@@ -15,8 +15,8 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use warren_daemon_core::node::Node;
-use warren_proto::overlay;
 use warren_proto::api::{OffloadStatus, SelfStatus, DEFAULT_SOCKET};
+use warren_proto::overlay;
 
 #[derive(Parser, Debug)]
 #[command(

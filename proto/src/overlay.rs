@@ -2,10 +2,10 @@
 //! Warren ULA /64. Without a coordinator a node's addresses are derived from its public key, so
 //! two hosts that only know each other's keys agree on the addresses.
 
+use crate::key::NodeKey;
 use blake2::{Blake2s256, Digest};
 use ipnet::{Ipv4Net, Ipv6Net};
 use std::net::{Ipv4Addr, Ipv6Addr};
-use crate::key::NodeKey;
 
 pub const OVERLAY_V4: Ipv4Net = match Ipv4Net::new(Ipv4Addr::new(100, 64, 0, 0), 10) {
     Ok(n) => n,

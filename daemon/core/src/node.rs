@@ -425,7 +425,9 @@ impl Node {
 fn is_multicast_or_broadcast(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            v4.is_multicast() || v4.is_broadcast() || v4 == warren_proto::overlay::OVERLAY_V4.broadcast()
+            v4.is_multicast()
+                || v4.is_broadcast()
+                || v4 == warren_proto::overlay::OVERLAY_V4.broadcast()
         }
         IpAddr::V6(v6) => v6.is_multicast(),
     }
