@@ -78,7 +78,7 @@ fn plain_tun_path_without_offload() {
             "link",
             "show",
             "dev",
-            &st["self"]["tun"].as_str().unwrap(),
+            st["self"]["tun"].as_str().unwrap(),
         ])
         .output()
         .expect("ip link");
