@@ -1,6 +1,8 @@
 //! The coordinator is the next issue's work. Until then the binary says so and fails, so no
 //! script mistakes it for a running service.
 
+mod store;
+
 fn main() {
     eprintln!(
         "warren-coordinator {}: not built yet; Warren currently runs in manual mode \

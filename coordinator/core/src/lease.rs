@@ -1,0 +1,395 @@
+//! Overlay IPv4 address leases, DHCP style, from 100.64.0.0/10 ([`OVERLAY_V4`]).
+//!
+//! - A node's first lease is its preferred address, [`derive_v4`] of its key (the address it
+//!   would have in manual mode), when that is free; otherwise the pool is probed upwards from
+//!   there (wrapping around), and the first free address is taken. The outcome depends only on
+//!   the keys and the order of requests, never on a clock or an RNG.
+//! - Every [`LeasePool::acquire`] by a node that holds a lease renews it and keeps its address:
+//!   the shell calls it (through `Registry::register_node`) on every connect and regularly while
+//!   the node stays connected.
+//! - A lease unrenewed for [`LEASE_TTL`] is *expired* but still held: its node gets the same
+//!   address back when it returns, unless another node needed it in the meantime. Another node
+//!   takes an expired lease only (a) when it is that node's preferred address, or (b) when the
+//!   probe found no free address at all.
+//! - Leases are part of the persisted state, so a node keeps its address across restarts of the
+//!   coordinator and of the node.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use warren_proto::key::NodeKey;
+use warren_proto::overlay::{derive_v4, OVERLAY_V4};
+
+/// How long a lease stays reserved for its node without renewal: 30 days, in seconds.
+pub const LEASE_TTL: u64 = 30 * 24 * 60 * 60;
+
+/// A node's address and when it was last renewed (unix seconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub addr: Ipv4Addr,
+    pub renewed_at: u64,
+}
+
+impl Lease {
+    /// True once the lease has gone [`LEASE_TTL`] without renewal. A clock that went backwards
+    /// never expires anything.
+    pub fn is_expired(&self, now: u64) -> bool {
+        now.saturating_sub(self.renewed_at) >= LEASE_TTL
+    }
+}
+
+/// What [`LeasePool::acquire`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaseEvent {
+    /// The node kept its address; only `renewed_at` moved.
+    Renewed(Lease),
+    /// The node got a new address. `taken_from` is the node whose expired lease it was, which
+    /// no longer has an address.
+    Granted {
+        lease: Lease,
+        taken_from: Option<NodeKey>,
+    },
+}
+
+impl LeaseEvent {
+    pub fn lease(&self) -> Lease {
+        match self {
+            LeaseEvent::Renewed(l) | LeaseEvent::Granted { lease: l, .. } => *l,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LeaseError {
+    #[error("no free overlay address left in {0}: every address is leased to a node seen in the last 30 days")]
+    Exhausted(Ipv4Net),
+    #[error("the lease pool {0} must lie inside {OVERLAY_V4} and hold at least two addresses")]
+    BadPool(Ipv4Net),
+    #[error("lease {addr} of node {node} is outside {OVERLAY_V4} or not a host address")]
+    OutOfRange { node: NodeKey, addr: Ipv4Addr },
+    #[error("node {0} has two leases")]
+    DuplicateNode(NodeKey),
+    #[error("address {addr} is leased twice (nodes {first} and {second})")]
+    DuplicateAddr {
+        addr: Ipv4Addr,
+        first: NodeKey,
+        second: NodeKey,
+    },
+}
+
+/// All leases, indexed both ways.
+#[derive(Clone, Debug)]
+pub struct LeasePool {
+    range: Ipv4Net,
+    by_node: BTreeMap<NodeKey, Lease>,
+    by_addr: BTreeMap<Ipv4Addr, NodeKey>,
+}
+
+impl Default for LeasePool {
+    fn default() -> Self {
+        Self::new(OVERLAY_V4).expect("the overlay range is a valid pool")
+    }
+}
+
+impl LeasePool {
+    /// A pool that hands out addresses from `range`, a part of [`OVERLAY_V4`] (the whole of it
+    /// in production). Leases restored from a snapshot may lie anywhere in [`OVERLAY_V4`].
+    pub fn new(range: Ipv4Net) -> Result<Self, LeaseError> {
+        let range = range.trunc();
+        if !OVERLAY_V4.contains(&range) || range.prefix_len() > 30 {
+            return Err(LeaseError::BadPool(range));
+        }
+        Ok(Self {
+            range,
+            by_node: BTreeMap::new(),
+            by_addr: BTreeMap::new(),
+        })
+    }
+
+    pub fn range(&self) -> Ipv4Net {
+        self.range
+    }
+
+    pub fn get(&self, node: &NodeKey) -> Option<Lease> {
+        self.by_node.get(node).copied()
+    }
+
+    pub fn holder(&self, addr: Ipv4Addr) -> Option<NodeKey> {
+        self.by_addr.get(&addr).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_node.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_node.is_empty()
+    }
+
+    /// Every lease, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&NodeKey, &Lease)> {
+        self.by_node.iter()
+    }
+
+    fn host_mask(&self) -> u32 {
+        (1u32 << (32 - self.range.prefix_len())) - 1
+    }
+
+    /// The address a node asks for first: its [`derive_v4`] address, folded into the pool when
+    /// the pool is smaller than the whole overlay range.
+    pub fn preferred(&self, node: &NodeKey) -> Ipv4Addr {
+        let mask = self.host_mask();
+        let mut host = u32::from(derive_v4(node)) & mask;
+        if host == 0 || host == mask {
+            host = 1;
+        }
+        Ipv4Addr::from(u32::from(self.range.network()) | host)
+    }
+
+    /// Renews `node`'s lease, or gives it one (see the module docs for the order).
+    pub fn acquire(&mut self, node: NodeKey, now: u64) -> Result<LeaseEvent, LeaseError> {
+        if let Some(lease) = self.by_node.get_mut(&node) {
+            lease.renewed_at = now;
+            return Ok(LeaseEvent::Renewed(*lease));
+        }
+        let addr = self.find_addr(&node, now)?;
+        let taken_from = self.by_addr.remove(&addr);
+        if let Some(old) = taken_from {
+            self.by_node.remove(&old);
+        }
+        let lease = Lease {
+            addr,
+            renewed_at: now,
+        };
+        self.by_node.insert(node, lease);
+        self.by_addr.insert(addr, node);
+        Ok(LeaseEvent::Granted { lease, taken_from })
+    }
+
+    /// Probes from the preferred address upwards through every host address of the pool:
+    /// the preferred address if it is free or expired, else the first free one, else the first
+    /// expired one. Worst case (a full pool) it looks at every address once.
+    fn find_addr(&self, node: &NodeKey, now: u64) -> Result<Ipv4Addr, LeaseError> {
+        let net = u32::from(self.range.network());
+        let mask = self.host_mask();
+        let hosts = mask - 1; // host numbers 1..=mask-1; 0 and mask are network and broadcast
+        let start = u32::from(self.preferred(node)) & mask;
+        let mut first_expired = None;
+        for i in 0..hosts {
+            let host = (start - 1 + i) % hosts + 1;
+            let addr = Ipv4Addr::from(net | host);
+            match self.by_addr.get(&addr) {
+                None => return Ok(addr),
+                Some(holder) => {
+                    let expired = self.by_node[holder].is_expired(now);
+                    if expired && i == 0 {
+                        return Ok(addr);
+                    }
+                    if expired && first_expired.is_none() {
+                        first_expired = Some(addr);
+                    }
+                }
+            }
+        }
+        first_expired.ok_or(LeaseError::Exhausted(self.range))
+    }
+
+    /// Puts back a lease from a snapshot, refusing anything the pool could not have produced.
+    pub fn restore(&mut self, node: NodeKey, lease: Lease) -> Result<(), LeaseError> {
+        let v4 = OVERLAY_V4;
+        if !v4.contains(&lease.addr) || lease.addr == v4.network() || lease.addr == v4.broadcast() {
+            return Err(LeaseError::OutOfRange {
+                node,
+                addr: lease.addr,
+            });
+        }
+        if self.by_node.contains_key(&node) {
+            return Err(LeaseError::DuplicateNode(node));
+        }
+        if let Some(first) = self.by_addr.get(&lease.addr) {
+            return Err(LeaseError::DuplicateAddr {
+                addr: lease.addr,
+                first: *first,
+                second: node,
+            });
+        }
+        self.by_node.insert(node, lease);
+        self.by_addr.insert(lease.addr, node);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{colliding_pair, key};
+
+    const DAY: u64 = 24 * 60 * 60;
+
+    #[test]
+    fn first_lease_is_the_derived_address_and_renewal_keeps_it() {
+        let mut pool = LeasePool::default();
+        let a = key(1);
+        let ev = pool.acquire(a, 100).unwrap();
+        let lease = Lease {
+            addr: derive_v4(&a),
+            renewed_at: 100,
+        };
+        assert_eq!(
+            ev,
+            LeaseEvent::Granted {
+                lease,
+                taken_from: None
+            }
+        );
+        let ev = pool.acquire(a, 200).unwrap();
+        assert_eq!(
+            ev,
+            LeaseEvent::Renewed(Lease {
+                renewed_at: 200,
+                ..lease
+            })
+        );
+        // Even long after expiry the node gets its own address back if nobody took it.
+        let ev = pool.acquire(a, 200 + 90 * DAY).unwrap();
+        assert_eq!(ev.lease().addr, lease.addr);
+        assert!(matches!(ev, LeaseEvent::Renewed(_)));
+    }
+
+    #[test]
+    fn collision_probes_to_the_next_free_address() {
+        let (a, b) = colliding_pair();
+        let mut pool = LeasePool::default();
+        let pref = derive_v4(&a);
+        assert_eq!(pool.acquire(a, 0).unwrap().lease().addr, pref);
+        let got = pool.acquire(b, 0).unwrap().lease().addr;
+        assert_eq!(u32::from(got), u32::from(pref) + 1);
+        assert_eq!(pool.holder(pref), Some(a));
+        assert_eq!(pool.holder(got), Some(b));
+    }
+
+    #[test]
+    fn probing_skips_taken_addresses_and_wraps_around_the_pool() {
+        // A /29 has hosts .1 to .6; fill it one node at a time and check every address is
+        // distinct and a host address.
+        let net: Ipv4Net = "100.64.0.0/29".parse().unwrap();
+        let mut pool = LeasePool::new(net).unwrap();
+        let mut addrs = Vec::new();
+        for i in 0..6 {
+            let lease = pool.acquire(key(i), 0).unwrap().lease();
+            assert!(net.contains(&lease.addr));
+            assert_ne!(lease.addr, net.network());
+            assert_ne!(lease.addr, net.broadcast());
+            addrs.push(lease.addr);
+        }
+        addrs.sort();
+        addrs.dedup();
+        assert_eq!(addrs.len(), 6);
+        // Full and nobody expired: a clear error, and nobody lost their address.
+        assert_eq!(
+            pool.acquire(key(99), LEASE_TTL - 1),
+            Err(LeaseError::Exhausted(net))
+        );
+        assert_eq!(pool.len(), 6);
+    }
+
+    #[test]
+    fn expired_preferred_address_is_reused_live_one_is_not() {
+        let (a, b) = colliding_pair();
+        let pref = derive_v4(&a);
+
+        // Live lease (renewed one second too recently): b probes onward.
+        let mut pool = LeasePool::default();
+        pool.acquire(a, 0).unwrap();
+        let ev = pool.acquire(b, LEASE_TTL - 1).unwrap();
+        assert_ne!(ev.lease().addr, pref);
+
+        // Expired lease: b takes its preferred address over, a loses it.
+        let mut pool = LeasePool::default();
+        pool.acquire(a, 0).unwrap();
+        let ev = pool.acquire(b, LEASE_TTL).unwrap();
+        assert_eq!(
+            ev,
+            LeaseEvent::Granted {
+                lease: Lease {
+                    addr: pref,
+                    renewed_at: LEASE_TTL
+                },
+                taken_from: Some(a)
+            }
+        );
+        assert_eq!(pool.get(&a), None);
+        // a comes back: its preferred address is b's now, so it probes onward.
+        let ev = pool.acquire(a, LEASE_TTL + 1).unwrap();
+        assert_eq!(u32::from(ev.lease().addr), u32::from(pref) + 1);
+        assert_eq!(pool.holder(pref), Some(b));
+    }
+
+    #[test]
+    fn expired_lease_elsewhere_is_only_taken_when_nothing_is_free() {
+        let net: Ipv4Net = "100.64.0.0/29".parse().unwrap();
+        let mut pool = LeasePool::new(net).unwrap();
+        for i in 0..5 {
+            pool.acquire(key(i), 0).unwrap();
+        }
+        // Renew all but key(0) later, so only key(0) is expired at `late`.
+        let late = LEASE_TTL + 10;
+        for i in 1..5 {
+            pool.acquire(key(i), 20).unwrap();
+        }
+        let old = pool.get(&key(0)).unwrap().addr;
+        // One address is still free: a newcomer takes that, not the expired one (unless the
+        // expired one is its preferred address).
+        let newcomer = (100..).map(key).find(|k| pool.preferred(k) != old).unwrap();
+        let ev = pool.acquire(newcomer, late).unwrap();
+        assert!(matches!(
+            ev,
+            LeaseEvent::Granted {
+                taken_from: None,
+                ..
+            }
+        ));
+        // Now the pool is full; the next newcomer gets the expired address.
+        let ev = pool.acquire(key(200), late).unwrap();
+        assert_eq!(
+            ev,
+            LeaseEvent::Granted {
+                lease: Lease {
+                    addr: old,
+                    renewed_at: late
+                },
+                taken_from: Some(key(0))
+            }
+        );
+    }
+
+    #[test]
+    fn bad_pools_and_restores_are_refused() {
+        assert!(LeasePool::new("10.0.0.0/24".parse().unwrap()).is_err());
+        assert!(LeasePool::new("100.64.0.0/31".parse().unwrap()).is_err());
+        assert!(LeasePool::new("100.64.0.0/8".parse().unwrap()).is_err());
+        let mut pool = LeasePool::default();
+        let l = |a: [u8; 4]| Lease {
+            addr: Ipv4Addr::from(a),
+            renewed_at: 0,
+        };
+        pool.restore(key(1), l([100, 64, 0, 5])).unwrap();
+        assert_eq!(
+            pool.restore(key(1), l([100, 64, 0, 6])),
+            Err(LeaseError::DuplicateNode(key(1)))
+        );
+        assert!(matches!(
+            pool.restore(key(2), l([100, 64, 0, 5])),
+            Err(LeaseError::DuplicateAddr { .. })
+        ));
+        assert!(matches!(
+            pool.restore(key(3), l([10, 0, 0, 1])),
+            Err(LeaseError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            pool.restore(key(3), l([100, 64, 0, 0])),
+            Err(LeaseError::OutOfRange { .. })
+        ));
+    }
+}

@@ -1,0 +1,231 @@
+//! Join attempts per source address: a token bucket in its GCRA form (one "theoretical arrival
+//! time" per source), with time passed in as milliseconds.
+//!
+//! - Every attempt costs one token, whether the password turns out right or wrong; a refused
+//!   attempt costs nothing, so a client that waits the `retry_after_ms` it was told gets in.
+//! - IPv6 sources count per /64 (one host usually owns a whole /64); IPv4-mapped IPv6 addresses
+//!   count as their IPv4 address.
+//! - Memory is bounded: a source whose bucket has refilled is forgotten (it is the same as a
+//!   source never seen), and the table never holds more than `max_sources` entries; when it is
+//!   full, the source with the fullest bucket (the earliest arrival time) is forgotten to make
+//!   room. Under a flood from more addresses than that, some sources get a fresh bucket early:
+//!   bounded memory wins over perfect fairness. Every attempt costs O(log n).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv6Addr};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// One token comes back every `interval_ms` (12 s: five attempts a minute).
+    pub interval_ms: u64,
+    /// Attempts allowed at once from a full bucket.
+    pub burst: u32,
+    /// Largest number of sources remembered at once.
+    pub max_sources: usize,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            interval_ms: 12_000,
+            burst: 5,
+            max_sources: 65_536,
+        }
+    }
+}
+
+/// An attempt was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("too many join attempts from this address: try again in {} s", retry_after_ms.div_ceil(1000))]
+pub struct RateLimited {
+    pub retry_after_ms: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct JoinLimiter {
+    interval_ms: u64,
+    /// How far ahead of `now` a source's arrival time may run: (burst - 1) intervals.
+    tolerance_ms: u64,
+    max_sources: usize,
+    tat: BTreeMap<IpAddr, u64>,
+    by_tat: BTreeSet<(u64, IpAddr)>,
+}
+
+impl Default for JoinLimiter {
+    fn default() -> Self {
+        Self::new(RateLimitConfig::default())
+    }
+}
+
+/// The unit a limit applies to: the IPv4 address, or the /64 of an IPv6 address.
+fn source_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+    }
+}
+
+impl JoinLimiter {
+    /// Zero values in `config` are raised to 1.
+    pub fn new(config: RateLimitConfig) -> Self {
+        let interval_ms = config.interval_ms.max(1);
+        Self {
+            interval_ms,
+            tolerance_ms: interval_ms.saturating_mul(u64::from(config.burst.max(1) - 1)),
+            max_sources: config.max_sources.max(1),
+            tat: BTreeMap::new(),
+            by_tat: BTreeSet::new(),
+        }
+    }
+
+    /// Number of sources currently remembered.
+    pub fn len(&self) -> usize {
+        self.tat.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tat.is_empty()
+    }
+
+    /// One join attempt from `ip` at `now_ms` (any monotonic millisecond clock the shell keeps).
+    pub fn handle_attempt(&mut self, ip: IpAddr, now_ms: u64) -> Result<(), RateLimited> {
+        self.forget_idle(now_ms);
+        let src = source_of(ip);
+        let old = self.tat.get(&src).copied();
+        let tat = old.unwrap_or(now_ms).max(now_ms);
+        let ahead = tat - now_ms;
+        if ahead > self.tolerance_ms {
+            return Err(RateLimited {
+                retry_after_ms: ahead - self.tolerance_ms,
+            });
+        }
+        match old {
+            Some(old) => {
+                self.by_tat.remove(&(old, src));
+            }
+            None => {
+                if self.tat.len() >= self.max_sources {
+                    if let Some((_, victim)) = self.by_tat.pop_first() {
+                        self.tat.remove(&victim);
+                    }
+                }
+            }
+        }
+        let next = tat.saturating_add(self.interval_ms);
+        self.tat.insert(src, next);
+        self.by_tat.insert((next, src));
+        Ok(())
+    }
+
+    /// Drops every source whose bucket is full again at `now_ms`.
+    pub fn forget_idle(&mut self, now_ms: u64) {
+        while let Some(&(tat, src)) = self.by_tat.first() {
+            if tat > now_ms {
+                break;
+            }
+            self.by_tat.pop_first();
+            self.tat.remove(&src);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn v4(d: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, d))
+    }
+
+    #[test]
+    fn burst_then_refusal_then_recovery() {
+        let mut l = JoinLimiter::default();
+        let t0 = 1_000_000;
+        for _ in 0..5 {
+            l.handle_attempt(v4(1), t0).unwrap();
+        }
+        let err = l.handle_attempt(v4(1), t0).unwrap_err();
+        assert_eq!(err.retry_after_ms, 12_000);
+        assert_eq!(
+            err.to_string(),
+            "too many join attempts from this address: try again in 12 s"
+        );
+        // Refused attempts cost nothing: still exactly 12 s to wait.
+        assert_eq!(
+            l.handle_attempt(v4(1), t0 + 1_000),
+            Err(RateLimited {
+                retry_after_ms: 11_000
+            })
+        );
+        // Another source is not affected.
+        l.handle_attempt(v4(2), t0).unwrap();
+        // One token back after 12 s, and only one.
+        l.handle_attempt(v4(1), t0 + 12_000).unwrap();
+        assert!(l.handle_attempt(v4(1), t0 + 12_000).is_err());
+        // A minute of quiet refills the whole burst, and the source is forgotten.
+        let later = t0 + 12_000 + 60_000;
+        l.forget_idle(later);
+        assert_eq!(l.len(), 0);
+        for _ in 0..5 {
+            l.handle_attempt(v4(1), later).unwrap();
+        }
+        assert!(l.handle_attempt(v4(1), later).is_err());
+    }
+
+    #[test]
+    fn steady_rate_of_five_per_minute_is_never_refused() {
+        let mut l = JoinLimiter::default();
+        for i in 0..100u64 {
+            l.handle_attempt(v4(1), i * 12_000).unwrap();
+        }
+    }
+
+    #[test]
+    fn sources_table_table() {
+        let cases: &[(&str, &str)] = &[
+            ("192.0.2.7", "192.0.2.7"),
+            ("::ffff:192.0.2.7", "192.0.2.7"),
+            ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::"),
+            ("2001:db8:1:2:bbbb::9", "2001:db8:1:2::"),
+            ("2001:db8:1:3::1", "2001:db8:1:3::"),
+        ];
+        for (ip, want) in cases {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(source_of(ip), want.parse::<IpAddr>().unwrap(), "{ip}");
+        }
+        // Two hosts in one /64 share a bucket.
+        let mut l = JoinLimiter::new(RateLimitConfig {
+            burst: 1,
+            ..Default::default()
+        });
+        l.handle_attempt("2001:db8::1".parse().unwrap(), 0).unwrap();
+        assert!(l.handle_attempt("2001:db8::2".parse().unwrap(), 0).is_err());
+        l.handle_attempt("2001:db8:0:1::2".parse().unwrap(), 0)
+            .unwrap();
+    }
+
+    #[test]
+    fn table_stays_bounded_under_a_flood() {
+        let mut l = JoinLimiter::new(RateLimitConfig {
+            max_sources: 100,
+            ..Default::default()
+        });
+        for i in 0..10_000u32 {
+            let ip = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+            l.handle_attempt(ip, u64::from(i)).unwrap();
+            assert!(l.len() <= 100);
+            assert_eq!(l.len(), l.by_tat.len());
+        }
+        assert_eq!(l.len(), 100);
+        // The most recent sources are the ones remembered.
+        let last = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + 9_999));
+        assert!(l.tat.contains_key(&last));
+        // Once everyone has refilled, the table empties itself on the next attempt.
+        l.handle_attempt(v4(1), 10_000 + 12_000).unwrap();
+        assert_eq!(l.len(), 1);
+    }
+}

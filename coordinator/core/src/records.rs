@@ -1,0 +1,92 @@
+//! The coordinator's persisted state as plain records: what a [`Snapshot`] holds and what a
+//! [`Change`] adds, updates or removes. The store maps each record to one table row.
+
+use std::net::Ipv4Addr;
+
+use warren_proto::key::NodeKey;
+
+/// A node (host) the coordinator knows. Nodes are never deleted (their names and memberships
+/// stay until they leave their networks); `created_at` is the first registration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeRecord {
+    pub key: NodeKey,
+    /// Normalised (lowercase); unique within every network the node is in.
+    pub name: String,
+    pub created_at: u64,
+}
+
+/// A node's overlay address lease.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseRecord {
+    pub node: NodeKey,
+    pub addr: Ipv4Addr,
+    /// Unix seconds of the last renewal.
+    pub renewed_at: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetworkRecord {
+    /// Normalised (lowercase), unique.
+    pub name: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    pub owner: NodeKey,
+    pub created_at: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Membership {
+    pub network: String,
+    pub node: NodeKey,
+    pub joined_at: u64,
+}
+
+/// Everything the coordinator must remember across restarts. [`Snapshot::normalize`] puts it
+/// in one canonical order, so two snapshots of the same state compare equal.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub nodes: Vec<NodeRecord>,
+    pub leases: Vec<LeaseRecord>,
+    pub networks: Vec<NetworkRecord>,
+    pub memberships: Vec<Membership>,
+}
+
+impl Snapshot {
+    /// Sorts nodes and leases by node key, networks by name, memberships by (network, node).
+    pub fn normalize(&mut self) {
+        self.nodes.sort_by_key(|n| n.key);
+        self.leases.sort_by_key(|l| l.node);
+        self.networks.sort_by(|a, b| a.name.cmp(&b.name));
+        self.memberships
+            .sort_by(|a, b| (&a.network, a.node).cmp(&(&b.network, b.node)));
+    }
+}
+
+/// One effect of a registry operation, in the order the store must apply it (a node row comes
+/// before its lease and memberships; a lease taken over is released before it is granted).
+///
+/// The same list tells the control channel whom to tell what:
+/// - `NodeSaved` for a known node: its name changed; every peer of it needs the new name.
+/// - `LeaseGranted`: the node has a (new) address; its peers need it.
+/// - `LeaseRenewed`: same address, later `renewed_at`; nothing to push.
+/// - `LeaseReleased`: the node lost its address (it was offline past the TTL and another node
+///   took the address); its peers should drop the old address.
+/// - `MemberAdded` / `MemberRemoved`: the node and the other members of that network gain or
+///   lose each other, unless they still share another network (see `Registry::peers_of`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A new node, or a known node under a new name.
+    NodeSaved(NodeRecord),
+    LeaseGranted(LeaseRecord),
+    LeaseRenewed(LeaseRecord),
+    LeaseReleased {
+        node: NodeKey,
+        addr: Ipv4Addr,
+    },
+    NetworkCreated(NetworkRecord),
+    MemberAdded(Membership),
+    MemberRemoved {
+        network: String,
+        node: NodeKey,
+    },
+}

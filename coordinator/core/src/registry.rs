@@ -1,0 +1,582 @@
+//! Networks, memberships, node names and leases: the coordinator's state machine.
+//!
+//! Every operation takes `&mut self` plus the inputs it needs (the time as unix seconds, the
+//! salt for a new password hash) and returns the [`Change`]s it made, in the order the store
+//! must persist them. An operation that fails changes nothing.
+//!
+//! Rules:
+//! - Network and node names follow [`crate::name`]: they are normalised to lowercase, so
+//!   `LAN-Party` and `lan-party` are one network.
+//! - A node registers ([`Registry::register_node`]) before anything else; registering again
+//!   renews its address lease and may rename it.
+//! - A node's name is unique within every network it is in: two hosts may both be called
+//!   `alice` as long as no network has both of them as members.
+//! - A network outlives its members: when the last member leaves it stays, with its password,
+//!   and its owner (or anyone with the password) can join again. Networks are never deleted
+//!   here; deleting one would be an explicit owner command.
+//! - Two nodes are peers when they share at least one network, and only then.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use warren_proto::key::NodeKey;
+use warren_proto::overlay::OVERLAY_V4;
+
+use crate::lease::{Lease, LeaseError, LeaseEvent, LeasePool};
+use crate::name::{normalize_name, NameKind, NameProblem};
+use crate::password::{
+    check_phc, hash_password, verify_password, HashParams, PasswordError, DEFAULT_HASH_PARAMS,
+};
+use crate::records::{Change, LeaseRecord, Membership, NetworkRecord, NodeRecord, Snapshot};
+
+#[derive(Clone, Debug)]
+pub struct RegistryConfig {
+    /// Argon2id costs for new network passwords ([`DEFAULT_HASH_PARAMS`] in production).
+    pub hash_params: HashParams,
+    /// Where new leases come from ([`OVERLAY_V4`] in production).
+    pub lease_pool: Ipv4Net,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            hash_params: DEFAULT_HASH_PARAMS,
+            lease_pool: OVERLAY_V4,
+        }
+    }
+}
+
+/// Errors a user can cause; the text is what the CLI shows, so each says how to fix it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    #[error(
+        "invalid {kind} name {name:?}: {problem} (a name is 1-63 letters, digits, '-', '_' or '.', \
+         starting with a letter or a digit)"
+    )]
+    InvalidName {
+        kind: NameKind,
+        name: String,
+        problem: NameProblem,
+    },
+    #[error("a network needs a password: warren create NET --password PASSWORD")]
+    EmptyPassword,
+    #[error(
+        "network {0} already exists: join it with `warren join {0} --password PASSWORD`, \
+         or create a network with another name"
+    )]
+    NetworkExists(String),
+    #[error(
+        "no network named {0}: check the name, or create it with \
+         `warren create {0} --password PASSWORD`"
+    )]
+    NoSuchNetwork(String),
+    #[error("wrong password for network {0}")]
+    WrongPassword(String),
+    #[error(
+        "the name {name} is already used by another host in network {network}: \
+         pick another name with --name (warren up --name NEW-NAME)"
+    )]
+    NameTaken { name: String, network: String },
+    #[error("this host is not a member of network {0}")]
+    NotAMember(String),
+    #[error("host {0} has not registered with the coordinator yet: reconnect (warren up)")]
+    UnknownNode(NodeKey),
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+}
+
+/// A snapshot that no sequence of registry operations could have produced: a damaged or
+/// hand-edited state file. Restoring refuses it rather than guessing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("stored {kind} name {name:?} is not a valid, lowercase name")]
+    BadName { kind: NameKind, name: String },
+    #[error("node {0} is stored twice")]
+    DuplicateNode(NodeKey),
+    #[error("network {0} is stored twice")]
+    DuplicateNetwork(String),
+    #[error("network {network} has an unreadable password hash: {error}")]
+    BadPasswordHash {
+        network: String,
+        error: PasswordError,
+    },
+    #[error("network {network} is owned by unknown node {owner}")]
+    UnknownOwner { network: String, owner: NodeKey },
+    #[error("a lease belongs to unknown node {0}")]
+    LeaseForUnknownNode(NodeKey),
+    #[error("bad lease: {0}")]
+    Lease(#[from] LeaseError),
+    #[error("membership of node {node} in network {network}: no such {missing}")]
+    DanglingMembership {
+        network: String,
+        node: NodeKey,
+        missing: &'static str,
+    },
+    #[error("node {node} is a member of network {network} twice")]
+    DuplicateMembership { network: String, node: NodeKey },
+    #[error("two members of network {network} are both named {name}")]
+    NameClash { name: String, network: String },
+}
+
+/// What a node learns about one of its peers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    pub key: NodeKey,
+    pub name: String,
+    pub overlay_v4: Ipv4Addr,
+    /// The networks both nodes are in, sorted.
+    pub networks: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+struct Node {
+    name: String,
+    created_at: u64,
+    networks: BTreeSet<String>,
+}
+
+#[derive(Clone, Debug)]
+struct Network {
+    password_hash: String,
+    owner: NodeKey,
+    created_at: u64,
+    /// Member → joined_at.
+    members: BTreeMap<NodeKey, u64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Registry {
+    hash_params: HashParams,
+    nodes: BTreeMap<NodeKey, Node>,
+    networks: BTreeMap<String, Network>,
+    leases: LeasePool,
+}
+
+fn name_arg(kind: NameKind, raw: &str) -> Result<String, RegistryError> {
+    normalize_name(raw).map_err(|problem| RegistryError::InvalidName {
+        kind,
+        name: raw.to_owned(),
+        problem,
+    })
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new(config: RegistryConfig) -> Result<Self, LeaseError> {
+        Ok(Self {
+            hash_params: config.hash_params,
+            nodes: BTreeMap::new(),
+            networks: BTreeMap::new(),
+            leases: LeasePool::new(config.lease_pool)?,
+        })
+    }
+
+    /// Registers `key` under `name` (normalised), or renames it, and renews its lease (giving it
+    /// one if it has none). Call it on every connect and periodically while the node is
+    /// connected, well within [`crate::lease::LEASE_TTL`].
+    pub fn register_node(
+        &mut self,
+        key: NodeKey,
+        name: &str,
+        now: u64,
+    ) -> Result<Vec<Change>, RegistryError> {
+        let name = name_arg(NameKind::Node, name)?;
+        let mut changes = Vec::new();
+        match self.nodes.get(&key) {
+            Some(node) if node.name == name => {}
+            Some(node) => {
+                for network in &node.networks {
+                    self.check_name_free(&name, network, key)?;
+                }
+                changes.push(Change::NodeSaved(NodeRecord {
+                    key,
+                    name: name.clone(),
+                    created_at: node.created_at,
+                }));
+            }
+            None => changes.push(Change::NodeSaved(NodeRecord {
+                key,
+                name: name.clone(),
+                created_at: now,
+            })),
+        }
+        // The lease is the last thing that can fail; nothing is changed before it.
+        let event = self.leases.acquire(key, now)?;
+        self.nodes
+            .entry(key)
+            .and_modify(|n| n.name = name.clone())
+            .or_insert_with(|| Node {
+                name,
+                created_at: now,
+                networks: BTreeSet::new(),
+            });
+        push_lease_changes(&mut changes, key, event);
+        Ok(changes)
+    }
+
+    /// Renews `key`'s lease without touching its name (a keep-alive for connected nodes).
+    pub fn renew_lease(&mut self, key: NodeKey, now: u64) -> Result<Vec<Change>, RegistryError> {
+        if !self.nodes.contains_key(&key) {
+            return Err(RegistryError::UnknownNode(key));
+        }
+        let mut changes = Vec::new();
+        push_lease_changes(&mut changes, key, self.leases.acquire(key, now)?);
+        Ok(changes)
+    }
+
+    /// Creates network `name` (normalised) with `password`, hashed with Argon2id and `salt`
+    /// (16 random bytes from the caller). The owner becomes its first member.
+    pub fn create_network(
+        &mut self,
+        owner: NodeKey,
+        name: &str,
+        password: &str,
+        salt: &[u8; 16],
+        now: u64,
+    ) -> Result<Vec<Change>, RegistryError> {
+        let name = name_arg(NameKind::Network, name)?;
+        if !self.nodes.contains_key(&owner) {
+            return Err(RegistryError::UnknownNode(owner));
+        }
+        if password.is_empty() {
+            return Err(RegistryError::EmptyPassword);
+        }
+        if self.networks.contains_key(&name) {
+            return Err(RegistryError::NetworkExists(name));
+        }
+        let password_hash = hash_password(&self.hash_params, password, salt)?;
+        let record = NetworkRecord {
+            name: name.clone(),
+            password_hash: password_hash.clone(),
+            owner,
+            created_at: now,
+        };
+        self.networks.insert(
+            name.clone(),
+            Network {
+                password_hash,
+                owner,
+                created_at: now,
+                members: BTreeMap::new(),
+            },
+        );
+        Ok(vec![
+            Change::NetworkCreated(record),
+            self.add_member(&name, owner, now),
+        ])
+    }
+
+    /// Joins `node` to network `name`. The password is checked first (an existing member with
+    /// a wrong password is refused too); joining a network one is already in changes nothing.
+    ///
+    /// This runs Argon2 (tens of milliseconds with the default costs): rate limit the callers
+    /// ([`crate::ratelimit::JoinLimiter`]).
+    pub fn join_network(
+        &mut self,
+        node: NodeKey,
+        name: &str,
+        password: &str,
+        now: u64,
+    ) -> Result<Vec<Change>, RegistryError> {
+        let name = name_arg(NameKind::Network, name)?;
+        let Some(me) = self.nodes.get(&node) else {
+            return Err(RegistryError::UnknownNode(node));
+        };
+        let Some(network) = self.networks.get(&name) else {
+            return Err(RegistryError::NoSuchNetwork(name));
+        };
+        if !verify_password(&network.password_hash, password)? {
+            return Err(RegistryError::WrongPassword(name));
+        }
+        if network.members.contains_key(&node) {
+            return Ok(Vec::new());
+        }
+        self.check_name_free(&me.name, &name, node)?;
+        Ok(vec![self.add_member(&name, node, now)])
+    }
+
+    /// Takes `node` out of network `name`. The network stays even when it becomes empty.
+    pub fn leave_network(
+        &mut self,
+        node: NodeKey,
+        name: &str,
+    ) -> Result<Vec<Change>, RegistryError> {
+        let name = name_arg(NameKind::Network, name)?;
+        let Some(network) = self.networks.get_mut(&name) else {
+            return Err(RegistryError::NoSuchNetwork(name));
+        };
+        if network.members.remove(&node).is_none() {
+            return Err(RegistryError::NotAMember(name));
+        }
+        if let Some(n) = self.nodes.get_mut(&node) {
+            n.networks.remove(&name);
+        }
+        Ok(vec![Change::MemberRemoved {
+            network: name,
+            node,
+        }])
+    }
+
+    fn check_name_free(&self, name: &str, network: &str, me: NodeKey) -> Result<(), RegistryError> {
+        let clash = self.networks[network]
+            .members
+            .keys()
+            .any(|k| *k != me && self.nodes[k].name == name);
+        if clash {
+            return Err(RegistryError::NameTaken {
+                name: name.to_owned(),
+                network: network.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    fn add_member(&mut self, network: &str, node: NodeKey, now: u64) -> Change {
+        if let Some(n) = self.networks.get_mut(network) {
+            n.members.insert(node, now);
+        }
+        if let Some(n) = self.nodes.get_mut(&node) {
+            n.networks.insert(network.to_owned());
+        }
+        Change::MemberAdded(Membership {
+            network: network.to_owned(),
+            node,
+            joined_at: now,
+        })
+    }
+
+    /// Every other node sharing at least one network with `key`, sorted by name then key.
+    /// A node in no network has no peers. A member whose lease was taken over (it was away
+    /// longer than the lease TTL) is left out until it registers again and gets an address.
+    pub fn peers_of(&self, key: &NodeKey) -> Vec<PeerInfo> {
+        let Some(me) = self.nodes.get(key) else {
+            return Vec::new();
+        };
+        let mut shared: BTreeMap<NodeKey, Vec<String>> = BTreeMap::new();
+        for net in &me.networks {
+            for member in self.networks[net].members.keys() {
+                if member != key {
+                    shared.entry(*member).or_default().push(net.clone());
+                }
+            }
+        }
+        let mut peers: Vec<PeerInfo> = shared
+            .into_iter()
+            .filter_map(|(k, networks)| {
+                let lease = self.leases.get(&k)?;
+                Some(PeerInfo {
+                    key: k,
+                    name: self.nodes[&k].name.clone(),
+                    overlay_v4: lease.addr,
+                    networks,
+                })
+            })
+            .collect();
+        peers.sort_by(|a, b| (&a.name, a.key).cmp(&(&b.name, b.key)));
+        peers
+    }
+
+    /// True when `a` and `b` are in at least one common network (may they talk?).
+    pub fn shares_network(&self, a: &NodeKey, b: &NodeKey) -> bool {
+        match (self.nodes.get(a), self.nodes.get(b)) {
+            (Some(na), Some(nb)) => a != b && !na.networks.is_disjoint(&nb.networks),
+            _ => false,
+        }
+    }
+
+    /// The node's name, if it has registered.
+    pub fn node_name(&self, key: &NodeKey) -> Option<&str> {
+        self.nodes.get(key).map(|n| n.name.as_str())
+    }
+
+    pub fn lease_of(&self, key: &NodeKey) -> Option<Lease> {
+        self.leases.get(key)
+    }
+
+    /// The networks `key` is in, sorted.
+    pub fn networks_of(&self, key: &NodeKey) -> Vec<String> {
+        self.nodes
+            .get(key)
+            .map(|n| n.networks.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The members of network `name` (normalised or not), sorted by key; `None` if it does not
+    /// exist.
+    pub fn members_of(&self, name: &str) -> Option<Vec<NodeKey>> {
+        let name = normalize_name(name).ok()?;
+        self.networks
+            .get(&name)
+            .map(|n| n.members.keys().copied().collect())
+    }
+
+    pub fn network(&self, name: &str) -> Option<NetworkRecord> {
+        let name = normalize_name(name).ok()?;
+        self.networks.get(&name).map(|n| NetworkRecord {
+            name,
+            password_hash: n.password_hash.clone(),
+            owner: n.owner,
+            created_at: n.created_at,
+        })
+    }
+
+    /// The whole state, in canonical order.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut snap = Snapshot {
+            nodes: self
+                .nodes
+                .iter()
+                .map(|(k, n)| NodeRecord {
+                    key: *k,
+                    name: n.name.clone(),
+                    created_at: n.created_at,
+                })
+                .collect(),
+            leases: self
+                .leases
+                .iter()
+                .map(|(k, l)| LeaseRecord {
+                    node: *k,
+                    addr: l.addr,
+                    renewed_at: l.renewed_at,
+                })
+                .collect(),
+            networks: self
+                .networks
+                .iter()
+                .map(|(name, n)| NetworkRecord {
+                    name: name.clone(),
+                    password_hash: n.password_hash.clone(),
+                    owner: n.owner,
+                    created_at: n.created_at,
+                })
+                .collect(),
+            memberships: self
+                .networks
+                .iter()
+                .flat_map(|(name, n)| {
+                    n.members.iter().map(|(k, at)| Membership {
+                        network: name.clone(),
+                        node: *k,
+                        joined_at: *at,
+                    })
+                })
+                .collect(),
+        };
+        snap.normalize();
+        snap
+    }
+
+    /// Rebuilds a registry from a stored snapshot, checking every invariant the operations keep.
+    pub fn from_snapshot(
+        config: RegistryConfig,
+        snapshot: Snapshot,
+    ) -> Result<Self, SnapshotError> {
+        let mut reg = Self::new(config)?;
+        let stored_name = |kind, name: &str| match normalize_name(name) {
+            Ok(n) if n == name => Ok(()),
+            _ => Err(SnapshotError::BadName {
+                kind,
+                name: name.to_owned(),
+            }),
+        };
+        for n in snapshot.nodes {
+            stored_name(NameKind::Node, &n.name)?;
+            let node = Node {
+                name: n.name,
+                created_at: n.created_at,
+                networks: BTreeSet::new(),
+            };
+            if reg.nodes.insert(n.key, node).is_some() {
+                return Err(SnapshotError::DuplicateNode(n.key));
+            }
+        }
+        for l in snapshot.leases {
+            if !reg.nodes.contains_key(&l.node) {
+                return Err(SnapshotError::LeaseForUnknownNode(l.node));
+            }
+            let lease = Lease {
+                addr: l.addr,
+                renewed_at: l.renewed_at,
+            };
+            reg.leases.restore(l.node, lease)?;
+        }
+        for n in snapshot.networks {
+            stored_name(NameKind::Network, &n.name)?;
+            if let Err(error) = check_phc(&n.password_hash) {
+                return Err(SnapshotError::BadPasswordHash {
+                    network: n.name,
+                    error,
+                });
+            }
+            if !reg.nodes.contains_key(&n.owner) {
+                return Err(SnapshotError::UnknownOwner {
+                    network: n.name,
+                    owner: n.owner,
+                });
+            }
+            let network = Network {
+                password_hash: n.password_hash,
+                owner: n.owner,
+                created_at: n.created_at,
+                members: BTreeMap::new(),
+            };
+            if reg.networks.insert(n.name.clone(), network).is_some() {
+                return Err(SnapshotError::DuplicateNetwork(n.name));
+            }
+        }
+        for m in snapshot.memberships {
+            let dangling = |missing| SnapshotError::DanglingMembership {
+                network: m.network.clone(),
+                node: m.node,
+                missing,
+            };
+            let Some(node) = reg.nodes.get(&m.node) else {
+                return Err(dangling("node"));
+            };
+            let Some(network) = reg.networks.get(&m.network) else {
+                return Err(dangling("network"));
+            };
+            if network.members.contains_key(&m.node) {
+                return Err(SnapshotError::DuplicateMembership {
+                    network: m.network,
+                    node: m.node,
+                });
+            }
+            if reg.check_name_free(&node.name, &m.network, m.node).is_err() {
+                return Err(SnapshotError::NameClash {
+                    name: node.name.clone(),
+                    network: m.network,
+                });
+            }
+            reg.add_member(&m.network, m.node, m.joined_at);
+        }
+        Ok(reg)
+    }
+}
+
+fn push_lease_changes(changes: &mut Vec<Change>, node: NodeKey, event: LeaseEvent) {
+    let record = |l: Lease| LeaseRecord {
+        node,
+        addr: l.addr,
+        renewed_at: l.renewed_at,
+    };
+    match event {
+        LeaseEvent::Renewed(l) => changes.push(Change::LeaseRenewed(record(l))),
+        LeaseEvent::Granted { lease, taken_from } => {
+            if let Some(old) = taken_from {
+                changes.push(Change::LeaseReleased {
+                    node: old,
+                    addr: lease.addr,
+                });
+            }
+            changes.push(Change::LeaseGranted(record(lease)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,389 @@
+//! The coordinator's state on disk: one SQLite file, `coordinator.db`, in the state directory.
+//!
+//! The registry (`warren-coordinator-core`) is the truth while the process runs; this store
+//! only remembers it. On start the shell calls [`Store::open`], then [`Store::load`] and
+//! `Registry::from_snapshot`; after every registry operation it hands the returned changes to
+//! [`Store::apply`], which writes them in one transaction, before it answers the client (so an
+//! acknowledged join survives a crash).
+//!
+//! - Tables: `nodes`, `leases`, `networks`, `memberships` (one row per record of
+//!   `warren_coordinator_core::records`), and `schema_version` (one row). Keys are stored as
+//!   their base64 text and addresses as dotted quads, so `sqlite3 coordinator.db` is readable.
+//! - WAL journal, foreign keys on. The file is created mode 0600: it holds password hashes.
+//! - A file that is not a SQLite database, a SQLite database that is not ours, a damaged one
+//!   or one from a newer schema is refused with an error naming the file, and left untouched.
+
+// The shell that drives the store (QUIC control channel) is the next piece of issue 4; until
+// it lands nothing outside the tests calls this module.
+#![allow(dead_code)]
+
+use std::fs;
+use std::io;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use warren_coordinator_core::records::{
+    Change, LeaseRecord, Membership, NetworkRecord, NodeRecord, Snapshot,
+};
+use warren_proto::key::NodeKey;
+
+pub const DB_FILE: &str = "coordinator.db";
+
+/// The schema this build writes; older ones would be migrated in [`Store::open`].
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA_V1: &str = "
+CREATE TABLE schema_version (version INTEGER NOT NULL) STRICT;
+CREATE TABLE nodes (
+    key        TEXT PRIMARY KEY NOT NULL,
+    name       TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE leases (
+    node       TEXT PRIMARY KEY NOT NULL REFERENCES nodes(key),
+    addr       TEXT NOT NULL UNIQUE,
+    renewed_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE networks (
+    name          TEXT PRIMARY KEY NOT NULL,
+    password_hash TEXT NOT NULL,
+    owner         TEXT NOT NULL REFERENCES nodes(key),
+    created_at    INTEGER NOT NULL
+) STRICT;
+CREATE TABLE memberships (
+    network   TEXT NOT NULL REFERENCES networks(name),
+    node      TEXT NOT NULL REFERENCES nodes(key),
+    joined_at INTEGER NOT NULL,
+    PRIMARY KEY (network, node)
+) STRICT;
+CREATE INDEX memberships_by_node ON memberships(node);
+";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot use the state directory {path}: {source}")]
+    Dir { path: PathBuf, source: io::Error },
+    #[error(
+        "{path} is not a usable Warren coordinator database ({reason}); it was left untouched: \
+         move it away to start with an empty state, or put a backup in its place"
+    )]
+    Unusable { path: PathBuf, reason: String },
+    #[error(
+        "{path} has schema version {found} but this warren-coordinator knows only up to \
+         {SCHEMA_VERSION}: it was written by a newer version; run that version, or a newer one"
+    )]
+    NewerSchema { path: PathBuf, found: i64 },
+    #[error("{path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+}
+
+pub struct Store {
+    path: PathBuf,
+    conn: Connection,
+}
+
+/// Unix seconds as SQLite integers; nothing real comes near i64::MAX, so clamping is harmless.
+fn to_sql_time(t: u64) -> i64 {
+    i64::try_from(t).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Opens (or creates) `dir/coordinator.db`, creating `dir` (mode 0700) if needed.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let dir_err = |source| StoreError::Dir {
+            path: dir.to_owned(),
+            source,
+        };
+        if !dir.exists() {
+            create_private_dir(dir).map_err(dir_err)?;
+        }
+        let path = dir.join(DB_FILE);
+        if !path.exists() {
+            // An empty file is an empty SQLite database; creating it ourselves sets its mode
+            // (SQLite gives the -wal and -shm files the same one).
+            create_private_file(&path).map_err(dir_err)?;
+        }
+        let conn = Connection::open(&path).map_err(|source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        })?;
+        let store = Self { path, conn };
+        // Look before writing anything: everything up to here only read the file.
+        let version = store.check_existing()?;
+        if let Some(found) = version.filter(|v| *v > SCHEMA_VERSION) {
+            return Err(StoreError::NewerSchema {
+                path: store.path,
+                found,
+            });
+        }
+        store.configure()?;
+        if version.is_none() {
+            store.create_schema()?;
+        }
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn sql_err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        |source| StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn unusable(&self, reason: impl Into<String>) -> StoreError {
+        StoreError::Unusable {
+            path: self.path.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    /// `None` for an empty database, else the stored schema version. Reads only.
+    fn check_existing(&self) -> Result<Option<i64>, StoreError> {
+        // The first read of the header: a file that is not SQLite fails here.
+        let tables: Vec<String> = self
+            .conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+            .map_err(|e| self.unusable(e.to_string()))?;
+        if tables.is_empty() {
+            return Ok(None);
+        }
+        // Reads every page once: cheap at the coordinator's size, and it turns a damaged file
+        // into a clear error now instead of lost rows later.
+        let check: Vec<String> = self
+            .conn
+            .prepare("PRAGMA quick_check(5)")
+            .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+            .map_err(|e| self.unusable(e.to_string()))?;
+        if check != ["ok"] {
+            let problems: Vec<&str> = check
+                .iter()
+                .flat_map(|row| row.lines())
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("***"))
+                .collect();
+            return Err(self.unusable(format!("it is damaged: {}", problems.join("; "))));
+        }
+        if !tables.iter().any(|t| t == "schema_version") {
+            return Err(self.unusable(format!(
+                "it has tables ({}) but no schema_version",
+                tables.join(", ")
+            )));
+        }
+        let version: Option<i64> = self
+            .conn
+            .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.unusable(e.to_string()))?;
+        match version {
+            Some(v) if v >= 1 => Ok(Some(v)),
+            _ => Err(self.unusable("its schema_version is missing or invalid")),
+        }
+    }
+
+    fn configure(&self) -> Result<(), StoreError> {
+        let mode: String = self
+            .conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .map_err(self.sql_err())?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(self.unusable(format!("cannot switch it to WAL (journal mode {mode})")));
+        }
+        self.conn
+            .pragma_update(None, "foreign_keys", true)
+            .map_err(self.sql_err())?;
+        self.conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(self.sql_err())?;
+        Ok(())
+    }
+
+    fn create_schema(&self) -> Result<(), StoreError> {
+        let sql = format!(
+            "BEGIN; {SCHEMA_V1} INSERT INTO schema_version (version) VALUES ({SCHEMA_VERSION}); COMMIT;"
+        );
+        self.conn.execute_batch(&sql).map_err(self.sql_err())
+    }
+
+    /// The whole stored state, in the canonical order of [`Snapshot::normalize`].
+    pub fn load(&self) -> Result<Snapshot, StoreError> {
+        let bad = |what: &str, value: &dyn std::fmt::Debug| {
+            self.unusable(format!("bad {what} {value:?}"))
+        };
+        let key = |s: String| s.parse::<NodeKey>().map_err(|_| bad("node key", &s));
+        let time = |t: i64| u64::try_from(t).map_err(|_| bad("timestamp", &t));
+        let e = self.sql_err();
+        let mut snap = Snapshot::default();
+
+        let mut st = self
+            .conn
+            .prepare("SELECT key, name, created_at FROM nodes")
+            .map_err(&e)?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)));
+        for row in rows.map_err(&e)? {
+            let (k, name, created_at): (String, String, i64) = row.map_err(&e)?;
+            snap.nodes.push(NodeRecord {
+                key: key(k)?,
+                name,
+                created_at: time(created_at)?,
+            });
+        }
+
+        let mut st = self
+            .conn
+            .prepare("SELECT node, addr, renewed_at FROM leases")
+            .map_err(&e)?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)));
+        for row in rows.map_err(&e)? {
+            let (node, addr, renewed_at): (String, String, i64) = row.map_err(&e)?;
+            snap.leases.push(LeaseRecord {
+                node: key(node)?,
+                addr: addr
+                    .parse::<Ipv4Addr>()
+                    .map_err(|_| bad("lease address", &addr))?,
+                renewed_at: time(renewed_at)?,
+            });
+        }
+
+        let mut st = self
+            .conn
+            .prepare("SELECT name, password_hash, owner, created_at FROM networks")
+            .map_err(&e)?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)));
+        for row in rows.map_err(&e)? {
+            let (name, password_hash, owner, created_at): (String, String, String, i64) =
+                row.map_err(&e)?;
+            snap.networks.push(NetworkRecord {
+                name,
+                password_hash,
+                owner: key(owner)?,
+                created_at: time(created_at)?,
+            });
+        }
+
+        let mut st = self
+            .conn
+            .prepare("SELECT network, node, joined_at FROM memberships")
+            .map_err(&e)?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)));
+        for row in rows.map_err(&e)? {
+            let (network, node, joined_at): (String, String, i64) = row.map_err(&e)?;
+            snap.memberships.push(Membership {
+                network,
+                node: key(node)?,
+                joined_at: time(joined_at)?,
+            });
+        }
+
+        snap.normalize();
+        Ok(snap)
+    }
+
+    /// Writes `changes` in order, all or nothing.
+    pub fn apply(&mut self, changes: &[Change]) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        for change in changes {
+            apply_one(&tx, change).map_err(e)?;
+        }
+        tx.commit().map_err(e)
+    }
+}
+
+fn apply_one(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()> {
+    match change {
+        Change::NodeSaved(n) => tx
+            .prepare_cached(
+                "INSERT INTO nodes (key, name, created_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key) DO UPDATE SET name = excluded.name",
+            )?
+            .execute(params![
+                n.key.to_string(),
+                n.name,
+                to_sql_time(n.created_at)
+            ]),
+        Change::LeaseGranted(l) | Change::LeaseRenewed(l) => tx
+            .prepare_cached(
+                "INSERT INTO leases (node, addr, renewed_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (node) DO UPDATE
+                 SET addr = excluded.addr, renewed_at = excluded.renewed_at",
+            )?
+            .execute(params![
+                l.node.to_string(),
+                l.addr.to_string(),
+                to_sql_time(l.renewed_at)
+            ]),
+        Change::LeaseReleased { node, addr } => tx
+            .prepare_cached("DELETE FROM leases WHERE node = ?1 AND addr = ?2")?
+            .execute(params![node.to_string(), addr.to_string()]),
+        Change::NetworkCreated(n) => tx
+            .prepare_cached(
+                "INSERT INTO networks (name, password_hash, owner, created_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                n.name,
+                n.password_hash,
+                n.owner.to_string(),
+                to_sql_time(n.created_at)
+            ]),
+        Change::MemberAdded(m) => tx
+            .prepare_cached(
+                "INSERT INTO memberships (network, node, joined_at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![
+                m.network,
+                m.node.to_string(),
+                to_sql_time(m.joined_at)
+            ]),
+        Change::MemberRemoved { network, node } => tx
+            .prepare_cached("DELETE FROM memberships WHERE network = ?1 AND node = ?2")?
+            .execute(params![network, node.to_string()]),
+    }
+    .map(|_| ())
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dir)
+}
+
+fn create_private_file(path: &Path) -> io::Result<()> {
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        // Someone else created it meanwhile: fine, SQLite will look at it.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests;

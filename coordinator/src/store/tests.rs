@@ -1,0 +1,212 @@
+use super::*;
+use std::collections::HashMap;
+use warren_coordinator_core::{HashParams, Registry, RegistryConfig};
+use warren_proto::overlay::derive_v4;
+
+const SALT: [u8; 16] = [3; 16];
+const T0: u64 = 1_700_000_000;
+const TTL: u64 = warren_coordinator_core::LEASE_TTL;
+
+fn config() -> RegistryConfig {
+    RegistryConfig {
+        // Argon2's smallest costs keep the tests fast; production uses the crate defaults.
+        hash_params: HashParams::new(HashParams::MIN_M_COST, 1, 1, None).unwrap(),
+        ..Default::default()
+    }
+}
+
+fn key(i: u32) -> NodeKey {
+    let mut k = [0u8; 32];
+    k[..4].copy_from_slice(&i.to_be_bytes());
+    NodeKey(k)
+}
+
+/// Two keys with the same preferred overlay address.
+fn colliding_pair() -> (NodeKey, NodeKey) {
+    let mut seen = HashMap::new();
+    (1000..)
+        .map(key)
+        .find_map(|k| seen.insert(derive_v4(&k), k).map(|first| (first, k)))
+        .unwrap()
+}
+
+/// Runs a registry through every kind of change, persisting as it goes.
+fn populate(store: &mut Store) -> Registry {
+    let mut reg = Registry::new(config()).unwrap();
+    let mut run = |changes: Vec<Change>| store.apply(&changes).unwrap();
+    let (a, b, c, d) = (key(1), key(2), key(3), key(4));
+    let (x, y) = colliding_pair();
+    run(reg.register_node(a, "alice", T0).unwrap());
+    run(reg.register_node(b, "bob", T0).unwrap());
+    run(reg.register_node(c, "carol", T0).unwrap());
+    run(reg.register_node(d, "dave", T0).unwrap());
+    run(reg.register_node(x, "xavier", T0).unwrap());
+    run(reg.create_network(a, "work", "pw1", &SALT, T0 + 1).unwrap());
+    run(reg
+        .create_network(a, "games", "pw2", &SALT, T0 + 2)
+        .unwrap());
+    run(reg
+        .create_network(d, "alone", "pw3", &SALT, T0 + 3)
+        .unwrap());
+    run(reg.join_network(b, "work", "pw1", T0 + 4).unwrap());
+    run(reg.join_network(c, "games", "pw2", T0 + 5).unwrap());
+    run(reg.join_network(x, "games", "pw2", T0 + 5).unwrap());
+    run(reg.register_node(b, "bobby", T0 + 6).unwrap()); // rename
+    run(reg.leave_network(b, "work").unwrap());
+    run(reg.join_network(b, "work", "pw1", T0 + 7).unwrap());
+    run(reg.leave_network(d, "alone").unwrap()); // an empty network stays
+                                                 // x stays away past the TTL; y takes its address over; x returns with a new one.
+    let late = T0 + TTL + 10;
+    for k in [a, b, c, d] {
+        run(reg.renew_lease(k, late).unwrap());
+    }
+    let takeover = reg.register_node(y, "yvonne", late).unwrap();
+    assert!(matches!(takeover[1], Change::LeaseReleased { .. }));
+    run(takeover);
+    run(reg.register_node(x, "xavier", late + 1).unwrap());
+    reg
+}
+
+#[test]
+fn apply_reopen_load_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("state");
+    let mut store = Store::open(&dir).unwrap();
+    assert_eq!(store.load().unwrap(), Snapshot::default());
+    let reg = populate(&mut store);
+    let want = reg.snapshot();
+    assert_eq!(store.load().unwrap(), want);
+    drop(store);
+
+    // A restart of the coordinator.
+    let store = Store::open(&dir).unwrap();
+    let loaded = store.load().unwrap();
+    assert_eq!(loaded, want);
+    let back = Registry::from_snapshot(config(), loaded).unwrap();
+    let (x, y) = colliding_pair();
+    for k in [key(1), key(2), key(3), key(4), x, y] {
+        assert_eq!(back.peers_of(&k), reg.peers_of(&k), "peers of {k:?}");
+        assert_eq!(back.lease_of(&k), reg.lease_of(&k), "lease of {k:?}");
+    }
+    assert_eq!(back.lease_of(&y).unwrap().addr, derive_v4(&x));
+    assert_eq!(back.members_of("alone"), Some(vec![]));
+
+    let mode: String = store
+        .conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let version: i64 = store
+        .conn
+        .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(DB_FILE)), 0o600);
+    }
+}
+
+#[test]
+fn apply_is_all_or_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut store = Store::open(tmp.path()).unwrap();
+    let node = NodeRecord {
+        key: key(9),
+        name: "nina".into(),
+        created_at: T0,
+    };
+    let batch = [
+        Change::NodeSaved(node.clone()),
+        // Refused by the foreign key: no such network.
+        Change::MemberAdded(Membership {
+            network: "ghost".into(),
+            node: key(9),
+            joined_at: T0,
+        }),
+    ];
+    assert!(matches!(
+        store.apply(&batch),
+        Err(StoreError::Sqlite { .. })
+    ));
+    assert_eq!(store.load().unwrap(), Snapshot::default());
+    store.apply(&batch[..1]).unwrap();
+    assert_eq!(store.load().unwrap().nodes, vec![node]);
+}
+
+/// Opening `dir` must fail as `check` says and leave the db file byte for byte as it was.
+fn assert_refused_untouched(dir: &Path, check: impl Fn(&StoreError) -> bool) -> String {
+    let path = dir.join(DB_FILE);
+    let before = fs::read(&path).unwrap();
+    let err = match Store::open(dir) {
+        Ok(_) => panic!("{} was accepted", path.display()),
+        Err(e) => e,
+    };
+    assert!(check(&err), "unexpected error {err:?}");
+    assert_eq!(fs::read(&path).unwrap(), before, "the file was changed");
+    assert!(!dir.join("coordinator.db-wal").exists());
+    let msg = err.to_string();
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    msg
+}
+
+#[test]
+fn a_file_that_is_not_sqlite_is_refused_and_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let junk: Vec<u8> = b"these are not the bytes you are looking for\n"
+        .iter()
+        .copied()
+        .cycle()
+        .take(8192)
+        .collect();
+    fs::write(tmp.path().join(DB_FILE), junk).unwrap();
+    let msg = assert_refused_untouched(tmp.path(), |e| matches!(e, StoreError::Unusable { .. }));
+    assert!(msg.contains("left untouched"), "{msg}");
+    assert!(msg.contains("move it away"), "{msg}");
+}
+
+#[test]
+fn someone_elses_sqlite_database_is_refused_and_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let conn = Connection::open(tmp.path().join(DB_FILE)).unwrap();
+    conn.execute_batch("CREATE TABLE photos (id INTEGER); INSERT INTO photos VALUES (1);")
+        .unwrap();
+    drop(conn);
+    let msg = assert_refused_untouched(tmp.path(), |e| matches!(e, StoreError::Unusable { .. }));
+    assert!(msg.contains("photos"), "{msg}");
+}
+
+#[test]
+fn a_damaged_database_is_refused_and_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut store = Store::open(tmp.path()).unwrap();
+    populate(&mut store);
+    drop(store); // checkpoints the WAL into the main file and removes it
+    let path = tmp.path().join(DB_FILE);
+    let mut bytes = fs::read(&path).unwrap();
+    let page = 4096;
+    assert!(bytes.len() > 3 * page);
+    // Scribble over every page after the first (the schema stays readable).
+    for b in &mut bytes[page..] {
+        *b = 0xA5;
+    }
+    fs::write(&path, &bytes).unwrap();
+    assert_refused_untouched(tmp.path(), |e| matches!(e, StoreError::Unusable { .. }));
+}
+
+#[test]
+fn a_newer_schema_is_refused_and_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    drop(Store::open(tmp.path()).unwrap());
+    let conn = Connection::open(tmp.path().join(DB_FILE)).unwrap();
+    conn.execute("UPDATE schema_version SET version = 2", [])
+        .unwrap();
+    drop(conn);
+    let msg = assert_refused_untouched(tmp.path(), |e| {
+        matches!(e, StoreError::NewerSchema { found: 2, .. })
+    });
+    assert!(msg.contains("newer version"), "{msg}");
+}
