@@ -6,6 +6,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use warren_proto::api::{PathKind, Request, Response, Status, DEFAULT_SOCKET};
+use warren_proto::key::NodeKey;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -34,6 +35,32 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Connect this host to a coordinator (remembered across restarts)
+    Up {
+        /// The coordinator's address, HOST:PORT
+        #[arg(long)]
+        coordinator: String,
+        /// The coordinator's public key, as `warren-coordinator key` prints it
+        #[arg(long)]
+        coordinator_key: NodeKey,
+        /// This host's name in its networks [default: the host name]
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Create a network and join it
+    Create {
+        network: String,
+        #[arg(long)]
+        password: String,
+    },
+    /// Join a network
+    Join {
+        network: String,
+        #[arg(long)]
+        password: String,
+    },
+    /// Leave a network
+    Leave { network: String },
 }
 
 fn main() {
@@ -48,7 +75,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Status { json } => {
             let status = match client::call(&cli.socket, Request::Status)? {
-                Response::Status(s) => s,
+                Response::Status(s) => *s,
                 other => anyhow::bail!("unexpected answer from the daemon: {other:?}"),
             };
             if json {
@@ -76,8 +103,44 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
+        Command::Up {
+            coordinator,
+            coordinator_key,
+            name,
+        } => done(client::call(
+            &cli.socket,
+            Request::Up {
+                coordinator,
+                coordinator_key,
+                name,
+            },
+        )?),
+        Command::Create { network, password } => done(client::call(
+            &cli.socket,
+            Request::CreateNetwork {
+                name: network,
+                password,
+            },
+        )?),
+        Command::Join { network, password } => done(client::call(
+            &cli.socket,
+            Request::JoinNetwork {
+                name: network,
+                password,
+            },
+        )?),
+        Command::Leave { network } => done(client::call(
+            &cli.socket,
+            Request::LeaveNetwork { name: network },
+        )?),
     }
     Ok(())
+}
+
+fn done(response: Response) {
+    if let Response::Done { message } = response {
+        println!("{message}");
+    }
 }
 
 fn render_status(s: &Status) -> String {
@@ -92,6 +155,25 @@ fn render_status(s: &Status) -> String {
         s.self_.listen_port,
         s.self_.tun
     );
+    if let Some(c) = &s.coordinator {
+        let state = if c.connected {
+            "connected".to_string()
+        } else {
+            format!(
+                "not connected ({})",
+                c.last_error.as_deref().unwrap_or("connecting")
+            )
+        };
+        out.push_str(&format!(
+            "coordinator {} {state}; networks: {}\n",
+            c.address,
+            if c.networks.is_empty() {
+                "none".to_string()
+            } else {
+                c.networks.join(", ")
+            }
+        ));
+    }
     if s.peers.is_empty() {
         out.push_str("no peers\n");
         return out;

@@ -1,13 +1,103 @@
-//! The coordinator is the next issue's work. Until then the binary says so and fails, so no
-//! script mistakes it for a running service.
+//! `warren-coordinator`: networks, address leases, peer maps and hole-punch introductions.
+//! It never sees traffic between hosts: only who is where.
 
+mod hub;
+mod quic;
+mod server;
 mod store;
 
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use warren_coordinator_core::{Registry, RegistryConfig};
+use warren_proto::control::auth::public_key;
+
+pub const DEFAULT_PORT: u16 = 7443;
+const KEY_FILE: &str = "coordinator.key";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "warren-coordinator",
+    version,
+    about = "Warren coordinator: networks, addresses, and introductions between hosts"
+)]
+struct Args {
+    /// Where the coordinator key and database live [default: /var/lib/warren-coordinator as
+    /// root, the per-user data dir otherwise]
+    #[arg(long, global = true)]
+    state_dir: Option<PathBuf>,
+    /// QUIC control address
+    #[arg(long, default_value_t = SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)))]
+    listen: SocketAddr,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print the coordinator's public key (creating it on first use) and exit
+    Key,
+}
+
+fn default_state_dir() -> PathBuf {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/lib/warren-coordinator");
+    }
+    directories::ProjectDirs::from("", "", "warren-coordinator")
+        .map(|d| d.data_local_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from(".warren-coordinator"))
+}
+
 fn main() {
-    eprintln!(
-        "warren-coordinator {}: not built yet; Warren currently runs in manual mode \
-         (static peers in warrend's --config file)",
-        env!("CARGO_PKG_VERSION")
-    );
-    std::process::exit(2);
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    if let Err(e) = run(Args::parse()) {
+        eprintln!("warren-coordinator: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    let state_dir = args.state_dir.clone().unwrap_or_else(default_state_dir);
+    let (secret, _) = warren_proto::keyfile::load_or_create(&state_dir.join(KEY_FILE))?;
+    let key = public_key(&secret);
+    if let Some(Command::Key) = args.command {
+        println!("{key}");
+        return Ok(());
+    }
+    let store = store::Store::open(&state_dir)?;
+    let snapshot = store.load()?;
+    tracing::info!(db = %store.path().display(), "state loaded");
+    let registry = Registry::from_snapshot(RegistryConfig::default(), snapshot)
+        .context("the coordinator database is inconsistent; refusing to start")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let endpoint = quic::server_endpoint(args.listen)?;
+        let listen = endpoint.local_addr()?;
+        // The two lines a daemon needs, on stdout for scripts.
+        println!("listening on {listen}");
+        println!("coordinator key {key}");
+        println!(
+            "hosts connect with: warren up --coordinator HOST:{} --coordinator-key {key}",
+            listen.port()
+        );
+        let server = Arc::new(server::Server {
+            secret,
+            hub: Mutex::new(hub::Hub::new(registry, store)),
+        });
+        tokio::select! {
+            r = server::serve(endpoint, server) => r,
+            _ = tokio::signal::ctrl_c() => Ok(()),
+        }
+    })
 }

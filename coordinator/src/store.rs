@@ -13,10 +13,6 @@
 //! - A file that is not a SQLite database, a SQLite database that is not ours, a damaged one
 //!   or one from a newer schema is refused with an error naming the file, and left untouched.
 
-// The shell that drives the store (QUIC control channel) is the next piece of issue 4; until
-// it lands nothing outside the tests calls this module.
-#![allow(dead_code)]
-
 use std::fs;
 use std::io;
 use std::net::Ipv4Addr;

@@ -1,5 +1,6 @@
 //! The local API on a Unix socket: newline-delimited JSON, one response per request.
 
+use crate::control::{Command, ControlHandle, CoordinatorSettings};
 use crate::dataplane::Dataplane;
 use anyhow::{bail, Context, Result};
 use std::ffi::CString;
@@ -10,18 +11,24 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::oneshot;
 use warren_proto::api::{
     OffloadStatus, Request, RequestEnvelope, Response, ResponseEnvelope, SelfStatus, Status,
     API_VERSION,
 };
+use warren_proto::control::msg::ClientMsg;
 
 /// Requests are small; a longer line is a confused or hostile client.
 const MAX_REQUEST: u64 = 64 * 1024;
+/// Longer than a connection attempt (10 s), so `warren up` reports how that went.
+const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 pub struct ApiState {
     pub dataplane: Arc<Dataplane>,
     pub self_status: SelfStatus,
     pub offload: OffloadStatus,
+    pub control: ControlHandle,
+    pub default_name: String,
 }
 
 /// Binds the socket, refusing to steal it from a live daemon, and restricts it to root and the
@@ -79,7 +86,7 @@ async fn handle_connection(stream: UnixStream, state: &ApiState) -> Result<()> {
     let mut lines = BufReader::new(reader.take(MAX_REQUEST)).lines();
     while let Some(line) = lines.next_line().await? {
         let response = match serde_json::from_str::<RequestEnvelope>(&line) {
-            Ok(req) if req.v == API_VERSION => answer(req.request, state),
+            Ok(req) if req.v == API_VERSION => answer(req.request, state).await,
             Ok(req) => Response::Error {
                 message: format!(
                     "API version {} is not supported; this daemon speaks version {API_VERSION}",
@@ -100,23 +107,75 @@ async fn handle_connection(stream: UnixStream, state: &ApiState) -> Result<()> {
     Ok(())
 }
 
-fn answer(request: Request, state: &ApiState) -> Response {
-    match request {
+async fn answer(request: Request, state: &ApiState) -> Response {
+    let to_coordinator = match request {
         Request::Status => {
-            let node = state
-                .dataplane
-                .node
-                .lock()
-                .expect("data-plane core poisoned");
-            Response::Status(Status {
-                self_: state.self_status.clone(),
+            let coordinator = state.control.status.lock().expect("status lock").clone();
+            let mut self_ = state.self_status.clone();
+            if let Some(c) = &coordinator {
+                self_.name = c.name.clone();
+            }
+            self_.overlay_ip = (*state.dataplane.overlay_v4.lock().expect("overlay lock")).into();
+            let node = state.dataplane.node();
+            return Response::Status(Box::new(Status {
+                self_,
                 peers: node.peer_status(Instant::now()),
                 dropped: node.counters().dropped_map(),
                 offload: state.offload.clone(),
-            })
+                coordinator,
+            }));
         }
-        Request::Version => Response::Version {
-            daemon: env!("CARGO_PKG_VERSION").to_string(),
+        Request::Version => {
+            return Response::Version {
+                daemon: env!("CARGO_PKG_VERSION").to_string(),
+            }
+        }
+        Request::Up {
+            coordinator,
+            coordinator_key,
+            name,
+        } => {
+            let settings = CoordinatorSettings {
+                address: coordinator,
+                public_key: coordinator_key,
+                name: name.unwrap_or_else(|| state.default_name.clone()),
+            };
+            return ask(state, |reply| Command::Up(settings, reply)).await;
+        }
+        Request::CreateNetwork { name, password } => ClientMsg::CreateNetwork {
+            id: 0,
+            name,
+            password,
+        },
+        Request::JoinNetwork { name, password } => ClientMsg::JoinNetwork {
+            id: 0,
+            name,
+            password,
+        },
+        Request::LeaveNetwork { name } => ClientMsg::LeaveNetwork { id: 0, name },
+    };
+    ask(state, |reply| Command::Request(to_coordinator, reply)).await
+}
+
+/// Hands a command to the control task and waits for its answer.
+async fn ask(
+    state: &ApiState,
+    make: impl FnOnce(oneshot::Sender<Result<String, String>>) -> Command,
+) -> Response {
+    let (tx, rx) = oneshot::channel();
+    if state.control.commands.send(make(tx)).await.is_err() {
+        return Response::Error {
+            message: "the daemon's coordinator task has stopped".into(),
+        };
+    }
+    match tokio::time::timeout(ANSWER_TIMEOUT, rx).await {
+        Ok(Ok(Ok(message))) => Response::Done { message },
+        Ok(Ok(Err(message))) => Response::Error { message },
+        Ok(Err(_)) => Response::Error {
+            message: "the coordinator task dropped the request".into(),
+        },
+        Err(_) => Response::Error {
+            message: "no answer from the coordinator in time".into(),
         },
     }
 }

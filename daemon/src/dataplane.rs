@@ -37,9 +37,29 @@ pub struct Dataplane {
     pub udp: Udp,
     pub tun: SyncDevice,
     pub mtu: u16,
+    /// The interface's overlay IPv4: key-derived at start, the coordinator's lease later.
+    pub overlay_v4: Mutex<std::net::Ipv4Addr>,
 }
 
 impl Dataplane {
+    /// Moves the interface to the address the coordinator leased, if it differs (the
+    /// key-derived address was taken by another host).
+    pub fn use_overlay_ip(&self, ip: std::net::IpAddr) -> Result<()> {
+        let std::net::IpAddr::V4(v4) = ip else {
+            return Ok(());
+        };
+        let mut current = self.overlay_v4.lock().expect("overlay lock");
+        if *current == v4 {
+            return Ok(());
+        }
+        let prefix = warren_proto::overlay::OVERLAY_V4.prefix_len();
+        self.tun.add_address_v4(v4, prefix)?;
+        self.tun.remove_address((*current).into())?;
+        tracing::info!(old = %current, new = %v4, "overlay address moved to the coordinator's lease");
+        *current = v4;
+        Ok(())
+    }
+
     /// Room for one encrypted datagram: the largest TUN packet plus WireGuard's overhead.
     fn slot_size(&self) -> usize {
         (self.mtu as usize + WG_OVERHEAD + 16).max(MIN_OUT)

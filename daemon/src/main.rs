@@ -2,6 +2,7 @@
 
 mod api_server;
 mod config;
+mod control;
 mod dataplane;
 mod identity;
 mod netwatch;
@@ -99,10 +100,16 @@ fn run(args: Args) -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(serve(args, config, node))
+    runtime.block_on(serve(args, config, node, secret, state_dir))
 }
 
-async fn serve(args: Args, config: config::Config, mut node: Node) -> Result<()> {
+async fn serve(
+    args: Args,
+    config: config::Config,
+    mut node: Node,
+    secret: [u8; 32],
+    state_dir: PathBuf,
+) -> Result<()> {
     for entry in &config.peers {
         node.add_peer(entry.to_peer_config())
             .context("config lists a peer that cannot be added")?;
@@ -139,12 +146,13 @@ async fn serve(args: Args, config: config::Config, mut node: Node) -> Result<()>
         udp_gso_segments: udp.state.max_gso_segments(),
         udp_gro_segments: udp.state.gro_segments(),
     };
+    let name = config
+        .interface
+        .name
+        .clone()
+        .unwrap_or_else(paths::hostname);
     let self_status = SelfStatus {
-        name: config
-            .interface
-            .name
-            .clone()
-            .unwrap_or_else(paths::hostname),
+        name: name.clone(),
         overlay_ip: v4.into(),
         overlay_ip6: Some(v6.into()),
         public_key: key,
@@ -165,12 +173,29 @@ async fn serve(args: Args, config: config::Config, mut node: Node) -> Result<()>
         udp,
         tun: tun_dev,
         mtu,
+        overlay_v4: Mutex::new(v4),
     });
+    let (commands, command_rx) = tokio::sync::mpsc::channel(16);
+    let control_status = Arc::new(Mutex::new(None));
+    let control_ctx = control::session::ControlContext {
+        node_secret: secret,
+        dataplane: dp.clone(),
+        state_dir,
+        tun: args.tun.clone(),
+        udp_port: self_status.listen_port,
+        status: control_status.clone(),
+    };
     let api = Arc::new(api_server::ApiState {
         dataplane: dp.clone(),
         self_status,
         offload,
+        control: control::ControlHandle {
+            commands,
+            status: control_status,
+        },
+        default_name: name,
     });
+    tokio::spawn(control::run(control_ctx, command_rx));
     let (failed_tx, mut failed) = tokio::sync::mpsc::unbounded_channel();
     dataplane::spawn(dp, failed_tx)?;
     let mut api_task = tokio::spawn(api_server::serve(listener, api));

@@ -25,6 +25,23 @@ pub struct RequestEnvelope {
 pub enum Request {
     Status,
     Version,
+    /// Connect to a coordinator (remembered across restarts) under `name`.
+    Up {
+        coordinator: String,
+        coordinator_key: NodeKey,
+        name: Option<String>,
+    },
+    CreateNetwork {
+        name: String,
+        password: String,
+    },
+    JoinNetwork {
+        name: String,
+        password: String,
+    },
+    LeaveNetwork {
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,9 +54,17 @@ pub struct ResponseEnvelope {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Response {
-    Status(Status),
-    Version { daemon: String },
-    Error { message: String },
+    Status(Box<Status>),
+    Version {
+        daemon: String,
+    },
+    /// The request was carried out.
+    Done {
+        message: String,
+    },
+    Error {
+        message: String,
+    },
 }
 
 /// How packets currently reach a peer.
@@ -60,6 +85,23 @@ pub struct Status {
     /// Packets the daemon refused, by reason (e.g. `no_route`, `malformed`, `decrypt_failed`).
     pub dropped: BTreeMap<String, u64>,
     pub offload: OffloadStatus,
+    /// `None` in manual mode (no `warren up` yet).
+    #[serde(default)]
+    pub coordinator: Option<CoordinatorStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoordinatorStatus {
+    pub address: String,
+    /// This host's name in its networks.
+    pub name: String,
+    /// The address the coordinator leased to this host, once connected.
+    pub overlay_ip: Option<IpAddr>,
+    pub public_key: NodeKey,
+    pub connected: bool,
+    /// Why the last attempt failed, while not connected.
+    pub last_error: Option<String>,
+    pub networks: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -149,15 +191,16 @@ mod tests {
                 udp_gso_segments: 64,
                 udp_gro_segments: 64,
             },
+            coordinator: None,
         };
         let v: serde_json::Value = serde_json::to_value(ResponseEnvelope {
             v: 1,
-            response: Response::Status(s.clone()),
+            response: Response::Status(Box::new(s.clone())),
         })
         .unwrap();
         assert_eq!(v["status"]["self"]["overlay_ip"], "100.64.0.1");
         assert_eq!(v["status"]["peers"][0]["path"], "none");
         let back: ResponseEnvelope = serde_json::from_value(v).unwrap();
-        assert_eq!(back.response, Response::Status(s));
+        assert_eq!(back.response, Response::Status(Box::new(s)));
     }
 }

@@ -4,6 +4,8 @@
 //! the CLI and the GUI can all share it.
 
 pub mod api;
+pub mod control;
 pub mod datagram;
 pub mod key;
+pub mod keyfile;
 pub mod overlay;

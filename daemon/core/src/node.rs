@@ -71,7 +71,8 @@ pub enum NodeError {
 pub struct Node {
     secret: StaticSecret,
     public: PublicKey,
-    peers: Vec<Peer>,
+    /// Slots; a removed peer leaves `None` so ids (and session indices) of others stay put.
+    peers: Vec<Option<Peer>>,
     by_key: HashMap<[u8; 32], PeerId>,
     routes: RouteTable<PeerId>,
     counters: Counters,
@@ -114,7 +115,11 @@ impl Node {
         if self.by_key.contains_key(&key.0) {
             return Err(NodeError::DuplicatePeer(key));
         }
-        let id = self.peers.len();
+        let id = self
+            .peers
+            .iter()
+            .position(Option::is_none)
+            .unwrap_or(self.peers.len());
         if id >= MAX_PEERS {
             return Err(NodeError::TooManyPeers);
         }
@@ -124,7 +129,10 @@ impl Node {
                 return Err(NodeError::RouteConflict {
                     net: net.to_string(),
                     peer: config.name.clone(),
-                    owner: self.peers[owner].name().to_string(),
+                    owner: self
+                        .peer(owner)
+                        .map(|p| p.name().to_string())
+                        .unwrap_or_default(),
                 });
             }
         }
@@ -137,17 +145,57 @@ impl Node {
             None,
         );
         self.by_key.insert(key.0, id);
-        self.peers.push(Peer {
+        let peer = Peer {
             endpoint: config.endpoint,
             config,
             tunn,
             last_authenticated: None,
-        });
+        };
+        if id == self.peers.len() {
+            self.peers.push(Some(peer));
+        } else {
+            self.peers[id] = Some(peer);
+        }
         Ok(id)
     }
 
-    pub fn peers(&self) -> &[Peer] {
-        &self.peers
+    /// Forgets a peer: its routes, its session, anything queued for it.
+    pub fn remove_peer(&mut self, key: &NodeKey) -> bool {
+        let Some(id) = self.by_key.remove(&key.0) else {
+            return false;
+        };
+        self.routes.remove_owner(id);
+        self.peers[id] = None;
+        self.flush.retain(|p| *p != id);
+        self.announce.retain(|p| *p != id);
+        true
+    }
+
+    /// Points a peer's WireGuard session at `endpoint` (path selection decided it).
+    pub fn set_endpoint(&mut self, key: &NodeKey, endpoint: SocketAddr) -> bool {
+        match self
+            .by_key
+            .get(&key.0)
+            .and_then(|id| self.peers[*id].as_mut())
+        {
+            Some(peer) => {
+                peer.endpoint = Some(endpoint);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn peer_id(&self, key: &NodeKey) -> Option<PeerId> {
+        self.by_key.get(&key.0).copied()
+    }
+
+    pub fn peer(&self, id: PeerId) -> Option<&Peer> {
+        self.peers.get(id).and_then(Option::as_ref)
+    }
+
+    pub fn peers(&self) -> impl Iterator<Item = &Peer> {
+        self.peers.iter().flatten()
     }
 
     pub fn counters(&self) -> &Counters {
@@ -178,7 +226,10 @@ impl Node {
             self.counters.drop(DropReason::Oversized);
             return None;
         }
-        let peer = &mut self.peers[id];
+        let Some(peer) = self.peers[id].as_mut() else {
+            self.counters.drop(DropReason::NoRoute);
+            return None;
+        };
         let Some(endpoint) = peer.endpoint else {
             self.counters.drop(DropReason::NoEndpoint);
             return None;
@@ -256,7 +307,7 @@ impl Node {
             Packet::PacketData(p) => ((p.receiver_idx >> 8) as usize, false),
         };
         let is_data = matches!(packet, Packet::PacketData(_));
-        let Some(peer) = self.peers.get_mut(id) else {
+        let Some(peer) = self.peers.get_mut(id).and_then(Option::as_mut) else {
             self.counters.drop(DropReason::UnknownPeer);
             return Inbound::Nothing;
         };
@@ -329,9 +380,10 @@ impl Node {
     }
 
     fn authenticated(&mut self, now: Instant, from: SocketAddr, id: PeerId) {
-        let peer = &mut self.peers[id];
-        peer.endpoint = Some(from);
-        peer.last_authenticated = Some(now);
+        if let Some(peer) = self.peers[id].as_mut() {
+            peer.endpoint = Some(from);
+            peer.last_authenticated = Some(now);
+        }
     }
 
     /// This host's own addresses changed (new network, DHCP renewal, roaming): peers only learn
@@ -340,7 +392,8 @@ impl Node {
     /// traffic or the persistent keepalive.
     pub fn handle_network_change(&mut self) {
         self.announce.clear();
-        self.announce.extend(0..self.peers.len());
+        self.announce
+            .extend((0..self.peers.len()).filter(|id| self.peers[*id].is_some()));
     }
 
     /// Time passed: the next `poll_transmit` calls run every session's timers once.
@@ -361,7 +414,10 @@ impl Node {
     /// [`Self::handle_tun_packet`] with the largest packet the TUN device can produce.
     pub fn poll_transmit(&mut self, out: &mut [u8]) -> Option<Transmit> {
         while let Some(&id) = self.flush.front() {
-            let peer = &mut self.peers[id];
+            let Some(peer) = self.peers[id].as_mut() else {
+                self.flush.pop_front();
+                continue;
+            };
             match peer.tunn.decapsulate(None, &[], out) {
                 TunnResult::WriteToNetwork(p) => {
                     if let Some(dst) = peer.endpoint {
@@ -374,15 +430,18 @@ impl Node {
             }
         }
         while let Some(id) = self.announce.pop_front() {
-            let peer = &mut self.peers[id];
+            let Some(peer) = self.peers[id].as_mut() else {
+                continue;
+            };
             let Some(dst) = peer.endpoint else { continue };
             if let TunnResult::WriteToNetwork(p) = peer.tunn.encapsulate(&[], out) {
                 return Some(Transmit { dst, len: p.len() });
             }
         }
         while self.timer_cursor < self.peers.len() {
-            let peer = &mut self.peers[self.timer_cursor];
+            let slot = &mut self.peers[self.timer_cursor];
             self.timer_cursor += 1;
+            let Some(peer) = slot.as_mut() else { continue };
             if let TunnResult::WriteToNetwork(p) = peer.tunn.update_timers(out) {
                 match peer.endpoint {
                     Some(dst) => return Some(Transmit { dst, len: p.len() }),
@@ -395,8 +454,7 @@ impl Node {
 
     /// Status of every peer as the local API reports it.
     pub fn peer_status(&self, now: Instant) -> Vec<PeerStatus> {
-        self.peers
-            .iter()
+        self.peers()
             .map(|p| {
                 let (since, tx, rx, rtt) = p.session_stats();
                 let online = p.is_online(now);

@@ -217,7 +217,7 @@ fn malformed_and_oversized_datagrams_are_dropped_and_counted() {
     assert!(dropped > 4000, "junk must be counted, got {dropped}");
     assert!(control < 1000);
     // The session survives junk and the endpoint was never moved by it.
-    assert_eq!(p.a.peers()[0].endpoint(), Some(p.b_addr));
+    assert_eq!(p.a.peers().next().unwrap().endpoint(), Some(p.b_addr));
 
     // Larger than the output buffer.
     let mut big = vec![0u8; 4000];
@@ -264,7 +264,7 @@ fn roaming_follows_authenticated_packets_only() {
         p.a.handle_datagram(p.now, attacker, &forged, &mut out),
         Inbound::Nothing
     );
-    assert_eq!(p.a.peers()[0].endpoint(), Some(p.b_addr));
+    assert_eq!(p.a.peers().next().unwrap().endpoint(), Some(p.b_addr));
     assert_eq!(p.a.counters().dropped(DropReason::DecryptFailed), 1);
 
     // The genuine packet from B's new address moves it.
@@ -273,7 +273,7 @@ fn roaming_follows_authenticated_packets_only() {
         p.a.handle_datagram(p.now, roamed, &sealed, &mut out),
         Inbound::ToTun { len: pkt.len() }
     );
-    assert_eq!(p.a.peers()[0].endpoint(), Some(roamed));
+    assert_eq!(p.a.peers().next().unwrap().endpoint(), Some(roamed));
     // A's replies now go there.
     let reply = ipv4_udp(A_IP, B_IP, b"ok");
     assert_eq!(p.a.handle_tun_packet(&reply, &mut out).unwrap().dst, roamed);
@@ -285,7 +285,7 @@ fn roaming_follows_authenticated_packets_only() {
         Inbound::Nothing
     );
     assert_eq!(p.a.counters().dropped(DropReason::Replay), 1);
-    assert_eq!(p.a.peers()[0].endpoint(), Some(roamed));
+    assert_eq!(p.a.peers().next().unwrap().endpoint(), Some(roamed));
 }
 
 #[test]
@@ -365,7 +365,7 @@ fn persistent_keepalive_is_sent_from_timers() {
         p.b.handle_datagram(now, p.a_addr, &ka, &mut out),
         Inbound::Nothing
     );
-    assert!(p.b.peers()[0].is_online(now));
+    assert!(p.b.peers().next().unwrap().is_online(now));
 }
 
 #[test]
@@ -395,5 +395,58 @@ fn network_change_announces_our_new_address_to_every_peer() {
         p.a.handle_datagram(p.now, moved, &ka, &mut out),
         Inbound::Nothing
     );
-    assert_eq!(p.a.peers()[0].endpoint(), Some(moved));
+    assert_eq!(p.a.peers().next().unwrap().endpoint(), Some(moved));
+}
+
+#[test]
+fn peers_can_be_removed_and_slots_reused() {
+    let mut p = Pair::established();
+    let b_key = key_of(2);
+    let mut out = vec![0u8; 2048];
+    // A sealed packet from B, made while B is still A's peer.
+    let t =
+        p.b.handle_tun_packet(&ipv4_udp(B_IP, A_IP, b"late"), &mut out)
+            .unwrap();
+    let late = out[..t.len].to_vec();
+    assert!(p.a.remove_peer(&b_key));
+    assert!(!p.a.remove_peer(&b_key));
+    assert_eq!(
+        p.a.handle_tun_packet(&ipv4_udp(A_IP, B_IP, b"x"), &mut out),
+        None
+    );
+    assert_eq!(p.a.counters().dropped(DropReason::NoRoute), 1);
+    assert_eq!(
+        p.a.handle_datagram(p.now, p.b_addr, &late, &mut out),
+        Inbound::Nothing
+    );
+    assert_eq!(p.a.counters().dropped(DropReason::UnknownPeer), 1);
+    // A new peer takes the free slot; B's stale session index must not reach it.
+    let c_ip = Ipv4Addr::new(100, 64, 0, 3);
+    assert_eq!(
+        p.a.add_peer(peer(3, c_ip, Some("192.0.2.3:3000"))).unwrap(),
+        0
+    );
+    assert_eq!(
+        p.a.handle_datagram(p.now, p.b_addr, &late, &mut out),
+        Inbound::Nothing
+    );
+    assert_eq!(p.a.peers().count(), 1);
+    // B can come back and talk again.
+    p.a.add_peer(peer(2, B_IP, Some("192.0.2.2:2000"))).unwrap();
+    let wire = p.a_sends(&ipv4_udp(A_IP, B_IP, b"again"));
+    let (_, to_b) = p.run(wire);
+    assert_eq!(to_b.len(), 1);
+}
+
+#[test]
+fn set_endpoint_moves_the_session() {
+    let mut p = Pair::established();
+    let elsewhere = addr("198.51.100.1:5555");
+    assert!(p.a.set_endpoint(&key_of(2), elsewhere));
+    assert!(!p.a.set_endpoint(&key_of(9), elsewhere));
+    let mut out = vec![0u8; 2048];
+    let t =
+        p.a.handle_tun_packet(&ipv4_udp(A_IP, B_IP, b"x"), &mut out)
+            .unwrap();
+    assert_eq!(t.dst, elsewhere);
 }

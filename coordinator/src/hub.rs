@@ -1,0 +1,200 @@
+//! The coordinator's live state: the registry (persisted through the store) plus who is
+//! online, with the endpoints each node reported, and the channel to push it messages.
+//!
+//! Every change touches only the acting node and its peers: one host joining, leaving, or
+//! moving costs O(its peers), never O(network²).
+
+use crate::store::Store;
+use anyhow::Result;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc::UnboundedSender;
+use warren_coordinator_core::{Change, JoinLimiter, RateLimitConfig, Registry, RegistryError};
+use warren_proto::control::msg::{ErrorCode, NatKind, PeerInfo, ServerMsg};
+use warren_proto::key::NodeKey;
+
+pub struct Online {
+    pub session: u64,
+    pub tx: UnboundedSender<ServerMsg>,
+    pub lan: Vec<SocketAddr>,
+    pub reflexive: Option<SocketAddr>,
+    pub nat: NatKind,
+}
+
+pub struct Hub {
+    pub registry: Registry,
+    pub store: Store,
+    pub online: HashMap<NodeKey, Online>,
+    pub limiter: JoinLimiter,
+    next_session: u64,
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn unix_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+pub fn error_code(e: &RegistryError) -> ErrorCode {
+    match e {
+        RegistryError::WrongPassword(_) => ErrorCode::WrongPassword,
+        RegistryError::NoSuchNetwork(_) => ErrorCode::NoSuchNetwork,
+        RegistryError::NetworkExists(_) => ErrorCode::NetworkExists,
+        RegistryError::NameTaken { .. } => ErrorCode::NameTaken,
+        RegistryError::NotAMember(_) => ErrorCode::NotAMember,
+        RegistryError::InvalidName { .. } | RegistryError::EmptyPassword => ErrorCode::InvalidName,
+        _ => ErrorCode::Internal,
+    }
+}
+
+impl Hub {
+    pub fn new(registry: Registry, store: Store) -> Self {
+        Self {
+            registry,
+            store,
+            online: HashMap::new(),
+            limiter: JoinLimiter::new(RateLimitConfig::default()),
+            next_session: 1,
+        }
+    }
+
+    /// Persists what an operation changed; the registry and the database never disagree for
+    /// long, and a failed write is reported to the caller rather than ignored.
+    pub fn persist(&mut self, changes: &[Change]) -> Result<()> {
+        if !changes.is_empty() {
+            self.store.apply(changes)?;
+        }
+        Ok(())
+    }
+
+    pub fn check_rate(&mut self, source: IpAddr) -> Result<(), String> {
+        self.limiter
+            .handle_attempt(source, unix_now_ms())
+            .map_err(|_| "too many join attempts from this address; wait a minute".to_string())
+    }
+
+    /// Marks `key` online; returns the session number that `go_offline` must present.
+    pub fn go_online(
+        &mut self,
+        key: NodeKey,
+        tx: UnboundedSender<ServerMsg>,
+        lan: Vec<SocketAddr>,
+        reflexive: Option<SocketAddr>,
+    ) -> u64 {
+        let session = self.next_session;
+        self.next_session += 1;
+        self.online.insert(
+            key,
+            Online {
+                session,
+                tx,
+                lan,
+                reflexive,
+                nat: NatKind::Unknown,
+            },
+        );
+        session
+    }
+
+    /// Marks `key` offline unless a newer session of the same node replaced this one.
+    pub fn go_offline(&mut self, key: &NodeKey, session: u64) -> bool {
+        if self.online.get(key).is_some_and(|o| o.session == session) {
+            self.online.remove(key);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// `about` as `to` should see it (the networks they share, online state, candidates).
+    pub fn peer_info(&self, to: &NodeKey, about: &NodeKey) -> Option<PeerInfo> {
+        let p = self
+            .registry
+            .peers_of(to)
+            .into_iter()
+            .find(|p| p.key == *about)?;
+        let online = self.online.get(about);
+        Some(PeerInfo {
+            key: p.key,
+            name: p.name,
+            overlay_ip: IpAddr::V4(p.overlay_v4),
+            networks: p.networks,
+            online: online.is_some(),
+            lan: online.map(|o| o.lan.clone()).unwrap_or_default(),
+            reflexive: online.and_then(|o| o.reflexive),
+            nat: online.map(|o| o.nat).unwrap_or(NatKind::Unknown),
+        })
+    }
+
+    pub fn send(&self, to: &NodeKey, msg: ServerMsg) {
+        if let Some(o) = self.online.get(to) {
+            let _ = o.tx.send(msg);
+        }
+    }
+
+    pub fn peers(&self, key: &NodeKey) -> Vec<NodeKey> {
+        self.registry
+            .peers_of(key)
+            .into_iter()
+            .map(|p| p.key)
+            .collect()
+    }
+
+    /// Tells `key` and each of its peers about the other, and asks online pairs to probe each
+    /// other now ("call me maybe", sent to both sides at the same moment).
+    pub fn announce(&self, key: &NodeKey, peers: &[NodeKey]) {
+        for peer in peers {
+            if let Some(info) = self.peer_info(key, peer) {
+                self.send(key, ServerMsg::PeerUpsert { peer: info });
+            }
+            if let Some(info) = self.peer_info(peer, key) {
+                self.send(peer, ServerMsg::PeerUpsert { peer: info });
+            }
+            self.call_me_maybe(key, peer);
+        }
+    }
+
+    fn call_me_maybe(&self, a: &NodeKey, b: &NodeKey) {
+        let (Some(oa), Some(ob)) = (self.online.get(a), self.online.get(b)) else {
+            return;
+        };
+        let candidates = |o: &Online| {
+            let mut c = o.lan.clone();
+            c.extend(o.reflexive);
+            c
+        };
+        let _ = oa.tx.send(ServerMsg::CallMeMaybe {
+            key: *b,
+            candidates: candidates(ob),
+        });
+        let _ = ob.tx.send(ServerMsg::CallMeMaybe {
+            key: *a,
+            candidates: candidates(oa),
+        });
+    }
+
+    /// After a membership change of `key`: peers gained are introduced both ways, peers lost
+    /// are removed both ways.
+    pub fn reconcile(&self, key: &NodeKey, before: &[NodeKey]) {
+        let after = self.peers(key);
+        let gained: Vec<NodeKey> = after
+            .iter()
+            .filter(|p| !before.contains(p))
+            .copied()
+            .collect();
+        for lost in before.iter().filter(|p| !after.contains(p)) {
+            self.send(key, ServerMsg::PeerRemove { key: *lost });
+            self.send(lost, ServerMsg::PeerRemove { key: *key });
+        }
+        self.announce(key, &gained);
+    }
+}

@@ -1,0 +1,45 @@
+//! The coordinator's QUIC listener. Its TLS certificate is made fresh at each start and proves
+//! nothing by itself: clients authenticate the coordinator by its Noise key, bound to the
+//! connection (see `warren_proto::control::auth`).
+
+use anyhow::{Context, Result};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use warren_proto::control::frame::{encode, MAX_FRAME};
+use warren_proto::control::ALPN;
+
+pub fn server_endpoint(listen: SocketAddr) -> Result<quinn::Endpoint> {
+    let cert = rcgen::generate_simple_self_signed(vec!["warren".to_string()])?;
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key.into())?;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(
+        quinn::crypto::rustls::QuicServerConfig::try_from(tls)?,
+    ));
+    let mut transport = quinn::TransportConfig::default();
+    transport.max_idle_timeout(Some(Duration::from_secs(15).try_into()?));
+    config.transport_config(Arc::new(transport));
+    quinn::Endpoint::server(config, listen).with_context(|| format!("cannot listen on {listen}"))
+}
+
+pub async fn write_frame(send: &mut quinn::SendStream, payload: &[u8]) -> Result<()> {
+    let mut out = Vec::with_capacity(payload.len() + 4);
+    encode(payload, &mut out)?;
+    send.write_all(&out).await?;
+    Ok(())
+}
+
+pub async fn read_frame(recv: &mut quinn::RecvStream) -> Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    recv.read_exact(&mut len).await?;
+    let len = u32::from_be_bytes(len) as usize;
+    anyhow::ensure!(len <= MAX_FRAME, "frame of {len} bytes");
+    let mut buf = vec![0u8; len];
+    recv.read_exact(&mut buf).await?;
+    Ok(buf)
+}

@@ -1,0 +1,69 @@
+//! Which coordinator to use, remembered in `<state-dir>/coordinator.json` so a restarted daemon
+//! reconnects by itself.
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use warren_proto::key::NodeKey;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoordinatorSettings {
+    /// HOST:PORT
+    pub address: String,
+    pub public_key: NodeKey,
+    pub name: String,
+}
+
+const FILE: &str = "coordinator.json";
+
+fn path(state_dir: &Path) -> PathBuf {
+    state_dir.join(FILE)
+}
+
+impl CoordinatorSettings {
+    /// `Ok(None)` when this host never ran `warren up`; a file that does not parse is an error
+    /// (and is left alone).
+    pub fn load(state_dir: &Path) -> Result<Option<Self>> {
+        let p = path(state_dir);
+        match std::fs::read(&p) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .with_context(|| format!("{} is corrupt", p.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", p.display())),
+        }
+    }
+
+    /// Written to a temporary file and renamed over the old one, so a crash keeps one of them.
+    pub fn save(&self, state_dir: &Path) -> Result<()> {
+        let p = path(state_dir);
+        let tmp = p.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)?;
+        std::fs::rename(&tmp, &p)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_absent_and_corrupt() {
+        let d = std::env::temp_dir().join(format!("warren-coord-settings-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        assert_eq!(CoordinatorSettings::load(&d).unwrap(), None);
+        let s = CoordinatorSettings {
+            address: "198.51.100.1:7443".into(),
+            public_key: NodeKey([3; 32]),
+            name: "alice".into(),
+        };
+        s.save(&d).unwrap();
+        assert_eq!(CoordinatorSettings::load(&d).unwrap(), Some(s));
+        std::fs::write(d.join(FILE), "{").unwrap();
+        assert!(CoordinatorSettings::load(&d).is_err());
+        assert_eq!(std::fs::read_to_string(d.join(FILE)).unwrap(), "{");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}

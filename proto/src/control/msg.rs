@@ -1,0 +1,145 @@
+//! Control messages (JSON inside frames). Every exchange is versioned by [`CONTROL_VERSION`] in
+//! the hello; requests carry an `id` that their reply repeats.
+
+use crate::key::NodeKey;
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, SocketAddr};
+
+pub const CONTROL_VERSION: u32 = 1;
+
+/// The payload of the daemon's first (Noise) message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    pub v: u32,
+    /// The name the user chose (`warren up --name`), or the host name.
+    pub name: String,
+    /// The port of the daemon's one UDP socket, for STUN and direct paths.
+    pub udp_port: u16,
+    /// Addresses of this host on its local networks (LAN candidates).
+    pub lan_endpoints: Vec<SocketAddr>,
+}
+
+/// The payload of the coordinator's (Noise) reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Welcome {
+    pub v: u32,
+    pub overlay_ip: IpAddr,
+    pub networks: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    CreateNetwork {
+        id: u64,
+        name: String,
+        password: String,
+    },
+    JoinNetwork {
+        id: u64,
+        name: String,
+        password: String,
+    },
+    LeaveNetwork {
+        id: u64,
+        name: String,
+    },
+    /// New candidate endpoints (e.g. after a STUN answer or an address change).
+    Endpoints {
+        lan: Vec<SocketAddr>,
+        reflexive: Option<SocketAddr>,
+        nat: NatKind,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NatKind {
+    Unknown,
+    /// Public address, or a NAT whose mapping does not depend on the destination.
+    EndpointIndependent,
+    /// A new mapping per destination: reflexive addresses are useless to peers.
+    Symmetric,
+}
+
+/// Why a request failed; the CLI shows `message` and picks its exit code from `code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    WrongPassword,
+    NoSuchNetwork,
+    NetworkExists,
+    NameTaken,
+    NotAMember,
+    InvalidName,
+    RateLimited,
+    Internal,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    pub key: NodeKey,
+    pub name: String,
+    pub overlay_ip: IpAddr,
+    pub networks: Vec<String>,
+    pub online: bool,
+    pub lan: Vec<SocketAddr>,
+    pub reflexive: Option<SocketAddr>,
+    pub nat: NatKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    Ok {
+        id: u64,
+    },
+    Error {
+        id: u64,
+        code: ErrorCode,
+        message: String,
+    },
+    /// A peer appeared or changed; only the changed peer is sent, never the whole map.
+    PeerUpsert {
+        peer: PeerInfo,
+    },
+    PeerRemove {
+        key: NodeKey,
+    },
+    /// Both sides get this at the same moment: probe `peer`'s candidates now.
+    CallMeMaybe {
+        key: NodeKey,
+        candidates: Vec<SocketAddr>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_forms_round_trip_and_are_tagged() {
+        let msgs = vec![
+            ServerMsg::Error {
+                id: 7,
+                code: ErrorCode::WrongPassword,
+                message: "wrong password for network lan-party".into(),
+            },
+            ServerMsg::PeerRemove {
+                key: NodeKey([1; 32]),
+            },
+        ];
+        for m in msgs {
+            let j = serde_json::to_string(&m).unwrap();
+            assert_eq!(serde_json::from_str::<ServerMsg>(&j).unwrap(), m);
+        }
+        let j = serde_json::to_value(ClientMsg::JoinNetwork {
+            id: 1,
+            name: "lan-party".into(),
+            password: "pw".into(),
+        })
+        .unwrap();
+        assert_eq!(j["type"], "join_network");
+        assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"explode"}"#).is_err());
+    }
+}
