@@ -8,6 +8,7 @@
 pub mod counters;
 pub mod ip;
 pub mod node;
+pub mod path;
 pub mod peer;
 pub mod route;
 pub mod tx_batch;
