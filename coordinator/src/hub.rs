@@ -167,18 +167,15 @@ impl Hub {
         let (Some(oa), Some(ob)) = (self.online.get(a), self.online.get(b)) else {
             return;
         };
-        let candidates = |o: &Online| {
-            let mut c = o.lan.clone();
-            c.extend(o.reflexive);
-            c
-        };
         let _ = oa.tx.send(ServerMsg::CallMeMaybe {
             key: *b,
-            candidates: candidates(ob),
+            lan: ob.lan.clone(),
+            reflexive: ob.reflexive,
         });
         let _ = ob.tx.send(ServerMsg::CallMeMaybe {
             key: *a,
-            candidates: candidates(oa),
+            lan: oa.lan.clone(),
+            reflexive: oa.reflexive,
         });
     }
 

@@ -19,7 +19,7 @@ use quinn_udp::{RecvMeta, Transmit, UdpSockRef};
 use std::io::{self, IoSliceMut};
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tun_rs::{GROTable, SyncDevice, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 use warren_daemon_core::counters::DropReason;
 use warren_daemon_core::node::{Inbound, Node, MIN_OUT, TIMER_TICK, WG_OVERHEAD};
@@ -68,6 +68,13 @@ impl Dataplane {
     pub fn node(&self) -> std::sync::MutexGuard<'_, Node> {
         // A panic while holding the lock leaves a core we cannot trust; stop loudly.
         self.node.lock().expect("data-plane core poisoned")
+    }
+
+    /// Sends whatever the core has queued now (e.g. probes after a "call me maybe") instead of
+    /// at the next timer wake-up.
+    pub fn flush_now(&self) {
+        let mut batch = TxBatch::new(32, self.slot_size());
+        flush_pending(self, &mut batch);
     }
 
     fn send_batch(&self, batch: &TxBatch) {
@@ -208,11 +215,12 @@ fn tun_to_udp(dp: &Dataplane) -> Result<()> {
             }
         };
         batch.set_max_segments(dp.udp.state.max_gso_segments());
+        let now = Instant::now();
         let more = {
             let mut node = dp.node();
             for (buf, &size) in bufs.iter().zip(&sizes).take(n) {
                 let Some(out) = batch.spare() else { break };
-                if let Some(t) = node.handle_tun_packet(&buf[..size], out) {
+                if let Some(t) = node.handle_tun_packet(now, &buf[..size], out) {
                     batch.commit(t.dst, t.len);
                 }
             }
@@ -289,7 +297,7 @@ fn udp_to_tun(dp: &Dataplane) -> Result<()> {
                             replies.commit(t.dst, t.len);
                         }
                     }
-                    // STUN and disco arrive with the coordinator; until then they are counted.
+                    // STUN answers: endpoint discovery is not wired in yet, so they are counted.
                     Inbound::Control(_) => node.count_drop(DropReason::Unhandled),
                     Inbound::Nothing => {}
                 }
@@ -318,7 +326,14 @@ fn write_tun(dp: &Dataplane, gro_table: &mut GROTable, bufs: &mut [Vec<u8>]) {
 fn timers(dp: &Dataplane) -> Result<()> {
     let mut batch = TxBatch::new(64, dp.slot_size());
     loop {
-        std::thread::sleep(TIMER_TICK);
+        // Path probes run on a 200 ms schedule, WireGuard timers on 250 ms: sleep until the
+        // core's next deadline, never longer than a tick.
+        let now = Instant::now();
+        let next = dp.node().poll_timeout().unwrap_or(now + TIMER_TICK);
+        let wait = next
+            .saturating_duration_since(now)
+            .clamp(Duration::from_millis(5), TIMER_TICK);
+        std::thread::sleep(wait);
         dp.node().handle_timeout(Instant::now());
         flush_pending(dp, &mut batch);
     }

@@ -80,7 +80,9 @@ fn run(args: Args) -> Result<()> {
         .clone()
         .unwrap_or_else(paths::default_state_dir);
     let secret = identity::load_or_create(&state_dir)?;
-    let node = Node::new(secret);
+    let mut seed = [0u8; 16];
+    getrandom::getrandom(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let node = Node::new(secret, seed);
     if let Some(Command::PublicKey) = args.command {
         println!("{}", node.public_key());
         return Ok(());

@@ -8,6 +8,7 @@
 
 use crate::counters::{Counters, DropReason};
 use crate::ip;
+use crate::path::{Candidate, CandidateKind, PathConfig, PeerPaths};
 use crate::peer::{Peer, PeerConfig};
 use crate::route::RouteTable;
 use boringtun::noise::errors::WireGuardError;
@@ -19,6 +20,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 use warren_proto::api::{PathKind, PeerStatus};
 use warren_proto::datagram::{classify, DatagramKind};
+use warren_proto::disco::{self, DiscoKey, DiscoMsg};
 use warren_proto::key::NodeKey;
 
 pub type PeerId = usize;
@@ -46,7 +48,7 @@ pub enum Inbound {
     ToTun { len: usize },
     /// Send this reply (handshake response, keepalive).
     Transmit(Transmit),
-    /// A STUN or disco message: not the data plane's business.
+    /// A STUN message: for endpoint discovery, not the data plane.
     Control(DatagramKind),
     /// Consumed (or dropped and counted).
     Nothing,
@@ -69,6 +71,7 @@ pub enum NodeError {
 }
 
 pub struct Node {
+    secret_bytes: [u8; 32],
     secret: StaticSecret,
     public: PublicKey,
     /// Slots; a removed peer leaves `None` so ids (and session indices) of others stay put.
@@ -83,13 +86,24 @@ pub struct Node {
     /// Next peer whose timers to update in this tick; `peers.len()` when the tick is done.
     timer_cursor: usize,
     next_tick: Option<Instant>,
+    /// Peers whose path machine may have something to send.
+    disco_dirty: VecDeque<PeerId>,
+    /// Pongs to send: (peer, to, message).
+    pongs: VecDeque<(PeerId, SocketAddr, DiscoMsg)>,
+    /// Injected randomness: disco nonces are this prefix plus a counter.
+    nonce_prefix: [u8; 16],
+    nonce_counter: u64,
+    disco_buf: Vec<u8>,
 }
 
 impl Node {
-    pub fn new(secret: [u8; 32]) -> Self {
+    /// `seed` must be fresh randomness for every run: disco nonces and probe ids derive from it.
+    pub fn new(secret: [u8; 32], seed: [u8; 16]) -> Self {
+        let secret_bytes = secret;
         let secret = StaticSecret::from(secret);
         let public = PublicKey::from(&secret);
         Self {
+            secret_bytes,
             secret,
             public,
             peers: Vec::new(),
@@ -100,6 +114,11 @@ impl Node {
             announce: VecDeque::new(),
             timer_cursor: 0,
             next_tick: None,
+            disco_dirty: VecDeque::new(),
+            pongs: VecDeque::new(),
+            nonce_prefix: seed,
+            nonce_counter: 0,
+            disco_buf: Vec::with_capacity(128),
         }
     }
 
@@ -145,11 +164,17 @@ impl Node {
             None,
         );
         self.by_key.insert(key.0, id);
+        let mut tx_salt = [0u8; 8];
+        tx_salt[..4].copy_from_slice(&self.nonce_prefix[..4]);
+        tx_salt[4..].copy_from_slice(&(id as u32).to_le_bytes());
         let peer = Peer {
             endpoint: config.endpoint,
             config,
             tunn,
             last_authenticated: None,
+            paths: PeerPaths::new(PathConfig::default(), tx_salt),
+            disco: DiscoKey::derive(&self.secret_bytes, self.public_key(), key).ok(),
+            applied_path: None,
         };
         if id == self.peers.len() {
             self.peers.push(Some(peer));
@@ -168,6 +193,32 @@ impl Node {
         self.peers[id] = None;
         self.flush.retain(|p| *p != id);
         self.announce.retain(|p| *p != id);
+        self.disco_dirty.retain(|p| *p != id);
+        self.pongs.retain(|(p, _, _)| *p != id);
+        true
+    }
+
+    /// The coordinator introduced `key` (or asks to probe again) with these candidates; the
+    /// peer got ours at the same moment, so both sides' pings open their NATs for each other.
+    pub fn handle_call_me_maybe(
+        &mut self,
+        now: Instant,
+        key: &NodeKey,
+        lan: &[SocketAddr],
+        reflexive: Option<SocketAddr>,
+    ) -> bool {
+        let Some(id) = self.peer_id(key) else {
+            return false;
+        };
+        let mut candidates: Vec<Candidate> = lan
+            .iter()
+            .map(|a| Candidate::new(*a, CandidateKind::Lan))
+            .collect();
+        candidates.extend(reflexive.map(|a| Candidate::new(a, CandidateKind::Reflexive)));
+        if let Some(peer) = self.peers[id].as_mut() {
+            peer.paths.handle_call_me_maybe(now, &candidates);
+            self.disco_dirty.push_back(id);
+        }
         true
     }
 
@@ -209,7 +260,12 @@ impl Node {
 
     /// An IP packet read from the TUN device. `out` must hold `packet.len() + 32` bytes and at
     /// least [`MIN_OUT`].
-    pub fn handle_tun_packet(&mut self, packet: &[u8], out: &mut [u8]) -> Option<Transmit> {
+    pub fn handle_tun_packet(
+        &mut self,
+        now: Instant,
+        packet: &[u8],
+        out: &mut [u8],
+    ) -> Option<Transmit> {
         let Some(dst) = ip::destination(packet) else {
             self.counters.drop(DropReason::Malformed);
             return None;
@@ -238,6 +294,10 @@ impl Node {
         match peer.tunn.encapsulate(packet, out) {
             TunnResult::WriteToNetwork(d) => {
                 debug_assert_eq!(d.as_ptr(), out_start);
+                if peer.applied_path == Some(endpoint) {
+                    // The path now owes an answer; silence for 3 s drops it.
+                    peer.paths.handle_data_sent(now);
+                }
                 Some(Transmit {
                     dst: endpoint,
                     len: d.len(),
@@ -263,11 +323,67 @@ impl Node {
     ) -> Inbound {
         match classify(datagram) {
             DatagramKind::WireGuard(_) => self.handle_wireguard(now, from, datagram, out),
+            DatagramKind::Disco => {
+                self.handle_disco(now, from, datagram);
+                Inbound::Nothing
+            }
             DatagramKind::Unknown => {
                 self.counters.drop(DropReason::Malformed);
                 Inbound::Nothing
             }
             other => Inbound::Control(other),
+        }
+    }
+
+    fn handle_disco(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        let id = match disco::sender(datagram) {
+            Ok(sender) => match self.peer_id(&sender) {
+                Some(id) => id,
+                None => {
+                    self.counters.drop(DropReason::UnknownPeer);
+                    return;
+                }
+            },
+            Err(_) => {
+                self.counters.drop(DropReason::Malformed);
+                return;
+            }
+        };
+        let Some(peer) = self.peers[id].as_mut() else {
+            return;
+        };
+        let Some(key) = &peer.disco else {
+            self.counters.drop(DropReason::DecryptFailed);
+            return;
+        };
+        match key.open(datagram) {
+            Ok(DiscoMsg::Ping { tx_id }) => {
+                let pong = peer.paths.handle_ping(now, from, tx_id);
+                self.pongs.push_back((id, from, pong));
+            }
+            Ok(DiscoMsg::Pong { tx_id, .. }) => {
+                peer.paths.handle_pong(now, from, tx_id);
+                self.apply_best_path(id);
+            }
+            Err(_) => {
+                self.counters.drop(DropReason::DecryptFailed);
+                return;
+            }
+        }
+        self.disco_dirty.push_back(id);
+    }
+
+    /// Points WireGuard at the path machine's choice when that choice changed.
+    fn apply_best_path(&mut self, id: PeerId) {
+        let Some(peer) = self.peers[id].as_mut() else {
+            return;
+        };
+        let best = peer.paths.best_path().map(|b| b.addr);
+        if best != peer.applied_path {
+            if let Some(addr) = best {
+                peer.endpoint = Some(addr);
+            }
+            peer.applied_path = best;
         }
     }
 
@@ -381,8 +497,13 @@ impl Node {
 
     fn authenticated(&mut self, now: Instant, from: SocketAddr, id: PeerId) {
         if let Some(peer) = self.peers[id].as_mut() {
+            // WireGuard roaming: the source of an authenticated packet is where the peer is.
             peer.endpoint = Some(from);
             peer.last_authenticated = Some(now);
+            peer.paths.handle_authenticated(now, from);
+            if peer.paths.poll_timeout().is_some_and(|t| t <= now) {
+                self.disco_dirty.push_back(id);
+            }
         }
     }
 
@@ -398,6 +519,16 @@ impl Node {
 
     /// Time passed: the next `poll_transmit` calls run every session's timers once.
     pub fn handle_timeout(&mut self, now: Instant) {
+        for id in 0..self.peers.len() {
+            let Some(peer) = self.peers[id].as_mut() else {
+                continue;
+            };
+            if peer.paths.poll_timeout().is_some_and(|t| t <= now) {
+                peer.paths.handle_timeout(now);
+                self.disco_dirty.push_back(id);
+                self.apply_best_path(id);
+            }
+        }
         if self.next_tick.is_some_and(|t| now < t) {
             return;
         }
@@ -407,7 +538,34 @@ impl Node {
 
     /// When the shell should call [`Self::handle_timeout`] next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.next_tick
+        self.peers()
+            .filter_map(|p| p.paths.poll_timeout())
+            .chain(self.next_tick)
+            .min()
+    }
+
+    fn next_nonce(&mut self) -> [u8; disco::NONCE_LEN] {
+        let mut nonce = [0u8; disco::NONCE_LEN];
+        nonce[..16].copy_from_slice(&self.nonce_prefix);
+        nonce[16..].copy_from_slice(&self.nonce_counter.to_le_bytes());
+        self.nonce_counter += 1;
+        nonce
+    }
+
+    /// Seals `msg` for peer `id` into `out`; `None` if it does not fit or disco is off.
+    fn seal_disco(
+        &mut self,
+        id: PeerId,
+        to: SocketAddr,
+        msg: DiscoMsg,
+        out: &mut [u8],
+    ) -> Option<Transmit> {
+        let nonce = self.next_nonce();
+        let key = self.peers[id].as_ref()?.disco.as_ref()?;
+        key.seal(&msg, nonce, &mut self.disco_buf);
+        let len = self.disco_buf.len();
+        out.get_mut(..len)?.copy_from_slice(&self.disco_buf);
+        Some(Transmit { dst: to, len })
     }
 
     /// The next datagram to send that no input returned directly. `out` as for
@@ -426,6 +584,26 @@ impl Node {
                 }
                 _ => {
                     self.flush.pop_front();
+                }
+            }
+        }
+        while let Some((id, to, pong)) = self.pongs.pop_front() {
+            if let Some(t) = self.seal_disco(id, to, pong, out) {
+                return Some(t);
+            }
+        }
+        while let Some(&id) = self.disco_dirty.front() {
+            let next = self.peers[id]
+                .as_mut()
+                .and_then(|p| p.paths.poll_transmit());
+            match next {
+                Some((to, msg)) => {
+                    if let Some(t) = self.seal_disco(id, to, msg, out) {
+                        return Some(t);
+                    }
+                }
+                None => {
+                    self.disco_dirty.pop_front();
                 }
             }
         }
@@ -456,19 +634,22 @@ impl Node {
     pub fn peer_status(&self, now: Instant) -> Vec<PeerStatus> {
         self.peers()
             .map(|p| {
-                let (since, tx, rx, rtt) = p.session_stats();
+                let (since, tx, rx, handshake_rtt) = p.session_stats();
                 let online = p.is_online(now);
+                let best = p.paths.best_path();
+                let path = match best {
+                    Some(b) => b.kind.path_kind(),
+                    None if online && p.endpoint.is_some() => PathKind::Direct,
+                    None => PathKind::None,
+                };
+                let rtt = best.map(|b| b.rtt.as_millis() as u32).or(handshake_rtt);
                 PeerStatus {
                     name: p.name().to_string(),
                     public_key: p.public_key(),
                     overlay_ip: p.overlay_ip(),
                     allowed_ips: p.allowed_ips().iter().map(|n| n.to_string()).collect(),
                     online,
-                    path: if online && p.endpoint.is_some() {
-                        PathKind::Direct
-                    } else {
-                        PathKind::None
-                    },
+                    path,
                     endpoint: p.endpoint,
                     rtt_ms: rtt,
                     last_handshake_secs: since.map(|d| d.as_secs()),

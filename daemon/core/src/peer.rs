@@ -1,9 +1,11 @@
 //! One remote node: its identity, the addresses it owns, where it is, and its WireGuard session.
 
+use crate::path::PeerPaths;
 use boringtun::noise::Tunn;
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
+use warren_proto::disco::DiscoKey;
 use warren_proto::key::NodeKey;
 
 /// WireGuard's REJECT_AFTER_TIME: a peer silent for longer has no usable session.
@@ -26,6 +28,13 @@ pub struct Peer {
     /// Follows the source of the latest authenticated packet (roaming).
     pub(crate) endpoint: Option<SocketAddr>,
     pub(crate) last_authenticated: Option<Instant>,
+    /// Probing and choice of the direct path.
+    pub(crate) paths: PeerPaths,
+    /// `None` for a key with which no shared secret can be made (disco is off for it).
+    pub(crate) disco: Option<DiscoKey>,
+    /// The best path last applied as the endpoint, so a path decision is applied once and
+    /// roaming (endpoint = source of the latest authenticated packet) can still move it.
+    pub(crate) applied_path: Option<SocketAddr>,
 }
 
 impl Peer {
@@ -53,6 +62,10 @@ impl Peer {
             .find(|n| n.addr().is_ipv4())
             .or(self.config.allowed_ips.first())
             .map(|n| n.addr())
+    }
+
+    pub fn paths(&self) -> &PeerPaths {
+        &self.paths
     }
 
     pub fn is_online(&self, now: Instant) -> bool {

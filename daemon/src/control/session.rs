@@ -244,8 +244,18 @@ async fn session(
                     ServerMsg::PeerRemove { key } => {
                         ctx.dataplane.node().remove_peer(&key);
                     }
-                    ServerMsg::CallMeMaybe { key, candidates } => {
-                        tracing::debug!(peer = %key, ?candidates, "call me maybe");
+                    ServerMsg::CallMeMaybe { key, lan, reflexive } => {
+                        tracing::debug!(peer = %key, ?lan, ?reflexive, "call me maybe");
+                        let known = ctx.dataplane.node().handle_call_me_maybe(
+                            std::time::Instant::now(),
+                            &key,
+                            &lan,
+                            reflexive,
+                        );
+                        if known {
+                            // Probe at once: both sides were told at the same moment.
+                            ctx.dataplane.flush_now();
+                        }
                     }
                 }
             }

@@ -109,7 +109,8 @@ pub enum ServerMsg {
     /// Both sides get this at the same moment: probe `peer`'s candidates now.
     CallMeMaybe {
         key: NodeKey,
-        candidates: Vec<SocketAddr>,
+        lan: Vec<SocketAddr>,
+        reflexive: Option<SocketAddr>,
     },
 }
 

@@ -17,7 +17,7 @@ fn secret(seed: u8) -> [u8; 32] {
 }
 
 fn key_of(seed: u8) -> NodeKey {
-    Node::new(secret(seed)).public_key()
+    Node::new(secret(seed), [0; 16]).public_key()
 }
 
 fn peer(seed: u8, ip: Ipv4Addr, endpoint: Option<&str>) -> PeerConfig {
@@ -45,8 +45,8 @@ impl Pair {
     fn new() -> Self {
         let a_addr = addr("192.0.2.1:1000");
         let b_addr = addr("192.0.2.2:2000");
-        let mut a = Node::new(secret(1));
-        let mut b = Node::new(secret(2));
+        let mut a = Node::new(secret(1), [1; 16]);
+        let mut b = Node::new(secret(2), [2; 16]);
         a.add_peer(peer(2, B_IP, Some("192.0.2.2:2000"))).unwrap();
         b.add_peer(peer(1, A_IP, Some("192.0.2.1:1000"))).unwrap();
         Self {
@@ -62,7 +62,7 @@ impl Pair {
     fn a_sends(&mut self, pkt: &[u8]) -> Wire {
         let mut out = vec![0u8; 2048];
         let mut wire = Wire::new();
-        if let Some(t) = self.a.handle_tun_packet(pkt, &mut out) {
+        if let Some(t) = self.a.handle_tun_packet(Instant::now(), pkt, &mut out) {
             wire.push((self.a_addr, t.dst, out[..t.len].to_vec()));
         }
         drain(&mut self.a, self.a_addr, &mut wire);
@@ -112,7 +112,7 @@ fn handshake_then_data_both_ways() {
     let back = ipv4_udp(B_IP, A_IP, b"world");
     let mut out = vec![0u8; 2048];
     let t =
-        p.b.handle_tun_packet(&back, &mut out)
+        p.b.handle_tun_packet(Instant::now(), &back, &mut out)
             .expect("session is up");
     assert_eq!(t.dst, p.a_addr);
     let (to_a, _) = p.run(vec![(p.b_addr, t.dst, out[..t.len].to_vec())]);
@@ -132,35 +132,44 @@ fn routing_by_overlay_address() {
     let mut out = vec![0u8; 2048];
     // Nobody owns 100.64.0.99: dropped and counted.
     let stray = ipv4_udp(A_IP, Ipv4Addr::new(100, 64, 0, 99), b"x");
-    assert_eq!(p.a.handle_tun_packet(&stray, &mut out), None);
+    assert_eq!(
+        p.a.handle_tun_packet(Instant::now(), &stray, &mut out),
+        None
+    );
     assert_eq!(p.a.counters().dropped(DropReason::NoRoute), 1);
     // Broadcast and multicast have their own counter until they are replicated.
     for dst in [[224, 0, 0, 251], [255, 255, 255, 255], [100, 127, 255, 255]] {
         let pkt = ipv4_udp(A_IP, Ipv4Addr::from(dst), b"discover");
-        assert_eq!(p.a.handle_tun_packet(&pkt, &mut out), None);
+        assert_eq!(p.a.handle_tun_packet(Instant::now(), &pkt, &mut out), None);
     }
     assert_eq!(p.a.counters().dropped(DropReason::Multicast), 3);
     assert_eq!(p.a.counters().dropped(DropReason::NoRoute), 1);
     // Not an IP packet at all.
-    assert_eq!(p.a.handle_tun_packet(&[0x00; 30], &mut out), None);
+    assert_eq!(
+        p.a.handle_tun_packet(Instant::now(), &[0x00; 30], &mut out),
+        None
+    );
     assert_eq!(p.a.counters().dropped(DropReason::Malformed), 1);
     // A peer whose endpoint is unknown.
     let c_ip = Ipv4Addr::new(100, 64, 0, 3);
     p.a.add_peer(peer(3, c_ip, None)).unwrap();
     assert_eq!(
-        p.a.handle_tun_packet(&ipv4_udp(A_IP, c_ip, b"x"), &mut out),
+        p.a.handle_tun_packet(Instant::now(), &ipv4_udp(A_IP, c_ip, b"x"), &mut out),
         None
     );
     assert_eq!(p.a.counters().dropped(DropReason::NoEndpoint), 1);
     // Output buffer too small for the packet: refused, not a panic.
     let big = ipv4_udp(A_IP, B_IP, &[0u8; 1400]);
-    assert_eq!(p.a.handle_tun_packet(&big, &mut out[..1400]), None);
+    assert_eq!(
+        p.a.handle_tun_packet(Instant::now(), &big, &mut out[..1400]),
+        None
+    );
     assert_eq!(p.a.counters().dropped(DropReason::Oversized), 1);
 }
 
 #[test]
 fn config_conflicts_are_refused() {
-    let mut a = Node::new(secret(1));
+    let mut a = Node::new(secret(1), [1; 16]);
     a.add_peer(peer(2, B_IP, None)).unwrap();
     assert_eq!(
         a.add_peer(peer(2, Ipv4Addr::new(100, 64, 0, 9), None)),
@@ -177,7 +186,7 @@ fn config_conflicts_are_refused() {
     // The refused peer left no routes behind.
     let mut out = vec![0u8; 2048];
     let to_c = ipv4_udp(A_IP, Ipv4Addr::new(100, 64, 0, 9), b"x");
-    assert_eq!(a.handle_tun_packet(&to_c, &mut out), None);
+    assert_eq!(a.handle_tun_packet(Instant::now(), &to_c, &mut out), None);
     assert_eq!(a.counters().dropped(DropReason::NoRoute), 1);
 }
 
@@ -231,8 +240,8 @@ fn malformed_and_oversized_datagrams_are_dropped_and_counted() {
 }
 
 #[test]
-fn stun_and_disco_are_handed_back_not_decrypted() {
-    let mut a = Node::new(secret(1));
+fn stun_is_handed_back_and_disco_junk_is_counted() {
+    let mut a = Node::new(secret(1), [1; 16]);
     let mut out = vec![0u8; 2048];
     let mut stun = [0u8; 20];
     stun[1] = 1;
@@ -242,10 +251,12 @@ fn stun_and_disco_are_handed_back_not_decrypted() {
         a.handle_datagram(Instant::now(), from, &stun, &mut out),
         Inbound::Control(DatagramKind::Stun)
     );
+    // Disco is the node's own business: junk with the disco prefix is dropped and counted.
     assert_eq!(
         a.handle_datagram(Instant::now(), from, b"WRNd\x01ping", &mut out),
-        Inbound::Control(DatagramKind::Disco)
+        Inbound::Nothing
     );
+    assert_eq!(a.counters().dropped(DropReason::Malformed), 1);
 }
 
 #[test]
@@ -253,7 +264,9 @@ fn roaming_follows_authenticated_packets_only() {
     let mut p = Pair::established();
     let mut out = vec![0u8; 2048];
     let pkt = ipv4_udp(B_IP, A_IP, b"from a new place");
-    let t = p.b.handle_tun_packet(&pkt, &mut out).unwrap();
+    let t =
+        p.b.handle_tun_packet(Instant::now(), &pkt, &mut out)
+            .unwrap();
     let mut sealed = out[..t.len].to_vec();
 
     // A forged copy (one flipped bit) from an attacker's address does not move the endpoint.
@@ -276,7 +289,12 @@ fn roaming_follows_authenticated_packets_only() {
     assert_eq!(p.a.peers().next().unwrap().endpoint(), Some(roamed));
     // A's replies now go there.
     let reply = ipv4_udp(A_IP, B_IP, b"ok");
-    assert_eq!(p.a.handle_tun_packet(&reply, &mut out).unwrap().dst, roamed);
+    assert_eq!(
+        p.a.handle_tun_packet(Instant::now(), &reply, &mut out)
+            .unwrap()
+            .dst,
+        roamed
+    );
 
     // Replaying the same datagram from the old address is refused and does not move it back.
     sealed.truncate(t.len);
@@ -294,7 +312,9 @@ fn inner_source_must_belong_to_the_sending_peer() {
     let mut out = vec![0u8; 2048];
     // B claims to be 100.64.0.50, which it does not own.
     let spoof = ipv4_udp(Ipv4Addr::new(100, 64, 0, 50), A_IP, b"spoof");
-    let t = p.b.handle_tun_packet(&spoof, &mut out).unwrap();
+    let t =
+        p.b.handle_tun_packet(Instant::now(), &spoof, &mut out)
+            .unwrap();
     let sealed = out[..t.len].to_vec();
     assert_eq!(
         p.a.handle_datagram(p.now, p.b_addr, &sealed, &mut out),
@@ -307,11 +327,12 @@ fn inner_source_must_belong_to_the_sending_peer() {
 fn handshakes_from_unknown_keys_are_refused() {
     let mut p = Pair::new();
     // C knows B, but B does not know C.
-    let mut c = Node::new(secret(3));
+    let mut c = Node::new(secret(3), [3; 16]);
     c.add_peer(peer(2, B_IP, Some("192.0.2.2:2000"))).unwrap();
     let mut out = vec![0u8; 2048];
     let t = c
         .handle_tun_packet(
+            Instant::now(),
             &ipv4_udp(Ipv4Addr::new(100, 64, 0, 3), B_IP, b"x"),
             &mut out,
         )
@@ -326,7 +347,7 @@ fn handshakes_from_unknown_keys_are_refused() {
 
 #[test]
 fn timer_ticks_are_scheduled_and_idempotent() {
-    let mut a = Node::new(secret(1));
+    let mut a = Node::new(secret(1), [1; 16]);
     a.add_peer(peer(2, B_IP, Some("192.0.2.2:2000"))).unwrap();
     assert_eq!(a.poll_timeout(), None);
     let t0 = Instant::now();
@@ -346,7 +367,7 @@ fn timer_ticks_are_scheduled_and_idempotent() {
 fn persistent_keepalive_is_sent_from_timers() {
     let mut p = Pair::new();
     // Rebuild A with a 1 s keepalive toward B.
-    p.a = Node::new(secret(1));
+    p.a = Node::new(secret(1), [1; 16]);
     let mut cfg = peer(2, B_IP, Some("192.0.2.2:2000"));
     cfg.persistent_keepalive = Some(1);
     p.a.add_peer(cfg).unwrap();
@@ -405,13 +426,13 @@ fn peers_can_be_removed_and_slots_reused() {
     let mut out = vec![0u8; 2048];
     // A sealed packet from B, made while B is still A's peer.
     let t =
-        p.b.handle_tun_packet(&ipv4_udp(B_IP, A_IP, b"late"), &mut out)
+        p.b.handle_tun_packet(Instant::now(), &ipv4_udp(B_IP, A_IP, b"late"), &mut out)
             .unwrap();
     let late = out[..t.len].to_vec();
     assert!(p.a.remove_peer(&b_key));
     assert!(!p.a.remove_peer(&b_key));
     assert_eq!(
-        p.a.handle_tun_packet(&ipv4_udp(A_IP, B_IP, b"x"), &mut out),
+        p.a.handle_tun_packet(Instant::now(), &ipv4_udp(A_IP, B_IP, b"x"), &mut out),
         None
     );
     assert_eq!(p.a.counters().dropped(DropReason::NoRoute), 1);
@@ -446,7 +467,72 @@ fn set_endpoint_moves_the_session() {
     assert!(!p.a.set_endpoint(&key_of(9), elsewhere));
     let mut out = vec![0u8; 2048];
     let t =
-        p.a.handle_tun_packet(&ipv4_udp(A_IP, B_IP, b"x"), &mut out)
+        p.a.handle_tun_packet(Instant::now(), &ipv4_udp(A_IP, B_IP, b"x"), &mut out)
             .unwrap();
     assert_eq!(t.dst, elsewhere);
+}
+
+#[test]
+fn call_me_maybe_probes_proves_and_applies_a_path() {
+    // Coordinator-style peers: keys and addresses known, no endpoint yet.
+    let mut p = Pair::new();
+    p.a = Node::new(secret(1), [1; 16]);
+    p.b = Node::new(secret(2), [2; 16]);
+    p.a.add_peer(peer(2, B_IP, None)).unwrap();
+    p.b.add_peer(peer(1, A_IP, None)).unwrap();
+    let now = p.now;
+    assert!(p.a.handle_call_me_maybe(now, &key_of(2), &[p.b_addr], None));
+    assert!(p.b.handle_call_me_maybe(now, &key_of(1), &[p.a_addr], None));
+    assert!(!p.a.handle_call_me_maybe(now, &key_of(9), &[p.b_addr], None));
+    let mut wire = Wire::new();
+    drain(&mut p.a, p.a_addr, &mut wire);
+    drain(&mut p.b, p.b_addr, &mut wire);
+    assert!(
+        wire.iter().all(|(_, _, d)| d.starts_with(b"WRNd")),
+        "only disco pings before a path is proven"
+    );
+    assert!(!wire.is_empty());
+    p.run(wire);
+    for (n, other) in [(&p.a, p.b_addr), (&p.b, p.a_addr)] {
+        let peer = n.peers().next().unwrap();
+        assert_eq!(
+            peer.endpoint(),
+            Some(other),
+            "the proven path became the endpoint"
+        );
+        assert_eq!(n.peer_status(now)[0].path, PathKind::Lan);
+    }
+    // WireGuard now flows on it.
+    let pkt = ipv4_udp(A_IP, B_IP, b"over the probed path");
+    let wire = p.a_sends(&pkt);
+    let (_, to_b) = p.run(wire);
+    assert_eq!(to_b, vec![pkt]);
+}
+
+#[test]
+fn disco_from_strangers_and_forgeries_is_counted() {
+    let mut p = Pair::established();
+    let mut out = vec![0u8; 2048];
+    // A ping sealed by a node A does not know.
+    let mut c = Node::new(secret(3), [3; 16]);
+    c.add_peer(peer(1, A_IP, None)).unwrap();
+    c.handle_call_me_maybe(p.now, &key_of(1), &[p.a_addr], None);
+    let t = c.poll_transmit(&mut out).expect("a ping");
+    let stranger = out[..t.len].to_vec();
+    assert_eq!(
+        p.a.handle_datagram(p.now, addr("192.0.2.3:3"), &stranger, &mut out),
+        Inbound::Nothing
+    );
+    assert_eq!(p.a.counters().dropped(DropReason::UnknownPeer), 1);
+    // B's genuine ping with one byte flipped.
+    p.b.handle_call_me_maybe(p.now, &key_of(1), &[p.a_addr], None);
+    let t = p.b.poll_transmit(&mut out).expect("a ping");
+    let mut forged = out[..t.len].to_vec();
+    *forged.last_mut().unwrap() ^= 0x80;
+    assert_eq!(
+        p.a.handle_datagram(p.now, p.b_addr, &forged, &mut out),
+        Inbound::Nothing
+    );
+    assert_eq!(p.a.counters().dropped(DropReason::DecryptFailed), 1);
+    assert_eq!(p.a.poll_transmit(&mut out), None, "no pong for a forgery");
 }

@@ -387,7 +387,7 @@ fn disco_keys_are_the_nodes_wireguard_keys() {
         let secret = [seed; 32];
         assert_eq!(
             warren_proto::disco::public_key(&secret),
-            crate::node::Node::new(secret).public_key()
+            crate::node::Node::new(secret, [0; 16]).public_key()
         );
     }
 }
