@@ -87,10 +87,7 @@ pub enum DiscoError {
     Malformed,
 }
 
-/// The public key belonging to a static secret (the node's WireGuard key pair).
-pub fn public_key(secret: &[u8; 32]) -> NodeKey {
-    NodeKey(*PublicKey::from(&StaticSecret::from(*secret)).as_bytes())
-}
+pub use crate::key::public_key;
 
 /// The symmetric key one pair of nodes uses for disco, in both directions.
 pub struct DiscoKey {

@@ -25,6 +25,13 @@ pub fn decode_key32(s: &str) -> Result<[u8; 32], KeyParseError> {
     <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| KeyParseError::Length(bytes.len()))
 }
 
+/// The public key of a static x25519 secret: the same clamped x25519 WireGuard uses, so a
+/// node's WireGuard key is also its identity toward the coordinator and for path messages.
+pub fn public_key(secret: &[u8; 32]) -> NodeKey {
+    use x25519_dalek::{PublicKey, StaticSecret};
+    NodeKey(*PublicKey::from(&StaticSecret::from(*secret)).as_bytes())
+}
+
 pub fn encode_key32(key: &[u8; 32]) -> String {
     STANDARD.encode(key)
 }

@@ -128,18 +128,7 @@ impl ServerHandshake {
     }
 }
 
-/// The x25519 public key for a secret: the same clamped x25519 WireGuard uses, so a node's
-/// WireGuard key is its control-channel identity.
-pub fn public_key(secret: &[u8; 32]) -> NodeKey {
-    use snow::resolvers::{CryptoResolver, DefaultResolver};
-    let mut dh = DefaultResolver
-        .resolve_dh(&snow::params::DHChoice::Curve25519)
-        .expect("curve25519 is built in");
-    dh.set(secret);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(dh.pubkey());
-    NodeKey(out)
-}
+pub use crate::key::public_key;
 
 #[cfg(test)]
 mod tests {
