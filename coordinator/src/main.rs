@@ -5,6 +5,7 @@ mod hub;
 mod quic;
 mod server;
 mod store;
+mod stun;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -31,6 +32,10 @@ struct Args {
     /// QUIC control address
     #[arg(long, default_value_t = SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)))]
     listen: SocketAddr,
+    /// The two UDP ports of the STUN server (endpoint discovery), on the IP of --listen
+    /// [default: the --listen port + 1 and + 2]
+    #[arg(long, value_name = "PORT1,PORT2", value_parser = stun::parse_ports)]
+    stun_ports: Option<[u16; 2]>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -84,6 +89,11 @@ fn run(args: Args) -> Result<()> {
     runtime.block_on(async move {
         let endpoint = quic::server_endpoint(args.listen)?;
         let listen = endpoint.local_addr()?;
+        let stun_ports = match args.stun_ports {
+            Some(ports) => ports,
+            None => stun::default_ports(args.listen.port())?,
+        };
+        let [stun1, stun2] = stun::start(listen.ip(), stun_ports).await?;
         // The two lines a daemon needs, on stdout for scripts.
         println!("listening on {listen}");
         println!("coordinator key {key}");
@@ -91,6 +101,7 @@ fn run(args: Args) -> Result<()> {
             "hosts connect with: warren up --coordinator HOST:{} --coordinator-key {key}",
             listen.port()
         );
+        println!("stun on {stun1} {stun2}");
         let server = Arc::new(server::Server {
             secret,
             hub: Mutex::new(hub::Hub::new(registry, store)),

@@ -11,4 +11,5 @@ pub mod node;
 pub mod path;
 pub mod peer;
 pub mod route;
+pub mod stun;
 pub mod tx_batch;
