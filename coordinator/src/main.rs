@@ -104,6 +104,7 @@ fn run(args: Args) -> Result<()> {
         println!("stun on {stun1} {stun2}");
         let server = Arc::new(server::Server {
             secret,
+            stun_ports: vec![stun1.port(), stun2.port()],
             hub: Mutex::new(hub::Hub::new(registry, store)),
         });
         tokio::select! {

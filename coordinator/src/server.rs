@@ -20,6 +20,7 @@ const RENEW_EVERY: Duration = Duration::from_secs(3600);
 
 pub struct Server {
     pub secret: [u8; 32],
+    pub stun_ports: Vec<u16>,
     pub hub: Mutex<Hub>,
 }
 
@@ -141,6 +142,7 @@ fn register(server: &Server, node: NodeKey, hello: &Hello) -> Result<Welcome, (E
         v: CONTROL_VERSION,
         overlay_ip: lease.addr.into(),
         networks: hub.registry.networks_of(&node),
+        stun_ports: server.stun_ports.clone(),
     })
 }
 

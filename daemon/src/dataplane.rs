@@ -297,8 +297,6 @@ fn udp_to_tun(dp: &Dataplane) -> Result<()> {
                             replies.commit(t.dst, t.len);
                         }
                     }
-                    // STUN answers: endpoint discovery is not wired in yet, so they are counted.
-                    Inbound::Control(_) => node.count_drop(DropReason::Unhandled),
                     Inbound::Nothing => {}
                 }
             }
@@ -349,7 +347,7 @@ fn announce_on_address_change(dp: &Dataplane) -> Result<()> {
             if round > 0 {
                 std::thread::sleep(REPEAT_AFTER);
             }
-            dp.node().handle_network_change();
+            dp.node().handle_network_change(Instant::now());
             flush_pending(dp, &mut batch);
         }
     }

@@ -11,6 +11,7 @@ use crate::ip;
 use crate::path::{Candidate, CandidateKind, PathConfig, PeerPaths};
 use crate::peer::{Peer, PeerConfig};
 use crate::route::RouteTable;
+use crate::stun::{Discovery, DiscoveryConfig, EndpointDiscovery, SeededTxIds};
 use boringtun::noise::errors::WireGuardError;
 use boringtun::noise::handshake::parse_handshake_anon;
 use boringtun::noise::{Packet, Tunn, TunnResult};
@@ -48,8 +49,6 @@ pub enum Inbound {
     ToTun { len: usize },
     /// Send this reply (handshake response, keepalive).
     Transmit(Transmit),
-    /// A STUN message: for endpoint discovery, not the data plane.
-    Control(DatagramKind),
     /// Consumed (or dropped and counted).
     Nothing,
 }
@@ -94,6 +93,8 @@ pub struct Node {
     nonce_prefix: [u8; 16],
     nonce_counter: u64,
     disco_buf: Vec<u8>,
+    /// Our reflexive address and NAT kind, asked of two STUN servers from this socket.
+    discovery: EndpointDiscovery,
 }
 
 impl Node {
@@ -119,6 +120,12 @@ impl Node {
             nonce_prefix: seed,
             nonce_counter: 0,
             disco_buf: Vec::with_capacity(128),
+            discovery: EndpointDiscovery::new(DiscoveryConfig::default(), {
+                let mut s = [0u8; 32];
+                s[..16].copy_from_slice(&seed);
+                s[16..].copy_from_slice(b"warren stun seed");
+                SeededTxIds::new(s)
+            }),
         }
     }
 
@@ -210,8 +217,11 @@ impl Node {
         let Some(id) = self.peer_id(key) else {
             return false;
         };
+        // A host with a public address lists it among its interface addresses too; the same
+        // address as its reflexive one is not a LAN path.
         let mut candidates: Vec<Candidate> = lan
             .iter()
+            .filter(|a| Some(**a) != reflexive)
             .map(|a| Candidate::new(*a, CandidateKind::Lan))
             .collect();
         candidates.extend(reflexive.map(|a| Candidate::new(a, CandidateKind::Reflexive)));
@@ -331,8 +341,27 @@ impl Node {
                 self.counters.drop(DropReason::Malformed);
                 Inbound::Nothing
             }
-            other => Inbound::Control(other),
+            DatagramKind::Stun => {
+                if !self.discovery.handle_response(now, from, datagram) {
+                    self.counters.drop(DropReason::Unhandled);
+                }
+                Inbound::Nothing
+            }
         }
+    }
+
+    /// Starts asking two STUN servers (the coordinator's two ports) where we are seen from.
+    pub fn start_discovery(&mut self, now: Instant, servers: [SocketAddr; 2]) {
+        self.discovery.start(now, servers);
+    }
+
+    /// A new reflexive address or NAT kind, once per change: tell the coordinator.
+    pub fn poll_discovery_event(&mut self) -> Option<Discovery> {
+        self.discovery.poll_event()
+    }
+
+    pub fn discovery(&self) -> Option<Discovery> {
+        self.discovery.result()
     }
 
     fn handle_disco(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
@@ -511,7 +540,8 @@ impl Node {
     /// our new endpoint from an authenticated packet, so the next `poll_transmit` calls send each
     /// peer a keepalive (or start a handshake where there is no session) instead of waiting for
     /// traffic or the persistent keepalive.
-    pub fn handle_network_change(&mut self) {
+    pub fn handle_network_change(&mut self, now: Instant) {
+        self.discovery.handle_network_change(now);
         self.announce.clear();
         self.announce
             .extend((0..self.peers.len()).filter(|id| self.peers[*id].is_some()));
@@ -519,6 +549,9 @@ impl Node {
 
     /// Time passed: the next `poll_transmit` calls run every session's timers once.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.discovery.poll_timeout().is_some_and(|t| t <= now) {
+            self.discovery.handle_timeout(now);
+        }
         for id in 0..self.peers.len() {
             let Some(peer) = self.peers[id].as_mut() else {
                 continue;
@@ -541,6 +574,7 @@ impl Node {
         self.peers()
             .filter_map(|p| p.paths.poll_timeout())
             .chain(self.next_tick)
+            .chain(self.discovery.poll_timeout())
             .min()
     }
 
@@ -586,6 +620,9 @@ impl Node {
                     self.flush.pop_front();
                 }
             }
+        }
+        if let Some(t) = self.discovery.poll_transmit(out) {
+            return Some(t);
         }
         while let Some((id, to, pong)) = self.pongs.pop_front() {
             if let Some(t) = self.seal_disco(id, to, pong, out) {

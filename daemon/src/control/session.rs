@@ -188,6 +188,15 @@ async fn session(
             s.address, s.name, welcome.overlay_ip
         )));
     }
+    if let [p1, p2, ..] = welcome.stun_ports[..] {
+        let ip = conn.remote_address().ip();
+        let servers = [SocketAddr::new(ip, p1), SocketAddr::new(ip, p2)];
+        ctx.dataplane
+            .node()
+            .start_discovery(std::time::Instant::now(), servers);
+        ctx.dataplane.flush_now();
+    }
+    let mut discovery_check = tokio::time::interval(Duration::from_millis(250));
     let mut networks = welcome.networks;
     let mut pending: HashMap<u64, (Reply, ClientMsg)> = HashMap::new();
     let mut next_id = 1u64;
@@ -256,6 +265,21 @@ async fn session(
                             // Probe at once: both sides were told at the same moment.
                             ctx.dataplane.flush_now();
                         }
+                    }
+                }
+            }
+            _ = discovery_check.tick() => {
+                let event = ctx.dataplane.node().poll_discovery_event();
+                if let Some(d) = event {
+                    tracing::info!(reflexive = ?d.reflexive, nat = ?d.nat, "endpoint discovery");
+                    let msg = ClientMsg::Endpoints {
+                        lan: lan::lan_endpoints(ctx.udp_port, &ctx.tun),
+                        reflexive: d.reflexive,
+                        nat: d.nat,
+                    };
+                    let bytes = serde_json::to_vec(&msg).expect("serializable");
+                    if let Err(e) = write_frame(&mut send, &bytes).await {
+                        return End::Failed(format!("send failed: {e:#}"));
                     }
                 }
             }

@@ -25,6 +25,10 @@ pub struct Welcome {
     pub v: u32,
     pub overlay_ip: IpAddr,
     pub networks: Vec<String>,
+    /// The coordinator's two STUN ports on its control address: asking both from the
+    /// WireGuard socket tells the daemon its reflexive address and NAT mapping kind.
+    #[serde(default)]
+    pub stun_ports: Vec<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -82,7 +82,7 @@ impl Pair {
             match node.handle_datagram(self.now, from, &bytes, &mut out) {
                 Inbound::ToTun { len } => tun.push(out[..len].to_vec()),
                 Inbound::Transmit(t) => wire.push((me, t.dst, out[..t.len].to_vec())),
-                Inbound::Control(_) | Inbound::Nothing => {}
+                Inbound::Nothing => {}
             }
             drain(node, me, &mut wire);
         }
@@ -219,12 +219,10 @@ fn malformed_and_oversized_datagrams_are_dropped_and_counted() {
             junk[1..4].fill(0);
         }
         let r = p.a.handle_datagram(p.now, from, &junk[..len], &mut out);
-        assert!(matches!(r, Inbound::Nothing | Inbound::Control(_)));
+        assert_eq!(r, Inbound::Nothing);
     }
     let dropped: u64 = p.a.counters().dropped_map().values().sum();
-    let control = 5000 - dropped;
-    assert!(dropped > 4000, "junk must be counted, got {dropped}");
-    assert!(control < 1000);
+    assert_eq!(dropped, 5000, "every junk datagram is counted");
     // The session survives junk and the endpoint was never moved by it.
     assert_eq!(p.a.peers().next().unwrap().endpoint(), Some(p.b_addr));
 
@@ -240,18 +238,19 @@ fn malformed_and_oversized_datagrams_are_dropped_and_counted() {
 }
 
 #[test]
-fn stun_is_handed_back_and_disco_junk_is_counted() {
+fn unsolicited_stun_and_disco_junk_are_counted() {
     let mut a = Node::new(secret(1), [1; 16]);
     let mut out = vec![0u8; 2048];
     let mut stun = [0u8; 20];
     stun[1] = 1;
     stun[4..8].copy_from_slice(&warren_proto::datagram::STUN_MAGIC_COOKIE.to_be_bytes());
     let from = addr("192.0.2.9:9");
+    // No discovery run asked anyone: a STUN message is not an answer to us.
     assert_eq!(
         a.handle_datagram(Instant::now(), from, &stun, &mut out),
-        Inbound::Control(DatagramKind::Stun)
+        Inbound::Nothing
     );
-    // Disco is the node's own business: junk with the disco prefix is dropped and counted.
+    assert_eq!(a.counters().dropped(DropReason::Unhandled), 1);
     assert_eq!(
         a.handle_datagram(Instant::now(), from, b"WRNd\x01ping", &mut out),
         Inbound::Nothing
@@ -401,7 +400,7 @@ fn network_change_announces_our_new_address_to_every_peer() {
         None,
         "nothing due before the change"
     );
-    p.b.handle_network_change();
+    p.b.handle_network_change(p.now);
     let t = p.b.poll_transmit(&mut out).expect("a keepalive to A");
     assert_eq!((t.dst, t.len), (p.a_addr, WG_OVERHEAD));
     assert_eq!(
@@ -535,4 +534,42 @@ fn disco_from_strangers_and_forgeries_is_counted() {
     );
     assert_eq!(p.a.counters().dropped(DropReason::DecryptFailed), 1);
     assert_eq!(p.a.poll_transmit(&mut out), None, "no pong for a forgery");
+}
+
+#[test]
+fn discovery_requests_leave_from_the_node_socket() {
+    let mut a = Node::new(secret(1), [1; 16]);
+    let servers = [addr("192.0.2.50:7444"), addr("192.0.2.50:7445")];
+    a.start_discovery(Instant::now(), servers);
+    let mut out = vec![0u8; 2048];
+    let mut seen = Vec::new();
+    while let Some(t) = a.poll_transmit(&mut out) {
+        assert_eq!(
+            warren_proto::datagram::classify(&out[..t.len]),
+            DatagramKind::Stun
+        );
+        seen.push(t.dst);
+    }
+    seen.sort();
+    assert_eq!(seen, servers.to_vec());
+    assert!(a.poll_timeout().is_some(), "a retransmit is scheduled");
+}
+
+#[test]
+fn a_public_address_listed_as_lan_counts_as_direct() {
+    // A host on the internet lists its interface address, which is also its reflexive one.
+    let mut p = Pair::new();
+    p.a = Node::new(secret(1), [1; 16]);
+    p.b = Node::new(secret(2), [2; 16]);
+    p.a.add_peer(peer(2, B_IP, None)).unwrap();
+    p.b.add_peer(peer(1, A_IP, None)).unwrap();
+    let now = p.now;
+    p.a.handle_call_me_maybe(now, &key_of(2), &[p.b_addr], Some(p.b_addr));
+    p.b.handle_call_me_maybe(now, &key_of(1), &[p.a_addr], Some(p.a_addr));
+    let mut wire = Wire::new();
+    drain(&mut p.a, p.a_addr, &mut wire);
+    drain(&mut p.b, p.b_addr, &mut wire);
+    p.run(wire);
+    assert_eq!(p.a.peer_status(now)[0].path, PathKind::Direct);
+    assert_eq!(p.b.peer_status(now)[0].path, PathKind::Direct);
 }
