@@ -183,7 +183,7 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
             let _ = getrandom::getrandom(&mut salt);
             (
                 id,
-                membership(server, node, remote, |hub| {
+                membership(server, node, Some(remote), |hub| {
                     hub.registry
                         .create_network(node, &name, &password, &salt, unix_now())
                 }),
@@ -191,14 +191,14 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
         }
         ClientMsg::JoinNetwork { id, name, password } => (
             id,
-            membership(server, node, remote, |hub| {
+            membership(server, node, Some(remote), |hub| {
                 hub.registry
                     .join_network(node, &name, &password, unix_now())
             }),
         ),
         ClientMsg::LeaveNetwork { id, name } => (
             id,
-            membership(server, node, remote, |hub| {
+            membership(server, node, None, |hub| {
                 hub.registry.leave_network(node, &name)
             }),
         ),
@@ -228,10 +228,11 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
 }
 
 /// Runs a membership operation, persists it, and pushes the peers it gained or lost.
+/// Password-checking operations pass their source address for the per-source rate limit.
 fn membership(
     server: &Server,
     node: NodeKey,
-    remote: SocketAddr,
+    rate_limited: Option<SocketAddr>,
     op: impl FnOnce(
         &mut Hub,
     ) -> Result<
@@ -240,8 +241,10 @@ fn membership(
     >,
 ) -> Result<(), (ErrorCode, String)> {
     let mut hub = server.hub();
-    hub.check_rate(remote.ip())
-        .map_err(|m| (ErrorCode::RateLimited, m))?;
+    if let Some(source) = rate_limited {
+        hub.check_rate(source.ip())
+            .map_err(|m| (ErrorCode::RateLimited, m))?;
+    }
     let before = hub.peers(&node);
     let changes = op(&mut hub).map_err(|e| (error_code(&e), e.to_string()))?;
     hub.persist(&changes).map_err(|e| {
