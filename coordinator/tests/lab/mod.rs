@@ -1,0 +1,205 @@
+//! The NAT lab: an "internet" (a bridge in its own namespace, addresses from TEST-NET-3
+//! 203.0.113.0/24 that exist only inside the lab), the coordinator on it, and sites behind
+//! nftables NAT routers, each with `warrend` hosts driven by the `warren` CLI.
+//!
+//! ```text
+//!                    ns <lab>-inet: bridge br0 203.0.113.254/24 (gateway; forwarding off)
+//!        ┌───────────────┬───────────┴───────────┬─────────────────────────┐
+//!   ns <lab>-coord   ns <lab>-sK-h1         ns <lab>-sK-r (router)     ...
+//!   203.0.113.1      203.0.113.(10+K)       wan 203.0.113.(10+K), NAT
+//!   coordinator      public host            lan 192.168.K.1/24
+//!                                                 │
+//!                                           ns <lab>-sK-h1 192.168.K.2 (and -h2 .3)
+//! ```
+//!
+//! Every namespace, process and file belongs to a guard ([`Lab`], [`site::Site`],
+//! [`node::Host`], [`node::Coordinator`]) that removes it on drop, also when a test panics; a
+//! failing test first prints the daemons' status and logs and the coordinator's log, and keeps
+//! its directory. Names carry the test process's pid and a per-test tag, so tests run in
+//! parallel; namespaces left by a killed test process are removed by the next run.
+#![allow(dead_code)]
+
+pub mod cmd;
+pub mod matrix;
+pub mod netns;
+pub mod node;
+pub mod site;
+pub mod traffic;
+
+use cmd::run_ok;
+use netns::{cleanup_stale, Netns, NS_PREFIX};
+use node::{Coordinator, Host};
+use site::{Site, SiteKind};
+use std::fs;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
+
+/// The "internet" namespace's own address on the bridge: the default gateway of every router
+/// and public host. Its forwarding is off, so traffic to addresses nobody in the lab owns
+/// (a peer's private LAN address, say) is dropped there and never leaves the lab.
+pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 254);
+pub const COORDINATOR_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+pub const COORDINATOR_PORT: u16 = 7443;
+/// Every daemon uses Warren's default UDP port, as real installations do (two hosts behind one
+/// NAT then compete for the same public port).
+pub const WG_PORT: u16 = 41820;
+pub const TUN_NAME: &str = "warren0";
+/// Sites are numbered 1..=MAX_SITES in a lab (public address 203.0.113.(10+K), LAN 192.168.K/24).
+pub const MAX_SITES: u8 = 200;
+
+/// Panics unless running as root (namespaces, veth, nftables and TUN need it).
+pub fn require_root() {
+    // SAFETY: no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    if euid != 0 {
+        panic!(
+            "the NAT lab tests need root (network namespaces, veth, nftables, TUN); euid is \
+             {euid}. Run e.g. `cargo build --workspace && sudo -E cargo test -p \
+             warren-coordinator --test nat_lab`"
+        );
+    }
+}
+
+pub fn coordinator_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_warren-coordinator"))
+}
+
+/// `warrend` or `warren`, from the same target directory as the coordinator under test.
+pub fn sibling_bin(name: &str) -> PathBuf {
+    let c = coordinator_bin();
+    let p = c
+        .parent()
+        .expect("the coordinator binary has a parent dir")
+        .join(name);
+    if !p.exists() {
+        panic!(
+            "{} not found next to {}: the NAT lab drives the whole workspace's binaries; run \
+             `cargo build --workspace` (same profile) before `cargo test`",
+            p.display(),
+            c.display()
+        );
+    }
+    p
+}
+
+pub fn nft_bin() -> &'static str {
+    const NFT: &str = "/usr/sbin/nft";
+    if !std::path::Path::new(NFT).exists() {
+        panic!("{NFT} not found: install nftables (packaging/install-deps.sh does)");
+    }
+    NFT
+}
+
+/// One lab: the internet bridge, the coordinator, and a counter for the sites added to it.
+pub struct Lab {
+    pub tag: String,
+    pub dir: PathBuf,
+    pub inet_ns: String,
+    pub coordinator: Coordinator,
+    next_site: u8,
+    namespaces: Vec<Netns>,
+}
+
+impl Lab {
+    /// Builds the internet and starts the coordinator on it. `tag` must be unique among the
+    /// tests of this binary (it names namespaces and the temp dir).
+    pub fn start(tag: &str) -> Lab {
+        require_root();
+        // Fail before building anything if a binary is missing.
+        let _ = (sibling_bin("warrend"), sibling_bin("warren"), nft_bin());
+        cleanup_stale();
+        let pid = std::process::id();
+        let dir = std::env::temp_dir().join(format!("warren-natlab-{pid}-{tag}"));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("create the lab's temp dir");
+        let ns = |role: &str| format!("{NS_PREFIX}{pid}-{tag}-{role}");
+        let inet_ns = ns("inet");
+        let coord_ns = ns("coord");
+        let mut lab = Lab {
+            tag: tag.to_string(),
+            coordinator: Coordinator::new(&coord_ns, &dir),
+            dir,
+            inet_ns: inet_ns.clone(),
+            next_site: 1,
+            namespaces: Vec::new(),
+        };
+        // From here on, Drop removes whatever exists so far.
+        lab.namespaces.push(Netns::create(&inet_ns));
+        let gw = format!("{GATEWAY}/24");
+        run_ok(
+            "ip",
+            &["-n", &inet_ns, "link", "add", "br0", "type", "bridge"],
+        );
+        run_ok("ip", &["-n", &inet_ns, "addr", "add", &gw, "dev", "br0"]);
+        run_ok("ip", &["-n", &inet_ns, "link", "set", "br0", "up"]);
+        lab.namespaces.push(Netns::create(&coord_ns));
+        lab.plug("coord", &coord_ns, "eth0", COORDINATOR_IP);
+        lab.coordinator.start();
+        eprintln!(
+            "[{tag}] lab up: internet {inet_ns}, coordinator {} key {}, dir {}",
+            lab.coordinator.address(),
+            lab.coordinator.key,
+            lab.dir.display()
+        );
+        lab
+    }
+
+    /// Name of a namespace of this lab.
+    pub fn ns_name(&self, role: &str) -> String {
+        format!("{NS_PREFIX}{}-{}-{role}", std::process::id(), self.tag)
+    }
+
+    /// Connects namespace `ns` to the internet bridge with a veth (`port` on the bridge side,
+    /// `dev` inside `ns`) and gives it `ip`/24 with a default route via [`GATEWAY`].
+    pub(crate) fn plug(&self, port: &str, ns: &str, dev: &str, ip: Ipv4Addr) {
+        let inet = &self.inet_ns;
+        run_ok(
+            "ip",
+            &[
+                "link", "add", port, "netns", inet, "type", "veth", "peer", "name", dev, "netns",
+                ns,
+            ],
+        );
+        run_ok("ip", &["-n", inet, "link", "set", port, "master", "br0"]);
+        run_ok("ip", &["-n", inet, "link", "set", port, "up"]);
+        let addr = format!("{ip}/24");
+        run_ok("ip", &["-n", ns, "addr", "add", &addr, "dev", dev]);
+        run_ok("ip", &["-n", ns, "link", "set", dev, "up"]);
+        let gw = GATEWAY.to_string();
+        run_ok("ip", &["-n", ns, "route", "add", "default", "via", &gw]);
+    }
+
+    /// `HOST:PORT` to give `warren up --coordinator`.
+    pub fn coordinator_addr(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(COORDINATOR_IP, COORDINATOR_PORT)
+    }
+
+    /// Adds a site of `kind` with `hosts` hosts (only NAT sites may have more than one), their
+    /// daemons not started yet; `label` goes into the hosts' names (`fc-LABEL`).
+    pub fn add_site(&mut self, kind: SiteKind, hosts: usize, label: &str) -> (Site, Vec<Host>) {
+        let index = self.next_site;
+        assert!(
+            index <= MAX_SITES,
+            "lab {} ran out of site numbers (max {MAX_SITES})",
+            self.tag
+        );
+        self.next_site += 1;
+        Site::build(self, kind, index, hosts, label)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let failed = std::thread::panicking();
+        self.coordinator.stop();
+        if failed {
+            self.coordinator.dump_log();
+        }
+        self.namespaces.clear();
+        if failed || std::env::var_os("WARREN_LAB_KEEP").is_some() {
+            eprintln!("[{}] kept {}", self.tag, self.dir.display());
+        } else {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}

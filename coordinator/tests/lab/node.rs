@@ -1,0 +1,416 @@
+//! The lab's processes: the coordinator and the `warrend` hosts, each owned by a guard that
+//! stops it on drop (and, in a failing test, prints what it knew first).
+
+use super::cmd::{describe, run_timeout, wait_deadline, CmdOutput};
+use super::{coordinator_bin, sibling_bin, COORDINATOR_IP, COORDINATOR_PORT, TUN_NAME, WG_PORT};
+use serde_json::Value;
+use std::fs::{self, File, OpenOptions};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A CLI call that has not returned after this long is a hang, and fails the test.
+pub const CLI_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// `RUST_LOG` for the lab's processes: `WARREN_LAB_LOG`, else `info`.
+fn rust_log() -> String {
+    std::env::var("WARREN_LAB_LOG").unwrap_or_else(|_| "info".into())
+}
+
+/// The child gets SIGKILL if the test thread that started it dies without cleaning up (the test
+/// process killed outright), so no daemon outlives its lab. `ip netns exec` execs the program,
+/// which keeps the setting.
+fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// SIGTERM, then SIGKILL after 3 s.
+fn stop_child(what: &str, mut c: Child) {
+    if let Ok(Some(_)) = c.try_wait() {
+        return;
+    }
+    // SAFETY: signalling our own child by pid.
+    unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGTERM) };
+    if wait_deadline(&mut c, Duration::from_secs(3)).is_none() {
+        eprintln!("{what} ignored SIGTERM for 3 s; killing it");
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
+/// Prints the last `max` lines of a log file to stderr.
+pub fn dump_file(title: &str, path: &Path, max: usize) {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| format!("<{e}>"));
+    let lines: Vec<&str> = text.lines().collect();
+    let skip = lines.len().saturating_sub(max);
+    eprintln!(
+        "===== {title} ({}, {} lines{}) =====",
+        path.display(),
+        lines.len(),
+        if skip > 0 {
+            format!(", last {max} shown")
+        } else {
+            String::new()
+        }
+    );
+    for l in &lines[skip..] {
+        eprintln!("{l}");
+    }
+    eprintln!("===== end of {title} =====");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Coordinator
+
+pub struct Coordinator {
+    pub ns: String,
+    pub state_dir: PathBuf,
+    /// stderr (the tracing log) of every start, appended.
+    pub log: PathBuf,
+    /// The key it printed at its first start.
+    pub key: String,
+    pub starts: u32,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Coordinator {
+    pub(crate) fn new(ns: &str, lab_dir: &Path) -> Coordinator {
+        let dir = lab_dir.join("coordinator");
+        fs::create_dir_all(&dir).expect("create coordinator dir");
+        Coordinator {
+            ns: ns.to_string(),
+            state_dir: dir.join("state"),
+            log: dir.join("coordinator.log"),
+            key: String::new(),
+            starts: 0,
+            dir,
+            child: None,
+        }
+    }
+
+    pub fn address(&self) -> String {
+        SocketAddrV4::new(COORDINATOR_IP, COORDINATOR_PORT).to_string()
+    }
+
+    /// Starts `warren-coordinator` in its namespace and waits (10 s at most) for it to print
+    /// its key. After a restart the key must be the one printed the first time.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "the coordinator is already running");
+        self.starts += 1;
+        let out_path = self.dir.join(format!("stdout-{}.txt", self.starts));
+        let out = File::create(&out_path).expect("create coordinator stdout");
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open coordinator log");
+        let mut cmd = Command::new("ip");
+        // `ip netns exec` execs the coordinator, so the child's pid is the coordinator's.
+        cmd.args(["netns", "exec", &self.ns])
+            .arg(coordinator_bin())
+            .arg("--state-dir")
+            .arg(&self.state_dir)
+            .arg("--listen")
+            .arg(self.address())
+            .env("RUST_LOG", rust_log())
+            .env("RUST_BACKTRACE", "1")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(log));
+        die_with_parent(&mut cmd);
+        let what = describe(&cmd);
+        self.child = Some(cmd.spawn().unwrap_or_else(|e| panic!("`{what}`: {e}")));
+        let t0 = Instant::now();
+        let key = loop {
+            let text = fs::read_to_string(&out_path).unwrap_or_default();
+            let key = text
+                .lines()
+                .find_map(|l| l.strip_prefix("coordinator key "))
+                .map(|k| k.trim().to_string());
+            if let Some(k) = key {
+                break k;
+            }
+            if let Some(st) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                self.child = None;
+                self.dump_log();
+                panic!("the coordinator exited at start ({st}); stdout: {text}");
+            }
+            if t0.elapsed() > Duration::from_secs(10) {
+                self.dump_log();
+                panic!("the coordinator printed no key within 10 s; stdout: {text:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if self.key.is_empty() {
+            self.key = key;
+        } else {
+            assert_eq!(
+                key, self.key,
+                "the coordinator's key changed across a restart with the same state dir"
+            );
+        }
+    }
+
+    /// SIGKILL: a crash, no chance to say goodbye to anyone.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(c) = self.child.take() {
+            stop_child("warren-coordinator", c);
+        }
+    }
+
+    pub fn dump_log(&self) {
+        dump_file("warren-coordinator log", &self.log, 300);
+    }
+}
+
+impl Drop for Coordinator {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hosts
+
+/// One `warrend` in its own namespace, and the `warren` CLI pointed at its socket.
+pub struct Host {
+    /// Namespace-level label, e.g. `s3-h1`.
+    pub label: String,
+    /// Its name in Warren (`warren up --name`).
+    pub name: String,
+    pub ns: String,
+    /// The address of its own interface (a LAN address behind NAT, else public).
+    pub ip: Ipv4Addr,
+    pub dir: PathBuf,
+    pub state_dir: PathBuf,
+    pub socket: PathBuf,
+    pub log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Host {
+    pub(crate) fn new(label: &str, name: &str, ns: &str, ip: Ipv4Addr, site_dir: &Path) -> Host {
+        let dir = site_dir.join(label);
+        fs::create_dir_all(&dir).expect("create host dir");
+        Host {
+            label: label.to_string(),
+            name: name.to_string(),
+            ns: ns.to_string(),
+            ip,
+            state_dir: dir.join("state"),
+            socket: dir.join("warrend.sock"),
+            log: dir.join("warrend.log"),
+            dir,
+            child: None,
+        }
+    }
+
+    /// Starts `warrend` (no config file: the coordinator supplies peers).
+    pub fn start_daemon(&mut self) {
+        assert!(
+            self.child.is_none(),
+            "{}: warrend already running",
+            self.name
+        );
+        fs::create_dir_all(&self.state_dir).unwrap();
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open warrend log");
+        let log2 = log.try_clone().unwrap();
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.ns])
+            .arg(sibling_bin("warrend"))
+            .arg("--state-dir")
+            .arg(&self.state_dir)
+            .arg("--socket")
+            .arg(&self.socket)
+            .arg("--port")
+            .arg(WG_PORT.to_string())
+            .arg("--tun")
+            .arg(TUN_NAME)
+            .env("RUST_LOG", rust_log())
+            .env("RUST_BACKTRACE", "1")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log2))
+            .stderr(Stdio::from(log));
+        die_with_parent(&mut cmd);
+        let what = describe(&cmd);
+        self.child = Some(cmd.spawn().unwrap_or_else(|e| panic!("`{what}`: {e}")));
+    }
+
+    /// Waits until the daemon's local API answers.
+    pub fn wait_api(&mut self, timeout: Duration) {
+        let t0 = Instant::now();
+        loop {
+            self.check_alive();
+            let err = match self.try_status() {
+                Ok(_) => return,
+                Err(e) => e,
+            };
+            if t0.elapsed() > timeout {
+                panic!(
+                    "warrend {}'s API did not answer within {timeout:?}: {err}",
+                    self.name
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Panics if the daemon has exited.
+    pub fn check_alive(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            if let Ok(Some(st)) = c.try_wait() {
+                self.child = None;
+                panic!("warrend {} exited unexpectedly: {st}", self.name);
+            }
+        }
+    }
+
+    pub fn stop_daemon(&mut self) {
+        if let Some(c) = self.child.take() {
+            stop_child(&format!("warrend {}", self.name), c);
+        }
+    }
+
+    /// Runs `warren --socket SOCK ARGS..` (no hang: limited to [`CLI_TIMEOUT`]).
+    pub fn warren(&self, args: &[&str]) -> CmdOutput {
+        let mut cmd = Command::new(sibling_bin("warren"));
+        cmd.arg("--socket").arg(&self.socket).args(args);
+        run_timeout(&mut cmd, CLI_TIMEOUT).unwrap_or_else(|e| panic!("{}: {e}", self.name))
+    }
+
+    /// Like [`Host::warren`], panicking with its output unless it exits 0; returns stdout.
+    pub fn warren_ok(&self, args: &[&str]) -> String {
+        let o = self.warren(args);
+        if !o.success() {
+            panic!(
+                "{}: `warren {}` failed ({}):\nstdout: {}\nstderr: {}",
+                self.name,
+                args.join(" "),
+                o.status,
+                o.stdout.trim(),
+                o.stderr.trim()
+            );
+        }
+        o.stdout
+    }
+
+    /// `warren up` to the lab's coordinator under [`Host::name`]; returns the overlay address
+    /// it printed ("connected to … as NAME (IP)").
+    pub fn up(&self, coordinator: &Coordinator) -> Ipv4Addr {
+        let addr = coordinator.address();
+        let out = self.warren_ok(&[
+            "up",
+            "--coordinator",
+            &addr,
+            "--coordinator-key",
+            &coordinator.key,
+            "--name",
+            &self.name,
+        ]);
+        let ip = out
+            .rsplit_once('(')
+            .and_then(|(_, rest)| rest.split_once(')'))
+            .and_then(|(ip, _)| ip.parse().ok());
+        match ip {
+            Some(ip) if out.contains("connected to") => ip,
+            _ => panic!(
+                "{}: `warren up` printed {out:?}, expected \"connected to … as {} (IP)\"",
+                self.name, self.name
+            ),
+        }
+    }
+
+    pub fn try_status(&self) -> Result<Value, String> {
+        let mut cmd = Command::new(sibling_bin("warren"));
+        cmd.arg("--socket")
+            .arg(&self.socket)
+            .args(["status", "--json"]);
+        let o = run_timeout(&mut cmd, Duration::from_secs(5))?;
+        if !o.success() {
+            return Err(format!(
+                "exit {}: {}{}",
+                o.status,
+                o.stderr.trim(),
+                o.stdout.trim()
+            ));
+        }
+        serde_json::from_str(&o.stdout).map_err(|e| format!("bad JSON ({e}): {}", o.stdout))
+    }
+
+    /// `warren status --json`, parsed.
+    pub fn status(&self) -> Value {
+        self.try_status()
+            .unwrap_or_else(|e| panic!("status of {}: {e}", self.name))
+    }
+
+    /// This host's entry for the peer called `name` in `status`.
+    pub fn peer_in<'a>(status: &'a Value, name: &str) -> Option<&'a Value> {
+        status["peers"]
+            .as_array()?
+            .iter()
+            .find(|p| p["name"].as_str() == Some(name))
+    }
+
+    /// The overlay address in `status` (`self.overlay_ip`).
+    pub fn overlay_in(status: &Value) -> Option<Ipv4Addr> {
+        status["self"]["overlay_ip"].as_str()?.parse().ok()
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let failed = std::thread::panicking();
+        if failed && self.child.is_some() {
+            match self.try_status() {
+                Ok(st) => eprintln!(
+                    "===== warrend {} ({}) status at failure =====\n{st:#}",
+                    self.name, self.label
+                ),
+                Err(e) => eprintln!("===== warrend {} status unavailable: {e}", self.name),
+            }
+        }
+        self.stop_daemon();
+        if failed {
+            dump_file(
+                &format!("warrend {} ({}) log", self.name, self.label),
+                &self.log,
+                300,
+            );
+        }
+    }
+}

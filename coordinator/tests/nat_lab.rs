@@ -1,0 +1,352 @@
+//! The NAT lab (issue 4): real `warren-coordinator`, `warrend` and `warren` processes in network
+//! namespaces behind nftables NAT routers. Needs root, and the whole workspace built first
+//! (`warrend` and `warren` are taken from next to the coordinator binary):
+//!
+//! ```sh
+//! cargo build --workspace && cargo test -p warren-coordinator --test nat_lab -- --nocapture
+//! ```
+//!
+//! - `nat_matrix`: every pair of site kinds (public, full cone, port-restricted, symmetric, two
+//!   hosts behind one NAT), expectations as data in `lab::matrix::MATRIX`; prints a summary
+//!   table (path, time to first ping reply, TCP MB/s). `WARREN_LAB_PAIRS=a-b,c-d` runs only
+//!   those pairs; `WARREN_LAB_LOG` sets the processes' `RUST_LOG` (default `info`).
+//! - `coordinator_restart`, `wrong_password_and_unknown_network`, `duplicate_name_in_network`.
+//!
+//! Everything lives in namespaces `wlab<pid>-<test>-*` and the "public" addresses are
+//! TEST-NET-3 (203.0.113.0/24) inside them: nothing leaves the lab. Namespaces and processes
+//! are removed even when a test fails; a failing test prints the daemons' status and logs and
+//! keeps its temp dir.
+
+mod lab;
+
+use lab::matrix::{first_reply_blocking, ping, run_matrix};
+use lab::node::Host;
+use lab::site::SiteKind;
+use lab::Lab;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// Every pair of `lab::matrix::MATRIX`, one after another in one lab; prints the summary table.
+#[test]
+fn nat_matrix() {
+    run_matrix("matrix");
+}
+
+/// Starts the daemons of `hosts` and waits for their APIs.
+fn start_all(hosts: &mut [&mut Host]) {
+    for h in hosts.iter_mut() {
+        h.start_daemon();
+    }
+    for h in hosts.iter_mut() {
+        h.wait_api(Duration::from_secs(10));
+    }
+}
+
+fn coordinator_connected(st: &Value) -> bool {
+    st["coordinator"]["connected"] == true
+}
+
+fn networks(st: &Value) -> Vec<String> {
+    st["coordinator"]["networks"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|n| n.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Polls `cond` on each host's status every 100 ms until it holds for all of them; returns the
+/// time it took, or panics after `limit` naming `what`.
+fn wait_all(
+    hosts: &mut [&mut Host],
+    limit: Duration,
+    what: &str,
+    cond: impl Fn(&Value) -> bool,
+) -> Duration {
+    let t0 = Instant::now();
+    loop {
+        let mut pending = Vec::new();
+        for h in hosts.iter_mut() {
+            h.check_alive();
+            let st = h.status();
+            if !cond(&st) {
+                pending.push(format!("{}: {}", h.name, st["coordinator"]));
+            }
+        }
+        if pending.is_empty() {
+            return t0.elapsed();
+        }
+        if t0.elapsed() > limit {
+            panic!(
+                "not all hosts {what} within {limit:?}:\n{}",
+                pending.join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A failed CLI call must exit with code 1 and say `needles` on stderr.
+fn assert_cli_error(host: &Host, args: &[&str], needles: &[&str]) -> String {
+    let o = host.warren(args);
+    let cmd = format!("{}: warren {}", host.name, args.join(" "));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "`{cmd}` should fail with exit code 1; got {}\nstdout: {}\nstderr: {}",
+        o.status,
+        o.stdout,
+        o.stderr
+    );
+    for n in needles {
+        assert!(
+            o.stderr.contains(n),
+            "`{cmd}`: stderr should say {n:?}; it says {:?} (stdout {:?})",
+            o.stderr,
+            o.stdout
+        );
+    }
+    eprintln!("`{cmd}` -> exit 1: {}", o.stderr.trim());
+    o.stderr
+}
+
+/// Coordinator killed (SIGKILL) while two hosts behind port-restricted NATs talk: they keep
+/// talking; after a restart with the same state dir they reconnect by themselves, with the same
+/// overlay addresses and networks, still reach each other, and a new host can join the network
+/// with its password.
+#[test]
+fn coordinator_restart() {
+    let mut lab = Lab::start("restart");
+    let (_sa, mut ha) = lab.add_site(SiteKind::PortRestricted, 1, "a");
+    let (_sb, mut hb) = lab.add_site(SiteKind::PortRestricted, 1, "b");
+    let (_sc, mut hc) = lab.add_site(SiteKind::Public, 1, "c");
+    let (a, b, c) = (&mut ha[0], &mut hb[0], &mut hc[0]);
+    start_all(&mut [&mut *a, &mut *b]);
+    let ip_a = a.up(&lab.coordinator);
+    let ip_b = b.up(&lab.coordinator);
+    a.warren_ok(&["create", "keepme", "--password", "pw-keep"]);
+    b.warren_ok(&["join", "keepme", "--password", "pw-keep"]);
+    first_reply_blocking(a, ip_b, Instant::now());
+    let before = [a.status(), b.status()];
+
+    // Crash.
+    lab.coordinator.kill();
+    let t_kill = Instant::now();
+    for (from, to) in [(&*a, ip_b), (&*b, ip_a)] {
+        let r = ping(&from.ns, to, 3, 1);
+        assert_eq!(
+            r.received, 3,
+            "with the coordinator gone, {} -> {to}:\n{}",
+            from.name, r.output
+        );
+    }
+    wait_all(
+        &mut [&mut *a, &mut *b],
+        Duration::from_secs(40),
+        "noticed the coordinator is gone",
+        |st| !coordinator_connected(st),
+    );
+    let noticed = t_kill.elapsed();
+    eprintln!(
+        "[restart] both daemons saw the coordinator gone {:.1} s after the kill",
+        noticed.as_secs_f64()
+    );
+    // Existing peers keep talking while the coordinator is away.
+    for (from, to) in [(&*a, ip_b), (&*b, ip_a)] {
+        let r = ping(&from.ns, to, 3, 1);
+        assert_eq!(
+            r.received, 3,
+            "coordinator away, {} -> {to}:\n{}",
+            from.name, r.output
+        );
+    }
+    // Let the daemons' backoff grow before the coordinator comes back.
+    std::thread::sleep(Duration::from_secs(12));
+    let down = t_kill.elapsed();
+    lab.coordinator.start();
+    let back = wait_all(
+        &mut [&mut *a, &mut *b],
+        Duration::from_secs(45),
+        "reconnected by themselves",
+        coordinator_connected,
+    );
+    eprintln!(
+        "[restart] coordinator down {:.1} s; both daemons reconnected {:.1} s after it restarted (backoff caps at 30 s)",
+        down.as_secs_f64(),
+        back.as_secs_f64()
+    );
+
+    for (h, old) in [(&*a, &before[0]), (&*b, &before[1])] {
+        let st = h.status();
+        assert_eq!(
+            st["self"]["overlay_ip"], old["self"]["overlay_ip"],
+            "{}: overlay address changed across the restart",
+            h.name
+        );
+        assert_eq!(
+            st["coordinator"]["overlay_ip"], old["coordinator"]["overlay_ip"],
+            "{}: lease changed",
+            h.name
+        );
+        assert_eq!(
+            networks(&st),
+            vec!["keepme".to_string()],
+            "{}: networks after the restart: {}",
+            h.name,
+            st["coordinator"]
+        );
+    }
+    let st_a = a.status();
+    let pb = Host::peer_in(&st_a, &b.name)
+        .unwrap_or_else(|| panic!("{} no longer lists {}: {st_a}", a.name, b.name));
+    assert_eq!(
+        pb["overlay_ip"],
+        ip_b.to_string(),
+        "{}'s view of {}",
+        a.name,
+        b.name
+    );
+    for (from, to) in [(&*a, ip_b), (&*b, ip_a)] {
+        let r = ping(&from.ns, to, 3, 1);
+        assert_eq!(
+            r.received, 3,
+            "after the restart, {} -> {to}:\n{}",
+            from.name, r.output
+        );
+    }
+
+    // The network and its password survived: a new host joins and reaches the others.
+    assert_cli_error(
+        a,
+        &["create", "keepme", "--password", "x"],
+        &["keepme", "already exists"],
+    );
+    start_all(&mut [&mut *c]);
+    c.up(&lab.coordinator);
+    c.warren_ok(&["join", "keepme", "--password", "pw-keep"]);
+    first_reply_blocking(c, ip_a, Instant::now());
+    let st_c = c.status();
+    for (name, ip) in [(&a.name, ip_a), (&b.name, ip_b)] {
+        let p = Host::peer_in(&st_c, name)
+            .unwrap_or_else(|| panic!("{} does not list {name}: {st_c}", c.name));
+        assert_eq!(p["overlay_ip"], ip.to_string());
+    }
+}
+
+/// Wrong password, unknown network, duplicate network: exit code 1 and a clear message; the
+/// right password then works, and leaving removes the peer on the other side.
+#[test]
+fn wrong_password_and_unknown_network() {
+    let mut lab = Lab::start("password");
+    let (_sa, mut ha) = lab.add_site(SiteKind::Public, 1, "a");
+    let (_sb, mut hb) = lab.add_site(SiteKind::FullCone, 1, "b");
+    let (a, b) = (&mut ha[0], &mut hb[0]);
+    start_all(&mut [&mut *a, &mut *b]);
+    a.up(&lab.coordinator);
+    let ip_b = b.up(&lab.coordinator);
+    a.warren_ok(&["create", "lan-party", "--password", "secret"]);
+
+    assert_cli_error(
+        b,
+        &["join", "lan-party", "--password", "wrong"],
+        &["wrong password for network lan-party"],
+    );
+    let st = b.status();
+    assert!(
+        networks(&st).is_empty(),
+        "a refused join left {} in {:?}",
+        b.name,
+        networks(&st)
+    );
+    assert!(
+        Host::peer_in(&st, &a.name).is_none(),
+        "a refused join introduced {} to {}: {st}",
+        a.name,
+        b.name
+    );
+    assert_cli_error(
+        b,
+        &["join", "nope", "--password", "secret"],
+        &["no network named nope", "warren create nope"],
+    );
+    assert_cli_error(
+        b,
+        &["create", "lan-party", "--password", "other"],
+        &["network lan-party already exists", "warren join lan-party"],
+    );
+
+    let out = b.warren_ok(&["join", "lan-party", "--password", "secret"]);
+    assert!(
+        out.contains("joined network lan-party"),
+        "join printed {out:?}"
+    );
+    first_reply_blocking(a, ip_b, Instant::now());
+
+    let out = b.warren_ok(&["leave", "lan-party"]);
+    assert!(
+        out.contains("left network lan-party"),
+        "leave printed {out:?}"
+    );
+    let t = Instant::now();
+    loop {
+        let st = a.status();
+        if Host::peer_in(&st, &b.name).is_none() {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{} still lists {} 5 s after it left: {st}",
+            a.name,
+            b.name
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let r = ping(&a.ns, ip_b, 2, 1);
+    assert_eq!(
+        r.received, 0,
+        "{} still reaches {} after it left:\n{}",
+        a.name, b.name, r.output
+    );
+}
+
+/// A second host joining a network under a name already used there is refused with a message
+/// naming the fix (`--name`); after `warren up --name` with another name it joins.
+#[test]
+fn duplicate_name_in_network() {
+    let mut lab = Lab::start("dupname");
+    let (_sa, mut ha) = lab.add_site(SiteKind::Public, 1, "a");
+    let (_sb, mut hb) = lab.add_site(SiteKind::PortRestricted, 1, "b");
+    let (a, b) = (&mut ha[0], &mut hb[0]);
+    a.name = "alice".into();
+    b.name = "alice".into();
+    start_all(&mut [&mut *a, &mut *b]);
+    a.up(&lab.coordinator);
+    a.warren_ok(&["create", "office", "--password", "pw"]);
+    // Outside a shared network the name is free.
+    b.up(&lab.coordinator);
+    assert_cli_error(
+        b,
+        &["join", "office", "--password", "pw"],
+        &[
+            "the name alice is already used by another host in network office",
+            "--name",
+        ],
+    );
+    assert!(networks(&b.status()).is_empty());
+    assert!(
+        Host::peer_in(&a.status(), "alice").is_none(),
+        "the refused host shows up in alice's peers"
+    );
+
+    b.name = "bob".into();
+    let ip_b = b.up(&lab.coordinator);
+    b.warren_ok(&["join", "office", "--password", "pw"]);
+    let st = a.status();
+    assert!(
+        Host::peer_in(&st, "bob").is_some(),
+        "alice does not list bob: {st}"
+    );
+    first_reply_blocking(a, ip_b, Instant::now());
+}
