@@ -87,6 +87,9 @@ pub struct Node {
     next_tick: Option<Instant>,
     /// Peers whose path machine may have something to send.
     disco_dirty: VecDeque<PeerId>,
+    /// Peers whose first proven path arrived before any session: handshake on it right away
+    /// instead of waiting for WireGuard's 5 s retry of an initiation sent elsewhere.
+    handshake_now: VecDeque<PeerId>,
     /// Pongs to send: (peer, to, message).
     pongs: VecDeque<(PeerId, SocketAddr, DiscoMsg)>,
     /// Injected randomness: disco nonces are this prefix plus a counter.
@@ -116,6 +119,7 @@ impl Node {
             timer_cursor: 0,
             next_tick: None,
             disco_dirty: VecDeque::new(),
+            handshake_now: VecDeque::new(),
             pongs: VecDeque::new(),
             nonce_prefix: seed,
             nonce_counter: 0,
@@ -201,6 +205,7 @@ impl Node {
         self.flush.retain(|p| *p != id);
         self.announce.retain(|p| *p != id);
         self.disco_dirty.retain(|p| *p != id);
+        self.handshake_now.retain(|p| *p != id);
         self.pongs.retain(|(p, _, _)| *p != id);
         true
     }
@@ -411,6 +416,9 @@ impl Node {
         if best != peer.applied_path {
             if let Some(addr) = best {
                 peer.endpoint = Some(addr);
+                if peer.tunn.time_since_last_handshake().is_none() {
+                    self.handshake_now.push_back(id);
+                }
             }
             peer.applied_path = best;
         }
@@ -623,6 +631,16 @@ impl Node {
         }
         if let Some(t) = self.discovery.poll_transmit(out) {
             return Some(t);
+        }
+        while let Some(id) = self.handshake_now.pop_front() {
+            let Some(peer) = self.peers[id].as_mut() else {
+                continue;
+            };
+            let Some(dst) = peer.endpoint else { continue };
+            if let TunnResult::WriteToNetwork(p) = peer.tunn.format_handshake_initiation(out, true)
+            {
+                return Some(Transmit { dst, len: p.len() });
+            }
         }
         while let Some((id, to, pong)) = self.pongs.pop_front() {
             if let Some(t) = self.seal_disco(id, to, pong, out) {

@@ -501,6 +501,14 @@ fn call_me_maybe_probes_proves_and_applies_a_path() {
         );
         assert_eq!(n.peer_status(now)[0].path, PathKind::Lan);
     }
+    // The handshake ran on the proven path as soon as it was proven, before any traffic.
+    for n in [&p.a, &p.b] {
+        let (since_handshake, ..) = n.peers().next().unwrap().session_stats();
+        assert!(
+            since_handshake.is_some(),
+            "session established on the new path"
+        );
+    }
     // WireGuard now flows on it.
     let pkt = ipv4_udp(A_IP, B_IP, b"over the probed path");
     let wire = p.a_sends(&pkt);
