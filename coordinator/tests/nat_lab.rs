@@ -350,3 +350,42 @@ fn duplicate_name_in_network() {
     );
     first_reply_blocking(a, ip_b, Instant::now());
 }
+
+/// Join attempts are rate limited per source address: a host guessing passwords is stopped
+/// after a burst, while another source still joins.
+#[test]
+fn join_attempts_are_rate_limited_per_source() {
+    let mut lab = Lab::start("ratelimit");
+    let (_sa, mut ha) = lab.add_site(SiteKind::Public, 1, "a");
+    let (_sb, mut hb) = lab.add_site(SiteKind::FullCone, 1, "b");
+    let (_sc, mut hc) = lab.add_site(SiteKind::PortRestricted, 1, "c");
+    let (a, b, c) = (&mut ha[0], &mut hb[0], &mut hc[0]);
+    start_all(&mut [&mut *a, &mut *b, &mut *c]);
+    a.up(&lab.coordinator);
+    b.up(&lab.coordinator);
+    c.up(&lab.coordinator);
+    a.warren_ok(&["create", "vault", "--password", "right"]);
+
+    let mut refused_for_rate = None;
+    for attempt in 1..=8 {
+        let o = b.warren(&["join", "vault", "--password", &format!("guess{attempt}")]);
+        let err = o.stderr.clone();
+        assert!(!o.status.success(), "guess {attempt} was accepted");
+        if err.contains("too many join attempts") {
+            refused_for_rate = Some(attempt);
+            break;
+        }
+        assert!(err.contains("wrong password"), "attempt {attempt}: {err}");
+    }
+    let n = refused_for_rate.expect("8 wrong guesses in a row were never rate limited");
+    assert!(n > 1, "the very first attempt was refused");
+    // Now even the right password is refused from that source for a while...
+    assert_cli_error(
+        b,
+        &["join", "vault", "--password", "right"],
+        &["too many join attempts"],
+    );
+    // ...while another source is not affected.
+    let out = c.warren_ok(&["join", "vault", "--password", "right"]);
+    assert!(out.contains("joined network vault"), "join printed {out:?}");
+}
