@@ -389,3 +389,63 @@ fn join_attempts_are_rate_limited_per_source() {
     let out = c.warren_ok(&["join", "vault", "--password", "right"]);
     assert!(out.contains("joined network vault"), "join printed {out:?}");
 }
+
+/// A daemon restarted by itself comes back to its coordinator (remembered), with the same
+/// overlay address, and reaches its peers again; `warren up` with a wrong coordinator key is
+/// refused (the Noise handshake cannot complete) with a message naming the likely cause.
+#[test]
+fn daemon_restart_and_wrong_coordinator_key() {
+    let mut lab = Lab::start("dmnrestart");
+    let (_sa, mut ha) = lab.add_site(SiteKind::PortRestricted, 1, "a");
+    let (_sb, mut hb) = lab.add_site(SiteKind::FullCone, 1, "b");
+    let (_sc, mut hc) = lab.add_site(SiteKind::Public, 1, "c");
+    let (a, b, c) = (&mut ha[0], &mut hb[0], &mut hc[0]);
+    start_all(&mut [&mut *a, &mut *b, &mut *c]);
+    let ip_a = a.up(&lab.coordinator);
+    b.up(&lab.coordinator);
+    a.warren_ok(&["create", "home", "--password", "pw"]);
+    b.warren_ok(&["join", "home", "--password", "pw"]);
+    first_reply_blocking(b, ip_a, Instant::now());
+
+    a.stop_daemon();
+    a.start_daemon();
+    a.wait_api(Duration::from_secs(10));
+    let t = Instant::now();
+    wait_all(
+        &mut [&mut *a],
+        Duration::from_secs(15),
+        "reconnected to its coordinator after a restart",
+        coordinator_connected,
+    );
+    let st = a.status();
+    assert_eq!(
+        Host::overlay_in(&st),
+        Some(ip_a),
+        "overlay address changed across a daemon restart: {st}"
+    );
+    assert_eq!(networks(&st), vec!["home".to_string()]);
+    first_reply_blocking(b, ip_a, t);
+
+    // A wrong pinned key: another coordinator's, which this one cannot prove it holds.
+    let wrong = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    assert_ne!(wrong, lab.coordinator.key);
+    let err = assert_cli_error(
+        c,
+        &[
+            "up",
+            "--coordinator",
+            &lab.coordinator.address(),
+            "--coordinator-key",
+            wrong,
+            "--name",
+            "mallory",
+        ],
+        &["coordinator-key"],
+    );
+    eprintln!("[dmnrestart] wrong key: {err}");
+    let st = c.status();
+    assert!(
+        !coordinator_connected(&st),
+        "connected despite a wrong coordinator key: {st}"
+    );
+}
