@@ -115,19 +115,29 @@ impl Hub {
         }
     }
 
-    /// `about` as `to` should see it (the networks they share, online state, candidates).
+    /// `about` as `to` should see it (the networks they share, online state, candidates);
+    /// `None` if they share no network. Costs O(networks of the two), not O(peers), so
+    /// announcing one host to all its peers stays linear in its peers.
     pub fn peer_info(&self, to: &NodeKey, about: &NodeKey) -> Option<PeerInfo> {
-        let p = self
+        if to == about {
+            return None;
+        }
+        let mine = self.registry.networks_of(to);
+        let networks: Vec<String> = self
             .registry
-            .peers_of(to)
+            .networks_of(about)
             .into_iter()
-            .find(|p| p.key == *about)?;
+            .filter(|n| mine.binary_search(n).is_ok())
+            .collect();
+        if networks.is_empty() {
+            return None;
+        }
         let online = self.online.get(about);
         Some(PeerInfo {
-            key: p.key,
-            name: p.name,
-            overlay_ip: IpAddr::V4(p.overlay_v4),
-            networks: p.networks,
+            key: *about,
+            name: self.registry.node_name(about)?.to_string(),
+            overlay_ip: IpAddr::V4(self.registry.lease_of(about)?.addr),
+            networks,
             online: online.is_some(),
             lan: online.map(|o| o.lan.clone()).unwrap_or_default(),
             reflexive: online.and_then(|o| o.reflexive),

@@ -449,3 +449,52 @@ fn daemon_restart_and_wrong_coordinator_key() {
         "connected despite a wrong coordinator key: {st}"
     );
 }
+
+/// STUN against the coordinator's two ports tells each host its public address and whether
+/// its NAT maps endpoint-independently or symmetrically (`status --json` → self.reflexive,
+/// self.nat).
+#[test]
+fn stun_tells_reflexive_address_and_nat_kind() {
+    let mut lab = Lab::start("stun");
+    let expectations = [
+        (SiteKind::Public, "endpoint_independent"),
+        (SiteKind::FullCone, "endpoint_independent"),
+        (SiteKind::PortRestricted, "endpoint_independent"),
+        (SiteKind::Symmetric, "symmetric"),
+    ];
+    let mut sites = Vec::new();
+    for (i, (kind, want)) in expectations.iter().enumerate() {
+        let (site, hosts) = lab.add_site(*kind, 1, &format!("s{i}"));
+        sites.push((site, hosts, *want));
+    }
+    for (_, hosts, _) in sites.iter_mut() {
+        start_all(&mut [&mut hosts[0]]);
+        hosts[0].up(&lab.coordinator);
+    }
+    for (site, hosts, want) in sites.iter_mut() {
+        let host = &mut hosts[0];
+        wait_all(
+            &mut [&mut *host],
+            Duration::from_secs(10),
+            "measured its NAT with STUN",
+            |st| st["self"]["nat"] != "unknown",
+        );
+        let st = host.status();
+        assert_eq!(
+            st["self"]["nat"], *want,
+            "{:?} site: {}",
+            site.kind, st["self"]
+        );
+        let reflexive: std::net::SocketAddr = st["self"]["reflexive"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no reflexive address: {}", st["self"]));
+        assert_eq!(
+            reflexive.ip(),
+            std::net::IpAddr::V4(site.public_ip),
+            "{:?} site is seen from its public address",
+            site.kind
+        );
+        eprintln!("[stun] {:?}: {reflexive} {}", site.kind, st["self"]["nat"]);
+    }
+}

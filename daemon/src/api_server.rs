@@ -117,6 +117,10 @@ async fn answer(request: Request, state: &ApiState) -> Response {
             }
             self_.overlay_ip = (*state.dataplane.overlay_v4.lock().expect("overlay lock")).into();
             let node = state.dataplane.node();
+            if let Some(d) = node.discovery() {
+                self_.reflexive = d.reflexive;
+                self_.nat = d.nat;
+            }
             return Response::Status(Box::new(Status {
                 self_,
                 peers: node.peer_status(Instant::now()),

@@ -161,6 +161,8 @@ async fn serve(
         listen_port: udp.local_port(),
         tun: args.tun.clone(),
         mtu,
+        reflexive: None,
+        nat: warren_proto::control::msg::NatKind::Unknown,
     };
     let listener = api_server::bind(&args.socket)?;
     let _socket_guard = api_server::SocketGuard(args.socket.clone());

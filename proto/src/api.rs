@@ -3,6 +3,7 @@
 //! Every message carries the API version `v`; a daemon answers a request of another major
 //! version with an error instead of guessing. The CLI and the GUI speak only this.
 
+use crate::control::msg::NatKind;
 use crate::key::NodeKey;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -113,6 +114,16 @@ pub struct SelfStatus {
     pub listen_port: u16,
     pub tun: String,
     pub mtu: u16,
+    /// Where this host's UDP socket is seen from on the internet (STUN), once known.
+    #[serde(default)]
+    pub reflexive: Option<SocketAddr>,
+    /// The NAT's mapping behaviour as STUN measured it.
+    #[serde(default = "unknown_nat")]
+    pub nat: NatKind,
+}
+
+fn unknown_nat() -> NatKind {
+    NatKind::Unknown
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -170,6 +181,8 @@ mod tests {
                 listen_port: 1,
                 tun: "warren0".into(),
                 mtu: 1420,
+                reflexive: None,
+                nat: NatKind::Unknown,
             },
             peers: vec![PeerStatus {
                 name: "b".into(),
