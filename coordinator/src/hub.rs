@@ -205,3 +205,98 @@ impl Hub {
         self.announce(key, &gained);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+    use warren_coordinator_core::{HashParams, RegistryConfig};
+    use warren_proto::overlay::OVERLAY_V4;
+
+    fn key(i: u32) -> NodeKey {
+        let mut k = [0u8; 32];
+        k[..4].copy_from_slice(&i.to_le_bytes());
+        k[31] = 0x42;
+        NodeKey(k)
+    }
+
+    /// `n` online members of one network; returns the hub and each member's inbox.
+    fn network_of(n: u32, dir: &std::path::Path) -> (Hub, Vec<UnboundedReceiver<ServerMsg>>) {
+        let config = RegistryConfig {
+            hash_params: HashParams::new(HashParams::MIN_M_COST, 1, 1, None).unwrap(),
+            lease_pool: OVERLAY_V4,
+        };
+        let mut hub = Hub::new(Registry::new(config).unwrap(), Store::open(dir).unwrap());
+        let mut inboxes = Vec::new();
+        for i in 0..n {
+            let c = hub
+                .registry
+                .register_node(key(i), &format!("h{i}"), 1)
+                .unwrap();
+            hub.persist(&c).unwrap();
+            let c = if i == 0 {
+                hub.registry
+                    .create_network(key(0), "net", "pw", &[7; 16], 1)
+            } else {
+                hub.registry.join_network(key(i), "net", "pw", 1)
+            }
+            .unwrap();
+            hub.persist(&c).unwrap();
+            let (tx, rx) = unbounded_channel();
+            hub.go_online(key(i), tx, vec![], None);
+            inboxes.push(rx);
+        }
+        (hub, inboxes)
+    }
+
+    fn drain(inboxes: &mut [UnboundedReceiver<ServerMsg>]) -> usize {
+        inboxes
+            .iter_mut()
+            .map(|rx| std::iter::from_fn(|| rx.try_recv().ok()).count())
+            .sum()
+    }
+
+    /// What one host's change costs, in messages pushed, for networks of 10 and 40 hosts.
+    fn cost_of_one_change(n: u32) -> usize {
+        let dir = std::env::temp_dir().join(format!("warren-hub-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (mut hub, mut inboxes) = network_of(n, &dir);
+        drain(&mut inboxes);
+        // Host 3 reports new endpoints.
+        if let Some(o) = hub.online.get_mut(&key(3)) {
+            o.reflexive = Some("203.0.113.9:41820".parse().unwrap());
+        }
+        let peers = hub.peers(&key(3));
+        hub.announce(&key(3), &peers);
+        let sent = drain(&mut inboxes);
+        std::fs::remove_dir_all(&dir).unwrap();
+        sent
+    }
+
+    #[test]
+    fn one_hosts_change_costs_messages_linear_in_its_peers() {
+        let (small, big) = (cost_of_one_change(10), cost_of_one_change(40));
+        // Each peer gets one upsert and one call-me-maybe, and so does the host per peer.
+        assert_eq!(small, 4 * 9);
+        assert_eq!(big, 4 * 39);
+    }
+
+    #[test]
+    fn peers_sharing_no_network_learn_nothing() {
+        let dir = std::env::temp_dir().join(format!("warren-hub-iso-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (mut hub, mut inboxes) = network_of(3, &dir);
+        let c = hub.registry.register_node(key(99), "loner", 1).unwrap();
+        hub.persist(&c).unwrap();
+        let (tx, mut rx) = unbounded_channel();
+        hub.go_online(key(99), tx, vec![], None);
+        drain(&mut inboxes);
+        let peers = hub.peers(&key(99));
+        assert!(peers.is_empty());
+        hub.announce(&key(99), &peers);
+        assert_eq!(drain(&mut inboxes), 0);
+        assert!(rx.try_recv().is_err());
+        assert!(hub.peer_info(&key(0), &key(99)).is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
