@@ -1,11 +1,15 @@
 //! `warren`: the command-line client of the daemon's local API.
 
 mod client;
+mod password;
+mod render;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
-use warren_proto::api::{PathKind, Request, Response, Status, DEFAULT_SOCKET};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use warren_proto::api::{find_peer, Request, Response, Status, DEFAULT_SOCKET};
+use warren_proto::invite::Invite;
 use warren_proto::key::NodeKey;
 
 #[derive(Parser, Debug)]
@@ -24,7 +28,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// This host and its peers: addresses, paths, traffic
+    /// This host and its peers, by network: addresses, paths, traffic
     Status {
         /// Machine-readable output
         #[arg(long)]
@@ -35,32 +39,86 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Connect this host to a coordinator (remembered across restarts)
+    /// Turn Warren on: connect to a coordinator (remembered), accept an invite code, or
+    /// reconnect to the remembered coordinator
     Up {
+        /// An invite code (`warren invite` makes them): connect and join its network
+        invite: Option<String>,
         /// The coordinator's address, HOST:PORT
-        #[arg(long)]
-        coordinator: String,
+        #[arg(long, requires = "coordinator_key", conflicts_with = "invite")]
+        coordinator: Option<String>,
         /// The coordinator's public key, as `warren-coordinator key` prints it
-        #[arg(long)]
-        coordinator_key: NodeKey,
+        #[arg(long, requires = "coordinator")]
+        coordinator_key: Option<NodeKey>,
         /// This host's name in its networks [default: the host name]
         #[arg(long)]
         name: Option<String>,
     },
+    /// Turn Warren off (identity, coordinator and networks are kept)
+    Down,
+    /// Leave every network and forget the coordinator (identity is kept)
+    Logout,
     /// Create a network and join it
     Create {
         network: String,
+        /// The network's password [asked for when not given]
         #[arg(long)]
-        password: String,
+        password: Option<String>,
     },
-    /// Join a network
+    /// Join a network by name and password, or with an invite code
     Join {
+        /// A network name, or an invite code
         network: String,
+        /// The network's password [asked for when not given; not needed with an invite]
         #[arg(long)]
-        password: String,
+        password: Option<String>,
+        /// This host's name, when an invite connects it to a new coordinator
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Make an invite code for a network: it carries the coordinator and a join secret
+    Invite {
+        network: String,
+        /// How long the code works, e.g. 30m, 24h, 7d
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        expires: Duration,
+        #[arg(long)]
+        json: bool,
     },
     /// Leave a network
     Leave { network: String },
+    /// The networks this host is in, with their members
+    Networks {
+        #[arg(long)]
+        json: bool,
+    },
+    /// This host's overlay addresses, or a peer's (by name, overlay IP or key prefix)
+    Ip {
+        peer: Option<String>,
+        /// Only the IPv4 address
+        #[arg(short = '4', conflicts_with = "v6")]
+        v4: bool,
+        /// Only the IPv6 address
+        #[arg(short = '6')]
+        v6: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ping a peer over Warren: each reply says which path it took and the round-trip time
+    Ping {
+        /// A name, overlay IP or key prefix
+        peer: String,
+        /// How many pings
+        #[arg(short = 'c', long, default_value_t = 4)]
+        count: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check this host's connectivity: UDP, public address, NAT kind, port mapping, RTTs
+    Netcheck {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() {
@@ -71,22 +129,33 @@ fn main() {
     }
 }
 
+fn status(socket: &std::path::Path) -> Result<Status> {
+    match client::call(socket, Request::Status)? {
+        Response::Status(s) => Ok(*s),
+        other => bail!("unexpected answer from the daemon: {other:?}"),
+    }
+}
+
+fn print_json(v: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<()> {
+    let socket = cli.socket.as_path();
+    let call = |r: Request| client::call(socket, r);
     match cli.command {
         Command::Status { json } => {
-            let status = match client::call(&cli.socket, Request::Status)? {
-                Response::Status(s) => *s,
-                other => anyhow::bail!("unexpected answer from the daemon: {other:?}"),
-            };
+            let s = status(socket)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&status)?);
+                print_json(&s)?;
             } else {
-                print!("{}", render_status(&status));
+                print!("{}", render::status(&s));
             }
         }
         Command::Version { json } => {
             let client = env!("CARGO_PKG_VERSION");
-            let daemon = match client::call(&cli.socket, Request::Version) {
+            let daemon = match call(Request::Version) {
                 Ok(Response::Version { daemon }) => Some(daemon),
                 _ => None,
             };
@@ -99,40 +168,150 @@ fn run(cli: Cli) -> Result<()> {
                 println!("warren {client}");
                 match daemon {
                     Some(d) => println!("warrend {d}"),
-                    None => println!("warrend not reachable on {}", cli.socket.display()),
+                    None => println!("warrend not reachable on {}", socket.display()),
                 }
             }
         }
         Command::Up {
+            invite: Some(invite),
+            name,
+            ..
+        } => done(call(Request::JoinInvite { invite, name })?),
+        Command::Up {
+            invite: None,
             coordinator,
             coordinator_key,
             name,
-        } => done(client::call(
-            &cli.socket,
-            Request::Up {
-                coordinator,
-                coordinator_key,
-                name,
-            },
-        )?),
-        Command::Create { network, password } => done(client::call(
-            &cli.socket,
-            Request::CreateNetwork {
+        } => done(call(Request::Up {
+            coordinator,
+            coordinator_key,
+            name,
+        })?),
+        Command::Down => done(call(Request::Down)?),
+        Command::Logout => done(call(Request::Logout)?),
+        Command::Create { network, password } => {
+            let password = password::get(password, &network, true)?;
+            done(call(Request::CreateNetwork {
                 name: network,
                 password,
-            },
-        )?),
-        Command::Join { network, password } => done(client::call(
-            &cli.socket,
-            Request::JoinNetwork {
-                name: network,
-                password,
-            },
-        )?),
-        Command::Leave { network } => done(client::call(
-            &cli.socket,
-            Request::LeaveNetwork { name: network },
-        )?),
+            })?)
+        }
+        Command::Join {
+            network,
+            password,
+            name,
+        } => {
+            if Invite::looks_like(&network) {
+                done(call(Request::JoinInvite {
+                    invite: network,
+                    name,
+                })?)
+            } else {
+                let password = password::get(password, &network, false)?;
+                done(call(Request::JoinNetwork {
+                    name: network,
+                    password,
+                })?)
+            }
+        }
+        Command::Invite {
+            network,
+            expires,
+            json,
+        } => {
+            let r = call(Request::CreateInvite {
+                network,
+                ttl_secs: expires.as_secs().max(1),
+            })?;
+            let Response::Invite {
+                code,
+                network,
+                expires,
+            } = r
+            else {
+                bail!("unexpected answer from the daemon: {r:?}");
+            };
+            if json {
+                print_json(&serde_json::json!({
+                    "code": code, "network": network, "expires": expires
+                }))?;
+            } else {
+                let at = UNIX_EPOCH + Duration::from_secs(expires);
+                let left = at
+                    .duration_since(SystemTime::now())
+                    .map(|d| Duration::from_secs(d.as_secs()))
+                    .unwrap_or_default();
+                println!("{code}");
+                eprintln!(
+                    "invite for {network}, valid until {} UTC (for {}): share it; the other \
+                     host runs `warren up <code>`",
+                    humantime::format_rfc3339_seconds(at)
+                        .to_string()
+                        .trim_end_matches('Z')
+                        .replace('T', " "),
+                    humantime::format_duration(left)
+                );
+            }
+        }
+        Command::Leave { network } => done(call(Request::LeaveNetwork { name: network })?),
+        Command::Networks { json } => {
+            let s = status(socket)?;
+            if json {
+                print_json(&render::networks_json(&s))?;
+            } else {
+                print!("{}", render::networks(&s));
+            }
+        }
+        Command::Ip { peer, v4, v6, json } => {
+            let s = status(socket)?;
+            let (name, ip4, ip6) = match &peer {
+                None => (
+                    s.self_.name.clone(),
+                    Some(s.self_.overlay_ip),
+                    s.self_.overlay_ip6,
+                ),
+                Some(q) => {
+                    let p = find_peer(&s.peers, q).map_err(anyhow::Error::msg)?;
+                    let v6 = p
+                        .allowed_ips
+                        .iter()
+                        .filter_map(|n| n.parse::<ipnet::IpNet>().ok())
+                        .find(|n| n.addr().is_ipv6() && n.prefix_len() == 128)
+                        .map(|n| n.addr());
+                    (p.name.clone(), p.overlay_ip.filter(|i| i.is_ipv4()), v6)
+                }
+            };
+            if json {
+                print_json(&serde_json::json!({ "name": name, "ipv4": ip4, "ipv6": ip6 }))?;
+            } else {
+                let mut printed = false;
+                for ip in [
+                    (!v6).then_some(ip4).flatten(),
+                    (!v4).then_some(ip6).flatten(),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    println!("{ip}");
+                    printed = true;
+                }
+                if !printed {
+                    bail!("{name} has no such overlay address");
+                }
+            }
+        }
+        Command::Ping { peer, count, json } => ping(socket, &peer, count, json)?,
+        Command::Netcheck { json } => {
+            let r = call(Request::Netcheck)?;
+            let Response::Netcheck(report) = r else {
+                bail!("unexpected answer from the daemon: {r:?}");
+            };
+            if json {
+                print_json(&report)?;
+            } else {
+                print!("{}", render::netcheck(&report));
+            }
+        }
     }
     Ok(())
 }
@@ -143,90 +322,50 @@ fn done(response: Response) {
     }
 }
 
-fn render_status(s: &Status) -> String {
-    let mut out = format!(
-        "{} {} {} (port {}, {})\n",
-        s.self_.name,
-        s.self_.overlay_ip,
-        s.self_
-            .overlay_ip6
-            .map(|ip| ip.to_string())
-            .unwrap_or_default(),
-        s.self_.listen_port,
-        s.self_.tun
-    );
-    if let Some(c) = &s.coordinator {
-        let state = if c.connected {
-            "connected".to_string()
-        } else {
-            format!(
-                "not connected ({})",
-                c.last_error.as_deref().unwrap_or("connecting")
-            )
-        };
-        out.push_str(&format!(
-            "coordinator {} {state}; networks: {}\n",
-            c.address,
-            if c.networks.is_empty() {
-                "none".to_string()
-            } else {
-                c.networks.join(", ")
+/// `count` pings a second apart; fails when none was answered.
+fn ping(socket: &std::path::Path, peer: &str, count: u32, json: bool) -> Result<()> {
+    let mut replies = Vec::new();
+    let mut errors = Vec::new();
+    for i in 0..count.max(1) {
+        if i > 0 {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        match client::call(socket, Request::Ping { peer: peer.into() }) {
+            Ok(Response::Pong(r)) => {
+                if !json {
+                    println!("{}", render::pong(&r));
+                }
+                replies.push(r);
             }
-        ));
+            Ok(other) => bail!("unexpected answer from the daemon: {other:?}"),
+            Err(e) => {
+                let msg = format!("{e:#}");
+                // A peer that cannot be named or a daemon that is gone will not get better.
+                if replies.is_empty() && errors.is_empty() && !msg.starts_with("no pong") {
+                    return Err(e);
+                }
+                if !json {
+                    println!("{msg}");
+                }
+                errors.push(msg);
+            }
+        }
     }
-    if s.peers.is_empty() {
-        out.push_str("no peers\n");
-        return out;
+    if json {
+        print_json(&serde_json::json!({
+            "peer": peer,
+            "sent": count.max(1),
+            "received": replies.len(),
+            "replies": replies,
+            "errors": errors,
+        }))?;
     }
-    out.push_str(&format!(
-        "{:<16} {:<16} {:<8} {:<8} {:<24} {:>7} {:>12} {:>12}\n",
-        "PEER", "OVERLAY IP", "ONLINE", "PATH", "ENDPOINT", "RTT", "RX", "TX"
-    ));
-    for p in &s.peers {
-        let path = match p.path {
-            PathKind::Direct => "direct",
-            PathKind::Lan => "LAN",
-            PathKind::Relay => "relay",
-            PathKind::None => "-",
-        };
-        out.push_str(&format!(
-            "{:<16} {:<16} {:<8} {:<8} {:<24} {:>7} {:>12} {:>12}\n",
-            p.name,
-            p.overlay_ip.map(|i| i.to_string()).unwrap_or("-".into()),
-            if p.online { "yes" } else { "no" },
-            path,
-            p.endpoint.map(|e| e.to_string()).unwrap_or("-".into()),
-            p.rtt_ms.map(|r| format!("{r}ms")).unwrap_or("-".into()),
-            human_bytes(p.rx_bytes),
-            human_bytes(p.tx_bytes),
-        ));
+    if replies.is_empty() {
+        bail!(
+            "no pong from {peer} to any of {} ping{}",
+            count.max(1),
+            if count > 1 { "s" } else { "" }
+        );
     }
-    out
-}
-
-fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bytes_are_human() {
-        assert_eq!(human_bytes(0), "0 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(3 << 30), "3.0 GiB");
-    }
+    Ok(())
 }

@@ -51,6 +51,10 @@ pub fn error_code(e: &RegistryError) -> ErrorCode {
         RegistryError::NetworkExists(_) => ErrorCode::NetworkExists,
         RegistryError::NameTaken { .. } => ErrorCode::NameTaken,
         RegistryError::NotAMember(_) => ErrorCode::NotAMember,
+        RegistryError::InviteInvalid(_) => ErrorCode::InviteInvalid,
+        RegistryError::InviteExpired { .. } => ErrorCode::InviteExpired,
+        // "Wait and try again" is what the user can do about it, as for a rate limit.
+        RegistryError::TooManyInvites(_) => ErrorCode::RateLimited,
         RegistryError::InvalidName { .. } | RegistryError::EmptyPassword => ErrorCode::InvalidName,
         _ => ErrorCode::Internal,
     }
@@ -279,6 +283,23 @@ mod tests {
         // Each peer gets one upsert and one call-me-maybe, and so does the host per peer.
         assert_eq!(small, 4 * 9);
         assert_eq!(big, 4 * 39);
+    }
+
+    #[test]
+    fn invite_errors_have_their_own_codes() {
+        let expired = RegistryError::InviteExpired {
+            network: "net".into(),
+            expires: 1,
+        };
+        assert_eq!(error_code(&expired), ErrorCode::InviteExpired);
+        let invalid = RegistryError::InviteInvalid("net".into());
+        assert_eq!(error_code(&invalid), ErrorCode::InviteInvalid);
+        let full = RegistryError::TooManyInvites("net".into());
+        assert_eq!(error_code(&full), ErrorCode::RateLimited);
+        assert_eq!(
+            error_code(&RegistryError::InviteSecretReused),
+            ErrorCode::Internal
+        );
     }
 
     #[test]

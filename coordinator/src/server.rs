@@ -8,10 +8,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
+use warren_coordinator_core::InviteGrant;
 use warren_proto::control::auth::{ServerHandshake, BINDING_LEN, EXPORTER_LABEL};
 use warren_proto::control::msg::{
     ClientMsg, ErrorCode, Hello, ServerMsg, Welcome, CONTROL_VERSION,
 };
+use warren_proto::invite::SECRET_LEN;
 use warren_proto::key::NodeKey;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -128,12 +130,7 @@ fn register(server: &Server, node: NodeKey, hello: &Hello) -> Result<Welcome, (E
         .registry
         .register_node(node, &hello.name, unix_now())
         .map_err(|e| (error_code(&e), e.to_string()))?;
-    hub.persist(&changes).map_err(|e| {
-        (
-            ErrorCode::Internal,
-            format!("coordinator storage failed: {e:#}"),
-        )
-    })?;
+    hub.persist(&changes).map_err(storage_failed)?;
     let lease = hub
         .registry
         .lease_of(&node)
@@ -196,12 +193,44 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
                     .join_network(node, &name, &password, unix_now())
             }),
         ),
+        ClientMsg::JoinInvite {
+            id,
+            network,
+            secret,
+        } => (
+            id,
+            membership(server, node, Some(remote), |hub| {
+                hub.registry
+                    .join_invite(node, &network, &secret, unix_now())
+            }),
+        ),
         ClientMsg::LeaveNetwork { id, name } => (
             id,
             membership(server, node, None, |hub| {
                 hub.registry.leave_network(node, &name)
             }),
         ),
+        ClientMsg::Logout { id } => (
+            id,
+            membership(server, node, None, |hub| hub.registry.logout(node)),
+        ),
+        ClientMsg::CreateInvite {
+            id,
+            network,
+            ttl_secs,
+        } => {
+            let reply = match create_invite(server, node, &network, ttl_secs) {
+                Ok(grant) => ServerMsg::Invite {
+                    id,
+                    network: grant.network,
+                    secret: grant.secret,
+                    expires: grant.expires,
+                },
+                Err((code, message)) => ServerMsg::Error { id, code, message },
+            };
+            server.hub().send(&node, reply);
+            return;
+        }
         ClientMsg::Endpoints {
             lan,
             reflexive,
@@ -227,8 +256,41 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
     server.hub().send(&node, reply);
 }
 
+/// Makes an invite secret and records its hash. Not rate limited: it needs membership, and
+/// the registry bounds the live invites per network.
+fn create_invite(
+    server: &Server,
+    node: NodeKey,
+    network: &str,
+    ttl_secs: u64,
+) -> Result<InviteGrant, (ErrorCode, String)> {
+    let mut secret = [0u8; SECRET_LEN];
+    // Unlike a salt, a secret from a failed RNG would be guessable: refuse instead.
+    getrandom::getrandom(&mut secret).map_err(|e| {
+        (
+            ErrorCode::Internal,
+            format!("the coordinator has no random source for the invite: {e}"),
+        )
+    })?;
+    let mut hub = server.hub();
+    let (grant, changes) = hub
+        .registry
+        .create_invite(node, network, &secret, ttl_secs, unix_now())
+        .map_err(|e| (error_code(&e), e.to_string()))?;
+    hub.persist(&changes).map_err(storage_failed)?;
+    Ok(grant)
+}
+
+fn storage_failed(e: anyhow::Error) -> (ErrorCode, String) {
+    (
+        ErrorCode::Internal,
+        format!("coordinator storage failed: {e:#}"),
+    )
+}
+
 /// Runs a membership operation, persists it, and pushes the peers it gained or lost.
-/// Password-checking operations pass their source address for the per-source rate limit.
+/// Password- and invite-checking operations pass their source address for the per-source rate
+/// limit.
 fn membership(
     server: &Server,
     node: NodeKey,
@@ -247,12 +309,195 @@ fn membership(
     }
     let before = hub.peers(&node);
     let changes = op(&mut hub).map_err(|e| (error_code(&e), e.to_string()))?;
-    hub.persist(&changes).map_err(|e| {
-        (
-            ErrorCode::Internal,
-            format!("coordinator storage failed: {e:#}"),
-        )
-    })?;
+    hub.persist(&changes).map_err(storage_failed)?;
     hub.reconcile(&node, &before);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::Hub;
+    use crate::store::Store;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+    use warren_coordinator_core::{HashParams, Registry, RegistryConfig};
+    use warren_proto::invite::parse_secret;
+
+    fn key(i: u32) -> NodeKey {
+        let mut k = [0u8; 32];
+        k[..4].copy_from_slice(&i.to_be_bytes());
+        k[31] = 7;
+        NodeKey(k)
+    }
+
+    const ALICE: u32 = 0;
+    const BOB: u32 = 1;
+    const CAROL: u32 = 2;
+
+    /// alice created "net" and bob joined it; carol is registered but in no network. All three
+    /// are online; returns their inboxes in that order.
+    fn setup(dir: &std::path::Path) -> (Server, Vec<UnboundedReceiver<ServerMsg>>) {
+        let config = RegistryConfig {
+            hash_params: HashParams::new(HashParams::MIN_M_COST, 1, 1, None).unwrap(),
+            ..Default::default()
+        };
+        let mut hub = Hub::new(Registry::new(config).unwrap(), Store::open(dir).unwrap());
+        let mut inboxes = Vec::new();
+        for (i, name) in ["alice", "bob", "carol"].into_iter().enumerate() {
+            let k = key(i as u32);
+            let c = hub.registry.register_node(k, name, 1).unwrap();
+            hub.persist(&c).unwrap();
+            let (tx, rx) = unbounded_channel();
+            hub.go_online(k, tx, vec![], None);
+            inboxes.push(rx);
+        }
+        let c = hub
+            .registry
+            .create_network(key(ALICE), "net", "pw", &[7; 16], 1)
+            .unwrap();
+        hub.persist(&c).unwrap();
+        let c = hub.registry.join_network(key(BOB), "net", "pw", 1).unwrap();
+        hub.persist(&c).unwrap();
+        let server = Server {
+            secret: [0; 32],
+            stun_ports: vec![],
+            hub: std::sync::Mutex::new(hub),
+        };
+        (server, inboxes)
+    }
+
+    fn drain(rx: &mut UnboundedReceiver<ServerMsg>) -> Vec<ServerMsg> {
+        std::iter::from_fn(|| rx.try_recv().ok()).collect()
+    }
+
+    fn remote(last: u8) -> SocketAddr {
+        SocketAddr::from(([198, 51, 100, last], 40000))
+    }
+
+    fn error_of(msgs: &[ServerMsg], want_id: u64) -> (ErrorCode, String) {
+        match msgs {
+            [ServerMsg::Error { id, code, message }] if *id == want_id => (*code, message.clone()),
+            other => panic!("expected one error for request {want_id}, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn invite_join_and_logout_through_the_control_channel() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (server, mut inbox) = setup(tmp.path());
+        let (alice, bob, carol) = (key(ALICE), key(BOB), key(CAROL));
+
+        // Only a member may invite.
+        let ask = |id| ClientMsg::CreateInvite {
+            id,
+            network: "net".into(),
+            ttl_secs: 3600,
+        };
+        handle(&server, carol, remote(3), ask(1)).await;
+        let (code, message) = error_of(&drain(&mut inbox[2]), 1);
+        assert_eq!(code, ErrorCode::NotAMember);
+        assert_eq!(message, "this host is not a member of network net");
+
+        let before = unix_now();
+        handle(&server, alice, remote(1), ask(2)).await;
+        let secret = match drain(&mut inbox[0]).as_slice() {
+            [ServerMsg::Invite {
+                id: 2,
+                network,
+                secret,
+                expires,
+            }] => {
+                assert_eq!(network, "net");
+                assert!((before + 3600..=unix_now() + 3600).contains(expires));
+                assert!(parse_secret(secret).is_some(), "{secret}");
+                secret.clone()
+            }
+            other => panic!("{other:?}"),
+        };
+
+        let join = |id, secret: &str| ClientMsg::JoinInvite {
+            id,
+            network: "net".into(),
+            secret: secret.into(),
+        };
+        let wrong = URL_SAFE_NO_PAD.encode([0u8; 16]);
+        handle(&server, carol, remote(3), join(3, &wrong)).await;
+        let (code, message) = error_of(&drain(&mut inbox[2]), 3);
+        assert_eq!(code, ErrorCode::InviteInvalid);
+        assert!(message.contains("not valid for network net"), "{message}");
+
+        // Carol joins: she learns both members, each of them learns her, then her Ok.
+        handle(&server, carol, remote(3), join(4, &secret)).await;
+        let got = drain(&mut inbox[2]);
+        let upserts: Vec<NodeKey> = got
+            .iter()
+            .filter_map(|m| match m {
+                ServerMsg::PeerUpsert { peer } => Some(peer.key),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(upserts, [alice, bob]);
+        assert_eq!(got.last(), Some(&ServerMsg::Ok { id: 4 }));
+        for i in [0, 1] {
+            assert!(
+                drain(&mut inbox[i])
+                    .iter()
+                    .any(|m| matches!(m, ServerMsg::PeerUpsert { peer } if peer.key == carol)),
+                "member {i} was not told about carol"
+            );
+        }
+        // The invite is reusable and a repeated join is fine.
+        handle(&server, carol, remote(3), join(5, &secret)).await;
+        assert_eq!(drain(&mut inbox[2]), [ServerMsg::Ok { id: 5 }]);
+
+        // Logout: both sides drop each other; carol keeps her address.
+        let addr = server.hub().registry.lease_of(&carol).unwrap();
+        handle(&server, carol, remote(3), ClientMsg::Logout { id: 6 }).await;
+        let got = drain(&mut inbox[2]);
+        assert_eq!(
+            got,
+            [
+                ServerMsg::PeerRemove { key: alice },
+                ServerMsg::PeerRemove { key: bob },
+                ServerMsg::Ok { id: 6 }
+            ]
+        );
+        for i in [0, 1] {
+            assert_eq!(drain(&mut inbox[i]), [ServerMsg::PeerRemove { key: carol }]);
+        }
+        let hub = server.hub();
+        assert!(hub.registry.networks_of(&carol).is_empty());
+        assert_eq!(hub.registry.lease_of(&carol), Some(addr));
+        // And it was persisted: the store agrees with the registry.
+        assert_eq!(hub.store.load().unwrap(), hub.registry.snapshot());
+    }
+
+    #[tokio::test]
+    async fn invite_joins_are_rate_limited_per_source() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (server, mut inbox) = setup(tmp.path());
+        let guess = |id| ClientMsg::JoinInvite {
+            id,
+            network: "net".into(),
+            secret: URL_SAFE_NO_PAD.encode([id as u8; 16]),
+        };
+        let mut codes = Vec::new();
+        for id in 1..=8 {
+            handle(&server, key(CAROL), remote(9), guess(id)).await;
+            codes.push(error_of(&drain(&mut inbox[2]), id).0);
+        }
+        let burst = warren_coordinator_core::RateLimitConfig::default().burst as usize;
+        assert!(codes[..burst]
+            .iter()
+            .all(|c| *c == ErrorCode::InviteInvalid));
+        assert!(codes[burst..].iter().all(|c| *c == ErrorCode::RateLimited));
+        // Another source is not affected.
+        handle(&server, key(CAROL), remote(10), guess(9)).await;
+        assert_eq!(
+            error_of(&drain(&mut inbox[2]), 9).0,
+            ErrorCode::InviteInvalid
+        );
+    }
 }

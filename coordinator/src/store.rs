@@ -6,9 +6,13 @@
 //! [`Store::apply`], which writes them in one transaction, before it answers the client (so an
 //! acknowledged join survives a crash).
 //!
-//! - Tables: `nodes`, `leases`, `networks`, `memberships` (one row per record of
+//! - Tables: `nodes`, `leases`, `networks`, `memberships`, `invites` (one row per record of
 //!   `warren_coordinator_core::records`), and `schema_version` (one row). Keys are stored as
-//!   their base64 text and addresses as dotted quads, so `sqlite3 coordinator.db` is readable.
+//!   their base64 text, invite secret hashes as hex and addresses as dotted quads, so
+//!   `sqlite3 coordinator.db` is readable.
+//! - Tables added later (`invites`) are created with `CREATE TABLE IF NOT EXISTS` on every
+//!   open and keep the schema version: an older build simply ignores them, so moving back and
+//!   forth between versions keeps working.
 //! - WAL journal, foreign keys on. The file is created mode 0600: it holds password hashes.
 //! - A file that is not a SQLite database, a SQLite database that is not ours, a damaged one
 //!   or one from a newer schema is refused with an error naming the file, and left untouched.
@@ -20,8 +24,9 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use warren_coordinator_core::records::{
-    Change, LeaseRecord, Membership, NetworkRecord, NodeRecord, Snapshot,
+    Change, InviteRecord, LeaseRecord, Membership, NetworkRecord, NodeRecord, Snapshot,
 };
+use warren_coordinator_core::SecretHash;
 use warren_proto::key::NodeKey;
 
 pub const DB_FILE: &str = "coordinator.db";
@@ -54,6 +59,17 @@ CREATE TABLE memberships (
     PRIMARY KEY (network, node)
 ) STRICT;
 CREATE INDEX memberships_by_node ON memberships(node);
+";
+
+/// Added after version 1 shipped; run on every open, so older databases gain it.
+const SCHEMA_ADDITIONS: &str = "
+CREATE TABLE IF NOT EXISTS invites (
+    hash       TEXT PRIMARY KEY NOT NULL,
+    network    TEXT NOT NULL REFERENCES networks(name),
+    created_by TEXT NOT NULL REFERENCES nodes(key),
+    created_at INTEGER NOT NULL,
+    expires    INTEGER NOT NULL
+) STRICT;
 ";
 
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +136,10 @@ impl Store {
         if version.is_none() {
             store.create_schema()?;
         }
+        store
+            .conn
+            .execute_batch(SCHEMA_ADDITIONS)
+            .map_err(store.sql_err())?;
         Ok(store)
     }
 
@@ -279,6 +299,30 @@ impl Store {
             });
         }
 
+        let mut st = self
+            .conn
+            .prepare("SELECT hash, network, created_by, created_at, expires FROM invites")
+            .map_err(&e)?;
+        let rows = st.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        });
+        for row in rows.map_err(&e)? {
+            let (hash, network, created_by, created_at, expires): (
+                String,
+                String,
+                String,
+                i64,
+                i64,
+            ) = row.map_err(&e)?;
+            snap.invites.push(InviteRecord {
+                hash: SecretHash::from_hex(&hash).ok_or_else(|| bad("invite hash", &hash))?,
+                network,
+                created_by: key(created_by)?,
+                created_at: time(created_at)?,
+                expires: time(expires)?,
+            });
+        }
+
         snap.normalize();
         Ok(snap)
     }
@@ -350,6 +394,21 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Resul
         Change::MemberRemoved { network, node } => tx
             .prepare_cached("DELETE FROM memberships WHERE network = ?1 AND node = ?2")?
             .execute(params![network, node.to_string()]),
+        Change::InviteCreated(i) => tx
+            .prepare_cached(
+                "INSERT INTO invites (hash, network, created_by, created_at, expires)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                i.hash.to_hex(),
+                i.network,
+                i.created_by.to_string(),
+                to_sql_time(i.created_at),
+                to_sql_time(i.expires)
+            ]),
+        Change::InviteRemoved { hash } => tx
+            .prepare_cached("DELETE FROM invites WHERE hash = ?1")?
+            .execute(params![hash.to_hex()]),
     }
     .map(|_| ())
 }

@@ -88,30 +88,6 @@ fn wait_all(
     }
 }
 
-/// A failed CLI call must exit with code 1 and say `needles` on stderr.
-fn assert_cli_error(host: &Host, args: &[&str], needles: &[&str]) -> String {
-    let o = host.warren(args);
-    let cmd = format!("{}: warren {}", host.name, args.join(" "));
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "`{cmd}` should fail with exit code 1; got {}\nstdout: {}\nstderr: {}",
-        o.status,
-        o.stdout,
-        o.stderr
-    );
-    for n in needles {
-        assert!(
-            o.stderr.contains(n),
-            "`{cmd}`: stderr should say {n:?}; it says {:?} (stdout {:?})",
-            o.stderr,
-            o.stdout
-        );
-    }
-    eprintln!("`{cmd}` -> exit 1: {}", o.stderr.trim());
-    o.stderr
-}
-
 /// Coordinator killed (SIGKILL) while two hosts behind port-restricted NATs talk: they keep
 /// talking; after a restart with the same state dir they reconnect by themselves, with the same
 /// overlay addresses and networks, still reach each other, and a new host can join the network
@@ -218,8 +194,7 @@ fn coordinator_restart() {
     }
 
     // The network and its password survived: a new host joins and reaches the others.
-    assert_cli_error(
-        a,
+    a.warren_err(
         &["create", "keepme", "--password", "x"],
         &["keepme", "already exists"],
     );
@@ -248,8 +223,7 @@ fn wrong_password_and_unknown_network() {
     let ip_b = b.up(&lab.coordinator);
     a.warren_ok(&["create", "lan-party", "--password", "secret"]);
 
-    assert_cli_error(
-        b,
+    b.warren_err(
         &["join", "lan-party", "--password", "wrong"],
         &["wrong password for network lan-party"],
     );
@@ -266,13 +240,11 @@ fn wrong_password_and_unknown_network() {
         a.name,
         b.name
     );
-    assert_cli_error(
-        b,
+    b.warren_err(
         &["join", "nope", "--password", "secret"],
         &["no network named nope", "warren create nope"],
     );
-    assert_cli_error(
-        b,
+    b.warren_err(
         &["create", "lan-party", "--password", "other"],
         &["network lan-party already exists", "warren join lan-party"],
     );
@@ -326,8 +298,7 @@ fn duplicate_name_in_network() {
     a.warren_ok(&["create", "office", "--password", "pw"]);
     // Outside a shared network the name is free.
     b.up(&lab.coordinator);
-    assert_cli_error(
-        b,
+    b.warren_err(
         &["join", "office", "--password", "pw"],
         &[
             "the name alice is already used by another host in network office",
@@ -380,8 +351,7 @@ fn join_attempts_are_rate_limited_per_source() {
     let n = refused_for_rate.expect("8 wrong guesses in a row were never rate limited");
     assert!(n > 1, "the very first attempt was refused");
     // Now even the right password is refused from that source for a while...
-    assert_cli_error(
-        b,
+    b.warren_err(
         &["join", "vault", "--password", "right"],
         &["too many join attempts"],
     );
@@ -429,8 +399,7 @@ fn daemon_restart_and_wrong_coordinator_key() {
     // A wrong pinned key: another coordinator's, which this one cannot prove it holds.
     let wrong = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
     assert_ne!(wrong, lab.coordinator.key);
-    let err = assert_cli_error(
-        c,
+    let err = c.warren_err(
         &[
             "up",
             "--coordinator",

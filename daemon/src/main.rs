@@ -33,6 +33,10 @@ struct Args {
     /// Local API socket
     #[arg(long, default_value = DEFAULT_SOCKET)]
     socket: PathBuf,
+    /// Members of this group may use the local API (socket mode 0660); without the group, only
+    /// root may
+    #[arg(long, default_value = api_server::DEFAULT_GROUP)]
+    socket_group: String,
     /// UDP port for all traffic (WireGuard, probes); 0 picks a free one [default: config's
     /// listen_port, else 41820]
     #[arg(long)]
@@ -134,6 +138,9 @@ async fn serve(
         .or(config.interface.listen_port)
         .unwrap_or(paths::DEFAULT_PORT);
 
+    // The API socket first: a bad --socket or --socket-group stops us before any device exists.
+    let listener = api_server::bind(&args.socket, &args.socket_group)?;
+    let _socket_guard = api_server::SocketGuard(args.socket.clone());
     let udp = udp::Udp::bind(port)?;
     let tun_dev = tun::create(&tun::TunSettings {
         name: args.tun.clone(),
@@ -164,8 +171,6 @@ async fn serve(
         reflexive: None,
         nat: warren_proto::control::msg::NatKind::Unknown,
     };
-    let listener = api_server::bind(&args.socket)?;
-    let _socket_guard = api_server::SocketGuard(args.socket.clone());
     tracing::info!(
         public_key = %key, overlay = %v4, overlay6 = %v6, port = self_status.listen_port,
         tun = %args.tun, peers = config.peers.len(), ?offload,
@@ -180,14 +185,16 @@ async fn serve(
         overlay_v4: Mutex::new(v4),
     });
     let (commands, command_rx) = tokio::sync::mpsc::channel(16);
-    let control_status = Arc::new(Mutex::new(None));
+    let view = Arc::new(Mutex::new(control::ControlView::default()));
+    let (changed_tx, changed_rx) = tokio::sync::watch::channel(0u64);
     let control_ctx = control::session::ControlContext {
         node_secret: secret,
         dataplane: dp.clone(),
         state_dir,
         tun: args.tun.clone(),
         udp_port: self_status.listen_port,
-        status: control_status.clone(),
+        view: view.clone(),
+        changed: changed_tx,
     };
     let api = Arc::new(api_server::ApiState {
         dataplane: dp.clone(),
@@ -195,7 +202,8 @@ async fn serve(
         offload,
         control: control::ControlHandle {
             commands,
-            status: control_status,
+            view,
+            changed: changed_rx,
         },
         default_name: name,
     });

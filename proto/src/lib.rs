@@ -7,6 +7,7 @@ pub mod api;
 pub mod control;
 pub mod datagram;
 pub mod disco;
+pub mod invite;
 pub mod key;
 pub mod keyfile;
 pub mod overlay;

@@ -1,13 +1,14 @@
-//! The coordinator's state, free of I/O: networks, memberships, node names, overlay address
-//! leases and join rate limits.
+//! The coordinator's state, free of I/O: networks, memberships, invites, node names, overlay
+//! address leases and join rate limits.
 //!
 //! Nothing here reads a clock or the OS RNG: every operation takes the time (`now`, unix
-//! seconds, for anything persisted; `now_ms` for the rate limiter) and password salts come from
-//! the caller. [`registry::Registry`] returns the [`records::Change`]s each operation made;
-//! the shell persists them (SQLite, in `warren-coordinator`) and uses them to decide which
-//! peer maps to push. [`registry::Registry::snapshot`] and
+//! seconds, for anything persisted; `now_ms` for the rate limiter) and password salts and invite
+//! secrets come from the caller. [`registry::Registry`] returns the [`records::Change`]s each
+//! operation made; the shell persists them (SQLite, in `warren-coordinator`) and uses them to
+//! decide which peer maps to push. [`registry::Registry::snapshot`] and
 //! [`registry::Registry::from_snapshot`] move the whole state in and out of the store.
 
+pub mod invite;
 pub mod lease;
 pub mod name;
 pub mod password;
@@ -18,8 +19,11 @@ pub mod registry;
 #[cfg(test)]
 mod testutil;
 
+pub use invite::{InviteProblem, SecretHash};
 pub use lease::{Lease, LeaseError, LeasePool, LEASE_TTL};
 pub use password::{HashParams, DEFAULT_HASH_PARAMS};
 pub use ratelimit::{JoinLimiter, RateLimitConfig, RateLimited};
-pub use records::{Change, LeaseRecord, Membership, NetworkRecord, NodeRecord, Snapshot};
-pub use registry::{PeerInfo, Registry, RegistryConfig, RegistryError, SnapshotError};
+pub use records::{
+    Change, InviteRecord, LeaseRecord, Membership, NetworkRecord, NodeRecord, Snapshot,
+};
+pub use registry::{InviteGrant, PeerInfo, Registry, RegistryConfig, RegistryError, SnapshotError};

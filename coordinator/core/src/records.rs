@@ -5,6 +5,8 @@ use std::net::Ipv4Addr;
 
 use warren_proto::key::NodeKey;
 
+use crate::invite::SecretHash;
+
 /// A node (host) the coordinator knows. Nodes are never deleted (their names and memberships
 /// stay until they leave their networks); `created_at` is the first registration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,6 +43,18 @@ pub struct Membership {
     pub joined_at: u64,
 }
 
+/// An invite to one network: only the hash of its secret is kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InviteRecord {
+    pub hash: SecretHash,
+    pub network: String,
+    /// The member who asked for it (for the record; it stays valid if they leave).
+    pub created_by: NodeKey,
+    pub created_at: u64,
+    /// Unix seconds; the invite is refused after this second.
+    pub expires: u64,
+}
+
 /// Everything the coordinator must remember across restarts. [`Snapshot::normalize`] puts it
 /// in one canonical order, so two snapshots of the same state compare equal.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -49,16 +63,19 @@ pub struct Snapshot {
     pub leases: Vec<LeaseRecord>,
     pub networks: Vec<NetworkRecord>,
     pub memberships: Vec<Membership>,
+    pub invites: Vec<InviteRecord>,
 }
 
 impl Snapshot {
-    /// Sorts nodes and leases by node key, networks by name, memberships by (network, node).
+    /// Sorts nodes and leases by node key, networks by name, memberships by (network, node),
+    /// invites by hash.
     pub fn normalize(&mut self) {
         self.nodes.sort_by_key(|n| n.key);
         self.leases.sort_by_key(|l| l.node);
         self.networks.sort_by(|a, b| a.name.cmp(&b.name));
         self.memberships
             .sort_by(|a, b| (&a.network, a.node).cmp(&(&b.network, b.node)));
+        self.invites.sort_by_key(|i| i.hash);
     }
 }
 
@@ -73,6 +90,7 @@ impl Snapshot {
 ///   took the address); its peers should drop the old address.
 /// - `MemberAdded` / `MemberRemoved`: the node and the other members of that network gain or
 ///   lose each other, unless they still share another network (see `Registry::peers_of`).
+/// - `InviteCreated` / `InviteRemoved` (an expired one pruned): nothing to push.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
     /// A new node, or a known node under a new name.
@@ -88,5 +106,9 @@ pub enum Change {
     MemberRemoved {
         network: String,
         node: NodeKey,
+    },
+    InviteCreated(InviteRecord),
+    InviteRemoved {
+        hash: SecretHash,
     },
 }

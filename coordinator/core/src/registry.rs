@@ -14,21 +14,30 @@
 //! - A network outlives its members: when the last member leaves it stays, with its password,
 //!   and its owner (or anyone with the password) can join again. Networks are never deleted
 //!   here; deleting one would be an explicit owner command.
+//! - A member can create invites to its network ([`crate::invite`]); a secret from one
+//!   admits any registered host in place of the password until it expires.
+//! - Logging out leaves every network; the node's record and its lease stay.
 //! - Two nodes are peers when they share at least one network, and only then.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use ipnet::Ipv4Net;
+use warren_proto::invite::SECRET_LEN;
 use warren_proto::key::NodeKey;
 use warren_proto::overlay::OVERLAY_V4;
 
+use crate::invite::{clamp_ttl, InviteProblem, Invites, SecretHash, MAX_LIVE_PER_NETWORK};
 use crate::lease::{Lease, LeaseError, LeaseEvent, LeasePool};
 use crate::name::{normalize_name, NameKind, NameProblem};
 use crate::password::{
     check_phc, hash_password, verify_password, HashParams, PasswordError, DEFAULT_HASH_PARAMS,
 };
-use crate::records::{Change, LeaseRecord, Membership, NetworkRecord, NodeRecord, Snapshot};
+use crate::records::{
+    Change, InviteRecord, LeaseRecord, Membership, NetworkRecord, NodeRecord, Snapshot,
+};
 
 #[derive(Clone, Debug)]
 pub struct RegistryConfig {
@@ -80,6 +89,23 @@ pub enum RegistryError {
     NameTaken { name: String, network: String },
     #[error("this host is not a member of network {0}")]
     NotAMember(String),
+    #[error("this invite is not valid for network {0} (was it revoked or mistyped?)")]
+    InviteInvalid(String),
+    #[error(
+        "this invite for network {network} expired at {}; ask a member for a new one \
+         (`warren invite {network}`)",
+        crate::invite::utc(*expires)
+    )]
+    InviteExpired { network: String, expires: u64 },
+    #[error(
+        "network {0} already has {MAX_LIVE_PER_NETWORK} unexpired invites: share one of those, \
+         or wait for some to expire"
+    )]
+    TooManyInvites(String),
+    #[error(
+        "the new invite's secret is already in use: the coordinator's random source is broken"
+    )]
+    InviteSecretReused,
     #[error("host {0} has not registered with the coordinator yet: reconnect (warren up)")]
     UnknownNode(NodeKey),
     #[error(transparent)]
@@ -119,6 +145,26 @@ pub enum SnapshotError {
     DuplicateMembership { network: String, node: NodeKey },
     #[error("two members of network {network} are both named {name}")]
     NameClash { name: String, network: String },
+    #[error("invite {hash:?} for network {network}: no such {missing}")]
+    DanglingInvite {
+        hash: SecretHash,
+        network: String,
+        missing: &'static str,
+    },
+    #[error("invite {0:?} is stored twice")]
+    DuplicateInvite(SecretHash),
+}
+
+/// A new invite as the member who asked for it gets it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InviteGrant {
+    /// Normalised.
+    pub network: String,
+    /// The secret as the control protocol carries it (base64url, no padding); the registry
+    /// does not keep it.
+    pub secret: String,
+    /// Unix seconds; good up to and including this second.
+    pub expires: u64,
 }
 
 /// What a node learns about one of its peers.
@@ -153,6 +199,7 @@ pub struct Registry {
     nodes: BTreeMap<NodeKey, Node>,
     networks: BTreeMap<String, Network>,
     leases: LeasePool,
+    invites: Invites,
 }
 
 fn name_arg(kind: NameKind, raw: &str) -> Result<String, RegistryError> {
@@ -171,6 +218,7 @@ impl Registry {
             nodes: BTreeMap::new(),
             networks: BTreeMap::new(),
             leases: LeasePool::new(config.lease_pool)?,
+            invites: Invites::default(),
         })
     }
 
@@ -320,6 +368,116 @@ impl Registry {
         }])
     }
 
+    /// Creates an invite to network `name` for `ttl_secs` (clamped to
+    /// [`crate::invite::MIN_TTL`]..=[`crate::invite::MAX_TTL`]); only a member may. `secret` is
+    /// 16 fresh random bytes from the caller; only its hash is kept. Invites that have expired
+    /// by `now` are pruned on the way (their removals come first in the changes).
+    pub fn create_invite(
+        &mut self,
+        node: NodeKey,
+        name: &str,
+        secret: &[u8; SECRET_LEN],
+        ttl_secs: u64,
+        now: u64,
+    ) -> Result<(InviteGrant, Vec<Change>), RegistryError> {
+        let name = name_arg(NameKind::Network, name)?;
+        if !self.nodes.contains_key(&node) {
+            return Err(RegistryError::UnknownNode(node));
+        }
+        let Some(network) = self.networks.get(&name) else {
+            return Err(RegistryError::NoSuchNetwork(name));
+        };
+        if !network.members.contains_key(&node) {
+            return Err(RegistryError::NotAMember(name));
+        }
+        if self.invites.live_count(&name, now) >= MAX_LIVE_PER_NETWORK {
+            return Err(RegistryError::TooManyInvites(name));
+        }
+        let hash = SecretHash::of(secret);
+        // An expired invite with the same hash would be pruned below, but a repeated secret
+        // means the RNG is broken: refuse rather than hand out a guessable code.
+        if self.invites.contains(&hash) {
+            return Err(RegistryError::InviteSecretReused);
+        }
+        let record = InviteRecord {
+            hash,
+            network: name.clone(),
+            created_by: node,
+            created_at: now,
+            expires: now.saturating_add(clamp_ttl(ttl_secs)),
+        };
+        let mut changes: Vec<Change> = self
+            .invites
+            .prune(now)
+            .into_iter()
+            .map(|hash| Change::InviteRemoved { hash })
+            .collect();
+        self.invites.insert(record.clone());
+        let grant = InviteGrant {
+            network: name,
+            secret: URL_SAFE_NO_PAD.encode(secret),
+            expires: record.expires,
+        };
+        changes.push(Change::InviteCreated(record));
+        Ok((grant, changes))
+    }
+
+    /// Joins `node` to network `name` with an invite's `secret` (base64url text) in place of
+    /// the password. Like [`Registry::join_network`], the secret is checked even for a member,
+    /// and joining a network one is already in changes nothing. Rate limit the callers as for
+    /// joins: a wrong secret must cost a guesser as much as a wrong password.
+    pub fn join_invite(
+        &mut self,
+        node: NodeKey,
+        name: &str,
+        secret: &str,
+        now: u64,
+    ) -> Result<Vec<Change>, RegistryError> {
+        let name = name_arg(NameKind::Network, name)?;
+        let Some(me) = self.nodes.get(&node) else {
+            return Err(RegistryError::UnknownNode(node));
+        };
+        let Some(network) = self.networks.get(&name) else {
+            return Err(RegistryError::NoSuchNetwork(name));
+        };
+        match self.invites.check(&name, secret, now) {
+            Ok(()) => {}
+            Err(InviteProblem::Invalid) => return Err(RegistryError::InviteInvalid(name)),
+            Err(InviteProblem::Expired { expires }) => {
+                return Err(RegistryError::InviteExpired {
+                    network: name,
+                    expires,
+                })
+            }
+        }
+        if network.members.contains_key(&node) {
+            return Ok(Vec::new());
+        }
+        self.check_name_free(&me.name, &name, node)?;
+        Ok(vec![self.add_member(&name, node, now)])
+    }
+
+    /// Takes `node` out of every network it is in (sorted by name); its record and lease stay,
+    /// so it keeps its name and address if it joins again.
+    pub fn logout(&mut self, node: NodeKey) -> Result<Vec<Change>, RegistryError> {
+        let Some(me) = self.nodes.get_mut(&node) else {
+            return Err(RegistryError::UnknownNode(node));
+        };
+        let networks = std::mem::take(&mut me.networks);
+        Ok(networks
+            .into_iter()
+            .map(|name| {
+                if let Some(n) = self.networks.get_mut(&name) {
+                    n.members.remove(&node);
+                }
+                Change::MemberRemoved {
+                    network: name,
+                    node,
+                }
+            })
+            .collect())
+    }
+
     fn check_name_free(&self, name: &str, network: &str, me: NodeKey) -> Result<(), RegistryError> {
         let clash = self.networks[network]
             .members
@@ -465,6 +623,7 @@ impl Registry {
                     })
                 })
                 .collect(),
+            invites: self.invites.iter().cloned().collect(),
         };
         snap.normalize();
         snap
@@ -553,6 +712,25 @@ impl Registry {
                 });
             }
             reg.add_member(&m.network, m.node, m.joined_at);
+        }
+        // Expired invites are restored too: they are pruned by the next creation, like in a
+        // registry that never stopped.
+        for i in snapshot.invites {
+            let dangling = |missing| SnapshotError::DanglingInvite {
+                hash: i.hash,
+                network: i.network.clone(),
+                missing,
+            };
+            if !reg.networks.contains_key(&i.network) {
+                return Err(dangling("network"));
+            }
+            if !reg.nodes.contains_key(&i.created_by) {
+                return Err(dangling("creator"));
+            }
+            let hash = i.hash;
+            if !reg.invites.insert(i) {
+                return Err(SnapshotError::DuplicateInvite(hash));
+            }
         }
         Ok(reg)
     }

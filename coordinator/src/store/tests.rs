@@ -1,6 +1,6 @@
 use super::*;
 use std::collections::HashMap;
-use warren_coordinator_core::{HashParams, Registry, RegistryConfig};
+use warren_coordinator_core::{HashParams, Registry, RegistryConfig, SecretHash};
 use warren_proto::overlay::derive_v4;
 
 const SALT: [u8; 16] = [3; 16];
@@ -55,7 +55,11 @@ fn populate(store: &mut Store) -> Registry {
     run(reg.leave_network(b, "work").unwrap());
     run(reg.join_network(b, "work", "pw1", T0 + 7).unwrap());
     run(reg.leave_network(d, "alone").unwrap()); // an empty network stays
-                                                 // x stays away past the TTL; y takes its address over; x returns with a new one.
+    run(reg
+        .create_invite(a, "work", &[1; 16], 100, T0 + 8)
+        .unwrap()
+        .1);
+    // x stays away past the TTL; y takes its address over; x returns with a new one.
     let late = T0 + TTL + 10;
     for k in [a, b, c, d] {
         run(reg.renew_lease(k, late).unwrap());
@@ -64,7 +68,25 @@ fn populate(store: &mut Store) -> Registry {
     assert!(matches!(takeover[1], Change::LeaseReleased { .. }));
     run(takeover);
     run(reg.register_node(x, "xavier", late + 1).unwrap());
+    // Prunes the expired "work" invite.
+    let (_, changes) = reg.create_invite(a, "work", &[8; 16], 100, late).unwrap();
+    assert!(matches!(changes[0], Change::InviteRemoved { .. }));
+    run(changes);
+    run(reg
+        .create_invite(c, "games", &[2; 16], u64::MAX, late)
+        .unwrap()
+        .1);
+    run(reg
+        .join_invite(d, "games", &secret_text(2), late + 1)
+        .unwrap());
+    run(reg.logout(d).unwrap());
     reg
+}
+
+/// The control protocol's text form of an invite secret of 16 bytes `b`.
+fn secret_text(b: u8) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([b; 16])
 }
 
 #[test]
@@ -82,7 +104,7 @@ fn apply_reopen_load_round_trip() {
     let store = Store::open(&dir).unwrap();
     let loaded = store.load().unwrap();
     assert_eq!(loaded, want);
-    let back = Registry::from_snapshot(config(), loaded).unwrap();
+    let back = Registry::from_snapshot(config(), loaded.clone()).unwrap();
     let (x, y) = colliding_pair();
     for k in [key(1), key(2), key(3), key(4), x, y] {
         assert_eq!(back.peers_of(&k), reg.peers_of(&k), "peers of {k:?}");
@@ -90,6 +112,29 @@ fn apply_reopen_load_round_trip() {
     }
     assert_eq!(back.lease_of(&y).unwrap().addr, derive_v4(&x));
     assert_eq!(back.members_of("alone"), Some(vec![]));
+    // The invites too: the unexpired ones, pruned ones gone, only hashes on disk.
+    let hashes: Vec<_> = loaded.invites.iter().map(|i| i.hash).collect();
+    let mut want_hashes = vec![SecretHash::of(&[2; 16]), SecretHash::of(&[8; 16])];
+    want_hashes.sort();
+    assert_eq!(hashes, want_hashes);
+    let mut back = back;
+    let late = T0 + TTL + 20;
+    back.register_node(key(5), "erin", late).unwrap();
+    back.join_invite(key(5), "work", &secret_text(8), late)
+        .unwrap();
+    assert!(back
+        .join_invite(key(5), "work", &secret_text(1), late)
+        .is_err());
+    // Only hashes reach the disk, never the secret in either form.
+    let needle = secret_text(8).into_bytes();
+    for file in [DB_FILE, "coordinator.db-wal"] {
+        let raw = fs::read(dir.join(file)).unwrap_or_default();
+        assert!(!raw.windows(needle.len()).any(|w| w == needle.as_slice()));
+        assert!(!raw.windows(16).any(|w| w == [8; 16]));
+    }
+    let hex = SecretHash::of(&[8; 16]).to_hex().into_bytes();
+    let raw = fs::read(dir.join(DB_FILE)).unwrap();
+    assert!(raw.windows(hex.len()).any(|w| w == hex.as_slice()));
 
     let mode: String = store
         .conn
@@ -209,4 +254,59 @@ fn a_newer_schema_is_refused_and_kept() {
         matches!(e, StoreError::NewerSchema { found: 2, .. })
     });
     assert!(msg.contains("newer version"), "{msg}");
+}
+
+#[test]
+fn a_version_1_database_without_invites_opens_and_gains_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join(DB_FILE);
+    // What the first release wrote: version 1 without the invites table, with a network.
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(&format!(
+        "{SCHEMA_V1} INSERT INTO schema_version (version) VALUES (1);"
+    ))
+    .unwrap();
+    drop(conn);
+    let mut store = Store::open(tmp.path()).unwrap();
+    let mut reg = Registry::new(config()).unwrap();
+    store
+        .apply(&reg.register_node(key(1), "alice", T0).unwrap())
+        .unwrap();
+    store
+        .apply(&reg.create_network(key(1), "lan", "pw", &SALT, T0).unwrap())
+        .unwrap();
+    drop(store);
+    let mut store = Store::open(tmp.path()).unwrap();
+    let back = Registry::from_snapshot(config(), store.load().unwrap()).unwrap();
+    assert_eq!(back.members_of("lan"), Some(vec![key(1)]));
+    assert!(store.load().unwrap().invites.is_empty());
+    let (_, changes) = reg.create_invite(key(1), "lan", &[9; 16], 60, T0).unwrap();
+    store.apply(&changes).unwrap();
+    drop(store);
+    let store = Store::open(tmp.path()).unwrap();
+    let loaded = store.load().unwrap();
+    assert_eq!(loaded.invites.len(), 1);
+    assert_eq!(loaded, reg.snapshot());
+    let version: i64 = store
+        .conn
+        .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+}
+
+#[test]
+fn a_damaged_invite_row_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut store = Store::open(tmp.path()).unwrap();
+    let reg = populate(&mut store);
+    assert!(!reg.snapshot().invites.is_empty());
+    store
+        .conn
+        .execute(
+            "UPDATE invites SET hash = 'not hex' WHERE hash = (SELECT min(hash) FROM invites)",
+            [],
+        )
+        .unwrap();
+    let err = store.load().unwrap_err();
+    assert!(err.to_string().contains("bad invite hash"), "{err}");
 }

@@ -215,6 +215,8 @@ pub struct Host {
     pub state_dir: PathBuf,
     pub socket: PathBuf,
     pub log: PathBuf,
+    /// More `warrend` arguments for the next start (e.g. `--socket-group`).
+    pub extra_args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -230,6 +232,7 @@ impl Host {
             state_dir: dir.join("state"),
             socket: dir.join("warrend.sock"),
             log: dir.join("warrend.log"),
+            extra_args: Vec::new(),
             dir,
             child: None,
         }
@@ -260,6 +263,7 @@ impl Host {
             .arg(WG_PORT.to_string())
             .arg("--tun")
             .arg(TUN_NAME)
+            .args(&self.extra_args)
             .env("RUST_LOG", rust_log())
             .env("RUST_BACKTRACE", "1")
             .env("NO_COLOR", "1")
@@ -327,6 +331,31 @@ impl Host {
             );
         }
         o.stdout
+    }
+
+    /// Runs `warren ARGS..`, which must fail with exit code 1 and say each of `needles` on
+    /// stderr; returns that stderr.
+    pub fn warren_err(&self, args: &[&str], needles: &[&str]) -> String {
+        let o = self.warren(args);
+        let cmd = format!("{}: warren {}", self.name, args.join(" "));
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "`{cmd}` should fail with exit code 1; got {}\nstdout: {}\nstderr: {}",
+            o.status,
+            o.stdout,
+            o.stderr
+        );
+        for n in needles {
+            assert!(
+                o.stderr.contains(n),
+                "`{cmd}`: stderr should say {n:?}; it says {:?} (stdout {:?})",
+                o.stderr,
+                o.stdout
+            );
+        }
+        eprintln!("`{cmd}` -> exit 1: {}", o.stderr.trim());
+        o.stderr
     }
 
     /// `warren up` to the lab's coordinator under [`Host::name`]; returns the overlay address

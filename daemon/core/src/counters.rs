@@ -33,10 +33,12 @@ pub enum DropReason {
     SendFailed,
     /// The kernel refused the packet on the TUN device.
     TunWriteFailed,
+    /// `warren down`: the tunnel carries nothing.
+    TunnelDown,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 14] = [
+    pub const ALL: [DropReason; 15] = [
         DropReason::Malformed,
         DropReason::Oversized,
         DropReason::NoRoute,
@@ -51,6 +53,7 @@ impl DropReason {
         DropReason::Unhandled,
         DropReason::SendFailed,
         DropReason::TunWriteFailed,
+        DropReason::TunnelDown,
     ];
 
     pub fn name(self) -> &'static str {
@@ -69,6 +72,7 @@ impl DropReason {
             DropReason::Unhandled => "unhandled",
             DropReason::SendFailed => "send_failed",
             DropReason::TunWriteFailed => "tun_write_failed",
+            DropReason::TunnelDown => "tunnel_down",
         }
     }
 }

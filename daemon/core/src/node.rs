@@ -24,6 +24,11 @@ use warren_proto::datagram::{classify, DatagramKind};
 use warren_proto::disco::{self, DiscoKey, DiscoMsg};
 use warren_proto::key::NodeKey;
 
+mod user_ping;
+
+pub use user_ping::PingAnswer;
+use user_ping::UserPings;
+
 pub type PeerId = usize;
 
 /// boringtun's own device ticks its timers every 250 ms; so do we.
@@ -69,6 +74,19 @@ pub enum NodeError {
     TooManyPeers,
 }
 
+/// Why a person's ping could not be sent.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PingError {
+    #[error("the tunnel is down (`warren up` turns it on)")]
+    Down,
+    #[error("no such peer")]
+    UnknownPeer,
+    #[error("no path to this peer yet (is it online?)")]
+    NoPath,
+    #[error("path messages are off for this peer's key")]
+    NoDisco,
+}
+
 pub struct Node {
     secret_bytes: [u8; 32],
     secret: StaticSecret,
@@ -98,6 +116,11 @@ pub struct Node {
     disco_buf: Vec<u8>,
     /// Our reflexive address and NAT kind, asked of two STUN servers from this socket.
     discovery: EndpointDiscovery,
+    /// `false` after `warren down`: nothing is carried, nothing is sent.
+    up: bool,
+    user_pings: UserPings,
+    /// Pings a person asked for, to send: (peer, to, message).
+    user_ping_out: VecDeque<(PeerId, SocketAddr, DiscoMsg)>,
 }
 
 impl Node {
@@ -130,7 +153,62 @@ impl Node {
                 s[16..].copy_from_slice(b"warren stun seed");
                 SeededTxIds::new(s)
             }),
+            up: true,
+            user_pings: UserPings::default(),
+            user_ping_out: VecDeque::new(),
         }
+    }
+
+    /// `warren down` / `warren up`: while down, every packet in either direction is dropped
+    /// (counted as `tunnel_down`) and nothing is sent; sessions resume by handshake when up.
+    pub fn set_up(&mut self, up: bool) {
+        self.up = up;
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.up
+    }
+
+    /// Sends one authenticated ping to `key` on its current path; the answer is collected with
+    /// [`Self::take_ping_answer`].
+    pub fn ping(&mut self, now: Instant, key: &NodeKey) -> Result<disco::TxId, PingError> {
+        if !self.up {
+            return Err(PingError::Down);
+        }
+        let id = self.peer_id(key).ok_or(PingError::UnknownPeer)?;
+        let peer = self.peers[id].as_ref().ok_or(PingError::UnknownPeer)?;
+        if peer.disco.is_none() {
+            return Err(PingError::NoDisco);
+        }
+        let to = peer.endpoint.ok_or(PingError::NoPath)?;
+        let nonce = self.next_nonce();
+        let mut tx_id = [0u8; 12];
+        tx_id.copy_from_slice(&nonce[nonce.len() - 12..]);
+        self.user_pings.sent(now, tx_id);
+        self.user_ping_out
+            .push_back((id, to, DiscoMsg::Ping { tx_id }));
+        Ok(tx_id)
+    }
+
+    /// The pong to a [`Self::ping`], once it came, with the kind of path it came over.
+    pub fn take_ping_answer(
+        &mut self,
+        key: &NodeKey,
+        tx_id: &disco::TxId,
+    ) -> Option<(PingAnswer, PathKind)> {
+        let answer = self.user_pings.take(tx_id)?;
+        let kind = self
+            .peer_id(key)
+            .and_then(|id| self.peers[id].as_ref())
+            .and_then(|p| p.paths.paths().find(|i| i.addr == answer.from))
+            .map(|i| i.stats.kind.path_kind())
+            .unwrap_or(PathKind::Direct);
+        Some((answer, kind))
+    }
+
+    /// The caller stopped waiting for this ping.
+    pub fn cancel_ping(&mut self, tx_id: &disco::TxId) {
+        self.user_pings.cancel(tx_id);
     }
 
     pub fn public_key(&self) -> NodeKey {
@@ -281,6 +359,10 @@ impl Node {
         packet: &[u8],
         out: &mut [u8],
     ) -> Option<Transmit> {
+        if !self.up {
+            self.counters.drop(DropReason::TunnelDown);
+            return None;
+        }
         let Some(dst) = ip::destination(packet) else {
             self.counters.drop(DropReason::Malformed);
             return None;
@@ -336,6 +418,10 @@ impl Node {
         datagram: &[u8],
         out: &mut [u8],
     ) -> Inbound {
+        if !self.up {
+            self.counters.drop(DropReason::TunnelDown);
+            return Inbound::Nothing;
+        }
         match classify(datagram) {
             DatagramKind::WireGuard(_) => self.handle_wireguard(now, from, datagram, out),
             DatagramKind::Disco => {
@@ -369,6 +455,16 @@ impl Node {
         self.discovery.result()
     }
 
+    /// A discovery run is waiting for answers.
+    pub fn discovery_running(&self) -> bool {
+        self.discovery.is_running()
+    }
+
+    /// How long a discovery run takes at most.
+    pub fn discovery_bound(&self) -> Duration {
+        self.discovery.config().run_bound()
+    }
+
     fn handle_disco(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
         let id = match disco::sender(datagram) {
             Ok(sender) => match self.peer_id(&sender) {
@@ -396,6 +492,9 @@ impl Node {
                 self.pongs.push_back((id, from, pong));
             }
             Ok(DiscoMsg::Pong { tx_id, .. }) => {
+                if self.user_pings.pong(now, from, &tx_id) {
+                    return;
+                }
                 peer.paths.handle_pong(now, from, tx_id);
                 self.apply_best_path(id);
             }
@@ -613,6 +712,14 @@ impl Node {
     /// The next datagram to send that no input returned directly. `out` as for
     /// [`Self::handle_tun_packet`] with the largest packet the TUN device can produce.
     pub fn poll_transmit(&mut self, out: &mut [u8]) -> Option<Transmit> {
+        if !self.up {
+            return None;
+        }
+        while let Some((id, to, ping)) = self.user_ping_out.pop_front() {
+            if let Some(t) = self.seal_disco(id, to, ping, out) {
+                return Some(t);
+            }
+        }
         while let Some(&id) = self.flush.front() {
             let Some(peer) = self.peers[id].as_mut() else {
                 self.flush.pop_front();
@@ -710,6 +817,7 @@ impl Node {
                     last_handshake_secs: since.map(|d| d.as_secs()),
                     rx_bytes: rx,
                     tx_bytes: tx,
+                    networks: Vec::new(),
                 }
             })
             .collect()

@@ -6,24 +6,63 @@ mod lan;
 mod quic;
 pub mod session;
 mod settings;
+mod tunnel_state;
 
 pub use session::run;
 pub use settings::CoordinatorSettings;
+pub use tunnel_state::TunnelState;
 
-use std::sync::Mutex;
-use tokio::sync::{mpsc, oneshot};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot, watch};
 use warren_proto::api::CoordinatorStatus;
 use warren_proto::control::msg::ClientMsg;
+use warren_proto::key::NodeKey;
 
-/// What the local API asks of the control task; each answer is a message for the user.
+/// What a carried-out command gives back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// A message for the user.
+    Done(String),
+    /// A join secret the coordinator made.
+    Invite {
+        network: String,
+        secret: String,
+        expires: u64,
+    },
+}
+
+pub type Reply = oneshot::Sender<Result<Answer, String>>;
+
+/// What the local API asks of the control task.
 pub enum Command {
-    Up(CoordinatorSettings, oneshot::Sender<Result<String, String>>),
+    /// Turn on: connect to these settings (remembered), or to the remembered ones (`None`).
+    Up(Option<CoordinatorSettings>, Reply),
+    /// Turn off: disconnect and stop carrying packets, also after a restart.
+    Down(Reply),
+    /// Leave every network and forget the coordinator.
+    Logout(Reply),
     /// A request to the coordinator (its `id` is filled in by the session).
-    Request(ClientMsg, oneshot::Sender<Result<String, String>>),
+    Request(ClientMsg, Reply),
+}
+
+/// What the control task knows, for status and netcheck.
+#[derive(Default)]
+pub struct ControlView {
+    pub coordinator: Option<CoordinatorStatus>,
+    /// The networks each coordinator peer shares with this host.
+    pub peer_networks: HashMap<NodeKey, Vec<String>>,
+    /// The coordinator's two STUN servers, once connected.
+    pub stun_servers: Option<[SocketAddr; 2]>,
+    /// The live control connection (for its RTT).
+    pub connection: Option<quinn::Connection>,
 }
 
 /// The handle the local API holds.
 pub struct ControlHandle {
     pub commands: mpsc::Sender<Command>,
-    pub status: std::sync::Arc<Mutex<Option<CoordinatorStatus>>>,
+    pub view: Arc<Mutex<ControlView>>,
+    /// Bumped whenever the view changes, so subscribers push at once.
+    pub changed: watch::Receiver<u64>,
 }

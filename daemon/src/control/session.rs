@@ -2,7 +2,7 @@
 //! reconnect with backoff when the connection fails.
 
 use super::quic::{client_endpoint, read_frame, write_frame};
-use super::{lan, Command, CoordinatorSettings};
+use super::{lan, Answer, Command, ControlView, CoordinatorSettings, Reply, TunnelState};
 use crate::dataplane::Dataplane;
 use anyhow::{anyhow, Context, Result};
 use ipnet::IpNet;
@@ -11,11 +11,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, watch};
 use warren_daemon_core::peer::{PeerConfig, DEFAULT_KEEPALIVE_SECS};
 use warren_proto::api::CoordinatorStatus;
 use warren_proto::control::auth::{ClientHandshake, BINDING_LEN, EXPORTER_LABEL};
 use warren_proto::control::msg::{ClientMsg, Hello, PeerInfo, ServerMsg, Welcome, CONTROL_VERSION};
+use warren_proto::key::NodeKey;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -26,60 +27,83 @@ pub struct ControlContext {
     pub state_dir: PathBuf,
     pub tun: String,
     pub udp_port: u16,
-    pub status: Arc<Mutex<Option<CoordinatorStatus>>>,
+    pub view: Arc<Mutex<ControlView>>,
+    pub changed: watch::Sender<u64>,
 }
 
-type Reply = oneshot::Sender<Result<String, String>>;
+impl ControlContext {
+    /// Changes what the API reports and wakes its subscribers.
+    fn publish(&self, f: impl FnOnce(&mut ControlView)) {
+        f(&mut self.view.lock().expect("control view lock"));
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
 
 enum End {
-    /// `warren up` named another coordinator (or name): connect to that now.
-    NewSettings(CoordinatorSettings, Reply),
+    /// A command that needs the connection closed first (new coordinator, down).
+    Command(Command),
+    /// Logged out: the coordinator is forgotten.
+    LoggedOut,
     Failed(String),
     /// The daemon is stopping.
     Closed,
 }
 
+/// The control task's state between connections.
+struct Control {
+    settings: Option<CoordinatorSettings>,
+    up: bool,
+    /// `warren up` waiting to hear whether the connection worked.
+    pending_up: Option<Reply>,
+    backoff: Duration,
+    last_error: Option<String>,
+}
+
 pub async fn run(ctx: ControlContext, mut commands: mpsc::Receiver<Command>) {
-    let mut settings = match CoordinatorSettings::load(&ctx.state_dir) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("{e:#}; waiting for `warren up`");
-            None
-        }
+    let settings = CoordinatorSettings::load(&ctx.state_dir).unwrap_or_else(|e| {
+        tracing::error!("{e:#}; waiting for `warren up`");
+        None
+    });
+    let up = TunnelState::load(&ctx.state_dir)
+        .unwrap_or_else(|e| {
+            tracing::error!("{e:#}; starting up");
+            TunnelState { up: true }
+        })
+        .up;
+    let mut c = Control {
+        settings,
+        up,
+        pending_up: None,
+        backoff: Duration::from_secs(1),
+        last_error: None,
     };
-    let mut pending_up: Option<Reply> = None;
-    let mut backoff = Duration::from_secs(1);
+    ctx.dataplane.node().set_up(up);
+    if !up {
+        tracing::info!("Warren was turned off (`warren down`); waiting for `warren up`");
+    }
     loop {
-        let Some(current) = settings.clone() else {
+        c.publish_status(&ctx, false);
+        let target = if c.up { c.settings.clone() } else { None };
+        let Some(current) = target else {
             match commands.recv().await {
-                Some(Command::Up(new, reply)) => {
-                    settings = Some(adopt(&ctx, new));
-                    pending_up = Some(reply);
-                }
-                Some(Command::Request(_, reply)) => {
-                    let _ = reply.send(Err(
-                        "not connected to a coordinator: run `warren up --coordinator HOST:PORT \
-                         --coordinator-key KEY` first"
-                            .into(),
-                    ));
+                Some(cmd) => {
+                    c.command(&ctx, cmd);
                 }
                 None => return,
             }
             continue;
         };
-        set_status(&ctx, &current, false, None);
-        match session(&ctx, &current, &mut commands, &mut pending_up, &mut backoff).await {
-            End::NewSettings(new, reply) => {
-                settings = Some(adopt(&ctx, new));
-                pending_up = Some(reply);
-                backoff = Duration::from_secs(1);
+        match session(&ctx, &current, &mut commands, &mut c).await {
+            End::Command(cmd) => {
+                c.command(&ctx, cmd);
                 continue;
             }
+            End::LoggedOut => continue,
             End::Closed => return,
             End::Failed(e) => {
                 tracing::warn!(coordinator = %current.address, "{e}");
-                set_status(&ctx, &current, false, Some(e.clone()));
-                if let Some(reply) = pending_up.take() {
+                c.last_error = Some(e.clone());
+                if let Some(reply) = c.pending_up.take() {
                     let _ = reply.send(Err(format!(
                         "cannot reach the coordinator at {}: {e} (will keep trying)",
                         current.address
@@ -87,70 +111,185 @@ pub async fn run(ctx: ControlContext, mut commands: mpsc::Receiver<Command>) {
                 }
             }
         }
+        c.publish_status(&ctx, false);
         // Wait before retrying, still answering the local API.
-        let retry = tokio::time::sleep(backoff);
+        let retry = tokio::time::sleep(c.backoff);
         tokio::pin!(retry);
         loop {
             tokio::select! {
                 _ = &mut retry => break,
                 cmd = commands.recv() => match cmd {
-                    Some(Command::Up(new, reply)) => {
-                        settings = Some(adopt(&ctx, new));
-                        pending_up = Some(reply);
-                        backoff = Duration::from_secs(1);
-                        break;
-                    }
-                    Some(Command::Request(_, reply)) => {
-                        let _ = reply.send(Err(format!(
-                            "the coordinator at {} is unreachable right now; retrying",
-                            current.address
-                        )));
+                    Some(cmd) => {
+                        if c.command(&ctx, cmd) {
+                            break;
+                        }
                     }
                     None => return,
                 },
             }
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        c.backoff = (c.backoff * 2).min(MAX_BACKOFF);
     }
 }
 
-fn adopt(ctx: &ControlContext, new: CoordinatorSettings) -> CoordinatorSettings {
-    if let Err(e) = new.save(&ctx.state_dir) {
-        tracing::warn!("cannot remember the coordinator: {e:#}");
+impl Control {
+    /// Carries out a command while no connection is open; `true` when what to connect to
+    /// changed, so the caller should act now instead of finishing a backoff.
+    fn command(&mut self, ctx: &ControlContext, cmd: Command) -> bool {
+        match cmd {
+            Command::Up(Some(new), reply) => {
+                if let Err(e) = new.save(&ctx.state_dir) {
+                    tracing::warn!("cannot remember the coordinator: {e:#}");
+                }
+                self.settings = Some(new);
+                self.set_up(ctx, true);
+                self.last_error = None;
+                self.wait_for_connection(reply);
+                true
+            }
+            Command::Up(None, reply) => {
+                self.set_up(ctx, true);
+                match &self.settings {
+                    None => {
+                        let _ = reply.send(Ok(Answer::Done(
+                            "Warren is up with static peers only (no coordinator yet: \
+                             `warren up --coordinator HOST:PORT --coordinator-key KEY` or \
+                             `warren up INVITE` to join networks)"
+                                .into(),
+                        )));
+                        false
+                    }
+                    Some(_) => {
+                        self.wait_for_connection(reply);
+                        true
+                    }
+                }
+            }
+            Command::Down(reply) => {
+                self.set_up(ctx, false);
+                let _ = reply.send(Ok(Answer::Done(
+                    "Warren is down: nothing is carried until `warren up` (identity, \
+                     coordinator and networks are kept)"
+                        .into(),
+                )));
+                true
+            }
+            Command::Logout(reply) => {
+                let answer = match self.settings.take() {
+                    Some(s) => {
+                        forget_coordinator(ctx);
+                        Ok(Answer::Done(format!(
+                            "forgot coordinator {}; it was not reachable, so it still lists this \
+                             host in its networks until it hears from it again",
+                            s.address
+                        )))
+                    }
+                    None => Err("not logged in to a coordinator".into()),
+                };
+                let _ = reply.send(answer);
+                true
+            }
+            Command::Request(_, reply) => {
+                let why = if !self.up {
+                    "Warren is down: run `warren up` first".to_string()
+                } else if let Some(s) = &self.settings {
+                    format!(
+                        "the coordinator at {} is unreachable right now ({}); retrying",
+                        s.address,
+                        self.last_error.as_deref().unwrap_or("connecting")
+                    )
+                } else {
+                    "not connected to a coordinator: run `warren up --coordinator HOST:PORT \
+                     --coordinator-key KEY` or `warren up INVITE` first"
+                        .to_string()
+                };
+                let _ = reply.send(Err(why));
+                false
+            }
+        }
     }
-    new
+
+    fn wait_for_connection(&mut self, reply: Reply) {
+        if let Some(old) = self.pending_up.replace(reply) {
+            let _ = old.send(Err("superseded by a newer `warren up`".into()));
+        }
+        self.backoff = Duration::from_secs(1);
+    }
+
+    fn set_up(&mut self, ctx: &ControlContext, up: bool) {
+        self.up = up;
+        if let Err(e) = (TunnelState { up }).save(&ctx.state_dir) {
+            tracing::warn!(
+                "cannot remember that Warren is {}: {e:#}",
+                if up { "up" } else { "down" }
+            );
+        }
+        ctx.dataplane.node().set_up(up);
+        tracing::info!(up, "tunnel state changed");
+    }
+
+    fn publish_status(&self, ctx: &ControlContext, connected: bool) {
+        ctx.publish(|v| {
+            v.coordinator = self.settings.as_ref().map(|s| {
+                let old = v.coordinator.take();
+                CoordinatorStatus {
+                    address: s.address.clone(),
+                    name: s.name.clone(),
+                    overlay_ip: old.as_ref().and_then(|c| c.overlay_ip),
+                    public_key: s.public_key,
+                    connected,
+                    last_error: if connected {
+                        None
+                    } else {
+                        self.last_error.clone()
+                    },
+                    networks: old.map(|c| c.networks).unwrap_or_default(),
+                    rtt_ms: None,
+                }
+            });
+            if !connected {
+                v.connection = None;
+            }
+        });
+    }
 }
 
-fn set_status(
-    ctx: &ControlContext,
-    s: &CoordinatorSettings,
-    connected: bool,
-    last_error: Option<String>,
-) {
-    let mut st = ctx.status.lock().expect("status lock");
-    let networks = st.as_ref().map(|c| c.networks.clone()).unwrap_or_default();
-    let overlay_ip = st.as_ref().and_then(|c| c.overlay_ip);
-    *st = Some(CoordinatorStatus {
-        address: s.address.clone(),
-        name: s.name.clone(),
-        overlay_ip,
-        public_key: s.public_key,
-        connected,
-        last_error,
-        networks,
-    });
+/// Drops everything the coordinator brought: its peers, its networks, the remembered settings.
+fn forget_coordinator(ctx: &ControlContext) {
+    if let Err(e) = CoordinatorSettings::forget(&ctx.state_dir) {
+        tracing::warn!("cannot forget the coordinator: {e:#}");
+    }
+    let keys: Vec<NodeKey> = ctx
+        .view
+        .lock()
+        .expect("control view lock")
+        .peer_networks
+        .keys()
+        .copied()
+        .collect();
+    {
+        let mut node = ctx.dataplane.node();
+        for k in &keys {
+            node.remove_peer(k);
+        }
+    }
+    ctx.publish(|v| *v = ControlView::default());
 }
 
 fn set_overlay_ip(ctx: &ControlContext, ip: std::net::IpAddr) {
-    if let Some(st) = ctx.status.lock().expect("status lock").as_mut() {
-        st.overlay_ip = Some(ip);
-    }
+    ctx.publish(|v| {
+        if let Some(st) = v.coordinator.as_mut() {
+            st.overlay_ip = Some(ip);
+        }
+    });
 }
 
 fn set_networks(ctx: &ControlContext, networks: Vec<String>) {
-    if let Some(st) = ctx.status.lock().expect("status lock").as_mut() {
-        st.networks = networks;
-    }
+    ctx.publish(|v| {
+        if let Some(st) = v.coordinator.as_mut() {
+            st.networks = networks;
+        }
+    });
 }
 
 async fn resolve(address: &str) -> Result<SocketAddr> {
@@ -165,32 +304,51 @@ async fn session(
     ctx: &ControlContext,
     s: &CoordinatorSettings,
     commands: &mut mpsc::Receiver<Command>,
-    pending_up: &mut Option<Reply>,
-    backoff: &mut Duration,
+    c: &mut Control,
 ) -> End {
-    let connected = match tokio::time::timeout(CONNECT_TIMEOUT * 2, connect(ctx, s)).await {
+    let connecting = tokio::time::timeout(CONNECT_TIMEOUT * 2, connect(ctx, s));
+    tokio::pin!(connecting);
+    // Commands still get answers while a connection is being made.
+    let connected = loop {
+        tokio::select! {
+            r = &mut connecting => break r,
+            cmd = commands.recv() => match cmd {
+                None => return End::Closed,
+                Some(cmd @ (Command::Up(Some(_), _) | Command::Down(_) | Command::Logout(_))) => {
+                    return End::Command(cmd);
+                }
+                Some(cmd) => {
+                    c.command(ctx, cmd);
+                }
+            },
+        }
+    };
+    let connected = match connected {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => return End::Failed(format!("{e:#}")),
         Err(_) => return End::Failed("timed out".into()),
     };
     let (_endpoint, conn, mut send, mut recv, welcome) = connected;
-    *backoff = Duration::from_secs(1);
-    set_status(ctx, s, true, None);
+    c.backoff = Duration::from_secs(1);
+    c.last_error = None;
+    c.publish_status(ctx, true);
+    ctx.publish(|v| v.connection = Some(conn.clone()));
     set_networks(ctx, welcome.networks.clone());
     set_overlay_ip(ctx, welcome.overlay_ip);
     if let Err(e) = ctx.dataplane.use_overlay_ip(welcome.overlay_ip) {
         tracing::warn!("cannot move the interface to {}: {e:#}", welcome.overlay_ip);
     }
     tracing::info!(coordinator = %s.address, overlay = %welcome.overlay_ip, networks = ?welcome.networks, "connected to the coordinator");
-    if let Some(reply) = pending_up.take() {
-        let _ = reply.send(Ok(format!(
+    if let Some(reply) = c.pending_up.take() {
+        let _ = reply.send(Ok(Answer::Done(format!(
             "connected to {} as {} ({})",
             s.address, s.name, welcome.overlay_ip
-        )));
+        ))));
     }
     if let [p1, p2, ..] = welcome.stun_ports[..] {
         let ip = conn.remote_address().ip();
         let servers = [SocketAddr::new(ip, p1), SocketAddr::new(ip, p2)];
+        ctx.publish(|v| v.stun_servers = Some(servers));
         ctx.dataplane
             .node()
             .start_discovery(std::time::Instant::now(), servers);
@@ -221,27 +379,54 @@ async fn session(
                 };
                 match msg {
                     ServerMsg::Ok { id } => {
-                        if let Some((reply, req)) = pending.remove(&id) {
-                            let text = match &req {
-                                ClientMsg::CreateNetwork { name, .. } => {
-                                    networks.push(name.clone());
-                                    format!("created network {name} and joined it")
+                        let Some((reply, req)) = pending.remove(&id) else { continue };
+                        let text = match &req {
+                            ClientMsg::CreateNetwork { name, .. } => {
+                                networks.push(name.clone());
+                                format!("created network {name} and joined it")
+                            }
+                            ClientMsg::JoinNetwork { name, .. } => {
+                                networks.push(name.clone());
+                                format!("joined network {name}")
+                            }
+                            ClientMsg::JoinInvite { network, .. } => {
+                                networks.push(network.clone());
+                                format!("joined network {network}")
+                            }
+                            ClientMsg::LeaveNetwork { name, .. } => {
+                                networks.retain(|n| n != name);
+                                format!("left network {name}")
+                            }
+                            ClientMsg::Logout { .. } => {
+                                conn.close(0u32.into(), b"logged out");
+                                c.settings = None;
+                                forget_coordinator(ctx);
+                                let left = if networks.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(", left {}", networks.join(", "))
+                                };
+                                let _ = reply.send(Ok(Answer::Done(format!(
+                                    "logged out of {}{left}; this host's identity is kept",
+                                    s.address
+                                ))));
+                                for (_, (r, _)) in pending.drain() {
+                                    let _ = r.send(Err("logged out".into()));
                                 }
-                                ClientMsg::JoinNetwork { name, .. } => {
-                                    if !networks.contains(name) {
-                                        networks.push(name.clone());
-                                    }
-                                    format!("joined network {name}")
-                                }
-                                ClientMsg::LeaveNetwork { name, .. } => {
-                                    networks.retain(|n| n != name);
-                                    format!("left network {name}")
-                                }
-                                ClientMsg::Endpoints { .. } => "ok".into(),
-                            };
-                            networks.sort();
-                            set_networks(ctx, networks.clone());
-                            let _ = reply.send(Ok(text));
+                                return End::LoggedOut;
+                            }
+                            ClientMsg::CreateInvite { .. } | ClientMsg::Endpoints { .. } => {
+                                "ok".into()
+                            }
+                        };
+                        networks.sort();
+                        networks.dedup();
+                        set_networks(ctx, networks.clone());
+                        let _ = reply.send(Ok(Answer::Done(text)));
+                    }
+                    ServerMsg::Invite { id, network, secret, expires } => {
+                        if let Some((reply, _)) = pending.remove(&id) {
+                            let _ = reply.send(Ok(Answer::Invite { network, secret, expires }));
                         }
                     }
                     ServerMsg::Error { id, message, .. } => {
@@ -252,6 +437,9 @@ async fn session(
                     ServerMsg::PeerUpsert { peer } => upsert_peer(ctx, &peer),
                     ServerMsg::PeerRemove { key } => {
                         ctx.dataplane.node().remove_peer(&key);
+                        ctx.publish(|v| {
+                            v.peer_networks.remove(&key);
+                        });
                     }
                     ServerMsg::CallMeMaybe { key, lan, reflexive } => {
                         tracing::debug!(peer = %key, ?lan, ?reflexive, "call me maybe");
@@ -281,6 +469,8 @@ async fn session(
                     if let Err(e) = write_frame(&mut send, &bytes).await {
                         return End::Failed(format!("send failed: {e:#}"));
                     }
+                    // Subscribers see the new reflexive address and NAT kind.
+                    ctx.publish(|_| {});
                 }
             }
             cmd = commands.recv() => match cmd {
@@ -288,23 +478,57 @@ async fn session(
                     conn.close(0u32.into(), b"daemon stopping");
                     return End::Closed;
                 }
-                Some(Command::Up(new, reply)) => {
-                    conn.close(0u32.into(), b"new coordinator");
-                    return End::NewSettings(new, reply);
+                Some(Command::Up(Some(new), reply)) if new == *s => {
+                    let _ = reply.send(Ok(Answer::Done(format!(
+                        "already connected to {} as {}",
+                        s.address, s.name
+                    ))));
+                }
+                Some(Command::Up(None, reply)) => {
+                    let _ = reply.send(Ok(Answer::Done(format!(
+                        "Warren is up, connected to {} as {}",
+                        s.address, s.name
+                    ))));
+                }
+                Some(cmd @ (Command::Up(..) | Command::Down(_))) => {
+                    conn.close(0u32.into(), b"reconfigured");
+                    for (_, (r, _)) in pending.drain() {
+                        let _ = r.send(Err("the coordinator connection was closed".into()));
+                    }
+                    return End::Command(cmd);
+                }
+                Some(Command::Logout(reply)) => {
+                    if let Err(e) = send_request(&mut send, &mut pending, &mut next_id, ClientMsg::Logout { id: 0 }, reply).await {
+                        return End::Failed(e);
+                    }
                 }
                 Some(Command::Request(msg, reply)) => {
-                    let msg = with_id(msg, next_id);
-                    let bytes = serde_json::to_vec(&msg).expect("serializable");
-                    if let Err(e) = write_frame(&mut send, &bytes).await {
-                        let _ = reply.send(Err(format!("cannot reach the coordinator: {e:#}")));
-                        return End::Failed(format!("send failed: {e:#}"));
+                    if let Err(e) = send_request(&mut send, &mut pending, &mut next_id, msg, reply).await {
+                        return End::Failed(e);
                     }
-                    pending.insert(next_id, (reply, msg));
-                    next_id += 1;
                 }
             },
         }
     }
+}
+
+/// Sends a request under a fresh id and remembers who waits for its answer.
+async fn send_request(
+    send: &mut quinn::SendStream,
+    pending: &mut HashMap<u64, (Reply, ClientMsg)>,
+    next_id: &mut u64,
+    msg: ClientMsg,
+    reply: Reply,
+) -> Result<(), String> {
+    let msg = with_id(msg, *next_id);
+    let bytes = serde_json::to_vec(&msg).expect("serializable");
+    if let Err(e) = write_frame(send, &bytes).await {
+        let _ = reply.send(Err(format!("cannot reach the coordinator: {e:#}")));
+        return Err(format!("send failed: {e:#}"));
+    }
+    pending.insert(*next_id, (reply, msg));
+    *next_id += 1;
+    Ok(())
 }
 
 type Connected = (
@@ -361,7 +585,22 @@ fn with_id(msg: ClientMsg, id: u64) -> ClientMsg {
             ClientMsg::JoinNetwork { id, name, password }
         }
         ClientMsg::LeaveNetwork { name, .. } => ClientMsg::LeaveNetwork { id, name },
-        other => other,
+        ClientMsg::CreateInvite {
+            network, ttl_secs, ..
+        } => ClientMsg::CreateInvite {
+            id,
+            network,
+            ttl_secs,
+        },
+        ClientMsg::JoinInvite {
+            network, secret, ..
+        } => ClientMsg::JoinInvite {
+            id,
+            network,
+            secret,
+        },
+        ClientMsg::Logout { .. } => ClientMsg::Logout { id },
+        other @ ClientMsg::Endpoints { .. } => other,
     }
 }
 
@@ -369,6 +608,9 @@ fn with_id(msg: ClientMsg, id: u64) -> ClientMsg {
 /// WireGuard endpoint starts at the peer's first LAN candidate (else its reflexive address)
 /// and then follows authenticated packets (roaming).
 fn upsert_peer(ctx: &ControlContext, info: &PeerInfo) {
+    ctx.publish(|v| {
+        v.peer_networks.insert(info.key, info.networks.clone());
+    });
     let mut node = ctx.dataplane.node();
     let allowed: IpNet = info.overlay_ip.into();
     if let Some(id) = node.peer_id(&info.key) {

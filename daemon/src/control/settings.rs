@@ -42,6 +42,14 @@ impl CoordinatorSettings {
         std::fs::rename(&tmp, &p)?;
         Ok(())
     }
+
+    /// `warren logout`: forget the coordinator (nothing to do if it was never set).
+    pub fn forget(state_dir: &Path) -> Result<()> {
+        match std::fs::remove_file(path(state_dir)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -64,6 +72,9 @@ mod tests {
         std::fs::write(d.join(FILE), "{").unwrap();
         assert!(CoordinatorSettings::load(&d).is_err());
         assert_eq!(std::fs::read_to_string(d.join(FILE)).unwrap(), "{");
+        CoordinatorSettings::forget(&d).unwrap();
+        CoordinatorSettings::forget(&d).unwrap();
+        assert_eq!(CoordinatorSettings::load(&d).unwrap(), None);
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -48,6 +48,24 @@ pub enum ClientMsg {
         id: u64,
         name: String,
     },
+    /// Ask for a join secret for `network` (members only), valid for `ttl_secs`; answered by
+    /// [`ServerMsg::Invite`].
+    CreateInvite {
+        id: u64,
+        network: String,
+        ttl_secs: u64,
+    },
+    /// Join `network` with a secret from an invite instead of its password.
+    JoinInvite {
+        id: u64,
+        network: String,
+        /// The invite's secret, base64url as [`crate::invite`] carries it.
+        secret: String,
+    },
+    /// Leave every network; the node's key and address lease stay.
+    Logout {
+        id: u64,
+    },
     /// New candidate endpoints (e.g. after a STUN answer or an address change).
     Endpoints {
         lan: Vec<SocketAddr>,
@@ -77,6 +95,8 @@ pub enum ErrorCode {
     NotAMember,
     InvalidName,
     RateLimited,
+    InviteExpired,
+    InviteInvalid,
     Internal,
 }
 
@@ -102,6 +122,15 @@ pub enum ServerMsg {
         id: u64,
         code: ErrorCode,
         message: String,
+    },
+    /// The answer to [`ClientMsg::CreateInvite`].
+    Invite {
+        id: u64,
+        network: String,
+        /// base64url, 16 random bytes; the coordinator keeps only a hash.
+        secret: String,
+        /// Unix seconds after which the coordinator refuses it.
+        expires: u64,
     },
     /// A peer appeared or changed; only the changed peer is sent, never the whole map.
     PeerUpsert {

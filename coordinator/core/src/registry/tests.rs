@@ -2,6 +2,7 @@ use super::*;
 use crate::lease::LEASE_TTL;
 use crate::password::test_params;
 use crate::testutil::{colliding_pair, key};
+use warren_proto::invite::SECRET_LEN;
 use warren_proto::overlay::derive_v4;
 
 const SALT: [u8; 16] = [7; 16];
@@ -430,6 +431,8 @@ fn from_snapshot_refuses_inconsistent_state() {
     let b = up(&mut reg, 2, "bob");
     reg.create_network(a, "lan", "pw", &SALT, T0).unwrap();
     reg.join_network(b, "lan", "pw", T0).unwrap();
+    reg.create_invite(a, "lan", &[5; SECRET_LEN], 60, T0)
+        .unwrap();
     let good = reg.snapshot();
 
     type Damage = fn(&mut Snapshot);
@@ -511,6 +514,37 @@ fn from_snapshot_refuses_inconsistent_state() {
             |s| s.nodes[1].name = s.nodes[0].name.clone(),
             |e| matches!(e, SnapshotError::NameClash { .. }),
         ),
+        (
+            "invite to unknown network",
+            |s| s.invites[0].network = "gone".into(),
+            |e| {
+                matches!(
+                    e,
+                    SnapshotError::DanglingInvite {
+                        missing: "network",
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            "invite by unknown node",
+            |s| s.invites[0].created_by = key(50),
+            |e| {
+                matches!(
+                    e,
+                    SnapshotError::DanglingInvite {
+                        missing: "creator",
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            "duplicate invite",
+            |s| s.invites.push(s.invites[0].clone()),
+            |e| matches!(e, SnapshotError::DuplicateInvite(_)),
+        ),
     ];
     for (what, damage, want) in cases {
         let mut snap = good.clone();
@@ -519,3 +553,6 @@ fn from_snapshot_refuses_inconsistent_state() {
         assert!(want(&err), "{what}: got {err:?}");
     }
 }
+
+/// Invites and logout.
+mod invites;

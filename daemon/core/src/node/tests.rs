@@ -581,3 +581,72 @@ fn a_public_address_listed_as_lan_counts_as_direct() {
     assert_eq!(p.a.peer_status(now)[0].path, PathKind::Direct);
     assert_eq!(p.b.peer_status(now)[0].path, PathKind::Direct);
 }
+
+#[test]
+fn a_persons_ping_is_answered_on_the_current_path() {
+    let mut p = Pair::new();
+    assert_eq!(
+        p.a.ping(p.now, &key_of(9)),
+        Err(crate::node::PingError::UnknownPeer)
+    );
+    let tx = p.a.ping(p.now, &key_of(2)).unwrap();
+    let mut wire = Wire::new();
+    drain(&mut p.a, p.a_addr, &mut wire);
+    assert_eq!(wire.len(), 1, "one ping: {wire:?}");
+    assert_eq!(wire[0].1, p.b_addr, "sent to the peer's endpoint");
+    assert!(wire[0].2.starts_with(b"WRNd"));
+    assert_eq!(
+        p.a.take_ping_answer(&key_of(2), &tx),
+        None,
+        "not answered yet"
+    );
+    p.now += Duration::from_millis(7);
+    p.run(wire);
+    let (answer, kind) = p.a.take_ping_answer(&key_of(2), &tx).expect("pong");
+    assert_eq!(answer.from, p.b_addr);
+    assert_eq!(answer.rtt, Duration::from_millis(7));
+    assert_eq!(
+        kind,
+        PathKind::Direct,
+        "a configured endpoint is a direct path"
+    );
+    assert_eq!(p.a.take_ping_answer(&key_of(2), &tx), None, "taken once");
+    // The pong was the person's, not a path probe's: nothing counted as ignored.
+    let paths = p.a.peers().next().unwrap().paths().counters();
+    assert_eq!(paths.pongs_ignored, 0);
+
+    // A peer with no endpoint cannot be pinged.
+    let mut c = Node::new(secret(3), [3; 16]);
+    c.add_peer(peer(2, B_IP, None)).unwrap();
+    assert_eq!(
+        c.ping(p.now, &key_of(2)),
+        Err(crate::node::PingError::NoPath)
+    );
+}
+
+#[test]
+fn down_carries_nothing_and_up_resumes() {
+    let mut p = Pair::established();
+    p.a.set_up(false);
+    assert!(!p.a.is_up());
+    let pkt = ipv4_udp(A_IP, B_IP, b"while down");
+    assert!(p.a_sends(&pkt).is_empty(), "nothing leaves a down tunnel");
+    assert_eq!(
+        p.a.ping(p.now, &key_of(2)),
+        Err(crate::node::PingError::Down)
+    );
+    // B's packets to A are dropped and counted, not written to A's TUN.
+    let mut out = vec![0u8; 2048];
+    let back = ipv4_udp(B_IP, A_IP, b"to a down host");
+    let t =
+        p.b.handle_tun_packet(p.now, &back, &mut out)
+            .expect("b sends");
+    let bytes = out[..t.len].to_vec();
+    let (to_a, _) = p.run(vec![(p.b_addr, p.a_addr, bytes)]);
+    assert!(to_a.is_empty());
+    assert_eq!(p.a.counters().dropped(DropReason::TunnelDown), 2);
+    p.a.set_up(true);
+    let wire = p.a_sends(&pkt);
+    let (_, to_b) = p.run(wire);
+    assert_eq!(to_b, vec![pkt], "traffic resumes after up");
+}

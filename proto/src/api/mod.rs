@@ -3,11 +3,14 @@
 //! Every message carries the API version `v`; a daemon answers a request of another major
 //! version with an error instead of guessing. The CLI and the GUI speak only this.
 
-use crate::control::msg::NatKind;
+mod peer_query;
+mod status;
+
+pub use peer_query::find_peer;
+pub use status::*;
+
 use crate::key::NodeKey;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
 
 pub const API_VERSION: u32 = 1;
 
@@ -26,12 +29,20 @@ pub struct RequestEnvelope {
 pub enum Request {
     Status,
     Version,
-    /// Connect to a coordinator (remembered across restarts) under `name`.
+    /// Turn the tunnel on. With a coordinator: connect to it (remembered across restarts) under
+    /// `name`; without: reconnect to the remembered one.
     Up {
-        coordinator: String,
-        coordinator_key: NodeKey,
+        #[serde(default)]
+        coordinator: Option<String>,
+        #[serde(default)]
+        coordinator_key: Option<NodeKey>,
+        #[serde(default)]
         name: Option<String>,
     },
+    /// Turn the tunnel off (also across restarts); identity, coordinator and networks are kept.
+    Down,
+    /// Leave every network and forget the coordinator; the node's identity is kept.
+    Logout,
     CreateNetwork {
         name: String,
         password: String,
@@ -40,10 +51,33 @@ pub enum Request {
         name: String,
         password: String,
     },
+    /// Join the network an invite code names, connecting to its coordinator first if needed.
+    JoinInvite {
+        invite: String,
+        #[serde(default)]
+        name: Option<String>,
+    },
+    /// Make an invite code for a network this host is in, valid for `ttl_secs`.
+    CreateInvite {
+        network: String,
+        ttl_secs: u64,
+    },
     LeaveNetwork {
         name: String,
     },
+    /// One authenticated probe to a peer (name, overlay IP or key prefix) over its current
+    /// path; answered by `Pong` or an error after [`PING_TIMEOUT_MS`].
+    Ping {
+        peer: String,
+    },
+    /// Measure this host's connectivity now.
+    Netcheck,
+    /// Keep the connection: the daemon answers `Status` now and again whenever it changes.
+    Subscribe,
 }
+
+/// How long the daemon waits for one pong.
+pub const PING_TIMEOUT_MS: u64 = 2000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResponseEnvelope {
@@ -66,94 +100,21 @@ pub enum Response {
     Error {
         message: String,
     },
-}
-
-/// How packets currently reach a peer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PathKind {
-    Direct,
-    Lan,
-    Relay,
-    None,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Status {
-    #[serde(rename = "self")]
-    pub self_: SelfStatus,
-    pub peers: Vec<PeerStatus>,
-    /// Packets the daemon refused, by reason (e.g. `no_route`, `malformed`, `decrypt_failed`).
-    pub dropped: BTreeMap<String, u64>,
-    pub offload: OffloadStatus,
-    /// `None` in manual mode (no `warren up` yet).
-    #[serde(default)]
-    pub coordinator: Option<CoordinatorStatus>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CoordinatorStatus {
-    pub address: String,
-    /// This host's name in its networks.
-    pub name: String,
-    /// The address the coordinator leased to this host, once connected.
-    pub overlay_ip: Option<IpAddr>,
-    pub public_key: NodeKey,
-    pub connected: bool,
-    /// Why the last attempt failed, while not connected.
-    pub last_error: Option<String>,
-    pub networks: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SelfStatus {
-    pub name: String,
-    pub overlay_ip: IpAddr,
-    pub overlay_ip6: Option<IpAddr>,
-    pub public_key: NodeKey,
-    pub listen_port: u16,
-    pub tun: String,
-    pub mtu: u16,
-    /// Where this host's UDP socket is seen from on the internet (STUN), once known.
-    #[serde(default)]
-    pub reflexive: Option<SocketAddr>,
-    /// The NAT's mapping behaviour as STUN measured it.
-    #[serde(default = "unknown_nat")]
-    pub nat: NatKind,
-}
-
-fn unknown_nat() -> NatKind {
-    NatKind::Unknown
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PeerStatus {
-    pub name: String,
-    pub public_key: NodeKey,
-    pub overlay_ip: Option<IpAddr>,
-    pub allowed_ips: Vec<String>,
-    /// A session exists and the peer was heard from within the last handshake period.
-    pub online: bool,
-    pub path: PathKind,
-    pub endpoint: Option<SocketAddr>,
-    pub rtt_ms: Option<u32>,
-    pub last_handshake_secs: Option<u64>,
-    pub rx_bytes: u64,
-    pub tx_bytes: u64,
-}
-
-/// Which batching features the data plane ended up with after asking the kernel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OffloadStatus {
-    pub tun_vnet_hdr: bool,
-    pub tun_udp_gso: bool,
-    pub udp_gso_segments: usize,
-    pub udp_gro_segments: usize,
+    Invite {
+        code: String,
+        network: String,
+        /// Unix seconds.
+        expires: u64,
+    },
+    Pong(PingReply),
+    Netcheck(NetcheckReport),
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::control::msg::NatKind;
+    use std::collections::BTreeMap;
 
     #[test]
     fn request_wire_form_is_stable() {
@@ -173,6 +134,7 @@ mod tests {
     #[test]
     fn status_uses_self_and_lowercase_paths() {
         let s = Status {
+            state: TunnelState::Up,
             self_: SelfStatus {
                 name: "a".into(),
                 overlay_ip: "100.64.0.1".parse().unwrap(),
@@ -196,6 +158,7 @@ mod tests {
                 last_handshake_secs: None,
                 rx_bytes: 0,
                 tx_bytes: 0,
+                networks: vec!["lan".into()],
             }],
             dropped: BTreeMap::new(),
             offload: OffloadStatus {
@@ -213,6 +176,7 @@ mod tests {
         .unwrap();
         assert_eq!(v["status"]["self"]["overlay_ip"], "100.64.0.1");
         assert_eq!(v["status"]["peers"][0]["path"], "none");
+        assert_eq!(v["status"]["state"], "up");
         let back: ResponseEnvelope = serde_json::from_value(v).unwrap();
         assert_eq!(back.response, Response::Status(Box::new(s)));
     }

@@ -1,0 +1,307 @@
+//! What a person reads: the daemon's answers as text. Pure functions, tested without a daemon.
+
+use std::collections::BTreeMap;
+use warren_proto::api::{NetcheckReport, PathKind, PeerStatus, PingReply, Status, TunnelState};
+use warren_proto::control::msg::NatKind;
+
+/// The heading of the group of peers that come from the config file, not a network.
+pub const STATIC_GROUP: &str = "static peers (config file)";
+
+pub fn status(s: &Status) -> String {
+    let mut out = String::new();
+    let v6 = s
+        .self_
+        .overlay_ip6
+        .map(|ip| format!(" {ip}"))
+        .unwrap_or_default();
+    let state = match s.state {
+        TunnelState::Up => "up",
+        TunnelState::Down => "DOWN (`warren up` turns it on)",
+    };
+    out.push_str(&format!(
+        "{} {}{v6} — Warren is {state}\n",
+        s.self_.name, s.self_.overlay_ip
+    ));
+    match &s.coordinator {
+        Some(c) if c.connected => out.push_str(&format!(
+            "coordinator {}: connected{}\n",
+            c.address,
+            c.rtt_ms.map(|r| format!(", RTT {r} ms")).unwrap_or_default()
+        )),
+        Some(c) => out.push_str(&format!(
+            "coordinator {}: not connected ({})\n",
+            c.address,
+            c.last_error.as_deref().unwrap_or("connecting")
+        )),
+        None => out.push_str("coordinator: none (`warren up --coordinator HOST:PORT --coordinator-key KEY` or `warren up INVITE`)\n"),
+    }
+    if let Some(r) = s.self_.reflexive {
+        out.push_str(&format!(
+            "public address {r} ({})\n",
+            nat_words(s.self_.nat)
+        ));
+    }
+    let groups = group_by_network(s);
+    if groups.is_empty() {
+        match &s.coordinator {
+            Some(c) if c.networks.is_empty() => out.push_str(
+                "no networks yet: `warren create NET` or `warren join NET` (or an invite code)\n",
+            ),
+            _ => out.push_str("no peers\n"),
+        }
+        return out;
+    }
+    for (name, peers) in groups {
+        let online = peers.iter().filter(|p| p.online).count();
+        out.push_str(&format!(
+            "\n{name} — {} peer{}, {online} online\n",
+            peers.len(),
+            if peers.len() == 1 { "" } else { "s" }
+        ));
+        if peers.is_empty() {
+            out.push_str("  (nobody else here yet: `warren invite` makes a code to share)\n");
+            continue;
+        }
+        out.push_str(&peer_table(&peers));
+    }
+    out
+}
+
+/// Networks in name order (empty ones too), then the static peers; a peer in two networks is
+/// listed under both.
+fn group_by_network(s: &Status) -> Vec<(String, Vec<&PeerStatus>)> {
+    let mut by_net: BTreeMap<String, Vec<&PeerStatus>> = BTreeMap::new();
+    if let Some(c) = &s.coordinator {
+        for n in &c.networks {
+            by_net.entry(n.clone()).or_default();
+        }
+    }
+    let mut statics = Vec::new();
+    for p in &s.peers {
+        if p.networks.is_empty() {
+            statics.push(p);
+        }
+        for n in &p.networks {
+            by_net.entry(n.clone()).or_default().push(p);
+        }
+    }
+    let mut groups: Vec<_> = by_net
+        .into_iter()
+        .map(|(n, peers)| (format!("network {n}"), peers))
+        .collect();
+    if !statics.is_empty() {
+        groups.push((STATIC_GROUP.to_string(), statics));
+    }
+    groups
+}
+
+fn peer_table(peers: &[&PeerStatus]) -> String {
+    let header = [
+        "NAME",
+        "OVERLAY IP",
+        "ONLINE",
+        "PATH",
+        "ENDPOINT",
+        "RTT",
+        "HANDSHAKE",
+        "RX",
+        "TX",
+    ];
+    let rows: Vec<[String; 9]> = peers
+        .iter()
+        .map(|p| {
+            [
+                p.name.clone(),
+                p.overlay_ip.map(|i| i.to_string()).unwrap_or("-".into()),
+                if p.online { "yes" } else { "no" }.into(),
+                path_words(p.path).into(),
+                p.endpoint.map(|e| e.to_string()).unwrap_or("-".into()),
+                p.rtt_ms.map(|r| format!("{r} ms")).unwrap_or("-".into()),
+                p.last_handshake_secs
+                    .map(|s| format!("{} ago", short_duration(s)))
+                    .unwrap_or("never".into()),
+                human_bytes(p.rx_bytes),
+                human_bytes(p.tx_bytes),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: Vec<&str>| {
+        let mut l = String::from(" ");
+        for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
+            // Counters are right-aligned, the rest left.
+            if i >= 7 {
+                l.push_str(&format!(" {c:>w$}"));
+            } else {
+                l.push_str(&format!(" {c:<w$}"));
+            }
+        }
+        l.trim_end().to_string() + "\n"
+    };
+    out.push_str(&line(header.to_vec()));
+    for r in &rows {
+        out.push_str(&line(r.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+pub fn path_words(p: PathKind) -> &'static str {
+    match p {
+        PathKind::Direct => "direct",
+        PathKind::Lan => "LAN",
+        PathKind::Relay => "relay",
+        PathKind::None => "-",
+    }
+}
+
+pub fn nat_words(n: NatKind) -> &'static str {
+    match n {
+        NatKind::EndpointIndependent => {
+            "endpoint-independent mapping: peers can reach this host directly"
+        }
+        NatKind::Symmetric => "symmetric NAT: a new port per destination, direct paths are harder",
+        NatKind::Unknown => "NAT kind unknown",
+    }
+}
+
+/// `warren networks`: one line per network with its peers.
+pub fn networks(s: &Status) -> String {
+    let groups: Vec<_> = group_by_network(s)
+        .into_iter()
+        .filter(|(n, _)| n != STATIC_GROUP)
+        .collect();
+    if groups.is_empty() {
+        return "not in any network: `warren create NET` or `warren join NET`\n".into();
+    }
+    let width = groups
+        .iter()
+        .map(|(n, _)| n.len() - 8)
+        .max()
+        .unwrap_or(0)
+        .max(7);
+    let mut out = format!("{:<width$}  PEERS  ONLINE  MEMBERS\n", "NETWORK");
+    for (n, peers) in groups {
+        let online = peers.iter().filter(|p| p.online).count();
+        let names: Vec<_> = peers.iter().map(|p| p.name.as_str()).collect();
+        out.push_str(&format!(
+            "{:<width$}  {:>5}  {:>6}  {}\n",
+            &n[8..],
+            peers.len(),
+            online,
+            names.join(", ")
+        ));
+    }
+    out
+}
+
+/// The JSON form of `warren networks`.
+pub fn networks_json(s: &Status) -> serde_json::Value {
+    let list: Vec<_> = group_by_network(s)
+        .into_iter()
+        .filter(|(n, _)| n != STATIC_GROUP)
+        .map(|(n, peers)| {
+            serde_json::json!({
+                "name": &n[8..],
+                "peers": peers.iter().map(|p| serde_json::json!({
+                    "name": p.name,
+                    "overlay_ip": p.overlay_ip,
+                    "online": p.online,
+                })).collect::<Vec<_>>(),
+                "online": peers.iter().filter(|p| p.online).count(),
+            })
+        })
+        .collect();
+    serde_json::Value::Array(list)
+}
+
+pub fn pong(r: &PingReply) -> String {
+    format!(
+        "pong from {} ({}) via {} ({}) in {}",
+        r.peer,
+        r.overlay_ip.map(|i| i.to_string()).unwrap_or("-".into()),
+        r.endpoint,
+        path_words(r.path),
+        millis(r.rtt_us)
+    )
+}
+
+fn millis(us: u64) -> String {
+    if us < 10_000 {
+        format!("{:.2} ms", us as f64 / 1000.0)
+    } else {
+        format!("{} ms", us / 1000)
+    }
+}
+
+pub fn netcheck(r: &NetcheckReport) -> String {
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    let mut out = String::new();
+    if r.stun.is_empty() {
+        out.push_str("UDP:            not checked (no coordinator to ask; `warren up` first)\n");
+    } else {
+        out.push_str(&format!("UDP:            {}\n", yes_no(r.udp)));
+    }
+    out.push_str(&format!(
+        "public address: {}\n",
+        r.reflexive
+            .map(|a| a.to_string())
+            .unwrap_or("unknown".into())
+    ));
+    out.push_str(&format!("NAT mapping:    {}\n", nat_words(r.nat)));
+    out.push_str(&format!(
+        "port mapping:   UPnP-IGD {}\n",
+        match r.upnp {
+            Some(ip) => format!("yes (external address {ip})"),
+            None => "no".into(),
+        }
+    ));
+    match (&r.coordinator, r.coordinator_rtt_ms) {
+        (Some(c), Some(rtt)) => out.push_str(&format!("coordinator:    {c}, RTT {rtt} ms\n")),
+        (Some(c), None) => out.push_str(&format!("coordinator:    {c}, not connected\n")),
+        (None, _) => out.push_str("coordinator:    none\n"),
+    }
+    for s in &r.stun {
+        out.push_str(&format!(
+            "  STUN {} saw {}\n",
+            s.server,
+            s.mapped
+                .map(|m| m.to_string())
+                .unwrap_or("nothing (no answer)".into())
+        ));
+    }
+    out.push_str("relays:         none (relaying is not built yet)\n");
+    out
+}
+
+fn short_duration(secs: u64) -> String {
+    match secs {
+        0..=119 => format!("{secs} s"),
+        120..=7199 => format!("{} min", secs / 60),
+        7200..=172_799 => format!("{} h", secs / 3600),
+        _ => format!("{} d", secs / 86400),
+    }
+}
+
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests;

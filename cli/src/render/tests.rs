@@ -1,0 +1,212 @@
+use super::*;
+use warren_proto::api::{CoordinatorStatus, OffloadStatus, SelfStatus, StunAnswer};
+use warren_proto::key::NodeKey;
+
+fn peer(name: &str, ip: &str, networks: &[&str], online: bool, path: PathKind) -> PeerStatus {
+    PeerStatus {
+        name: name.into(),
+        public_key: NodeKey([name.len() as u8; 32]),
+        overlay_ip: Some(ip.parse().unwrap()),
+        allowed_ips: vec![format!("{ip}/32")],
+        online,
+        path,
+        endpoint: online.then(|| "203.0.113.11:41820".parse().unwrap()),
+        rtt_ms: online.then_some(12),
+        last_handshake_secs: online.then_some(5),
+        rx_bytes: 1536,
+        tx_bytes: 3 << 20,
+        networks: networks.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn sample(peers: Vec<PeerStatus>, networks: &[&str]) -> Status {
+    Status {
+        state: TunnelState::Up,
+        self_: SelfStatus {
+            name: "alice".into(),
+            overlay_ip: "100.64.0.1".parse().unwrap(),
+            overlay_ip6: None,
+            public_key: NodeKey([1; 32]),
+            listen_port: 41820,
+            tun: "warren0".into(),
+            mtu: 1420,
+            reflexive: Some("203.0.113.10:41820".parse().unwrap()),
+            nat: NatKind::EndpointIndependent,
+        },
+        peers,
+        dropped: Default::default(),
+        offload: OffloadStatus {
+            tun_vnet_hdr: true,
+            tun_udp_gso: true,
+            udp_gso_segments: 64,
+            udp_gro_segments: 64,
+        },
+        coordinator: Some(CoordinatorStatus {
+            address: "203.0.113.1:7443".into(),
+            name: "alice".into(),
+            overlay_ip: None,
+            public_key: NodeKey([9; 32]),
+            connected: true,
+            last_error: None,
+            networks: networks.iter().map(|s| s.to_string()).collect(),
+            rtt_ms: Some(3),
+        }),
+    }
+}
+
+#[test]
+fn status_groups_peers_by_network_with_every_column() {
+    let s = sample(
+        vec![
+            peer(
+                "bob",
+                "100.64.0.3",
+                &["lan-party", "work"],
+                true,
+                PathKind::Direct,
+            ),
+            peer("carol", "100.64.0.4", &["work"], false, PathKind::None),
+            peer("static1", "100.64.9.9", &[], true, PathKind::Lan),
+        ],
+        &["lan-party", "work", "empty-net"],
+    );
+    let text = status(&s);
+    assert!(
+        text.starts_with("alice 100.64.0.1 — Warren is up\n"),
+        "{text}"
+    );
+    assert!(text.contains("coordinator 203.0.113.1:7443: connected, RTT 3 ms"));
+    assert!(text.contains("public address 203.0.113.10:41820 (endpoint-independent"));
+    // Networks in name order, each with its count, then the static peers.
+    let empty = text
+        .find("network empty-net — 0 peers, 0 online")
+        .expect(&text);
+    let lan = text
+        .find("network lan-party — 1 peer, 1 online")
+        .expect(&text);
+    let work = text.find("network work — 2 peers, 1 online").expect(&text);
+    let statics = text.find(STATIC_GROUP).expect(&text);
+    assert!(empty < lan && lan < work && work < statics, "{text}");
+    for col in [
+        "NAME",
+        "OVERLAY IP",
+        "ONLINE",
+        "PATH",
+        "ENDPOINT",
+        "RTT",
+        "HANDSHAKE",
+        "RX",
+        "TX",
+    ] {
+        assert!(text.contains(col), "column {col} missing:\n{text}");
+    }
+    // bob is listed under both of his networks.
+    assert_eq!(text.matches("bob ").count(), 2, "{text}");
+    let bob = text.lines().find(|l| l.contains("bob")).unwrap();
+    for cell in [
+        "100.64.0.3",
+        "yes",
+        "direct",
+        "203.0.113.11:41820",
+        "12 ms",
+        "5 s ago",
+        "1.5 KiB",
+        "3.0 MiB",
+    ] {
+        assert!(bob.contains(cell), "{cell} missing in {bob:?}");
+    }
+    let carol = text.lines().find(|l| l.contains("carol")).unwrap();
+    assert!(
+        carol.contains(" no ") && carol.contains("never"),
+        "{carol:?}"
+    );
+    assert!(text
+        .lines()
+        .any(|l| l.contains("static1") && l.contains("LAN")));
+}
+
+#[test]
+fn status_explains_empty_down_and_disconnected_states() {
+    let mut s = sample(vec![], &[]);
+    assert!(status(&s).contains("no networks yet: `warren create NET`"));
+    s.state = TunnelState::Down;
+    let c = s.coordinator.as_mut().unwrap();
+    c.connected = false;
+    c.last_error = Some("timed out".into());
+    let text = status(&s);
+    assert!(
+        text.contains("Warren is DOWN (`warren up` turns it on)"),
+        "{text}"
+    );
+    assert!(text.contains("not connected (timed out)"), "{text}");
+    s.coordinator = None;
+    assert!(status(&s).contains("coordinator: none (`warren up --coordinator"));
+}
+
+#[test]
+fn networks_lists_members_and_counts() {
+    let s = sample(
+        vec![
+            peer("bob", "100.64.0.3", &["lan-party"], true, PathKind::Direct),
+            peer("carol", "100.64.0.4", &["lan-party"], false, PathKind::None),
+        ],
+        &["lan-party"],
+    );
+    let text = networks(&s);
+    let line = text.lines().nth(1).unwrap();
+    let cells: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(cells[..3], ["lan-party", "2", "1"], "{text}");
+    assert!(line.ends_with("bob, carol"), "{text}");
+    let j = networks_json(&s);
+    assert_eq!(j[0]["name"], "lan-party");
+    assert_eq!(j[0]["online"], 1);
+    assert_eq!(j[0]["peers"][1]["name"], "carol");
+    assert!(networks(&sample(vec![], &[])).contains("not in any network"));
+}
+
+#[test]
+fn pong_and_netcheck_say_path_and_nat() {
+    let r = PingReply {
+        peer: "bob".into(),
+        overlay_ip: Some("100.64.0.3".parse().unwrap()),
+        path: PathKind::Lan,
+        endpoint: "192.168.1.3:41820".parse().unwrap(),
+        rtt_us: 1234,
+    };
+    assert_eq!(
+        pong(&r),
+        "pong from bob (100.64.0.3) via 192.168.1.3:41820 (LAN) in 1.23 ms"
+    );
+    let mut n = NetcheckReport {
+        udp: true,
+        reflexive: Some("203.0.113.10:41820".parse().unwrap()),
+        nat: NatKind::Symmetric,
+        stun: vec![StunAnswer {
+            server: "203.0.113.1:7444".parse().unwrap(),
+            mapped: None,
+        }],
+        upnp: None,
+        coordinator: Some("203.0.113.1:7443".into()),
+        coordinator_rtt_ms: Some(4),
+    };
+    let text = netcheck(&n);
+    for want in [
+        "UDP:            yes",
+        "public address: 203.0.113.10:41820",
+        "symmetric NAT",
+        "UPnP-IGD no",
+        "RTT 4 ms",
+        "saw nothing (no answer)",
+    ] {
+        assert!(text.contains(want), "{want} missing:\n{text}");
+    }
+    n.stun.clear();
+    assert!(netcheck(&n).contains("not checked"));
+}
+
+#[test]
+fn bytes_are_human() {
+    assert_eq!(human_bytes(0), "0 B");
+    assert_eq!(human_bytes(1536), "1.5 KiB");
+    assert_eq!(human_bytes(3 << 30), "3.0 GiB");
+}

@@ -1,0 +1,278 @@
+//! One request, one response: what each local API call does.
+
+use super::{netcheck, status, ApiState};
+use crate::control::{Answer, Command, CoordinatorSettings, Reply};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::oneshot;
+use warren_proto::api::{find_peer, PingReply, Request, Response, PING_TIMEOUT_MS};
+use warren_proto::control::msg::ClientMsg;
+use warren_proto::invite::{self, Invite};
+
+/// Longer than a connection attempt (10 s), so `warren up` reports how that went.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
+/// The longest invite the coordinator grants; asking for more is refused here with a reason.
+const MAX_INVITE_TTL: u64 = 30 * 24 * 3600;
+
+pub async fn answer(req: Request, state: &ApiState) -> Response {
+    match req {
+        Request::Status => Response::Status(Box::new(status::build(state))),
+        Request::Version => Response::Version {
+            daemon: env!("CARGO_PKG_VERSION").to_string(),
+        },
+        Request::Up {
+            coordinator,
+            coordinator_key,
+            name,
+        } => {
+            let settings =
+                match (coordinator, coordinator_key) {
+                    (Some(address), Some(public_key)) => Some(CoordinatorSettings {
+                        address,
+                        public_key,
+                        name: name.unwrap_or_else(|| current_name(state)),
+                    }),
+                    (None, None) => None,
+                    _ => return error(
+                        "give both --coordinator HOST:PORT and --coordinator-key KEY, or neither",
+                    ),
+                };
+            done(ask(state, |r| Command::Up(settings, r)).await)
+        }
+        Request::Down => done(ask(state, Command::Down).await),
+        Request::Logout => done(ask(state, Command::Logout).await),
+        Request::CreateNetwork { name, password } => done(
+            request(
+                state,
+                ClientMsg::CreateNetwork {
+                    id: 0,
+                    name,
+                    password,
+                },
+            )
+            .await,
+        ),
+        Request::JoinNetwork { name, password } => done(
+            request(
+                state,
+                ClientMsg::JoinNetwork {
+                    id: 0,
+                    name,
+                    password,
+                },
+            )
+            .await,
+        ),
+        Request::LeaveNetwork { name } => {
+            done(request(state, ClientMsg::LeaveNetwork { id: 0, name }).await)
+        }
+        Request::JoinInvite { invite, name } => join_invite(state, &invite, name).await,
+        Request::CreateInvite { network, ttl_secs } => {
+            create_invite(state, network, ttl_secs).await
+        }
+        Request::Ping { peer } => ping(state, &peer).await,
+        Request::Netcheck => netcheck::run(state).await,
+        Request::Subscribe => error("subscribe must be the first request on its connection"),
+    }
+}
+
+fn error(message: impl Into<String>) -> Response {
+    Response::Error {
+        message: message.into(),
+    }
+}
+
+fn done(r: Result<Answer, String>) -> Response {
+    match r {
+        Ok(Answer::Done(message)) => Response::Done { message },
+        Ok(Answer::Invite { network, .. }) => Response::Done {
+            message: format!("invite for {network} made"),
+        },
+        Err(message) => Response::Error { message },
+    }
+}
+
+fn current_name(state: &ApiState) -> String {
+    let v = state.control.view.lock().expect("control view lock");
+    v.coordinator
+        .as_ref()
+        .map(|c| c.name.clone())
+        .unwrap_or_else(|| state.default_name.clone())
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Hands a command to the control task and waits for its answer.
+async fn ask(state: &ApiState, make: impl FnOnce(Reply) -> Command) -> Result<Answer, String> {
+    let (tx, rx) = oneshot::channel();
+    if state.control.commands.send(make(tx)).await.is_err() {
+        return Err("the daemon's coordinator task has stopped".into());
+    }
+    match tokio::time::timeout(ANSWER_TIMEOUT, rx).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(_)) => Err("the coordinator task dropped the request".into()),
+        Err(_) => Err("no answer from the coordinator in time".into()),
+    }
+}
+
+async fn request(state: &ApiState, msg: ClientMsg) -> Result<Answer, String> {
+    ask(state, |r| Command::Request(msg, r)).await
+}
+
+/// Connects to the invite's coordinator unless already connected to it, then joins.
+async fn join_invite(state: &ApiState, code: &str, name: Option<String>) -> Response {
+    let inv = match Invite::decode(code) {
+        Ok(i) => i,
+        Err(e) => return error(e.to_string()),
+    };
+    if inv.expires <= unix_now() {
+        return error(format!(
+            "this invite for {} expired {}; ask a member for a new one (`warren invite {}`)",
+            inv.network,
+            ago(unix_now() - inv.expires),
+            inv.network
+        ));
+    }
+    let (same, connected) = {
+        let v = state.control.view.lock().expect("control view lock");
+        match &v.coordinator {
+            Some(c) => (
+                c.address == inv.coordinator && c.public_key == inv.coordinator_key,
+                c.connected,
+            ),
+            None => (false, false),
+        }
+    };
+    let up = state.dataplane.node().is_up();
+    if !same || !connected || !up || name.is_some() {
+        let settings = CoordinatorSettings {
+            address: inv.coordinator.clone(),
+            public_key: inv.coordinator_key,
+            name: name.unwrap_or_else(|| current_name(state)),
+        };
+        if let Err(e) = ask(state, |r| Command::Up(Some(settings), r)).await {
+            return error(e);
+        }
+    }
+    done(
+        request(
+            state,
+            ClientMsg::JoinInvite {
+                id: 0,
+                network: inv.network.clone(),
+                secret: inv.secret_text(),
+            },
+        )
+        .await,
+    )
+}
+
+fn ago(secs: u64) -> String {
+    match secs {
+        0..=119 => format!("{secs} s ago"),
+        120..=7199 => format!("{} min ago", secs / 60),
+        7200..=172_799 => format!("{} h ago", secs / 3600),
+        _ => format!("{} days ago", secs / 86400),
+    }
+}
+
+async fn create_invite(state: &ApiState, network: String, ttl_secs: u64) -> Response {
+    if ttl_secs == 0 || ttl_secs > MAX_INVITE_TTL {
+        return error("an invite lasts from 1 second to 30 days");
+    }
+    let coordinator = {
+        let v = state.control.view.lock().expect("control view lock");
+        v.coordinator.clone()
+    };
+    let Some(c) = coordinator else {
+        return error(
+            "not connected to a coordinator: run `warren up --coordinator HOST:PORT \
+             --coordinator-key KEY` first",
+        );
+    };
+    let answer = request(
+        state,
+        ClientMsg::CreateInvite {
+            id: 0,
+            network,
+            ttl_secs,
+        },
+    )
+    .await;
+    match answer {
+        Ok(Answer::Invite {
+            network,
+            secret,
+            expires,
+        }) => {
+            let Some(secret) = invite::parse_secret(&secret) else {
+                return error("the coordinator sent an unreadable invite secret");
+            };
+            let code = Invite {
+                coordinator: c.address,
+                coordinator_key: c.public_key,
+                network: network.clone(),
+                secret,
+                expires,
+            }
+            .encode();
+            match code {
+                Ok(code) => Response::Invite {
+                    code,
+                    network,
+                    expires,
+                },
+                Err(e) => error(e.to_string()),
+            }
+        }
+        Ok(Answer::Done(m)) => error(format!("unexpected answer from the coordinator: {m}")),
+        Err(m) => error(m),
+    }
+}
+
+/// One disco ping on the peer's current path; the data plane threads carry it and its pong.
+async fn ping(state: &ApiState, query: &str) -> Response {
+    let peers = status::build(state).peers;
+    let peer = match find_peer(&peers, query) {
+        Ok(p) => p.clone(),
+        Err(e) => return error(e),
+    };
+    let sent = {
+        let mut node = state.dataplane.node();
+        node.ping(std::time::Instant::now(), &peer.public_key)
+    };
+    let tx = match sent {
+        Ok(tx) => tx,
+        Err(e) => return error(format!("cannot ping {}: {e}", peer.name)),
+    };
+    state.dataplane.flush_now();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(PING_TIMEOUT_MS);
+    loop {
+        let answer = state
+            .dataplane
+            .node()
+            .take_ping_answer(&peer.public_key, &tx);
+        if let Some((a, path)) = answer {
+            return Response::Pong(PingReply {
+                peer: peer.name,
+                overlay_ip: peer.overlay_ip,
+                path,
+                endpoint: a.from,
+                rtt_us: a.rtt.as_micros() as u64,
+            });
+        }
+        if tokio::time::Instant::now() >= deadline {
+            state.dataplane.node().cancel_ping(&tx);
+            return error(format!(
+                "no pong from {} within {} ms",
+                peer.name, PING_TIMEOUT_MS
+            ));
+        }
+        // The pong is handled on the data plane's receive thread; look again shortly.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}

@@ -1,0 +1,149 @@
+//! The local API on a Unix socket: newline-delimited JSON, one response per request, except
+//! `subscribe`, which keeps answering with a fresh status whenever it changes.
+
+mod answer;
+mod netcheck;
+mod status;
+mod subscribe;
+
+use crate::control::ControlHandle;
+use crate::dataplane::Dataplane;
+use anyhow::{bail, Context, Result};
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use warren_proto::api::{
+    OffloadStatus, Request, RequestEnvelope, Response, ResponseEnvelope, SelfStatus, API_VERSION,
+};
+
+/// Requests are small; a longer line is a confused or hostile client.
+const MAX_REQUEST: u64 = 64 * 1024;
+
+/// The group whose members may use the API unless `--socket-group` names another.
+pub const DEFAULT_GROUP: &str = "warren";
+
+pub struct ApiState {
+    pub dataplane: Arc<Dataplane>,
+    pub self_status: SelfStatus,
+    pub offload: OffloadStatus,
+    pub control: ControlHandle,
+    pub default_name: String,
+}
+
+/// Binds the socket, refusing to steal it from a live daemon, and restricts it to root and
+/// `group` (mode 0660), or to root alone (0600) when the default group does not exist.
+pub fn bind(path: &Path, group: &str) -> Result<UnixListener> {
+    let gid = match group_id(group)? {
+        Some(gid) => Some(gid),
+        None if group == DEFAULT_GROUP => {
+            tracing::info!(
+                "group {group} does not exist: only root can use {} (create the group and \
+                 restart warrend to let its members in)",
+                path.display()
+            );
+            None
+        }
+        None => bail!("group {group} (from --socket-group) does not exist"),
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create socket directory {}", dir.display()))?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            bail!(
+                "another warrend is already serving {}; stop it or pass a different --socket",
+                path.display()
+            );
+        }
+        std::fs::remove_file(path)
+            .with_context(|| format!("cannot remove stale socket {}", path.display()))?;
+    }
+    let listener =
+        UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))?;
+    let mode = match gid {
+        Some(gid) => {
+            let c = CString::new(path.as_os_str().as_bytes())?;
+            // SAFETY: c is a valid NUL-terminated path; uid -1 keeps the owner.
+            if unsafe { libc::chown(c.as_ptr(), u32::MAX, gid) } != 0 {
+                return Err(std::io::Error::last_os_error())
+                    .with_context(|| format!("cannot give {} to group {group}", path.display()));
+            }
+            0o660
+        }
+        None => 0o600,
+    };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    Ok(listener)
+}
+
+fn group_id(name: &str) -> Result<Option<libc::gid_t>> {
+    let c = CString::new(name).context("group name contains NUL")?;
+    // SAFETY: getgrnam returns NULL or a pointer to static storage we read immediately.
+    let grp = unsafe { libc::getgrnam(c.as_ptr()) };
+    Ok((!grp.is_null()).then(|| unsafe { (*grp).gr_gid }))
+}
+
+pub async fn serve(listener: UnixListener, state: Arc<ApiState>) -> Result<()> {
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let state = state.clone();
+        tokio::spawn(async move {
+            if let Err(e) = handle_connection(stream, &state).await {
+                tracing::debug!("API client: {e}");
+            }
+        });
+    }
+}
+
+async fn handle_connection(stream: UnixStream, state: &ApiState) -> Result<()> {
+    let (reader, mut writer) = stream.into_split();
+    let mut lines = BufReader::new(reader.take(MAX_REQUEST)).lines();
+    while let Some(line) = lines.next_line().await? {
+        let response = match serde_json::from_str::<RequestEnvelope>(&line) {
+            Ok(req) if req.v == API_VERSION => {
+                if req.request == Request::Subscribe {
+                    return subscribe::run(state, &mut writer).await;
+                }
+                answer::answer(req.request, state).await
+            }
+            Ok(req) => Response::Error {
+                message: format!(
+                    "API version {} is not supported; this daemon speaks version {API_VERSION}",
+                    req.v
+                ),
+            },
+            Err(e) => Response::Error {
+                message: format!("bad request: {e}"),
+            },
+        };
+        write_response(&mut writer, response).await?;
+    }
+    Ok(())
+}
+
+async fn write_response(
+    writer: &mut tokio::net::unix::OwnedWriteHalf,
+    response: Response,
+) -> Result<()> {
+    let mut out = serde_json::to_vec(&ResponseEnvelope {
+        v: API_VERSION,
+        response,
+    })?;
+    out.push(b'\n');
+    writer.write_all(&out).await?;
+    Ok(())
+}
+
+/// Removes the socket file when the daemon stops.
+pub struct SocketGuard(pub PathBuf);
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

@@ -1,0 +1,77 @@
+//! `warren netcheck`: a fresh STUN run on the daemon's own UDP socket (the coordinator's two
+//! servers tell UDP reachability, the public address and the NAT's mapping kind), a UPnP-IGD
+//! search on the LAN, and the control connection's RTT, all at once.
+
+use super::ApiState;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+use warren_proto::api::{NetcheckReport, Response, StunAnswer};
+use warren_proto::control::msg::NatKind;
+
+const UPNP_WAIT: Duration = Duration::from_secs(2);
+
+pub async fn run(state: &ApiState) -> Response {
+    let (servers, coordinator, rtt) = {
+        let v = state.control.view.lock().expect("control view lock");
+        let connected = v.coordinator.as_ref().is_some_and(|c| c.connected);
+        (
+            v.stun_servers,
+            v.coordinator.as_ref().map(|c| c.address.clone()),
+            v.connection
+                .as_ref()
+                .filter(|_| connected)
+                .map(|c| c.rtt().as_millis() as u32),
+        )
+    };
+    if !state.dataplane.node().is_up() {
+        return Response::Error {
+            message: "Warren is down: run `warren up` first".into(),
+        };
+    }
+    let upnp = tokio::task::spawn_blocking(upnp_external_ip);
+    let mut report = NetcheckReport {
+        udp: false,
+        reflexive: None,
+        nat: NatKind::Unknown,
+        stun: Vec::new(),
+        upnp: None,
+        coordinator,
+        coordinator_rtt_ms: rtt,
+    };
+    if let Some(servers) = servers {
+        let bound = {
+            let mut node = state.dataplane.node();
+            node.start_discovery(Instant::now(), servers);
+            node.discovery_bound()
+        };
+        state.dataplane.flush_now();
+        let deadline = Instant::now() + bound + Duration::from_millis(500);
+        while state.dataplane.node().discovery_running() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if let Some(d) = state.dataplane.node().discovery() {
+            report.udp = d.mapped.iter().any(Option::is_some);
+            report.reflexive = d.reflexive;
+            report.nat = d.nat;
+            report.stun = servers
+                .iter()
+                .zip(d.mapped)
+                .map(|(server, mapped)| StunAnswer {
+                    server: *server,
+                    mapped,
+                })
+                .collect();
+        }
+    }
+    report.upnp = upnp.await.ok().flatten();
+    Response::Netcheck(report)
+}
+
+/// The external address of a UPnP-IGD gateway on the LAN, if one answers in time.
+fn upnp_external_ip() -> Option<IpAddr> {
+    let mut options = igd_next::SearchOptions::default();
+    options.timeout = Some(UPNP_WAIT);
+    options.single_search_timeout = Some(UPNP_WAIT);
+    let gateway = igd_next::search_gateway(options).ok()?;
+    gateway.get_external_ip().ok()
+}

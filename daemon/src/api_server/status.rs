@@ -1,0 +1,45 @@
+//! The daemon's state as `warren status` shows it, put together from the data plane and the
+//! control task.
+
+use super::ApiState;
+use std::time::Instant;
+use warren_proto::api::{Status, TunnelState};
+
+pub fn build(state: &ApiState) -> Status {
+    let (mut coordinator, peer_networks, rtt) = {
+        let v = state.control.view.lock().expect("control view lock");
+        let rtt = v.connection.as_ref().map(|c| c.rtt().as_millis() as u32);
+        (v.coordinator.clone(), v.peer_networks.clone(), rtt)
+    };
+    if let Some(c) = coordinator.as_mut() {
+        c.rtt_ms = if c.connected { rtt } else { None };
+    }
+    let mut self_ = state.self_status.clone();
+    if let Some(c) = &coordinator {
+        self_.name = c.name.clone();
+    }
+    self_.overlay_ip = (*state.dataplane.overlay_v4.lock().expect("overlay lock")).into();
+    let node = state.dataplane.node();
+    if let Some(d) = node.discovery() {
+        self_.reflexive = d.reflexive;
+        self_.nat = d.nat;
+    }
+    let mut peers = node.peer_status(Instant::now());
+    for p in &mut peers {
+        if let Some(n) = peer_networks.get(&p.public_key) {
+            p.networks = n.clone();
+        }
+    }
+    Status {
+        state: if node.is_up() {
+            TunnelState::Up
+        } else {
+            TunnelState::Down
+        },
+        self_,
+        peers,
+        dropped: node.counters().dropped_map(),
+        offload: state.offload.clone(),
+        coordinator,
+    }
+}

@@ -1,0 +1,140 @@
+//! What the daemon reports: its own state, its peers, and the answers of `ping` and `netcheck`.
+
+use crate::control::msg::NatKind;
+use crate::key::NodeKey;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+/// How packets currently reach a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PathKind {
+    Direct,
+    Lan,
+    Relay,
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// `up`, or `down` after `warren down` (the tunnel carries nothing until `warren up`).
+    pub state: TunnelState,
+    #[serde(rename = "self")]
+    pub self_: SelfStatus,
+    pub peers: Vec<PeerStatus>,
+    /// Packets the daemon refused, by reason (e.g. `no_route`, `malformed`, `decrypt_failed`).
+    pub dropped: BTreeMap<String, u64>,
+    pub offload: OffloadStatus,
+    /// `None` in manual mode (no `warren up` yet).
+    #[serde(default)]
+    pub coordinator: Option<CoordinatorStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoordinatorStatus {
+    pub address: String,
+    /// This host's name in its networks.
+    pub name: String,
+    /// The address the coordinator leased to this host, once connected.
+    pub overlay_ip: Option<IpAddr>,
+    pub public_key: NodeKey,
+    pub connected: bool,
+    /// Why the last attempt failed, while not connected.
+    pub last_error: Option<String>,
+    pub networks: Vec<String>,
+    /// Round-trip time of the control connection, while connected.
+    #[serde(default)]
+    pub rtt_ms: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TunnelState {
+    Up,
+    Down,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SelfStatus {
+    pub name: String,
+    pub overlay_ip: IpAddr,
+    pub overlay_ip6: Option<IpAddr>,
+    pub public_key: NodeKey,
+    pub listen_port: u16,
+    pub tun: String,
+    pub mtu: u16,
+    /// Where this host's UDP socket is seen from on the internet (STUN), once known.
+    #[serde(default)]
+    pub reflexive: Option<SocketAddr>,
+    /// The NAT's mapping behaviour as STUN measured it.
+    #[serde(default = "unknown_nat")]
+    pub nat: NatKind,
+}
+
+fn unknown_nat() -> NatKind {
+    NatKind::Unknown
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerStatus {
+    pub name: String,
+    pub public_key: NodeKey,
+    pub overlay_ip: Option<IpAddr>,
+    pub allowed_ips: Vec<String>,
+    /// A session exists and the peer was heard from within the last handshake period.
+    pub online: bool,
+    pub path: PathKind,
+    pub endpoint: Option<SocketAddr>,
+    pub rtt_ms: Option<u32>,
+    pub last_handshake_secs: Option<u64>,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    /// The networks shared with this peer; empty for a static peer from the config file.
+    #[serde(default)]
+    pub networks: Vec<String>,
+}
+
+/// One pong: which path it took and how long the round trip was.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PingReply {
+    pub peer: String,
+    pub overlay_ip: Option<IpAddr>,
+    pub path: PathKind,
+    /// Where the pong came from.
+    pub endpoint: SocketAddr,
+    pub rtt_us: u64,
+}
+
+/// What `warren netcheck` measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetcheckReport {
+    /// A STUN server answered on the daemon's UDP socket.
+    pub udp: bool,
+    /// This host's address as seen from the internet.
+    pub reflexive: Option<SocketAddr>,
+    /// `endpoint_independent` (peers can reach the reflexive address) or `symmetric`.
+    pub nat: NatKind,
+    /// The STUN servers asked, and what each saw (`null`: no answer).
+    pub stun: Vec<StunAnswer>,
+    /// UPnP-IGD on the local gateway: its external address when one answered.
+    pub upnp: Option<IpAddr>,
+    /// The coordinator, its control connection's round-trip time, when connected.
+    pub coordinator: Option<String>,
+    pub coordinator_rtt_ms: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StunAnswer {
+    pub server: SocketAddr,
+    pub mapped: Option<SocketAddr>,
+}
+
+/// Which batching features the data plane ended up with after asking the kernel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffloadStatus {
+    pub tun_vnet_hdr: bool,
+    pub tun_udp_gso: bool,
+    pub udp_gso_segments: usize,
+    pub udp_gro_segments: usize,
+}
