@@ -47,6 +47,45 @@ fn wait_status(host: &Host, limit: Duration, what: &str, cond: impl Fn(&Value) -
     }
 }
 
+/// A `subscribe` connection to a daemon's API, read line by line.
+struct Subscription(std::io::BufReader<std::os::unix::net::UnixStream>);
+
+impl Subscription {
+    fn open(host: &Host) -> Subscription {
+        use std::io::Write;
+        let mut s = std::os::unix::net::UnixStream::connect(&host.socket).expect("connect");
+        s.write_all(b"{\"v\":1,\"cmd\":\"subscribe\"}\n").unwrap();
+        Subscription(std::io::BufReader::new(s))
+    }
+
+    /// The next pushed status, or `None` if none comes within `wait`.
+    fn next(&mut self, wait: Duration) -> Option<Value> {
+        use std::io::BufRead;
+        self.0.get_ref().set_read_timeout(Some(wait)).unwrap();
+        let mut line = String::new();
+        match self.0.read_line(&mut line) {
+            Ok(0) => panic!("the daemon closed the subscription"),
+            Ok(_) => {
+                let v = json(&line);
+                assert!(
+                    v["status"].is_object(),
+                    "a subscription pushes statuses: {v}"
+                );
+                Some(v["status"].clone())
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                None
+            }
+            Err(e) => panic!("reading the subscription: {e}"),
+        }
+    }
+}
+
 fn online(st: &Value, peer: &str) -> bool {
     Host::peer_in(st, peer).is_some_and(|p| p["online"] == true)
 }
@@ -132,8 +171,33 @@ fn networks_invites_and_their_errors() {
     a.warren_err(&["invite", "lan", "--expires", "90d"], &["30 days"]);
     b.warren_err(&["join", "warren1-AAAA"], &["invite code is damaged"]);
 
+    // A subscriber (the GUI) gets the state at once, nothing while nothing changes, and the
+    // new peer as soon as it joins, without asking.
+    let mut sub = Subscription::open(a);
+    let first = sub.next(Duration::from_secs(2)).expect("a status at once");
+    assert_eq!(first["coordinator"]["networks"], serde_json::json!(["lan"]));
+    assert!(first["peers"].as_array().unwrap().is_empty(), "{first}");
+    assert!(
+        sub.next(Duration::from_millis(1500)).is_none(),
+        "pushed although nothing changed"
+    );
     let out = b.warren_ok(&["join", &code]);
     assert!(out.contains("joined network lan"), "{out}");
+    let t0 = Instant::now();
+    loop {
+        let st = sub
+            .next(Duration::from_secs(3))
+            .unwrap_or_else(|| panic!("no push within 3 s of {} joining", b.name));
+        if Host::peer_in(&st, &b.name).is_some() {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "no push with {}",
+            b.name
+        );
+    }
+    drop(sub);
     // C has never seen the coordinator: the invite brings address and key.
     let out = c.warren_ok(&["up", &code, "--name", &c.name.clone()]);
     assert!(out.contains("joined network lan"), "{out}");
