@@ -57,7 +57,12 @@ enum Command {
     /// Turn Warren off (identity, coordinator and networks are kept)
     Down,
     /// Leave every network and forget the coordinator (identity is kept)
-    Logout,
+    Logout {
+        /// Forget the coordinator on this host even if it cannot be told (it then keeps this
+        /// host in its networks)
+        #[arg(long)]
+        force: bool,
+    },
     /// Create a network and join it
     Create {
         network: String,
@@ -188,7 +193,7 @@ fn run(cli: Cli) -> Result<()> {
             name,
         })?),
         Command::Down => done(call(Request::Down)?),
-        Command::Logout => done(call(Request::Logout)?),
+        Command::Logout { force } => done(call(Request::Logout { force })?),
         Command::Create { network, password } => {
             let password = password::get(password, &network, true)?;
             done(call(Request::CreateNetwork {
@@ -236,7 +241,9 @@ fn run(cli: Cli) -> Result<()> {
                     "code": code, "network": network, "expires": expires
                 }))?;
             } else {
-                let at = UNIX_EPOCH + Duration::from_secs(expires);
+                let at = UNIX_EPOCH
+                    .checked_add(Duration::from_secs(expires))
+                    .unwrap_or(UNIX_EPOCH);
                 let left = at
                     .duration_since(SystemTime::now())
                     .map(|d| Duration::from_secs(d.as_secs()))

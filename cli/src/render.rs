@@ -28,6 +28,10 @@ pub fn status(s: &Status) -> String {
             c.address,
             c.rtt_ms.map(|r| format!(", RTT {r} ms")).unwrap_or_default()
         )),
+        Some(c) if s.state == TunnelState::Down => out.push_str(&format!(
+            "coordinator {}: disconnected while Warren is down\n",
+            c.address
+        )),
         Some(c) => out.push_str(&format!(
             "coordinator {}: not connected ({})\n",
             c.address,
@@ -114,7 +118,10 @@ fn peer_table(peers: &[&PeerStatus]) -> String {
                 p.name.clone(),
                 p.overlay_ip.map(|i| i.to_string()).unwrap_or("-".into()),
                 if p.online { "yes" } else { "no" }.into(),
-                path_words(p.path).into(),
+                match (p.path, p.relay) {
+                    (PathKind::Relay, Some(r)) => format!("relay via {r}"),
+                    (path, _) => path_words(path).into(),
+                },
                 p.endpoint.map(|e| e.to_string()).unwrap_or("-".into()),
                 p.rtt_ms.map(|r| format!("{r} ms")).unwrap_or("-".into()),
                 p.last_handshake_secs
@@ -275,7 +282,17 @@ pub fn netcheck(r: &NetcheckReport) -> String {
                 .unwrap_or("nothing (no answer)".into())
         ));
     }
-    out.push_str("relays:         none (relaying is not built yet)\n");
+    match &r.relay {
+        Some(c) if c.reachable => out.push_str(&format!(
+            "relay:          {}{}\n",
+            c.server,
+            c.rtt_ms
+                .map(|r| format!(", RTT {r} ms"))
+                .unwrap_or_default()
+        )),
+        Some(c) => out.push_str(&format!("relay:          {} does not answer\n", c.server)),
+        None => out.push_str("relay:          none (the coordinator offers none)\n"),
+    }
     out
 }
 

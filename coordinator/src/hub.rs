@@ -8,6 +8,8 @@ use crate::store::Store;
 use anyhow::Result;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc::UnboundedSender;
 use warren_coordinator_core::{Change, JoinLimiter, RateLimitConfig, Registry, RegistryError};
@@ -28,6 +30,9 @@ pub struct Hub {
     pub online: HashMap<NodeKey, Online>,
     pub limiter: JoinLimiter,
     next_session: u64,
+    /// Bumped with every persisted change, under the hub lock: the relay reads it without
+    /// the lock to know when its cached "do these two share a network?" answers are stale.
+    generation: Arc<AtomicU64>,
 }
 
 pub fn unix_now() -> u64 {
@@ -68,13 +73,26 @@ impl Hub {
             online: HashMap::new(),
             limiter: JoinLimiter::new(RateLimitConfig::default()),
             next_session: 1,
+            generation: Arc::new(AtomicU64::new(0)),
         }
     }
 
+    /// The counter behind [`Hub::generation`], to read without the hub lock.
+    pub fn generation_counter(&self) -> Arc<AtomicU64> {
+        self.generation.clone()
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     /// Persists what an operation changed; the registry and the database never disagree for
-    /// long, and a failed write is reported to the caller rather than ignored.
+    /// long, and a failed write is reported to the caller rather than ignored. Every registry
+    /// change comes through here, which is why this is also where the generation moves (even
+    /// when the write fails: the registry did change).
     pub fn persist(&mut self, changes: &[Change]) -> Result<()> {
         if !changes.is_empty() {
+            self.generation.fetch_add(1, Ordering::Release);
             self.store.apply(changes)?;
         }
         Ok(())

@@ -3,6 +3,7 @@
 
 mod hub;
 mod quic;
+mod relay;
 mod server;
 mod store;
 mod stun;
@@ -11,8 +12,8 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use warren_coordinator_core::{Registry, RegistryConfig};
+use std::sync::Arc;
+use warren_coordinator_core::{Registry, RegistryConfig, RelayConfig};
 use warren_proto::control::auth::public_key;
 
 pub const DEFAULT_PORT: u16 = 7443;
@@ -36,6 +37,10 @@ struct Args {
     /// [default: the --listen port + 1 and + 2]
     #[arg(long, value_name = "PORT1,PORT2", value_parser = stun::parse_ports)]
     stun_ports: Option<[u16; 2]>,
+    /// The UDP port of the relay (for hosts with no direct path between them), on the IP of
+    /// --listen; 0 turns the relay off [default: the --listen port + 3]
+    #[arg(long, value_name = "PORT")]
+    relay_port: Option<u16>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -94,6 +99,10 @@ fn run(args: Args) -> Result<()> {
             None => stun::default_ports(args.listen.port())?,
         };
         let [stun1, stun2] = stun::start(listen.ip(), stun_ports).await?;
+        let relay_socket = match relay::port_to_bind(args.relay_port, args.listen.port())? {
+            Some(port) => Some(relay::bind(listen.ip(), port).await?),
+            None => None,
+        };
         // The two lines a daemon needs, on stdout for scripts.
         println!("listening on {listen}");
         println!("coordinator key {key}");
@@ -102,11 +111,32 @@ fn run(args: Args) -> Result<()> {
             listen.port()
         );
         println!("stun on {stun1} {stun2}");
-        let server = Arc::new(server::Server {
+        let relay = match relay_socket {
+            Some(socket) => {
+                let addr = socket.local_addr()?;
+                println!("relay on {addr}");
+                let (handle, commands) = relay::channel(addr.port());
+                Some((socket, handle, commands))
+            }
+            None => {
+                tracing::info!("relay off (--relay-port 0)");
+                None
+            }
+        };
+        let server = Arc::new(server::Server::new(
             secret,
-            stun_ports: vec![stun1.port(), stun2.port()],
-            hub: Mutex::new(hub::Hub::new(registry, store)),
-        });
+            vec![stun1.port(), stun2.port()],
+            relay.as_ref().map(|(_, handle, _)| handle.clone()),
+            hub::Hub::new(registry, store),
+        ));
+        if let Some((socket, _, commands)) = relay {
+            tokio::spawn(relay::serve(
+                socket,
+                commands,
+                server.clone(),
+                RelayConfig::default(),
+            ));
+        }
         tokio::select! {
             r = server::serve(endpoint, server) => r,
             _ = tokio::signal::ctrl_c() => Ok(()),

@@ -3,8 +3,10 @@
 
 use crate::hub::{error_code, unix_now, Hub};
 use crate::quic::{read_frame, write_frame};
+use crate::relay::{Membership, RelayHandle, RelayLease};
 use anyhow::{anyhow, Context, Result};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -23,12 +25,42 @@ const RENEW_EVERY: Duration = Duration::from_secs(3600);
 pub struct Server {
     pub secret: [u8; 32],
     pub stun_ports: Vec<u16>,
+    /// `None` when the relay is off.
+    pub relay: Option<RelayHandle>,
     pub hub: Mutex<Hub>,
+    /// The hub's generation counter, readable without its lock (see [`Membership`]).
+    generation: Arc<AtomicU64>,
 }
 
 impl Server {
+    pub fn new(
+        secret: [u8; 32],
+        stun_ports: Vec<u16>,
+        relay: Option<RelayHandle>,
+        hub: Hub,
+    ) -> Self {
+        Self {
+            secret,
+            stun_ports,
+            relay,
+            generation: hub.generation_counter(),
+            hub: Mutex::new(hub),
+        }
+    }
+
     fn hub(&self) -> std::sync::MutexGuard<'_, Hub> {
         self.hub.lock().expect("coordinator state poisoned")
+    }
+}
+
+impl Membership for Server {
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn shares_network(&self, a: &NodeKey, b: &NodeKey) -> (bool, u64) {
+        let hub = self.hub();
+        (hub.registry.shares_network(a, b), hub.generation())
     }
 }
 
@@ -72,6 +104,16 @@ async fn connection(incoming: quinn::Incoming, server: &Server) -> Result<()> {
         ))
     } else {
         register(server, node, &hello)
+    };
+    // The node's relay token lives as long as this function: every way out of it, early
+    // returns included, withdraws the token.
+    let (answer, _relay_lease) = match answer {
+        Ok(mut welcome) => {
+            let lease = offer_relay(server, node);
+            welcome.relay = lease.as_ref().map(RelayLease::offer);
+            (Ok(welcome), lease)
+        }
+        Err(e) => (Err(e), None),
     };
     let payload = match &answer {
         Ok(welcome) => serde_json::to_vec(welcome)?,
@@ -140,7 +182,17 @@ fn register(server: &Server, node: NodeKey, hello: &Hello) -> Result<Welcome, (E
         overlay_ip: lease.addr.into(),
         networks: hub.registry.networks_of(&node),
         stun_ports: server.stun_ports.clone(),
+        relay: None,
     })
+}
+
+/// A relay token for `node`'s new session, registered with the relay before the Welcome that
+/// carries it goes out. A node without one still works wherever a direct path does.
+fn offer_relay(server: &Server, node: NodeKey) -> Option<RelayLease> {
+    let lease = server.relay.as_ref()?.admit(node);
+    lease
+        .inspect_err(|e| tracing::warn!(node = %node, "no relay for this session: {e:#}"))
+        .ok()
 }
 
 async fn requests(
@@ -360,12 +412,7 @@ mod tests {
         hub.persist(&c).unwrap();
         let c = hub.registry.join_network(key(BOB), "net", "pw", 1).unwrap();
         hub.persist(&c).unwrap();
-        let server = Server {
-            secret: [0; 32],
-            stun_ports: vec![],
-            hub: std::sync::Mutex::new(hub),
-        };
-        (server, inboxes)
+        (Server::new([0; 32], vec![], None, hub), inboxes)
     }
 
     fn drain(rx: &mut UnboundedReceiver<ServerMsg>) -> Vec<ServerMsg> {
@@ -499,5 +546,49 @@ mod tests {
             error_of(&drain(&mut inbox[2]), 9).0,
             ErrorCode::InviteInvalid
         );
+    }
+
+    #[tokio::test]
+    async fn the_relay_stops_at_a_leave() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (server, _inbox) = setup(tmp.path());
+        let (alice, bob, carol) = (key(ALICE), key(BOB), key(CAROL));
+        let mut cache = crate::relay::SharesCache::default();
+        assert!(cache.shares(&server, &alice, &bob));
+        assert!(!cache.shares(&server, &alice, &carol));
+        // Answered from the cache until the registry changes.
+        assert!(cache.shares(&server, &bob, &alice));
+        let leave = ClientMsg::LeaveNetwork {
+            id: 1,
+            name: "net".into(),
+        };
+        handle(&server, bob, remote(2), leave).await;
+        assert!(!cache.shares(&server, &alice, &bob));
+    }
+
+    #[tokio::test]
+    async fn a_session_gets_a_relay_token_only_when_the_relay_runs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut server, _inbox) = setup(tmp.path());
+        assert!(offer_relay(&server, key(ALICE)).is_none());
+        let (handle, mut commands) = crate::relay::channel(7446);
+        server.relay = Some(handle);
+        let lease = offer_relay(&server, key(ALICE)).unwrap();
+        let offer = lease.offer();
+        assert_eq!(offer.port, 7446);
+        let token: [u8; 16] = URL_SAFE_NO_PAD
+            .decode(&offer.token)
+            .unwrap()
+            .try_into()
+            .unwrap();
+        assert!(matches!(
+            commands.try_recv(),
+            Ok(crate::relay::Command::Add { node, token: t }) if node == key(ALICE) && t == token
+        ));
+        drop(lease);
+        assert!(matches!(
+            commands.try_recv(),
+            Ok(crate::relay::Command::Remove { token: t }) if t == token
+        ));
     }
 }

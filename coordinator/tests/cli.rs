@@ -130,6 +130,10 @@ fn networks_invites_and_their_errors() {
         &["create", "lan", "--password", "pw"],
         &["unreachable right now"],
     );
+    a.warren_err(
+        &["logout"],
+        &["cannot log out while not connected", "--force"],
+    );
     a.up(&lab.coordinator);
     b.up(&lab.coordinator);
 

@@ -105,6 +105,19 @@ fn coordinator_restart() {
     a.warren_ok(&["create", "keepme", "--password", "pw-keep"]);
     b.warren_ok(&["join", "keepme", "--password", "pw-keep"]);
     first_reply_blocking(a, ip_b, Instant::now());
+    // The first replies may come through the coordinator's relay; this test is about the
+    // direct path surviving the coordinator, so wait for it.
+    let (na, nb) = (a.name.clone(), b.name.clone());
+    wait_all(
+        &mut [&mut *a, &mut *b],
+        Duration::from_secs(10),
+        "a direct path",
+        |st| {
+            [&na, &nb].iter().any(|n| {
+                Host::peer_in(st, n).is_some_and(|p| p["path"] == "direct" || p["path"] == "lan")
+            })
+        },
+    );
     let before = [a.status(), b.status()];
 
     // Crash.

@@ -88,6 +88,7 @@ impl PeerEntry {
                 Some(s) => Some(s),
                 None => Some(DEFAULT_KEEPALIVE_SECS),
             },
+            relay: false,
         }
     }
 }

@@ -60,9 +60,10 @@ impl Dataplane {
         Ok(())
     }
 
-    /// Room for one encrypted datagram: the largest TUN packet plus WireGuard's overhead.
+    /// Room for one encrypted datagram: the largest TUN packet plus WireGuard's overhead, plus
+    /// a relay header when it goes through the relay.
     fn slot_size(&self) -> usize {
-        (self.mtu as usize + WG_OVERHEAD + 16).max(MIN_OUT)
+        (self.mtu as usize + WG_OVERHEAD + warren_proto::relay::SEND_HEADER_LEN + 16).max(MIN_OUT)
     }
 
     pub fn node(&self) -> std::sync::MutexGuard<'_, Node> {

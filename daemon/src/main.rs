@@ -177,6 +177,11 @@ async fn serve(
         "warrend ready"
     );
 
+    // A host turned off with `warren down` stays off from its first packet on.
+    match control::TunnelState::load(&state_dir) {
+        Ok(t) => node.set_up(t.up),
+        Err(e) => tracing::error!("{e:#}; starting up"),
+    }
     let dp = Arc::new(dataplane::Dataplane {
         node: Mutex::new(node),
         udp,

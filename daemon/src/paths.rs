@@ -28,3 +28,21 @@ pub fn hostname() -> String {
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "warren-host".to_string())
 }
+
+/// Writes `bytes` to `tmp`, flushes it to disk, renames it over `path` and flushes the
+/// directory, so a crash or power loss leaves the old file or the new one, never an empty one.
+pub fn write_durably(
+    tmp: &std::path::Path,
+    path: &std::path::Path,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}

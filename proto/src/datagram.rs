@@ -5,10 +5,13 @@
 //! families are disjoint by construction:
 //! - WireGuard: a little-endian u32 message type 1..=4 (so byte 0 is 1..=4, bytes 1..4 are zero);
 //! - STUN (RFC 8489): the two top bits of byte 0 are zero and bytes 4..8 hold the magic cookie;
-//! - disco: starts with [`DISCO_MAGIC`], whose first byte (`'W'`, 0x57) has top bits `01`.
+//! - disco and relay frames: start with [`DISCO_MAGIC`] / [`RELAY_MAGIC`], whose first byte
+//!   (`'W'`, 0x57) has top bits `01`.
 
 /// Prefix of every Warren path message; the byte after it is the disco format version.
 pub const DISCO_MAGIC: [u8; 4] = *b"WRNd";
+/// Prefix of every relay frame (see [`crate::relay`]).
+pub const RELAY_MAGIC: [u8; 4] = *b"WRNr";
 /// STUN magic cookie (RFC 8489 §5).
 pub const STUN_MAGIC_COOKIE: u32 = 0x2112_A442;
 const STUN_HEADER_LEN: usize = 20;
@@ -28,6 +31,7 @@ pub enum DatagramKind {
     WireGuard(WireGuardKind),
     Stun,
     Disco,
+    Relay,
     Unknown,
 }
 
@@ -47,6 +51,9 @@ pub fn classify(datagram: &[u8]) -> DatagramKind {
     }
     if datagram.len() > DISCO_MAGIC.len() && datagram.starts_with(&DISCO_MAGIC) {
         return DatagramKind::Disco;
+    }
+    if datagram.len() > RELAY_MAGIC.len() && datagram.starts_with(&RELAY_MAGIC) {
+        return DatagramKind::Relay;
     }
     if datagram.len() >= STUN_HEADER_LEN
         && datagram[0] & 0xC0 == 0

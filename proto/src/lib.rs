@@ -11,3 +11,4 @@ pub mod invite;
 pub mod key;
 pub mod keyfile;
 pub mod overlay;
+pub mod relay;

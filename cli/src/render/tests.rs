@@ -16,6 +16,7 @@ fn peer(name: &str, ip: &str, networks: &[&str], online: bool, path: PathKind) -
         rx_bytes: 1536,
         tx_bytes: 3 << 20,
         networks: networks.iter().map(|s| s.to_string()).collect(),
+        relay: None,
     }
 }
 
@@ -123,6 +124,12 @@ fn status_groups_peers_by_network_with_every_column() {
     assert!(text
         .lines()
         .any(|l| l.contains("static1") && l.contains("LAN")));
+
+    let mut relayed = peer("dave", "100.64.0.5", &["work"], true, PathKind::Relay);
+    relayed.relay = Some("203.0.113.1:7446".parse().unwrap());
+    let text = status(&sample(vec![relayed], &["work"]));
+    let dave = text.lines().find(|l| l.contains("dave")).unwrap();
+    assert!(dave.contains("relay via 203.0.113.1:7446"), "{dave:?}");
 }
 
 #[test]
@@ -138,7 +145,9 @@ fn status_explains_empty_down_and_disconnected_states() {
         text.contains("Warren is DOWN (`warren up` turns it on)"),
         "{text}"
     );
-    assert!(text.contains("not connected (timed out)"), "{text}");
+    assert!(text.contains("disconnected while Warren is down"), "{text}");
+    s.state = TunnelState::Up;
+    assert!(status(&s).contains("not connected (timed out)"));
     s.coordinator = None;
     assert!(status(&s).contains("coordinator: none (`warren up --coordinator"));
 }
@@ -188,6 +197,11 @@ fn pong_and_netcheck_say_path_and_nat() {
         upnp: None,
         coordinator: Some("203.0.113.1:7443".into()),
         coordinator_rtt_ms: Some(4),
+        relay: Some(warren_proto::api::RelayCheck {
+            server: "203.0.113.1:7446".parse().unwrap(),
+            reachable: true,
+            rtt_ms: Some(5),
+        }),
     };
     let text = netcheck(&n);
     for want in [
@@ -197,6 +211,7 @@ fn pong_and_netcheck_say_path_and_nat() {
         "UPnP-IGD no",
         "RTT 4 ms",
         "saw nothing (no answer)",
+        "relay:          203.0.113.1:7446, RTT 5 ms",
     ] {
         assert!(text.contains(want), "{want} missing:\n{text}");
     }

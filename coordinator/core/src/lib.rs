@@ -1,5 +1,5 @@
 //! The coordinator's state, free of I/O: networks, memberships, invites, node names, overlay
-//! address leases and join rate limits.
+//! address leases, join rate limits and the relay.
 //!
 //! Nothing here reads a clock or the OS RNG: every operation takes the time (`now`, unix
 //! seconds, for anything persisted; `now_ms` for the rate limiter) and password salts and invite
@@ -15,6 +15,7 @@ pub mod password;
 pub mod ratelimit;
 pub mod records;
 pub mod registry;
+pub mod relay;
 
 #[cfg(test)]
 mod testutil;
@@ -27,3 +28,4 @@ pub use records::{
     Change, InviteRecord, LeaseRecord, Membership, NetworkRecord, NodeRecord, Snapshot,
 };
 pub use registry::{InviteGrant, PeerInfo, Registry, RegistryConfig, RegistryError, SnapshotError};
+pub use relay::{Relay, RelayConfig, RelayCounters, Transmit};

@@ -10,6 +10,7 @@ use crate::counters::{Counters, DropReason};
 use crate::ip;
 use crate::path::{Candidate, CandidateKind, PathConfig, PeerPaths};
 use crate::peer::{Peer, PeerConfig};
+use crate::relay_client::RelayClient;
 use crate::route::RouteTable;
 use crate::stun::{Discovery, DiscoveryConfig, EndpointDiscovery, SeededTxIds};
 use boringtun::noise::errors::WireGuardError;
@@ -23,6 +24,7 @@ use warren_proto::api::{PathKind, PeerStatus};
 use warren_proto::datagram::{classify, DatagramKind};
 use warren_proto::disco::{self, DiscoKey, DiscoMsg};
 use warren_proto::key::NodeKey;
+use warren_proto::relay::{self as relay_frame, RelayFrame, RelayToken, SEND_HEADER_LEN};
 
 mod user_ping;
 
@@ -45,6 +47,44 @@ const MAX_PEERS: usize = 1 << 24;
 pub struct Transmit {
     pub dst: SocketAddr,
     pub len: usize,
+}
+
+/// How a datagram reaches a peer: straight to an address, or through the relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Direct(SocketAddr),
+    Relay(SocketAddr),
+}
+
+/// A proven direct path first; else the relay, for peers it serves; else the last address the
+/// peer was heard from (or configured), which is all a node without a relay has.
+fn route_of(peer: &Peer, relay: Option<&RelayClient>) -> Option<Route> {
+    if let Some(best) = peer.paths.best_path() {
+        return Some(Route::Direct(best.addr));
+    }
+    match relay {
+        Some(r) if peer.config.relay => Some(Route::Relay(r.server())),
+        _ => peer.endpoint.map(Route::Direct),
+    }
+}
+
+/// Turns the `len` bytes at the start of `out` into the datagram for `route`: unchanged when
+/// direct, moved behind a relay Send header when relayed. `None` if `out` has no room for it.
+fn wrap(route: Route, to: &NodeKey, out: &mut [u8], len: usize) -> Option<Transmit> {
+    match route {
+        Route::Direct(dst) => Some(Transmit { dst, len }),
+        Route::Relay(server) => {
+            if out.len() < len + SEND_HEADER_LEN {
+                return None;
+            }
+            out.copy_within(..len, SEND_HEADER_LEN);
+            relay_frame::write_send_header(out, to);
+            Some(Transmit {
+                dst: server,
+                len: len + SEND_HEADER_LEN,
+            })
+        }
+    }
 }
 
 /// What to do with a received datagram.
@@ -108,8 +148,8 @@ pub struct Node {
     /// Peers whose first proven path arrived before any session: handshake on it right away
     /// instead of waiting for WireGuard's 5 s retry of an initiation sent elsewhere.
     handshake_now: VecDeque<PeerId>,
-    /// Pongs to send: (peer, to, message).
-    pongs: VecDeque<(PeerId, SocketAddr, DiscoMsg)>,
+    /// Pongs to send: (peer, route back, message).
+    pongs: VecDeque<(PeerId, Route, DiscoMsg)>,
     /// Injected randomness: disco nonces are this prefix plus a counter.
     nonce_prefix: [u8; 16],
     nonce_counter: u64,
@@ -119,8 +159,10 @@ pub struct Node {
     /// `false` after `warren down`: nothing is carried, nothing is sent.
     up: bool,
     user_pings: UserPings,
-    /// Pings a person asked for, to send: (peer, to, message).
-    user_ping_out: VecDeque<(PeerId, SocketAddr, DiscoMsg)>,
+    /// Pings a person asked for, to send: (peer, route, message).
+    user_ping_out: VecDeque<(PeerId, Route, DiscoMsg)>,
+    /// The coordinator's relay, once it offered one.
+    relay: Option<RelayClient>,
 }
 
 impl Node {
@@ -156,7 +198,24 @@ impl Node {
             up: true,
             user_pings: UserPings::default(),
             user_ping_out: VecDeque::new(),
+            relay: None,
         }
+    }
+
+    /// Uses (or, with `None`, stops using) the coordinator's relay at `server` with `token`.
+    pub fn set_relay(&mut self, now: Instant, relay: Option<(SocketAddr, RelayToken)>) {
+        // Datagrams arrive from plain IPv4 addresses; a v4-mapped server would never match.
+        self.relay = relay.map(|(server, token)| {
+            let server = SocketAddr::new(server.ip().to_canonical(), server.port());
+            RelayClient::new(now, server, token)
+        });
+    }
+
+    /// The relay in use, its last RTT, and whether it answers.
+    pub fn relay_status(&self, now: Instant) -> Option<(SocketAddr, Option<Duration>, bool)> {
+        self.relay
+            .as_ref()
+            .map(|r| (r.server(), r.rtt(), r.is_alive(now)))
     }
 
     /// `warren down` / `warren up`: while down, every packet in either direction is dropped
@@ -180,7 +239,7 @@ impl Node {
         if peer.disco.is_none() {
             return Err(PingError::NoDisco);
         }
-        let to = peer.endpoint.ok_or(PingError::NoPath)?;
+        let to = route_of(peer, self.relay.as_ref()).ok_or(PingError::NoPath)?;
         let nonce = self.next_nonce();
         let mut tx_id = [0u8; 12];
         tx_id.copy_from_slice(&nonce[nonce.len() - 12..]);
@@ -197,12 +256,17 @@ impl Node {
         tx_id: &disco::TxId,
     ) -> Option<(PingAnswer, PathKind)> {
         let answer = self.user_pings.take(tx_id)?;
+        let relayed = self.relay.as_ref().map(|r| r.server()) == Some(answer.from);
         let kind = self
             .peer_id(key)
             .and_then(|id| self.peers[id].as_ref())
             .and_then(|p| p.paths.paths().find(|i| i.addr == answer.from))
             .map(|i| i.stats.kind.path_kind())
-            .unwrap_or(PathKind::Direct);
+            .unwrap_or(if relayed {
+                PathKind::Relay
+            } else {
+                PathKind::Direct
+            });
         Some((answer, kind))
     }
 
@@ -383,22 +447,31 @@ impl Node {
             self.counters.drop(DropReason::NoRoute);
             return None;
         };
-        let Some(endpoint) = peer.endpoint else {
+        let Some(route) = route_of(peer, self.relay.as_ref()) else {
             self.counters.drop(DropReason::NoEndpoint);
             return None;
         };
-        let out_start = out.as_ptr();
-        match peer.tunn.encapsulate(packet, out) {
+        // A relayed packet is encrypted behind room for the relay header: no copy on this path.
+        let (skip, dst) = match route {
+            Route::Direct(dst) => (0, dst),
+            Route::Relay(server) => (SEND_HEADER_LEN, server),
+        };
+        if out.len() < packet.len() + WG_OVERHEAD + skip {
+            self.counters.drop(DropReason::Oversized);
+            return None;
+        }
+        let key = peer.public_key();
+        match peer.tunn.encapsulate(packet, &mut out[skip..]) {
             TunnResult::WriteToNetwork(d) => {
-                debug_assert_eq!(d.as_ptr(), out_start);
-                if peer.applied_path == Some(endpoint) {
+                let len = d.len() + skip;
+                if peer.applied_path == Some(dst) {
                     // The path now owes an answer; silence for 3 s drops it.
                     peer.paths.handle_data_sent(now);
                 }
-                Some(Transmit {
-                    dst: endpoint,
-                    len: d.len(),
-                })
+                if let Route::Relay(_) = route {
+                    relay_frame::write_send_header(out, &key);
+                }
+                Some(Transmit { dst, len })
             }
             // Queued inside the session until the handshake completes.
             TunnResult::Done => None,
@@ -423,11 +496,12 @@ impl Node {
             return Inbound::Nothing;
         }
         match classify(datagram) {
-            DatagramKind::WireGuard(_) => self.handle_wireguard(now, from, datagram, out),
+            DatagramKind::WireGuard(_) => self.handle_wireguard(now, from, false, datagram, out),
             DatagramKind::Disco => {
-                self.handle_disco(now, from, datagram);
+                self.handle_disco(now, from, false, datagram);
                 Inbound::Nothing
             }
+            DatagramKind::Relay => self.handle_relay(now, from, datagram, out),
             DatagramKind::Unknown => {
                 self.counters.drop(DropReason::Malformed);
                 Inbound::Nothing
@@ -465,7 +539,49 @@ impl Node {
         self.discovery.config().run_bound()
     }
 
-    fn handle_disco(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+    /// A frame from the relay: a pong to our registration ping, or a peer's WireGuard or disco
+    /// message it carried. Relayed messages never move a peer's direct endpoint.
+    fn handle_relay(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+        out: &mut [u8],
+    ) -> Inbound {
+        let Some(server) = self.relay.as_ref().map(|r| r.server()) else {
+            self.counters.drop(DropReason::Unhandled);
+            return Inbound::Nothing;
+        };
+        if from != server {
+            self.counters.drop(DropReason::Unhandled);
+            return Inbound::Nothing;
+        }
+        match relay_frame::parse(datagram) {
+            Ok(RelayFrame::Pong { tx }) => {
+                if let Some(r) = self.relay.as_mut() {
+                    r.handle_pong(now, from, tx);
+                }
+                Inbound::Nothing
+            }
+            Ok(RelayFrame::Deliver { payload }) => match classify(payload) {
+                DatagramKind::WireGuard(_) => self.handle_wireguard(now, from, true, payload, out),
+                DatagramKind::Disco => {
+                    self.handle_disco(now, from, true, payload);
+                    Inbound::Nothing
+                }
+                _ => {
+                    self.counters.drop(DropReason::Malformed);
+                    Inbound::Nothing
+                }
+            },
+            Ok(_) | Err(_) => {
+                self.counters.drop(DropReason::Malformed);
+                Inbound::Nothing
+            }
+        }
+    }
+
+    fn handle_disco(&mut self, now: Instant, from: SocketAddr, relayed: bool, datagram: &[u8]) {
         let id = match disco::sender(datagram) {
             Ok(sender) => match self.peer_id(&sender) {
                 Some(id) => id,
@@ -487,12 +603,18 @@ impl Node {
             return;
         };
         match key.open(datagram) {
+            Ok(DiscoMsg::Ping { tx_id }) if relayed => {
+                // A person's ping over the relay: answer the same way, prove no direct path.
+                let observed = from;
+                self.pongs
+                    .push_back((id, Route::Relay(from), DiscoMsg::Pong { tx_id, observed }));
+            }
             Ok(DiscoMsg::Ping { tx_id }) => {
                 let pong = peer.paths.handle_ping(now, from, tx_id);
-                self.pongs.push_back((id, from, pong));
+                self.pongs.push_back((id, Route::Direct(from), pong));
             }
             Ok(DiscoMsg::Pong { tx_id, .. }) => {
-                if self.user_pings.pong(now, from, &tx_id) {
+                if self.user_pings.pong(now, from, &tx_id) || relayed {
                     return;
                 }
                 peer.paths.handle_pong(now, from, tx_id);
@@ -523,10 +645,13 @@ impl Node {
         }
     }
 
+    /// `relayed`: it came through the relay at `from`, so it proves nothing about a direct path
+    /// and replies go back through the relay.
     fn handle_wireguard(
         &mut self,
         now: Instant,
         from: SocketAddr,
+        relayed: bool,
         datagram: &[u8],
         out: &mut [u8],
     ) -> Inbound {
@@ -568,28 +693,40 @@ impl Node {
             TunnResult::WriteToTunnelV4(p, src) => {
                 debug_assert_eq!(p.as_ptr(), out_start);
                 let len = p.len();
-                self.accept_inner(now, from, id, IpAddr::V4(src), len)
+                self.accept_inner(now, from, relayed, id, IpAddr::V4(src), len)
             }
             TunnResult::WriteToTunnelV6(p, src) => {
                 debug_assert_eq!(p.as_ptr(), out_start);
                 let len = p.len();
-                self.accept_inner(now, from, id, IpAddr::V6(src), len)
+                self.accept_inner(now, from, relayed, id, IpAddr::V6(src), len)
             }
             TunnResult::WriteToNetwork(p) => {
                 // A handshake response or the keepalive that completes our handshake: the
                 // message authenticated, so the peer is where it came from.
                 debug_assert_eq!(p.as_ptr(), out_start);
                 let len = p.len();
-                self.authenticated(now, from, id);
+                self.authenticated(now, from, relayed, id);
                 if is_handshake {
                     self.flush.push_back(id);
                 }
-                Inbound::Transmit(Transmit { dst: from, len })
+                let route = if relayed {
+                    Route::Relay(from)
+                } else {
+                    Route::Direct(from)
+                };
+                let key = self.peers[id].as_ref().map(|p| p.public_key());
+                match key.and_then(|k| wrap(route, &k, out, len)) {
+                    Some(t) => Inbound::Transmit(t),
+                    None => {
+                        self.counters.drop(DropReason::Oversized);
+                        Inbound::Nothing
+                    }
+                }
             }
             TunnResult::Done => {
                 if is_data {
                     // A keepalive: authenticated data with nothing inside.
-                    self.authenticated(now, from, id);
+                    self.authenticated(now, from, relayed, id);
                 }
                 Inbound::Nothing
             }
@@ -618,12 +755,13 @@ impl Node {
         &mut self,
         now: Instant,
         from: SocketAddr,
+        relayed: bool,
         id: PeerId,
         inner_src: IpAddr,
         len: usize,
     ) -> Inbound {
         // The packet is authentic either way, so the peer has roamed even if we refuse it.
-        self.authenticated(now, from, id);
+        self.authenticated(now, from, relayed, id);
         if self.routes.lookup(inner_src) != Some(id) {
             self.counters.drop(DropReason::SourceNotAllowed);
             return Inbound::Nothing;
@@ -631,7 +769,13 @@ impl Node {
         Inbound::ToTun { len }
     }
 
-    fn authenticated(&mut self, now: Instant, from: SocketAddr, id: PeerId) {
+    fn authenticated(&mut self, now: Instant, from: SocketAddr, relayed: bool, id: PeerId) {
+        if relayed {
+            if let Some(peer) = self.peers[id].as_mut() {
+                peer.last_authenticated = Some(now);
+            }
+            return;
+        }
         if let Some(peer) = self.peers[id].as_mut() {
             // WireGuard roaming: the source of an authenticated packet is where the peer is.
             peer.endpoint = Some(from);
@@ -649,6 +793,9 @@ impl Node {
     /// traffic or the persistent keepalive.
     pub fn handle_network_change(&mut self, now: Instant) {
         self.discovery.handle_network_change(now);
+        if let Some(r) = self.relay.as_mut() {
+            r.handle_network_change(now);
+        }
         self.announce.clear();
         self.announce
             .extend((0..self.peers.len()).filter(|id| self.peers[*id].is_some()));
@@ -658,6 +805,9 @@ impl Node {
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.discovery.poll_timeout().is_some_and(|t| t <= now) {
             self.discovery.handle_timeout(now);
+        }
+        if let Some(r) = self.relay.as_mut() {
+            r.handle_timeout(now);
         }
         for id in 0..self.peers.len() {
             let Some(peer) = self.peers[id].as_mut() else {
@@ -682,6 +832,7 @@ impl Node {
             .filter_map(|p| p.paths.poll_timeout())
             .chain(self.next_tick)
             .chain(self.discovery.poll_timeout())
+            .chain(self.relay.as_ref().map(|r| r.poll_timeout()))
             .min()
     }
 
@@ -693,20 +844,30 @@ impl Node {
         nonce
     }
 
-    /// Seals `msg` for peer `id` into `out`; `None` if it does not fit or disco is off.
+    /// Seals `msg` for peer `id` into `out` and addresses it along `route`; `None` if it does
+    /// not fit or disco is off.
     fn seal_disco(
         &mut self,
         id: PeerId,
-        to: SocketAddr,
+        route: Route,
         msg: DiscoMsg,
         out: &mut [u8],
     ) -> Option<Transmit> {
         let nonce = self.next_nonce();
-        let key = self.peers[id].as_ref()?.disco.as_ref()?;
+        let peer = self.peers[id].as_ref()?;
+        let key = peer.disco.as_ref()?;
         key.seal(&msg, nonce, &mut self.disco_buf);
         let len = self.disco_buf.len();
         out.get_mut(..len)?.copy_from_slice(&self.disco_buf);
-        Some(Transmit { dst: to, len })
+        wrap(route, &peer.public_key(), out, len)
+    }
+
+    /// A WireGuard message of `len` bytes at the start of `out` for peer `id`, addressed along
+    /// its current route.
+    fn address_to(&mut self, id: PeerId, out: &mut [u8], len: usize) -> Option<Transmit> {
+        let peer = self.peers[id].as_ref()?;
+        let route = route_of(peer, self.relay.as_ref())?;
+        wrap(route, &peer.public_key(), out, len)
     }
 
     /// The next datagram to send that no input returned directly. `out` as for
@@ -715,9 +876,15 @@ impl Node {
         if !self.up {
             return None;
         }
-        while let Some((id, to, ping)) = self.user_ping_out.pop_front() {
-            if let Some(t) = self.seal_disco(id, to, ping, out) {
+        while let Some((id, route, ping)) = self.user_ping_out.pop_front() {
+            if let Some(t) = self.seal_disco(id, route, ping, out) {
                 return Some(t);
+            }
+        }
+        if let Some(relay) = self.relay.as_mut() {
+            let server = relay.server();
+            if let Some(len) = relay.poll_transmit(out) {
+                return Some(Transmit { dst: server, len });
             }
         }
         while let Some(&id) = self.flush.front() {
@@ -727,8 +894,9 @@ impl Node {
             };
             match peer.tunn.decapsulate(None, &[], out) {
                 TunnResult::WriteToNetwork(p) => {
-                    if let Some(dst) = peer.endpoint {
-                        return Some(Transmit { dst, len: p.len() });
+                    let len = p.len();
+                    if let Some(t) = self.address_to(id, out, len) {
+                        return Some(t);
                     }
                 }
                 _ => {
@@ -743,14 +911,19 @@ impl Node {
             let Some(peer) = self.peers[id].as_mut() else {
                 continue;
             };
-            let Some(dst) = peer.endpoint else { continue };
+            if route_of(peer, self.relay.as_ref()).is_none() {
+                continue;
+            }
             if let TunnResult::WriteToNetwork(p) = peer.tunn.format_handshake_initiation(out, true)
             {
-                return Some(Transmit { dst, len: p.len() });
+                let len = p.len();
+                if let Some(t) = self.address_to(id, out, len) {
+                    return Some(t);
+                }
             }
         }
-        while let Some((id, to, pong)) = self.pongs.pop_front() {
-            if let Some(t) = self.seal_disco(id, to, pong, out) {
+        while let Some((id, route, pong)) = self.pongs.pop_front() {
+            if let Some(t) = self.seal_disco(id, route, pong, out) {
                 return Some(t);
             }
         }
@@ -760,7 +933,7 @@ impl Node {
                 .and_then(|p| p.paths.poll_transmit());
             match next {
                 Some((to, msg)) => {
-                    if let Some(t) = self.seal_disco(id, to, msg, out) {
+                    if let Some(t) = self.seal_disco(id, Route::Direct(to), msg, out) {
                         return Some(t);
                     }
                 }
@@ -773,18 +946,27 @@ impl Node {
             let Some(peer) = self.peers[id].as_mut() else {
                 continue;
             };
-            let Some(dst) = peer.endpoint else { continue };
+            // Only peers we can reach: a keepalive to nowhere would start a pointless handshake.
+            if route_of(peer, self.relay.as_ref()).is_none() {
+                continue;
+            }
             if let TunnResult::WriteToNetwork(p) = peer.tunn.encapsulate(&[], out) {
-                return Some(Transmit { dst, len: p.len() });
+                let len = p.len();
+                if let Some(t) = self.address_to(id, out, len) {
+                    return Some(t);
+                }
             }
         }
         while self.timer_cursor < self.peers.len() {
-            let slot = &mut self.peers[self.timer_cursor];
+            let id = self.timer_cursor;
             self.timer_cursor += 1;
-            let Some(peer) = slot.as_mut() else { continue };
+            let Some(peer) = self.peers[id].as_mut() else {
+                continue;
+            };
             if let TunnResult::WriteToNetwork(p) = peer.tunn.update_timers(out) {
-                match peer.endpoint {
-                    Some(dst) => return Some(Transmit { dst, len: p.len() }),
+                let len = p.len();
+                match self.address_to(id, out, len) {
+                    Some(t) => return Some(t),
                     None => self.counters.drop(DropReason::NoEndpoint),
                 }
             }
@@ -799,8 +981,13 @@ impl Node {
                 let (since, tx, rx, handshake_rtt) = p.session_stats();
                 let online = p.is_online(now);
                 let best = p.paths.best_path();
+                let relay = match route_of(p, self.relay.as_ref()) {
+                    Some(Route::Relay(server)) => Some(server),
+                    _ => None,
+                };
                 let path = match best {
                     Some(b) => b.kind.path_kind(),
+                    None if relay.is_some() => PathKind::Relay,
                     None if online && p.endpoint.is_some() => PathKind::Direct,
                     None => PathKind::None,
                 };
@@ -818,6 +1005,7 @@ impl Node {
                     rx_bytes: rx,
                     tx_bytes: tx,
                     networks: Vec::new(),
+                    relay,
                 }
             })
             .collect()

@@ -20,6 +20,9 @@ pub struct PeerConfig {
     pub endpoint: Option<SocketAddr>,
     /// `None` disables keepalives; the default is [`DEFAULT_KEEPALIVE_SECS`].
     pub persistent_keepalive: Option<u16>,
+    /// The peer can be reached through the coordinator's relay (it was introduced by the
+    /// coordinator, which relays only between its nodes); static peers are not.
+    pub relay: bool,
 }
 
 pub struct Peer {

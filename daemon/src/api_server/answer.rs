@@ -24,22 +24,43 @@ pub async fn answer(req: Request, state: &ApiState) -> Response {
             coordinator_key,
             name,
         } => {
-            let settings =
-                match (coordinator, coordinator_key) {
-                    (Some(address), Some(public_key)) => Some(CoordinatorSettings {
-                        address,
-                        public_key,
-                        name: name.unwrap_or_else(|| current_name(state)),
-                    }),
-                    (None, None) => None,
-                    _ => return error(
+            let settings = match (coordinator, coordinator_key) {
+                (Some(address), Some(public_key)) => Some(CoordinatorSettings {
+                    address,
+                    public_key,
+                    name: name.unwrap_or_else(|| current_name(state)),
+                }),
+                (None, None) if name.is_some() => {
+                    // A new name alone: reconnect to the remembered coordinator under it.
+                    let current = state
+                        .control
+                        .view
+                        .lock()
+                        .expect("control view lock")
+                        .coordinator
+                        .clone();
+                    match current {
+                        Some(c) => Some(CoordinatorSettings {
+                            address: c.address,
+                            public_key: c.public_key,
+                            name: name.expect("checked"),
+                        }),
+                        None => return error("--name needs a coordinator: give --coordinator and --coordinator-key too"),
+                    }
+                }
+                (None, None) => None,
+                _ => {
+                    return error(
                         "give both --coordinator HOST:PORT and --coordinator-key KEY, or neither",
-                    ),
-                };
+                    )
+                }
+            };
             done(ask(state, |r| Command::Up(settings, r)).await)
         }
         Request::Down => done(ask(state, Command::Down).await),
-        Request::Logout => done(ask(state, Command::Logout).await),
+        Request::Logout { force } => {
+            done(ask(state, |reply| Command::Logout { force, reply }).await)
+        }
         Request::CreateNetwork { name, password } => done(
             request(
                 state,
@@ -109,14 +130,18 @@ fn unix_now() -> u64 {
 /// Hands a command to the control task and waits for its answer.
 async fn ask(state: &ApiState, make: impl FnOnce(Reply) -> Command) -> Result<Answer, String> {
     let (tx, rx) = oneshot::channel();
-    if state.control.commands.send(make(tx)).await.is_err() {
-        return Err("the daemon's coordinator task has stopped".into());
-    }
-    match tokio::time::timeout(ANSWER_TIMEOUT, rx).await {
-        Ok(Ok(answer)) => answer,
-        Ok(Err(_)) => Err("the coordinator task dropped the request".into()),
-        Err(_) => Err("no answer from the coordinator in time".into()),
-    }
+    let asked = async {
+        if state.control.commands.send(make(tx)).await.is_err() {
+            return Err("the daemon's coordinator task has stopped".to_string());
+        }
+        match rx.await {
+            Ok(answer) => answer,
+            Err(_) => Err("the coordinator task dropped the request".into()),
+        }
+    };
+    tokio::time::timeout(ANSWER_TIMEOUT, asked)
+        .await
+        .unwrap_or_else(|_| Err("no answer from the coordinator in time".into()))
 }
 
 async fn request(state: &ApiState, msg: ClientMsg) -> Result<Answer, String> {
@@ -129,7 +154,8 @@ async fn join_invite(state: &ApiState, code: &str, name: Option<String>) -> Resp
         Ok(i) => i,
         Err(e) => return error(e.to_string()),
     };
-    if inv.expires <= unix_now() {
+    // The coordinator has the last word; this only spares a round trip for a clearly old code.
+    if inv.expires < unix_now() {
         return error(format!(
             "this invite for {} expired {}; ask a member for a new one (`warren invite {}`)",
             inv.network,

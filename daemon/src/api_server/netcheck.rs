@@ -5,7 +5,7 @@
 use super::ApiState;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
-use warren_proto::api::{NetcheckReport, Response, StunAnswer};
+use warren_proto::api::{NetcheckReport, RelayCheck, Response, StunAnswer};
 use warren_proto::control::msg::NatKind;
 
 const UPNP_WAIT: Duration = Duration::from_secs(2);
@@ -37,6 +37,7 @@ pub async fn run(state: &ApiState) -> Response {
         upnp: None,
         coordinator,
         coordinator_rtt_ms: rtt,
+        relay: None,
     };
     if let Some(servers) = servers {
         let bound = {
@@ -64,6 +65,17 @@ pub async fn run(state: &ApiState) -> Response {
         }
     }
     report.upnp = upnp.await.ok().flatten();
+    // The relay is pinged every few seconds anyway; its last answer is fresh enough.
+    report.relay =
+        state
+            .dataplane
+            .node()
+            .relay_status(Instant::now())
+            .map(|(server, rtt, alive)| RelayCheck {
+                server,
+                reachable: alive,
+                rtt_ms: rtt.map(|r| r.as_millis() as u32),
+            });
     Response::Netcheck(report)
 }
 

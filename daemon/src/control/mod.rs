@@ -41,8 +41,9 @@ pub enum Command {
     Up(Option<CoordinatorSettings>, Reply),
     /// Turn off: disconnect and stop carrying packets, also after a restart.
     Down(Reply),
-    /// Leave every network and forget the coordinator.
-    Logout(Reply),
+    /// Leave every network and forget the coordinator; `force` forgets it locally even when
+    /// the coordinator cannot be told.
+    Logout { force: bool, reply: Reply },
     /// A request to the coordinator (its `id` is filled in by the session).
     Request(ClientMsg, Reply),
 }

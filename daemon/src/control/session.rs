@@ -138,6 +138,13 @@ impl Control {
     fn command(&mut self, ctx: &ControlContext, cmd: Command) -> bool {
         match cmd {
             Command::Up(Some(new), reply) => {
+                let other = self.settings.as_ref().is_some_and(|old| {
+                    old.address != new.address || old.public_key != new.public_key
+                });
+                if other {
+                    // Another coordinator's peers and networks mean nothing to this one.
+                    drop_coordinator_peers(ctx);
+                }
                 if let Err(e) = new.save(&ctx.state_dir) {
                     tracing::warn!("cannot remember the coordinator: {e:#}");
                 }
@@ -166,6 +173,7 @@ impl Control {
                 }
             }
             Command::Down(reply) => {
+                self.cancel_pending_up("cancelled by `warren down`");
                 self.set_up(ctx, false);
                 let _ = reply.send(Ok(Answer::Done(
                     "Warren is down: nothing is carried until `warren up` (identity, \
@@ -174,17 +182,26 @@ impl Control {
                 )));
                 true
             }
-            Command::Logout(reply) => {
-                let answer = match self.settings.take() {
-                    Some(s) => {
-                        forget_coordinator(ctx);
-                        Ok(Answer::Done(format!(
-                            "forgot coordinator {}; it was not reachable, so it still lists this \
-                             host in its networks until it hears from it again",
-                            s.address
-                        )))
-                    }
+            Command::Logout { force, reply } => {
+                let answer = match &self.settings {
                     None => Err("not logged in to a coordinator".into()),
+                    Some(s) if !force => Err(format!(
+                        "cannot log out while not connected to the coordinator at {} (it would \
+                         keep this host in its networks): try again once `warren status` says \
+                         connected, or `warren logout --force` to forget it on this host only",
+                        s.address
+                    )),
+                    Some(s) => {
+                        let text = format!(
+                            "forgot coordinator {} on this host only; it still lists this host \
+                             in its networks",
+                            s.address
+                        );
+                        self.cancel_pending_up("cancelled by `warren logout`");
+                        self.settings = None;
+                        forget_coordinator(ctx);
+                        Ok(Answer::Done(text))
+                    }
                 };
                 let _ = reply.send(answer);
                 true
@@ -206,6 +223,12 @@ impl Control {
                 let _ = reply.send(Err(why));
                 false
             }
+        }
+    }
+
+    fn cancel_pending_up(&mut self, why: &str) {
+        if let Some(r) = self.pending_up.take() {
+            let _ = r.send(Err(why.to_string()));
         }
     }
 
@@ -259,6 +282,11 @@ fn forget_coordinator(ctx: &ControlContext) {
     if let Err(e) = CoordinatorSettings::forget(&ctx.state_dir) {
         tracing::warn!("cannot forget the coordinator: {e:#}");
     }
+    drop_coordinator_peers(ctx);
+}
+
+/// Removes the peers, networks and relay a coordinator brought.
+fn drop_coordinator_peers(ctx: &ControlContext) {
     let keys: Vec<NodeKey> = ctx
         .view
         .lock()
@@ -272,6 +300,7 @@ fn forget_coordinator(ctx: &ControlContext) {
         for k in &keys {
             node.remove_peer(k);
         }
+        node.set_relay(std::time::Instant::now(), None);
     }
     ctx.publish(|v| *v = ControlView::default());
 }
@@ -314,7 +343,7 @@ async fn session(
             r = &mut connecting => break r,
             cmd = commands.recv() => match cmd {
                 None => return End::Closed,
-                Some(cmd @ (Command::Up(Some(_), _) | Command::Down(_) | Command::Logout(_))) => {
+                Some(cmd @ (Command::Up(Some(_), _) | Command::Down(_) | Command::Logout { .. })) => {
                     return End::Command(cmd);
                 }
                 Some(cmd) => {
@@ -354,6 +383,20 @@ async fn session(
             .start_discovery(std::time::Instant::now(), servers);
         ctx.dataplane.flush_now();
     }
+    let relay = welcome.relay.as_ref().and_then(|r| {
+        let token = warren_proto::relay::parse_token(&r.token)?;
+        Some((
+            SocketAddr::new(conn.remote_address().ip().to_canonical(), r.port),
+            token,
+        ))
+    });
+    if let Some((server, _)) = relay {
+        tracing::info!(%server, "the coordinator relays for us");
+    }
+    ctx.dataplane
+        .node()
+        .set_relay(std::time::Instant::now(), relay);
+    ctx.dataplane.flush_now();
     let mut discovery_check = tokio::time::interval(Duration::from_millis(250));
     let mut networks = welcome.networks;
     let mut pending: HashMap<u64, (Reply, ClientMsg)> = HashMap::new();
@@ -382,19 +425,20 @@ async fn session(
                         let Some((reply, req)) = pending.remove(&id) else { continue };
                         let text = match &req {
                             ClientMsg::CreateNetwork { name, .. } => {
-                                networks.push(name.clone());
+                                // The coordinator compares names case-insensitively, in lowercase.
+                                networks.push(name.to_ascii_lowercase());
                                 format!("created network {name} and joined it")
                             }
                             ClientMsg::JoinNetwork { name, .. } => {
-                                networks.push(name.clone());
+                                networks.push(name.to_ascii_lowercase());
                                 format!("joined network {name}")
                             }
                             ClientMsg::JoinInvite { network, .. } => {
-                                networks.push(network.clone());
+                                networks.push(network.to_ascii_lowercase());
                                 format!("joined network {network}")
                             }
                             ClientMsg::LeaveNetwork { name, .. } => {
-                                networks.retain(|n| n != name);
+                                networks.retain(|n| !n.eq_ignore_ascii_case(name));
                                 format!("left network {name}")
                             }
                             ClientMsg::Logout { .. } => {
@@ -497,7 +541,7 @@ async fn session(
                     }
                     return End::Command(cmd);
                 }
-                Some(Command::Logout(reply)) => {
+                Some(Command::Logout { reply, .. }) => {
                     if let Err(e) = send_request(&mut send, &mut pending, &mut next_id, ClientMsg::Logout { id: 0 }, reply).await {
                         return End::Failed(e);
                     }
@@ -631,6 +675,7 @@ fn upsert_peer(ctx: &ControlContext, info: &PeerInfo) {
         allowed_ips: vec![allowed],
         endpoint: first_candidate(info),
         persistent_keepalive: Some(DEFAULT_KEEPALIVE_SECS),
+        relay: true,
     };
     if let Err(e) = node.add_peer(config) {
         tracing::warn!(peer = %info.name, "cannot add peer from the coordinator: {e}");

@@ -38,8 +38,7 @@ impl CoordinatorSettings {
     pub fn save(&self, state_dir: &Path) -> Result<()> {
         let p = path(state_dir);
         let tmp = p.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)?;
-        std::fs::rename(&tmp, &p)?;
+        crate::paths::write_durably(&tmp, &p, &serde_json::to_vec_pretty(self)?)?;
         Ok(())
     }
 

@@ -32,8 +32,7 @@ impl TunnelState {
     pub fn save(&self, state_dir: &Path) -> Result<()> {
         let p = path(state_dir);
         let tmp = p.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec(self)?)?;
-        std::fs::rename(&tmp, &p)?;
+        crate::paths::write_durably(&tmp, &p, &serde_json::to_vec(self)?)?;
         Ok(())
     }
 }

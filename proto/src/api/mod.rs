@@ -41,8 +41,12 @@ pub enum Request {
     },
     /// Turn the tunnel off (also across restarts); identity, coordinator and networks are kept.
     Down,
-    /// Leave every network and forget the coordinator; the node's identity is kept.
-    Logout,
+    /// Leave every network and forget the coordinator; the node's identity is kept. Refused
+    /// while the coordinator cannot be told, unless `force` (then it is forgotten here only).
+    Logout {
+        #[serde(default)]
+        force: bool,
+    },
     CreateNetwork {
         name: String,
         password: String,
@@ -159,6 +163,7 @@ mod tests {
                 rx_bytes: 0,
                 tx_bytes: 0,
                 networks: vec!["lan".into()],
+                relay: None,
             }],
             dropped: BTreeMap::new(),
             offload: OffloadStatus {

@@ -107,6 +107,7 @@ mod tests {
             rx_bytes: 0,
             tx_bytes: 0,
             networks: vec![],
+            relay: None,
         }
     }
 

@@ -93,6 +93,9 @@ pub struct PeerStatus {
     /// The networks shared with this peer; empty for a static peer from the config file.
     #[serde(default)]
     pub networks: Vec<String>,
+    /// The relay carrying this peer's traffic, while `path` is `relay`.
+    #[serde(default)]
+    pub relay: Option<SocketAddr>,
 }
 
 /// One pong: which path it took and how long the round trip was.
@@ -122,6 +125,16 @@ pub struct NetcheckReport {
     /// The coordinator, its control connection's round-trip time, when connected.
     pub coordinator: Option<String>,
     pub coordinator_rtt_ms: Option<u32>,
+    /// The relay this host would use, whether it answers, and its round-trip time.
+    #[serde(default)]
+    pub relay: Option<RelayCheck>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RelayCheck {
+    pub server: SocketAddr,
+    pub reachable: bool,
+    pub rtt_ms: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

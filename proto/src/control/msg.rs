@@ -29,6 +29,18 @@ pub struct Welcome {
     /// WireGuard socket tells the daemon its reflexive address and NAT mapping kind.
     #[serde(default)]
     pub stun_ports: Vec<u16>,
+    /// The relay on the coordinator's address, when it runs one.
+    #[serde(default)]
+    pub relay: Option<RelayOffer>,
+}
+
+/// Where the relay listens (UDP, on the coordinator's control address) and the token that
+/// lets this connection's node use it (base64url of [`crate::relay::RelayToken`]); the token
+/// dies with the connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RelayOffer {
+    pub port: u16,
+    pub token: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -27,6 +27,7 @@ fn peer(seed: u8, ip: Ipv4Addr, endpoint: Option<&str>) -> PeerConfig {
         allowed_ips: vec![format!("{ip}/32").parse().unwrap()],
         endpoint: endpoint.map(addr),
         persistent_keepalive: None,
+        relay: false,
     }
 }
 
@@ -645,8 +646,193 @@ fn down_carries_nothing_and_up_resumes() {
     let (to_a, _) = p.run(vec![(p.b_addr, p.a_addr, bytes)]);
     assert!(to_a.is_empty());
     assert_eq!(p.a.counters().dropped(DropReason::TunnelDown), 2);
+    // Timers, keepalives and announcements stay quiet too.
+    p.a.handle_network_change(p.now);
+    for _ in 0..120 {
+        p.now += Duration::from_millis(500);
+        p.a.handle_timeout(p.now);
+        let mut wire = Wire::new();
+        drain(&mut p.a, p.a_addr, &mut wire);
+        assert!(wire.is_empty(), "sent while down: {wire:?}");
+    }
     p.a.set_up(true);
     let wire = p.a_sends(&pkt);
     let (_, to_b) = p.run(wire);
     assert_eq!(to_b, vec![pkt], "traffic resumes after up");
+}
+
+/// A relay in the test: turns Send frames into Deliver frames for the node they name and
+/// answers pings, as the coordinator's relay does.
+const RELAY: &str = "198.51.100.1:7446";
+
+fn relay_forward(p: &Pair, from: SocketAddr, bytes: &[u8], wire: &mut Wire) -> bool {
+    use warren_proto::relay::{parse, write_deliver_header, write_pong, RelayFrame};
+    let relay = addr(RELAY);
+    match parse(bytes) {
+        Ok(RelayFrame::Send { to, payload }) => {
+            let dst = if to == warren_proto::relay::key_id(&key_of(2)) {
+                p.b_addr
+            } else {
+                p.a_addr
+            };
+            assert_eq!(from, if dst == p.b_addr { p.a_addr } else { p.b_addr });
+            let mut frame = vec![0u8; DELIVER_HEADER_LEN + payload.len()];
+            write_deliver_header(&mut frame);
+            frame[DELIVER_HEADER_LEN..].copy_from_slice(payload);
+            wire.push((relay, dst, frame));
+            true
+        }
+        Ok(RelayFrame::Ping { tx, .. }) => {
+            let mut frame = vec![0u8; 64];
+            let n = write_pong(&mut frame, tx);
+            frame.truncate(n);
+            wire.push((relay, from, frame));
+            true
+        }
+        _ => false,
+    }
+}
+
+use warren_proto::relay::DELIVER_HEADER_LEN;
+
+impl Pair {
+    /// Coordinator peers with no endpoint yet, both using the test relay.
+    fn relayed() -> Self {
+        let mut p = Pair::new();
+        p.a = Node::new(secret(1), [1; 16]);
+        p.b = Node::new(secret(2), [2; 16]);
+        for (n, seed, ip) in [(&mut p.a, 2, B_IP), (&mut p.b, 1, A_IP)] {
+            n.add_peer(PeerConfig {
+                relay: true,
+                ..peer(seed, ip, None)
+            })
+            .unwrap();
+            n.set_relay(p.now, Some((addr(RELAY), [seed; 16])));
+        }
+        p
+    }
+
+    /// Like [`Pair::run`], with datagrams to the relay forwarded by [`relay_forward`]; returns
+    /// what each TUN got and how many datagrams went through the relay.
+    fn run_relayed(&mut self, mut wire: Wire) -> (Vec<Vec<u8>>, Vec<Vec<u8>>, usize) {
+        let (mut to_a, mut to_b, mut relayed) = (vec![], vec![], 0);
+        let mut out = vec![0u8; 2048];
+        while let Some((from, to, bytes)) = (!wire.is_empty()).then(|| wire.remove(0)) {
+            if to == addr(RELAY) {
+                if relay_forward(self, from, &bytes, &mut wire) {
+                    relayed += 1;
+                }
+                continue;
+            }
+            let (node, me, tun) = if to == self.b_addr {
+                (&mut self.b, self.b_addr, &mut to_b)
+            } else {
+                (&mut self.a, self.a_addr, &mut to_a)
+            };
+            match node.handle_datagram(self.now, from, &bytes, &mut out) {
+                Inbound::ToTun { len } => tun.push(out[..len].to_vec()),
+                Inbound::Transmit(t) => wire.push((me, t.dst, out[..t.len].to_vec())),
+                Inbound::Nothing => {}
+            }
+            drain(node, me, &mut wire);
+        }
+        (to_a, to_b, relayed)
+    }
+}
+
+#[test]
+fn relay_carries_a_new_peer_at_once_then_direct_wins_and_loses() {
+    let mut p = Pair::relayed();
+    // The first datagrams register both nodes with the relay.
+    let mut wire = Wire::new();
+    drain(&mut p.a, p.a_addr, &mut wire);
+    drain(&mut p.b, p.b_addr, &mut wire);
+    assert!(wire.iter().all(|(_, to, _)| *to == addr(RELAY)), "{wire:?}");
+    p.run_relayed(wire);
+    assert!(p.a.relay_status(p.now).unwrap().2, "the relay answered");
+
+    // No direct path known: the first packet reaches B through the relay, handshake included.
+    let pkt = ipv4_udp(A_IP, B_IP, b"via relay");
+    let wire = p.a_sends(&pkt);
+    assert_eq!(wire[0].1, addr(RELAY), "handshake goes to the relay");
+    let (_, to_b, relayed) = p.run_relayed(wire);
+    assert_eq!(to_b, vec![pkt]);
+    assert!(
+        relayed >= 3,
+        "initiation, response and data relayed: {relayed}"
+    );
+    let st = &p.a.peer_status(p.now)[0];
+    assert_eq!(st.path, PathKind::Relay);
+    assert_eq!(st.relay, Some(addr(RELAY)));
+    assert!(st.online);
+    // Relayed packets did not make the relay B's endpoint.
+    assert_eq!(p.a.peers().next().unwrap().endpoint(), None);
+
+    // A person's ping goes over the relay and says so.
+    let tx = p.a.ping(p.now, &key_of(2)).unwrap();
+    let mut wire = Wire::new();
+    drain(&mut p.a, p.a_addr, &mut wire);
+    p.run_relayed(wire);
+    let (answer, kind) = p.a.take_ping_answer(&key_of(2), &tx).expect("pong");
+    assert_eq!((answer.from, kind), (addr(RELAY), PathKind::Relay));
+
+    // Punching proves a direct path: traffic moves off the relay.
+    assert!(p
+        .a
+        .handle_call_me_maybe(p.now, &key_of(2), &[p.b_addr], None));
+    assert!(p
+        .b
+        .handle_call_me_maybe(p.now, &key_of(1), &[p.a_addr], None));
+    let mut wire = Wire::new();
+    drain(&mut p.a, p.a_addr, &mut wire);
+    drain(&mut p.b, p.b_addr, &mut wire);
+    p.run_relayed(wire);
+    let pkt = ipv4_udp(A_IP, B_IP, b"direct now");
+    let wire = p.a_sends(&pkt);
+    assert_eq!(wire.len(), 1);
+    assert_eq!(wire[0].1, p.b_addr, "straight to B");
+    let (_, to_b, relayed) = p.run_relayed(wire);
+    assert_eq!((to_b, relayed), (vec![pkt], 0));
+    assert_ne!(p.a.peer_status(p.now)[0].path, PathKind::Relay);
+
+    // The direct path dies (B's pongs stop arriving): within the reply timeout A is back on the
+    // relay, and the same session carries on.
+    let pkt = ipv4_udp(A_IP, B_IP, b"into the void");
+    let _lost = p.a_sends(&pkt);
+    for _ in 0..40 {
+        p.now += Duration::from_millis(100);
+        p.a.handle_timeout(p.now);
+        let mut sink = Wire::new();
+        drain(&mut p.a, p.a_addr, &mut sink);
+    }
+    assert_eq!(p.a.peer_status(p.now)[0].path, PathKind::Relay);
+    let pkt = ipv4_udp(A_IP, B_IP, b"relay again");
+    let wire = p.a_sends(&pkt);
+    assert_eq!(wire[0].1, addr(RELAY));
+    let (_, to_b, _) = p.run_relayed(wire);
+    assert_eq!(to_b, vec![pkt]);
+}
+
+#[test]
+fn relay_frames_from_elsewhere_or_garbled_are_dropped() {
+    let mut p = Pair::relayed();
+    let mut out = vec![0u8; 2048];
+    let mut frame = vec![0u8; DELIVER_HEADER_LEN + 4];
+    warren_proto::relay::write_deliver_header(&mut frame);
+    // Not from the relay: ignored.
+    assert_eq!(
+        p.a.handle_datagram(p.now, p.b_addr, &frame, &mut out),
+        Inbound::Nothing
+    );
+    assert_eq!(p.a.counters().dropped(DropReason::Unhandled), 1);
+    // From the relay, but the payload is no WireGuard or disco message.
+    assert_eq!(
+        p.a.handle_datagram(p.now, addr(RELAY), &frame, &mut out),
+        Inbound::Nothing
+    );
+    assert_eq!(p.a.counters().dropped(DropReason::Malformed), 1);
+    // Every truncation of a frame is handled without a panic.
+    for len in 0..frame.len() {
+        p.a.handle_datagram(p.now, addr(RELAY), &frame[..len], &mut out);
+    }
 }

@@ -15,9 +15,11 @@ const PINGS_REMEMBERED: usize = 4;
 /// Bound of the transmit queue: one ping per path, twice over.
 const MAX_QUEUED: usize = 2 * MAX_PATHS;
 
-/// Timing of probes and keepalives. The defaults meet the numbers: a probe round pings
+/// Timing of probes and keepalives. The defaults meet the issues' numbers: a probe round pings
 /// every candidate at once and every 200 ms for 2 s; an idle chosen path is pinged every 5 s
-/// (NAT mappings stay open); a chosen path that owes an answer for 3 s is dropped.
+/// (NAT mappings stay open); a chosen path that owes an answer for 2 s is dropped, so traffic
+/// is back on the relay within 3 s of a path dying; without a path, a new round every 10 s
+/// finds one that opens later (a network change, a NAT mapping that came back).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PathConfig {
     /// Time between pings to one candidate during a probe round.
@@ -30,6 +32,8 @@ pub struct PathConfig {
     pub heartbeat_interval: Duration,
     /// A path owing an answer for this long is dead: it is dropped and probing restarts.
     pub reply_timeout: Duration,
+    /// Without a proven path, a new probe round starts this long after the last one ended.
+    pub retry_interval: Duration,
 }
 
 impl Default for PathConfig {
@@ -39,7 +43,8 @@ impl Default for PathConfig {
             probe_attempts: 10,
             keepalive_interval: Duration::from_secs(5),
             heartbeat_interval: Duration::from_secs(1),
-            reply_timeout: Duration::from_secs(3),
+            reply_timeout: Duration::from_secs(2),
+            retry_interval: Duration::from_secs(10),
         }
     }
 }
@@ -171,6 +176,8 @@ pub struct PeerPaths {
     tx_salt: [u8; 8],
     tx_counter: u32,
     counters: PathCounters,
+    /// When the next probe round starts while no path is proven.
+    next_round: Option<Instant>,
 }
 
 impl PeerPaths {
@@ -184,6 +191,7 @@ impl PeerPaths {
             tx_salt,
             tx_counter: 0,
             counters: PathCounters::default(),
+            next_round: None,
         }
     }
 
@@ -355,7 +363,27 @@ impl PeerPaths {
             }
         }
         self.reselect(now);
+        self.schedule_retry(now);
         self.send_due(now);
+        // The round may have just sent its last ping: plan the next one from here.
+        self.schedule_retry(now);
+    }
+
+    /// Without a proven path and with no round running, plans (or starts) the next round.
+    fn schedule_retry(&mut self, now: Instant) {
+        let round_running = self.paths.iter().any(|p| p.next_probe.is_some());
+        if self.best.is_some() || round_running || self.paths.is_empty() {
+            self.next_round = None;
+            return;
+        }
+        match self.next_round {
+            Some(at) if now >= at => {
+                self.next_round = None;
+                self.start_round(now);
+            }
+            Some(_) => {}
+            None => self.next_round = Some(now + self.config.retry_interval),
+        }
     }
 
     /// The next message to send: seal it for the peer and send it to the address.
@@ -376,10 +404,7 @@ impl PeerPaths {
                 (d, k) => d.or(k),
             }
         });
-        match (probes, watch) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [probes, watch, self.next_round].into_iter().flatten().min()
     }
 
     fn find(&self, addr: SocketAddr) -> Option<usize> {

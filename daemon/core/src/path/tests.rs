@@ -69,14 +69,26 @@ fn simultaneous_probing_punches_both_nats() {
 fn one_sided_probing_does_not_punch_and_stays_bounded() {
     let mut sim = two_sites();
     sim.call_me_maybe(0, &b_cands());
-    sim.run_until(secs(60));
+    sim.run_until(secs(11));
     assert_eq!(sim.best(0), None);
     assert_eq!(sim.best(1), None);
-    // Exactly one probe round: 2 candidates × 10 pings, then silence.
+    // One probe round: 2 candidates × 10 pings, then silence until the retry 10 s later.
     assert_eq!(sim.hosts[0].pings_out, 20);
     assert_eq!(sim.hosts[1].pings_out + sim.hosts[1].pongs_out, 0);
     assert_eq!(nat_refused(&sim, 1), 10);
-    assert_eq!(sim.hosts[0].paths.poll_timeout(), None);
+    let retry = sim.hosts[0]
+        .paths
+        .poll_timeout()
+        .expect("a retry is planned");
+    assert!(retry > sim.now, "{retry:?}");
+    // Over a minute: one round per retry interval, no more.
+    sim.run_until(secs(60));
+    assert_eq!(sim.best(0), None);
+    let rounds = sim.hosts[0].paths.counters().probe_rounds;
+    assert!((5..=6).contains(&rounds), "{rounds} rounds in 60 s");
+    // The last round may still be running at 60 s.
+    let pings = sim.hosts[0].pings_out as u64;
+    assert!(pings > 20 * (rounds - 1) && pings <= 20 * rounds, "{pings}");
 }
 
 #[test]
@@ -308,9 +320,10 @@ fn nat_rebinding_kills_the_path_until_the_coordinator_reintroduces() {
         assert_eq!(sim.best(h), None, "host {h}");
         let (t, _) = *sim.hosts[h].changes.last().unwrap();
         assert!(t - cut <= secs(3) + ms(50), "host {h}: {:?}", t - cut);
-        // One new round each, then quiet: nothing can get through.
+        // One new round each, then quiet until the retry: nothing can get through.
         assert_eq!(sim.hosts[h].paths.counters().probe_rounds, 2);
-        assert_eq!(sim.hosts[h].paths.poll_timeout(), None, "host {h}");
+        let retry = sim.hosts[h].paths.poll_timeout().expect("retry planned");
+        assert!(retry > sim.now, "host {h}");
     }
     // The coordinator learns B's new address and introduces them again.
     sim.call_me_maybe(

@@ -45,7 +45,8 @@ fn call_me_maybe_pings_every_candidate_at_once_then_retries_bounded() {
     let mut sent = first.len();
     let mut now = t0;
     let mut rounds = 1;
-    while let Some(t) = p.poll_timeout() {
+    // Until the round is over (the next timeout is then the retry, much later).
+    while let Some(t) = p.poll_timeout().filter(|t| *t <= now + ms(200)) {
         assert_eq!(t, now + ms(200), "retry every 200 ms");
         now = t;
         p.handle_timeout(now);
@@ -59,9 +60,13 @@ fn call_me_maybe_pings_every_candidate_at_once_then_retries_bounded() {
     assert_eq!(now - t0, ms(1800), "the round lasts 2 s");
     assert_eq!(p.best_path(), None);
     assert_eq!(p.counters().pings_sent, 20);
-    // Late timeouts send nothing more.
-    p.handle_timeout(now + Duration::from_secs(60));
+    // Then quiet until the retry round.
+    p.handle_timeout(now + Duration::from_secs(5));
     assert!(drain(&mut p).is_empty());
+    assert_eq!(
+        p.poll_timeout(),
+        Some(now + PathConfig::default().retry_interval)
+    );
 }
 
 #[test]
@@ -141,7 +146,13 @@ fn tx_ids_come_from_the_salt_and_never_repeat() {
             for (_, tx) in drain(p) {
                 assert!(seen.insert(tx), "tx_id reused");
             }
-            let Some(t) = p.poll_timeout() else { break };
+            // One round (2 s), not the retries after it.
+            let Some(t) = p
+                .poll_timeout()
+                .filter(|t| *t < t0 + Duration::from_secs(5))
+            else {
+                break;
+            };
             p.handle_timeout(t);
         }
     }
@@ -270,7 +281,7 @@ fn new_call_me_maybe_replaces_advertised_candidates_but_keeps_the_path_in_use() 
 }
 
 #[test]
-fn idle_chosen_path_gets_keepalives_and_dies_three_seconds_after_a_missed_one() {
+fn idle_chosen_path_gets_keepalives_and_dies_two_seconds_after_a_missed_one() {
     let t0 = Instant::now();
     let cfg = PathConfig::default();
     let mut p = PeerPaths::new(cfg, [1; 8]);
@@ -290,7 +301,7 @@ fn idle_chosen_path_gets_keepalives_and_dies_three_seconds_after_a_missed_one() 
         assert!(p.handle_pong(heard, wan, ka[0].1));
     }
     assert_eq!(p.best_path().map(|b| b.addr), Some(wan));
-    // Now the pongs stop: the keepalive is followed by heartbeats every second, and 3 s
+    // Now the pongs stop: the keepalive is followed by a heartbeat a second later, and 2 s
     // after the first unanswered ping the path is dropped and a new round starts.
     let missed = heard + cfg.keepalive_interval;
     let mut now = heard;
@@ -303,8 +314,8 @@ fn idle_chosen_path_gets_keepalives_and_dies_three_seconds_after_a_missed_one() 
     assert_eq!(now, missed + cfg.reply_timeout);
     assert_eq!(
         pings,
-        3 + 1,
-        "keepalive, two heartbeats, then the new round's first ping"
+        2 + 1,
+        "keepalive, one heartbeat, then the new round's first ping"
     );
     assert_eq!(p.counters().paths_dropped, 1);
     assert_eq!(p.counters().probe_rounds, 2);
@@ -312,7 +323,7 @@ fn idle_chosen_path_gets_keepalives_and_dies_three_seconds_after_a_missed_one() 
 }
 
 #[test]
-fn busy_path_needs_no_pings_and_dies_three_seconds_after_the_peer_goes_quiet() {
+fn busy_path_needs_no_pings_and_dies_two_seconds_after_the_peer_goes_quiet() {
     let t0 = Instant::now();
     let cfg = PathConfig::default();
     let mut p = PeerPaths::new(cfg, [1; 8]);
@@ -331,8 +342,7 @@ fn busy_path_needs_no_pings_and_dies_three_seconds_after_the_peer_goes_quiet() {
         }
     }
     assert!(drain(&mut p).is_empty());
-    // The peer falls silent while we keep sending: heartbeats at +1 s and +2 s, dropped at
-    // +3 s.
+    // The peer falls silent while we keep sending: a heartbeat at +1 s, dropped at +2 s.
     let quiet = now + ms(1);
     let mut pings = 0;
     while p.best_path().is_some() {
@@ -350,8 +360,8 @@ fn busy_path_needs_no_pings_and_dies_three_seconds_after_the_peer_goes_quiet() {
     );
     assert_eq!(
         pings,
-        2 + 1,
-        "two heartbeats, then the new round's first ping"
+        1 + 1,
+        "one heartbeat, then the new round's first ping"
     );
 }
 
@@ -415,4 +425,38 @@ fn nearly_equal_paths_do_not_flap() {
     }
     assert_eq!(rounds, 2);
     assert_eq!(p.best_path().unwrap().addr, y);
+}
+
+#[test]
+fn without_a_path_probing_starts_again_every_retry_interval() {
+    let t0 = Instant::now();
+    let cfg = PathConfig::default();
+    let mut p = PeerPaths::new(cfg, [1; 8]);
+    let wan = addr(WAN);
+    p.handle_call_me_maybe(t0, &[Candidate::new(wan, Reflexive)]);
+    // Nobody answers: the round runs out.
+    let mut now = t0;
+    let mut pings = drain(&mut p).len();
+    while let Some(t) = p.poll_timeout() {
+        if t > t0 + cfg.retry_interval * 3 {
+            break;
+        }
+        now = t;
+        p.handle_timeout(now);
+        pings += drain(&mut p).len();
+    }
+    assert!(p.best_path().is_none());
+    assert_eq!(
+        p.counters().probe_rounds,
+        3,
+        "the first round and two retries"
+    );
+    assert_eq!(pings, 3 * cfg.probe_attempts as usize);
+    // A retry round that gets an answer proves the path, and retries stop.
+    let at = p.poll_timeout().expect("next retry planned");
+    p.handle_timeout(at);
+    let tx = drain(&mut p)[0].1;
+    assert!(p.handle_pong(at + ms(5), wan, tx));
+    assert_eq!(p.best_path().map(|b| b.addr), Some(wan));
+    assert!(now < at);
 }

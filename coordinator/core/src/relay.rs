@@ -1,0 +1,866 @@
+//! The relay's state: which token belongs to which online node, which address each node
+//! registered, and how many bytes each may still send. One datagram in, at most one out.
+//!
+//! Rules:
+//! - A node's token is live from [`Relay::add_node`] (its control session started) until
+//!   [`Relay::remove_node`] or [`Relay::remove_token`] (it ended). Adding a node again (a
+//!   reconnect) replaces its token: the old one stops working at once, so a late "session
+//!   ended" for the old connection, which presents the old token, removes nothing.
+//! - A Ping with a live token registers the address it came from as that node's one address
+//!   and is answered with a Pong there. The latest Ping wins both ways: a roaming node's next
+//!   Ping moves it (its old address is forgotten), and an address another node registered
+//!   before moves to the node that pinged from it last (a NAT may give a port one node left
+//!   to another).
+//! - A Send carries no token: its sender is the node registered at the address it came from,
+//!   its destination the one live node whose key starts with its key id. It is forwarded as a
+//!   Deliver (the same payload, no sender: the payload names it) to the destination's
+//!   registered address when the two share a network (asked of the caller, who owns the
+//!   registry) and the sender is within its byte rate.
+//! - Everything else is dropped and counted by reason in [`RelayCounters`].
+//!
+//! A registration is as strong as a UDP source address: a member who can forge source
+//! addresses can register a victim's address as its own until the victim's next Ping. That
+//! misroutes only end-to-end encrypted payloads, and lets the victim's packets through only
+//! where the forger could relay them anyway.
+//!
+//! Memory: one entry per node with a live token and at most one registered address per node,
+//! so bounded by the online nodes; nothing is allocated per datagram (the caller owns the
+//! output buffer). Maps are B-trees: no hasher seeded from the OS RNG in the core, and
+//! O(log n) per datagram. Keys sort by their bytes, so the nodes whose keys share a key id
+//! are neighbours in the node map: one range lookup finds a Send's destination, and sees
+//! whether the id is ambiguous, without a second index to keep in step.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use warren_proto::key::NodeKey;
+use warren_proto::relay::{
+    self, KeyId, RelayFrame, RelayToken, DELIVER_HEADER_LEN, KEY_ID_LEN, PONG_LEN,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RelayConfig {
+    /// Sustained rate each node may send through the relay, in bytes per second.
+    pub rate_bytes_per_sec: u64,
+    /// Bytes a node may send at once after being quiet.
+    pub burst_bytes: u64,
+}
+
+impl Default for RelayConfig {
+    /// 4 MiB/s sustained (~34 Mbit/s) with an 8 MiB burst: enough for interactive use and a
+    /// game or a file copy between two hosts that cannot reach each other directly, while a
+    /// handful of busy pairs cannot fill a small server's uplink.
+    fn default() -> Self {
+        Self {
+            rate_bytes_per_sec: 4 << 20,
+            burst_bytes: 8 << 20,
+        }
+    }
+}
+
+/// What happened to the datagrams the relay saw, by reason. Read them for logs and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RelayCounters {
+    /// Sends forwarded as Deliver frames, and the bytes of those Deliver frames.
+    pub forwarded: u64,
+    pub forwarded_bytes: u64,
+    /// Pings answered.
+    pub pongs: u64,
+    /// A node pinged from a new address (first contact or roaming).
+    pub address_changes: u64,
+    /// Not a relay frame, another version, an unknown type, truncated, or from port 0.
+    pub malformed: u64,
+    /// Deliver or Pong frames sent to the relay: only the relay sends those.
+    pub unexpected: u64,
+    /// A Ping's token is not (or no longer) live.
+    pub unknown_token: u64,
+    /// A Send came from an address no live node registered (or one a node left).
+    pub unregistered_source: u64,
+    /// No live node has the Send's key id: offline, or never connected.
+    pub unknown_destination: u64,
+    /// Several live nodes have the Send's key id (64 bits of x25519 keys: never by chance).
+    pub ambiguous_destination: u64,
+    /// The destination is online but has not pinged the relay yet.
+    pub no_destination_address: u64,
+    /// Sender and destination share no network (or are the same node).
+    pub no_shared_network: u64,
+    /// The sender is over its byte rate.
+    pub rate_limited: u64,
+    /// The caller's output buffer cannot hold the reply.
+    pub too_large: u64,
+}
+
+/// A datagram to send: `out[..len]` to `to`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    pub to: SocketAddr,
+    pub len: usize,
+}
+
+struct NodeState {
+    token: RelayToken,
+    addr: Option<SocketAddr>,
+    bucket: ByteBucket,
+}
+
+pub struct Relay {
+    config: RelayConfig,
+    nodes: BTreeMap<NodeKey, NodeState>,
+    /// Invariant: `by_token[t] == k` exactly when `nodes[k].token == t`.
+    by_token: BTreeMap<RelayToken, NodeKey>,
+    /// Invariant: `by_addr[a] == k` exactly when `nodes[k].addr == Some(a)`.
+    by_addr: BTreeMap<SocketAddr, NodeKey>,
+    counters: RelayCounters,
+}
+
+impl Default for Relay {
+    fn default() -> Self {
+        Self::new(RelayConfig::default())
+    }
+}
+
+impl Relay {
+    pub fn new(config: RelayConfig) -> Self {
+        Self {
+            config,
+            nodes: BTreeMap::new(),
+            by_token: BTreeMap::new(),
+            by_addr: BTreeMap::new(),
+            counters: RelayCounters::default(),
+        }
+    }
+
+    pub fn counters(&self) -> RelayCounters {
+        self.counters
+    }
+
+    /// Nodes with a live token.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Where the relay would send `key`'s Deliver frames now, and accepts its Sends from.
+    pub fn address_of(&self, key: &NodeKey) -> Option<SocketAddr> {
+        self.nodes.get(key).and_then(|n| n.addr)
+    }
+
+    /// Gives `key` the live token `token`, replacing any earlier one. The address is
+    /// forgotten (the new session's first Ping registers it); the byte bucket is kept, so a
+    /// reconnect does not refill it. Tokens are random 128-bit values; should one ever
+    /// collide with another node's live token, that node loses it rather than the two
+    /// sharing one.
+    pub fn add_node(&mut self, key: NodeKey, token: RelayToken) {
+        if let Some(&other) = self.by_token.get(&token) {
+            if other != key {
+                self.drop_node(&other);
+            }
+        }
+        match self.nodes.get_mut(&key) {
+            Some(node) => {
+                self.by_token.remove(&node.token);
+                node.token = token;
+                if let Some(addr) = node.addr.take() {
+                    self.by_addr.remove(&addr);
+                }
+            }
+            None => {
+                self.nodes.insert(
+                    key,
+                    NodeState {
+                        token,
+                        addr: None,
+                        bucket: ByteBucket::default(),
+                    },
+                );
+            }
+        }
+        self.by_token.insert(token, key);
+    }
+
+    /// Forgets `key`, its token and its address; false if it had no token.
+    pub fn remove_node(&mut self, key: &NodeKey) -> bool {
+        self.drop_node(key)
+    }
+
+    /// Forgets the node whose live token is `token`; false (and nothing changes) if the
+    /// token is not live, e.g. because a newer session of the node replaced it.
+    pub fn remove_token(&mut self, token: &RelayToken) -> bool {
+        match self.by_token.get(token) {
+            Some(&key) => self.drop_node(&key),
+            None => false,
+        }
+    }
+
+    fn drop_node(&mut self, key: &NodeKey) -> bool {
+        let Some(node) = self.nodes.remove(key) else {
+            return false;
+        };
+        self.by_token.remove(&node.token);
+        if let Some(addr) = node.addr {
+            self.by_addr.remove(&addr);
+        }
+        true
+    }
+
+    /// One datagram that arrived at `now` from `from`. Returns the datagram to send in
+    /// reply, written into `out[..len]`, or `None` when it is dropped (see the counters).
+    /// `shares(a, b)` says whether `a` and `b` are in a common network; it is asked only
+    /// for a Send that passed every other check but the rate limit. An `out` as large as
+    /// the receive buffer always fits: a reply is shorter than the frame it answers.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+        shares: impl FnOnce(&NodeKey, &NodeKey) -> bool,
+        out: &mut [u8],
+    ) -> Option<Transmit> {
+        if from.port() == 0 {
+            self.counters.malformed += 1;
+            return None;
+        }
+        let frame = match relay::parse(datagram) {
+            Ok(f) => f,
+            Err(_) => {
+                self.counters.malformed += 1;
+                return None;
+            }
+        };
+        match frame {
+            RelayFrame::Ping { token, tx } => {
+                self.register(&token, from)?;
+                if out.len() < PONG_LEN {
+                    self.counters.too_large += 1;
+                    return None;
+                }
+                self.counters.pongs += 1;
+                Some(Transmit {
+                    to: from,
+                    len: relay::write_pong(out, tx),
+                })
+            }
+            RelayFrame::Send { to, payload } => {
+                let Some(&src) = self.by_addr.get(&from) else {
+                    self.counters.unregistered_source += 1;
+                    return None;
+                };
+                self.forward(now, src, &to, payload, shares, out)
+            }
+            RelayFrame::Deliver { .. } | RelayFrame::Pong { .. } => {
+                self.counters.unexpected += 1;
+                None
+            }
+        }
+    }
+
+    /// Registers `from` as the address of the node whose live token is `token`.
+    fn register(&mut self, token: &RelayToken, from: SocketAddr) -> Option<NodeKey> {
+        let Some(&key) = self.by_token.get(token) else {
+            self.counters.unknown_token += 1;
+            return None;
+        };
+        let node = self.nodes.get_mut(&key).expect("by_token and nodes agree");
+        if node.addr != Some(from) {
+            if let Some(old) = node.addr.replace(from) {
+                self.by_addr.remove(&old);
+            }
+            // The address was another node's: it is this one's now.
+            if let Some(previous) = self.by_addr.insert(from, key) {
+                self.nodes
+                    .get_mut(&previous)
+                    .expect("by_addr and nodes agree")
+                    .addr = None;
+            }
+            self.counters.address_changes += 1;
+        }
+        Some(key)
+    }
+
+    /// The live node whose key starts with `id`, with its address; `Err` when there are
+    /// several.
+    fn node_by_id(&self, id: &KeyId) -> Result<Option<(NodeKey, Option<SocketAddr>)>, ()> {
+        let (mut lo, mut hi) = ([0u8; 32], [0xFF; 32]);
+        lo[..KEY_ID_LEN].copy_from_slice(id);
+        hi[..KEY_ID_LEN].copy_from_slice(id);
+        let mut found = self.nodes.range(NodeKey(lo)..=NodeKey(hi));
+        match (found.next(), found.next()) {
+            (Some((&key, node)), None) => Ok(Some((key, node.addr))),
+            (None, _) => Ok(None),
+            (Some(_), Some(_)) => Err(()),
+        }
+    }
+
+    fn forward(
+        &mut self,
+        now: Instant,
+        src: NodeKey,
+        dst: &KeyId,
+        payload: &[u8],
+        shares: impl FnOnce(&NodeKey, &NodeKey) -> bool,
+        out: &mut [u8],
+    ) -> Option<Transmit> {
+        let (dst, to) = match self.node_by_id(dst) {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                self.counters.unknown_destination += 1;
+                return None;
+            }
+            Err(()) => {
+                self.counters.ambiguous_destination += 1;
+                return None;
+            }
+        };
+        let Some(to) = to else {
+            self.counters.no_destination_address += 1;
+            return None;
+        };
+        // Checked here rather than left to `shares`, so a caller's answer for (a, a) cannot
+        // turn the relay into a reflector of a node's traffic back at itself.
+        if src == dst || !shares(&src, &dst) {
+            self.counters.no_shared_network += 1;
+            return None;
+        }
+        let len = DELIVER_HEADER_LEN + payload.len();
+        if out.len() < len {
+            self.counters.too_large += 1;
+            return None;
+        }
+        let bucket = &mut self.nodes.get_mut(&src).expect("sender is live").bucket;
+        if !bucket.take(now, len as u64, &self.config) {
+            self.counters.rate_limited += 1;
+            return None;
+        }
+        relay::write_deliver_header(out);
+        out[DELIVER_HEADER_LEN..len].copy_from_slice(payload);
+        self.counters.forwarded += 1;
+        self.counters.forwarded_bytes += len as u64;
+        Some(Transmit { to, len })
+    }
+}
+
+/// A token bucket on bytes in its GCRA form, like [`crate::ratelimit`]: one "theoretical
+/// arrival time" that each sent byte pushes `1 / rate` seconds further; a send is allowed
+/// while that time stays within `burst / rate` of now. Exact at any packet rate (no
+/// fractional tokens lost to rounding between closely spaced packets), and a refused send
+/// costs nothing.
+#[derive(Clone, Copy, Debug, Default)]
+struct ByteBucket {
+    /// `None`: full (never used since the node was added).
+    tat: Option<Instant>,
+}
+
+impl ByteBucket {
+    fn take(&mut self, now: Instant, bytes: u64, config: &RelayConfig) -> bool {
+        // A zero rate would never refill, and a burst below one datagram would block that
+        // datagram forever: raise both to workable minimums.
+        let rate = u128::from(config.rate_bytes_per_sec.max(1));
+        let burst = u128::from(config.burst_bytes.max(u64::from(u16::MAX)));
+        let nanos = |bytes: u128| Duration::from_nanos((bytes * 1_000_000_000 / rate) as u64);
+        let tat = self.tat.map_or(now, |t| t.max(now));
+        let next = tat + nanos(u128::from(bytes));
+        if next.duration_since(now) > nanos(burst) {
+            return false;
+        }
+        self.tat = Some(next);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::key;
+    use warren_proto::relay::{write_ping, write_send_header, PING_LEN, SEND_HEADER_LEN};
+
+    const A: u32 = 1;
+    const B: u32 = 2;
+    const C: u32 = 3;
+    const BUF: usize = 2048;
+
+    fn addr(last: u8, port: u16) -> SocketAddr {
+        SocketAddr::from(([203, 0, 113, last], port))
+    }
+
+    fn token(i: u8) -> RelayToken {
+        [i; 16]
+    }
+
+    fn ping(token: &RelayToken, tx: u8) -> Vec<u8> {
+        let mut b = vec![0; PING_LEN];
+        write_ping(&mut b, token, [tx; 8]);
+        b
+    }
+
+    fn send_to_key(to: &NodeKey, payload: &[u8]) -> Vec<u8> {
+        let mut b = vec![0; SEND_HEADER_LEN + payload.len()];
+        write_send_header(&mut b, to);
+        b[SEND_HEADER_LEN..].copy_from_slice(payload);
+        b
+    }
+
+    fn send(to: u32, payload: &[u8]) -> Vec<u8> {
+        send_to_key(&key(to), payload)
+    }
+
+    /// A key other than B's with B's key id.
+    fn b_twin() -> NodeKey {
+        let mut k = key(B);
+        k.0[31] = 1;
+        assert_eq!(relay::key_id(&k), relay::key_id(&key(B)));
+        k
+    }
+
+    fn a_and_b_share(a: &NodeKey, b: &NodeKey) -> bool {
+        let ab = [key(A), key(B)];
+        ab.contains(a) && ab.contains(b)
+    }
+
+    /// A relay with nodes A, B and C online (tokens 1, 2, 3) where A and B share a network
+    /// and C shares none; A and B have pinged from their addresses, C has not.
+    struct Harness {
+        relay: Relay,
+        now: Instant,
+        out: [u8; BUF],
+        shares: fn(&NodeKey, &NodeKey) -> bool,
+    }
+
+    impl Harness {
+        fn new(config: RelayConfig) -> Self {
+            let mut h = Self {
+                relay: Relay::new(config),
+                now: Instant::now(),
+                out: [0; BUF],
+                shares: a_and_b_share,
+            };
+            for i in [A, B, C] {
+                h.relay.add_node(key(i), token(i as u8));
+            }
+            assert!(h.input(addr(1, 1000), &ping(&token(1), 0)).is_some());
+            assert!(h.input(addr(2, 2000), &ping(&token(2), 0)).is_some());
+            h
+        }
+
+        fn input(&mut self, from: SocketAddr, datagram: &[u8]) -> Option<&[u8]> {
+            self.input_to(from, datagram).map(|(_, d)| d)
+        }
+
+        fn input_to(&mut self, from: SocketAddr, datagram: &[u8]) -> Option<(SocketAddr, &[u8])> {
+            let t =
+                self.relay
+                    .handle_datagram(self.now, from, datagram, self.shares, &mut self.out)?;
+            check_invariants(&self.relay);
+            Some((t.to, &self.out[..t.len]))
+        }
+    }
+
+    fn check_invariants(r: &Relay) {
+        assert_eq!(r.nodes.len(), r.by_token.len());
+        for (token, key) in &r.by_token {
+            assert_eq!(&r.nodes[key].token, token);
+        }
+        assert_eq!(
+            r.by_addr.len(),
+            r.nodes.values().filter(|n| n.addr.is_some()).count()
+        );
+        for (addr, key) in &r.by_addr {
+            assert_eq!(r.nodes[key].addr, Some(*addr));
+        }
+    }
+
+    fn payload_of(d: &[u8]) -> &[u8] {
+        match relay::parse(d) {
+            Ok(RelayFrame::Deliver { payload }) => payload,
+            other => panic!("expected a Deliver, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ping_is_answered_and_registers_the_address() {
+        let mut h = Harness::new(RelayConfig::default());
+        assert_eq!(h.relay.address_of(&key(C)), None);
+        let (to, pong) = h.input_to(addr(9, 9000), &ping(&token(3), 7)).unwrap();
+        assert_eq!(to, addr(9, 9000));
+        assert_eq!(relay::parse(pong), Ok(RelayFrame::Pong { tx: [7; 8] }));
+        assert_eq!(h.relay.address_of(&key(C)), Some(addr(9, 9000)));
+        assert_eq!(h.relay.by_addr.get(&addr(9, 9000)), Some(&key(C)));
+        let c = h.relay.counters();
+        assert_eq!((c.pongs, c.address_changes), (3, 3));
+        // The same address again is not a change.
+        h.input(addr(9, 9000), &ping(&token(3), 8)).unwrap();
+        assert_eq!(h.relay.counters().address_changes, 3);
+        assert_eq!(h.relay.by_addr.len(), 3);
+    }
+
+    #[test]
+    fn forwards_between_nodes_that_share_a_network() {
+        let mut h = Harness::new(RelayConfig::default());
+        let (to, d) = h
+            .input_to(addr(1, 1000), &send(B, b"wireguard bytes"))
+            .unwrap();
+        assert_eq!(to, addr(2, 2000));
+        assert_eq!(d.len(), DELIVER_HEADER_LEN + 15);
+        assert_eq!(payload_of(d), b"wireguard bytes");
+        // And back.
+        let (to, d) = h.input_to(addr(2, 2000), &send(A, b"reply")).unwrap();
+        assert_eq!(to, addr(1, 1000));
+        assert_eq!(payload_of(d), b"reply");
+        let c = h.relay.counters();
+        assert_eq!(c.forwarded, 2);
+        assert_eq!(c.forwarded_bytes, (2 * DELIVER_HEADER_LEN + 20) as u64);
+    }
+
+    #[test]
+    fn a_send_from_an_unregistered_address_is_dropped() {
+        let mut h = Harness::new(RelayConfig::default());
+        // A stranger, A's IP from another port, and C (online, but it has not pinged).
+        for from in [addr(7, 7), addr(1, 1001), addr(3, 3000)] {
+            assert!(h.input(from, &send(B, b"x")).is_none());
+        }
+        let c = h.relay.counters();
+        assert_eq!((c.unregistered_source, c.forwarded), (3, 0));
+        // A Send teaches no address: only a Ping registers one.
+        assert_eq!(h.relay.address_of(&key(C)), None);
+        assert_eq!(h.relay.by_addr.len(), 2);
+    }
+
+    #[test]
+    fn refuses_without_a_shared_network() {
+        let mut h = Harness::new(RelayConfig::default());
+        h.input(addr(3, 3000), &ping(&token(3), 0)).unwrap();
+        assert!(h.input(addr(1, 1000), &send(C, b"x")).is_none());
+        assert!(h.input(addr(3, 3000), &send(A, b"x")).is_none());
+        // Not even to itself, whatever the caller says.
+        h.shares = |_, _| true;
+        assert!(h.input(addr(1, 1000), &send(A, b"x")).is_none());
+        let c = h.relay.counters();
+        assert_eq!((c.no_shared_network, c.forwarded), (3, 0));
+    }
+
+    #[test]
+    fn shares_is_asked_only_for_otherwise_deliverable_sends() {
+        let mut h = Harness::new(RelayConfig::default());
+        h.relay.add_node(b_twin(), token(4));
+        let mut asked = 0;
+        for (from, d) in [
+            (addr(7, 7), send(B, b"x")),         // unregistered source
+            (addr(1, 1000), send(99, b"x")),     // unknown destination
+            (addr(1, 1000), send(B, b"x")),      // B's key id is ambiguous
+            (addr(1, 1000), send(C, b"x")),      // C has no address yet
+            (addr(1, 1000), ping(&token(1), 0)), // not a Send
+            (addr(1, 1000), ping(&token(9), 0)), // unknown token
+        ] {
+            h.relay.handle_datagram(
+                h.now,
+                from,
+                &d,
+                |_, _| {
+                    asked += 1;
+                    true
+                },
+                &mut h.out,
+            );
+        }
+        assert_eq!(asked, 0);
+        let c = h.relay.counters();
+        assert_eq!(
+            (
+                c.unregistered_source,
+                c.unknown_destination,
+                c.ambiguous_destination,
+                c.no_destination_address,
+                c.unknown_token,
+            ),
+            (1, 1, 1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn unknown_tokens_and_offline_nodes_are_dropped() {
+        let mut h = Harness::new(RelayConfig::default());
+        assert!(h.input(addr(7, 7), &ping(&token(42), 0)).is_none());
+        assert_eq!(h.relay.counters().unknown_token, 1);
+        assert_eq!(h.relay.address_of(&key(A)), Some(addr(1, 1000)));
+        // B's session ends: A can no longer reach it, B's address is no longer anyone's,
+        // and B's token is dead.
+        assert!(h.relay.remove_node(&key(B)));
+        assert!(!h.relay.remove_node(&key(B)));
+        check_invariants(&h.relay);
+        assert!(h.input(addr(1, 1000), &send(B, b"x")).is_none());
+        assert!(h.input(addr(2, 2000), &send(A, b"x")).is_none());
+        assert!(h.input(addr(2, 2000), &ping(&token(2), 0)).is_none());
+        let c = h.relay.counters();
+        assert_eq!(
+            (
+                c.unknown_destination,
+                c.unregistered_source,
+                c.unknown_token
+            ),
+            (1, 1, 2)
+        );
+        assert_eq!(h.relay.len(), 2);
+        assert_eq!(h.relay.by_addr.len(), 1);
+    }
+
+    #[test]
+    fn a_reconnect_kills_the_old_token_and_the_old_sessions_end_removes_nothing() {
+        let mut h = Harness::new(RelayConfig::default());
+        h.relay.add_node(key(B), token(20));
+        check_invariants(&h.relay);
+        assert_eq!(h.relay.len(), 3);
+        // The old token is dead, and the address waits for the new session's first Ping:
+        // B can neither be reached nor send until then.
+        assert!(h.input(addr(2, 2000), &ping(&token(2), 0)).is_none());
+        assert_eq!(h.relay.address_of(&key(B)), None);
+        assert!(h.input(addr(1, 1000), &send(B, b"x")).is_none());
+        assert!(h.input(addr(2, 2000), &send(A, b"x")).is_none());
+        let c = h.relay.counters();
+        assert_eq!((c.no_destination_address, c.unregistered_source), (1, 1));
+        h.input(addr(2, 2001), &ping(&token(20), 0)).unwrap();
+        // The old connection ends late: its token is no longer B's, so B stays.
+        assert!(!h.relay.remove_token(&token(2)));
+        let (to, _) = h.input_to(addr(1, 1000), &send(B, b"x")).unwrap();
+        assert_eq!(to, addr(2, 2001));
+        assert!(h.input(addr(2, 2001), &send(A, b"x")).is_some());
+        // The new session's end removes B and its address.
+        assert!(h.relay.remove_token(&token(20)));
+        check_invariants(&h.relay);
+        assert!(h.input(addr(1, 1000), &send(B, b"x")).is_none());
+        assert!(h.input(addr(2, 2001), &send(A, b"x")).is_none());
+        assert_eq!(h.relay.len(), 2);
+        assert_eq!(h.relay.by_token.len(), 2);
+        assert_eq!(h.relay.by_addr.len(), 1);
+    }
+
+    #[test]
+    fn a_colliding_token_moves_rather_than_being_shared() {
+        let mut h = Harness::new(RelayConfig::default());
+        h.relay.add_node(key(C), token(1));
+        check_invariants(&h.relay);
+        assert_eq!(h.relay.len(), 2);
+        assert_eq!(h.relay.by_token.len(), 2);
+        // A went with its address.
+        assert!(h.input(addr(1, 1000), &send(B, b"x")).is_none());
+        assert!(!h.relay.remove_node(&key(A)));
+        assert!(h.relay.remove_token(&token(1)));
+        assert_eq!(h.relay.len(), 1);
+        check_invariants(&h.relay);
+    }
+
+    #[test]
+    fn a_roaming_node_is_followed_by_its_next_ping() {
+        let mut h = Harness::new(RelayConfig::default());
+        // B moves: its Ping from the new address replaces the old one.
+        h.input(addr(2, 5555), &ping(&token(2), 0)).unwrap();
+        assert_eq!(h.relay.address_of(&key(B)), Some(addr(2, 5555)));
+        assert_eq!(h.relay.by_addr.len(), 2);
+        let (to, _) = h.input_to(addr(1, 1000), &send(B, b"x")).unwrap();
+        assert_eq!(to, addr(2, 5555));
+        assert!(h.input(addr(2, 5555), &send(A, b"x")).is_some());
+        // The old address is nobody's any more.
+        assert!(h.input(addr(2, 2000), &send(A, b"x")).is_none());
+        assert_eq!(h.relay.counters().unregistered_source, 1);
+        // A Send from yet another address does not move it: only a Ping does.
+        assert!(h.input(addr(2, 6666), &send(A, b"x")).is_none());
+        assert_eq!(h.relay.address_of(&key(B)), Some(addr(2, 5555)));
+        // Nor does a Ping with a dead token.
+        assert!(h.input(addr(2, 7777), &ping(&token(99), 0)).is_none());
+        assert_eq!(h.relay.address_of(&key(B)), Some(addr(2, 5555)));
+        assert_eq!(h.relay.counters().address_changes, 3);
+    }
+
+    #[test]
+    fn an_address_belongs_to_the_node_that_pinged_from_it_last() {
+        let mut h = Harness::new(RelayConfig::default());
+        // C pings from the address B registered (say B left it and a NAT reused it).
+        h.input(addr(2, 2000), &ping(&token(3), 0)).unwrap();
+        assert_eq!(h.relay.address_of(&key(C)), Some(addr(2, 2000)));
+        assert_eq!(h.relay.address_of(&key(B)), None);
+        // Sends from there are C's now (and C shares nothing with A), and B is unreachable
+        // until it pings again.
+        assert!(h.input(addr(2, 2000), &send(A, b"x")).is_none());
+        assert!(h.input(addr(1, 1000), &send(B, b"x")).is_none());
+        let c = h.relay.counters();
+        assert_eq!((c.no_shared_network, c.no_destination_address), (1, 1));
+        h.input(addr(2, 2001), &ping(&token(2), 0)).unwrap();
+        let (to, _) = h.input_to(addr(1, 1000), &send(B, b"x")).unwrap();
+        assert_eq!(to, addr(2, 2001));
+        assert_eq!(h.relay.by_addr.len(), 3);
+    }
+
+    #[test]
+    fn a_key_id_shared_by_two_live_nodes_is_not_forwarded_to() {
+        let mut h = Harness::new(RelayConfig::default());
+        h.shares = |a, b| a != b;
+        let twin = b_twin();
+        h.relay.add_node(twin, token(4));
+        h.input(addr(4, 4000), &ping(&token(4), 0)).unwrap();
+        assert!(h.input(addr(1, 1000), &send(B, b"x")).is_none());
+        assert_eq!(h.relay.counters().ambiguous_destination, 1);
+        // Both can still send: a sender is known by its address, not its id.
+        assert!(h.input(addr(4, 4000), &send(A, b"x")).is_some());
+        assert!(h.input(addr(2, 2000), &send(A, b"x")).is_some());
+        // Once one of them is gone, the id is the other's again.
+        assert!(h.relay.remove_node(&key(B)));
+        let (to, _) = h.input_to(addr(1, 1000), &send(B, b"x")).unwrap();
+        assert_eq!(to, addr(4, 4000));
+        // Ids are prefixes: the neighbours on either side of an id do not match it.
+        let mut below = key(B);
+        below.0[7] = 0xFF;
+        below.0[6] = 1;
+        assert!(h.input(addr(1, 1000), &send_to_key(&below, b"x")).is_none());
+        assert_eq!(h.relay.counters().unknown_destination, 1);
+    }
+
+    #[test]
+    fn rate_limit_kicks_in_and_refills_with_time() {
+        let config = RelayConfig {
+            rate_bytes_per_sec: 100_000,
+            burst_bytes: 200_000,
+        };
+        let mut h = Harness::new(config);
+        let payload = [0u8; 1000 - DELIVER_HEADER_LEN];
+        let frame = send(B, &payload);
+        // 200 frames of 1000 bytes: the burst, then nothing.
+        for i in 0..200 {
+            assert!(h.input(addr(1, 1000), &frame).is_some(), "frame {i}");
+        }
+        assert!(h.input(addr(1, 1000), &frame).is_none());
+        assert_eq!(h.relay.counters().rate_limited, 1);
+        // Another sender has its own bucket.
+        assert!(h.input(addr(2, 2000), &send(A, &payload)).is_some());
+        // 10 ms at 100 kB/s is one frame, and only one.
+        h.now += Duration::from_millis(10);
+        assert!(h.input(addr(1, 1000), &frame).is_some());
+        assert!(h.input(addr(1, 1000), &frame).is_none());
+        // A steady 100 kB/s is never refused.
+        for _ in 0..500 {
+            h.now += Duration::from_millis(10);
+            assert!(h.input(addr(1, 1000), &frame).is_some());
+        }
+        // Quiet time refills the whole burst, and no more.
+        h.now += Duration::from_secs(5);
+        for _ in 0..200 {
+            assert!(h.input(addr(1, 1000), &frame).is_some());
+        }
+        assert!(h.input(addr(1, 1000), &frame).is_none());
+        // Neither a reconnect nor a move refills it.
+        h.relay.add_node(key(A), token(11));
+        h.input(addr(1, 1001), &ping(&token(11), 0)).unwrap();
+        assert!(h.input(addr(1, 1001), &frame).is_none());
+        // Pings are never rate limited: the node stays reachable while it is throttled.
+        assert!(h.input(addr(1, 1001), &ping(&token(11), 1)).is_some());
+        assert_eq!(h.relay.counters().rate_limited, 4);
+    }
+
+    #[test]
+    fn a_bucket_smaller_than_a_datagram_still_passes_it() {
+        let mut h = Harness::new(RelayConfig {
+            rate_bytes_per_sec: 0,
+            burst_bytes: 0,
+        });
+        assert!(h.input(addr(1, 1000), &send(B, &[1; 1400])).is_some());
+    }
+
+    #[test]
+    fn frames_only_the_relay_sends_are_dropped() {
+        let mut h = Harness::new(RelayConfig::default());
+        let mut d = [0u8; DELIVER_HEADER_LEN + 1];
+        relay::write_deliver_header(&mut d);
+        assert!(h.input(addr(1, 1000), &d).is_none());
+        let mut p = [0u8; PONG_LEN];
+        relay::write_pong(&mut p, [0; 8]);
+        assert!(h.input(addr(1, 1000), &p).is_none());
+        assert_eq!(h.relay.counters().unexpected, 2);
+    }
+
+    #[test]
+    fn a_small_output_buffer_drops_instead_of_panicking() {
+        let mut h = Harness::new(RelayConfig::default());
+        let mut small = [0u8; PONG_LEN - 1];
+        let payload = [0u8; PONG_LEN - DELIVER_HEADER_LEN];
+        let t = h.relay.handle_datagram(
+            h.now,
+            addr(1, 1000),
+            &send(B, &payload),
+            a_and_b_share,
+            &mut small,
+        );
+        assert!(t.is_none());
+        let t = h.relay.handle_datagram(
+            h.now,
+            addr(1, 1000),
+            &ping(&token(1), 0),
+            a_and_b_share,
+            &mut small,
+        );
+        assert!(t.is_none());
+        assert_eq!(h.relay.counters().too_large, 2);
+    }
+
+    #[test]
+    fn malformed_input_never_panics() {
+        let mut h = Harness::new(RelayConfig::default());
+        let good = [
+            (addr(1, 1000), send(B, b"payload")),
+            (addr(1, 1000), ping(&token(1), 3)),
+            (addr(2, 2000), send(A, &[0xAB; 300])),
+        ];
+        // Every truncation of a good frame: forwarded, answered or counted, never a panic.
+        for (from, frame) in &good {
+            for len in 0..=frame.len() {
+                h.input(*from, &frame[..len]);
+            }
+        }
+        // A Send up to its bare header, a Ping short of its last byte.
+        let c = h.relay.counters();
+        assert_eq!(
+            c.malformed,
+            2 * (SEND_HEADER_LEN as u64 + 1) + PING_LEN as u64
+        );
+        assert_eq!(c.forwarded, 7 + 300);
+        // Random bytes, bare and behind a valid prefix, with a live token or key id.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut d = [0u8; 400];
+        for i in 0..50_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 400) as usize;
+            for (k, b) in d[..len].iter_mut().enumerate() {
+                *b = (x >> (k % 57)) as u8 ^ k as u8;
+            }
+            if i % 2 == 0 && len >= 6 {
+                d[..4].copy_from_slice(b"WRNr");
+                d[4] = 1;
+                d[5] = (x >> 60) as u8 % 6;
+                if len >= 22 && i % 4 == 0 {
+                    d[6..22].copy_from_slice(&token((i % 3) as u8 + 1));
+                } else if len >= 14 && i % 4 == 2 {
+                    d[6..14].copy_from_slice(&relay::key_id(&key(i % 3 + 1)));
+                }
+            }
+            let from = addr((x % 3) as u8 + 1, 1 + (x % 5) as u16);
+            if let Some(t) =
+                h.relay
+                    .handle_datagram(h.now, from, &d[..len], |_, _| true, &mut h.out)
+            {
+                assert!(t.len <= len, "a reply never exceeds its request");
+            }
+        }
+        let c = h.relay.counters();
+        // The fuzzing reached every path, not only the parser's errors.
+        assert!(
+            c.forwarded > 307 + 100 && c.pongs > 1000 && c.unregistered_source > 1000,
+            "{c:?}"
+        );
+        check_invariants(&h.relay);
+        // A source port of 0 cannot be answered.
+        assert!(h.input(addr(1, 0), &ping(&token(1), 0)).is_none());
+        check_invariants(&h.relay);
+    }
+}

@@ -1,0 +1,141 @@
+//! This node's side of the coordinator's relay: where it is, the token that lets us use it, and
+//! the pings that register our address with it, keep our NAT mapping to it open and measure its
+//! round-trip time.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use warren_proto::relay::{self, RelayToken};
+
+/// Pings to the relay this often: well inside common NAT UDP timeouts (30 s and up).
+pub const PING_INTERVAL: Duration = Duration::from_secs(5);
+/// Without a pong for this long, the relay counts as unreachable.
+pub const ALIVE_FOR: Duration = Duration::from_secs(16);
+
+#[derive(Debug)]
+pub struct RelayClient {
+    server: SocketAddr,
+    token: RelayToken,
+    next_ping: Instant,
+    /// A ping is due, since this instant.
+    due: Option<Instant>,
+    counter: u64,
+    /// The ping in flight: its tx and when it left.
+    outstanding: Option<([u8; 8], Instant)>,
+    last_pong: Option<Instant>,
+    rtt: Option<Duration>,
+}
+
+impl RelayClient {
+    /// The first ping goes out at once, so the relay knows our address before any peer needs it.
+    pub fn new(now: Instant, server: SocketAddr, token: RelayToken) -> Self {
+        Self {
+            server,
+            token,
+            next_ping: now + PING_INTERVAL,
+            due: Some(now),
+            counter: 0,
+            outstanding: None,
+            last_pong: None,
+            rtt: None,
+        }
+    }
+
+    pub fn server(&self) -> SocketAddr {
+        self.server
+    }
+
+    pub fn token(&self) -> &RelayToken {
+        &self.token
+    }
+
+    pub fn rtt(&self) -> Option<Duration> {
+        self.rtt
+    }
+
+    /// The relay answered recently.
+    pub fn is_alive(&self, now: Instant) -> bool {
+        self.last_pong
+            .is_some_and(|t| now.saturating_duration_since(t) < ALIVE_FOR)
+    }
+
+    pub fn poll_timeout(&self) -> Instant {
+        self.next_ping
+    }
+
+    /// Time passed: a ping is due when its interval is over.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if now >= self.next_ping {
+            self.due = Some(now);
+            self.next_ping = now + PING_INTERVAL;
+        }
+    }
+
+    /// The due ping, into `out`.
+    pub fn poll_transmit(&mut self, out: &mut [u8]) -> Option<usize> {
+        if out.len() < relay::PING_LEN {
+            return None;
+        }
+        let at = self.due.take()?;
+        self.counter += 1;
+        let tx = self.counter.to_be_bytes();
+        self.outstanding = Some((tx, at));
+        Some(relay::write_ping(out, &self.token, tx))
+    }
+
+    /// A pong from `from`; only the relay's answer to our last ping counts.
+    pub fn handle_pong(&mut self, now: Instant, from: SocketAddr, tx: [u8; 8]) -> bool {
+        match self.outstanding {
+            Some((sent_tx, at)) if sent_tx == tx && from == self.server => {
+                self.outstanding = None;
+                self.last_pong = Some(now);
+                self.rtt = Some(now.saturating_duration_since(at));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Our addresses changed: register the new one with the relay now.
+    pub fn handle_network_change(&mut self, now: Instant) {
+        self.due = Some(now);
+        self.next_ping = now + PING_INTERVAL;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warren_proto::relay::{parse, RelayFrame};
+
+    #[test]
+    fn pings_on_schedule_and_measures_rtt() {
+        let t0 = Instant::now();
+        let server: SocketAddr = "203.0.113.1:7446".parse().unwrap();
+        let mut c = RelayClient::new(t0, server, [4; 16]);
+        let mut out = [0u8; 64];
+        let n = c.poll_transmit(&mut out).expect("first ping at once");
+        let Ok(RelayFrame::Ping { token, tx }) = parse(&out[..n]) else {
+            panic!("not a ping")
+        };
+        assert_eq!(token, [4; 16]);
+        c.handle_timeout(t0 + Duration::from_secs(1));
+        assert!(c.poll_transmit(&mut out).is_none(), "one per interval");
+        assert!(!c.is_alive(t0));
+        let other: SocketAddr = "198.51.100.9:7446".parse().unwrap();
+        assert!(
+            !c.handle_pong(t0, other, tx),
+            "only the relay's pong counts"
+        );
+        assert!(!c.handle_pong(t0, server, [0; 8]), "only our tx counts");
+        assert!(c.handle_pong(t0 + Duration::from_millis(20), server, tx));
+        assert_eq!(c.rtt(), Some(Duration::from_millis(20)));
+        assert!(c.is_alive(t0 + Duration::from_secs(1)));
+        assert!(!c.is_alive(t0 + ALIVE_FOR + Duration::from_secs(1)));
+        assert_eq!(c.poll_timeout(), t0 + PING_INTERVAL);
+        c.handle_timeout(t0 + PING_INTERVAL);
+        assert!(c.poll_transmit(&mut out).is_some());
+        assert!(c.poll_transmit(&mut out).is_none());
+        c.handle_network_change(t0 + PING_INTERVAL + Duration::from_secs(1));
+        assert!(c.poll_transmit(&mut out).is_some());
+    }
+}
