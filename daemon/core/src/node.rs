@@ -56,14 +56,17 @@ enum Route {
     Relay(SocketAddr),
 }
 
-/// A proven direct path first; else the relay, for peers it serves; else the last address the
-/// peer was heard from (or configured), which is all a node without a relay has.
+/// A proven direct path first; else the relay, for peers it serves, while it answers; else the
+/// last address the peer was heard from (or configured), which is all a node without a relay
+/// (or with a dead one) has.
 fn route_of(peer: &Peer, relay: Option<&RelayClient>) -> Option<Route> {
     if let Some(best) = peer.paths.best_path() {
         return Some(Route::Direct(best.addr));
     }
     match relay {
-        Some(r) if peer.config.relay => Some(Route::Relay(r.server())),
+        Some(r) if peer.config.relay && (r.is_usable() || peer.endpoint.is_none()) => {
+            Some(Route::Relay(r.server()))
+        }
         _ => peer.endpoint.map(Route::Direct),
     }
 }

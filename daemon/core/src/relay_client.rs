@@ -23,6 +23,10 @@ pub struct RelayClient {
     outstanding: Option<([u8; 8], Instant)>,
     last_pong: Option<Instant>,
     rtt: Option<Duration>,
+    created: Instant,
+    /// Worth sending through: it answered within [`ALIVE_FOR`], or is new and not yet proven
+    /// silent. Updated on every pong and timeout, so routing needs no clock.
+    usable: bool,
 }
 
 impl RelayClient {
@@ -37,7 +41,14 @@ impl RelayClient {
             outstanding: None,
             last_pong: None,
             rtt: None,
+            created: now,
+            usable: true,
         }
+    }
+
+    /// Whether packets should go through the relay (see `usable`).
+    pub fn is_usable(&self) -> bool {
+        self.usable
     }
 
     pub fn server(&self) -> SocketAddr {
@@ -64,6 +75,8 @@ impl RelayClient {
 
     /// Time passed: a ping is due when its interval is over.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let heard = self.last_pong.unwrap_or(self.created);
+        self.usable = now.saturating_duration_since(heard) < ALIVE_FOR;
         if now >= self.next_ping {
             self.due = Some(now);
             self.next_ping = now + PING_INTERVAL;
@@ -89,6 +102,7 @@ impl RelayClient {
                 self.outstanding = None;
                 self.last_pong = Some(now);
                 self.rtt = Some(now.saturating_duration_since(at));
+                self.usable = true;
                 true
             }
             _ => false,
@@ -131,6 +145,7 @@ mod tests {
         assert_eq!(c.rtt(), Some(Duration::from_millis(20)));
         assert!(c.is_alive(t0 + Duration::from_secs(1)));
         assert!(!c.is_alive(t0 + ALIVE_FOR + Duration::from_secs(1)));
+        assert!(c.is_usable());
         assert_eq!(c.poll_timeout(), t0 + PING_INTERVAL);
         c.handle_timeout(t0 + PING_INTERVAL);
         assert!(c.poll_transmit(&mut out).is_some());
@@ -138,4 +153,29 @@ mod tests {
         c.handle_network_change(t0 + PING_INTERVAL + Duration::from_secs(1));
         assert!(c.poll_transmit(&mut out).is_some());
     }
+}
+
+#[test]
+fn a_silent_relay_stops_being_used_and_comes_back_with_a_pong() {
+    let t0 = Instant::now();
+    let server: SocketAddr = "203.0.113.1:7446".parse().unwrap();
+    let mut c = RelayClient::new(t0, server, [4; 16]);
+    assert!(c.is_usable(), "used at once, before any answer");
+    let mut out = [0u8; 64];
+    let mut now = t0;
+    let mut last_tx = None;
+    while now < t0 + ALIVE_FOR + PING_INTERVAL {
+        c.handle_timeout(now);
+        if let Some(n) = c.poll_transmit(&mut out) {
+            if let Ok(warren_proto::relay::RelayFrame::Ping { tx, .. }) =
+                warren_proto::relay::parse(&out[..n])
+            {
+                last_tx = Some(tx);
+            }
+        }
+        now += Duration::from_secs(1);
+    }
+    assert!(!c.is_usable(), "no pong for {ALIVE_FOR:?}");
+    assert!(c.handle_pong(now, server, last_tx.unwrap()));
+    assert!(c.is_usable());
 }
