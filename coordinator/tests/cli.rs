@@ -9,22 +9,12 @@
 mod lab;
 
 use lab::cmd::run_timeout;
-use lab::node::Host;
+use lab::node::{start_all, Host};
 use lab::site::SiteKind;
 use lab::{sibling_bin, Lab};
 use serde_json::Value;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// Starts the daemons of `hosts` and waits for their APIs.
-fn start_all(hosts: &mut [&mut Host]) {
-    for h in hosts.iter_mut() {
-        h.start_daemon();
-    }
-    for h in hosts.iter_mut() {
-        h.wait_api(Duration::from_secs(10));
-    }
-}
 
 fn json(out: &str) -> Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))

@@ -20,7 +20,7 @@
 mod lab;
 
 use lab::matrix::{first_reply_blocking, ping, run_matrix};
-use lab::node::Host;
+use lab::node::{start_all, Host};
 use lab::site::SiteKind;
 use lab::Lab;
 use serde_json::Value;
@@ -30,16 +30,6 @@ use std::time::{Duration, Instant};
 #[test]
 fn nat_matrix() {
     run_matrix("matrix");
-}
-
-/// Starts the daemons of `hosts` and waits for their APIs.
-fn start_all(hosts: &mut [&mut Host]) {
-    for h in hosts.iter_mut() {
-        h.start_daemon();
-    }
-    for h in hosts.iter_mut() {
-        h.wait_api(Duration::from_secs(10));
-    }
 }
 
 fn coordinator_connected(st: &Value) -> bool {

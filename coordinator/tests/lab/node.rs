@@ -443,3 +443,13 @@ impl Drop for Host {
         }
     }
 }
+
+/// Starts the daemons of `hosts` and waits for their APIs.
+pub fn start_all(hosts: &mut [&mut Host]) {
+    for h in hosts.iter_mut() {
+        h.start_daemon();
+    }
+    for h in hosts.iter_mut() {
+        h.wait_api(Duration::from_secs(10));
+    }
+}
