@@ -140,6 +140,32 @@ fn networks_invites_and_their_errors() {
     );
     b.warren_err(&["leave", "lan"], &["not a member of network lan"]);
     a.warren_err(&["invite", "other"], &["not a member of network other"]);
+    // An invite naming a coordinator that does not answer: refused, and B keeps its own.
+    let bogus = warren_proto::invite::Invite {
+        coordinator: format!("{}:9", lab::COORDINATOR_IP),
+        coordinator_key: lab.coordinator.key.parse().unwrap(),
+        network: "lan".into(),
+        secret: [1; 16],
+        expires: u64::MAX / 2,
+    }
+    .encode()
+    .unwrap();
+    b.warren_err(
+        &["join", &bogus],
+        &[
+            "cannot reach the coordinator at 203.0.113.1:9",
+            "back on your previous coordinator 203.0.113.1:7443",
+        ],
+    );
+    wait_status(
+        b,
+        Duration::from_secs(10),
+        "back on its coordinator",
+        |st| {
+            st["coordinator"]["connected"] == true
+                && st["coordinator"]["address"] == lab.coordinator.address()
+        },
+    );
     // No password and nothing on stdin: told how to give one, nothing sent.
     b.warren_err(&["join", "lan"], &["no password for lan", "--password"]);
 

@@ -163,16 +163,23 @@ async fn join_invite(state: &ApiState, code: &str, name: Option<String>) -> Resp
             inv.network
         ));
     }
-    let (same, connected) = {
+    let (same, connected, previous) = {
         let v = state.control.view.lock().expect("control view lock");
         match &v.coordinator {
             Some(c) => (
                 c.address == inv.coordinator && c.public_key == inv.coordinator_key,
                 c.connected,
+                Some(CoordinatorSettings {
+                    address: c.address.clone(),
+                    public_key: c.public_key,
+                    name: c.name.clone(),
+                }),
             ),
-            None => (false, false),
+            None => (false, false, None),
         }
     };
+    // Another coordinator's invite that does not work must not cost the user the one they had.
+    let fallback = previous.filter(|_| !same);
     let up = state.dataplane.node().is_up();
     if !same || !connected || !up || name.is_some() {
         let settings = CoordinatorSettings {
@@ -181,20 +188,32 @@ async fn join_invite(state: &ApiState, code: &str, name: Option<String>) -> Resp
             name: name.unwrap_or_else(|| current_name(state)),
         };
         if let Err(e) = ask(state, |r| Command::Up(Some(settings), r)).await {
-            return error(e);
+            return error(restore(state, fallback, e).await);
         }
     }
-    done(
-        request(
-            state,
-            ClientMsg::JoinInvite {
-                id: 0,
-                network: inv.network.clone(),
-                secret: inv.secret_text(),
-            },
-        )
-        .await,
+    let joined = request(
+        state,
+        ClientMsg::JoinInvite {
+            id: 0,
+            network: inv.network.clone(),
+            secret: inv.secret_text(),
+        },
     )
+    .await;
+    match joined {
+        Err(e) => error(restore(state, fallback, e).await),
+        ok => done(ok),
+    }
+}
+
+/// Goes back to `previous` (when there was one) after a failed invite; says so in the error.
+async fn restore(state: &ApiState, previous: Option<CoordinatorSettings>, e: String) -> String {
+    let Some(previous) = previous else {
+        return e;
+    };
+    let address = previous.address.clone();
+    let _ = ask(state, |r| Command::Up(Some(previous), r)).await;
+    format!("{e} (back on your previous coordinator {address})")
 }
 
 fn ago(secs: u64) -> String {
