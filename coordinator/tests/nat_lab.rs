@@ -20,7 +20,7 @@
 mod lab;
 
 use lab::matrix::{first_reply_blocking, ping, run_matrix};
-use lab::node::{start_all, Host};
+use lab::node::{start_all, wait_path, Host};
 use lab::site::SiteKind;
 use lab::Lab;
 use serde_json::Value;
@@ -471,38 +471,12 @@ fn stun_tells_reflexive_address_and_nat_kind() {
     }
 }
 
-/// The path `status` shows for peer `name`, or "-".
-fn path_to(st: &Value, name: &str) -> String {
-    Host::peer_in(st, name)
-        .and_then(|p| p["path"].as_str())
-        .unwrap_or("-")
-        .to_string()
-}
-
-/// Polls both hosts until each sees the other on a path in `want`; returns how long it took,
-/// or panics after `limit`.
-fn wait_path(a: &Host, b: &Host, want: &[&str], limit: Duration) -> Duration {
-    let t0 = Instant::now();
-    loop {
-        let (pa, pb) = (path_to(&a.status(), &b.name), path_to(&b.status(), &a.name));
-        if want.contains(&pa.as_str()) && want.contains(&pb.as_str()) {
-            return t0.elapsed();
-        }
-        assert!(
-            t0.elapsed() < limit,
-            "paths {pa} / {pb} after {limit:?}, want one of {want:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Relay ↔ direct under load (issue 6): two public hosts talk directly; then nftables in B's
 /// namespace drops the UDP between A and B (not to the coordinator), so the direct path dies and
 /// traffic must be on the relay within 3 s; the rule is removed and the path goes back to
 /// direct. A rate-limited TCP transfer runs through both switches and must arrive intact.
 #[test]
 fn relay_direct_switch_keeps_tcp() {
-    use lab::cmd::run_ok;
     use lab::traffic::TcpTransfer;
     let mut lab = Lab::start("switch");
     let (_sa, mut ha) = lab.add_site(SiteKind::Public, 1, "a");
@@ -528,16 +502,7 @@ fn relay_direct_switch_keeps_tcp() {
     );
     std::thread::sleep(Duration::from_secs(2));
 
-    let nft = lab::nft_bin();
-    let a_ip = a.ip.to_string();
-    let rules = format!(
-        "add table inet wswitch {{ \
-           chain i {{ type filter hook input priority 0; ip saddr {a_ip} udp dport {port} drop; }}; \
-           chain o {{ type filter hook output priority 0; ip daddr {a_ip} udp sport {port} drop; }}; \
-         }}",
-        port = lab::WG_PORT
-    );
-    run_ok("ip", &["netns", "exec", &b.ns, nft, &rules]);
+    b.cut_udp_with(a.ip, "wswitch");
     let to_relay = wait_path(a, b, &["relay"], Duration::from_secs(10));
     eprintln!("[switch] direct path cut: both on the relay after {to_relay:?}");
     assert!(
@@ -551,10 +516,7 @@ fn relay_direct_switch_keeps_tcp() {
         "the transfer stalled on the relay at {moved} bytes"
     );
 
-    run_ok(
-        "ip",
-        &["netns", "exec", &b.ns, nft, "delete table inet wswitch"],
-    );
+    b.restore_udp("wswitch");
     let back = wait_path(a, b, DIRECT, Duration::from_secs(20));
     eprintln!("[switch] cut lifted: direct again after {back:?}");
 

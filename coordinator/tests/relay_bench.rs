@@ -18,9 +18,9 @@
 
 mod lab;
 
-use lab::cmd::{run_ok, run_timeout};
+use lab::cmd::run_timeout;
 use lab::matrix::{first_reply_blocking, peer_path};
-use lab::node::{start_all, Host};
+use lab::node::{start_all, wait_path, Host};
 use lab::site::SiteKind;
 use lab::traffic::TcpTransfer;
 use lab::Lab;
@@ -83,16 +83,7 @@ fn relay_vs_direct() {
 
     // Cut the direct path as `relay_direct_switch_keeps_tcp` does: B drops UDP from and to A's
     // WireGuard port; the coordinator (and its relay) stays reachable.
-    let nft = lab::nft_bin();
-    let rules = format!(
-        "add table inet wbench {{ \
-           chain i {{ type filter hook input priority 0; ip saddr {a_ip} udp dport {port} drop; }}; \
-           chain o {{ type filter hook output priority 0; ip daddr {a_ip} udp sport {port} drop; }}; \
-         }}",
-        a_ip = a.ip,
-        port = lab::WG_PORT
-    );
-    run_ok("ip", &["netns", "exec", &b.ns, nft, &rules]);
+    b.cut_udp_with(a.ip, "wbench");
     let took = wait_path(a, b, RELAY, Duration::from_secs(10));
     eprintln!("[relaybench] direct path cut: both on the relay after {took:?}");
 
@@ -191,23 +182,6 @@ fn ping_rtts(ns: &str, to: Ipv4Addr) -> Rtt {
     );
     ms.sort_by(f64::total_cmp);
     Rtt { ms, sent: PINGS }
-}
-
-/// Polls both hosts until each sees the other on a path in `want`; returns how long it took.
-fn wait_path(a: &Host, b: &Host, want: &[&str], limit: Duration) -> Duration {
-    let t0 = Instant::now();
-    loop {
-        let pa = peer_path(&a.status(), &b.name);
-        let pb = peer_path(&b.status(), &a.name);
-        if want.contains(&pa.as_str()) && want.contains(&pb.as_str()) {
-            return t0.elapsed();
-        }
-        assert!(
-            t0.elapsed() < limit,
-            "paths {pa} / {pb} after {limit:?}, want one of {want:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn print_table(direct: &Row, relay: &Row) {

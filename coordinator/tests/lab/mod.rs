@@ -19,11 +19,14 @@
 //! parallel; namespaces left by a killed test process are removed by the next run.
 #![allow(dead_code)]
 
+// Command running and TCP traffic are the data-plane harness's own, shared rather than copied.
+#[path = "../../../daemon/tests/common/cmd.rs"]
 pub mod cmd;
 pub mod matrix;
 pub mod netns;
 pub mod node;
 pub mod site;
+#[path = "../../../daemon/tests/common/traffic.rs"]
 pub mod traffic;
 
 use cmd::run_ok;

@@ -453,3 +453,47 @@ pub fn start_all(hosts: &mut [&mut Host]) {
         h.wait_api(Duration::from_secs(10));
     }
 }
+
+/// Polls both hosts until each sees the other on a path in `want`; returns how long it took,
+/// or panics after `limit`.
+pub fn wait_path(a: &Host, b: &Host, want: &[&str], limit: Duration) -> Duration {
+    use super::matrix::peer_path;
+    let t0 = Instant::now();
+    loop {
+        let pa = peer_path(&a.status(), &b.name);
+        let pb = peer_path(&b.status(), &a.name);
+        if want.contains(&pa.as_str()) && want.contains(&pb.as_str()) {
+            return t0.elapsed();
+        }
+        assert!(
+            t0.elapsed() < limit,
+            "paths {pa} / {pb} after {limit:?}, want one of {want:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl Host {
+    /// Cuts the direct path to `other`: nftables table `table` in this host's namespace drops
+    /// UDP from and to `other`'s WireGuard port; the coordinator (and its relay) stays
+    /// reachable. The namespace's removal takes the table with it.
+    pub fn cut_udp_with(&self, other: Ipv4Addr, table: &str) {
+        let rules = format!(
+            "add table inet {table} {{ \
+               chain i {{ type filter hook input priority 0; ip saddr {other} udp dport {port} drop; }}; \
+               chain o {{ type filter hook output priority 0; ip daddr {other} udp sport {port} drop; }}; \
+             }}",
+            port = WG_PORT
+        );
+        super::cmd::run_ok("ip", &["netns", "exec", &self.ns, super::nft_bin(), &rules]);
+    }
+
+    /// Undoes [`Host::cut_udp_with`].
+    pub fn restore_udp(&self, table: &str) {
+        let delete = format!("delete table inet {table}");
+        super::cmd::run_ok(
+            "ip",
+            &["netns", "exec", &self.ns, super::nft_bin(), &delete],
+        );
+    }
+}
