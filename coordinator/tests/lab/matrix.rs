@@ -112,6 +112,34 @@ pub const MATRIX: &[Case] = &[
         Sites::Pair(Symmetric, Symmetric),
         Expect::Path(RELAY),
     ),
+    // Behind two NATs (home router + carrier-grade NAT), both endpoint-independent: the host
+    // is as reachable as behind one port-restricted NAT.
+    case(
+        "public-double_nat",
+        Sites::Pair(Public, DoubleNat),
+        Expect::Path(DIRECT),
+    ),
+    case(
+        "full_cone-double_nat",
+        Sites::Pair(FullCone, DoubleNat),
+        Expect::Path(DIRECT),
+    ),
+    case(
+        "port_restricted-double_nat",
+        Sites::Pair(PortRestricted, DoubleNat),
+        Expect::Path(DIRECT),
+    ),
+    case(
+        "double_nat-double_nat",
+        Sites::Pair(DoubleNat, DoubleNat),
+        Expect::Path(DIRECT),
+    ),
+    // Port-dependent filtering twice over against a symmetric NAT: as port_restricted-symmetric.
+    case(
+        "double_nat-symmetric",
+        Sites::Pair(DoubleNat, Symmetric),
+        Expect::Path(RELAY),
+    ),
     case("same_lan", Sites::SameLan, Expect::Path(LAN)),
 ];
 

@@ -21,6 +21,10 @@ pub enum SiteKind {
     /// `masquerade fully-random`: every new destination gets a new random public port, so the
     /// port a STUN server sees says nothing about the port a peer will see.
     Symmetric,
+    /// A home router (port-restricted) behind a carrier-grade NAT (port-restricted too, as
+    /// RFC 6888 asks of a CGN): the host's LAN is 192.168.K/24, the home router's WAN
+    /// 100.64.K.2 in the CGN's shared address space, the CGN's WAN the site's public address.
+    DoubleNat,
 }
 
 impl SiteKind {
@@ -30,6 +34,7 @@ impl SiteKind {
             SiteKind::FullCone => "full_cone",
             SiteKind::PortRestricted => "port_restricted",
             SiteKind::Symmetric => "symmetric",
+            SiteKind::DoubleNat => "double_nat",
         }
     }
 
@@ -40,6 +45,7 @@ impl SiteKind {
             SiteKind::FullCone => "fc",
             SiteKind::PortRestricted => "prc",
             SiteKind::Symmetric => "sym",
+            SiteKind::DoubleNat => "dbl",
         }
     }
 
@@ -55,7 +61,7 @@ impl SiteKind {
                     "iifname \"wan\" udp dport {WG_PORT} counter dnat to {first_host}:{WG_PORT}"
                 ),
             ),
-            SiteKind::PortRestricted => ("masquerade", String::new()),
+            SiteKind::PortRestricted | SiteKind::DoubleNat => ("masquerade", String::new()),
             SiteKind::Symmetric => ("masquerade fully-random", String::new()),
         };
         Some(format!(
@@ -94,6 +100,8 @@ pub struct Site {
     /// The address the internet sees: the router's WAN address, or the public host's own.
     pub public_ip: Ipv4Addr,
     pub router_ns: Option<String>,
+    /// The carrier-grade NAT in front of the router ([`SiteKind::DoubleNat`] only).
+    pub cgn_ns: Option<String>,
     pub dir: PathBuf,
     namespaces: Vec<Netns>,
 }
@@ -120,6 +128,7 @@ impl Site {
             index,
             public_ip,
             router_ns: None,
+            cgn_ns: None,
             dir,
             namespaces: Vec::new(),
         };
@@ -142,7 +151,11 @@ impl Site {
         let router = lab.ns_name(&format!("s{index}-r"));
         site.namespaces.push(Netns::create(&router));
         site.router_ns = Some(router.clone());
-        lab.plug(&port, &router, "wan", public_ip);
+        if kind == SiteKind::DoubleNat {
+            site.add_cgn(lab, &port, &router);
+        } else {
+            lab.plug(&port, &router, "wan", public_ip);
+        }
         let lan_gw = Ipv4Addr::new(192, 168, index, 1);
         let lan_gw_cidr = format!("{lan_gw}/24");
         let host_ip = |i: usize| Ipv4Addr::new(192, 168, index, 2 + i as u8);
@@ -223,23 +236,79 @@ impl Site {
         (site, out)
     }
 
+    /// Puts a carrier-grade NAT between the internet and `router`: the CGN holds the site's
+    /// public address (bridge port `port`) and gives the router's `wan` 100.64.K.2/24.
+    fn add_cgn(&mut self, lab: &Lab, port: &str, router: &str) {
+        let cgn = lab.ns_name(&format!("s{}-cgn", self.index));
+        self.namespaces.push(Netns::create(&cgn));
+        self.cgn_ns = Some(cgn.clone());
+        lab.plug(port, &cgn, "wan", self.public_ip);
+        run_ok(
+            "ip",
+            &[
+                "link", "add", "lan", "netns", &cgn, "type", "veth", "peer", "name", "wan",
+                "netns", router,
+            ],
+        );
+        let inside = |host: u8| Ipv4Addr::new(100, 64, self.index, host);
+        let cgn_cidr = format!("{}/24", inside(1));
+        let router_cidr = format!("{}/24", inside(2));
+        run_ok("ip", &["-n", &cgn, "addr", "add", &cgn_cidr, "dev", "lan"]);
+        run_ok("ip", &["-n", &cgn, "link", "set", "lan", "up"]);
+        run_ok(
+            "ip",
+            &["-n", router, "addr", "add", &router_cidr, "dev", "wan"],
+        );
+        run_ok("ip", &["-n", router, "link", "set", "wan", "up"]);
+        let gw = inside(1).to_string();
+        run_ok("ip", &["-n", router, "route", "add", "default", "via", &gw]);
+        run_ok(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &cgn,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+            ],
+        );
+        let rules = SiteKind::PortRestricted
+            .ruleset(inside(2))
+            .expect("a NAT kind");
+        let file = self.dir.join("cgn.nft");
+        fs::write(&file, rules).expect("write the CGN ruleset");
+        run_ok(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &cgn,
+                nft_bin(),
+                "-f",
+                file.to_str().unwrap(),
+            ],
+        );
+    }
+
     /// The router's ruleset with its counters (NATed, forwarded, dropped), for failure reports.
     pub fn describe_router(&self) -> String {
-        match &self.router_ns {
-            None => format!("site s{} ({}): no router", self.index, self.kind.label()),
-            Some(r) => {
-                let o = super::cmd::run_quiet(
-                    "ip",
-                    &["netns", "exec", r, nft_bin(), "list", "ruleset"],
-                );
-                format!(
-                    "site s{} ({}) router {r}:\n{}",
-                    self.index,
-                    self.kind.label(),
-                    o.map(|o| o.stdout).unwrap_or_else(|e| e)
-                )
-            }
+        let Some(router) = &self.router_ns else {
+            return format!("site s{} ({}): no router", self.index, self.kind.label());
+        };
+        let mut out = String::new();
+        for (role, ns) in [("router", Some(router)), ("CGN", self.cgn_ns.as_ref())] {
+            let Some(ns) = ns else { continue };
+            let o =
+                super::cmd::run_quiet("ip", &["netns", "exec", ns, nft_bin(), "list", "ruleset"]);
+            out += &format!(
+                "site s{} ({}) {role} {ns}:\n{}\n",
+                self.index,
+                self.kind.label(),
+                o.map(|o| o.stdout).unwrap_or_else(|e| e)
+            );
         }
+        out
     }
 }
 
