@@ -92,7 +92,7 @@ fn run(args: Args) -> Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let endpoint = quic::server_endpoint(args.listen)?;
+        let endpoint = quic::server_endpoint(args.listen, &secret)?;
         let listen = endpoint.local_addr()?;
         let stun_ports = match args.stun_ports {
             Some(ports) => ports,

@@ -3,13 +3,32 @@
 //! connection (see `warren_proto::control::auth`).
 
 use anyhow::{Context, Result};
+use quinn_proto::HashedConnectionIdGenerator;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use warren_proto::control::frame::{encode, MAX_FRAME};
 use warren_proto::control::ALPN;
 
-pub fn server_endpoint(listen: SocketAddr) -> Result<quinn::Endpoint> {
+/// Connection IDs and stateless resets must survive a restart: a daemon whose connection the
+/// previous process held is then told at its next keep-alive that the connection is gone (a
+/// stateless reset it can verify, sent only for a connection ID this coordinator's key could
+/// have made) instead of waiting out the idle timeout, so it reconnects — and its relayed
+/// traffic resumes — within seconds. Both keys are derived from the coordinator's secret.
+fn endpoint_config(secret: &[u8; 32]) -> quinn::EndpointConfig {
+    let derive = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    let reset = ring::hmac::sign(&derive, b"warren quic stateless reset v1");
+    let cid = ring::hmac::sign(&derive, b"warren quic connection id v1");
+    let cid_key = u64::from_le_bytes(cid.as_ref()[..8].try_into().expect("8 of 32 bytes"));
+    let mut config = quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(
+        ring::hmac::HMAC_SHA256,
+        reset.as_ref(),
+    )));
+    config.cid_generator(move || Box::new(HashedConnectionIdGenerator::from_key(cid_key)));
+    config
+}
+
+pub fn server_endpoint(listen: SocketAddr, secret: &[u8; 32]) -> Result<quinn::Endpoint> {
     let cert = rcgen::generate_simple_self_signed(vec!["warren".to_string()])?;
     let key = rustls::pki_types::PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der());
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -24,7 +43,14 @@ pub fn server_endpoint(listen: SocketAddr) -> Result<quinn::Endpoint> {
     let mut transport = quinn::TransportConfig::default();
     transport.max_idle_timeout(Some(Duration::from_secs(15).try_into()?));
     config.transport_config(Arc::new(transport));
-    quinn::Endpoint::server(config, listen).with_context(|| format!("cannot listen on {listen}"))
+    let socket =
+        std::net::UdpSocket::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
+    Ok(quinn::Endpoint::new(
+        endpoint_config(secret),
+        Some(config),
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    )?)
 }
 
 pub async fn write_frame(send: &mut quinn::SendStream, payload: &[u8]) -> Result<()> {

@@ -78,6 +78,64 @@ fn wait_all(
     }
 }
 
+/// The relay restarts (it runs in the coordinator, killed with SIGKILL) under two hosts that can
+/// only reach each other through it (symmetric NAT on both sides): their traffic stops while it
+/// is gone, and resumes through the relay, on the new relay tokens, once the daemons have
+/// reconnected by themselves.
+#[test]
+fn relay_restart() {
+    let mut lab = Lab::start("relayrst");
+    let (_sa, mut ha) = lab.add_site(SiteKind::Symmetric, 1, "a");
+    let (_sb, mut hb) = lab.add_site(SiteKind::Symmetric, 1, "b");
+    let (a, b) = (&mut ha[0], &mut hb[0]);
+    start_all(&mut [&mut *a, &mut *b]);
+    let ip_a = a.up(&lab.coordinator);
+    let ip_b = b.up(&lab.coordinator);
+    a.warren_ok(&["create", "relayed", "--password", "pw-relay"]);
+    b.warren_ok(&["join", "relayed", "--password", "pw-relay"]);
+    first_reply_blocking(a, ip_b, Instant::now());
+    wait_path(a, b, &["relay"], Duration::from_secs(10));
+
+    lab.coordinator.kill();
+    let t_kill = Instant::now();
+    std::thread::sleep(Duration::from_secs(1));
+    let r = ping(&a.ns, ip_b, 3, 1);
+    assert_eq!(
+        r.received, 0,
+        "with the relay gone, nothing can carry {} -> {ip_b}:\n{}",
+        a.name, r.output
+    );
+    lab.coordinator.start();
+    let restarted = t_kill.elapsed();
+    // The daemons learn that their old connection is gone at their next keep-alive (a stateless
+    // reset from the new process), reconnect, and ping the relay with their new tokens.
+    let t_back = Instant::now();
+    let first_ab = first_reply_blocking(a, ip_b, t_back);
+    let first_ba = first_reply_blocking(b, ip_a, t_back);
+    wait_all(
+        &mut [&mut *a, &mut *b],
+        Duration::from_secs(5),
+        "connected",
+        coordinator_connected,
+    );
+    wait_path(a, b, &["relay"], Duration::from_secs(5));
+    eprintln!(
+        "[relayrst] relay restarted {:.1} s after the kill; first replies through it \
+         {:.3} s / {:.3} s after the restart",
+        restarted.as_secs_f64(),
+        first_ab.as_secs_f64(),
+        first_ba.as_secs_f64()
+    );
+    for (from, to) in [(&*a, ip_b), (&*b, ip_a)] {
+        let r = ping(&from.ns, to, 5, 1);
+        assert_eq!(
+            r.received, 5,
+            "through the restarted relay, {} -> {to}:\n{}",
+            from.name, r.output
+        );
+    }
+}
+
 /// Coordinator killed (SIGKILL) while two hosts behind port-restricted NATs talk: they keep
 /// talking; after a restart with the same state dir they reconnect by themselves, with the same
 /// overlay addresses and networks, still reach each other, and a new host can join the network
