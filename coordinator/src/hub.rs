@@ -22,6 +22,8 @@ pub struct Online {
     pub lan: Vec<SocketAddr>,
     pub reflexive: Option<SocketAddr>,
     pub nat: NatKind,
+    /// The session's token for a standalone relay, which its ticket refreshes name.
+    pub relay_token: Option<warren_proto::relay::RelayToken>,
 }
 
 pub struct Hub {
@@ -122,6 +124,7 @@ impl Hub {
                 lan,
                 reflexive,
                 nat: NatKind::Unknown,
+                relay_token: None,
             },
         );
         session

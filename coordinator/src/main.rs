@@ -4,6 +4,8 @@
 mod hub;
 mod quic;
 mod relay;
+mod relay_standalone;
+mod relay_tickets;
 mod server;
 mod store;
 mod stun;
@@ -41,6 +43,14 @@ struct Args {
     /// --listen; 0 turns the relay off [default: the --listen port + 3]
     #[arg(long, value_name = "PORT")]
     relay_port: Option<u16>,
+    /// Send hosts to a standalone relay (`warren-coordinator relay`) at this address instead of
+    /// running one here; needs --relay-secret-file
+    #[arg(long, value_name = "HOST:PORT", requires = "relay_secret_file")]
+    relay_at: Option<SocketAddr>,
+    /// The secret shared with standalone relays (32 bytes, created if missing; copy the same
+    /// file to each relay)
+    #[arg(long, value_name = "PATH", requires = "relay_at")]
+    relay_secret_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -49,6 +59,16 @@ struct Args {
 enum Command {
     /// Print the coordinator's public key (creating it on first use) and exit
     Key,
+    /// Run only a relay, apart from the coordinator (point the coordinator at it with
+    /// --relay-at and the same secret file)
+    Relay {
+        /// UDP address to relay on
+        #[arg(long, default_value_t = SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT + 3)))]
+        listen: SocketAddr,
+        /// The secret shared with the coordinator (its --relay-secret-file)
+        #[arg(long, value_name = "PATH")]
+        secret_file: PathBuf,
+    },
 }
 
 fn default_state_dir() -> PathBuf {
@@ -76,6 +96,18 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<()> {
+    if let Some(Command::Relay {
+        listen,
+        secret_file,
+    }) = &args.command
+    {
+        let (secret, _) = warren_proto::keyfile::load_or_create(secret_file)
+            .with_context(|| format!("relay secret {}", secret_file.display()))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        return runtime.block_on(relay_standalone::run(*listen, secret));
+    }
     let state_dir = args.state_dir.clone().unwrap_or_else(default_state_dir);
     let (secret, _) = warren_proto::keyfile::load_or_create(&state_dir.join(KEY_FILE))?;
     let key = public_key(&secret);
@@ -99,7 +131,19 @@ fn run(args: Args) -> Result<()> {
             None => stun::default_ports(args.listen.port())?,
         };
         let [stun1, stun2] = stun::start(listen.ip(), stun_ports).await?;
-        let relay_socket = match relay::port_to_bind(args.relay_port, args.listen.port())? {
+        let external_relay = match (&args.relay_at, &args.relay_secret_file) {
+            (Some(addr), Some(file)) => {
+                let (secret, _) = warren_proto::keyfile::load_or_create(file)
+                    .with_context(|| format!("relay secret {}", file.display()))?;
+                Some(relay_tickets::ExternalRelay::new(*addr, secret))
+            }
+            _ => None,
+        };
+        let relay_port = match external_relay {
+            Some(_) => None,
+            None => relay::port_to_bind(args.relay_port, args.listen.port())?,
+        };
+        let relay_socket = match relay_port {
             Some(port) => Some(relay::bind(listen.ip(), port).await?),
             None => None,
         };
@@ -119,22 +163,27 @@ fn run(args: Args) -> Result<()> {
                 Some((socket, handle, commands))
             }
             None => {
-                tracing::info!("relay off (--relay-port 0)");
+                match &external_relay {
+                    Some(ext) => println!("relay at {} (standalone)", ext.addr),
+                    None => tracing::info!("relay off (--relay-port 0)"),
+                }
                 None
             }
         };
-        let server = Arc::new(server::Server::new(
+        let mut server = server::Server::new(
             secret,
             vec![stun1.port(), stun2.port()],
             relay.as_ref().map(|(_, handle, _)| handle.clone()),
             hub::Hub::new(registry, store),
-        ));
+        );
+        server.external_relay = external_relay;
+        let server = Arc::new(server);
         if let Some((socket, _, commands)) = relay {
             tokio::spawn(relay::serve(
                 socket,
                 commands,
                 server.clone(),
-                RelayConfig::default(),
+                warren_coordinator_core::Relay::new(RelayConfig::default()),
             ));
         }
         tokio::select! {

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
-use warren_coordinator_core::{Relay, RelayConfig, RelayCounters};
+use warren_coordinator_core::{Relay, RelayCounters};
 use warren_proto::control::msg::RelayOffer;
 use warren_proto::key::NodeKey;
 use warren_proto::relay::RelayToken;
@@ -150,6 +150,8 @@ impl RelayLease {
         RelayOffer {
             port: self.port,
             token: URL_SAFE_NO_PAD.encode(self.token),
+            address: None,
+            ticket: None,
         }
     }
 }
@@ -160,14 +162,15 @@ impl Drop for RelayLease {
     }
 }
 
-/// Relays on `socket` until every [`RelayHandle`] (and lease) is dropped.
+/// Relays on `socket` with `relay` until every [`RelayHandle`] (and lease) is dropped.
 pub async fn serve(
     socket: UdpSocket,
     mut commands: UnboundedReceiver<Command>,
     membership: Arc<impl Membership>,
-    config: RelayConfig,
+    mut relay: Relay,
 ) {
-    let mut relay = Relay::new(config);
+    // A standalone relay's tickets expire by the wall clock (a no-op for the built-in relay).
+    let mut clock = tokio::time::interval(Duration::from_secs(1));
     let mut cache = SharesCache::default();
     let mut buf = vec![0u8; RECV_BUF];
     // A Deliver is shorter than the Send it comes from, so this always fits.
@@ -202,6 +205,7 @@ pub async fn serve(
                     tracing::trace!("relay send: {e}");
                 }
             }
+            _ = clock.tick() => relay.set_unix_time(crate::hub::unix_now()),
             _ = report.tick() => {
                 let now = relay.counters();
                 if now != reported {
@@ -328,12 +332,7 @@ mod tests {
         let socket = bind(LO, 0).await.unwrap();
         let relay = socket.local_addr().unwrap();
         let (handle, rx) = channel(relay.port());
-        tokio::spawn(serve(
-            socket,
-            rx,
-            Arc::new(Fake::new()),
-            RelayConfig::default(),
-        ));
+        tokio::spawn(serve(socket, rx, Arc::new(Fake::new()), Relay::default()));
         (relay, handle)
     }
 

@@ -4,6 +4,7 @@
 use crate::hub::{error_code, unix_now, Hub};
 use crate::quic::{read_frame, write_frame};
 use crate::relay::{Membership, RelayHandle, RelayLease};
+use crate::relay_tickets::ExternalRelay;
 use anyhow::{anyhow, Context, Result};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,11 +13,13 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use warren_coordinator_core::InviteGrant;
 use warren_proto::control::auth::{ServerHandshake, BINDING_LEN, EXPORTER_LABEL};
+use warren_proto::control::msg::RelayOffer;
 use warren_proto::control::msg::{
     ClientMsg, ErrorCode, Hello, ServerMsg, Welcome, CONTROL_VERSION,
 };
 use warren_proto::invite::SECRET_LEN;
 use warren_proto::key::NodeKey;
+use warren_proto::relay::RelayToken;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Leases last 30 days; renewing hourly while connected keeps them far from expiry.
@@ -27,6 +30,8 @@ pub struct Server {
     pub stun_ports: Vec<u16>,
     /// `None` when the relay is off.
     pub relay: Option<RelayHandle>,
+    /// A standalone relay to send nodes to instead (`--relay-at`); the built-in one is off.
+    pub external_relay: Option<ExternalRelay>,
     pub hub: Mutex<Hub>,
     /// The hub's generation counter, readable without its lock (see [`Membership`]).
     generation: Arc<AtomicU64>,
@@ -43,6 +48,7 @@ impl Server {
             secret,
             stun_ports,
             relay,
+            external_relay: None,
             generation: hub.generation_counter(),
             hub: Mutex::new(hub),
         }
@@ -109,8 +115,8 @@ async fn connection(incoming: quinn::Incoming, server: &Server) -> Result<()> {
     // returns included, withdraws the token.
     let (answer, _relay_lease) = match answer {
         Ok(mut welcome) => {
-            let lease = offer_relay(server, node);
-            welcome.relay = lease.as_ref().map(RelayLease::offer);
+            let (offer, lease) = offer_relay(server, node, &welcome.networks);
+            welcome.relay = offer;
             (Ok(welcome), lease)
         }
         Err(e) => (Err(e), None),
@@ -139,6 +145,13 @@ async fn connection(incoming: quinn::Incoming, server: &Server) -> Result<()> {
     let session = {
         let mut hub = server.hub();
         let session = hub.go_online(node, tx, hello.lan_endpoints.clone(), Some(reflexive_guess));
+        if server.external_relay.is_some() {
+            let offer = answer.as_ref().ok().and_then(|w| w.relay.as_ref());
+            let token = offer.and_then(|r| warren_proto::relay::parse_token(&r.token));
+            if let Some(o) = hub.online.get_mut(&node) {
+                o.relay_token = token;
+            }
+        }
         let peers = hub.peers(&node);
         hub.announce(&node, &peers);
         session
@@ -186,13 +199,46 @@ fn register(server: &Server, node: NodeKey, hello: &Hello) -> Result<Welcome, (E
     })
 }
 
-/// A relay token for `node`'s new session, registered with the relay before the Welcome that
-/// carries it goes out. A node without one still works wherever a direct path does.
-fn offer_relay(server: &Server, node: NodeKey) -> Option<RelayLease> {
-    let lease = server.relay.as_ref()?.admit(node);
-    lease
-        .inspect_err(|e| tracing::warn!(node = %node, "no relay for this session: {e:#}"))
-        .ok()
+/// The relay for `node`'s new session: a token registered with the built-in relay before the
+/// Welcome that carries it goes out (live while the lease lives), or a token and ticket for the
+/// standalone relay. A node without one still works wherever a direct path does.
+fn offer_relay(
+    server: &Server,
+    node: NodeKey,
+    networks: &[String],
+) -> (Option<RelayOffer>, Option<RelayLease>) {
+    if let Some(external) = &server.external_relay {
+        let mut token = RelayToken::default();
+        return match getrandom::getrandom(&mut token) {
+            Ok(()) => (Some(external.offer(node, token, networks)), None),
+            Err(e) => {
+                tracing::warn!(node = %node, "no relay for this session: no random token: {e}");
+                (None, None)
+            }
+        };
+    }
+    let Some(relay) = server.relay.as_ref() else {
+        return (None, None);
+    };
+    match relay.admit(node) {
+        Ok(lease) => (Some(lease.offer()), Some(lease)),
+        Err(e) => {
+            tracing::warn!(node = %node, "no relay for this session: {e:#}");
+            (None, None)
+        }
+    }
+}
+
+/// Sends `node` a fresh ticket for the standalone relay, naming its networks now.
+fn refresh_ticket(server: &Server, hub: &Hub, node: &NodeKey) {
+    let Some(external) = &server.external_relay else {
+        return;
+    };
+    let Some(token) = hub.online.get(node).and_then(|o| o.relay_token) else {
+        return;
+    };
+    let ticket = external.ticket(*node, token, &hub.registry.networks_of(node));
+    hub.send(node, ServerMsg::RelayTicket { ticket });
 }
 
 async fn requests(
@@ -211,6 +257,7 @@ async fn requests(
                 if let Ok(changes) = hub.registry.renew_lease(node, unix_now()) {
                     hub.persist(&changes)?;
                 }
+                refresh_ticket(server, &hub, &node);
                 continue;
             }
         };
@@ -362,6 +409,9 @@ fn membership(
     let before = hub.peers(&node);
     let changes = op(&mut hub).map_err(|e| (error_code(&e), e.to_string()))?;
     hub.persist(&changes).map_err(storage_failed)?;
+    // The node's new ticket goes out before its new peers hear of it, so the relay knows
+    // the new network by the time they send through it.
+    refresh_ticket(server, &hub, &node);
     hub.reconcile(&node, &before);
     Ok(())
 }
@@ -570,12 +620,17 @@ mod tests {
     async fn a_session_gets_a_relay_token_only_when_the_relay_runs() {
         let tmp = tempfile::tempdir().unwrap();
         let (mut server, _inbox) = setup(tmp.path());
-        assert!(offer_relay(&server, key(ALICE)).is_none());
+        assert!(matches!(
+            offer_relay(&server, key(ALICE), &[]),
+            (None, None)
+        ));
         let (handle, mut commands) = crate::relay::channel(7446);
         server.relay = Some(handle);
-        let lease = offer_relay(&server, key(ALICE)).unwrap();
-        let offer = lease.offer();
+        let (offer, lease) = offer_relay(&server, key(ALICE), &[]);
+        let (offer, lease) = (offer.unwrap(), lease.unwrap());
+        assert_eq!(offer, lease.offer());
         assert_eq!(offer.port, 7446);
+        assert_eq!((offer.address, offer.ticket), (None, None));
         let token: [u8; 16] = URL_SAFE_NO_PAD
             .decode(&offer.token)
             .unwrap()
@@ -590,5 +645,66 @@ mod tests {
             commands.try_recv(),
             Ok(crate::relay::Command::Remove { token: t }) if t == token
         ));
+    }
+
+    /// With `--relay-at`, a session is sent to the standalone relay with a ticket naming its
+    /// networks, and every join or leave brings a fresh ticket before the peers hear of it.
+    #[tokio::test]
+    async fn a_standalone_relay_gets_tickets_that_follow_the_networks() {
+        use warren_proto::relay_ticket::{self, network_tag, Ticket};
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut server, mut inbox) = setup(tmp.path());
+        let secret = [5u8; 32];
+        let at: SocketAddr = "192.0.2.9:7450".parse().unwrap();
+        server.external_relay = Some(ExternalRelay::new(at, secret));
+        let open = |t: &str| Ticket::open(&relay_ticket::decode(t).unwrap(), &secret, unix_now());
+
+        let carol = key(CAROL);
+        let (offer, lease) = offer_relay(&server, carol, &[]);
+        assert!(lease.is_none(), "the built-in relay is not involved");
+        let offer = offer.unwrap();
+        assert_eq!((offer.address, offer.port), (Some(at), 7450));
+        let first = open(offer.ticket.as_deref().unwrap()).unwrap();
+        assert_eq!(first.key, carol);
+        assert!(first.tags.is_empty());
+        assert_eq!(
+            Some(first.token),
+            warren_proto::relay::parse_token(&offer.token)
+        );
+        server.hub().online.get_mut(&carol).unwrap().relay_token = Some(first.token);
+
+        let join = ClientMsg::JoinNetwork {
+            id: 1,
+            name: "net".into(),
+            password: "pw".into(),
+        };
+        handle(&server, carol, remote(3), join).await;
+        let msgs = drain(&mut inbox[2]);
+        let ticket = match &msgs[..] {
+            [ServerMsg::RelayTicket { ticket }, .., ServerMsg::Ok { id: 1 }] => {
+                open(ticket).unwrap()
+            }
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(ticket.token, first.token);
+        assert_eq!(ticket.tags, vec![network_tag("net")]);
+        assert!(ticket.serial >= first.serial);
+
+        handle(
+            &server,
+            carol,
+            remote(3),
+            ClientMsg::LeaveNetwork {
+                id: 2,
+                name: "net".into(),
+            },
+        )
+        .await;
+        match &drain(&mut inbox[2])[..] {
+            [ServerMsg::RelayTicket { ticket }, .., ServerMsg::Ok { id: 2 }] => {
+                assert!(open(ticket).unwrap().tags.is_empty())
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -19,11 +19,12 @@
 
 mod lab;
 
-use lab::matrix::{first_reply_blocking, ping, run_matrix};
-use lab::node::{start_all, wait_path, Host};
+use lab::matrix::{first_reply, first_reply_blocking, ping, run_matrix, RELAY_FIRST_REPLY_LIMIT};
+use lab::node::{start_all, wait_path, Host, StandaloneRelay};
 use lab::site::SiteKind;
 use lab::Lab;
 use serde_json::Value;
+use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
 
 /// Every pair of `lab::matrix::MATRIX`, one after another in one lab; prints the summary table.
@@ -134,6 +135,66 @@ fn relay_restart() {
             from.name, r.output
         );
     }
+}
+
+/// The relay on its own (`warren-coordinator relay`), the coordinator pointed at it with
+/// `--relay-at` and the shared secret file: two hosts that can only be relayed reach each
+/// other through it within the relayed first-reply bound, and their status names it; the
+/// coordinator runs no relay of its own.
+#[test]
+fn standalone_relay() {
+    let mut lab = Lab::start("relaysa");
+    let secret = lab.dir.join("relay.secret");
+    let relay_addr = SocketAddrV4::new(lab::COORDINATOR_IP, 7450);
+    let relay = StandaloneRelay::start(&lab.coordinator.ns, relay_addr, &secret, &lab.dir);
+    lab.coordinator.stop();
+    lab.coordinator.extra_args = vec![
+        "--relay-at".into(),
+        relay.addr.to_string(),
+        "--relay-secret-file".into(),
+        secret.display().to_string(),
+    ];
+    lab.coordinator.start();
+    let (_sa, mut ha) = lab.add_site(SiteKind::Symmetric, 1, "a");
+    let (_sb, mut hb) = lab.add_site(SiteKind::Symmetric, 1, "b");
+    let (a, b) = (&mut ha[0], &mut hb[0]);
+    start_all(&mut [&mut *a, &mut *b]);
+    let ip_a = a.up(&lab.coordinator);
+    let ip_b = b.up(&lab.coordinator);
+    a.warren_ok(&["create", "faraway", "--password", "pw-far"]);
+    b.warren_ok(&["join", "faraway", "--password", "pw-far"]);
+    let t0 = Instant::now();
+    let (ab, ba) = (first_reply(&a.ns, ip_b, t0), first_reply(&b.ns, ip_a, t0));
+    for (d, what) in [(ab.join(), "a -> b"), (ba.join(), "b -> a")] {
+        let d = d
+            .expect("pinger thread")
+            .unwrap_or_else(|e| panic!("{what}: no reply: {e}"));
+        eprintln!(
+            "[relaysa] {what}: first reply after {:.3} s",
+            d.as_secs_f64()
+        );
+        assert!(
+            d <= RELAY_FIRST_REPLY_LIMIT,
+            "{what}: first reply through the standalone relay after {d:?}"
+        );
+    }
+    wait_path(a, b, &["relay"], Duration::from_secs(5));
+    let st = a.status();
+    let peer = Host::peer_in(&st, &b.name).expect("b listed");
+    assert_eq!(peer["relay"], relay.addr.to_string(), "{peer}");
+    let coordinator_said = std::fs::read_to_string(
+        lab.dir
+            .join("coordinator")
+            .join(format!("stdout-{}.txt", lab.coordinator.starts)),
+    )
+    .unwrap();
+    assert!(
+        coordinator_said.contains(&format!("relay at {} (standalone)", relay.addr))
+            && !coordinator_said.contains("relay on"),
+        "the coordinator must not relay itself: {coordinator_said}"
+    );
+    let r = ping(&b.ns, ip_a, 5, 1);
+    assert_eq!(r.received, 5, "{}", r.output);
 }
 
 /// Coordinator killed (SIGKILL) while two hosts behind port-restricted NATs talk: they keep

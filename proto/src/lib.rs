@@ -12,3 +12,4 @@ pub mod key;
 pub mod keyfile;
 pub mod overlay;
 pub mod relay;
+pub mod relay_ticket;

@@ -10,7 +10,11 @@
 //! Deliver  0x02  relay → node: payload
 //! Ping     0x03  node → relay: token (16) | tx (8)     registers the sender's address
 //! Pong     0x04  relay → node: tx (8)
+//! TicketPing 0x05 node → relay: token (16) | tx (8) | ticket   a Ping for a standalone relay
 //! ```
+//! A standalone relay (`warren-coordinator relay`) has no coordinator beside it to tell it the
+//! tokens: its nodes add the [`crate::relay_ticket`] the coordinator sealed for them, which
+//! names the token's node and its networks. The coordinator's own relay needs no ticket.
 //! The token is a per-connection secret the coordinator hands the node over its authenticated
 //! control channel. A Ping with a live token registers the address it came from as that node's
 //! (and, repeated every few seconds, keeps the node's NAT mapping open); Send frames are
@@ -31,6 +35,7 @@ const TYPE_SEND: u8 = 0x01;
 const TYPE_DELIVER: u8 = 0x02;
 const TYPE_PING: u8 = 0x03;
 const TYPE_PONG: u8 = 0x04;
+const TYPE_TICKET_PING: u8 = 0x05;
 const PREFIX_LEN: usize = RELAY_MAGIC.len() + 2;
 
 /// The first bytes of a node's key: how a Send names its destination.
@@ -51,10 +56,25 @@ pub const PONG_LEN: usize = PREFIX_LEN + 8;
 /// A relay frame, borrowed from the datagram it was parsed from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RelayFrame<'a> {
-    Send { to: KeyId, payload: &'a [u8] },
-    Deliver { payload: &'a [u8] },
-    Ping { token: RelayToken, tx: [u8; 8] },
-    Pong { tx: [u8; 8] },
+    Send {
+        to: KeyId,
+        payload: &'a [u8],
+    },
+    Deliver {
+        payload: &'a [u8],
+    },
+    Ping {
+        token: RelayToken,
+        tx: [u8; 8],
+    },
+    Pong {
+        tx: [u8; 8],
+    },
+    TicketPing {
+        token: RelayToken,
+        tx: [u8; 8],
+        ticket: &'a [u8],
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -101,7 +121,14 @@ pub fn parse(datagram: &[u8]) -> Result<RelayFrame<'_>, RelayError> {
         TYPE_PONG if body.len() >= 8 => Ok(RelayFrame::Pong {
             tx: body[..8].try_into().expect("tx"),
         }),
-        TYPE_SEND | TYPE_DELIVER | TYPE_PING | TYPE_PONG => Err(RelayError::Truncated),
+        TYPE_TICKET_PING if body.len() > TOKEN_LEN + 8 => Ok(RelayFrame::TicketPing {
+            token: body[..TOKEN_LEN].try_into().expect("token"),
+            tx: body[TOKEN_LEN..TOKEN_LEN + 8].try_into().expect("tx"),
+            ticket: &body[TOKEN_LEN + 8..],
+        }),
+        TYPE_SEND | TYPE_DELIVER | TYPE_PING | TYPE_PONG | TYPE_TICKET_PING => {
+            Err(RelayError::Truncated)
+        }
         t => Err(RelayError::Type(t)),
     }
 }
@@ -128,6 +155,23 @@ pub fn write_ping(out: &mut [u8], token: &RelayToken, tx: [u8; 8]) -> usize {
     out[PREFIX_LEN..PREFIX_LEN + TOKEN_LEN].copy_from_slice(token);
     out[PREFIX_LEN + TOKEN_LEN..PING_LEN].copy_from_slice(&tx);
     PING_LEN
+}
+
+/// A Ping that carries `ticket`; `None` if `out` is too small.
+pub fn write_ticket_ping(
+    out: &mut [u8],
+    token: &RelayToken,
+    tx: [u8; 8],
+    ticket: &[u8],
+) -> Option<usize> {
+    let len = PING_LEN + ticket.len();
+    if out.len() < len {
+        return None;
+    }
+    write_ping(out, token, tx);
+    out[5] = TYPE_TICKET_PING;
+    out[PING_LEN..len].copy_from_slice(ticket);
+    Some(len)
 }
 
 pub fn write_pong(out: &mut [u8], tx: [u8; 8]) -> usize {
@@ -167,6 +211,20 @@ mod tests {
                 token: [1; 16],
                 tx: [5; 8]
             })
+        );
+        let n = write_ticket_ping(&mut buf, &[1; 16], [5; 8], b"tkt").unwrap();
+        assert_eq!(
+            parse(&buf[..n]),
+            Ok(RelayFrame::TicketPing {
+                token: [1; 16],
+                tx: [5; 8],
+                ticket: b"tkt"
+            })
+        );
+        assert_eq!(parse(&buf[..PING_LEN]), Err(RelayError::Truncated));
+        assert_eq!(
+            write_ticket_ping(&mut buf[..PING_LEN + 2], &[1; 16], [5; 8], b"tkt"),
+            None
         );
         let n = write_pong(&mut buf, [6; 8]);
         assert_eq!(parse(&buf[..n]), Ok(RelayFrame::Pong { tx: [6; 8] }));

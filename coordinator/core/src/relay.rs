@@ -38,6 +38,7 @@ use warren_proto::key::NodeKey;
 use warren_proto::relay::{
     self, KeyId, RelayFrame, RelayToken, DELIVER_HEADER_LEN, KEY_ID_LEN, PONG_LEN,
 };
+use warren_proto::relay_ticket::Ticket;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RelayConfig {
@@ -89,6 +90,9 @@ pub struct RelayCounters {
     pub rate_limited: u64,
     /// The caller's output buffer cannot hold the reply.
     pub too_large: u64,
+    /// A standalone relay's TicketPing whose ticket is forged, expired, malformed, for
+    /// another token, or older than the node's newest.
+    pub bad_ticket: u64,
 }
 
 /// A datagram to send: `out[..len]` to `to`.
@@ -102,6 +106,15 @@ struct NodeState {
     token: RelayToken,
     addr: Option<SocketAddr>,
     bucket: ByteBucket,
+    /// The newest ticket the node showed a standalone relay.
+    ticket: Option<Ticket>,
+}
+
+/// What a standalone relay knows instead of a registry: the secret it shares with the
+/// coordinator, and the wall clock tickets expire by.
+struct TicketCheck {
+    secret: [u8; 32],
+    unix_now: u64,
 }
 
 pub struct Relay {
@@ -112,6 +125,9 @@ pub struct Relay {
     /// Invariant: `by_addr[a] == k` exactly when `nodes[k].addr == Some(a)`.
     by_addr: BTreeMap<SocketAddr, NodeKey>,
     counters: RelayCounters,
+    /// `Some` for a standalone relay: nodes come and go by their tickets, and may reach
+    /// each other when their tickets share a network.
+    tickets: Option<TicketCheck>,
 }
 
 impl Default for Relay {
@@ -128,6 +144,35 @@ impl Relay {
             by_token: BTreeMap::new(),
             by_addr: BTreeMap::new(),
             counters: RelayCounters::default(),
+            tickets: None,
+        }
+    }
+
+    /// A relay that runs apart from the coordinator: it admits nodes by the tickets sealed
+    /// with `secret` in their TicketPings (see `warren_proto::relay_ticket`), not by
+    /// [`Relay::add_node`], and asks no caller who shares a network. `unix_now` is the wall
+    /// clock in seconds; keep it current with [`Relay::set_unix_time`].
+    pub fn standalone(config: RelayConfig, secret: [u8; 32], unix_now: u64) -> Self {
+        let mut relay = Self::new(config);
+        relay.tickets = Some(TicketCheck { secret, unix_now });
+        relay
+    }
+
+    /// The wall clock moved on (call it every second or so): nodes whose tickets expired are
+    /// forgotten, as a coordinator's relay forgets a node whose session ended.
+    pub fn set_unix_time(&mut self, unix_now: u64) {
+        let Some(check) = self.tickets.as_mut() else {
+            return;
+        };
+        check.unix_now = unix_now;
+        let expired: Vec<NodeKey> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.ticket.as_ref().is_some_and(|t| t.expires <= unix_now))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in expired {
+            self.drop_node(&key);
         }
     }
 
@@ -175,6 +220,7 @@ impl Relay {
                         token,
                         addr: None,
                         bucket: ByteBucket::default(),
+                        ticket: None,
                     },
                 );
             }
@@ -232,7 +278,10 @@ impl Relay {
             }
         };
         match frame {
-            RelayFrame::Ping { token, tx } => {
+            RelayFrame::Ping { token, tx } | RelayFrame::TicketPing { token, tx, .. } => {
+                if let RelayFrame::TicketPing { ticket, .. } = frame {
+                    self.admit(&token, ticket)?;
+                }
                 self.register(&token, from)?;
                 if out.len() < PONG_LEN {
                     self.counters.too_large += 1;
@@ -256,6 +305,36 @@ impl Relay {
                 None
             }
         }
+    }
+
+    /// A standalone relay takes the node in (or keeps it) on the strength of its ticket; the
+    /// coordinator's relay, which learns tokens from the coordinator, ignores tickets.
+    fn admit(&mut self, token: &RelayToken, ticket: &[u8]) -> Option<()> {
+        let Some(check) = &self.tickets else {
+            return Some(());
+        };
+        let ticket = match Ticket::open(ticket, &check.secret, check.unix_now) {
+            Ok(t) if t.token == *token => t,
+            _ => {
+                self.counters.bad_ticket += 1;
+                return None;
+            }
+        };
+        let key = ticket.key;
+        let newest = self
+            .nodes
+            .get(&key)
+            .and_then(|n| n.ticket.as_ref())
+            .map(|t| t.serial);
+        if newest.is_some_and(|serial| serial > ticket.serial) {
+            self.counters.bad_ticket += 1;
+            return None;
+        }
+        if self.nodes.get(&key).map(|n| n.token) != Some(*token) {
+            self.add_node(key, *token);
+        }
+        self.nodes.get_mut(&key).expect("just added").ticket = Some(ticket);
+        Some(())
     }
 
     /// Registers `from` as the address of the node whose live token is `token`.
@@ -321,7 +400,14 @@ impl Relay {
         };
         // Checked here rather than left to `shares`, so a caller's answer for (a, a) cannot
         // turn the relay into a reflector of a node's traffic back at itself.
-        if src == dst || !shares(&src, &dst) {
+        let share = match &self.tickets {
+            Some(_) => {
+                let ticket = |k: &NodeKey| self.nodes.get(k).and_then(|n| n.ticket.as_ref());
+                matches!((ticket(&src), ticket(&dst)), (Some(a), Some(b)) if a.shares_network(b))
+            }
+            None => src != dst && shares(&src, &dst),
+        };
+        if src == dst || !share {
             self.counters.no_shared_network += 1;
             return None;
         }
@@ -864,3 +950,7 @@ mod tests {
         check_invariants(&h.relay);
     }
 }
+
+#[cfg(test)]
+#[path = "relay_standalone_tests.rs"]
+mod standalone_tests;

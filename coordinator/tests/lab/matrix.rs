@@ -521,7 +521,7 @@ type Pinger = JoinHandle<Result<Duration, String>>;
 
 /// Pings `to` from `ns` every 50 ms until the first reply (at most [`FIRST_REPLY_LIMIT`]);
 /// the result is the time from `t0` to that reply.
-fn first_reply(ns: &str, to: Ipv4Addr, t0: Instant) -> Pinger {
+pub fn first_reply(ns: &str, to: Ipv4Addr, t0: Instant) -> Pinger {
     let ns = ns.to_string();
     std::thread::spawn(move || {
         let w = FIRST_REPLY_LIMIT.as_secs().to_string();

@@ -80,6 +80,8 @@ pub struct Coordinator {
     /// The key it printed at its first start.
     pub key: String,
     pub starts: u32,
+    /// Added to the command line at the next start.
+    pub extra_args: Vec<String>,
     dir: PathBuf,
     child: Option<Child>,
 }
@@ -94,6 +96,7 @@ impl Coordinator {
             log: dir.join("coordinator.log"),
             key: String::new(),
             starts: 0,
+            extra_args: Vec::new(),
             dir,
             child: None,
         }
@@ -123,6 +126,7 @@ impl Coordinator {
             .arg(&self.state_dir)
             .arg("--listen")
             .arg(self.address())
+            .args(&self.extra_args)
             .env("RUST_LOG", rust_log())
             .env("RUST_BACKTRACE", "1")
             .env("NO_COLOR", "1")
@@ -196,6 +200,65 @@ impl Coordinator {
 impl Drop for Coordinator {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// `warren-coordinator relay` in namespace `ns` (stopped on drop, even when a test fails).
+pub struct StandaloneRelay {
+    pub addr: SocketAddrV4,
+    child: Option<Child>,
+}
+
+impl StandaloneRelay {
+    /// Starts it on `addr` with the secret in `secret_file` (created if missing) and waits
+    /// for it to say where it listens; `dir` takes its stdout and log.
+    pub fn start(ns: &str, addr: SocketAddrV4, secret_file: &Path, dir: &Path) -> Self {
+        let out_path = dir.join("standalone-relay.out");
+        let out = File::create(&out_path).expect("create relay stdout");
+        let log = File::create(dir.join("standalone-relay.log")).expect("create relay log");
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns])
+            .arg(coordinator_bin())
+            .args(["relay", "--listen", &addr.to_string(), "--secret-file"])
+            .arg(secret_file)
+            .env("RUST_LOG", rust_log())
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(log));
+        die_with_parent(&mut cmd);
+        let what = describe(&cmd);
+        let mut relay = StandaloneRelay {
+            addr,
+            child: Some(cmd.spawn().unwrap_or_else(|e| panic!("`{what}`: {e}"))),
+        };
+        let t0 = Instant::now();
+        while !fs::read_to_string(&out_path)
+            .unwrap_or_default()
+            .contains("relay on ")
+        {
+            if let Some(st) = relay
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                relay.child = None;
+                panic!("`{what}` exited at start ({st})");
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "`{what}` did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        relay
+    }
+}
+
+impl Drop for StandaloneRelay {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.take() {
+            stop_child("warren-coordinator relay", c);
+        }
     }
 }
 

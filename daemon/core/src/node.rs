@@ -214,6 +214,13 @@ impl Node {
         });
     }
 
+    /// The ticket a standalone relay wants in our pings (see `warren_proto::relay_ticket`).
+    pub fn set_relay_ticket(&mut self, now: Instant, ticket: Option<Vec<u8>>) {
+        if let Some(r) = self.relay.as_mut() {
+            r.set_ticket(now, ticket);
+        }
+    }
+
     /// The relay in use, its last RTT, and whether it answers.
     pub fn relay_status(&self, now: Instant) -> Option<(SocketAddr, Option<Duration>, bool)> {
         self.relay

@@ -15,6 +15,9 @@ pub const ALIVE_FOR: Duration = Duration::from_secs(16);
 pub struct RelayClient {
     server: SocketAddr,
     token: RelayToken,
+    /// For a standalone relay: the coordinator's ticket for our token, shown in every ping
+    /// (the relay may have restarted since the last one and know nothing of us).
+    ticket: Option<Vec<u8>>,
     next_ping: Instant,
     /// A ping is due, since this instant.
     due: Option<Instant>,
@@ -35,6 +38,7 @@ impl RelayClient {
         Self {
             server,
             token,
+            ticket: None,
             next_ping: now + PING_INTERVAL,
             due: Some(now),
             counter: 0,
@@ -57,6 +61,13 @@ impl RelayClient {
 
     pub fn token(&self) -> &RelayToken {
         &self.token
+    }
+
+    /// A new ticket from the coordinator (after a join or leave, or before the old one
+    /// expires): the relay learns it at once.
+    pub fn set_ticket(&mut self, now: Instant, ticket: Option<Vec<u8>>) {
+        self.ticket = ticket;
+        self.due = Some(now);
     }
 
     pub fn rtt(&self) -> Option<Duration> {
@@ -85,14 +96,18 @@ impl RelayClient {
 
     /// The due ping, into `out`.
     pub fn poll_transmit(&mut self, out: &mut [u8]) -> Option<usize> {
-        if out.len() < relay::PING_LEN {
+        let needs = relay::PING_LEN + self.ticket.as_ref().map_or(0, Vec::len);
+        if out.len() < needs {
             return None;
         }
         let at = self.due.take()?;
         self.counter += 1;
         let tx = self.counter.to_be_bytes();
         self.outstanding = Some((tx, at));
-        Some(relay::write_ping(out, &self.token, tx))
+        match &self.ticket {
+            Some(ticket) => relay::write_ticket_ping(out, &self.token, tx, ticket),
+            None => Some(relay::write_ping(out, &self.token, tx)),
+        }
     }
 
     /// A pong from `from`; only the relay's answer to our last ping counts.
@@ -153,6 +168,30 @@ mod tests {
         c.handle_network_change(t0 + PING_INTERVAL + Duration::from_secs(1));
         assert!(c.poll_transmit(&mut out).is_some());
     }
+}
+
+#[test]
+fn a_ticket_rides_in_every_ping_once_set() {
+    use warren_proto::relay::{parse, RelayFrame};
+    let t0 = Instant::now();
+    let server: SocketAddr = "203.0.113.1:7450".parse().unwrap();
+    let mut c = RelayClient::new(t0, server, [4; 16]);
+    let mut out = [0u8; 256];
+    assert!(c.poll_transmit(&mut out).is_some());
+    c.set_ticket(t0, Some(b"sealed".to_vec()));
+    let n = c
+        .poll_transmit(&mut out)
+        .expect("a new ticket is shown at once");
+    let Ok(RelayFrame::TicketPing { token, ticket, .. }) = parse(&out[..n]) else {
+        panic!("not a ticket ping")
+    };
+    assert_eq!((token, ticket), ([4; 16], &b"sealed"[..]));
+    c.handle_timeout(t0 + PING_INTERVAL);
+    let n = c.poll_transmit(&mut out).unwrap();
+    assert!(matches!(
+        parse(&out[..n]),
+        Ok(RelayFrame::TicketPing { .. })
+    ));
 }
 
 #[test]

@@ -285,6 +285,16 @@ fn forget_coordinator(ctx: &ControlContext) {
     drop_coordinator_peers(ctx);
 }
 
+/// A standalone relay's ticket as the coordinator sends it (base64url); `None`, with a warning,
+/// if it is not (then the relay will not admit us, and peers are reached directly only).
+fn decode_ticket(ticket: &str) -> Option<Vec<u8>> {
+    let sealed = warren_proto::relay_ticket::decode(ticket);
+    if sealed.is_none() {
+        tracing::warn!("unreadable relay ticket from the coordinator");
+    }
+    sealed
+}
+
 /// Removes the peers, networks and relay a coordinator brought.
 fn drop_coordinator_peers(ctx: &ControlContext) {
     let keys: Vec<NodeKey> = ctx
@@ -385,17 +395,21 @@ async fn session(
     }
     let relay = welcome.relay.as_ref().and_then(|r| {
         let token = warren_proto::relay::parse_token(&r.token)?;
-        Some((
-            SocketAddr::new(conn.remote_address().ip().to_canonical(), r.port),
-            token,
-        ))
+        let server = r
+            .address
+            .unwrap_or_else(|| SocketAddr::new(conn.remote_address().ip().to_canonical(), r.port));
+        Some((server, token))
     });
     if let Some((server, _)) = relay {
-        tracing::info!(%server, "the coordinator relays for us");
+        tracing::info!(%server, "relay offered");
     }
-    ctx.dataplane
-        .node()
-        .set_relay(std::time::Instant::now(), relay);
+    {
+        let now = std::time::Instant::now();
+        let mut node = ctx.dataplane.node();
+        node.set_relay(now, relay);
+        let ticket = welcome.relay.as_ref().and_then(|r| r.ticket.as_deref());
+        node.set_relay_ticket(now, ticket.and_then(decode_ticket));
+    }
     ctx.dataplane.flush_now();
     let mut discovery_check = tokio::time::interval(Duration::from_millis(250));
     let mut networks = welcome.networks;
@@ -421,6 +435,11 @@ async fn session(
                     }
                 };
                 match msg {
+                    ServerMsg::RelayTicket { ticket } => {
+                        let ticket = decode_ticket(&ticket);
+                        ctx.dataplane.node().set_relay_ticket(std::time::Instant::now(), ticket);
+                        ctx.dataplane.flush_now();
+                    }
                     ServerMsg::Ok { id } => {
                         let Some((reply, req)) = pending.remove(&id) else { continue };
                         let text = match &req {

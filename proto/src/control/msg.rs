@@ -41,6 +41,13 @@ pub struct Welcome {
 pub struct RelayOffer {
     pub port: u16,
     pub token: String,
+    /// A relay that runs apart from the coordinator (`warren-coordinator relay`): its
+    /// address (then `port` is its port too), and the ticket (base64url of a sealed
+    /// [`crate::relay_ticket::Ticket`]) to show it in every ping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<SocketAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,6 +157,11 @@ pub enum ServerMsg {
     },
     PeerRemove {
         key: NodeKey,
+    },
+    /// A fresh ticket for the standalone relay of [`RelayOffer`]: the networks changed, or
+    /// the old ticket will soon expire.
+    RelayTicket {
+        ticket: String,
     },
     /// Both sides get this at the same moment: probe `peer`'s candidates now.
     CallMeMaybe {
