@@ -45,6 +45,20 @@ pub fn status(s: &Status) -> String {
             nat_words(s.self_.nat)
         ));
     }
+    let b = &s.broadcast;
+    if b.sent + b.received + b.rate_limited > 0 {
+        out.push_str(&format!(
+            "broadcast/multicast: {} sent ({} copies), {} received{}\n",
+            b.sent,
+            b.copies,
+            b.received,
+            if b.rate_limited > 0 {
+                format!(", {} copies over the rate limit", b.rate_limited)
+            } else {
+                String::new()
+            }
+        ));
+    }
     let groups = group_by_network(s);
     if groups.is_empty() {
         match &s.coordinator {

@@ -52,6 +52,7 @@ fn sample(peers: Vec<PeerStatus>, networks: &[&str]) -> Status {
             networks: networks.iter().map(|s| s.to_string()).collect(),
             rtt_ms: Some(3),
         }),
+        broadcast: Default::default(),
     }
 }
 
@@ -224,4 +225,16 @@ fn bytes_are_human() {
     assert_eq!(human_bytes(0), "0 B");
     assert_eq!(human_bytes(1536), "1.5 KiB");
     assert_eq!(human_bytes(3 << 30), "3.0 GiB");
+}
+
+#[test]
+fn status_shows_broadcast_counters_once_there_are_any() {
+    let mut s = sample(vec![], &["lan"]);
+    assert!(!status(&s).contains("broadcast"));
+    s.broadcast.sent = 3;
+    s.broadcast.copies = 6;
+    s.broadcast.received = 2;
+    assert!(status(&s).contains("broadcast/multicast: 3 sent (6 copies), 2 received\n"));
+    s.broadcast.rate_limited = 9;
+    assert!(status(&s).contains("2 received, 9 copies over the rate limit\n"));
 }

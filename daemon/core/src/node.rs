@@ -26,8 +26,10 @@ use warren_proto::disco::{self, DiscoKey, DiscoMsg};
 use warren_proto::key::NodeKey;
 use warren_proto::relay::{self as relay_frame, RelayFrame, RelayToken, SEND_HEADER_LEN};
 
+pub mod fanout;
 mod user_ping;
 
+use fanout::{Fanout, FanoutConfig, FanoutCounters};
 pub use user_ping::PingAnswer;
 use user_ping::UserPings;
 
@@ -166,6 +168,8 @@ pub struct Node {
     user_ping_out: VecDeque<(PeerId, Route, DiscoMsg)>,
     /// The coordinator's relay, once it offered one.
     relay: Option<RelayClient>,
+    /// Broadcast and multicast packets from the TUN, copied to every peer.
+    fanout: Fanout<PeerId>,
 }
 
 impl Node {
@@ -202,6 +206,7 @@ impl Node {
             user_pings: UserPings::default(),
             user_ping_out: VecDeque::new(),
             relay: None,
+            fanout: Fanout::new(FanoutConfig::default()),
         }
     }
 
@@ -219,6 +224,11 @@ impl Node {
         if let Some(r) = self.relay.as_mut() {
             r.set_ticket(now, ticket);
         }
+    }
+
+    /// What broadcast and multicast replication did.
+    pub fn fanout_counters(&self) -> FanoutCounters {
+        self.fanout.counters
     }
 
     /// The relay in use, its last RTT, and whether it answers.
@@ -442,11 +452,19 @@ impl Node {
             return None;
         };
         let Some(id) = self.routes.lookup(dst) else {
-            self.counters.drop(if is_multicast_or_broadcast(dst) {
-                DropReason::Multicast
+            if fanout::is_group(dst) {
+                // Copies go out from `poll_transmit`, one per peer.
+                let peers = (0..self.peers.len()).filter(|&id| {
+                    self.peers[id]
+                        .as_ref()
+                        .is_some_and(|p| route_of(p, self.relay.as_ref()).is_some())
+                });
+                if !self.fanout.offer(now, packet, peers) {
+                    self.counters.drop(DropReason::Multicast);
+                }
             } else {
-                DropReason::NoRoute
-            });
+                self.counters.drop(DropReason::NoRoute);
+            }
             return None;
         };
         if out.len() < packet.len() + WG_OVERHEAD || out.len() < MIN_OUT {
@@ -702,13 +720,15 @@ impl Node {
         match peer.tunn.decapsulate(Some(from.ip()), datagram, out) {
             TunnResult::WriteToTunnelV4(p, src) => {
                 debug_assert_eq!(p.as_ptr(), out_start);
-                let len = p.len();
-                self.accept_inner(now, from, relayed, id, IpAddr::V4(src), len)
+                let (len, group) = (p.len(), ip::destination(p).is_some_and(fanout::is_group));
+                let inbound = self.accept_inner(now, from, relayed, id, IpAddr::V4(src), len);
+                self.count_group(group, inbound)
             }
             TunnResult::WriteToTunnelV6(p, src) => {
                 debug_assert_eq!(p.as_ptr(), out_start);
-                let len = p.len();
-                self.accept_inner(now, from, relayed, id, IpAddr::V6(src), len)
+                let (len, group) = (p.len(), ip::destination(p).is_some_and(fanout::is_group));
+                let inbound = self.accept_inner(now, from, relayed, id, IpAddr::V6(src), len);
+                self.count_group(group, inbound)
             }
             TunnResult::WriteToNetwork(p) => {
                 // A handshake response or the keepalive that completes our handshake: the
@@ -777,6 +797,14 @@ impl Node {
             return Inbound::Nothing;
         }
         Inbound::ToTun { len }
+    }
+
+    /// Counts a broadcast/multicast packet from a peer that goes to the TUN.
+    fn count_group(&mut self, group: bool, inbound: Inbound) -> Inbound {
+        if group && matches!(inbound, Inbound::ToTun { .. }) {
+            self.fanout.counters.received += 1;
+        }
+        inbound
     }
 
     fn authenticated(&mut self, now: Instant, from: SocketAddr, relayed: bool, id: PeerId) {
@@ -932,6 +960,17 @@ impl Node {
                 }
             }
         }
+        while let Some((id, packet)) = self.fanout.pop_copy() {
+            let Some(peer) = self.peers[id].as_mut() else {
+                continue;
+            };
+            if let TunnResult::WriteToNetwork(p) = peer.tunn.encapsulate(&packet, out) {
+                let len = p.len();
+                if let Some(t) = self.address_to(id, out, len) {
+                    return Some(t);
+                }
+            }
+        }
         while let Some((id, route, pong)) = self.pongs.pop_front() {
             if let Some(t) = self.seal_disco(id, route, pong, out) {
                 return Some(t);
@@ -1019,17 +1058,6 @@ impl Node {
                 }
             })
             .collect()
-    }
-}
-
-fn is_multicast_or_broadcast(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_multicast()
-                || v4.is_broadcast()
-                || v4 == warren_proto::overlay::OVERLAY_V4.broadcast()
-        }
-        IpAddr::V6(v6) => v6.is_multicast(),
     }
 }
 

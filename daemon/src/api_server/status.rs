@@ -3,7 +3,7 @@
 
 use super::ApiState;
 use std::time::Instant;
-use warren_proto::api::{Status, TunnelState};
+use warren_proto::api::{BroadcastStatus, Status, TunnelState};
 
 pub fn build(state: &ApiState) -> Status {
     let (mut coordinator, peer_networks, rtt) = {
@@ -41,5 +41,14 @@ pub fn build(state: &ApiState) -> Status {
         dropped: node.counters().dropped_map(),
         offload: state.offload.clone(),
         coordinator,
+        broadcast: {
+            let f = node.fanout_counters();
+            BroadcastStatus {
+                sent: f.sent,
+                copies: f.copies,
+                received: f.received,
+                rate_limited: f.rate_limited,
+            }
+        },
     }
 }

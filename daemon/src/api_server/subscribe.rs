@@ -51,6 +51,7 @@ fn without_counters(s: &Status) -> Status {
         p.rtt_ms = None;
     }
     s.dropped.clear();
+    s.broadcast = Default::default();
     if let Some(c) = s.coordinator.as_mut() {
         c.rtt_ms = None;
     }

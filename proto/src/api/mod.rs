@@ -173,6 +173,7 @@ mod tests {
                 udp_gro_segments: 64,
             },
             coordinator: None,
+            broadcast: BroadcastStatus::default(),
         };
         let v: serde_json::Value = serde_json::to_value(ResponseEnvelope {
             v: 1,

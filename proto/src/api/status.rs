@@ -29,6 +29,22 @@ pub struct Status {
     /// `None` in manual mode (no `warren up` yet).
     #[serde(default)]
     pub coordinator: Option<CoordinatorStatus>,
+    /// Broadcast and multicast packets copied to peers and received from them.
+    #[serde(default)]
+    pub broadcast: BroadcastStatus,
+}
+
+/// Counters of the broadcast/multicast replication (LAN discovery over the overlay).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BroadcastStatus {
+    /// Packets this host sent to a broadcast address or multicast group on the interface.
+    pub sent: u64,
+    /// Copies of them sealed for peers (one per peer).
+    pub copies: u64,
+    /// Such packets received from peers.
+    pub received: u64,
+    /// Copies not made: over the per-host rate limit.
+    pub rate_limited: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

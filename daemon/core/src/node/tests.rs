@@ -138,13 +138,7 @@ fn routing_by_overlay_address() {
         None
     );
     assert_eq!(p.a.counters().dropped(DropReason::NoRoute), 1);
-    // Broadcast and multicast have their own counter until they are replicated.
-    for dst in [[224, 0, 0, 251], [255, 255, 255, 255], [100, 127, 255, 255]] {
-        let pkt = ipv4_udp(A_IP, Ipv4Addr::from(dst), b"discover");
-        assert_eq!(p.a.handle_tun_packet(Instant::now(), &pkt, &mut out), None);
-    }
-    assert_eq!(p.a.counters().dropped(DropReason::Multicast), 3);
-    assert_eq!(p.a.counters().dropped(DropReason::NoRoute), 1);
+    assert_eq!(p.a.counters().dropped(DropReason::Multicast), 0);
     // Not an IP packet at all.
     assert_eq!(
         p.a.handle_tun_packet(Instant::now(), &[0x00; 30], &mut out),
@@ -835,4 +829,30 @@ fn relay_frames_from_elsewhere_or_garbled_are_dropped() {
     for len in 0..frame.len() {
         p.a.handle_datagram(p.now, addr(RELAY), &frame[..len], &mut out);
     }
+}
+
+/// Broadcast and multicast from A's TUN reach B's TUN unchanged (A's overlay source), one copy
+/// per peer; B does not copy them on (no loops, nothing back to A); both count them.
+#[test]
+fn group_packets_are_copied_to_peers_and_no_further() {
+    let mut p = Pair::established();
+    let groups = [
+        [224, 0, 0, 251],
+        [255, 255, 255, 255],
+        [100, 127, 255, 255],
+        [239, 1, 2, 3],
+    ];
+    for dst in groups {
+        let pkt = ipv4_udp(A_IP, Ipv4Addr::from(dst), b"discover");
+        let wire = p.a_sends(&pkt);
+        assert_eq!(wire.len(), 1, "one copy for the one peer");
+        assert_eq!(wire[0].1, p.b_addr);
+        let (to_a, to_b) = p.run(wire);
+        assert_eq!(to_b, vec![pkt]);
+        assert!(to_a.is_empty(), "B sends nothing back");
+    }
+    let (a, b) = (p.a.fanout_counters(), p.b.fanout_counters());
+    assert_eq!((a.sent, a.copies, a.received), (4, 4, 0));
+    assert_eq!((b.sent, b.copies, b.received), (0, 0, 4));
+    assert_eq!(p.a.counters().dropped(DropReason::Multicast), 0);
 }

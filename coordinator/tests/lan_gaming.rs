@@ -1,0 +1,164 @@
+//! LAN gaming over the overlay (issue 7), in the NAT lab as root: real daemons behind NAT
+//! routers, real programs' sockets in their namespaces.
+//!
+//! - `broadcast_and_multicast_reach_peers_only`: a host sends UDP to the overlay's directed
+//!   broadcast address, to 255.255.255.255 on the Warren interface, to mDNS (224.0.0.251:5353)
+//!   and to a game's own group; a peer behind another NAT receives each on sockets bound to the
+//!   wildcard address / joined to the group on its Warren interface, with the sender's overlay
+//!   address as source; a host that shares no network with the sender receives nothing.
+
+mod lab;
+
+use lab::matrix::first_reply_blocking;
+use lab::netns::in_netns;
+use lab::node::{start_all, Host};
+use lab::site::SiteKind;
+use lab::{Lab, TUN_NAME};
+use socket2::{Domain, Protocol, Socket, Type};
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::time::{Duration, Instant};
+
+const BCAST_PORT: u16 = 47_624; // a game's discovery port (DirectPlay's)
+const MDNS: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(224, 0, 0, 251), 5353);
+const GAME_GROUP: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(239, 77, 1, 2), 47_625);
+const OVERLAY_BROADCAST: Ipv4Addr = Ipv4Addr::new(100, 127, 255, 255);
+
+fn udp(bind: SocketAddrV4) -> Socket {
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).unwrap();
+    s.set_reuse_address(true).unwrap();
+    s.bind(&SocketAddr::V4(bind).into()).unwrap();
+    s
+}
+
+/// The three listeners a game, an mDNS responder and a game with its own group would have in
+/// `host`'s namespace, on the wildcard address; the group members joined on the Warren
+/// interface (by its overlay address).
+fn listeners(host: &Host, overlay: Ipv4Addr) -> Vec<(&'static str, UdpSocket)> {
+    in_netns(&host.ns, move || {
+        let any = |port| SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port);
+        let bcast = udp(any(BCAST_PORT));
+        let mdns = udp(any(MDNS.port()));
+        mdns.join_multicast_v4(MDNS.ip(), &overlay).unwrap();
+        let game = udp(any(GAME_GROUP.port()));
+        game.join_multicast_v4(GAME_GROUP.ip(), &overlay).unwrap();
+        [("broadcast", bcast), ("mdns", mdns), ("group", game)]
+            .into_iter()
+            .map(|(what, s)| {
+                let s: UdpSocket = s.into();
+                s.set_read_timeout(Some(Duration::from_millis(100)))
+                    .unwrap();
+                (what, s)
+            })
+            .collect()
+    })
+}
+
+/// Everything the listeners got until `until`: payload → source.
+fn collect(listeners: &[(&str, UdpSocket)], until: Instant) -> BTreeMap<String, SocketAddr> {
+    let mut got = BTreeMap::new();
+    let mut buf = [0u8; 1500];
+    while Instant::now() < until {
+        for (what, s) in listeners {
+            if let Ok((n, from)) = s.recv_from(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..n]).to_string();
+                got.insert(format!("{what}:{text}"), from);
+            }
+        }
+    }
+    got
+}
+
+#[test]
+fn broadcast_and_multicast_reach_peers_only() {
+    let mut lab = Lab::start("landisc");
+    let (_sa, mut ha) = lab.add_site(SiteKind::PortRestricted, 1, "a");
+    let (_sb, mut hb) = lab.add_site(SiteKind::FullCone, 1, "b");
+    let (_sc, mut hc) = lab.add_site(SiteKind::PortRestricted, 1, "c");
+    let (a, b, c) = (&mut ha[0], &mut hb[0], &mut hc[0]);
+    start_all(&mut [&mut *a, &mut *b, &mut *c]);
+    let ip_a = a.up(&lab.coordinator);
+    let ip_b = b.up(&lab.coordinator);
+    let ip_c = c.up(&lab.coordinator);
+    a.warren_ok(&["create", "party", "--password", "pw-party"]);
+    b.warren_ok(&["join", "party", "--password", "pw-party"]);
+    c.warren_ok(&["create", "elsewhere", "--password", "pw-else"]);
+    first_reply_blocking(a, ip_b, Instant::now());
+
+    let on_b = listeners(b, ip_b);
+    let on_c = listeners(c, ip_c);
+    // A's sender: broadcast allowed, multicast out of the Warren interface, and a second
+    // socket tied to that interface for the limited broadcast (255.255.255.255 goes out of
+    // the interface a program names).
+    let (sender, limited) = in_netns(&a.ns, move || {
+        let s = udp(SocketAddrV4::new(ip_a, 0));
+        s.set_broadcast(true).unwrap();
+        s.set_multicast_if_v4(&ip_a).unwrap();
+        let l = udp(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+        l.set_broadcast(true).unwrap();
+        l.bind_device(Some(TUN_NAME.as_bytes())).unwrap();
+        (UdpSocket::from(s), UdpSocket::from(l))
+    });
+    let sends: [(&UdpSocket, SocketAddrV4, &str); 4] = [
+        (
+            &sender,
+            SocketAddrV4::new(OVERLAY_BROADCAST, BCAST_PORT),
+            "directed",
+        ),
+        (
+            &limited,
+            SocketAddrV4::new(Ipv4Addr::BROADCAST, BCAST_PORT),
+            "limited",
+        ),
+        (&sender, MDNS, "mdns-query"),
+        (&sender, GAME_GROUP, "game-announce"),
+    ];
+    // Discovery repeats itself; so does this, a few times over two seconds.
+    for _ in 0..5 {
+        for (s, to, text) in &sends {
+            s.send_to(text.as_bytes(), to).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    let got_b = collect(&on_b, Instant::now() + Duration::from_secs(1));
+    let from_a = SocketAddr::V4(SocketAddrV4::new(ip_a, sender.local_addr().unwrap().port()));
+    let from_a_limited = SocketAddr::V4(SocketAddrV4::new(
+        ip_a,
+        limited.local_addr().unwrap().port(),
+    ));
+    let want = [
+        ("broadcast:directed", from_a),
+        ("broadcast:limited", from_a_limited),
+        ("mdns:mdns-query", from_a),
+        ("group:game-announce", from_a),
+    ];
+    for (key, from) in want {
+        assert_eq!(
+            got_b.get(key),
+            Some(&from),
+            "{} should have received {key} from {from}; got {got_b:?}\nA: {}\nB: {}",
+            b.name,
+            a.status(),
+            b.status()
+        );
+    }
+    let got_c = collect(&on_c, Instant::now() + Duration::from_millis(500));
+    assert!(
+        got_c.is_empty(),
+        "{} shares no network with {}, yet received {got_c:?}",
+        c.name,
+        a.name
+    );
+    let (st_a, st_b) = (a.status(), b.status());
+    assert!(
+        st_a["broadcast"]["sent"].as_u64().unwrap() >= 20,
+        "{}",
+        st_a["broadcast"]
+    );
+    assert!(
+        st_b["broadcast"]["received"].as_u64().unwrap() >= 20,
+        "{}",
+        st_b["broadcast"]
+    );
+    assert_eq!(c.status()["broadcast"]["received"], 0);
+}
