@@ -6,6 +6,10 @@
 //!   and to a game's own group; a peer behind another NAT receives each on sockets bound to the
 //!   wildcard address / joined to the group on its Warren interface, with the sender's overlay
 //!   address as source; a host that shares no network with the sender receives nothing.
+//! - `peers_by_name`: a remote-desktop server (TCP 3389) on a host behind one NAT is reached
+//!   from a host behind another by its name, `NAME.warren`, through the daemon's DNS server
+//!   (the namespace's resolv.conf points at it, as systemd-resolved's `~warren` route would);
+//!   `NAME.NETWORK.warren` works too, and other names are refused rather than answered.
 
 mod lab;
 
@@ -161,4 +165,91 @@ fn broadcast_and_multicast_reach_peers_only() {
         st_b["broadcast"]
     );
     assert_eq!(c.status()["broadcast"]["received"], 0);
+}
+
+/// `/etc/netns/NS/resolv.conf` (which `ip netns exec NS` puts over /etc/resolv.conf), removed
+/// on drop.
+struct NetnsResolvConf(std::path::PathBuf);
+
+impl NetnsResolvConf {
+    fn new(ns: &str, server: Ipv4Addr) -> Self {
+        let dir = std::path::Path::new("/etc/netns").join(ns);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("resolv.conf"),
+            format!("nameserver {server}\noptions timeout:1 attempts:2\n"),
+        )
+        .unwrap();
+        NetnsResolvConf(dir)
+    }
+}
+
+impl Drop for NetnsResolvConf {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn sh_in(ns: &str, script: &str) -> lab::cmd::CmdOutput {
+    let mut cmd = std::process::Command::new("ip");
+    cmd.args(["netns", "exec", ns, "bash", "-c", script]);
+    lab::cmd::run_timeout(&mut cmd, Duration::from_secs(20)).unwrap()
+}
+
+#[test]
+fn peers_by_name() {
+    let mut lab = Lab::start("names");
+    let (_sa, mut ha) = lab.add_site(SiteKind::PortRestricted, 1, "a");
+    let (_sb, mut hb) = lab.add_site(SiteKind::FullCone, 1, "b");
+    let (a, b) = (&mut ha[0], &mut hb[0]);
+    start_all(&mut [&mut *a, &mut *b]);
+    let ip_a = a.up(&lab.coordinator);
+    let ip_b = b.up(&lab.coordinator);
+    a.warren_ok(&["create", "office", "--password", "pw-office"]);
+    b.warren_ok(&["join", "office", "--password", "pw-office"]);
+    first_reply_blocking(a, ip_b, Instant::now());
+    let _resolv = NetnsResolvConf::new(&a.ns, ip_a);
+
+    // The remote desktop "server": accepts on 3389 and greets.
+    let listener = in_netns(&b.ns, || {
+        std::net::TcpListener::bind("0.0.0.0:3389").unwrap()
+    });
+    let server = std::thread::spawn(move || {
+        use std::io::Write;
+        let (mut conn, from) = listener.accept().unwrap();
+        conn.write_all(b"RDP-HELLO\n").unwrap();
+        from
+    });
+    let name = format!("{}.warren", b.name);
+    let o = sh_in(&a.ns, &format!("getent ahostsv4 {name}"));
+    assert!(
+        o.success() && o.stdout.starts_with(&format!("{ip_b} ")),
+        "{name} should resolve to {ip_b}: {o:?}"
+    );
+    let o = sh_in(
+        &a.ns,
+        &format!(
+            "exec 3<>/dev/tcp/{}/3389 && head -n1 <&3",
+            name.to_uppercase()
+        ),
+    );
+    assert_eq!(o.stdout.trim(), "RDP-HELLO", "{o:?}");
+    let from = server.join().unwrap();
+    assert_eq!(
+        from.ip(),
+        std::net::IpAddr::V4(ip_a),
+        "the connection came over the overlay"
+    );
+
+    let o = sh_in(&a.ns, &format!("getent ahostsv4 {}.office.warren", b.name));
+    assert!(o.stdout.starts_with(&format!("{ip_b} ")), "{o:?}");
+    let o = sh_in(&a.ns, &format!("getent ahostsv4 {}.warren", a.name));
+    assert!(
+        o.stdout.starts_with(&format!("{ip_a} ")),
+        "its own name: {o:?}"
+    );
+    for missing in ["nobody.warren", "example.com"] {
+        let o = sh_in(&a.ns, &format!("getent ahostsv4 {missing}"));
+        assert!(!o.success(), "{missing} must not resolve: {o:?}");
+    }
 }

@@ -4,6 +4,7 @@ mod api_server;
 mod config;
 mod control;
 mod dataplane;
+mod dns;
 mod identity;
 mod netwatch;
 mod paths;
@@ -54,6 +55,9 @@ struct Args {
     /// Do not ask the kernel for TUN segmentation offload (for comparison and old kernels)
     #[arg(long)]
     no_offload: bool,
+    /// UDP port of the DNS server for NAME.warren on the overlay address; 0 turns it off
+    #[arg(long, default_value_t = 53)]
+    dns_port: u16,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -215,6 +219,9 @@ async fn serve(
     tokio::spawn(control::run(control_ctx, command_rx));
     let (failed_tx, mut failed) = tokio::sync::mpsc::unbounded_channel();
     dataplane::spawn(dp, failed_tx)?;
+    if args.dns_port != 0 {
+        tokio::spawn(dns::serve(api.clone(), args.tun.clone(), args.dns_port));
+    }
     let mut api_task = tokio::spawn(api_server::serve(listener, api));
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -3,7 +3,7 @@
 
 mod answer;
 mod netcheck;
-mod status;
+pub mod status;
 mod subscribe;
 
 use crate::control::ControlHandle;
