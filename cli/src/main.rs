@@ -1,5 +1,6 @@
 //! `warren`: the command-line client of the daemon's local API.
 
+mod apps;
 mod client;
 mod password;
 mod render;
@@ -116,6 +117,20 @@ enum Command {
         /// How many pings
         #[arg(short = 'c', long, default_value_t = 4)]
         count: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Is a program on a peer reachable through Warren? Says "reachable", "nothing
+    /// listening on PEER" or "PEER's firewall drops it"
+    Check {
+        /// A name, overlay IP or key prefix
+        peer: String,
+        /// PORT, PORT/tcp or PORT/udp (TCP if not said)
+        #[arg(required_unless_present = "app", conflicts_with = "app")]
+        port: Option<String>,
+        /// A preset's ports instead: rdp, minecraft, counter-strike, steam, call-of-duty, …
+        #[arg(long)]
+        app: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -308,6 +323,12 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Ping { peer, count, json } => ping(socket, &peer, count, json)?,
+        Command::Check {
+            peer,
+            port,
+            app,
+            json,
+        } => check(socket, &peer, port.as_deref(), app.as_deref(), json)?,
         Command::Netcheck { json } => {
             let r = call(Request::Netcheck)?;
             let Response::Netcheck(report) = r else {
@@ -327,6 +348,56 @@ fn done(response: Response) {
     if let Response::Done { message } = response {
         println!("{message}");
     }
+}
+
+/// One check per port; fails (exit status 1) unless every port is reachable.
+fn check(
+    socket: &std::path::Path,
+    peer: &str,
+    port: Option<&str>,
+    app: Option<&str>,
+    json: bool,
+) -> Result<()> {
+    let ports = match (port, app) {
+        (Some(p), _) => vec![warren_proto::api::parse_port(p).map_err(anyhow::Error::msg)?],
+        (None, Some(a)) => {
+            let (name, ports) = apps::ports_of(a)?;
+            if !json {
+                println!("{name}:");
+            }
+            ports
+        }
+        (None, None) => bail!("name a port (3389, 27015/udp) or --app"),
+    };
+    let mut reports = Vec::new();
+    for (port, proto) in ports {
+        let request = Request::Check {
+            peer: peer.into(),
+            port,
+            proto,
+        };
+        match client::call(socket, request)? {
+            Response::Check(r) => {
+                if !json {
+                    println!("{}", render::check(&r));
+                }
+                reports.push(r);
+            }
+            other => bail!("unexpected answer from the daemon: {other:?}"),
+        }
+    }
+    if json {
+        print_json(&reports)?;
+    }
+    let failed = reports
+        .iter()
+        .filter(|r| r.verdict != warren_proto::api::Verdict::Reachable)
+        .count();
+    if failed > 0 {
+        // The verdicts are printed already; only the exit status is left to say.
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 /// `count` pings a second apart; fails when none was answered.

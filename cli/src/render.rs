@@ -336,3 +336,15 @@ pub fn human_bytes(b: u64) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// One `warren check` line: the port, the verdict in words, and why.
+pub fn check(r: &warren_proto::api::CheckReport) -> String {
+    use warren_proto::api::Verdict;
+    let verdict = match r.verdict {
+        Verdict::Reachable => "reachable".to_string(),
+        Verdict::NothingListening => format!("nothing listening on {}", r.peer),
+        Verdict::FirewallDrops => format!("{}'s firewall drops it", r.peer),
+        Verdict::Unreachable => format!("{} is unreachable", r.peer),
+    };
+    format!("{}/{}: {verdict} — {}", r.port, r.proto.name(), r.detail)
+}

@@ -10,6 +10,9 @@
 //!   from a host behind another by its name, `NAME.warren`, through the daemon's DNS server
 //!   (the namespace's resolv.conf points at it, as systemd-resolved's `~warren` route would);
 //!   `NAME.NETWORK.warren` works too, and other names are refused rather than answered.
+//! - `port_doctor`: `warren check` gives each of its answers — reachable (a TCP server and a
+//!   UDP listener), nothing listening, the peer's firewall drops it (an nftables rule on the
+//!   peer's Warren interface), and the `--app` presets with `--json`.
 
 mod lab;
 
@@ -252,4 +255,97 @@ fn peers_by_name() {
         let o = sh_in(&a.ns, &format!("getent ahostsv4 {missing}"));
         assert!(!o.success(), "{missing} must not resolve: {o:?}");
     }
+}
+
+#[test]
+fn port_doctor() {
+    let mut lab = Lab::start("doctor");
+    let (_sa, mut ha) = lab.add_site(SiteKind::PortRestricted, 1, "a");
+    let (_sb, mut hb) = lab.add_site(SiteKind::FullCone, 1, "b");
+    let (a, b) = (&mut ha[0], &mut hb[0]);
+    start_all(&mut [&mut *a, &mut *b]);
+    a.up(&lab.coordinator);
+    let ip_b = b.up(&lab.coordinator);
+    a.warren_ok(&["create", "lan", "--password", "pw-lan"]);
+    b.warren_ok(&["join", "lan", "--password", "pw-lan"]);
+    first_reply_blocking(a, ip_b, Instant::now());
+
+    // On b: a remote desktop server (3389), a server behind its firewall (3391), a game's UDP
+    // port (27015); nothing on 3390.
+    let (rdp, hidden, _game) = in_netns(&b.ns, || {
+        (
+            std::net::TcpListener::bind("0.0.0.0:3389").unwrap(),
+            std::net::TcpListener::bind("0.0.0.0:3391").unwrap(),
+            UdpSocket::bind("0.0.0.0:27015").unwrap(),
+        )
+    });
+    let _keep = (&rdp, &hidden);
+    let nft = lab::nft_bin();
+    for rule in [
+        "add table inet doctor",
+        "add chain inet doctor input { type filter hook input priority 0; policy accept; }",
+        &format!("add rule inet doctor input iifname {TUN_NAME} tcp dport 3391 drop"),
+    ] {
+        let args: Vec<&str> = ["netns", "exec", &b.ns, nft]
+            .into_iter()
+            .chain(rule.split(' '))
+            .collect();
+        lab::cmd::run_ok("ip", &args);
+    }
+
+    let cases: [(&str, i32, &str); 5] = [
+        ("3389", 0, "3389/tcp: reachable"),
+        ("27015/udp", 0, "27015/udp: reachable"),
+        (
+            "3390",
+            1,
+            &format!("3390/tcp: nothing listening on {}", b.name),
+        ),
+        (
+            "3390/udp",
+            1,
+            &format!("3390/udp: nothing listening on {}", b.name),
+        ),
+        (
+            "3391",
+            1,
+            &format!("3391/tcp: {}'s firewall drops it", b.name),
+        ),
+    ];
+    for (port, code, want) in cases {
+        let o = a.warren(&["check", &b.name, port]);
+        assert_eq!(o.status.code(), Some(code), "check {port}: {o:?}");
+        assert!(
+            o.stdout.starts_with(want),
+            "check {port}: want {want:?}, got {o:?}"
+        );
+    }
+
+    // A preset, as JSON: RDP is 3389 over TCP (served) and UDP (nothing there).
+    let o = a.warren(&["check", &b.name, "--app", "rdp", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let reports: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    let verdicts: Vec<(u64, &str, &str)> = reports
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["port"].as_u64().unwrap(),
+                r["proto"].as_str().unwrap(),
+                r["verdict"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            (3389, "tcp", "reachable"),
+            (3389, "udp", "nothing_listening")
+        ],
+        "{reports}"
+    );
+    assert_eq!(reports[0]["peer_listening"], "overlay", "{reports}");
+    a.warren_err(&["check", &b.name, "--app", "nope"], &["no preset", "rdp"]);
+    a.warren_err(&["check", "nobody", "3389"], &["nobody"]);
 }

@@ -334,7 +334,21 @@ fn timers(dp: &Dataplane) -> Result<()> {
             .clamp(Duration::from_millis(5), TIMER_TICK);
         std::thread::sleep(wait);
         dp.node().handle_timeout(Instant::now());
+        answer_port_questions(dp);
         flush_pending(dp, &mut batch);
+    }
+}
+
+/// Peers' `warren check` questions, answered from the socket tables (read without the node
+/// lock held).
+fn answer_port_questions(dp: &Dataplane) {
+    let questions: Vec<_> = {
+        let mut node = dp.node();
+        std::iter::from_fn(|| node.take_port_question()).collect()
+    };
+    for q in questions {
+        let listening = crate::listening::lookup(q.port, q.proto);
+        dp.node().answer_port_question(q, listening);
     }
 }
 

@@ -6,6 +6,7 @@ mod control;
 mod dataplane;
 mod dns;
 mod identity;
+mod listening;
 mod netwatch;
 mod paths;
 mod tun;

@@ -47,6 +47,8 @@ pub const MAX_SEALED_LEN: usize = HEADER_LEN + PONG_V6_LEN + TAG_LEN;
 const KEY_DOMAIN: &[u8] = b"warren disco v1 xchacha20poly1305 key";
 const TYPE_PING: u8 = 0x01;
 const TYPE_PONG: u8 = 0x02;
+const TYPE_PORT_QUERY: u8 = 0x03;
+const TYPE_PORT_ANSWER: u8 = 0x04;
 const TX_ID_LEN: usize = 12;
 const PONG_V6_LEN: usize = 1 + TX_ID_LEN + 1 + 16 + 2;
 
@@ -57,10 +59,56 @@ pub type TxId = [u8; TX_ID_LEN];
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DiscoMsg {
     /// "Can you hear me on this path?"
-    Ping { tx_id: TxId },
+    Ping {
+        tx_id: TxId,
+    },
     /// The answer to a ping, sent back to the ping's source. `observed` is that source as the
     /// ponger saw it, which tells the pinger its reflexive address on this path.
-    Pong { tx_id: TxId, observed: SocketAddr },
+    Pong {
+        tx_id: TxId,
+        observed: SocketAddr,
+    },
+    /// "What listens on this port of yours?" (`warren check`), answered by a PortAnswer
+    /// with the same `tx_id`.
+    PortQuery {
+        tx_id: TxId,
+        port: u16,
+        proto: PortProto,
+    },
+    PortAnswer {
+        tx_id: TxId,
+        listening: Listening,
+    },
+}
+
+/// The transport a port check is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PortProto {
+    Tcp,
+    Udp,
+}
+
+impl PortProto {
+    pub fn name(self) -> &'static str {
+        match self {
+            PortProto::Tcp => "tcp",
+            PortProto::Udp => "udp",
+        }
+    }
+}
+
+/// What a host found listening on one of its ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Listening {
+    /// Nothing is bound to the port.
+    Nothing,
+    /// A socket is bound to the port on the wildcard or the overlay address: reachable from
+    /// peers as far as the program is concerned.
+    Overlay,
+    /// Only on other addresses (e.g. 127.0.0.1): peers cannot reach it.
+    OtherAddress,
 }
 
 /// Why a datagram was not accepted. Every malformed input ends in one of these, never a panic.
@@ -251,6 +299,24 @@ impl DiscoMsg {
                 }
                 out.extend_from_slice(&observed.port().to_be_bytes());
             }
+            DiscoMsg::PortQuery { tx_id, port, proto } => {
+                out.push(TYPE_PORT_QUERY);
+                out.extend_from_slice(tx_id);
+                out.extend_from_slice(&port.to_be_bytes());
+                out.push(match proto {
+                    PortProto::Tcp => 6,
+                    PortProto::Udp => 17,
+                });
+            }
+            DiscoMsg::PortAnswer { tx_id, listening } => {
+                out.push(TYPE_PORT_ANSWER);
+                out.extend_from_slice(tx_id);
+                out.push(match listening {
+                    Listening::Nothing => 0,
+                    Listening::Overlay => 1,
+                    Listening::OtherAddress => 2,
+                });
+            }
         }
     }
 
@@ -281,6 +347,24 @@ impl DiscoMsg {
                     tx_id,
                     observed: SocketAddr::new(ip, port),
                 })
+            }
+            TYPE_PORT_QUERY => {
+                let port = u16::from_be_bytes(take(body)?);
+                let proto = match body.get(2) {
+                    Some(6) => PortProto::Tcp,
+                    Some(17) => PortProto::Udp,
+                    _ => return Err(DiscoError::Malformed),
+                };
+                Ok(DiscoMsg::PortQuery { tx_id, port, proto })
+            }
+            TYPE_PORT_ANSWER => {
+                let listening = match body.first() {
+                    Some(0) => Listening::Nothing,
+                    Some(1) => Listening::Overlay,
+                    Some(2) => Listening::OtherAddress,
+                    _ => return Err(DiscoError::Malformed),
+                };
+                Ok(DiscoMsg::PortAnswer { tx_id, listening })
             }
             other => Err(DiscoError::UnknownType(other)),
         }
@@ -351,6 +435,24 @@ mod tests {
             DiscoMsg::Pong {
                 tx_id: [2; 12],
                 observed: "0.0.0.0:0".parse().unwrap(),
+            },
+            DiscoMsg::PortQuery {
+                tx_id: [3; 12],
+                port: 3389,
+                proto: PortProto::Tcp,
+            },
+            DiscoMsg::PortQuery {
+                tx_id: [4; 12],
+                port: 65535,
+                proto: PortProto::Udp,
+            },
+            DiscoMsg::PortAnswer {
+                tx_id: [5; 12],
+                listening: Listening::OtherAddress,
+            },
+            DiscoMsg::PortAnswer {
+                tx_id: [6; 12],
+                listening: Listening::Nothing,
             },
         ];
         let known_a = |k: &NodeKey| *k == public_key(&A);

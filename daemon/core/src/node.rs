@@ -27,11 +27,14 @@ use warren_proto::key::NodeKey;
 use warren_proto::relay::{self as relay_frame, RelayFrame, RelayToken, SEND_HEADER_LEN};
 
 pub mod fanout;
+pub mod port_check;
 mod user_ping;
 
 use fanout::{Fanout, FanoutConfig, FanoutCounters};
+use port_check::{PortChecks, PortQuestion};
 pub use user_ping::PingAnswer;
 use user_ping::UserPings;
+use warren_proto::disco::{Listening, PortProto};
 
 pub type PeerId = usize;
 
@@ -53,7 +56,7 @@ pub struct Transmit {
 
 /// How a datagram reaches a peer: straight to an address, or through the relay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
+pub enum Route {
     Direct(SocketAddr),
     Relay(SocketAddr),
 }
@@ -170,6 +173,8 @@ pub struct Node {
     relay: Option<RelayClient>,
     /// Broadcast and multicast packets from the TUN, copied to every peer.
     fanout: Fanout<PeerId>,
+    /// `warren check` questions to and from peers.
+    port_checks: PortChecks<Route>,
 }
 
 impl Node {
@@ -207,6 +212,7 @@ impl Node {
             user_ping_out: VecDeque::new(),
             relay: None,
             fanout: Fanout::new(FanoutConfig::default()),
+            port_checks: PortChecks::default(),
         }
     }
 
@@ -293,6 +299,55 @@ impl Node {
     /// The caller stopped waiting for this ping.
     pub fn cancel_ping(&mut self, tx_id: &disco::TxId) {
         self.user_pings.cancel(tx_id);
+    }
+
+    /// Asks `key`'s daemon what listens on its `port`; the answer is collected with
+    /// [`Self::take_port_answer`].
+    pub fn ask_port(
+        &mut self,
+        now: Instant,
+        key: &NodeKey,
+        port: u16,
+        proto: PortProto,
+    ) -> Result<disco::TxId, PingError> {
+        if !self.up {
+            return Err(PingError::Down);
+        }
+        let id = self.peer_id(key).ok_or(PingError::UnknownPeer)?;
+        let peer = self.peers[id].as_ref().ok_or(PingError::UnknownPeer)?;
+        if peer.disco.is_none() {
+            return Err(PingError::NoDisco);
+        }
+        let to = route_of(peer, self.relay.as_ref()).ok_or(PingError::NoPath)?;
+        let nonce = self.next_nonce();
+        let mut tx_id = [0u8; 12];
+        tx_id.copy_from_slice(&nonce[nonce.len() - 12..]);
+        self.port_checks.asked(now, tx_id);
+        self.user_ping_out
+            .push_back((id, to, DiscoMsg::PortQuery { tx_id, port, proto }));
+        Ok(tx_id)
+    }
+
+    pub fn take_port_answer(&mut self, tx_id: &disco::TxId) -> Option<Listening> {
+        self.port_checks.take_answer(tx_id)
+    }
+
+    pub fn cancel_port_question(&mut self, tx_id: &disco::TxId) {
+        self.port_checks.cancel(tx_id);
+    }
+
+    /// A peer's question about one of our ports, for the shell to look up and answer.
+    pub fn take_port_question(&mut self) -> Option<PortQuestion<Route>> {
+        self.port_checks.take_question()
+    }
+
+    /// Sends the answer to `q` back the way the question came.
+    pub fn answer_port_question(&mut self, q: PortQuestion<Route>, listening: Listening) {
+        let answer = DiscoMsg::PortAnswer {
+            tx_id: q.tx_id,
+            listening,
+        };
+        self.pongs.push_back((q.peer, q.route, answer));
     }
 
     pub fn public_key(&self) -> NodeKey {
@@ -647,6 +702,25 @@ impl Node {
                 }
                 peer.paths.handle_pong(now, from, tx_id);
                 self.apply_best_path(id);
+            }
+            Ok(DiscoMsg::PortQuery { tx_id, port, proto }) => {
+                let route = if relayed {
+                    Route::Relay(from)
+                } else {
+                    Route::Direct(from)
+                };
+                self.port_checks.question(PortQuestion {
+                    port,
+                    proto,
+                    peer: id,
+                    route,
+                    tx_id,
+                });
+                return;
+            }
+            Ok(DiscoMsg::PortAnswer { tx_id, listening }) => {
+                self.port_checks.answered(&tx_id, listening);
+                return;
             }
             Err(_) => {
                 self.counters.drop(DropReason::DecryptFailed);

@@ -91,6 +91,9 @@ pub async fn answer(req: Request, state: &ApiState) -> Response {
             create_invite(state, network, ttl_secs).await
         }
         Request::Ping { peer } => ping(state, &peer).await,
+        Request::Check { peer, port, proto } => {
+            super::check::check(state, &peer, port, proto).await
+        }
         Request::Netcheck => netcheck::run(state).await,
         Request::Subscribe => error("subscribe must be the first request on its connection"),
     }

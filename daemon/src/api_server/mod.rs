@@ -2,6 +2,7 @@
 //! `subscribe`, which keeps answering with a fresh status whenever it changes.
 
 mod answer;
+mod check;
 mod netcheck;
 pub mod status;
 mod subscribe;

@@ -3,8 +3,11 @@
 //! Every message carries the API version `v`; a daemon answers a request of another major
 //! version with an error instead of guessing. The CLI and the GUI speak only this.
 
+mod check;
 mod peer_query;
 mod status;
+
+pub use check::*;
 
 pub use peer_query::find_peer;
 pub use status::*;
@@ -74,6 +77,12 @@ pub enum Request {
     Ping {
         peer: String,
     },
+    /// Is `port` on a peer reachable through Warren, and if not, why (see [`Verdict`]).
+    Check {
+        peer: String,
+        port: u16,
+        proto: crate::disco::PortProto,
+    },
     /// Measure this host's connectivity now.
     Netcheck,
     /// Keep the connection: the daemon answers `Status` now and again whenever it changes.
@@ -112,6 +121,7 @@ pub enum Response {
     },
     Pong(PingReply),
     Netcheck(NetcheckReport),
+    Check(CheckReport),
 }
 
 #[cfg(test)]

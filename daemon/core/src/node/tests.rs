@@ -856,3 +856,38 @@ fn group_packets_are_copied_to_peers_and_no_further() {
     assert_eq!((b.sent, b.copies, b.received), (0, 0, 4));
     assert_eq!(p.a.counters().dropped(DropReason::Multicast), 0);
 }
+
+/// `warren check`: A asks B what listens on a port; B's shell sees the question, answers it,
+/// and A collects the answer. Questions from B to A for A's own answer are not mixed up.
+#[test]
+fn a_port_question_goes_to_the_peers_shell_and_back() {
+    use warren_proto::disco::{Listening, PortProto};
+    let mut p = Pair::established();
+    let now = p.now;
+    let key_b = p.b.public_key();
+    let tx = p.a.ask_port(now, &key_b, 3389, PortProto::Tcp).unwrap();
+    let mut wire = Wire::new();
+    drain(&mut p.a, p.a_addr, &mut wire);
+    p.run(wire);
+    let q =
+        p.b.take_port_question()
+            .expect("B's shell gets the question");
+    assert_eq!((q.port, q.proto), (3389, PortProto::Tcp));
+    assert!(p.b.take_port_question().is_none());
+    assert_eq!(p.a.take_port_answer(&tx), None, "not answered yet");
+    p.b.answer_port_question(q, Listening::Overlay);
+    let mut wire = Wire::new();
+    drain(&mut p.b, p.b_addr, &mut wire);
+    p.run(wire);
+    assert_eq!(p.a.take_port_answer(&tx), Some(Listening::Overlay));
+    assert_eq!(p.a.take_port_answer(&tx), None);
+    assert!(
+        p.a.take_port_question().is_none(),
+        "an answer is not a question"
+    );
+    // A key nobody knows cannot be asked.
+    assert!(p
+        .a
+        .ask_port(now, &NodeKey([9; 32]), 1, PortProto::Udp)
+        .is_err());
+}

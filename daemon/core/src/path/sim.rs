@@ -285,6 +285,9 @@ impl Sim {
                         );
                         host.paths.handle_pong(now, p.from, tx_id);
                     }
+                    DiscoMsg::PortQuery { .. } | DiscoMsg::PortAnswer { .. } => {
+                        panic!("path probing sends no port checks")
+                    }
                 }
             }
             DatagramKind::WireGuard(_) => self.hosts[h].paths.handle_authenticated(now, p.from),
