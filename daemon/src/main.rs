@@ -7,6 +7,7 @@ mod dataplane;
 mod identity;
 mod netwatch;
 mod paths;
+mod side;
 mod tun;
 mod udp;
 
@@ -188,6 +189,7 @@ async fn serve(
         tun: tun_dev,
         mtu,
         overlay_v4: Mutex::new(v4),
+        side: Default::default(),
     });
     let (commands, command_rx) = tokio::sync::mpsc::channel(16);
     let view = Arc::new(Mutex::new(control::ControlView::default()));
