@@ -7,12 +7,14 @@
 //! - UDP → TUN: one `recvmmsg` of GRO-coalesced buffers, decrypt every segment into its own TUN
 //!   buffer, write them with `send_multiple`, which re-coalesces TCP/UDP flows for the kernel;
 //! - timers: every 250 ms, WireGuard handshakes, retries and keepalives;
-//! - netwatch: when this host gains an address, a keepalive to every peer (see `netwatch`).
+//! - netwatch: when this host gains an address, a keepalive to every peer (see `netwatch`);
+//! - side sockets: a birthday run's extra sockets, and the one kept for a peer (see `side`).
 //!
 //! Plain threads that sleep in the kernel on their own descriptor wake straight into the work:
 //! an async runtime adds a cross-thread wake-up per packet burst, which showed up as ping RTT.
 
 use crate::netwatch::{AddressWatch, REPEAT_AFTER};
+use crate::side::{self, SideSockets};
 use crate::udp::{from_wire, Udp};
 use anyhow::Result;
 use quinn_udp::{RecvMeta, Transmit, UdpSockRef};
@@ -39,6 +41,7 @@ pub struct Dataplane {
     pub mtu: u16,
     /// The interface's overlay IPv4: key-derived at start, the coordinator's lease later.
     pub overlay_v4: Mutex<std::net::Ipv4Addr>,
+    pub side: SideSockets,
 }
 
 impl Dataplane {
@@ -62,7 +65,7 @@ impl Dataplane {
 
     /// Room for one encrypted datagram: the largest TUN packet plus WireGuard's overhead, plus
     /// a relay header when it goes through the relay.
-    fn slot_size(&self) -> usize {
+    pub(crate) fn slot_size(&self) -> usize {
         (self.mtu as usize + WG_OVERHEAD + warren_proto::relay::SEND_HEADER_LEN + 16).max(MIN_OUT)
     }
 
@@ -80,6 +83,15 @@ impl Dataplane {
 
     fn send_batch(&self, batch: &TxBatch) {
         for (run, bytes) in batch.runs() {
+            if let Some(sock) = self.side.route(run.dst) {
+                // A peer reached through a side socket: plain sends, no GSO (a rare path).
+                for d in bytes.chunks(run.segment) {
+                    if sock.send_to(d, run.dst).is_err() {
+                        self.node().count_drop(DropReason::SendFailed);
+                    }
+                }
+                continue;
+            }
             let transmit = Transmit {
                 destination: self.udp.to_wire(run.dst),
                 ecn: None,
@@ -165,11 +177,12 @@ pub fn spawn(
     failed: tokio::sync::mpsc::UnboundedSender<anyhow::Error>,
 ) -> Result<()> {
     type Loop = fn(&Dataplane) -> Result<()>;
-    let loops: [(&str, Loop); 4] = [
+    let loops: [(&str, Loop); 5] = [
         ("warren-tun-rx", tun_to_udp),
         ("warren-udp-rx", udp_to_tun),
         ("warren-timers", timers),
         ("warren-netwatch", announce_on_address_change),
+        ("warren-side-rx", side::receive),
     ];
     for (name, body) in loops {
         let dp = dp.clone();
@@ -303,16 +316,21 @@ fn udp_to_tun(dp: &Dataplane) -> Result<()> {
             }
         }
         write_tun(dp, &mut gro_table, &mut tun_bufs[..used]);
-        let more = drain_transmits(&mut dp.node(), &mut replies);
-        dp.send_batch(&replies);
-        replies.clear();
-        if more {
-            flush_pending(dp, &mut replies);
-        }
+        send_replies(dp, &mut replies);
     }
 }
 
-fn write_tun(dp: &Dataplane, gro_table: &mut GROTable, bufs: &mut [Vec<u8>]) {
+/// Sends `replies` and whatever else the core has queued.
+pub(crate) fn send_replies(dp: &Dataplane, replies: &mut TxBatch) {
+    let more = drain_transmits(&mut dp.node(), replies);
+    dp.send_batch(replies);
+    replies.clear();
+    if more {
+        flush_pending(dp, replies);
+    }
+}
+
+pub(crate) fn write_tun(dp: &Dataplane, gro_table: &mut GROTable, bufs: &mut [Vec<u8>]) {
     if bufs.is_empty() {
         return;
     }
@@ -335,6 +353,7 @@ fn timers(dp: &Dataplane) -> Result<()> {
         std::thread::sleep(wait);
         dp.node().handle_timeout(Instant::now());
         answer_port_questions(dp);
+        side::pump(dp);
         flush_pending(dp, &mut batch);
     }
 }

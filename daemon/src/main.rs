@@ -9,6 +9,7 @@ mod identity;
 mod listening;
 mod netwatch;
 mod paths;
+mod side;
 mod tun;
 mod udp;
 
@@ -193,6 +194,7 @@ async fn serve(
         tun: tun_dev,
         mtu,
         overlay_v4: Mutex::new(v4),
+        side: Default::default(),
     });
     let (commands, command_rx) = tokio::sync::mpsc::channel(16);
     let view = Arc::new(Mutex::new(control::ControlView::default()));

@@ -21,17 +21,21 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 use warren_proto::api::{PathKind, PeerStatus};
+use warren_proto::control::msg::NatKind;
 use warren_proto::datagram::{classify, DatagramKind};
 use warren_proto::disco::{self, DiscoKey, DiscoMsg};
 use warren_proto::key::NodeKey;
 use warren_proto::relay::{self as relay_frame, RelayFrame, RelayToken, SEND_HEADER_LEN};
 
+mod birthday;
 pub mod fanout;
 pub mod port_check;
 mod user_ping;
 
 use fanout::{Fanout, FanoutConfig, FanoutCounters};
 use port_check::{PortChecks, PortQuestion};
+
+pub use birthday::{SideEvent, SideSocket, RETRY_AFTER};
 pub use user_ping::PingAnswer;
 use user_ping::UserPings;
 use warren_proto::disco::{Listening, PortProto};
@@ -175,6 +179,12 @@ pub struct Node {
     fanout: Fanout<PeerId>,
     /// `warren check` questions to and from peers.
     port_checks: PortChecks<Route>,
+    /// The one birthday run going on, the side sockets that won earlier ones, what the shell
+    /// must do with side sockets, and the last run's number.
+    birthday: Option<birthday::Run>,
+    side_kept: Vec<birthday::Kept>,
+    side_events: VecDeque<SideEvent>,
+    birthday_runs: u32,
 }
 
 impl Node {
@@ -213,6 +223,10 @@ impl Node {
             relay: None,
             fanout: Fanout::new(FanoutConfig::default()),
             port_checks: PortChecks::default(),
+            birthday: None,
+            side_kept: Vec::new(),
+            side_events: VecDeque::new(),
+            birthday_runs: 0,
         }
     }
 
@@ -403,6 +417,9 @@ impl Node {
             paths: PeerPaths::new(PathConfig::default(), tx_salt),
             disco: DiscoKey::derive(&self.secret_bytes, self.public_key(), key).ok(),
             applied_path: None,
+            nat: NatKind::Unknown,
+            reflexive: None,
+            birthday_not_before: None,
         };
         if id == self.peers.len() {
             self.peers.push(Some(peer));
@@ -419,6 +436,8 @@ impl Node {
         };
         self.routes.remove_owner(id);
         self.peers[id] = None;
+        self.release_kept(id);
+        self.end_birthday_with(id);
         self.flush.retain(|p| *p != id);
         self.announce.retain(|p| *p != id);
         self.disco_dirty.retain(|p| *p != id);
@@ -449,8 +468,10 @@ impl Node {
         candidates.extend(reflexive.map(|a| Candidate::new(a, CandidateKind::Reflexive)));
         if let Some(peer) = self.peers[id].as_mut() {
             peer.paths.handle_call_me_maybe(now, &candidates);
+            peer.reflexive = reflexive;
             self.disco_dirty.push_back(id);
         }
+        self.maybe_start_birthday(now, id);
         true
     }
 
@@ -700,7 +721,12 @@ impl Node {
                 if self.user_pings.pong(now, from, &tx_id) || relayed {
                     return;
                 }
-                peer.paths.handle_pong(now, from, tx_id);
+                if peer.paths.handle_pong(now, from, tx_id) {
+                    // A proven path ends a birthday run toward the peer.
+                    self.pump_birthday(now);
+                } else {
+                    self.birthday_pong(now, id, from, &tx_id);
+                }
                 self.apply_best_path(id);
             }
             Ok(DiscoMsg::PortQuery { tx_id, port, proto }) => {
@@ -931,6 +957,7 @@ impl Node {
                 self.apply_best_path(id);
             }
         }
+        self.pump_birthday(now);
         if self.next_tick.is_some_and(|t| now < t) {
             return;
         }
@@ -945,6 +972,7 @@ impl Node {
             .chain(self.next_tick)
             .chain(self.discovery.poll_timeout())
             .chain(self.relay.as_ref().map(|r| r.poll_timeout()))
+            .chain(self.birthday_timeout())
             .min()
     }
 
@@ -1064,6 +1092,9 @@ impl Node {
                     self.disco_dirty.pop_front();
                 }
             }
+        }
+        if let Some(t) = self.poll_easy_probe(out) {
+            return Some(t);
         }
         while let Some(id) = self.announce.pop_front() {
             let Some(peer) = self.peers[id].as_mut() else {

@@ -5,6 +5,7 @@ use boringtun::noise::Tunn;
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
+use warren_proto::control::msg::NatKind;
 use warren_proto::disco::DiscoKey;
 use warren_proto::key::NodeKey;
 
@@ -38,6 +39,12 @@ pub struct Peer {
     /// The best path last applied as the endpoint, so a path decision is applied once and
     /// roaming (endpoint = source of the latest authenticated packet) can still move it.
     pub(crate) applied_path: Option<SocketAddr>,
+    /// The peer's NAT kind and reflexive address as the coordinator reported them: they
+    /// decide whether a birthday run may help, and where it aims.
+    pub(crate) nat: NatKind,
+    pub(crate) reflexive: Option<SocketAddr>,
+    /// No birthday run toward the peer before this (the last one ended recently).
+    pub(crate) birthday_not_before: Option<Instant>,
 }
 
 impl Peer {

@@ -679,6 +679,7 @@ fn upsert_peer(ctx: &ControlContext, info: &PeerInfo) {
     if let Some(id) = node.peer_id(&info.key) {
         let same = node.peer(id).is_some_and(|p| p.allowed_ips() == [allowed]);
         if same {
+            node.set_peer_nat(&info.key, info.nat);
             if node.peer(id).is_some_and(|p| p.endpoint().is_none()) {
                 if let Some(ep) = first_candidate(info) {
                     node.set_endpoint(&info.key, ep);
@@ -699,6 +700,7 @@ fn upsert_peer(ctx: &ControlContext, info: &PeerInfo) {
     if let Err(e) = node.add_peer(config) {
         tracing::warn!(peer = %info.name, "cannot add peer from the coordinator: {e}");
     }
+    node.set_peer_nat(&info.key, info.nat);
 }
 
 fn first_candidate(info: &PeerInfo) -> Option<SocketAddr> {

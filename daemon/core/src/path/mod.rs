@@ -8,6 +8,7 @@
 //! chosen path's NAT mappings open; a path that stops answering is dropped and probing starts
 //! again. The messages themselves (sealed pings and pongs) are `warren_proto::disco`.
 
+pub mod birthday;
 pub mod candidate;
 pub mod peer_paths;
 pub mod select;

@@ -257,6 +257,22 @@ impl PeerPaths {
         self.send_due(now);
     }
 
+    /// An address of the peer found outside the coordinator's list (the answer to a birthday
+    /// probe, or the address a winning side socket now reaches): tracked as `kind` unless
+    /// known, and pinged at once and for a whole probe round, which proves it when it answers.
+    pub fn probe(&mut self, now: Instant, addr: SocketAddr, kind: CandidateKind) {
+        let Some(i) = self.find(addr).or_else(|| self.add(addr, kind)) else {
+            return;
+        };
+        if self.config.probe_attempts == 0 {
+            return;
+        }
+        let p = &mut self.paths[i];
+        p.probes_left = self.config.probe_attempts;
+        p.next_probe = Some(now);
+        self.send_due(now);
+    }
+
     /// The peer pinged us from `from`: returns the pong to send back to `from`. The peer just
     /// reached us from there, so `from` becomes a candidate ([`CandidateKind::Observed`] if no
     /// other source named it) and, unless proven or pinged recently, gets a ping of ours (its

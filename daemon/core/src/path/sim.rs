@@ -2,9 +2,15 @@
 //! interface, loss, and NATs that only let a packet in from an address the host has sent to
 //! (port-restricted cone, as plain masquerade does). Messages are really sealed and opened with
 //! `warren_proto::disco`, and "data" packets stand in for WireGuard traffic.
+//!
+//! A NAT may also be symmetric with fully random ports (nftables `masquerade fully-random`):
+//! every (local socket, destination) gets its own random public port, and only that
+//! destination gets in through it. A host may then run a [`Birthday`] and open side sockets,
+//! glued to its [`PeerPaths`] the way `Node` does it.
 
-use super::{BestPath, PeerPaths};
-use std::collections::HashSet;
+use super::birthday::{Birthday, BirthdayConfig, BirthdayEvent, Role};
+use super::{BestPath, CandidateKind, PeerPaths};
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use warren_proto::datagram::{classify, DatagramKind};
@@ -32,6 +38,18 @@ pub struct Nat {
     pub permitted: HashSet<SocketAddr>,
     /// Inbound packets it refused.
     pub refused: u32,
+    /// Symmetric, fully random: the mappings, else one mapping (`public`) for everything.
+    pub symmetric: Option<Mappings>,
+}
+
+/// A local socket of a host: the main one (`None`) or side socket `k`.
+pub type Sock = Option<u16>;
+
+/// A symmetric NAT's mappings: (socket, destination) ↔ public port.
+#[derive(Debug, Default)]
+pub struct Mappings {
+    pub by_flow: HashMap<(Sock, SocketAddr), u16>,
+    pub by_port: HashMap<u16, (Sock, SocketAddr)>,
 }
 
 impl Nat {
@@ -41,6 +59,16 @@ impl Nat {
             port_restricted: true,
             permitted: HashSet::new(),
             refused: 0,
+            symmetric: None,
+        }
+    }
+
+    /// Symmetric with fully random ports; `public` is the address STUN saw (its port is what
+    /// the coordinator passes on as the reflexive address).
+    pub fn symmetric(public: &str) -> Self {
+        Self {
+            symmetric: Some(Mappings::default()),
+            ..Self::port_restricted(public)
         }
     }
 }
@@ -68,6 +96,22 @@ impl Iface {
             nat: Some(Nat::port_restricted(public)),
             latency: ms(latency_ms),
             up: true,
+        }
+    }
+
+    /// Behind a symmetric NAT with fully random ports on LAN `lan`.
+    pub fn symmetric(local: &str, lan: u8, public: &str, latency_ms: u64) -> Self {
+        Self {
+            nat: Some(Nat::symmetric(public)),
+            ..Self::natted(local, lan, public, latency_ms)
+        }
+    }
+
+    /// Whether the internet reaches this interface at `dst` (any port of a symmetric NAT).
+    fn reached_at(&self, dst: SocketAddr) -> bool {
+        match &self.nat {
+            Some(n) if n.symmetric.is_some() => n.public.ip() == dst.ip(),
+            _ => self.public_addr() == Some(dst),
         }
     }
 
@@ -104,6 +148,16 @@ pub struct Host {
     pub data_out: u32,
     /// When `best_path` first became `Some`.
     pub first_path_at: Option<Instant>,
+    pub birthday: Option<Birthday>,
+    /// Side sockets open now, the most ever open at once, and the one kept for the peer's
+    /// address after it won.
+    pub side: HashSet<u16>,
+    pub side_peak: usize,
+    pub kept: Option<(u16, SocketAddr)>,
+    /// Birthday pings put on the wire.
+    pub birthday_out: u32,
+    /// Packets that reached each socket (main: `None`).
+    pub received: HashMap<Sock, u32>,
     /// Every change of `best_path`, in order.
     pub changes: Vec<(Instant, Option<BestPath>)>,
 }
@@ -114,6 +168,7 @@ struct InFlight {
     /// Arriving from the internet on this interface: its NAT filters at arrival time.
     wan_iface: Option<usize>,
     from: SocketAddr,
+    dst: SocketAddr,
     bytes: Vec<u8>,
 }
 
@@ -150,6 +205,12 @@ impl Sim {
             data_out: 0,
             first_path_at: None,
             changes: Vec::new(),
+            birthday: None,
+            side: HashSet::new(),
+            side_peak: 0,
+            kept: None,
+            birthday_out: 0,
+            received: HashMap::new(),
         };
         let start = Instant::now();
         Self {
@@ -178,6 +239,21 @@ impl Sim {
         self.after_input(h);
     }
 
+    /// Starts a birthday run on host `h` against the peer at `target` (the coordinator
+    /// introduced the peer, and the NAT kinds gave this host `role`).
+    pub fn start_birthday(&mut self, h: usize, role: Role, target: &str, seed: u64) {
+        let b = Birthday::new(
+            self.now,
+            role,
+            addr(target),
+            BirthdayConfig::default(),
+            seed,
+            [0xB0 + h as u8; 8],
+        );
+        self.hosts[h].birthday = Some(b);
+        self.after_input(h);
+    }
+
     /// Host `h`'s NAT on interface `iface` loses its mapping and makes a new one at
     /// `public` (a router reboot, or an expired mapping): nothing is permitted in any more.
     pub fn rebind(&mut self, h: usize, iface: usize, public: &str) {
@@ -203,6 +279,8 @@ impl Sim {
                 self.in_flight.iter().map(|p| p.at).min(),
                 self.hosts[0].paths.poll_timeout(),
                 self.hosts[1].paths.poll_timeout(),
+                self.birthday_timeout(0),
+                self.birthday_timeout(1),
                 self.next_traffic,
             ]
             .into_iter()
@@ -231,6 +309,12 @@ impl Sim {
                 self.hosts[h].paths.handle_timeout(now);
                 self.after_input(h);
             }
+            if self.birthday_timeout(h).is_some_and(|t| t <= now) {
+                if let Some(b) = self.hosts[h].birthday.as_mut() {
+                    b.handle_timeout(now);
+                }
+                self.after_input(h);
+            }
         }
         if let (Some(t), Some(every)) = (self.next_traffic, self.traffic) {
             if t <= now {
@@ -239,7 +323,7 @@ impl Sim {
                     if let Some(best) = self.best(h) {
                         self.hosts[h].data_out += 1;
                         self.hosts[h].paths.handle_data_sent(now);
-                        self.send(h, best.addr, DATA.to_vec());
+                        self.send(h, None, best.addr, DATA.to_vec());
                         self.after_input(h);
                     }
                 }
@@ -250,9 +334,24 @@ impl Sim {
     fn deliver(&mut self, p: InFlight) {
         let now = self.now;
         let h = p.to;
+        let mut sock = None;
         if let Some(i) = p.wan_iface {
             let iface = &mut self.hosts[h].ifaces[i];
             let refused = match &mut iface.nat {
+                Some(nat) if nat.symmetric.is_some() => {
+                    // Only the destination a mapping was made for gets in, to its socket.
+                    let m = nat.symmetric.as_ref().unwrap();
+                    match m.by_port.get(&p.dst.port()) {
+                        Some(&(s, remote)) if remote == p.from => {
+                            sock = s;
+                            false
+                        }
+                        _ => {
+                            nat.refused += 1;
+                            true
+                        }
+                    }
+                }
                 Some(nat) if nat.port_restricted && !nat.permitted.contains(&p.from) => {
                     nat.refused += 1;
                     true
@@ -260,6 +359,13 @@ impl Sim {
                 _ => false,
             };
             if refused || !iface.up {
+                self.lost += 1;
+                return;
+            }
+        }
+        *self.hosts[h].received.entry(sock).or_default() += 1;
+        if let Some(k) = sock {
+            if !self.side_accepts(h, k, p.from, &p.bytes) {
                 self.lost += 1;
                 return;
             }
@@ -273,17 +379,21 @@ impl Sim {
                         let pong = host.paths.handle_ping(now, p.from, tx_id);
                         host.pongs_out += 1;
                         let bytes = self.seal(h, &pong);
-                        self.send(h, p.from, bytes);
+                        self.send(h, None, p.from, bytes);
                     }
                     DiscoMsg::Pong { tx_id, observed } => {
                         // The ponger saw us at our NAT's public side (or our own address).
                         assert!(
                             host.ifaces
                                 .iter()
-                                .any(|i| i.public_addr() == Some(observed) || i.addr == observed),
+                                .any(|i| i.reached_at(observed) || i.addr == observed),
                             "observed {observed} is none of host {h}'s addresses"
                         );
-                        host.paths.handle_pong(now, p.from, tx_id);
+                        if !host.paths.handle_pong(now, p.from, tx_id) {
+                            if let Some(b) = host.birthday.as_mut() {
+                                b.handle_pong(p.from, &tx_id);
+                            }
+                        }
                     }
                     DiscoMsg::PortQuery { .. } | DiscoMsg::PortAnswer { .. } => {
                         panic!("path probing sends no port checks")
@@ -296,12 +406,76 @@ impl Sim {
         self.after_input(h);
     }
 
+    fn birthday_timeout(&self, h: usize) -> Option<Instant> {
+        self.hosts[h].birthday.as_ref()?.poll_timeout()
+    }
+
+    /// Side socket `k` of host `h` got a datagram from `from`: the kept one carries
+    /// everything; the others only a disco message of the peer, which may make one win
+    /// (the `Node` authenticates it first; here only the peer can reach the host at all).
+    fn side_accepts(&mut self, h: usize, k: u16, from: SocketAddr, bytes: &[u8]) -> bool {
+        let host = &mut self.hosts[h];
+        if host.kept.is_some_and(|(kept, _)| kept == k) {
+            return true;
+        }
+        if !host.side.contains(&k) || classify(bytes) != DatagramKind::Disco {
+            return false;
+        }
+        let won = host
+            .birthday
+            .as_mut()
+            .is_some_and(|b| b.handle_side_disco(k, from));
+        self.apply_birthday_events(h);
+        won
+    }
+
+    /// The glue `Node` has between a [`Birthday`] and [`PeerPaths`]: a plain path cancels the
+    /// run; sockets are opened and closed as asked; what the run found is probed as a path.
+    fn apply_birthday_events(&mut self, h: usize) {
+        let now = self.now;
+        let host = &mut self.hosts[h];
+        let Some(b) = host.birthday.as_mut() else {
+            return;
+        };
+        if host.paths.best_path().is_some() && host.kept.is_none() {
+            b.cancel();
+        }
+        while let Some(e) = b.poll_event() {
+            match e {
+                BirthdayEvent::OpenSockets(n) => {
+                    host.side = (0..n).collect();
+                    host.side_peak = host.side_peak.max(host.side.len());
+                    b.sockets_opened(now, n);
+                }
+                BirthdayEvent::Won(k) => {
+                    host.side.retain(|&s| s == k);
+                    host.kept = Some((k, b.target()));
+                    host.paths.probe(now, b.target(), CandidateKind::Reflexive);
+                }
+                BirthdayEvent::Found(a) => host.paths.probe(now, a, CandidateKind::Observed),
+                BirthdayEvent::CloseSockets => host.side.clear(),
+            }
+        }
+    }
+
     /// Drains host `h`'s transmits onto the network and records path changes.
     fn after_input(&mut self, h: usize) {
+        self.apply_birthday_events(h);
+        while let Some(p) = self.hosts[h]
+            .birthday
+            .as_mut()
+            .and_then(|b| b.poll_transmit())
+        {
+            self.hosts[h].birthday_out += 1;
+            let bytes = self.seal(h, &DiscoMsg::Ping { tx_id: p.tx_id });
+            if p.socket.is_none_or(|k| self.hosts[h].side.contains(&k)) {
+                self.send(h, p.socket, p.dst, bytes);
+            }
+        }
         while let Some((dst, msg)) = self.hosts[h].paths.poll_transmit() {
             self.hosts[h].pings_out += 1;
             let bytes = self.seal(h, &msg);
-            self.send(h, dst, bytes);
+            self.send(h, None, dst, bytes);
         }
         let now = self.now;
         let host = &mut self.hosts[h];
@@ -323,23 +497,34 @@ impl Sim {
         host.buf.clone()
     }
 
-    fn random_loss(&mut self) -> bool {
+    fn random(&mut self) -> u64 {
         // Splitmix64.
         self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.rng;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % 100 < self.loss_percent
+        z ^ (z >> 31)
     }
 
-    /// Routes a datagram from host `s` to `dst`: inside a shared LAN, or across the internet
-    /// through both sides' NATs, where the receiving NAT may refuse it.
-    fn send(&mut self, s: usize, dst: SocketAddr, bytes: Vec<u8>) {
+    fn random_loss(&mut self) -> bool {
+        self.random() % 100 < self.loss_percent
+    }
+
+    /// Routes a datagram from socket `sock` of host `s` to `dst`: inside a shared LAN, or
+    /// across the internet through both sides' NATs, where the receiving NAT may refuse it.
+    /// What the main socket sends to the address a side socket won goes out of that socket,
+    /// as the daemon's shell does it.
+    fn send(&mut self, s: usize, sock: Sock, dst: SocketAddr, bytes: Vec<u8>) {
         let r = 1 - s;
         if self.random_loss() {
             self.lost += 1;
             return;
         }
+        let sock = match self.hosts[s].kept {
+            Some((k, to)) if sock.is_none() && to == dst => Some(k),
+            _ => sock,
+        };
+        let fresh_port = 1024 + (self.random() % 64512) as u16;
         let [a, b] = &mut self.hosts;
         let (snd, rcv) = if s == 0 { (a, b) } else { (b, a) };
         // Same LAN: straight to the receiver's own address.
@@ -355,10 +540,7 @@ impl Sim {
         } else {
             // Across the internet, from an interface of the same address family; the sender's
             // NAT now lets answers from `dst` in.
-            let ri = rcv
-                .ifaces
-                .iter()
-                .position(|ri| ri.up && ri.public_addr() == Some(dst));
+            let ri = rcv.ifaces.iter().position(|ri| ri.up && ri.reached_at(dst));
             let si = snd.ifaces.iter_mut().find(|si| {
                 si.up
                     && si
@@ -367,11 +549,20 @@ impl Sim {
             });
             match (si, ri) {
                 (Some(si), Some(ri)) => {
+                    let mut from = si.public_addr().unwrap();
                     if let Some(nat) = &mut si.nat {
                         nat.permitted.insert(dst);
+                        if let Some(m) = &mut nat.symmetric {
+                            let port = *m.by_flow.entry((sock, dst)).or_insert_with(|| {
+                                // A port in use is taken again; the test seeds make it rare.
+                                fresh_port
+                            });
+                            m.by_port.insert(port, (sock, dst));
+                            from.set_port(port);
+                        }
                     }
                     let delay = si.latency + rcv.ifaces[ri].latency;
-                    Some((si.public_addr().unwrap(), delay, Some(ri)))
+                    Some((from, delay, Some(ri)))
                 }
                 _ => None,
             }
@@ -382,6 +573,7 @@ impl Sim {
                 to: r,
                 wan_iface,
                 from,
+                dst,
                 bytes,
             }),
             None => self.lost += 1,
