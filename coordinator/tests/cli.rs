@@ -311,6 +311,11 @@ fn status_ip_ping_netcheck_down_up() {
     assert_eq!(a.warren_ok(&["ip", &b.name, "-4"]).trim(), ip_b.to_string());
     let j = json(&a.warren_ok(&["ip", &b.name, "--json"]));
     assert_eq!(j["ipv4"], ip_b.to_string());
+    assert_eq!(
+        j["ipv6"],
+        b.status()["self"]["overlay_ip6"],
+        "a peer's IPv6 overlay address"
+    );
     a.warren_err(&["ip", "nobody"], &["no peer called nobody", &b.name]);
 
     // ping by name, overlay IP and key prefix: each line names the path and the RTT.

@@ -6,6 +6,8 @@
 //!   and to a game's own group; a peer behind another NAT receives each on sockets bound to the
 //!   wildcard address / joined to the group on its Warren interface, with the sender's overlay
 //!   address as source; a host that shares no network with the sender receives nothing.
+//! - `ipv6_multicast_reaches_peers`: mDNS on ff02::fb and a site-scope group over the IPv6
+//!   overlay, received with the sender's overlay IPv6 address as source.
 //! - `peers_by_name`: a remote-desktop server (TCP 3389) on a host behind one NAT is reached
 //!   from a host behind another by its name, `NAME.warren`, through the daemon's DNS server
 //!   (the namespace's resolv.conf points at it, as systemd-resolved's `~warren` route would);
@@ -348,4 +350,92 @@ fn port_doctor() {
     assert_eq!(reports[0]["peer_listening"], "overlay", "{reports}");
     a.warren_err(&["check", &b.name, "--app", "nope"], &["no preset", "rdp"]);
     a.warren_err(&["check", "nobody", "3389"], &["nobody"]);
+}
+
+fn if_index(ns: &str) -> u32 {
+    in_netns(ns, || {
+        let name = std::ffi::CString::new(TUN_NAME).unwrap();
+        // SAFETY: a valid NUL-terminated name.
+        unsafe { libc::if_nametoindex(name.as_ptr()) }
+    })
+}
+
+#[test]
+fn ipv6_multicast_reaches_peers() {
+    use std::net::{Ipv6Addr, SocketAddrV6};
+    let mut lab = Lab::start("mcast6");
+    let (_sa, mut ha) = lab.add_site(SiteKind::PortRestricted, 1, "a");
+    let (_sb, mut hb) = lab.add_site(SiteKind::FullCone, 1, "b");
+    let (a, b) = (&mut ha[0], &mut hb[0]);
+    start_all(&mut [&mut *a, &mut *b]);
+    a.up(&lab.coordinator);
+    let ip_b = b.up(&lab.coordinator);
+    a.warren_ok(&["create", "six", "--password", "pw-six"]);
+    b.warren_ok(&["join", "six", "--password", "pw-six"]);
+    first_reply_blocking(a, ip_b, Instant::now());
+    let a6: Ipv6Addr = a.status()["self"]["overlay_ip6"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mdns6: Ipv6Addr = "ff02::fb".parse().unwrap();
+    let group6: Ipv6Addr = "ff05::7761:726e".parse().unwrap();
+    let (ia, ib) = (if_index(&a.ns), if_index(&b.ns));
+    let receivers = in_netns(&b.ns, move || {
+        [(mdns6, 5353u16), (group6, 47_626)]
+            .into_iter()
+            .map(|(group, port)| {
+                let s = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP)).unwrap();
+                s.set_only_v6(true).unwrap();
+                s.set_reuse_address(true).unwrap();
+                let any = SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0);
+                s.bind(&SocketAddr::V6(any).into()).unwrap();
+                s.join_multicast_v6(&group, ib).unwrap();
+                let s: UdpSocket = s.into();
+                s.set_read_timeout(Some(Duration::from_millis(100)))
+                    .unwrap();
+                s
+            })
+            .collect::<Vec<_>>()
+    });
+    let sender = in_netns(&a.ns, move || {
+        let s = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP)).unwrap();
+        s.set_multicast_if_v6(ia).unwrap();
+        UdpSocket::from(s)
+    });
+    for _ in 0..5 {
+        sender
+            .send_to(b"mdns6", SocketAddrV6::new(mdns6, 5353, 0, ia))
+            .unwrap();
+        sender
+            .send_to(b"group6", SocketAddrV6::new(group6, 47_626, 0, ia))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let mut buf = [0u8; 64];
+    for (s, want) in receivers.iter().zip(["mdns6", "group6"]) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let got = loop {
+            if let Ok((n, from)) = s.recv_from(&mut buf) {
+                break Some((String::from_utf8_lossy(&buf[..n]).to_string(), from));
+            }
+            if Instant::now() > deadline {
+                break None;
+            }
+        };
+        let (text, from) = got.unwrap_or_else(|| {
+            panic!(
+                "{} received no {want}\nA: {}\nB: {}",
+                b.name,
+                a.status(),
+                b.status()
+            )
+        });
+        assert_eq!(text, want);
+        assert_eq!(
+            from.ip(),
+            std::net::IpAddr::V6(a6),
+            "{want} should come from A's overlay IPv6"
+        );
+    }
 }

@@ -16,18 +16,49 @@ pub struct TunSettings {
 /// Creates the device. With `offload`, asks for virtio headers plus TSO/USO so the kernel hands
 /// over 64 KiB super-packets; if the kernel refuses, falls back to plain packets.
 pub fn create(s: &TunSettings) -> Result<SyncDevice> {
-    if s.offload {
-        match build(s, true) {
-            Ok(dev) => return Ok(dev),
-            Err(e) => tracing::warn!("TUN offload refused ({e}); using plain packets"),
+    let dev = match s.offload {
+        true => match build(s, true) {
+            Ok(dev) => Some(dev),
+            Err(e) => {
+                tracing::warn!("TUN offload refused ({e}); using plain packets");
+                None
+            }
+        },
+        false => None,
+    };
+    let dev = match dev {
+        Some(dev) => dev,
+        None => build(s, false).with_context(|| {
+            format!(
+                "cannot create TUN device {} (is /dev/net/tun there, and are we root or CAP_NET_ADMIN?)",
+                s.name
+            )
+        })?,
+    };
+    if s.v6.is_some() {
+        drop_link_local(&dev, &s.name);
+    }
+    Ok(dev)
+}
+
+/// Takes the kernel's link-local IPv6 address (fe80::/64) off the interface, for good. Peers
+/// route only overlay addresses, so a packet from a link-local source — which is what the
+/// kernel picks for link-scope multicast such as mDNS on ff02::fb while it has one — would be
+/// refused by every peer; without one, the kernel uses the overlay address and peers can answer.
+fn drop_link_local(dev: &SyncDevice, name: &str) {
+    let mode = format!("/proc/sys/net/ipv6/conf/{name}/addr_gen_mode");
+    if let Err(e) = std::fs::write(&mode, "1") {
+        tracing::debug!("{mode}: {e}");
+    }
+    for addr in dev.addresses().unwrap_or_default() {
+        if let std::net::IpAddr::V6(v6) = addr {
+            if v6.is_unicast_link_local() {
+                if let Err(e) = dev.remove_address(addr) {
+                    tracing::warn!("cannot remove {v6} from {name}: {e}");
+                }
+            }
         }
     }
-    build(s, false).with_context(|| {
-        format!(
-            "cannot create TUN device {} (is /dev/net/tun there, and are we root or CAP_NET_ADMIN?)",
-            s.name
-        )
-    })
 }
 
 fn build(s: &TunSettings, offload: bool) -> std::io::Result<SyncDevice> {

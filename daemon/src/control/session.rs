@@ -675,9 +675,14 @@ fn upsert_peer(ctx: &ControlContext, info: &PeerInfo) {
         v.peer_networks.insert(info.key, info.networks.clone());
     });
     let mut node = ctx.dataplane.node();
-    let allowed: IpNet = info.overlay_ip.into();
+    // The coordinator leases IPv4; the IPv6 overlay address is the one derived from the key,
+    // as every daemon derives its own (so IPv6, link-scope multicast included, works too).
+    let allowed: Vec<IpNet> = vec![
+        info.overlay_ip.into(),
+        std::net::IpAddr::V6(warren_proto::overlay::derive_v6(&info.key)).into(),
+    ];
     if let Some(id) = node.peer_id(&info.key) {
-        let same = node.peer(id).is_some_and(|p| p.allowed_ips() == [allowed]);
+        let same = node.peer(id).is_some_and(|p| p.allowed_ips() == allowed);
         if same {
             node.set_peer_nat(&info.key, info.nat);
             if node.peer(id).is_some_and(|p| p.endpoint().is_none()) {
@@ -692,7 +697,7 @@ fn upsert_peer(ctx: &ControlContext, info: &PeerInfo) {
     let config = PeerConfig {
         name: info.name.clone(),
         public_key: info.key,
-        allowed_ips: vec![allowed],
+        allowed_ips: allowed,
         endpoint: first_candidate(info),
         persistent_keepalive: Some(DEFAULT_KEEPALIVE_SECS),
         relay: true,
