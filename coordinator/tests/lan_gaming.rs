@@ -207,9 +207,43 @@ fn peers_by_name() {
     let (_sa, mut ha) = lab.add_site(SiteKind::PortRestricted, 1, "a");
     let (_sb, mut hb) = lab.add_site(SiteKind::FullCone, 1, "b");
     let (a, b) = (&mut ha[0], &mut hb[0]);
+    // systemd-resolved does not run in the lab: a stand-in `resolvectl` records what the
+    // daemon asks of it.
+    let resolvectl_log = a.dir.join("resolvectl.log");
+    let fake = a.dir.join("resolvectl");
+    std::fs::write(
+        &fake,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", resolvectl_log.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    a.extra_args = vec!["--resolvectl".into(), fake.display().to_string()];
     start_all(&mut [&mut *a, &mut *b]);
     let ip_a = a.up(&lab.coordinator);
     let ip_b = b.up(&lab.coordinator);
+    // Waits until the log holds `want` (lines in a row) at its end.
+    let resolved_said = |want: &str| {
+        let t0 = Instant::now();
+        loop {
+            let log = std::fs::read_to_string(&resolvectl_log).unwrap_or_default();
+            if log.ends_with(want) {
+                return;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "resolvectl never got {want:?}: {log:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let registered = format!(
+        "dns {TUN_NAME} {ip_a}\ndomain {TUN_NAME} ~warren\ndefault-route {TUN_NAME} false\n"
+    );
+    resolved_said(&registered);
+    a.warren_ok(&["down"]);
+    resolved_said(&format!("revert {TUN_NAME}\n"));
+    a.warren_ok(&["up"]);
+    resolved_said(&registered);
     a.warren_ok(&["create", "office", "--password", "pw-office"]);
     b.warren_ok(&["join", "office", "--password", "pw-office"]);
     first_reply_blocking(a, ip_b, Instant::now());

@@ -60,6 +60,9 @@ struct Args {
     /// UDP port of the DNS server for NAME.warren on the overlay address; 0 turns it off
     #[arg(long, default_value_t = 53)]
     dns_port: u16,
+    /// Register the DNS server with this `resolvectl` instead of the system's (tests)
+    #[arg(long, hide = true)]
+    resolvectl: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -223,7 +226,12 @@ async fn serve(
     let (failed_tx, mut failed) = tokio::sync::mpsc::unbounded_channel();
     dataplane::spawn(dp, failed_tx)?;
     if args.dns_port != 0 {
-        tokio::spawn(dns::serve(api.clone(), args.tun.clone(), args.dns_port));
+        tokio::spawn(dns::serve(
+            api.clone(),
+            args.tun.clone(),
+            args.dns_port,
+            args.resolvectl.clone(),
+        ));
     }
     let mut api_task = tokio::spawn(api_server::serve(listener, api));
 

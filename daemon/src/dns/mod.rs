@@ -8,7 +8,9 @@ mod resolved;
 
 use crate::api_server::{status, ApiState};
 use answer::NameTable;
+use resolved::Resolved;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::UdpSocket;
@@ -16,7 +18,12 @@ use tokio::net::UdpSocket;
 /// How often the overlay address and the tunnel state are looked at.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 
-pub async fn serve(state: Arc<ApiState>, tun: String, port: u16) {
+/// `resolvectl`: `None` for the system's, when systemd-resolved runs.
+pub async fn serve(state: Arc<ApiState>, tun: String, port: u16, resolvectl: Option<PathBuf>) {
+    let resolved = match resolvectl {
+        Some(path) => Some(Resolved::with(path)),
+        None => Resolved::system(),
+    };
     let mut socket: Option<(Ipv4Addr, UdpSocket)> = None;
     // The address we last tried to bind (a failure is logged once per address).
     let mut tried: Option<Ipv4Addr> = None;
@@ -40,10 +47,12 @@ pub async fn serve(state: Arc<ApiState>, tun: String, port: u16) {
                     }
                 }
                 let want = socket.as_ref().filter(|_| up).map(|(ip, _)| *ip);
-                if want != registered && (port == 53 && resolved::running()) {
+                // resolved asks port 53 only.
+                let resolved = resolved.as_ref().filter(|_| port == 53);
+                if let (true, Some(resolved)) = (want != registered, resolved) {
                     let result = match want {
-                        Some(ip) => resolved::register(&tun, ip),
-                        None => resolved::revert(&tun),
+                        Some(ip) => resolved.register(&tun, ip),
+                        None => resolved.revert(&tun),
                     };
                     match result {
                         Ok(()) => tracing::info!(server = ?want, "systemd-resolved updated for ~warren"),

@@ -4,19 +4,50 @@
 //! the overlay address by hand.
 
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// resolved's varlink socket exists while it runs.
-pub fn running() -> bool {
-    Path::new("/run/systemd/resolve/io.systemd.Resolve").exists()
+/// How to reach systemd-resolved: its `resolvectl`.
+pub struct Resolved {
+    resolvectl: PathBuf,
 }
 
-fn resolvectl(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("resolvectl")
+impl Resolved {
+    /// The system's resolved, if it runs (its varlink socket exists while it does).
+    pub fn system() -> Option<Self> {
+        Path::new("/run/systemd/resolve/io.systemd.Resolve")
+            .exists()
+            .then(|| Self {
+                resolvectl: "resolvectl".into(),
+            })
+    }
+
+    /// Another `resolvectl` (`warrend --resolvectl`, for tests without systemd).
+    pub fn with(resolvectl: PathBuf) -> Self {
+        Self { resolvectl }
+    }
+
+    pub fn register(&self, tun: &str, server: Ipv4Addr) -> Result<(), String> {
+        let server = server.to_string();
+        self.run(&["dns", tun, &server])?;
+        self.run(&["domain", tun, &format!("~{}", super::answer::DOMAIN)])?;
+        self.run(&["default-route", tun, "false"])
+    }
+
+    pub fn revert(&self, tun: &str) -> Result<(), String> {
+        self.run(&["revert", tun])
+    }
+
+    fn run(&self, args: &[&str]) -> Result<(), String> {
+        resolvectl(&self.resolvectl, args)
+    }
+}
+
+fn resolvectl(program: &Path, args: &[&str]) -> Result<(), String> {
+    let out = Command::new(program)
         .args(args)
         .output()
-        .map_err(|e| format!("resolvectl: {e}"))?;
+        .map_err(|e| format!("{}: {e}", program.display()))?;
     if out.status.success() {
         Ok(())
     } else {
@@ -26,15 +57,4 @@ fn resolvectl(args: &[&str]) -> Result<(), String> {
             String::from_utf8_lossy(&out.stderr).trim()
         ))
     }
-}
-
-pub fn register(tun: &str, server: Ipv4Addr) -> Result<(), String> {
-    let server = server.to_string();
-    resolvectl(&["dns", tun, &server])?;
-    resolvectl(&["domain", tun, &format!("~{}", super::answer::DOMAIN)])?;
-    resolvectl(&["default-route", tun, "false"])
-}
-
-pub fn revert(tun: &str) -> Result<(), String> {
-    resolvectl(&["revert", tun])
 }
