@@ -22,6 +22,8 @@ pub struct Online {
     pub lan: Vec<SocketAddr>,
     pub reflexive: Option<SocketAddr>,
     pub nat: NatKind,
+    /// A port mapping the node holds on its router, as it last reported.
+    pub mapped: Option<SocketAddr>,
 }
 
 pub struct Hub {
@@ -122,6 +124,7 @@ impl Hub {
                 lan,
                 reflexive,
                 nat: NatKind::Unknown,
+                mapped: None,
             },
         );
         session
@@ -164,6 +167,7 @@ impl Hub {
             lan: online.map(|o| o.lan.clone()).unwrap_or_default(),
             reflexive: online.and_then(|o| o.reflexive),
             nat: online.map(|o| o.nat).unwrap_or(NatKind::Unknown),
+            mapped: online.and_then(|o| o.mapped),
         })
     }
 
@@ -203,11 +207,13 @@ impl Hub {
             key: *b,
             lan: ob.lan.clone(),
             reflexive: ob.reflexive,
+            mapped: ob.mapped,
         });
         let _ = ob.tx.send(ServerMsg::CallMeMaybe {
             key: *a,
             lan: oa.lan.clone(),
             reflexive: oa.reflexive,
+            mapped: oa.mapped,
         });
     }
 

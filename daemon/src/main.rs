@@ -7,6 +7,7 @@ mod dataplane;
 mod identity;
 mod netwatch;
 mod paths;
+mod portmap;
 mod tun;
 mod udp;
 
@@ -170,6 +171,7 @@ async fn serve(
         mtu,
         reflexive: None,
         nat: warren_proto::control::msg::NatKind::Unknown,
+        mapped: None,
     };
     tracing::info!(
         public_key = %key, overlay = %v4, overlay6 = %v6, port = self_status.listen_port,
@@ -189,6 +191,8 @@ async fn serve(
         mtu,
         overlay_v4: Mutex::new(v4),
     });
+    let up = dp.node().is_up();
+    let portmap = portmap::spawn(dp.clone(), self_status.listen_port, up);
     let (commands, command_rx) = tokio::sync::mpsc::channel(16);
     let view = Arc::new(Mutex::new(control::ControlView::default()));
     let (changed_tx, changed_rx) = tokio::sync::watch::channel(0u64);
@@ -200,6 +204,7 @@ async fn serve(
         udp_port: self_status.listen_port,
         view: view.clone(),
         changed: changed_tx,
+        portmap: portmap.clone(),
     };
     let api = Arc::new(api_server::ApiState {
         dataplane: dp.clone(),
@@ -211,6 +216,7 @@ async fn serve(
             changed: changed_rx,
         },
         default_name: name,
+        portmap: portmap.clone(),
     });
     tokio::spawn(control::run(control_ctx, command_rx));
     let (failed_tx, mut failed) = tokio::sync::mpsc::unbounded_channel();
@@ -230,5 +236,7 @@ async fn serve(
             });
         }
     }
+    // The router would otherwise keep forwarding the port here until the lease runs out.
+    portmap.shutdown().await;
     Ok(())
 }

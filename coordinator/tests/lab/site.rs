@@ -3,7 +3,8 @@
 use super::cmd::run_ok;
 use super::netns::Netns;
 use super::node::Host;
-use super::{nft_bin, Lab, WG_PORT};
+use super::upnp::{self, Miniupnpd};
+use super::{nft_bin, Lab, UPNP_WAN_NET, WG_PORT};
 use std::fs;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -21,6 +22,10 @@ pub enum SiteKind {
     /// `masquerade fully-random`: every new destination gets a new random public port, so the
     /// port a STUN server sees says nothing about the port a peer will see.
     Symmetric,
+    /// Symmetric (fully-random masquerade), but the router runs miniupnpd: hosts may ask it
+    /// for a port mapping with UPnP-IGD, NAT-PMP or PCP. Its WAN address is in
+    /// [`UPNP_WAN_NET`] (miniupnpd refuses reserved ones such as the lab's 203.0.113.0/24).
+    SymmetricUpnp,
 }
 
 impl SiteKind {
@@ -30,6 +35,7 @@ impl SiteKind {
             SiteKind::FullCone => "full_cone",
             SiteKind::PortRestricted => "port_restricted",
             SiteKind::Symmetric => "symmetric",
+            SiteKind::SymmetricUpnp => "symmetric_upnp",
         }
     }
 
@@ -40,7 +46,13 @@ impl SiteKind {
             SiteKind::FullCone => "fc",
             SiteKind::PortRestricted => "prc",
             SiteKind::Symmetric => "sym",
+            SiteKind::SymmetricUpnp => "symu",
         }
+    }
+
+    /// Whether the router offers port mapping (runs miniupnpd).
+    pub fn port_mapping(self) -> bool {
+        self == SiteKind::SymmetricUpnp
     }
 
     /// The router's nftables ruleset (`None` for a public host). Besides NAT, the router is a
@@ -56,7 +68,14 @@ impl SiteKind {
                 ),
             ),
             SiteKind::PortRestricted => ("masquerade", String::new()),
-            SiteKind::Symmetric => ("masquerade fully-random", String::new()),
+            SiteKind::Symmetric | SiteKind::SymmetricUpnp => {
+                ("masquerade fully-random", String::new())
+            }
+        };
+        let upnp = if self.port_mapping() {
+            upnp::ruleset()
+        } else {
+            String::new()
         };
         Some(format!(
             "table ip warren_lab {{
@@ -80,7 +99,7 @@ impl SiteKind {
     iifname \"wan\" counter drop
   }}
 }}
-"
+{upnp}"
         ))
     }
 }
@@ -95,6 +114,8 @@ pub struct Site {
     pub public_ip: Ipv4Addr,
     pub router_ns: Option<String>,
     pub dir: PathBuf,
+    /// The port-mapping daemon of a router that offers it; stopped before the namespaces go.
+    pub miniupnpd: Option<Miniupnpd>,
     namespaces: Vec<Netns>,
 }
 
@@ -112,7 +133,12 @@ impl Site {
             kind != SiteKind::Public || hosts == 1,
             "a public site has exactly one host"
         );
-        let public_ip = Ipv4Addr::new(203, 0, 113, 10 + index);
+        let public_ip = if kind.port_mapping() {
+            let [a, b, c, _] = UPNP_WAN_NET.octets();
+            Ipv4Addr::new(a, b, c, 10 + index)
+        } else {
+            Ipv4Addr::new(203, 0, 113, 10 + index)
+        };
         let dir = lab.dir.join(format!("s{index}-{label}"));
         fs::create_dir_all(&dir).expect("create site dir");
         let mut site = Site {
@@ -121,6 +147,7 @@ impl Site {
             public_ip,
             router_ns: None,
             dir,
+            miniupnpd: None,
             namespaces: Vec::new(),
         };
         let port = format!("s{index}");
@@ -220,6 +247,10 @@ impl Site {
                 file.to_str().unwrap(),
             ],
         );
+        if kind.port_mapping() {
+            let lan = format!("192.168.{index}.0/24");
+            site.miniupnpd = Some(Miniupnpd::start(&router, &lan, &site.dir));
+        }
         (site, out)
     }
 
@@ -245,6 +276,7 @@ impl Site {
 
 impl Drop for Site {
     fn drop(&mut self) {
+        self.miniupnpd = None;
         // Deleting a namespace takes its veth ends (and so the bridge ports) with it.
         self.namespaces.clear();
     }

@@ -149,6 +149,7 @@ mod tests {
                 mtu: 1420,
                 reflexive: None,
                 nat: NatKind::Unknown,
+                mapped: None,
             },
             peers: vec![PeerStatus {
                 name: "b".into(),
