@@ -404,8 +404,14 @@ async fn session(
         .set_relay(std::time::Instant::now(), relay);
     ctx.dataplane.flush_now();
     let mut discovery_check = tokio::time::interval(Duration::from_millis(250));
+    // A mapping held from before this connection is news to the coordinator (it forgets a
+    // node's endpoints when the connection ends): advertise it at once.
     let mut mapping = ctx.portmap.current.clone();
-    mapping.mark_unchanged();
+    if mapping.borrow().is_some() {
+        mapping.mark_changed();
+    } else {
+        mapping.mark_unchanged();
+    }
     let mut reflexive = ctx.dataplane.node().discovery().and_then(|d| d.reflexive);
     let mut networks = welcome.networks;
     let mut pending: HashMap<u64, (Reply, ClientMsg)> = HashMap::new();
