@@ -41,10 +41,6 @@ pub const MIN_OUT: usize = 148;
 pub const WG_OVERHEAD: usize = 32;
 /// Session indices carry the peer slot in their upper 24 bits (boringtun shifts by 8).
 const MAX_PEERS: usize = 1 << 24;
-/// How long a host behind a symmetric NAT that holds a port mapping waits before its own
-/// first pings of a probe round, so the peer's pings to the mapped port get there first (see
-/// [`Node::handle_call_me_maybe`]). Long enough for one crossing of the internet.
-pub const MAPPED_SYMMETRIC_HOLD: Duration = Duration::from_millis(800);
 
 /// A datagram to send: `len` bytes at the start of the caller's output buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,25 +215,6 @@ impl Node {
 
     pub fn port_mapping(&self) -> Option<SocketAddr> {
         self.port_mapping
-    }
-
-    /// Our first pings of a probe round wait [`MAPPED_SYMMETRIC_HOLD`] when we hold a port
-    /// mapping behind a symmetric NAT. Such a router gives each of our first pings a random
-    /// source port, and the connection it records for it (our port to the peer's address)
-    /// is the very one a ping of the peer's to our mapped port would be forwarded into: a
-    /// Linux router (conntrack) then drops the peer's pings for as long as ours keep that
-    /// record alive. Once a ping of the peer's came in through the mapping, ours go out
-    /// through it too, from the mapped port, and the peer's NAT lets them in.
-    fn first_ping_hold(&self) -> Duration {
-        let symmetric = self
-            .discovery
-            .result()
-            .is_some_and(|d| d.nat == warren_proto::control::msg::NatKind::Symmetric);
-        if symmetric && self.port_mapping.is_some() {
-            MAPPED_SYMMETRIC_HOLD
-        } else {
-            Duration::ZERO
-        }
     }
 
     /// Uses (or, with `None`, stops using) the coordinator's relay at `server` with `token`.
@@ -416,10 +393,8 @@ impl Node {
                 .filter(|a| Some(*a) != mapped)
                 .map(|a| Candidate::new(a, CandidateKind::Reflexive)),
         );
-        let first_ping = now + self.first_ping_hold();
         if let Some(peer) = self.peers[id].as_mut() {
-            peer.paths
-                .handle_call_me_maybe_from(now, &candidates, first_ping);
+            peer.paths.handle_call_me_maybe(now, &candidates);
             self.disco_dirty.push_back(id);
         }
         true

@@ -3,8 +3,8 @@
 //! exit. When to do what is `warren_daemon_core::portmap::PortMapper`; this runs the requests.
 //!
 //! It runs in its own task and every request is bounded (about 2 s per protocol), so a router
-//! that does not answer delays nothing else. The mapped address goes to the node (for its own
-//! probing policy) and to the control session (which advertises it to peers).
+//! that does not answer delays nothing else. The mapped address goes to the node (for
+//! `status`) and to the control session (which advertises it to peers).
 
 mod gateway;
 mod natpmp_pcp;

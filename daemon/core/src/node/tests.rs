@@ -590,6 +590,26 @@ fn a_public_address_listed_as_lan_counts_as_direct() {
 }
 
 #[test]
+fn a_mapped_address_is_probed_and_proves_a_direct_path() {
+    // B's only advertised candidate is a port mapping (here its real address, as a router
+    // forwarding the mapped port would deliver it); a reflexive address equal to it is the
+    // same candidate, not a second one.
+    let mut p = Pair::new();
+    p.a = Node::new(secret(1), [1; 16]);
+    p.b = Node::new(secret(2), [2; 16]);
+    p.a.add_peer(peer(2, B_IP, None)).unwrap();
+    p.b.add_peer(peer(1, A_IP, None)).unwrap();
+    let now = p.now;
+    p.a.handle_call_me_maybe(now, &key_of(2), &[], Some(p.b_addr), Some(p.b_addr));
+    let mut wire = Wire::new();
+    drain(&mut p.a, p.a_addr, &mut wire);
+    assert_eq!(wire.len(), 1, "one ping to the one candidate");
+    p.run(wire);
+    assert_eq!(p.a.peer_status(now)[0].path, PathKind::Direct);
+    assert_eq!(p.b.peer_status(now)[0].path, PathKind::Direct);
+}
+
+#[test]
 fn a_persons_ping_is_answered_on_the_current_path() {
     let mut p = Pair::new();
     assert_eq!(

@@ -229,21 +229,6 @@ impl PeerPaths {
     /// own packets are kept. Then a probe round starts on every address: the first pings are
     /// ready in `poll_transmit` at once.
     pub fn handle_call_me_maybe(&mut self, now: Instant, candidates: &[Candidate]) {
-        self.handle_call_me_maybe_from(now, candidates, now);
-    }
-
-    /// [`handle_call_me_maybe`](Self::handle_call_me_maybe) whose probe round sends its first
-    /// pings at `first_ping` (not before `now`) instead of at once. Pings the peer sends us in
-    /// the meantime are still answered. For a host whose own first pings would hurt: one
-    /// behind a symmetric NAT that holds a port mapping, whose pings leave from a random port
-    /// and can make its router refuse the peer's pings to the mapped port (see
-    /// `Node::handle_call_me_maybe`).
-    pub fn handle_call_me_maybe_from(
-        &mut self,
-        now: Instant,
-        candidates: &[Candidate],
-        first_ping: Instant,
-    ) {
         let best_addr = self.best.map(|i| self.paths[i].addr);
         self.paths.retain(|p| {
             p.stats.kind == CandidateKind::Observed
@@ -268,7 +253,7 @@ impl PeerPaths {
                 }
             }
         }
-        self.start_round(first_ping.max(now));
+        self.start_round(now);
         self.send_due(now);
     }
 

@@ -460,21 +460,3 @@ fn without_a_path_probing_starts_again_every_retry_interval() {
     assert_eq!(p.best_path().map(|b| b.addr), Some(wan));
     assert!(now < at);
 }
-
-#[test]
-fn a_held_round_sends_its_first_pings_later_but_answers_at_once() {
-    let t0 = Instant::now();
-    let mut p = PeerPaths::new(PathConfig::default(), [1; 8]);
-    let mapped = Candidate::new(addr(WAN), Mapped);
-    p.handle_call_me_maybe_from(t0, &[mapped], t0 + ms(800));
-    assert!(drain(&mut p).is_empty(), "nothing before the hold ends");
-    assert_eq!(p.poll_timeout(), Some(t0 + ms(800)));
-    // The peer's ping still gets its pong.
-    let pong = p.handle_ping(t0 + ms(5), addr(WAN), [9; 12]);
-    assert!(matches!(pong, DiscoMsg::Pong { .. }));
-    p.handle_timeout(t0 + ms(800));
-    assert_eq!(
-        drain(&mut p).iter().map(|(a, _)| *a).collect::<Vec<_>>(),
-        vec![addr(WAN)]
-    );
-}
