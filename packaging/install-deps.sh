@@ -3,7 +3,8 @@
 set -euo pipefail
 need=()
 for pkg_cmd in iproute2:ip nftables:nft iputils-ping:ping iperf3:iperf3 procps:ps \
-               build-essential:cc pkg-config:pkg-config curl:curl ca-certificates:update-ca-certificates; do
+               build-essential:cc pkg-config:pkg-config curl:curl ca-certificates:update-ca-certificates \
+               miniupnpd-nftables:miniupnpd miniupnpc:upnpc; do
   pkg=${pkg_cmd%%:*}; cmd=${pkg_cmd##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
@@ -13,6 +14,8 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   # iperf3 asks whether to start a daemon; answer no.
   echo "iperf3 iperf3/start_daemon boolean false" | debconf-set-selections 2>/dev/null || true
+  # The NAT lab's port-mapping router runs miniupnpd in a namespace: only the binary
+  # (miniupnpd-nftables), not the `miniupnpd` package, whose service would start on this host.
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then

@@ -59,6 +59,9 @@ pub fn status(s: &Status) -> String {
             }
         ));
     }
+    if let Some(m) = s.self_.mapped {
+        out.push_str(&format!("port mapping {m} (the router forwards it here)\n"));
+    }
     let groups = group_by_network(s);
     if groups.is_empty() {
         match &s.coordinator {
@@ -280,6 +283,18 @@ pub fn netcheck(r: &NetcheckReport) -> String {
         match r.upnp {
             Some(ip) => format!("yes (external address {ip})"),
             None => "no".into(),
+        }
+    ));
+    out.push_str(&format!(
+        "mapped address: {}\n",
+        match &r.port_mapping {
+            Some(m) => format!(
+                "{} via {} (lifetime {} s, renewed at half)",
+                m.external,
+                m.protocol.label(),
+                m.lifetime_secs
+            ),
+            None => "none (no router answered PCP, NAT-PMP or UPnP-IGD)".into(),
         }
     ));
     match (&r.coordinator, r.coordinator_rtt_ms) {

@@ -24,6 +24,8 @@ pub struct Online {
     pub nat: NatKind,
     /// The session's token for a standalone relay, which its ticket refreshes name.
     pub relay_token: Option<warren_proto::relay::RelayToken>,
+    /// A port mapping the node holds on its router, as it last reported.
+    pub mapped: Option<SocketAddr>,
 }
 
 pub struct Hub {
@@ -125,6 +127,7 @@ impl Hub {
                 reflexive,
                 nat: NatKind::Unknown,
                 relay_token: None,
+                mapped: None,
             },
         );
         session
@@ -167,6 +170,7 @@ impl Hub {
             lan: online.map(|o| o.lan.clone()).unwrap_or_default(),
             reflexive: online.and_then(|o| o.reflexive),
             nat: online.map(|o| o.nat).unwrap_or(NatKind::Unknown),
+            mapped: online.and_then(|o| o.mapped),
         })
     }
 
@@ -206,11 +210,13 @@ impl Hub {
             key: *b,
             lan: ob.lan.clone(),
             reflexive: ob.reflexive,
+            mapped: ob.mapped,
         });
         let _ = ob.tx.send(ServerMsg::CallMeMaybe {
             key: *a,
             lan: oa.lan.clone(),
             reflexive: oa.reflexive,
+            mapped: oa.mapped,
         });
     }
 

@@ -334,6 +334,7 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
             lan,
             reflexive,
             nat,
+            mapped,
         } => {
             let mut hub = server.hub();
             if let Some(o) = hub.online.get_mut(&node) {
@@ -342,6 +343,9 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
                     o.reflexive = reflexive;
                 }
                 o.nat = nat;
+                // Unlike a STUN answer, a mapping can be withdrawn (`None`): the router
+                // stopped answering or the daemon deleted it, and peers must stop trying it.
+                o.mapped = mapped;
             }
             let peers = hub.peers(&node);
             hub.announce(&node, &peers);

@@ -590,6 +590,74 @@ fn stun_tells_reflexive_address_and_nat_kind() {
     }
 }
 
+/// Port mapping (issue 6): a host behind a router running miniupnpd gets a mapping of its UDP
+/// port, `status --json` and `netcheck --json` report it (with the protocol that made it),
+/// miniupnpd holds the forwarding rule; `warren down` deletes it, `warren up` maps again, and
+/// a daemon that exits deletes it too.
+#[test]
+fn port_mapping_is_reported_and_deleted() {
+    use lab::upnp::redirects;
+    let mut lab = Lab::start("pmap");
+    let (site, mut hosts) = lab.add_site(SiteKind::SymmetricUpnp, 1, "m");
+    let router = site.router_ns.clone().expect("a router");
+    let host = &mut hosts[0];
+    start_all(&mut [&mut *host]);
+    host.up(&lab.coordinator);
+    let mapped_of = |st: &Value| st["self"]["mapped"].as_str().map(str::to_string);
+    wait_all(
+        &mut [&mut *host],
+        Duration::from_secs(20),
+        "got a port mapping",
+        |st| mapped_of(st).is_some(),
+    );
+    let mapped = mapped_of(&host.status()).unwrap();
+    let want = format!("{}:{}", site.public_ip, lab::WG_PORT);
+    assert_eq!(
+        mapped, want,
+        "the daemon's own port, on the router's WAN address"
+    );
+    let report: Value =
+        serde_json::from_str(&host.warren_ok(&["netcheck", "--json"])).expect("netcheck --json");
+    let pm = &report["port_mapping"];
+    eprintln!("[pmap] netcheck port_mapping: {pm}");
+    assert_eq!(pm["external"], want.as_str(), "{report}");
+    let protocol = pm["protocol"].as_str().unwrap_or_default().to_string();
+    assert!(
+        ["pcp", "nat_pmp", "upnp"].contains(&protocol.as_str()),
+        "{report}"
+    );
+    let text = host.warren_ok(&["netcheck"]);
+    assert!(
+        text.contains(&format!("mapped address: {want} via")),
+        "{text}"
+    );
+    let rules = redirects(&router);
+    assert!(
+        rules.contains(&format!("dport {}", lab::WG_PORT)),
+        "miniupnpd forwards the port: {rules}"
+    );
+
+    let wait_rules = |gone: bool, what: &str| {
+        let t0 = Instant::now();
+        while redirects(&router).is_empty() != gone {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "{what}: {}",
+                redirects(&router)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    host.warren_ok(&["down"]);
+    wait_rules(true, "the mapping is deleted after `warren down`");
+    assert!(mapped_of(&host.status()).is_none());
+    host.warren_ok(&["up"]);
+    wait_rules(false, "mapped again after `warren up`");
+    host.stop_daemon();
+    wait_rules(true, "the mapping is deleted when the daemon exits");
+    eprintln!("[pmap] {protocol} mapping {want}: reported, deleted on down and on exit");
+}
+
 /// Relay ↔ direct under load (issue 6): two public hosts talk directly; then nftables in B's
 /// namespace drops the UDP between A and B (not to the coordinator), so the direct path dies and
 /// traffic must be on the relay within 3 s; the rule is removed and the path goes back to

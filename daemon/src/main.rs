@@ -9,6 +9,7 @@ mod identity;
 mod listening;
 mod netwatch;
 mod paths;
+mod portmap;
 mod side;
 mod tun;
 mod udp;
@@ -179,6 +180,7 @@ async fn serve(
         mtu,
         reflexive: None,
         nat: warren_proto::control::msg::NatKind::Unknown,
+        mapped: None,
     };
     tracing::info!(
         public_key = %key, overlay = %v4, overlay6 = %v6, port = self_status.listen_port,
@@ -199,6 +201,8 @@ async fn serve(
         overlay_v4: Mutex::new(v4),
         side: Default::default(),
     });
+    let up = dp.node().is_up();
+    let portmap = portmap::spawn(dp.clone(), self_status.listen_port, up);
     let (commands, command_rx) = tokio::sync::mpsc::channel(16);
     let view = Arc::new(Mutex::new(control::ControlView::default()));
     let (changed_tx, changed_rx) = tokio::sync::watch::channel(0u64);
@@ -210,6 +214,7 @@ async fn serve(
         udp_port: self_status.listen_port,
         view: view.clone(),
         changed: changed_tx,
+        portmap: portmap.clone(),
     };
     let api = Arc::new(api_server::ApiState {
         dataplane: dp.clone(),
@@ -221,6 +226,7 @@ async fn serve(
             changed: changed_rx,
         },
         default_name: name,
+        portmap: portmap.clone(),
     });
     tokio::spawn(control::run(control_ctx, command_rx));
     let (failed_tx, mut failed) = tokio::sync::mpsc::unbounded_channel();
@@ -248,5 +254,7 @@ async fn serve(
             });
         }
     }
+    // The router would otherwise keep forwarding the port here until the lease runs out.
+    portmap.shutdown().await;
     Ok(())
 }

@@ -33,6 +33,7 @@ fn sample(peers: Vec<PeerStatus>, networks: &[&str]) -> Status {
             mtu: 1420,
             reflexive: Some("203.0.113.10:41820".parse().unwrap()),
             nat: NatKind::EndpointIndependent,
+            mapped: None,
         },
         peers,
         dropped: Default::default(),
@@ -196,6 +197,7 @@ fn pong_and_netcheck_say_path_and_nat() {
             mapped: None,
         }],
         upnp: None,
+        port_mapping: None,
         coordinator: Some("203.0.113.1:7443".into()),
         coordinator_rtt_ms: Some(4),
         relay: Some(warren_proto::api::RelayCheck {
@@ -216,6 +218,17 @@ fn pong_and_netcheck_say_path_and_nat() {
     ] {
         assert!(text.contains(want), "{want} missing:\n{text}");
     }
+    assert!(text.contains("mapped address: none"), "{text}");
+    n.port_mapping = Some(warren_proto::api::PortMappingCheck {
+        protocol: warren_proto::api::PortMapProtocol::Pcp,
+        external: "198.20.0.2:41820".parse().unwrap(),
+        lifetime_secs: 7200,
+    });
+    assert!(
+        netcheck(&n).contains("mapped address: 198.20.0.2:41820 via PCP (lifetime 7200 s"),
+        "{}",
+        netcheck(&n)
+    );
     n.stun.clear();
     assert!(netcheck(&n).contains("not checked"));
 }

@@ -143,6 +143,29 @@ pub const MATRIX: &[Case] = &[
         Sites::Pair(DoubleNat, Symmetric),
         Expect::Path(DIRECT),
     ),
+    // Port mapping (issue 6): the symmetric site's router runs miniupnpd, so its host holds a
+    // mapping of its UDP port (PCP here) and advertises it; peers' pings to the mapped address
+    // get in whatever the NAT does to outgoing ports. All four are direct.
+    case(
+        "port_restricted-symmetric_upnp",
+        Sites::Pair(PortRestricted, SymmetricUpnp),
+        Expect::Path(DIRECT),
+    ),
+    case(
+        "symmetric_upnp-symmetric_upnp",
+        Sites::Pair(SymmetricUpnp, SymmetricUpnp),
+        Expect::Path(DIRECT),
+    ),
+    case(
+        "symmetric-symmetric_upnp",
+        Sites::Pair(Symmetric, SymmetricUpnp),
+        Expect::Path(DIRECT),
+    ),
+    case(
+        "public-symmetric_upnp",
+        Sites::Pair(Public, SymmetricUpnp),
+        Expect::Path(DIRECT),
+    ),
     case("same_lan", Sites::SameLan, Expect::Path(LAN)),
 ];
 

@@ -28,6 +28,7 @@ pub mod node;
 pub mod site;
 #[path = "../../../daemon/tests/common/traffic.rs"]
 pub mod traffic;
+pub mod upnp;
 
 use cmd::run_ok;
 use netns::{cleanup_stale, Netns, NS_PREFIX};
@@ -47,6 +48,10 @@ pub const COORDINATOR_PORT: u16 = 7443;
 /// NAT then compete for the same public port).
 pub const WG_PORT: u16 = 41820;
 pub const TUN_NAME: &str = "warren0";
+/// WAN addresses of routers that run miniupnpd (outside every reserved range, unlike
+/// 203.0.113.0/24, which miniupnpd refuses); they exist only in the lab: the /24 is on-link on
+/// the internet bridge for every namespace plugged into it, and routed nowhere else.
+pub const UPNP_WAN_NET: Ipv4Addr = Ipv4Addr::new(198, 20, 0, 0);
 /// Sites are numbered 1..=MAX_SITES in a lab (public address 203.0.113.(10+K), LAN 192.168.K/24).
 pub const MAX_SITES: u8 = 200;
 
@@ -153,7 +158,8 @@ impl Lab {
     }
 
     /// Connects namespace `ns` to the internet bridge with a veth (`port` on the bridge side,
-    /// `dev` inside `ns`) and gives it `ip`/24 with a default route via [`GATEWAY`].
+    /// `dev` inside `ns`) and gives it `ip`/24 with a default route via [`GATEWAY`]. Both /24s
+    /// of the bridge (203.0.113.0 and [`UPNP_WAN_NET`]) are on-link, whichever `ip` is in.
     pub(crate) fn plug(&self, port: &str, ns: &str, dev: &str, ip: Ipv4Addr) {
         let inet = &self.inet_ns;
         run_ok(
@@ -168,6 +174,12 @@ impl Lab {
         let addr = format!("{ip}/24");
         run_ok("ip", &["-n", ns, "addr", "add", &addr, "dev", dev]);
         run_ok("ip", &["-n", ns, "link", "set", dev, "up"]);
+        let other = if ip.octets()[..3] == UPNP_WAN_NET.octets()[..3] {
+            format!("{}/24", Ipv4Addr::new(203, 0, 113, 0))
+        } else {
+            format!("{UPNP_WAN_NET}/24")
+        };
+        run_ok("ip", &["-n", ns, "route", "add", &other, "dev", dev]);
         let gw = GATEWAY.to_string();
         run_ok("ip", &["-n", ns, "route", "add", "default", "via", &gw]);
     }

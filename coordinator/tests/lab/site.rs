@@ -3,7 +3,8 @@
 use super::cmd::run_ok;
 use super::netns::Netns;
 use super::node::Host;
-use super::{nft_bin, Lab, WG_PORT};
+use super::upnp::{self, Miniupnpd};
+use super::{nft_bin, Lab, UPNP_WAN_NET, WG_PORT};
 use std::fs;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -25,6 +26,10 @@ pub enum SiteKind {
     /// RFC 6888 asks of a CGN): the host's LAN is 192.168.K/24, the home router's WAN
     /// 100.64.K.2 in the CGN's shared address space, the CGN's WAN the site's public address.
     DoubleNat,
+    /// Symmetric (fully-random masquerade), but the router runs miniupnpd: hosts may ask it
+    /// for a port mapping with UPnP-IGD, NAT-PMP or PCP. Its WAN address is in
+    /// [`UPNP_WAN_NET`] (miniupnpd refuses reserved ones such as the lab's 203.0.113.0/24).
+    SymmetricUpnp,
 }
 
 impl SiteKind {
@@ -35,6 +40,7 @@ impl SiteKind {
             SiteKind::PortRestricted => "port_restricted",
             SiteKind::Symmetric => "symmetric",
             SiteKind::DoubleNat => "double_nat",
+            SiteKind::SymmetricUpnp => "symmetric_upnp",
         }
     }
 
@@ -46,7 +52,13 @@ impl SiteKind {
             SiteKind::PortRestricted => "prc",
             SiteKind::Symmetric => "sym",
             SiteKind::DoubleNat => "dbl",
+            SiteKind::SymmetricUpnp => "symu",
         }
+    }
+
+    /// Whether the router offers port mapping (runs miniupnpd).
+    pub fn port_mapping(self) -> bool {
+        self == SiteKind::SymmetricUpnp
     }
 
     /// The router's nftables ruleset (`None` for a public host). Besides NAT, the router is a
@@ -62,7 +74,14 @@ impl SiteKind {
                 ),
             ),
             SiteKind::PortRestricted | SiteKind::DoubleNat => ("masquerade", String::new()),
-            SiteKind::Symmetric => ("masquerade fully-random", String::new()),
+            SiteKind::Symmetric | SiteKind::SymmetricUpnp => {
+                ("masquerade fully-random", String::new())
+            }
+        };
+        let upnp = if self.port_mapping() {
+            upnp::ruleset()
+        } else {
+            String::new()
         };
         Some(format!(
             "table ip warren_lab {{
@@ -86,7 +105,7 @@ impl SiteKind {
     iifname \"wan\" counter drop
   }}
 }}
-"
+{upnp}"
         ))
     }
 }
@@ -103,6 +122,8 @@ pub struct Site {
     /// The carrier-grade NAT in front of the router ([`SiteKind::DoubleNat`] only).
     pub cgn_ns: Option<String>,
     pub dir: PathBuf,
+    /// The port-mapping daemon of a router that offers it; stopped before the namespaces go.
+    pub miniupnpd: Option<Miniupnpd>,
     namespaces: Vec<Netns>,
 }
 
@@ -120,7 +141,12 @@ impl Site {
             kind != SiteKind::Public || hosts == 1,
             "a public site has exactly one host"
         );
-        let public_ip = Ipv4Addr::new(203, 0, 113, 10 + index);
+        let public_ip = if kind.port_mapping() {
+            let [a, b, c, _] = UPNP_WAN_NET.octets();
+            Ipv4Addr::new(a, b, c, 10 + index)
+        } else {
+            Ipv4Addr::new(203, 0, 113, 10 + index)
+        };
         let dir = lab.dir.join(format!("s{index}-{label}"));
         fs::create_dir_all(&dir).expect("create site dir");
         let mut site = Site {
@@ -130,6 +156,7 @@ impl Site {
             router_ns: None,
             cgn_ns: None,
             dir,
+            miniupnpd: None,
             namespaces: Vec::new(),
         };
         let port = format!("s{index}");
@@ -233,6 +260,10 @@ impl Site {
                 file.to_str().unwrap(),
             ],
         );
+        if kind.port_mapping() {
+            let lan = format!("192.168.{index}.0/24");
+            site.miniupnpd = Some(Miniupnpd::start(&router, &lan, &site.dir));
+        }
         (site, out)
     }
 
@@ -314,6 +345,7 @@ impl Site {
 
 impl Drop for Site {
     fn drop(&mut self) {
+        self.miniupnpd = None;
         // Deleting a namespace takes its veth ends (and so the bridge ports) with it.
         self.namespaces.clear();
     }

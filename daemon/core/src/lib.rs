@@ -10,6 +10,7 @@ pub mod ip;
 pub mod node;
 pub mod path;
 pub mod peer;
+pub mod portmap;
 pub mod relay_client;
 pub mod route;
 pub mod stun;

@@ -185,6 +185,8 @@ pub struct Node {
     side_kept: Vec<birthday::Kept>,
     side_events: VecDeque<SideEvent>,
     birthday_runs: u32,
+    /// The port mapping our router grants us (UPnP-IGD, NAT-PMP, PCP), if any.
+    port_mapping: Option<SocketAddr>,
 }
 
 impl Node {
@@ -227,7 +229,17 @@ impl Node {
             side_kept: Vec::new(),
             side_events: VecDeque::new(),
             birthday_runs: 0,
+            port_mapping: None,
         }
+    }
+
+    /// The shell's port-mapping client got (or lost, `None`) a mapping on our router.
+    pub fn set_port_mapping(&mut self, external: Option<SocketAddr>) {
+        self.port_mapping = external;
+    }
+
+    pub fn port_mapping(&self) -> Option<SocketAddr> {
+        self.port_mapping
     }
 
     /// Uses (or, with `None`, stops using) the coordinator's relay at `server` with `token`.
@@ -454,6 +466,7 @@ impl Node {
         key: &NodeKey,
         lan: &[SocketAddr],
         reflexive: Option<SocketAddr>,
+        mapped: Option<SocketAddr>,
     ) -> bool {
         let Some(id) = self.peer_id(key) else {
             return false;
@@ -462,10 +475,15 @@ impl Node {
         // address as its reflexive one is not a LAN path.
         let mut candidates: Vec<Candidate> = lan
             .iter()
-            .filter(|a| Some(**a) != reflexive)
+            .filter(|a| Some(**a) != reflexive && Some(**a) != mapped)
             .map(|a| Candidate::new(*a, CandidateKind::Lan))
             .collect();
-        candidates.extend(reflexive.map(|a| Candidate::new(a, CandidateKind::Reflexive)));
+        candidates.extend(mapped.map(|a| Candidate::new(a, CandidateKind::Mapped)));
+        candidates.extend(
+            reflexive
+                .filter(|a| Some(*a) != mapped)
+                .map(|a| Candidate::new(a, CandidateKind::Reflexive)),
+        );
         if let Some(peer) = self.peers[id].as_mut() {
             peer.paths.handle_call_me_maybe(now, &candidates);
             peer.reflexive = reflexive;

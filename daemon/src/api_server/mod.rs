@@ -32,6 +32,8 @@ pub struct ApiState {
     pub self_status: SelfStatus,
     pub offload: OffloadStatus,
     pub control: ControlHandle,
+    /// The router port mapping, for netcheck.
+    pub portmap: crate::portmap::Handle,
     pub default_name: String,
 }
 

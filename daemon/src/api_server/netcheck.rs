@@ -1,11 +1,12 @@
 //! `warren netcheck`: a fresh STUN run on the daemon's own UDP socket (the coordinator's two
 //! servers tell UDP reachability, the public address and the NAT's mapping kind), a UPnP-IGD
-//! search on the LAN, and the control connection's RTT, all at once.
+//! search on the LAN, the port mapping the daemon holds, and the control connection's RTT,
+//! all at once.
 
 use super::ApiState;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
-use warren_proto::api::{NetcheckReport, RelayCheck, Response, StunAnswer};
+use warren_proto::api::{NetcheckReport, PortMappingCheck, RelayCheck, Response, StunAnswer};
 use warren_proto::control::msg::NatKind;
 
 const UPNP_WAIT: Duration = Duration::from_secs(2);
@@ -35,6 +36,7 @@ pub async fn run(state: &ApiState) -> Response {
         nat: NatKind::Unknown,
         stun: Vec::new(),
         upnp: None,
+        port_mapping: None,
         coordinator,
         coordinator_rtt_ms: rtt,
         relay: None,
@@ -65,6 +67,13 @@ pub async fn run(state: &ApiState) -> Response {
         }
     }
     report.upnp = upnp.await.ok().flatten();
+    // The mapping task's own answer (it asks PCP, NAT-PMP, then UPnP-IGD in its own time):
+    // asking the router again here would only race it.
+    report.port_mapping = state.portmap.current.borrow().map(|m| PortMappingCheck {
+        protocol: m.protocol,
+        external: m.external,
+        lifetime_secs: m.lifetime.as_secs().min(u32::MAX as u64) as u32,
+    });
     // The relay is pinged every few seconds anyway; its last answer is fresh enough.
     report.relay =
         state

@@ -24,6 +24,7 @@ pub fn build(state: &ApiState) -> Status {
         self_.reflexive = d.reflexive;
         self_.nat = d.nat;
     }
+    self_.mapped = node.port_mapping();
     let mut peers = node.peer_status(Instant::now());
     for p in &mut peers {
         if let Some(n) = peer_networks.get(&p.public_key) {

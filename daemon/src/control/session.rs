@@ -15,7 +15,9 @@ use tokio::sync::{mpsc, watch};
 use warren_daemon_core::peer::{PeerConfig, DEFAULT_KEEPALIVE_SECS};
 use warren_proto::api::CoordinatorStatus;
 use warren_proto::control::auth::{ClientHandshake, BINDING_LEN, EXPORTER_LABEL};
-use warren_proto::control::msg::{ClientMsg, Hello, PeerInfo, ServerMsg, Welcome, CONTROL_VERSION};
+use warren_proto::control::msg::{
+    ClientMsg, Hello, NatKind, PeerInfo, ServerMsg, Welcome, CONTROL_VERSION,
+};
 use warren_proto::key::NodeKey;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -29,6 +31,9 @@ pub struct ControlContext {
     pub udp_port: u16,
     pub view: Arc<Mutex<ControlView>>,
     pub changed: watch::Sender<u64>,
+    /// The router port mapping task: told of `up`/`down` and of a new public address; its
+    /// mapping is advertised with our other endpoints.
+    pub portmap: crate::portmap::Handle,
 }
 
 impl ControlContext {
@@ -248,6 +253,7 @@ impl Control {
             );
         }
         ctx.dataplane.node().set_up(up);
+        ctx.portmap.send(crate::portmap::Command::Enabled(up));
         tracing::info!(up, "tunnel state changed");
     }
 
@@ -412,6 +418,15 @@ async fn session(
     }
     ctx.dataplane.flush_now();
     let mut discovery_check = tokio::time::interval(Duration::from_millis(250));
+    // A mapping held from before this connection is news to the coordinator (it forgets a
+    // node's endpoints when the connection ends): advertise it at once.
+    let mut mapping = ctx.portmap.current.clone();
+    if mapping.borrow().is_some() {
+        mapping.mark_changed();
+    } else {
+        mapping.mark_unchanged();
+    }
+    let mut reflexive = ctx.dataplane.node().discovery().and_then(|d| d.reflexive);
     let mut networks = welcome.networks;
     let mut pending: HashMap<u64, (Reply, ClientMsg)> = HashMap::new();
     let mut next_id = 1u64;
@@ -504,13 +519,14 @@ async fn session(
                             v.peer_networks.remove(&key);
                         });
                     }
-                    ServerMsg::CallMeMaybe { key, lan, reflexive } => {
-                        tracing::debug!(peer = %key, ?lan, ?reflexive, "call me maybe");
+                    ServerMsg::CallMeMaybe { key, lan, reflexive, mapped } => {
+                        tracing::debug!(peer = %key, ?lan, ?reflexive, ?mapped, "call me maybe");
                         let known = ctx.dataplane.node().handle_call_me_maybe(
                             std::time::Instant::now(),
                             &key,
                             &lan,
                             reflexive,
+                            mapped,
                         );
                         if known {
                             // Probe at once: both sides were told at the same moment.
@@ -523,18 +539,26 @@ async fn session(
                 let event = ctx.dataplane.node().poll_discovery_event();
                 if let Some(d) = event {
                     tracing::info!(reflexive = ?d.reflexive, nat = ?d.nat, "endpoint discovery");
-                    let msg = ClientMsg::Endpoints {
-                        lan: lan::lan_endpoints(ctx.udp_port, &ctx.tun),
-                        reflexive: d.reflexive,
-                        nat: d.nat,
-                    };
-                    let bytes = serde_json::to_vec(&msg).expect("serializable");
-                    if let Err(e) = write_frame(&mut send, &bytes).await {
-                        return End::Failed(format!("send failed: {e:#}"));
+                    if reflexive.is_some() && d.reflexive.is_some() && d.reflexive != reflexive {
+                        // A new public address: a new uplink, or a router that restarted and
+                        // may have forgotten our mapping.
+                        ctx.portmap.send(crate::portmap::Command::NetworkChanged);
+                    }
+                    reflexive = d.reflexive.or(reflexive);
+                    if let Err(e) = send_endpoints(ctx, &mut send).await {
+                        return End::Failed(e);
                     }
                     // Subscribers see the new reflexive address and NAT kind.
                     ctx.publish(|_| {});
                 }
+            }
+            Ok(()) = mapping.changed() => {
+                let m = *mapping.borrow_and_update();
+                tracing::debug!(mapped = ?m.map(|m| m.external), "advertising the port mapping");
+                if let Err(e) = send_endpoints(ctx, &mut send).await {
+                    return End::Failed(e);
+                }
+                ctx.publish(|_| {});
             }
             cmd = commands.recv() => match cmd {
                 None => {
@@ -573,6 +597,22 @@ async fn session(
             },
         }
     }
+}
+
+/// Tells the coordinator every candidate we know of now (LAN addresses, STUN's answer, the
+/// router's port mapping).
+async fn send_endpoints(ctx: &ControlContext, send: &mut quinn::SendStream) -> Result<(), String> {
+    let discovery = ctx.dataplane.node().discovery();
+    let msg = ClientMsg::Endpoints {
+        lan: lan::lan_endpoints(ctx.udp_port, &ctx.tun),
+        reflexive: discovery.and_then(|d| d.reflexive),
+        nat: discovery.map(|d| d.nat).unwrap_or(NatKind::Unknown),
+        mapped: ctx.portmap.current.borrow().map(|m| m.external),
+    };
+    let bytes = serde_json::to_vec(&msg).expect("serializable");
+    write_frame(send, &bytes)
+        .await
+        .map_err(|e| format!("send failed: {e:#}"))
 }
 
 /// Sends a request under a fresh id and remembers who waits for its answer.
@@ -708,6 +748,10 @@ fn upsert_peer(ctx: &ControlContext, info: &PeerInfo) {
     node.set_peer_nat(&info.key, info.nat);
 }
 
+/// The endpoint WireGuard starts with before any probe answered: a port mapping is reachable
+/// from anywhere, so it is the best guess; then the first LAN address, then STUN's answer.
 fn first_candidate(info: &PeerInfo) -> Option<SocketAddr> {
-    info.lan.first().copied().or(info.reflexive)
+    info.mapped
+        .or_else(|| info.lan.first().copied())
+        .or(info.reflexive)
 }

@@ -244,6 +244,7 @@ mod tests {
                 mtu: 1420,
                 reflexive: None,
                 nat: NatKind::Unknown,
+                mapped: None,
             },
             peers: vec![
                 peer("bob", "100.64.0.2", "home", 2),

@@ -159,6 +159,7 @@ mod tests {
                 mtu: 1420,
                 reflexive: None,
                 nat: NatKind::Unknown,
+                mapped: None,
             },
             peers: vec![PeerStatus {
                 name: "b".into(),

@@ -86,6 +86,9 @@ pub struct SelfStatus {
     /// The NAT's mapping behaviour as STUN measured it.
     #[serde(default = "unknown_nat")]
     pub nat: NatKind,
+    /// The router port mapping this host holds (UPnP-IGD, NAT-PMP or PCP), when it has one.
+    #[serde(default)]
+    pub mapped: Option<SocketAddr>,
 }
 
 fn unknown_nat() -> NatKind {
@@ -138,12 +141,43 @@ pub struct NetcheckReport {
     pub stun: Vec<StunAnswer>,
     /// UPnP-IGD on the local gateway: its external address when one answered.
     pub upnp: Option<IpAddr>,
+    /// The port mapping the daemon holds on its router, and the protocol that made it.
+    #[serde(default)]
+    pub port_mapping: Option<PortMappingCheck>,
     /// The coordinator, its control connection's round-trip time, when connected.
     pub coordinator: Option<String>,
     pub coordinator_rtt_ms: Option<u32>,
     /// The relay this host would use, whether it answers, and its round-trip time.
     #[serde(default)]
     pub relay: Option<RelayCheck>,
+}
+
+/// A router port mapping: the address peers can reach from anywhere.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortMappingCheck {
+    /// `pcp`, `nat_pmp` or `upnp`.
+    pub protocol: PortMapProtocol,
+    pub external: SocketAddr,
+    /// Seconds the router granted (renewed at half of it).
+    pub lifetime_secs: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PortMapProtocol {
+    Pcp,
+    NatPmp,
+    Upnp,
+}
+
+impl PortMapProtocol {
+    pub fn label(self) -> &'static str {
+        match self {
+            PortMapProtocol::Pcp => "PCP",
+            PortMapProtocol::NatPmp => "NAT-PMP",
+            PortMapProtocol::Upnp => "UPnP-IGD",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -90,6 +90,10 @@ pub enum ClientMsg {
         lan: Vec<SocketAddr>,
         reflexive: Option<SocketAddr>,
         nat: NatKind,
+        /// A port mapping this host holds on its router (UPnP-IGD, NAT-PMP or PCP): reachable
+        /// from anywhere even behind a symmetric NAT. Absent from older daemons.
+        #[serde(default)]
+        mapped: Option<SocketAddr>,
     },
 }
 
@@ -129,6 +133,9 @@ pub struct PeerInfo {
     pub lan: Vec<SocketAddr>,
     pub reflexive: Option<SocketAddr>,
     pub nat: NatKind,
+    /// The peer's router port mapping, when it holds one (see [`ClientMsg::Endpoints`]).
+    #[serde(default)]
+    pub mapped: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -168,6 +175,8 @@ pub enum ServerMsg {
         key: NodeKey,
         lan: Vec<SocketAddr>,
         reflexive: Option<SocketAddr>,
+        #[serde(default)]
+        mapped: Option<SocketAddr>,
     },
 }
 
@@ -199,5 +208,26 @@ mod tests {
         .unwrap();
         assert_eq!(j["type"], "join_network");
         assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"explode"}"#).is_err());
+    }
+
+    #[test]
+    fn mapped_is_optional_on_the_wire() {
+        // What a daemon or coordinator from before port mapping sends still parses.
+        let old = r#"{"type":"endpoints","lan":[],"reflexive":null,"nat":"unknown"}"#;
+        let ClientMsg::Endpoints { mapped, .. } = serde_json::from_str(old).unwrap() else {
+            panic!("not endpoints");
+        };
+        assert_eq!(mapped, None);
+        let old = r#"{"type":"call_me_maybe","key":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=","lan":[],"reflexive":"198.51.100.1:41820"}"#;
+        let m: ServerMsg = serde_json::from_str(old).unwrap();
+        assert!(matches!(m, ServerMsg::CallMeMaybe { mapped: None, .. }));
+        let m = ServerMsg::CallMeMaybe {
+            key: NodeKey([1; 32]),
+            lan: vec![],
+            reflexive: None,
+            mapped: Some("198.20.0.2:41820".parse().unwrap()),
+        };
+        let j = serde_json::to_string(&m).unwrap();
+        assert_eq!(serde_json::from_str::<ServerMsg>(&j).unwrap(), m);
     }
 }

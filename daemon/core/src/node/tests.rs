@@ -475,9 +475,15 @@ fn call_me_maybe_probes_proves_and_applies_a_path() {
     p.a.add_peer(peer(2, B_IP, None)).unwrap();
     p.b.add_peer(peer(1, A_IP, None)).unwrap();
     let now = p.now;
-    assert!(p.a.handle_call_me_maybe(now, &key_of(2), &[p.b_addr], None));
-    assert!(p.b.handle_call_me_maybe(now, &key_of(1), &[p.a_addr], None));
-    assert!(!p.a.handle_call_me_maybe(now, &key_of(9), &[p.b_addr], None));
+    assert!(p
+        .a
+        .handle_call_me_maybe(now, &key_of(2), &[p.b_addr], None, None));
+    assert!(p
+        .b
+        .handle_call_me_maybe(now, &key_of(1), &[p.a_addr], None, None));
+    assert!(!p
+        .a
+        .handle_call_me_maybe(now, &key_of(9), &[p.b_addr], None, None));
     let mut wire = Wire::new();
     drain(&mut p.a, p.a_addr, &mut wire);
     drain(&mut p.b, p.b_addr, &mut wire);
@@ -518,7 +524,7 @@ fn disco_from_strangers_and_forgeries_is_counted() {
     // A ping sealed by a node A does not know.
     let mut c = Node::new(secret(3), [3; 16]);
     c.add_peer(peer(1, A_IP, None)).unwrap();
-    c.handle_call_me_maybe(p.now, &key_of(1), &[p.a_addr], None);
+    c.handle_call_me_maybe(p.now, &key_of(1), &[p.a_addr], None, None);
     let t = c.poll_transmit(&mut out).expect("a ping");
     let stranger = out[..t.len].to_vec();
     assert_eq!(
@@ -527,7 +533,7 @@ fn disco_from_strangers_and_forgeries_is_counted() {
     );
     assert_eq!(p.a.counters().dropped(DropReason::UnknownPeer), 1);
     // B's genuine ping with one byte flipped.
-    p.b.handle_call_me_maybe(p.now, &key_of(1), &[p.a_addr], None);
+    p.b.handle_call_me_maybe(p.now, &key_of(1), &[p.a_addr], None, None);
     let t = p.b.poll_transmit(&mut out).expect("a ping");
     let mut forged = out[..t.len].to_vec();
     *forged.last_mut().unwrap() ^= 0x80;
@@ -567,11 +573,31 @@ fn a_public_address_listed_as_lan_counts_as_direct() {
     p.a.add_peer(peer(2, B_IP, None)).unwrap();
     p.b.add_peer(peer(1, A_IP, None)).unwrap();
     let now = p.now;
-    p.a.handle_call_me_maybe(now, &key_of(2), &[p.b_addr], Some(p.b_addr));
-    p.b.handle_call_me_maybe(now, &key_of(1), &[p.a_addr], Some(p.a_addr));
+    p.a.handle_call_me_maybe(now, &key_of(2), &[p.b_addr], Some(p.b_addr), None);
+    p.b.handle_call_me_maybe(now, &key_of(1), &[p.a_addr], Some(p.a_addr), None);
     let mut wire = Wire::new();
     drain(&mut p.a, p.a_addr, &mut wire);
     drain(&mut p.b, p.b_addr, &mut wire);
+    p.run(wire);
+    assert_eq!(p.a.peer_status(now)[0].path, PathKind::Direct);
+    assert_eq!(p.b.peer_status(now)[0].path, PathKind::Direct);
+}
+
+#[test]
+fn a_mapped_address_is_probed_and_proves_a_direct_path() {
+    // B's only advertised candidate is a port mapping (here its real address, as a router
+    // forwarding the mapped port would deliver it); a reflexive address equal to it is the
+    // same candidate, not a second one.
+    let mut p = Pair::new();
+    p.a = Node::new(secret(1), [1; 16]);
+    p.b = Node::new(secret(2), [2; 16]);
+    p.a.add_peer(peer(2, B_IP, None)).unwrap();
+    p.b.add_peer(peer(1, A_IP, None)).unwrap();
+    let now = p.now;
+    p.a.handle_call_me_maybe(now, &key_of(2), &[], Some(p.b_addr), Some(p.b_addr));
+    let mut wire = Wire::new();
+    drain(&mut p.a, p.a_addr, &mut wire);
+    assert_eq!(wire.len(), 1, "one ping to the one candidate");
     p.run(wire);
     assert_eq!(p.a.peer_status(now)[0].path, PathKind::Direct);
     assert_eq!(p.b.peer_status(now)[0].path, PathKind::Direct);
@@ -773,10 +799,10 @@ fn relay_carries_a_new_peer_at_once_then_direct_wins_and_loses() {
     // Punching proves a direct path: traffic moves off the relay.
     assert!(p
         .a
-        .handle_call_me_maybe(p.now, &key_of(2), &[p.b_addr], None));
+        .handle_call_me_maybe(p.now, &key_of(2), &[p.b_addr], None, None));
     assert!(p
         .b
-        .handle_call_me_maybe(p.now, &key_of(1), &[p.a_addr], None));
+        .handle_call_me_maybe(p.now, &key_of(1), &[p.a_addr], None, None));
     let mut wire = Wire::new();
     drain(&mut p.a, p.a_addr, &mut wire);
     drain(&mut p.b, p.b_addr, &mut wire);
