@@ -2,11 +2,15 @@
 //! It never sees traffic between hosts: only who is where.
 
 mod hub;
+mod link;
 mod quic;
 mod relay;
 mod server;
 mod store;
 mod stun;
+mod tcp;
+mod tcp_links;
+mod tls;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -41,6 +45,10 @@ struct Args {
     /// --listen; 0 turns the relay off [default: the --listen port + 3]
     #[arg(long, value_name = "PORT")]
     relay_port: Option<u16>,
+    /// The control channel and the relay over TCP+TLS, for hosts whose network blocks UDP:
+    /// IP:PORT, or `off` [default: the --listen address, over TCP]
+    #[arg(long, value_name = "ADDR|off", value_parser = tcp::parse_listen)]
+    tcp_listen: Option<Option<SocketAddr>>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -92,8 +100,14 @@ fn run(args: Args) -> Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let endpoint = quic::server_endpoint(args.listen)?;
+        let tls = tls::server_config()?;
+        let endpoint = quic::server_endpoint(args.listen, tls.clone())?;
         let listen = endpoint.local_addr()?;
+        // Bound before the key is printed: whoever waits for the key may connect at once.
+        let tcp_listener = match args.tcp_listen.unwrap_or(Some(listen)) {
+            Some(addr) => Some(tcp::bind(addr).await?),
+            None => None,
+        };
         let stun_ports = match args.stun_ports {
             Some(ports) => ports,
             None => stun::default_ports(args.listen.port())?,
@@ -111,6 +125,12 @@ fn run(args: Args) -> Result<()> {
             listen.port()
         );
         println!("stun on {stun1} {stun2}");
+        match &tcp_listener {
+            Some(l) => println!("tcp on {}", l.local_addr()?),
+            None => tracing::info!(
+                "no TCP listener (--tcp-listen off): UDP-blocked hosts cannot connect"
+            ),
+        }
         let relay = match relay_socket {
             Some(socket) => {
                 let addr = socket.local_addr()?;
@@ -129,13 +149,16 @@ fn run(args: Args) -> Result<()> {
             relay.as_ref().map(|(_, handle, _)| handle.clone()),
             hub::Hub::new(registry, store),
         ));
-        if let Some((socket, _, commands)) = relay {
+        if let Some((socket, _, inbox)) = relay {
             tokio::spawn(relay::serve(
                 socket,
-                commands,
+                inbox,
                 server.clone(),
                 RelayConfig::default(),
             ));
+        }
+        if let Some(listener) = tcp_listener {
+            tokio::spawn(tcp::serve(listener, tls, server.clone()));
         }
         tokio::select! {
             r = server::serve(endpoint, server) => r,

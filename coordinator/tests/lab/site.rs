@@ -21,6 +21,9 @@ pub enum SiteKind {
     /// `masquerade fully-random`: every new destination gets a new random public port, so the
     /// port a STUN server sees says nothing about the port a peer will see.
     Symmetric,
+    /// A hotel network: port-restricted NAT that drops all UDP between the LAN and the WAN,
+    /// so only TCP gets out (the control channel and the relay over TCP+TLS).
+    UdpBlocked,
 }
 
 impl SiteKind {
@@ -30,6 +33,7 @@ impl SiteKind {
             SiteKind::FullCone => "full_cone",
             SiteKind::PortRestricted => "port_restricted",
             SiteKind::Symmetric => "symmetric",
+            SiteKind::UdpBlocked => "udp_blocked",
         }
     }
 
@@ -40,6 +44,7 @@ impl SiteKind {
             SiteKind::FullCone => "fc",
             SiteKind::PortRestricted => "prc",
             SiteKind::Symmetric => "sym",
+            SiteKind::UdpBlocked => "udpb",
         }
     }
 
@@ -57,6 +62,11 @@ impl SiteKind {
             ),
             SiteKind::PortRestricted => ("masquerade", String::new()),
             SiteKind::Symmetric => ("masquerade fully-random", String::new()),
+            SiteKind::UdpBlocked => ("masquerade", String::new()),
+        };
+        let udp_filter = match self {
+            SiteKind::UdpBlocked => "meta l4proto udp counter drop",
+            _ => "",
         };
         Some(format!(
             "table ip warren_lab {{
@@ -70,6 +80,7 @@ impl SiteKind {
   }}
   chain forward {{
     type filter hook forward priority filter; policy accept;
+    {udp_filter}
     iifname \"wan\" ct state established,related accept
     iifname \"wan\" ct status dnat accept
     iifname \"wan\" counter drop
