@@ -12,6 +12,8 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::mpsc::Sender;
 
 const PREFIX: [u16; 4] = [0x100, 0, 0, 0];
+/// Any port but 0, which the core refuses as malformed; 9 is the discard port.
+const PORT: u16 = 9;
 
 /// The synthetic address of TCP connection number `n`.
 pub fn synthetic_addr(n: u64) -> SocketAddr {
@@ -25,7 +27,7 @@ pub fn synthetic_addr(n: u64) -> SocketAddr {
         (n >> 16) as u16,
         n as u16,
     );
-    SocketAddr::new(IpAddr::V6(ip), 0)
+    SocketAddr::new(IpAddr::V6(ip), PORT)
 }
 
 pub fn is_synthetic(addr: &SocketAddr) -> bool {
@@ -91,8 +93,9 @@ mod tests {
         let a = synthetic_addr(1);
         let b = synthetic_addr(u64::MAX);
         assert_ne!(a, b);
-        assert_eq!(a.to_string(), "[100::1]:0");
-        assert_eq!(b.to_string(), "[100::ffff:ffff:ffff:ffff]:0");
+        assert_eq!(a.to_string(), "[100::1]:9");
+        assert_eq!(b.to_string(), "[100::ffff:ffff:ffff:ffff]:9");
+        assert_ne!(a.port(), 0, "the relay core refuses port 0");
         assert_ne!(synthetic_addr(1 << 16), synthetic_addr(1));
         assert!(is_synthetic(&a) && is_synthetic(&b));
         for real in [
