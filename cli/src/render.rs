@@ -1,7 +1,9 @@
 //! What a person reads: the daemon's answers as text. Pure functions, tested without a daemon.
 
 use std::collections::BTreeMap;
-use warren_proto::api::{NetcheckReport, PathKind, PeerStatus, PingReply, Status, TunnelState};
+use warren_proto::api::{
+    ControlTransport, NetcheckReport, PathKind, PeerStatus, PingReply, Status, TunnelState,
+};
 use warren_proto::control::msg::NatKind;
 
 /// The heading of the group of peers that come from the config file, not a network.
@@ -24,8 +26,13 @@ pub fn status(s: &Status) -> String {
     ));
     match &s.coordinator {
         Some(c) if c.connected => out.push_str(&format!(
-            "coordinator {}: connected{}\n",
+            "coordinator {}: connected{}{}\n",
             c.address,
+            match c.transport {
+                Some(ControlTransport::Quic) => " over QUIC",
+                Some(ControlTransport::Tcp) => " over TCP (no UDP to the coordinator; the relay goes over it too)",
+                None => "",
+            },
             c.rtt_ms.map(|r| format!(", RTT {r} ms")).unwrap_or_default()
         )),
         Some(c) if s.state == TunnelState::Down => out.push_str(&format!(

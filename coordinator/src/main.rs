@@ -2,6 +2,7 @@
 //! It never sees traffic between hosts: only who is where.
 
 mod hub;
+mod link;
 mod quic;
 mod relay;
 mod relay_standalone;
@@ -9,6 +10,9 @@ mod relay_tickets;
 mod server;
 mod store;
 mod stun;
+mod tcp;
+mod tcp_links;
+mod tls;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -51,6 +55,10 @@ struct Args {
     /// file to each relay)
     #[arg(long, value_name = "PATH", requires = "relay_at")]
     relay_secret_file: Option<PathBuf>,
+    /// The control channel and the relay over TCP+TLS, for hosts whose network blocks UDP:
+    /// IP:PORT, or `off` [default: the --listen address, over TCP]
+    #[arg(long, value_name = "ADDR|off", value_parser = tcp::parse_listen)]
+    tcp_listen: Option<Option<SocketAddr>>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -124,8 +132,14 @@ fn run(args: Args) -> Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let endpoint = quic::server_endpoint(args.listen, &secret)?;
+        let tls = tls::server_config()?;
+        let endpoint = quic::server_endpoint(args.listen, tls.clone(), &secret)?;
         let listen = endpoint.local_addr()?;
+        // Bound before the key is printed: whoever waits for the key may connect at once.
+        let tcp_listener = match args.tcp_listen.unwrap_or(Some(listen)) {
+            Some(addr) => Some(tcp::bind(addr).await?),
+            None => None,
+        };
         let stun_ports = match args.stun_ports {
             Some(ports) => ports,
             None => stun::default_ports(args.listen.port())?,
@@ -155,6 +169,12 @@ fn run(args: Args) -> Result<()> {
             listen.port()
         );
         println!("stun on {stun1} {stun2}");
+        match &tcp_listener {
+            Some(l) => println!("tcp on {}", l.local_addr()?),
+            None => tracing::info!(
+                "no TCP listener (--tcp-listen off): UDP-blocked hosts cannot connect"
+            ),
+        }
         let relay = match relay_socket {
             Some(socket) => {
                 let addr = socket.local_addr()?;
@@ -178,13 +198,16 @@ fn run(args: Args) -> Result<()> {
         );
         server.external_relay = external_relay;
         let server = Arc::new(server);
-        if let Some((socket, _, commands)) = relay {
+        if let Some((socket, _, inbox)) = relay {
             tokio::spawn(relay::serve(
                 socket,
-                commands,
+                inbox,
                 server.clone(),
                 warren_coordinator_core::Relay::new(RelayConfig::default()),
             ));
+        }
+        if let Some(listener) = tcp_listener {
+            tokio::spawn(tcp::serve(listener, tls, server.clone()));
         }
         tokio::select! {
             r = server::serve(endpoint, server) => r,

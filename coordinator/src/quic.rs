@@ -1,14 +1,14 @@
-//! The coordinator's QUIC listener. Its TLS certificate is made fresh at each start and proves
-//! nothing by itself: clients authenticate the coordinator by its Noise key, bound to the
-//! connection (see `warren_proto::control::auth`).
+//! The coordinator's QUIC listener: one bidirectional stream per daemon, the control channel.
 
-use anyhow::{Context, Result};
+use crate::link::{FrameReader, FrameWriter, Link};
+use anyhow::{anyhow, Context, Result};
 use quinn_proto::HashedConnectionIdGenerator;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use warren_proto::api::ControlTransport;
+use warren_proto::control::auth::{BINDING_LEN, EXPORTER_LABEL};
 use warren_proto::control::frame::{encode, MAX_FRAME};
-use warren_proto::control::ALPN;
 
 /// Connection IDs and stateless resets must survive a restart: a daemon whose connection the
 /// previous process held is then told at its next keep-alive that the connection is gone (a
@@ -28,15 +28,11 @@ fn endpoint_config(secret: &[u8; 32]) -> quinn::EndpointConfig {
     config
 }
 
-pub fn server_endpoint(listen: SocketAddr, secret: &[u8; 32]) -> Result<quinn::Endpoint> {
-    let cert = rcgen::generate_simple_self_signed(vec!["warren".to_string()])?;
-    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der());
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.cert.der().clone()], key.into())?;
-    tls.alpn_protocols = vec![ALPN.to_vec()];
+pub fn server_endpoint(
+    listen: SocketAddr,
+    tls: rustls::ServerConfig,
+    secret: &[u8; 32],
+) -> Result<quinn::Endpoint> {
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(
         quinn::crypto::rustls::QuicServerConfig::try_from(tls)?,
     ));
@@ -51,6 +47,25 @@ pub fn server_endpoint(listen: SocketAddr, secret: &[u8; 32]) -> Result<quinn::E
         socket,
         Arc::new(quinn::TokioRuntime),
     )?)
+}
+
+/// Completes an incoming connection and accepts its control stream.
+pub async fn accept(incoming: quinn::Incoming, timeout: Duration) -> Result<Link> {
+    let conn = incoming.await?;
+    let mut binding = [0u8; BINDING_LEN];
+    conn.export_keying_material(&mut binding, EXPORTER_LABEL, b"")
+        .map_err(|_| anyhow!("TLS exporter unavailable"))?;
+    let (send, recv) = tokio::time::timeout(timeout, conn.accept_bi())
+        .await
+        .context("no control stream")??;
+    Ok(Link {
+        transport: ControlTransport::Quic,
+        remote: conn.remote_address(),
+        binding,
+        reader: FrameReader::Quic(recv),
+        writer: FrameWriter::Quic(send),
+        _io: None,
+    })
 }
 
 pub async fn write_frame(send: &mut quinn::SendStream, payload: &[u8]) -> Result<()> {

@@ -8,6 +8,10 @@
 //! it. That Ping registers the node's address; its Sends are known by that address, and a
 //! node that moves is followed by its next Ping from the new one.
 //!
+//! Daemons that can only reach the coordinator over TCP+TLS send and receive the same frames
+//! over that connection; the relay knows each such connection by a synthetic address
+//! ([`crate::tcp_links`]), so TCP and UDP hosts relay to each other through the one core.
+//!
 //! "May these two talk?" comes from the hub's registry through [`Membership`], behind a
 //! small cache that is emptied whenever the registry's generation changes, so a leave or a
 //! logout stops relaying at once without taking the hub lock for every datagram.
@@ -20,11 +24,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc::{self, unbounded_channel, UnboundedReceiver, UnboundedSender};
 use warren_coordinator_core::{Relay, RelayCounters};
 use warren_proto::control::msg::RelayOffer;
 use warren_proto::key::NodeKey;
 use warren_proto::relay::RelayToken;
+
+use crate::tcp_links::{is_synthetic, TcpLinks};
 
 /// The relay's default port is the control port + 3: 7446, after STUN's 7444 and 7445.
 const PORT_OFFSET: u16 = 3;
@@ -35,6 +41,12 @@ const RECV_BUF: usize = 65_536;
 const MAX_CACHED_PAIRS: usize = 4096;
 /// How often the counters are logged (at debug, and only when they moved).
 const REPORT_EVERY: Duration = Duration::from_secs(60);
+/// Frames from TCP connections waiting for the relay task; a full queue makes the
+/// connections' readers wait (TCP backpressure), never the relay.
+const TCP_INBOX: usize = 1024;
+/// After each UDP datagram, at most this many waiting TCP frames are handled too, so a busy
+/// UDP socket does not starve the TCP hosts.
+const TCP_PER_DATAGRAM: usize = 4;
 
 /// The port to bind from `--relay-port` and the control port: `None` when the relay is off
 /// (`--relay-port 0`). An ephemeral control port (0) gives an ephemeral relay port.
@@ -101,8 +113,21 @@ impl SharesCache {
 }
 
 pub enum Command {
-    Add { node: NodeKey, token: RelayToken },
-    Remove { token: RelayToken },
+    Add {
+        node: NodeKey,
+        token: RelayToken,
+    },
+    Remove {
+        token: RelayToken,
+    },
+    /// A TCP connection known by `addr` from now on; what is relayed to it goes to `queue`.
+    Attach {
+        addr: SocketAddr,
+        queue: mpsc::Sender<Vec<u8>>,
+    },
+    Detach {
+        addr: SocketAddr,
+    },
 }
 
 /// What a control connection needs of the relay: its port for the Welcome, and the way to
@@ -111,12 +136,30 @@ pub enum Command {
 pub struct RelayHandle {
     pub port: u16,
     commands: UnboundedSender<Command>,
+    frames: mpsc::Sender<(SocketAddr, Vec<u8>)>,
 }
 
-/// A handle for the relay bound to `port`, and the receiver [`serve`] reads.
-pub fn channel(port: u16) -> (RelayHandle, UnboundedReceiver<Command>) {
+/// What [`serve`] reads: commands, and the frames TCP connections carry.
+pub struct Inbox {
+    pub commands: UnboundedReceiver<Command>,
+    frames: mpsc::Receiver<(SocketAddr, Vec<u8>)>,
+}
+
+/// A handle for the relay bound to `port`, and the inbox [`serve`] reads.
+pub fn channel(port: u16) -> (RelayHandle, Inbox) {
     let (commands, rx) = unbounded_channel();
-    (RelayHandle { port, commands }, rx)
+    let (frames, frames_rx) = mpsc::channel(TCP_INBOX);
+    (
+        RelayHandle {
+            port,
+            commands,
+            frames,
+        },
+        Inbox {
+            commands: rx,
+            frames: frames_rx,
+        },
+    )
 }
 
 impl RelayHandle {
@@ -133,6 +176,23 @@ impl RelayHandle {
             token,
             commands: self.commands.clone(),
         })
+    }
+
+    /// From now on the relay knows a TCP connection by `addr` and sends to it through `queue`.
+    /// Sent ahead of the connection's first frame, and the task reads commands first, so no
+    /// frame of it arrives before this.
+    pub fn attach(&self, addr: SocketAddr, queue: mpsc::Sender<Vec<u8>>) {
+        let _ = self.commands.send(Command::Attach { addr, queue });
+    }
+
+    pub fn detach(&self, addr: SocketAddr) {
+        let _ = self.commands.send(Command::Detach { addr });
+    }
+
+    /// A relay frame that came over the TCP connection known by `from`. Waits while the relay
+    /// is behind, which slows only that connection.
+    pub async fn frame_from_tcp(&self, from: SocketAddr, frame: Vec<u8>) {
+        let _ = self.frames.send((from, frame)).await;
     }
 }
 
@@ -162,31 +222,83 @@ impl Drop for RelayLease {
     }
 }
 
-/// Relays on `socket` with `relay` until every [`RelayHandle`] (and lease) is dropped.
+/// The relay task's state: the core and what it needs to answer.
+struct State<M> {
+    relay: Relay,
+    cache: SharesCache,
+    membership: Arc<M>,
+    tcp: TcpLinks,
+    /// A Deliver is shorter than the Send it comes from, so this always fits.
+    out: Vec<u8>,
+}
+
+impl<M: Membership> State<M> {
+    /// `false` once every handle is gone.
+    fn command(&mut self, command: Option<Command>) -> bool {
+        match command {
+            Some(Command::Add { node, token }) => self.relay.add_node(node, token),
+            Some(Command::Remove { token }) => {
+                self.relay.remove_token(&token);
+            }
+            Some(Command::Attach { addr, queue }) => self.tcp.attach(addr, queue),
+            Some(Command::Detach { addr }) => self.tcp.detach(&addr),
+            None => return false,
+        }
+        true
+    }
+
+    /// Runs one frame through the core; the answer to send, if any, is in `self.out`.
+    fn frame(&mut self, from: SocketAddr, frame: &[u8]) -> Option<(SocketAddr, usize)> {
+        let (membership, cache) = (&*self.membership, &mut self.cache);
+        let shares = |a: &NodeKey, b: &NodeKey| cache.shares(membership, a, b);
+        let t = self
+            .relay
+            .handle_datagram(Instant::now(), from, frame, shares, &mut self.out)?;
+        Some((t.to, t.len))
+    }
+
+    /// Sends the core's answer: over UDP, or into a TCP connection's queue.
+    async fn transmit(&mut self, socket: &UdpSocket, to: SocketAddr, len: usize) {
+        if is_synthetic(&to) {
+            self.tcp.send(&to, &self.out[..len]);
+        } else if let Err(e) = socket.send_to(&self.out[..len], to).await {
+            tracing::trace!("relay send: {e}");
+        }
+    }
+}
+
+/// Relays on `socket` (and for TCP connections) until every [`RelayHandle`] (and lease) is
+/// dropped.
 pub async fn serve(
     socket: UdpSocket,
-    mut commands: UnboundedReceiver<Command>,
+    inbox: Inbox,
     membership: Arc<impl Membership>,
-    mut relay: Relay,
+    relay: Relay,
 ) {
+    let Inbox {
+        mut commands,
+        mut frames,
+    } = inbox;
     // A standalone relay's tickets expire by the wall clock (a no-op for the built-in relay).
     let mut clock = tokio::time::interval(Duration::from_secs(1));
-    let mut cache = SharesCache::default();
+    let mut state = State {
+        relay,
+        cache: SharesCache::default(),
+        membership,
+        tcp: TcpLinks::default(),
+        out: vec![0u8; RECV_BUF],
+    };
     let mut buf = vec![0u8; RECV_BUF];
-    // A Deliver is shorter than the Send it comes from, so this always fits.
-    let mut out = vec![0u8; RECV_BUF];
     let mut report = tokio::time::interval(REPORT_EVERY);
-    let mut reported = RelayCounters::default();
+    let mut reported = (RelayCounters::default(), state.tcp.counters);
     loop {
         tokio::select! {
             biased;
-            command = commands.recv() => match command {
-                Some(Command::Add { node, token }) => relay.add_node(node, token),
-                Some(Command::Remove { token }) => {
-                    relay.remove_token(&token);
+            command = commands.recv() => {
+                if !state.command(command) {
+                    return;
                 }
-                None => return,
-            },
+            }
             received = socket.recv_from(&mut buf) => {
                 let (n, from) = match received {
                     Ok(r) => r,
@@ -196,20 +308,39 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let shares = |a: &NodeKey, b: &NodeKey| cache.shares(&*membership, a, b);
-                let Some(t) = relay.handle_datagram(Instant::now(), from, &buf[..n], shares, &mut out)
-                else {
-                    continue;
-                };
-                if let Err(e) = socket.send_to(&out[..t.len], t.to).await {
-                    tracing::trace!("relay send: {e}");
+                // Only TCP connections have these addresses; over UDP one is forged.
+                if !is_synthetic(&from) {
+                    if let Some((to, len)) = state.frame(from, &buf[..n]) {
+                        state.transmit(&socket, to, len).await;
+                    }
+                }
+                for _ in 0..TCP_PER_DATAGRAM {
+                    // Commands first, as in the select: an Attach precedes its first frame.
+                    while let Ok(command) = commands.try_recv() {
+                        state.command(Some(command));
+                    }
+                    let Ok((from, frame)) = frames.try_recv() else { break };
+                    if let Some((to, len)) = state.frame(from, &frame) {
+                        state.transmit(&socket, to, len).await;
+                    }
                 }
             }
-            _ = clock.tick() => relay.set_unix_time(crate::hub::unix_now()),
+            Some((from, frame)) = frames.recv() => {
+                if let Some((to, len)) = state.frame(from, &frame) {
+                    state.transmit(&socket, to, len).await;
+                }
+            }
+            _ = clock.tick() => state.relay.set_unix_time(crate::hub::unix_now()),
             _ = report.tick() => {
-                let now = relay.counters();
+                let now = (state.relay.counters(), state.tcp.counters);
                 if now != reported {
-                    tracing::debug!(nodes = relay.len(), counters = ?now, "relay");
+                    tracing::debug!(
+                        nodes = state.relay.len(),
+                        tcp_links = state.tcp.len(),
+                        counters = ?now.0,
+                        tcp = ?now.1,
+                        "relay"
+                    );
                     reported = now;
                 }
             }
@@ -331,8 +462,13 @@ mod tests {
     async fn start() -> (SocketAddr, RelayHandle) {
         let socket = bind(LO, 0).await.unwrap();
         let relay = socket.local_addr().unwrap();
-        let (handle, rx) = channel(relay.port());
-        tokio::spawn(serve(socket, rx, Arc::new(Fake::new()), Relay::default()));
+        let (handle, inbox) = channel(relay.port());
+        tokio::spawn(serve(
+            socket,
+            inbox,
+            Arc::new(Fake::new()),
+            Relay::default(),
+        ));
         (relay, handle)
     }
 

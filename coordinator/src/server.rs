@@ -1,18 +1,18 @@
 //! One task per daemon connection: Noise handshake, registration, then requests in and peer
-//! map updates out.
+//! map updates out — the same over QUIC and over TCP+TLS ([`Link`]).
 
 use crate::hub::{error_code, unix_now, Hub};
-use crate::quic::{read_frame, write_frame};
+use crate::link::{FrameReader, Link};
 use crate::relay::{Membership, RelayHandle, RelayLease};
 use crate::relay_tickets::ExternalRelay;
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use warren_coordinator_core::InviteGrant;
-use warren_proto::control::auth::{ServerHandshake, BINDING_LEN, EXPORTER_LABEL};
+use warren_proto::control::auth::ServerHandshake;
 use warren_proto::control::msg::RelayOffer;
 use warren_proto::control::msg::{
     ClientMsg, ErrorCode, Hello, ServerMsg, Welcome, CONTROL_VERSION,
@@ -21,7 +21,7 @@ use warren_proto::invite::SECRET_LEN;
 use warren_proto::key::NodeKey;
 use warren_proto::relay::RelayToken;
 
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Leases last 30 days; renewing hourly while connected keeps them far from expiry.
 const RENEW_EVERY: Duration = Duration::from_secs(3600);
 
@@ -75,7 +75,11 @@ pub async fn serve(endpoint: quinn::Endpoint, server: Arc<Server>) -> Result<()>
         let server = server.clone();
         tokio::spawn(async move {
             let remote = incoming.remote_address();
-            if let Err(e) = connection(incoming, &server).await {
+            let r = match crate::quic::accept(incoming, HANDSHAKE_TIMEOUT).await {
+                Ok(link) => session(link, &server).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = r {
                 tracing::debug!(%remote, "connection ended: {e:#}");
             }
         });
@@ -83,16 +87,17 @@ pub async fn serve(endpoint: quinn::Endpoint, server: Arc<Server>) -> Result<()>
     Ok(())
 }
 
-async fn connection(incoming: quinn::Incoming, server: &Server) -> Result<()> {
-    let conn = incoming.await?;
-    let remote = conn.remote_address();
-    let mut binding = [0u8; BINDING_LEN];
-    conn.export_keying_material(&mut binding, EXPORTER_LABEL, b"")
-        .map_err(|_| anyhow!("TLS exporter unavailable"))?;
-    let (mut send, mut recv) = tokio::time::timeout(HANDSHAKE_TIMEOUT, conn.accept_bi())
-        .await
-        .context("no control stream")??;
-    let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame(&mut recv))
+/// One daemon's session on `link`, until the link or the daemon ends it.
+pub async fn session(link: Link, server: &Server) -> Result<()> {
+    let Link {
+        transport,
+        remote,
+        binding,
+        mut reader,
+        writer: mut send,
+        _io,
+    } = link;
+    let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.read_frame())
         .await
         .context("no handshake")??;
     // Nothing is accepted from a node before its key is proven.
@@ -129,13 +134,13 @@ async fn connection(incoming: quinn::Incoming, server: &Server) -> Result<()> {
             message: message.clone(),
         })?,
     };
-    write_frame(&mut send, &hs.reply(&payload)?).await?;
+    send.write_frame(&hs.reply(&payload)?).await?;
     if answer.is_err() {
-        send.finish()?;
+        send.finish();
         tokio::time::sleep(Duration::from_millis(200)).await;
         return Ok(());
     }
-    tracing::info!(%remote, node = %node, name = %hello.name, "node connected");
+    tracing::info!(%remote, ?transport, node = %node, name = %hello.name, "node connected");
 
     // A guess at the node's reflexive WireGuard endpoint until it reports a STUN answer: the
     // address its control connection comes from, with its UDP port. Right for public hosts and
@@ -160,12 +165,12 @@ async fn connection(incoming: quinn::Incoming, server: &Server) -> Result<()> {
     let writer = tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
             let bytes = serde_json::to_vec(&msg).expect("serializable");
-            if write_frame(&mut send, &bytes).await.is_err() {
+            if send.write_frame(&bytes).await.is_err() {
                 break;
             }
         }
     });
-    let result = requests(server, node, remote, &mut recv).await;
+    let result = requests(server, node, remote, &mut reader).await;
     writer.abort();
     let mut hub = server.hub();
     if hub.go_offline(&node, session) {
@@ -245,13 +250,13 @@ async fn requests(
     server: &Server,
     node: NodeKey,
     remote: SocketAddr,
-    recv: &mut quinn::RecvStream,
+    reader: &mut FrameReader,
 ) -> Result<()> {
     let mut renew = tokio::time::interval(RENEW_EVERY);
     renew.tick().await;
     loop {
         let frame = tokio::select! {
-            f = read_frame(recv) => f?,
+            f = reader.read_frame() => f?,
             _ = renew.tick() => {
                 let mut hub = server.hub();
                 if let Ok(changes) = hub.registry.renew_lease(node, unix_now()) {
@@ -628,7 +633,7 @@ mod tests {
             offer_relay(&server, key(ALICE), &[]),
             (None, None)
         ));
-        let (handle, mut commands) = crate::relay::channel(7446);
+        let (handle, mut inbox) = crate::relay::channel(7446);
         server.relay = Some(handle);
         let (offer, lease) = offer_relay(&server, key(ALICE), &[]);
         let (offer, lease) = (offer.unwrap(), lease.unwrap());
@@ -641,12 +646,12 @@ mod tests {
             .try_into()
             .unwrap();
         assert!(matches!(
-            commands.try_recv(),
+            inbox.commands.try_recv(),
             Ok(crate::relay::Command::Add { node, token: t }) if node == key(ALICE) && t == token
         ));
         drop(lease);
         assert!(matches!(
-            commands.try_recv(),
+            inbox.commands.try_recv(),
             Ok(crate::relay::Command::Remove { token: t }) if t == token
         ));
     }

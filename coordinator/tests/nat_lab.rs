@@ -7,9 +7,11 @@
 //! ```
 //!
 //! - `nat_matrix`: every pair of site kinds (public, full cone, port-restricted, symmetric, two
-//!   hosts behind one NAT), expectations as data in `lab::matrix::MATRIX`; prints a summary
+//!   hosts behind one NAT; a UDP-blocking site against four of them), expectations as data in `lab::matrix::MATRIX`; prints a summary
 //!   table (path, time to first ping reply, TCP MB/s). `WARREN_LAB_PAIRS=a-b,c-d` runs only
 //!   those pairs; `WARREN_LAB_LOG` sets the processes' `RUST_LOG` (default `info`).
+//! - `udp_blocked_relay_survives_coordinator_restart`: a host behind a UDP-blocking site on
+//!   the relay over TCP+TLS, before and after a coordinator restart.
 //! - `coordinator_restart`, `wrong_password_and_unknown_network`, `duplicate_name_in_network`.
 //!
 //! Everything lives in namespaces `wlab<pid>-<test>-*` and the "public" addresses are
@@ -201,6 +203,53 @@ fn standalone_relay() {
 /// talking; after a restart with the same state dir they reconnect by themselves, with the same
 /// overlay addresses and networks, still reach each other, and a new host can join the network
 /// with its password.
+/// A host whose network blocks UDP reaches the coordinator and the relay over TCP+TLS; when
+/// the coordinator restarts (and its relay with it) the host reconnects by itself, over TCP
+/// again, and relayed traffic resumes.
+#[test]
+fn udp_blocked_relay_survives_coordinator_restart() {
+    let mut lab = Lab::start("udpb-restart");
+    let (_sa, mut ha) = lab.add_site(SiteKind::UdpBlocked, 1, "a");
+    let (_sb, mut hb) = lab.add_site(SiteKind::Public, 1, "b");
+    let (a, b) = (&mut ha[0], &mut hb[0]);
+    start_all(&mut [&mut *a, &mut *b]);
+    let ip_a = a.up(&lab.coordinator);
+    let ip_b = b.up(&lab.coordinator);
+    a.warren_ok(&["create", "hotel", "--password", "pw-hotel"]);
+    b.warren_ok(&["join", "hotel", "--password", "pw-hotel"]);
+    first_reply_blocking(a, ip_b, Instant::now());
+    assert_eq!(a.status()["coordinator"]["transport"], "tcp");
+
+    lab.coordinator.kill();
+    wait_all(
+        &mut [&mut *a, &mut *b],
+        Duration::from_secs(40),
+        "noticed the coordinator is gone",
+        |st| !coordinator_connected(st),
+    );
+    lab.coordinator.start();
+    wait_all(
+        &mut [&mut *a, &mut *b],
+        Duration::from_secs(45),
+        "reconnected by themselves",
+        coordinator_connected,
+    );
+    assert_eq!(a.status()["coordinator"]["transport"], "tcp");
+    assert_eq!(b.status()["coordinator"]["transport"], "quic");
+    let t0 = Instant::now();
+    first_reply_blocking(a, ip_b, t0);
+    first_reply_blocking(b, ip_a, t0);
+    wait_path(a, b, &["relay"], Duration::from_secs(5));
+    for (from, to) in [(&*a, ip_b), (&*b, ip_a)] {
+        let r = ping(&from.ns, to, 3, 1);
+        assert_eq!(
+            r.received, 3,
+            "after the restart, {} -> {to}:\n{}",
+            from.name, r.output
+        );
+    }
+}
+
 #[test]
 fn coordinator_restart() {
     let mut lab = Lab::start("restart");

@@ -52,6 +52,7 @@ fn sample(peers: Vec<PeerStatus>, networks: &[&str]) -> Status {
             last_error: None,
             networks: networks.iter().map(|s| s.to_string()).collect(),
             rtt_ms: Some(3),
+            transport: Some(ControlTransport::Quic),
         }),
         broadcast: Default::default(),
     }
@@ -78,7 +79,7 @@ fn status_groups_peers_by_network_with_every_column() {
         text.starts_with("alice 100.64.0.1 — Warren is up\n"),
         "{text}"
     );
-    assert!(text.contains("coordinator 203.0.113.1:7443: connected, RTT 3 ms"));
+    assert!(text.contains("coordinator 203.0.113.1:7443: connected over QUIC, RTT 3 ms"));
     assert!(text.contains("public address 203.0.113.10:41820 (endpoint-independent"));
     // Networks in name order, each with its count, then the static peers.
     let empty = text
@@ -138,6 +139,12 @@ fn status_groups_peers_by_network_with_every_column() {
 fn status_explains_empty_down_and_disconnected_states() {
     let mut s = sample(vec![], &[]);
     assert!(status(&s).contains("no networks yet: `warren create NET`"));
+    s.coordinator.as_mut().unwrap().transport = Some(ControlTransport::Tcp);
+    assert!(
+        status(&s).contains("coordinator 203.0.113.1:7443: connected over TCP (no UDP"),
+        "{}",
+        status(&s)
+    );
     s.state = TunnelState::Down;
     let c = s.coordinator.as_mut().unwrap();
     c.connected = false;

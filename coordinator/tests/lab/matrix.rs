@@ -167,6 +167,27 @@ pub const MATRIX: &[Case] = &[
         Expect::Path(DIRECT),
     ),
     case("same_lan", Sites::SameLan, Expect::Path(LAN)),
+    // No UDP gets out of a hotel network: the control channel and the relay go over TCP+TLS.
+    case(
+        "udp_blocked-public",
+        Sites::Pair(UdpBlocked, Public),
+        Expect::Path(RELAY),
+    ),
+    case(
+        "udp_blocked-port_restricted",
+        Sites::Pair(UdpBlocked, PortRestricted),
+        Expect::Path(RELAY),
+    ),
+    case(
+        "udp_blocked-symmetric",
+        Sites::Pair(UdpBlocked, Symmetric),
+        Expect::Path(RELAY),
+    ),
+    case(
+        "udp_blocked-udp_blocked",
+        Sites::Pair(UdpBlocked, UdpBlocked),
+        Expect::Path(RELAY),
+    ),
 ];
 
 /// Both first replies must come within this (goal: under 1 s).
@@ -342,6 +363,11 @@ fn run_case(lab: &mut Lab, case: &Case, row: &mut Row) {
     }
     let ip_a = a.up(&lab.coordinator);
     let ip_b = b.up(&lab.coordinator);
+    if let Sites::Pair(ka, kb) = case.sites {
+        for (h, kind) in [(&*a, ka), (&*b, kb)] {
+            check_transport(h, kind);
+        }
+    }
     let net = format!("m-{}", case.name);
     let pw = format!("pw-{}", case.name);
     a.warren_ok(&["create", &net, "--password", &pw]);
@@ -428,6 +454,20 @@ fn run_case(lab: &mut Lab, case: &Case, row: &mut Row) {
             ));
         }
     }
+}
+
+/// Only a host behind a UDP-blocking site reaches the coordinator over TCP.
+fn check_transport(h: &Host, kind: SiteKind) {
+    let want = if kind == UdpBlocked { "tcp" } else { "quic" };
+    let st = h.status();
+    assert_eq!(
+        st["coordinator"]["transport"],
+        want,
+        "{} ({}) should reach the coordinator over {want}: {}",
+        h.name,
+        kind.label(),
+        st["coordinator"]
+    );
 }
 
 /// The checks of a pair that must connect: first replies both ways (timed), steady pings both

@@ -30,6 +30,9 @@ pub enum SiteKind {
     /// for a port mapping with UPnP-IGD, NAT-PMP or PCP. Its WAN address is in
     /// [`UPNP_WAN_NET`] (miniupnpd refuses reserved ones such as the lab's 203.0.113.0/24).
     SymmetricUpnp,
+    /// A hotel network: port-restricted NAT that drops all UDP between the LAN and the WAN,
+    /// so only TCP gets out (the control channel and the relay over TCP+TLS).
+    UdpBlocked,
 }
 
 impl SiteKind {
@@ -41,6 +44,7 @@ impl SiteKind {
             SiteKind::Symmetric => "symmetric",
             SiteKind::DoubleNat => "double_nat",
             SiteKind::SymmetricUpnp => "symmetric_upnp",
+            SiteKind::UdpBlocked => "udp_blocked",
         }
     }
 
@@ -53,6 +57,7 @@ impl SiteKind {
             SiteKind::Symmetric => "sym",
             SiteKind::DoubleNat => "dbl",
             SiteKind::SymmetricUpnp => "symu",
+            SiteKind::UdpBlocked => "udpb",
         }
     }
 
@@ -73,7 +78,9 @@ impl SiteKind {
                     "iifname \"wan\" udp dport {WG_PORT} counter dnat to {first_host}:{WG_PORT}"
                 ),
             ),
-            SiteKind::PortRestricted | SiteKind::DoubleNat => ("masquerade", String::new()),
+            SiteKind::PortRestricted | SiteKind::DoubleNat | SiteKind::UdpBlocked => {
+                ("masquerade", String::new())
+            }
             SiteKind::Symmetric | SiteKind::SymmetricUpnp => {
                 ("masquerade fully-random", String::new())
             }
@@ -82,6 +89,10 @@ impl SiteKind {
             upnp::ruleset()
         } else {
             String::new()
+        };
+        let udp_filter = match self {
+            SiteKind::UdpBlocked => "meta l4proto udp counter drop",
+            _ => "",
         };
         Some(format!(
             "table ip warren_lab {{
@@ -95,6 +106,7 @@ impl SiteKind {
   }}
   chain forward {{
     type filter hook forward priority filter; policy accept;
+    {udp_filter}
     iifname \"wan\" ct state established,related accept
     iifname \"wan\" ct status dnat accept
     iifname \"wan\" counter drop

@@ -309,7 +309,12 @@ async fn ping(state: &ApiState, query: &str) -> Response {
                 peer: peer.name,
                 overlay_ip: peer.overlay_ip,
                 path,
-                endpoint: a.from,
+                endpoint: state
+                    .control
+                    .view
+                    .lock()
+                    .expect("control view lock")
+                    .shown(a.from),
                 rtt_us: a.rtt.as_micros() as u64,
             });
         }

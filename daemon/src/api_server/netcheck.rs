@@ -12,7 +12,7 @@ use warren_proto::control::msg::NatKind;
 const UPNP_WAIT: Duration = Duration::from_secs(2);
 
 pub async fn run(state: &ApiState) -> Response {
-    let (servers, coordinator, rtt) = {
+    let (servers, coordinator, rtt, link) = {
         let v = state.control.view.lock().expect("control view lock");
         let connected = v.coordinator.as_ref().is_some_and(|c| c.connected);
         (
@@ -21,7 +21,9 @@ pub async fn run(state: &ApiState) -> Response {
             v.connection
                 .as_ref()
                 .filter(|_| connected)
-                .map(|c| c.rtt().as_millis() as u32),
+                .and_then(|c| c.rtt())
+                .map(|r| r.as_millis() as u32),
+            v.connection.clone(),
         )
     };
     if !state.dataplane.node().is_up() {
@@ -81,7 +83,7 @@ pub async fn run(state: &ApiState) -> Response {
             .node()
             .relay_status(Instant::now())
             .map(|(server, rtt, alive)| RelayCheck {
-                server,
+                server: link.as_ref().map_or(server, |l| l.shown(server)),
                 reachable: alive,
                 rtt_ms: rtt.map(|r| r.as_millis() as u32),
             });

@@ -6,13 +6,18 @@ use std::time::Instant;
 use warren_proto::api::{BroadcastStatus, Status, TunnelState};
 
 pub fn build(state: &ApiState) -> Status {
-    let (mut coordinator, peer_networks, rtt) = {
+    let (mut coordinator, peer_networks, link) = {
         let v = state.control.view.lock().expect("control view lock");
-        let rtt = v.connection.as_ref().map(|c| c.rtt().as_millis() as u32);
-        (v.coordinator.clone(), v.peer_networks.clone(), rtt)
+        (
+            v.coordinator.clone(),
+            v.peer_networks.clone(),
+            v.connection.clone(),
+        )
     };
     if let Some(c) = coordinator.as_mut() {
-        c.rtt_ms = if c.connected { rtt } else { None };
+        let link = link.as_ref().filter(|_| c.connected);
+        c.rtt_ms = link.and_then(|l| l.rtt()).map(|r| r.as_millis() as u32);
+        c.transport = link.map(|l| l.transport);
     }
     let mut self_ = state.self_status.clone();
     if let Some(c) = &coordinator {
@@ -29,6 +34,9 @@ pub fn build(state: &ApiState) -> Status {
     for p in &mut peers {
         if let Some(n) = peer_networks.get(&p.public_key) {
             p.networks = n.clone();
+        }
+        if let (Some(relay), Some(link)) = (p.relay, &link) {
+            p.relay = Some(link.shown(relay));
         }
     }
     Status {

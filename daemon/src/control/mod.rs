@@ -1,11 +1,17 @@
-//! The daemon's side of the coordinator: one QUIC connection, authenticated with Noise, that
-//! brings peers and network membership. The data plane keeps running with what it has when
-//! the coordinator is away; this task reconnects with backoff.
+//! The daemon's side of the coordinator: one QUIC connection (or TCP+TLS where UDP is
+//! blocked), authenticated with Noise, that brings peers and network membership. The data
+//! plane keeps running with what it has when the coordinator is away; this task reconnects
+//! with backoff.
 
+mod connect;
 mod lan;
+pub mod link;
 mod quic;
+mod relay_shim;
 pub mod session;
 mod settings;
+mod tcp;
+mod tls;
 mod tunnel_state;
 
 pub use session::run;
@@ -56,8 +62,19 @@ pub struct ControlView {
     pub peer_networks: HashMap<NodeKey, Vec<String>>,
     /// The coordinator's two STUN servers, once connected.
     pub stun_servers: Option<[SocketAddr; 2]>,
-    /// The live control connection (for its RTT).
-    pub connection: Option<quinn::Connection>,
+    /// The live control connection (its transport and RTT).
+    pub connection: Option<link::LinkInfo>,
+}
+
+impl ControlView {
+    /// `addr` as users should see it: over TCP the relay is a loopback shim, shown as the
+    /// coordinator connection it really goes through.
+    pub fn shown(&self, addr: SocketAddr) -> SocketAddr {
+        match &self.connection {
+            Some(link) => link.shown(addr),
+            None => addr,
+        }
+    }
 }
 
 /// The handle the local API holds.

@@ -1,73 +1,12 @@
-//! QUIC client setup. TLS only carries the connection: the coordinator is authenticated by the
-//! Noise handshake bound to this connection's exporter (see `warren_proto::control::auth`), so
-//! the certificate is not checked against any authority, only for a valid signature.
+//! QUIC client setup (see [`super::tls`] for why the certificate is not checked).
 
 use anyhow::{Context, Result};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
 use std::sync::Arc;
 use std::time::Duration;
 use warren_proto::control::frame::{encode, MAX_FRAME};
-use warren_proto::control::ALPN;
-
-#[derive(Debug)]
-struct BoundByNoise(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for BoundByNoise {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
 
 pub fn client_endpoint() -> Result<quinn::Endpoint> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(BoundByNoise(provider)))
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let tls = super::tls::client_config()?;
     let mut config = quinn::ClientConfig::new(Arc::new(
         quinn::crypto::rustls::QuicClientConfig::try_from(tls)?,
     ));
@@ -101,4 +40,26 @@ pub async fn read_frame(recv: &mut quinn::RecvStream) -> Result<Vec<u8>> {
     let mut buf = vec![0u8; len];
     recv.read_exact(&mut buf).await?;
     Ok(buf)
+}
+
+/// A QUIC connection to the coordinator at `addr` and its control stream.
+pub async fn connect(addr: std::net::SocketAddr) -> Result<super::link::Link> {
+    use super::link::{FrameReader, FrameWriter, Link};
+    use warren_proto::control::auth::{BINDING_LEN, EXPORTER_LABEL};
+    let endpoint = client_endpoint()?;
+    let conn = endpoint
+        .connect(addr, "warren")?
+        .await
+        .with_context(|| format!("QUIC connection to {addr} failed"))?;
+    let mut binding = [0u8; BINDING_LEN];
+    conn.export_keying_material(&mut binding, EXPORTER_LABEL, b"")
+        .map_err(|_| anyhow::anyhow!("TLS exporter unavailable"))?;
+    let (send, recv) = conn.open_bi().await?;
+    Ok(Link::quic(
+        endpoint,
+        conn,
+        binding,
+        FrameReader::Quic(recv),
+        FrameWriter::Quic(send),
+    ))
 }

@@ -1,7 +1,7 @@
 //! The control task: connect, authenticate, follow the coordinator's peer map, carry requests;
 //! reconnect with backoff when the connection fails.
 
-use super::quic::{client_endpoint, read_frame, write_frame};
+use super::link::{FrameWriter, Link};
 use super::{lan, Answer, Command, ControlView, CoordinatorSettings, Reply, TunnelState};
 use crate::dataplane::Dataplane;
 use anyhow::{anyhow, Context, Result};
@@ -14,13 +14,11 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use warren_daemon_core::peer::{PeerConfig, DEFAULT_KEEPALIVE_SECS};
 use warren_proto::api::CoordinatorStatus;
-use warren_proto::control::auth::{ClientHandshake, BINDING_LEN, EXPORTER_LABEL};
-use warren_proto::control::msg::{
-    ClientMsg, Hello, NatKind, PeerInfo, ServerMsg, Welcome, CONTROL_VERSION,
-};
+use warren_proto::control::msg::{ClientMsg, NatKind, PeerInfo, ServerMsg, Welcome};
 use warren_proto::key::NodeKey;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// QUIC's head start, a TCP attempt, and its handshake, with room to spare.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(12);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 pub struct ControlContext {
@@ -274,6 +272,7 @@ impl Control {
                     },
                     networks: old.map(|c| c.networks).unwrap_or_default(),
                     rtt_ms: None,
+                    transport: None,
                 }
             });
             if !connected {
@@ -351,7 +350,7 @@ async fn session(
     commands: &mut mpsc::Receiver<Command>,
     c: &mut Control,
 ) -> End {
-    let connecting = tokio::time::timeout(CONNECT_TIMEOUT * 2, connect(ctx, s));
+    let connecting = tokio::time::timeout(CONNECT_TIMEOUT, connect(ctx, s));
     tokio::pin!(connecting);
     // Commands still get answers while a connection is being made.
     let connected = loop {
@@ -373,11 +372,12 @@ async fn session(
         Ok(Err(e)) => return End::Failed(format!("{e:#}")),
         Err(_) => return End::Failed("timed out".into()),
     };
-    let (_endpoint, conn, mut send, mut recv, welcome) = connected;
+    let (mut link, welcome) = connected;
+    tracing::info!(transport = ?link.transport(), remote = %link.remote, "control connection up");
     c.backoff = Duration::from_secs(1);
     c.last_error = None;
     c.publish_status(ctx, true);
-    ctx.publish(|v| v.connection = Some(conn.clone()));
+    ctx.publish(|v| v.connection = Some(link.info.clone()));
     set_networks(ctx, welcome.networks.clone());
     set_overlay_ip(ctx, welcome.overlay_ip);
     if let Err(e) = ctx.dataplane.use_overlay_ip(welcome.overlay_ip) {
@@ -391,7 +391,7 @@ async fn session(
         ))));
     }
     if let [p1, p2, ..] = welcome.stun_ports[..] {
-        let ip = conn.remote_address().ip();
+        let ip = link.remote.ip();
         let servers = [SocketAddr::new(ip, p1), SocketAddr::new(ip, p2)];
         ctx.publish(|v| v.stun_servers = Some(servers));
         ctx.dataplane
@@ -401,13 +401,13 @@ async fn session(
     }
     let relay = welcome.relay.as_ref().and_then(|r| {
         let token = warren_proto::relay::parse_token(&r.token)?;
-        let server = r
-            .address
-            .unwrap_or_else(|| SocketAddr::new(conn.remote_address().ip().to_canonical(), r.port));
+        // A standalone relay has its own address; the coordinator's is where the link goes
+        // (or, over TCP, the loopback shim that carries relay frames on the link).
+        let server = r.address.unwrap_or_else(|| link.relay_server(r.port));
         Some((server, token))
     });
     if let Some((server, _)) = relay {
-        tracing::info!(%server, "relay offered");
+        tracing::info!(%server, transport = ?link.transport(), "relay offered");
     }
     {
         let now = std::time::Instant::now();
@@ -432,7 +432,7 @@ async fn session(
     let mut next_id = 1u64;
     loop {
         tokio::select! {
-            frame = read_frame(&mut recv) => {
+            frame = link.reader.read_frame() => {
                 let frame = match frame {
                     Ok(f) => f,
                     Err(e) => {
@@ -476,7 +476,7 @@ async fn session(
                                 format!("left network {name}")
                             }
                             ClientMsg::Logout { .. } => {
-                                conn.close(0u32.into(), b"logged out");
+                                link.close(b"logged out");
                                 c.settings = None;
                                 forget_coordinator(ctx);
                                 let left = if networks.is_empty() {
@@ -545,7 +545,7 @@ async fn session(
                         ctx.portmap.send(crate::portmap::Command::NetworkChanged);
                     }
                     reflexive = d.reflexive.or(reflexive);
-                    if let Err(e) = send_endpoints(ctx, &mut send).await {
+                    if let Err(e) = send_endpoints(ctx, &mut link.writer).await {
                         return End::Failed(e);
                     }
                     // Subscribers see the new reflexive address and NAT kind.
@@ -555,14 +555,14 @@ async fn session(
             Ok(()) = mapping.changed() => {
                 let m = *mapping.borrow_and_update();
                 tracing::debug!(mapped = ?m.map(|m| m.external), "advertising the port mapping");
-                if let Err(e) = send_endpoints(ctx, &mut send).await {
+                if let Err(e) = send_endpoints(ctx, &mut link.writer).await {
                     return End::Failed(e);
                 }
                 ctx.publish(|_| {});
             }
             cmd = commands.recv() => match cmd {
                 None => {
-                    conn.close(0u32.into(), b"daemon stopping");
+                    link.close(b"daemon stopping");
                     return End::Closed;
                 }
                 Some(Command::Up(Some(new), reply)) if new == *s => {
@@ -578,19 +578,19 @@ async fn session(
                     ))));
                 }
                 Some(cmd @ (Command::Up(..) | Command::Down(_))) => {
-                    conn.close(0u32.into(), b"reconfigured");
+                    link.close(b"reconfigured");
                     for (_, (r, _)) in pending.drain() {
                         let _ = r.send(Err("the coordinator connection was closed".into()));
                     }
                     return End::Command(cmd);
                 }
                 Some(Command::Logout { reply, .. }) => {
-                    if let Err(e) = send_request(&mut send, &mut pending, &mut next_id, ClientMsg::Logout { id: 0 }, reply).await {
+                    if let Err(e) = send_request(&mut link.writer, &mut pending, &mut next_id, ClientMsg::Logout { id: 0 }, reply).await {
                         return End::Failed(e);
                     }
                 }
                 Some(Command::Request(msg, reply)) => {
-                    if let Err(e) = send_request(&mut send, &mut pending, &mut next_id, msg, reply).await {
+                    if let Err(e) = send_request(&mut link.writer, &mut pending, &mut next_id, msg, reply).await {
                         return End::Failed(e);
                     }
                 }
@@ -601,7 +601,7 @@ async fn session(
 
 /// Tells the coordinator every candidate we know of now (LAN addresses, STUN's answer, the
 /// router's port mapping).
-async fn send_endpoints(ctx: &ControlContext, send: &mut quinn::SendStream) -> Result<(), String> {
+async fn send_endpoints(ctx: &ControlContext, send: &mut FrameWriter) -> Result<(), String> {
     let discovery = ctx.dataplane.node().discovery();
     let msg = ClientMsg::Endpoints {
         lan: lan::lan_endpoints(ctx.udp_port, &ctx.tun),
@@ -610,14 +610,14 @@ async fn send_endpoints(ctx: &ControlContext, send: &mut quinn::SendStream) -> R
         mapped: ctx.portmap.current.borrow().map(|m| m.external),
     };
     let bytes = serde_json::to_vec(&msg).expect("serializable");
-    write_frame(send, &bytes)
+    send.write_frame(&bytes)
         .await
         .map_err(|e| format!("send failed: {e:#}"))
 }
 
 /// Sends a request under a fresh id and remembers who waits for its answer.
 async fn send_request(
-    send: &mut quinn::SendStream,
+    send: &mut FrameWriter,
     pending: &mut HashMap<u64, (Reply, ClientMsg)>,
     next_id: &mut u64,
     msg: ClientMsg,
@@ -625,7 +625,7 @@ async fn send_request(
 ) -> Result<(), String> {
     let msg = with_id(msg, *next_id);
     let bytes = serde_json::to_vec(&msg).expect("serializable");
-    if let Err(e) = write_frame(send, &bytes).await {
+    if let Err(e) = send.write_frame(&bytes).await {
         let _ = reply.send(Err(format!("cannot reach the coordinator: {e:#}")));
         return Err(format!("send failed: {e:#}"));
     }
@@ -634,49 +634,9 @@ async fn send_request(
     Ok(())
 }
 
-type Connected = (
-    quinn::Endpoint,
-    quinn::Connection,
-    quinn::SendStream,
-    quinn::RecvStream,
-    Welcome,
-);
-
-async fn connect(ctx: &ControlContext, s: &CoordinatorSettings) -> Result<Connected> {
+async fn connect(ctx: &ControlContext, s: &CoordinatorSettings) -> Result<(Link, Welcome)> {
     let addr = resolve(&s.address).await?;
-    let endpoint = client_endpoint()?;
-    let conn = tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect(addr, "warren")?)
-        .await
-        .map_err(|_| anyhow!("no answer from {addr}"))?
-        .with_context(|| format!("QUIC connection to {addr} failed"))?;
-    let mut binding = [0u8; BINDING_LEN];
-    conn.export_keying_material(&mut binding, EXPORTER_LABEL, b"")
-        .map_err(|_| anyhow!("TLS exporter unavailable"))?;
-    let (mut send, mut recv) = conn.open_bi().await?;
-    let hello = Hello {
-        v: CONTROL_VERSION,
-        name: s.name.clone(),
-        udp_port: ctx.udp_port,
-        lan_endpoints: lan::lan_endpoints(ctx.udp_port, &ctx.tun),
-    };
-    let (hs, first) = ClientHandshake::start(
-        &ctx.node_secret,
-        &s.public_key,
-        &binding,
-        &serde_json::to_vec(&hello)?,
-    )?;
-    write_frame(&mut send, &first).await?;
-    let answer = read_frame(&mut recv).await.context(
-        "the coordinator closed the connection during the handshake (is --coordinator-key right?)",
-    )?;
-    let payload = hs.finish(&answer)?;
-    // Before the welcome, the coordinator may answer with an error (e.g. a name clash).
-    if let Ok(ServerMsg::Error { message, .. }) = serde_json::from_slice::<ServerMsg>(&payload) {
-        return Err(anyhow!(message));
-    }
-    let welcome: Welcome =
-        serde_json::from_slice(&payload).context("unintelligible welcome from the coordinator")?;
-    Ok((endpoint, conn, send, recv, welcome))
+    super::connect::connect(ctx, s, addr).await
 }
 
 fn with_id(msg: ClientMsg, id: u64) -> ClientMsg {

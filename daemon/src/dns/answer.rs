@@ -267,6 +267,7 @@ mod tests {
                 last_error: None,
                 networks: vec!["home".into(), "work".into()],
                 rtt_ms: None,
+                transport: None,
             }),
             broadcast: Default::default(),
         };

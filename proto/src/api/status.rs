@@ -62,6 +62,18 @@ pub struct CoordinatorStatus {
     /// Round-trip time of the control connection, while connected.
     #[serde(default)]
     pub rtt_ms: Option<u32>,
+    /// What the control connection runs over, while connected.
+    #[serde(default)]
+    pub transport: Option<ControlTransport>,
+}
+
+/// How the daemon reaches its coordinator: QUIC, or TCP+TLS where UDP is blocked (then the
+/// relay's traffic goes over that connection too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlTransport {
+    Quic,
+    Tcp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
