@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use warren_proto::api::ControlTransport;
 use warren_proto::control::auth::{BINDING_LEN, EXPORTER_LABEL};
-use warren_proto::control::frame::{encode, MAX_FRAME};
 
 /// Connection IDs and stateless resets must survive a restart: a daemon whose connection the
 /// previous process held is then told at its next keep-alive that the connection is gone (a
@@ -66,21 +65,4 @@ pub async fn accept(incoming: quinn::Incoming, timeout: Duration) -> Result<Link
         writer: FrameWriter::Quic(send),
         _io: None,
     })
-}
-
-pub async fn write_frame(send: &mut quinn::SendStream, payload: &[u8]) -> Result<()> {
-    let mut out = Vec::with_capacity(payload.len() + 4);
-    encode(payload, &mut out)?;
-    send.write_all(&out).await?;
-    Ok(())
-}
-
-pub async fn read_frame(recv: &mut quinn::RecvStream) -> Result<Vec<u8>> {
-    let mut len = [0u8; 4];
-    recv.read_exact(&mut len).await?;
-    let len = u32::from_be_bytes(len) as usize;
-    anyhow::ensure!(len <= MAX_FRAME, "frame of {len} bytes");
-    let mut buf = vec![0u8; len];
-    recv.read_exact(&mut buf).await?;
-    Ok(buf)
 }

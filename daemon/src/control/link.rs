@@ -2,16 +2,14 @@
 //! the session uses it: frames in, frames out, the TLS exporter the Noise handshake is bound
 //! to, where the relay is, and what status shows about it.
 
-use super::quic;
 use super::tcp::TcpIo;
-use anyhow::{anyhow, Result};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use warren_proto::api::ControlTransport;
 use warren_proto::control::auth::BINDING_LEN;
+pub use warren_proto::control::io::{FrameReader, FrameWriter};
 
 pub struct Link {
     pub remote: SocketAddr,
@@ -133,42 +131,6 @@ impl LinkInfo {
         match self.relay_alias {
             Some((shim, real)) if shim == addr => real,
             _ => addr,
-        }
-    }
-}
-
-pub enum FrameReader {
-    Quic(quinn::RecvStream),
-    /// Control frames the TCP reader task took off the stream.
-    Tcp(mpsc::Receiver<Vec<u8>>),
-}
-
-impl FrameReader {
-    pub async fn read_frame(&mut self) -> Result<Vec<u8>> {
-        match self {
-            FrameReader::Quic(recv) => quic::read_frame(recv).await,
-            FrameReader::Tcp(frames) => frames
-                .recv()
-                .await
-                .ok_or_else(|| anyhow!("the TCP connection closed")),
-        }
-    }
-}
-
-pub enum FrameWriter {
-    Quic(quinn::SendStream),
-    /// Control frames for the TCP writer task.
-    Tcp(mpsc::Sender<Vec<u8>>),
-}
-
-impl FrameWriter {
-    pub async fn write_frame(&mut self, payload: &[u8]) -> Result<()> {
-        match self {
-            FrameWriter::Quic(send) => quic::write_frame(send, payload).await,
-            FrameWriter::Tcp(frames) => frames
-                .send(payload.to_vec())
-                .await
-                .map_err(|_| anyhow!("the TCP connection closed")),
         }
     }
 }

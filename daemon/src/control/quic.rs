@@ -3,7 +3,6 @@
 use anyhow::{Context, Result};
 use std::sync::Arc;
 use std::time::Duration;
-use warren_proto::control::frame::{encode, MAX_FRAME};
 
 pub fn client_endpoint() -> Result<quinn::Endpoint> {
     let tls = super::tls::client_config()?;
@@ -20,26 +19,6 @@ pub fn client_endpoint() -> Result<quinn::Endpoint> {
         .context("cannot open the control socket")?;
     endpoint.set_default_client_config(config);
     Ok(endpoint)
-}
-
-pub async fn write_frame(send: &mut quinn::SendStream, payload: &[u8]) -> Result<()> {
-    let mut out = Vec::with_capacity(payload.len() + 4);
-    encode(payload, &mut out)?;
-    send.write_all(&out).await?;
-    Ok(())
-}
-
-pub async fn read_frame(recv: &mut quinn::RecvStream) -> Result<Vec<u8>> {
-    let mut len = [0u8; 4];
-    recv.read_exact(&mut len).await?;
-    let len = u32::from_be_bytes(len) as usize;
-    anyhow::ensure!(
-        len <= MAX_FRAME,
-        "frame of {len} bytes from the coordinator"
-    );
-    let mut buf = vec![0u8; len];
-    recv.read_exact(&mut buf).await?;
-    Ok(buf)
 }
 
 /// A QUIC connection to the coordinator at `addr` and its control stream.

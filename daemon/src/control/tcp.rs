@@ -19,7 +19,8 @@ use tokio::task::JoinHandle;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 use warren_proto::control::auth::{BINDING_LEN, EXPORTER_LABEL};
-use warren_proto::control::stream::{header, parse_header, Kind, HEADER_LEN};
+use warren_proto::control::io::write_frames;
+use warren_proto::control::stream::{parse_header, Kind, HEADER_LEN};
 
 const CONTROL_QUEUE: usize = 64;
 /// Datagrams from the node waiting for the TLS stream; beyond this they are dropped.
@@ -186,38 +187,4 @@ async fn write_loop(
         return;
     }
     let _ = write.shutdown().await;
-}
-
-/// Writes frames until the control queue closes; flushes whenever both queues are empty, so
-/// a burst goes out in few TLS records and a lone frame goes out at once.
-async fn write_frames<W: tokio::io::AsyncWrite + Unpin>(
-    write: &mut BufWriter<W>,
-    control: &mut mpsc::Receiver<Vec<u8>>,
-    relay: &mut mpsc::Receiver<Vec<u8>>,
-) -> std::io::Result<()> {
-    let mut relay_open = true;
-    loop {
-        let (kind, payload) = tokio::select! {
-            biased;
-            c = control.recv() => match c {
-                Some(p) => (Kind::Control, p),
-                None => break,
-            },
-            r = relay.recv(), if relay_open => match r {
-                Some(p) => (Kind::Relay, p),
-                None => {
-                    relay_open = false;
-                    continue;
-                }
-            },
-        };
-        let h = header(kind, payload.len())
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-        write.write_all(&h).await?;
-        write.write_all(&payload).await?;
-        if control.is_empty() && relay.is_empty() {
-            write.flush().await?;
-        }
-    }
-    write.flush().await
 }

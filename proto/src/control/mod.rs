@@ -12,6 +12,8 @@
 
 pub mod auth;
 pub mod frame;
+#[cfg(feature = "io")]
+pub mod io;
 pub mod msg;
 pub mod stream;
 
