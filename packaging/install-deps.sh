@@ -4,7 +4,8 @@ set -euo pipefail
 need=()
 for pkg_cmd in iproute2:ip nftables:nft iputils-ping:ping iperf3:iperf3 procps:ps \
                build-essential:cc pkg-config:pkg-config curl:curl ca-certificates:update-ca-certificates \
-               miniupnpd-nftables:miniupnpd miniupnpc:upnpc; do
+               miniupnpd-nftables:miniupnpd miniupnpc:upnpc \
+               dpkg-dev:dpkg-shlibdeps systemd:systemd-analyze; do
   pkg=${pkg_cmd%%:*}; cmd=${pkg_cmd##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -139,6 +139,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout; the
+    /// packages install them
+    #[command(hide = true)]
+    Completions { shell: clap_complete::Shell },
 }
 
 fn main() {
@@ -162,6 +166,11 @@ fn print_json(v: &impl serde::Serialize) -> Result<()> {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    if let Command::Completions { shell } = cli.command {
+        use clap::CommandFactory;
+        clap_complete::generate(shell, &mut Cli::command(), "warren", &mut std::io::stdout());
+        return Ok(());
+    }
     let socket = cli.socket.as_path();
     let call = |r: Request| client::call(socket, r);
     match cli.command {
@@ -340,6 +349,7 @@ fn run(cli: Cli) -> Result<()> {
                 print!("{}", render::netcheck(&report));
             }
         }
+        Command::Completions { .. } => {} // handled above, needs no daemon
     }
     Ok(())
 }

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# The packaging test (run by .ci/run after `cargo build`): builds both packages from the debug
+# binaries already in target/debug, installs them on this machine with dpkg, checks files,
+# permissions, group `warren`, `warren version`, `systemd-analyze verify` on the installed
+# units, an upgrade that keeps the identity, `remove` that keeps the state, and `purge` that
+# removes everything. Purges and deletes what it made even when a check fails.
+# Needs root and dpkg; skips otherwise, and skips rather than disturb a machine that already
+# has Warren installed or state in /var/lib/warren*.
+#   packaging/test-deb.sh [--profile debug|release]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+profile=debug
+target="${CARGO_TARGET_DIR:-target}"
+[ "${1:-}" = --profile ] && profile="$2"
+
+skip() { echo "test-deb: SKIPPED: $*"; exit 0; }
+[ "$(id -u)" = 0 ] || skip "needs root"
+if ! command -v dpkg-deb >/dev/null 2>&1 || ! command -v dpkg >/dev/null 2>&1; then skip "no dpkg"; fi
+# present PKG: dpkg knows PKG in any state but "not-installed" (config-files counts).
+present() {
+  local s
+  s="$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)"
+  [ -n "$s" ] && [ "$s" != not-installed ]
+}
+for p in warren warren-coordinator; do
+  if present "$p"; then
+    skip "package $p is already on this machine"
+  fi
+done
+for d in /var/lib/warren /var/lib/warren-coordinator /var/lib/private/warren-coordinator; do
+  [ -e "$d" ] && skip "$d exists (a real installation's state; not touching it)"
+done
+
+fails=0
+ok() { echo "  ok: $*"; }
+fail() { echo "  FAIL: $*"; fails=$((fails + 1)); }
+check() { local what="$1"; shift; if "$@" >/dev/null 2>&1; then ok "$what"; else fail "$what"; fi; }
+mode_is() { # PATH MODE OWNER
+  local got; got="$(stat -c '%a %U:%G' "$1" 2>/dev/null || echo missing)"
+  if [ "$got" = "$2 $3" ]; then ok "$1 $got"; else fail "$1 is $got, want $2 $3"; fi
+}
+
+out="$(mktemp -d)"
+had_group=0
+getent group warren >/dev/null && had_group=1
+cleanup() {
+  dpkg --purge warren warren-coordinator >/dev/null 2>&1 || true
+  if [ "$had_group" = 0 ] && getent group warren >/dev/null; then groupdel warren || true; fi
+  rm -rf "$out"
+}
+trap cleanup EXIT
+
+echo "test-deb: building the packages from $target/$profile"
+mapfile -t debs < <(packaging/build-deb.sh --profile "$profile" --no-build --fast --out "$out")
+[ "${#debs[@]}" = 2 ] || { echo "test-deb: build-deb.sh wrote ${#debs[*]} packages"; exit 1; }
+for d in "${debs[@]}"; do
+  dpkg-deb --info "$d" | sed -n 's/^ \(Package\|Version\|Depends\|Installed-Size\):/    &/p'
+done
+
+echo "test-deb: dpkg -i"
+log="$out/install.log"
+dpkg -i "${debs[@]}" > "$log" 2>&1 || { cat "$log"; fail "dpkg -i"; exit 1; }
+# shellcheck disable=SC2016 # the literal text the user is told
+check "postinst says how to join group warren" grep -qF 'sudo usermod -aG warren $USER' "$log"
+check "dpkg reports both installed" dpkg-query -W warren warren-coordinator
+
+for b in /usr/bin/warrend /usr/bin/warren /usr/bin/warren-coordinator; do mode_is "$b" 755 root:root; done
+for u in /lib/systemd/system/warrend.service /lib/systemd/system/warren-coordinator.service; do
+  mode_is "$u" 644 root:root
+done
+for f in /usr/share/man/man1/warren.1.gz /usr/share/man/man8/warrend.8.gz \
+         /usr/share/man/man8/warren-coordinator.8.gz /etc/default/warren \
+         /etc/default/warren-coordinator /usr/share/doc/warren/copyright \
+         /usr/share/zsh/vendor-completions/_warren /usr/share/fish/vendor_completions.d/warren.fish; do
+  mode_is "$f" 644 root:root
+done
+check "bash completion parses and completes subcommands" \
+  bash -c '. /usr/share/bash-completion/completions/warren && grep -q netcheck /usr/share/bash-completion/completions/warren'
+check "man page warren(1) documents the subcommands" sh -c 'zcat /usr/share/man/man1/warren.1.gz | grep -q "^\.SS invite"'
+check "group warren exists" getent group warren
+if [ -x "$target/$profile/warren-gui" ]; then
+  mode_is /usr/bin/warren-gui 755 root:root
+  for f in /usr/share/applications/warren-gui.desktop /etc/xdg/autostart/warren-gui.desktop \
+           /usr/share/icons/hicolor/scalable/apps/warren.svg; do mode_is "$f" 644 root:root; done
+else
+  check "no GUI files without a warren-gui binary" test ! -e /etc/xdg/autostart/warren-gui.desktop
+fi
+
+v="$(/usr/bin/warren --socket "$out/none.sock" version 2>&1 || true)"
+if echo "$v" | grep -q '^warren [0-9]' && echo "$v" | grep -q 'warrend not reachable'; then
+  ok "warren version: $(echo "$v" | head -n1)"
+else
+  fail "warren version said: $v"
+fi
+check "warrend --help" /usr/bin/warrend --help
+check "warren-coordinator key (in a scratch state dir)" \
+  sh -c "/usr/bin/warren-coordinator --state-dir '$out/coord' key | grep -q ."
+
+man_flag=()
+command -v man >/dev/null 2>&1 || man_flag=(--man=no)
+if command -v systemd-analyze >/dev/null 2>&1; then
+  if v="$(systemd-analyze verify "${man_flag[@]}" /lib/systemd/system/warrend.service \
+           /lib/systemd/system/warren-coordinator.service 2>&1)" && [ -z "$v" ]; then
+    ok "systemd-analyze verify on the installed units"
+  else
+    fail "systemd-analyze verify: $v"
+  fi
+else
+  fail "systemd-analyze is missing (packaging/install-deps.sh installs systemd)"
+fi
+check "warrend.service enabled (multi-user.target.wants)" \
+  test -L /etc/systemd/system/multi-user.target.wants/warrend.service
+check "warren-coordinator.service enabled" \
+  test -L /etc/systemd/system/multi-user.target.wants/warren-coordinator.service
+
+echo "test-deb: identity kept across an upgrade and a remove"
+key1="$(/usr/bin/warrend --state-dir /var/lib/warren public-key)"
+dpkg -i "${debs[0]}" > "$log" 2>&1 || { cat "$log"; fail "dpkg -i (upgrade)"; }
+key2="$(/usr/bin/warrend --state-dir /var/lib/warren public-key)"
+if [ -n "$key1" ] && [ "$key1" = "$key2" ]; then ok "same node key after upgrade"; else fail "node key changed: $key1 -> $key2"; fi
+check "no first-install hint on upgrade" sh -c "! grep -q usermod '$log'"
+dpkg -r warren warren-coordinator > "$log" 2>&1 || { cat "$log"; fail "dpkg -r"; }
+check "binaries gone after remove" test ! -e /usr/bin/warrend -a ! -e /usr/bin/warren-coordinator
+check "state kept after remove" test -s /var/lib/warren/node.key
+check "conffile kept after remove" test -e /etc/default/warren
+
+echo "test-deb: dpkg --purge"
+dpkg --purge warren warren-coordinator > "$log" 2>&1 || { cat "$log"; fail "dpkg --purge"; }
+check "state removed on purge" test ! -e /var/lib/warren -a ! -e /var/lib/warren-coordinator
+for f in /lib/systemd/system/warrend.service /lib/systemd/system/warren-coordinator.service \
+         /etc/default/warren /etc/default/warren-coordinator /usr/bin/warren \
+         /usr/share/man/man1/warren.1.gz /usr/share/doc/warren \
+         /etc/systemd/system/multi-user.target.wants/warrend.service \
+         /etc/systemd/system/multi-user.target.wants/warren-coordinator.service \
+         /etc/systemd/system/warrend.service /etc/systemd/system/warren-coordinator.service \
+         /usr/bin/warren-gui /etc/xdg/autostart/warren-gui.desktop \
+         /usr/share/applications/warren-gui.desktop; do
+  check "$f gone after purge" test ! -e "$f" -a ! -L "$f"
+done
+if present warren || present warren-coordinator; then fail "dpkg still knows a package"; else ok "dpkg forgot both packages"; fi
+
+if [ "$fails" -gt 0 ]; then echo "test-deb: $fails check(s) failed"; exit 1; fi
+echo "test-deb: all checks passed"
