@@ -283,6 +283,15 @@ impl Node {
     /// Sends one authenticated ping to `key` on its current path; the answer is collected with
     /// [`Self::take_ping_answer`].
     pub fn ping(&mut self, now: Instant, key: &NodeKey) -> Result<disco::TxId, PingError> {
+        let (id, to, tx_id) = self.disco_to(key)?;
+        self.user_pings.sent(now, tx_id);
+        self.user_ping_out
+            .push_back((id, to, DiscoMsg::Ping { tx_id }));
+        Ok(tx_id)
+    }
+
+    /// Where a person's disco message to `key` goes (its current path) and a fresh tx id.
+    fn disco_to(&mut self, key: &NodeKey) -> Result<(PeerId, Route, disco::TxId), PingError> {
         if !self.up {
             return Err(PingError::Down);
         }
@@ -295,10 +304,7 @@ impl Node {
         let nonce = self.next_nonce();
         let mut tx_id = [0u8; 12];
         tx_id.copy_from_slice(&nonce[nonce.len() - 12..]);
-        self.user_pings.sent(now, tx_id);
-        self.user_ping_out
-            .push_back((id, to, DiscoMsg::Ping { tx_id }));
-        Ok(tx_id)
+        Ok((id, to, tx_id))
     }
 
     /// The pong to a [`Self::ping`], once it came, with the kind of path it came over.
@@ -336,18 +342,7 @@ impl Node {
         port: u16,
         proto: PortProto,
     ) -> Result<disco::TxId, PingError> {
-        if !self.up {
-            return Err(PingError::Down);
-        }
-        let id = self.peer_id(key).ok_or(PingError::UnknownPeer)?;
-        let peer = self.peers[id].as_ref().ok_or(PingError::UnknownPeer)?;
-        if peer.disco.is_none() {
-            return Err(PingError::NoDisco);
-        }
-        let to = route_of(peer, self.relay.as_ref()).ok_or(PingError::NoPath)?;
-        let nonce = self.next_nonce();
-        let mut tx_id = [0u8; 12];
-        tx_id.copy_from_slice(&nonce[nonce.len() - 12..]);
+        let (id, to, tx_id) = self.disco_to(key)?;
         self.port_checks.asked(now, tx_id);
         self.user_ping_out
             .push_back((id, to, DiscoMsg::PortQuery { tx_id, port, proto }));
