@@ -5,9 +5,14 @@ need=()
 for pkg_cmd in iproute2:ip nftables:nft iputils-ping:ping iperf3:iperf3 procps:ps \
                build-essential:cc pkg-config:pkg-config curl:curl ca-certificates:update-ca-certificates \
                miniupnpd-nftables:miniupnpd miniupnpc:upnpc \
-               dpkg-dev:dpkg-shlibdeps systemd:systemd-analyze; do
+               dpkg-dev:dpkg-shlibdeps systemd:systemd-analyze dbus-daemon:dbus-daemon; do
   pkg=${pkg_cmd%%:*}; cmd=${pkg_cmd##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
+done
+# warren-gui and its Xvfb smoke test: an X server, Mesa's software GL, the X11 libraries winit loads.
+command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
+for pkg in libgl1-mesa-dri libegl1 libgl1 libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"

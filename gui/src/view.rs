@@ -1,0 +1,228 @@
+//! What the window and the tray show for a given daemon state: a plain function, no toolkit.
+//!
+//! [`model`] turns the daemon's last pushed [`Status`] (or why there is none) and the window's
+//! own state (the last action's outcome) into a [`ViewModel`] of words and flags. The egui code
+//! only lays it out, so everything a person reads is tested here without a display.
+
+use serde::Serialize;
+use warren_proto::api::{PathKind, PeerStatus, Status, TunnelState};
+
+/// What the GUI knows about the daemon.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Link {
+    /// Not heard from it yet (the first connection is under way).
+    Connecting,
+    /// Its socket could not be used; the message says what to do.
+    Missing(String),
+    /// The status it pushed last.
+    Live(Box<Status>),
+}
+
+/// The window's own state that the daemon does not know.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UiState {
+    /// The daemon's answer to the last action that failed ("Wrong password for lan-party").
+    pub error: Option<String>,
+    /// What the last action did ("Joined lan-party"), or a copy confirmation.
+    pub notice: Option<String>,
+}
+
+/// The tray icon's four looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Look {
+    Off,
+    Connecting,
+    Online,
+    Problem,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ViewModel {
+    pub look: Look,
+    /// One line at the top: "Online", "Warren is off", "Warren service isn't running — …".
+    pub headline: String,
+    /// This host: name and overlay IP, once the daemon answered.
+    pub me: Option<Me>,
+    /// Whether the on/off switch is on (the tunnel is up), `None` without a daemon.
+    pub power: Option<bool>,
+    pub networks: Vec<NetworkView>,
+    /// Shown instead of the network list when it is empty (and there is a daemon).
+    pub empty_hint: Option<String>,
+    /// Create/Join/Leave make sense (a daemon that is on and has a coordinator).
+    pub can_manage_networks: bool,
+    pub error: Option<String>,
+    pub notice: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Me {
+    pub name: String,
+    pub ip: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NetworkView {
+    pub name: String,
+    /// "2 of 3 online".
+    pub summary: String,
+    pub members: Vec<MemberView>,
+    /// Peers from the config file belong to no network; they are listed under a group that
+    /// cannot be left.
+    pub can_leave: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MemberView {
+    pub name: String,
+    /// The overlay IP, or "" when the daemon does not know it yet.
+    pub ip: String,
+    pub online: bool,
+    /// "Direct connection", "Same network (LAN)", "Relayed (slower)", "Connecting…", "Offline".
+    pub connection: String,
+    /// "12 ms", while online and measured.
+    pub rtt: Option<String>,
+}
+
+/// The group of peers configured by hand (no network).
+pub const CONFIGURED_PEERS: &str = "Configured peers";
+
+pub fn model(link: &Link, ui: &UiState) -> ViewModel {
+    let mut vm = ViewModel {
+        look: Look::Connecting,
+        headline: String::new(),
+        me: None,
+        power: None,
+        networks: Vec::new(),
+        empty_hint: None,
+        can_manage_networks: false,
+        error: ui.error.clone(),
+        notice: ui.notice.clone(),
+    };
+    let status = match link {
+        Link::Connecting => {
+            vm.headline = "Connecting to the Warren service…".into();
+            return vm;
+        }
+        Link::Missing(why) => {
+            vm.look = Look::Problem;
+            vm.headline = why.clone();
+            return vm;
+        }
+        Link::Live(s) => s,
+    };
+    let ip = status
+        .coordinator
+        .as_ref()
+        .and_then(|c| c.overlay_ip)
+        .unwrap_or(status.self_.overlay_ip);
+    let name = status
+        .coordinator
+        .as_ref()
+        .map(|c| c.name.clone())
+        .unwrap_or_else(|| status.self_.name.clone());
+    vm.me = Some(Me {
+        name,
+        ip: ip.to_string(),
+    });
+    let up = status.state == TunnelState::Up;
+    vm.power = Some(up);
+    (vm.look, vm.headline) = match (&status.coordinator, up) {
+        (_, false) => (Look::Off, "Warren is off".into()),
+        (None, true) if status.peers.is_empty() => (
+            Look::Problem,
+            "Not set up yet: connect to a coordinator with `warren up --coordinator ADDRESS`"
+                .into(),
+        ),
+        (None, true) => (Look::Online, "Online (configured peers only)".into()),
+        (Some(c), true) if c.connected => (Look::Online, "Online".into()),
+        (Some(c), true) => match &c.last_error {
+            Some(e) => (
+                Look::Problem,
+                format!("Can't reach the coordinator {}: {e}", c.address),
+            ),
+            None => (Look::Connecting, format!("Connecting to {}…", c.address)),
+        },
+    };
+    vm.can_manage_networks = up && status.coordinator.is_some();
+
+    let joined: &[String] = status
+        .coordinator
+        .as_ref()
+        .map(|c| c.networks.as_slice())
+        .unwrap_or(&[]);
+    for net in joined {
+        let members = status
+            .peers
+            .iter()
+            .filter(|p| p.networks.iter().any(|n| n == net))
+            .map(|p| member(p, up))
+            .collect();
+        vm.networks.push(network(net, members, true));
+    }
+    let configured: Vec<MemberView> = status
+        .peers
+        .iter()
+        .filter(|p| p.networks.is_empty())
+        .map(|p| member(p, up))
+        .collect();
+    if !configured.is_empty() {
+        vm.networks
+            .push(network(CONFIGURED_PEERS, configured, false));
+    }
+    if vm.networks.is_empty() {
+        vm.empty_hint = Some(if vm.can_manage_networks {
+            "You're not in any network yet. Create one, or join one with its name and \
+             password or an invite code."
+                .into()
+        } else if !up {
+            "Turn Warren on to see your networks.".into()
+        } else {
+            "No networks yet.".into()
+        });
+    }
+    vm
+}
+
+fn network(name: &str, mut members: Vec<MemberView>, can_leave: bool) -> NetworkView {
+    // Online first, then by name: the people you can play with now are on top.
+    members.sort_by(|a, b| b.online.cmp(&a.online).then_with(|| a.name.cmp(&b.name)));
+    let online = members.iter().filter(|m| m.online).count();
+    let summary = match members.len() {
+        0 => "Only you so far".to_string(),
+        n => format!("{online} of {n} online"),
+    };
+    NetworkView {
+        name: name.to_string(),
+        summary,
+        members,
+        can_leave,
+    }
+}
+
+fn member(p: &PeerStatus, up: bool) -> MemberView {
+    let online = up && p.online;
+    let connection = if !online {
+        "Offline"
+    } else {
+        match p.path {
+            PathKind::Direct => "Direct connection",
+            PathKind::Lan => "Same network (LAN)",
+            PathKind::Relay => "Relayed (slower)",
+            PathKind::None => "Connecting…",
+        }
+    };
+    MemberView {
+        name: p.name.clone(),
+        ip: p.overlay_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        online,
+        connection: connection.into(),
+        rtt: p
+            .rtt_ms
+            .filter(|_| online && p.path != PathKind::None)
+            .map(|ms| format!("{ms} ms")),
+    }
+}
+
+#[cfg(test)]
+mod tests;
