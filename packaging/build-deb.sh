@@ -166,8 +166,13 @@ printf '%s\n' "${conffiles[@]}" > "$p/DEBIAN/conffiles"
 for s in postinst prerm postrm; do install -m 0755 "$pkg/debian/warren/$s" "$p/DEBIAN/$s"; done
 gui_line="warrend runs as a systemd service; warren is its command-line client."
 [ "$gui" = 1 ] && gui_line="warrend runs as a systemd service; warren is its command-line client and warren-gui its desktop app."
+# warren-gui loads its window system's libraries at run time (winit, glutin: dlopen), so
+# dpkg-shlibdeps cannot see them; recommended, so a server installed without recommends
+# does not pull in X11 and GL.
+recommends="systemd"
+[ "$gui" = 1 ] && recommends="$recommends, libgl1, libegl1, libx11-6, libx11-xcb1, libxcb1, libxkbcommon-x11-0, libxcursor1, libxrandr2, libxi6"
 control "$p" warren "$(depends 'libc6' "${bins[@]}"), adduser" \
-  "Recommends: systemd" \
+  "Recommends: $recommends" \
   "Suggests: systemd-resolved" \
   "Description: peer-to-peer VPN overlay (daemon and client)" \
   " Warren gives this host a stable overlay address and carries IP packets to its" \

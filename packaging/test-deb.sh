@@ -2,7 +2,8 @@
 # The packaging test (run by .ci/run after `cargo build`): builds both packages from the debug
 # binaries already in target/debug, installs them on this machine with dpkg, checks files,
 # permissions, group `warren`, `warren version`, `systemd-analyze verify` on the installed
-# units, an upgrade that keeps the identity, `remove` that keeps the state, and `purge` that
+# units, the units started by a real systemd (packaging/test-systemd.sh), an upgrade that keeps
+# the identity, `remove` that keeps the state, and `purge` that
 # removes everything. Purges and deletes what it made even when a check fails.
 # Needs root and dpkg; skips otherwise, and skips rather than disturb a machine that already
 # has Warren installed or state in /var/lib/warren*.
@@ -80,6 +81,8 @@ check "man page warren(1) documents the subcommands" sh -c 'zcat /usr/share/man/
 check "group warren exists" getent group warren
 if [ -x "$target/$profile/warren-gui" ]; then
   mode_is /usr/bin/warren-gui 755 root:root
+  check "the GUI's run-time libraries are recommended" \
+    sh -c "dpkg-query -W -f='\${Recommends}' warren | grep -q libxkbcommon-x11-0"
   for f in /usr/share/applications/warren-gui.desktop /etc/xdg/autostart/warren-gui.desktop \
            /usr/share/icons/hicolor/scalable/apps/warren.svg; do mode_is "$f" 644 root:root; done
 else
@@ -112,6 +115,9 @@ check "warrend.service enabled (multi-user.target.wants)" \
   test -L /etc/systemd/system/multi-user.target.wants/warrend.service
 check "warren-coordinator.service enabled" \
   test -L /etc/systemd/system/multi-user.target.wants/warren-coordinator.service
+
+# The units as installed, started by a real systemd (PID 1 of its own namespaces).
+if packaging/test-systemd.sh; then ok "the units run under systemd"; else fail "the units under systemd (packaging/test-systemd.sh)"; fi
 
 echo "test-deb: identity kept across an upgrade and a remove"
 key1="$(/usr/bin/warrend --state-dir /var/lib/warren public-key)"
