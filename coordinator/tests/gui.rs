@@ -6,6 +6,11 @@
 //! screenshot and prints its view state. The assertions are on state, not pixels: b's
 //! `warren status --json` lists the network, and the GUI's view shows it with a as a member.
 //!
+//! `gui_actions_against_a_daemon`: what the window's buttons and dialogs do (`warren_gui::actions`,
+//! the code the window runs on a worker thread), against a lab daemon: Create, Join by an
+//! invite code pasted with stray spaces, Ping (the answer names the path), Check port (nothing
+//! listening), Leave, and the daemon's own words for a wrong password.
+//!
 //! `gui_tray_menu_power_and_idle_cpu`: `warren-gui` with a session bus and a stand-in tray
 //! host: its tray item registers; the icon's colour and the menu (on/off, the network with
 //! its online member, "Copy my IP", "Open Warren", "Quit") are read over D-Bus as a panel
@@ -455,4 +460,108 @@ fn gui_tray_menu_power_and_idle_cpu() {
         gui.stderr()
     );
     assert!(!gui.stderr().contains("no tray icon"), "{}", gui.stderr());
+}
+
+#[test]
+fn gui_actions_against_a_daemon() {
+    use warren_gui::actions::{run, Action, JoinForm};
+    let mut lab = Lab::start("guiact");
+    let (_sa, mut ha) = lab.add_site(SiteKind::FullCone, 1, "a");
+    let (_sb, mut hb) = lab.add_site(SiteKind::PortRestricted, 1, "b");
+    let (a, b) = (&mut ha[0], &mut hb[0]);
+    start_all(&mut [&mut *a, &mut *b]);
+    a.up(&lab.coordinator);
+    b.up(&lab.coordinator);
+    let sock = b.socket.clone();
+    let networks = |h: &Host| h.status()["coordinator"]["networks"].clone();
+
+    // Create network…
+    let made = run(
+        &sock,
+        &Action::Create {
+            name: " games ".into(),
+            password: "pw-games".into(),
+        },
+    )
+    .expect("create");
+    assert!(made.contains("games"), "{made}");
+    assert_eq!(networks(b), serde_json::json!(["games"]));
+    let no_pw = run(
+        &sock,
+        &Action::Create {
+            name: "x".into(),
+            password: String::new(),
+        },
+    )
+    .unwrap_err();
+    assert_eq!(no_pw, "A new network needs a name and a password");
+
+    // Join network… with a wrong password, then with an invite code as pasted.
+    a.warren_ok(&["create", "lan-party", "--password", "pw-party"]);
+    let wrong = run(
+        &sock,
+        &Action::Join(JoinForm {
+            name: "lan-party".into(),
+            password: "nope".into(),
+            invite: String::new(),
+        }),
+    )
+    .unwrap_err();
+    assert!(
+        wrong.contains("wrong password for network lan-party"),
+        "{wrong}"
+    );
+    let inv: Value =
+        serde_json::from_str(&a.warren_ok(&["invite", "lan-party", "--json"])).unwrap();
+    let pasted = format!("  {}\n", inv["code"].as_str().unwrap());
+    let joined = run(
+        &sock,
+        &Action::Join(JoinForm {
+            invite: pasted,
+            ..Default::default()
+        }),
+    )
+    .expect("join by invite");
+    assert!(joined.contains("lan-party"), "{joined}");
+    assert_eq!(networks(b), serde_json::json!(["games", "lan-party"]));
+
+    // Ping and Check port on a member.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let pong = loop {
+        match run(&sock, &Action::Ping(a.name.clone())) {
+            Ok(p) => break p,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "ping never answered: {e}");
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        }
+    };
+    assert!(
+        pong.starts_with(&format!("{} answered in ", a.name))
+            && pong.ends_with("(direct connection)"),
+        "{pong}"
+    );
+    let check = run(
+        &sock,
+        &Action::Check {
+            peer: a.name.clone(),
+            port: "3390/tcp".into(),
+        },
+    )
+    .expect("check");
+    assert!(check.contains("nothing listening"), "{check}");
+    let bad_port = run(
+        &sock,
+        &Action::Check {
+            peer: a.name.clone(),
+            port: "rdp".into(),
+        },
+    )
+    .unwrap_err();
+    assert!(!bad_port.is_empty());
+
+    // Leave network… (the window asks first; this is what its Yes does).
+    let left = run(&sock, &Action::Leave("games".into())).expect("leave");
+    assert!(left.contains("games"), "{left}");
+    assert_eq!(networks(b), serde_json::json!(["lan-party"]));
 }
