@@ -5,7 +5,8 @@ need=()
 for pkg_cmd in iproute2:ip nftables:nft iputils-ping:ping iperf3:iperf3 procps:ps \
                build-essential:cc pkg-config:pkg-config curl:curl ca-certificates:update-ca-certificates \
                miniupnpd-nftables:miniupnpd miniupnpc:upnpc \
-               dpkg-dev:dpkg-shlibdeps systemd:systemd-analyze dbus-daemon:dbus-daemon; do
+               dpkg-dev:dpkg-shlibdeps systemd:systemd-analyze dbus-daemon:dbus-daemon x11-utils:xwininfo \
+               desktop-file-utils:desktop-file-validate; do
   pkg=${pkg_cmd%%:*}; cmd=${pkg_cmd##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

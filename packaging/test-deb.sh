@@ -81,6 +81,11 @@ check "man page warren(1) documents the subcommands" sh -c 'zcat /usr/share/man/
 check "group warren exists" getent group warren
 if [ -x "$target/$profile/warren-gui" ]; then
   mode_is /usr/bin/warren-gui 755 root:root
+  check "the autostart entry starts the GUI in the tray (--hidden, which it knows)" \
+    sh -c "grep -qx 'Exec=warren-gui --hidden' /etc/xdg/autostart/warren-gui.desktop && /usr/bin/warren-gui --help 2>&1 | grep -q -- --hidden"
+  for f in /usr/share/applications/warren-gui.desktop /etc/xdg/autostart/warren-gui.desktop; do
+    check "desktop-file-validate $f" desktop-file-validate "$f"
+  done
   check "the GUI's run-time libraries are recommended" \
     sh -c "dpkg-query -W -f='\${Recommends}' warren | grep -q libxkbcommon-x11-0"
   for f in /usr/share/applications/warren-gui.desktop /etc/xdg/autostart/warren-gui.desktop \

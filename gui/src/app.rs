@@ -66,6 +66,9 @@ pub struct App {
     /// The port typed for "Check port", per peer.
     ports: std::collections::HashMap<String, String>,
     has_tray: bool,
+    /// Hide the window after its first frame (started at login: the tray is enough). Only with
+    /// a tray, or nobody could open it again.
+    hide_at_start: bool,
     smoke: Option<Smoke>,
     smoke_state: SmokeState,
 }
@@ -84,6 +87,7 @@ impl App {
         shared: Arc<Mutex<Shared>>,
         tray_rx: Receiver<TrayCmd>,
         has_tray: bool,
+        hidden: bool,
         smoke: Option<Smoke>,
     ) -> App {
         App {
@@ -93,6 +97,7 @@ impl App {
             dialog: Dialog::None,
             ports: Default::default(),
             has_tray,
+            hide_at_start: hidden && has_tray,
             smoke,
             smoke_state: SmokeState::Start,
         }
@@ -269,6 +274,9 @@ fn dot(ui: &mut egui::Ui, color: egui::Color32) {
 impl eframe::App for App {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.handle_tray(ctx);
+        if std::mem::take(&mut self.hide_at_start) {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Visible(false));
+        }
         // With a tray, closing the window hides it; Quit is in the tray's menu.
         if self.has_tray && ctx.input(|i| i.viewport().close_requested()) {
             ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);

@@ -11,13 +11,15 @@ use warren_gui::client;
 use warren_gui::tray::Tray;
 
 const USAGE: &str = "\
-usage: warren-gui [--socket PATH] [--no-tray]
+usage: warren-gui [--socket PATH] [--no-tray] [--hidden]
        warren-gui [--socket PATH] --smoke-test-join NETWORK:PASSWORD [--screenshot FILE.ppm]
                   [--exit-after-join] [--no-tray]
 
 The Warren window and tray icon. It talks to warrend over its local API
 (default socket /run/warren/warrend.sock).
 
+  --hidden                  start with only the tray icon (the login autostart entry uses it);
+                            without a tray the window shows anyway
   --smoke-test-join NET:PW  fill in the Join dialog with NET and PW and press Join, wait until
                             the network shows a member, then print the view state as JSON
   --screenshot FILE         with --smoke-test-join: save the window as a PPM image first
@@ -26,12 +28,14 @@ The Warren window and tray icon. It talks to warrend over its local API
 struct Args {
     socket: PathBuf,
     tray: bool,
+    hidden: bool,
     smoke: Option<Smoke>,
 }
 
 fn parse() -> Result<Args, String> {
     let mut socket = PathBuf::from(warren_proto::api::DEFAULT_SOCKET);
     let mut tray = true;
+    let mut hidden = false;
     let mut join = None;
     let mut screenshot = None;
     let mut exit_after_join = false;
@@ -41,6 +45,7 @@ fn parse() -> Result<Args, String> {
         match a.as_str() {
             "--socket" => socket = value("--socket")?.into(),
             "--no-tray" => tray = false,
+            "--hidden" => hidden = true,
             "--smoke-test-join" => {
                 let v = value("--smoke-test-join")?;
                 let (name, password) = v
@@ -67,6 +72,7 @@ fn parse() -> Result<Args, String> {
     Ok(Args {
         socket,
         tray,
+        hidden,
         smoke,
     })
 }
@@ -93,6 +99,7 @@ fn main() -> ExitCode {
     let Args {
         socket,
         tray,
+        hidden,
         smoke,
     } = args;
     let result = eframe::run_native(
@@ -137,7 +144,9 @@ fn main() -> ExitCode {
                         wake();
                     })
                 })?;
-            Ok(Box::new(App::new(socket, shared, rx, has_tray, smoke)))
+            Ok(Box::new(App::new(
+                socket, shared, rx, has_tray, hidden, smoke,
+            )))
         }),
     );
     match result {
