@@ -16,7 +16,8 @@
 //! its online member, "Copy my IP", "Open Warren", "Quit") are read over D-Bus as a panel
 //! reads them; clicking "Turn Warren off" and "… on" in the menu turns the daemon off and on
 //! (the icon turns grey and green); started with `--hidden` (as at login) the window is
-//! unmapped and "Open Warren" maps it; idle, hidden and shown, the GUI uses under 5 % of a
+//! unmapped and "Open Warren" maps it; closing the window (WM_DELETE_WINDOW, as a window
+//! manager sends it) hides it without quitting; idle, hidden and shown, the GUI uses under 5 % of a
 //! core (CPU time from /proc over 8 s, daemon live); "Quit" ends it.
 //!
 //! Needs root (the lab), `Xvfb` plus Mesa's software GL, `dbus-daemon` and `busctl`
@@ -273,17 +274,48 @@ impl Drop for RunningGui {
     }
 }
 
-/// The X map state of the window titled "Warren": "IsViewable", "IsUnMapped", ….
-fn map_state(x: &Xvfb) -> String {
+/// `xwininfo` on the window titled "Warren".
+fn window_info(x: &Xvfb) -> String {
     let o = Command::new("xwininfo")
         .args(["-display", &x.display, "-name", "Warren"])
         .output()
         .expect("xwininfo (package x11-utils, installed by packaging/install-deps.sh)");
-    let out = String::from_utf8_lossy(&o.stdout);
-    out.lines()
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The X map state of the window titled "Warren": "IsViewable", "IsUnMapped", ….
+fn map_state(x: &Xvfb) -> String {
+    window_info(x)
+        .lines()
         .find_map(|l| l.trim().strip_prefix("Map State: "))
         .unwrap_or("no window")
         .to_string()
+}
+
+/// What a window manager does when someone clicks the window's close button: a
+/// WM_DELETE_WINDOW client message.
+fn close_window(x: &Xvfb) {
+    use x11rb::connection::Connection;
+    use x11rb::protocol::xproto::{ClientMessageEvent, ConnectionExt, EventMask};
+    let info = window_info(x);
+    let hex = info
+        .split("Window id: 0x")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no window id in {info:?}"));
+    let window = u32::from_str_radix(hex, 16).unwrap();
+    let (conn, _) = x11rb::connect(Some(&x.display)).expect("connect to Xvfb");
+    let atom = |name: &[u8]| conn.intern_atom(false, name).unwrap().reply().unwrap().atom;
+    let (protocols, delete) = (atom(b"WM_PROTOCOLS"), atom(b"WM_DELETE_WINDOW"));
+    let event = ClientMessageEvent::new(
+        32,
+        window,
+        protocols,
+        [delete, x11rb::CURRENT_TIME, 0, 0, 0],
+    );
+    conn.send_event(false, window, EventMask::NO_EVENT, event)
+        .unwrap();
+    conn.flush().unwrap();
 }
 
 fn wait_map_state(x: &Xvfb, want: &str, limit: Duration) {
@@ -463,6 +495,18 @@ fn gui_tray_menu_power_and_idle_cpu() {
             share * 100.0
         );
     }
+
+    // Closing the window (with a tray) hides it; the GUI stays, and the tray opens it again.
+    close_window(&x);
+    wait_map_state(&x, "IsUnMapped", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        gui.child.try_wait().unwrap().is_none(),
+        "closing the window must not quit: {}",
+        gui.stderr()
+    );
+    click(&bus, &item, m.find(&|e| e.label == "Open Warren").unwrap());
+    wait_map_state(&x, "IsViewable", Duration::from_secs(10));
 
     // Off and on again from the tray menu.
     let off = m.find(&|e| e.label == "Turn Warren off").unwrap();
