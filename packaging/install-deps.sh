@@ -6,7 +6,7 @@ for pkg_cmd in iproute2:ip nftables:nft iputils-ping:ping iperf3:iperf3 procps:p
                build-essential:cc pkg-config:pkg-config curl:curl ca-certificates:update-ca-certificates \
                miniupnpd-nftables:miniupnpd miniupnpc:upnpc \
                dpkg-dev:dpkg-shlibdeps systemd:systemd-analyze dbus-daemon:dbus-daemon x11-utils:xwininfo \
-               desktop-file-utils:desktop-file-validate; do
+               desktop-file-utils:desktop-file-validate xclip:xclip; do
   pkg=${pkg_cmd%%:*}; cmd=${pkg_cmd##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

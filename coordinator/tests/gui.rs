@@ -17,7 +17,7 @@
 //! reads them; clicking "Turn Warren off" and "… on" in the menu turns the daemon off and on
 //! (the icon turns grey and green); started with `--hidden` (as at login) the window is
 //! unmapped and "Open Warren" maps it; closing the window (WM_DELETE_WINDOW, as a window
-//! manager sends it) hides it without quitting; idle, hidden and shown, the GUI uses under 5 % of a
+//! manager sends it) hides it without quitting; "Copy my IP" puts the IP on the clipboard; idle, hidden and shown, the GUI uses under 5 % of a
 //! core (CPU time from /proc over 8 s, daemon live); "Quit" ends it.
 //!
 //! Needs root (the lab), `Xvfb` plus Mesa's software GL, `dbus-daemon` and `busctl`
@@ -507,6 +507,28 @@ fn gui_tray_menu_power_and_idle_cpu() {
     );
     click(&bus, &item, m.find(&|e| e.label == "Open Warren").unwrap());
     wait_map_state(&x, "IsViewable", Duration::from_secs(10));
+
+    // "Copy my IP" puts the overlay IP on the clipboard.
+    let copy = format!("Copy my IP ({b_ip})");
+    click(&bus, &item, m.find(&|e| e.label == copy).unwrap());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        // `timeout`: xclip waits for the clipboard's owner, which must not hang the test.
+        let o = Command::new("timeout")
+            .args(["5", "xclip", "-display", &x.display])
+            .args(["-selection", "clipboard", "-o"])
+            .output()
+            .expect("xclip (installed by packaging/install-deps.sh)");
+        if String::from_utf8_lossy(&o.stdout) == b_ip.to_string() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "clipboard holds {:?}, wanted {b_ip}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     // Off and on again from the tray menu.
     let off = m.find(&|e| e.label == "Turn Warren off").unwrap();
