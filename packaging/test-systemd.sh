@@ -20,24 +20,26 @@ fail() { echo "  FAIL: $*"; fails=$((fails + 1)); }
 [ -x /lib/systemd/systemd ] || { echo "test-systemd: FAIL: no /lib/systemd/systemd"; exit 1; }
 
 work="$(mktemp -d /tmp/warren-systemd.XXXXXX)"
-cgroup_names="init.scope system.slice user.slice machine.slice"
-had_cgroups="$(for n in $cgroup_names; do ls -d /sys/fs/cgroup/"$n" /sys/fs/cgroup/*/"$n" 2>/dev/null; done || true)"
+# The cgroups a booting systemd makes (below this script's own cgroup in each hierarchy).
+systemd_cgroups() {
+  find /sys/fs/cgroup -maxdepth 8 -type d \( -name init.scope -o -name system.slice \
+    -o -name user.slice -o -name machine.slice \) 2>/dev/null | sort
+}
+had_cgroups="$(systemd_cgroups)"
 upid=""
 sd=""
 
 cleanup() {
   if [ -n "$sd" ]; then kill -9 "$sd" 2>/dev/null || true; fi
   if [ -n "$upid" ]; then wait "$upid" 2>/dev/null || true; fi
-  # systemd made cgroups in the shared hierarchies; take away those that were not there before.
-  for n in $cgroup_names; do
-    for d in /sys/fs/cgroup/"$n" /sys/fs/cgroup/*/"$n"; do
-      [ -d "$d" ] || continue
-      grep -qxF "$d" <<<"$had_cgroups" && continue
-      for _ in 1 2 3 4 5 6 7 8 9 10; do
-        find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
-        [ -d "$d" ] || break
-        sleep 0.2
-      done
+  # systemd made cgroups in the shared hierarchies; take away those that were not there before
+  # (rmdir only removes empty ones, never a cgroup with processes).
+  local d
+  for d in $(comm -13 <(echo "$had_cgroups") <(systemd_cgroups)); do
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+      find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+      [ -d "$d" ] || break
+      sleep 0.2
     done
   done
   umount -l "$work/m" 2>/dev/null || true
