@@ -156,6 +156,8 @@ chmod 0644 "$p/usr/share/doc/warren/"*
 bins=("$p/usr/bin/warrend" "$p/usr/bin/warren")
 if [ "$gui" = 1 ]; then
   install_bin "$bin/warren-gui" "$p/usr/bin/warren-gui"
+  man_page_to "$p/usr/share/man/man1/warren-gui.1.gz" warren-gui 1 "the Warren window and tray icon" \
+    "$p/usr/bin/warren-gui"
   install -D -m 0644 "$pkg/desktop/warren-gui.desktop" "$p/usr/share/applications/warren-gui.desktop"
   install -D -m 0644 "$pkg/desktop/warren-gui-autostart.desktop" "$p/etc/xdg/autostart/warren-gui.desktop"
   install -D -m 0644 "$pkg/icons/warren.svg" "$p/usr/share/icons/hicolor/scalable/apps/warren.svg"

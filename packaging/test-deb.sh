@@ -89,7 +89,9 @@ if [ -x "$target/$profile/warren-gui" ]; then
   check "the GUI's run-time libraries are recommended" \
     sh -c "dpkg-query -W -f='\${Recommends}' warren | grep -q libxkbcommon-x11-0"
   for f in /usr/share/applications/warren-gui.desktop /etc/xdg/autostart/warren-gui.desktop \
-           /usr/share/icons/hicolor/scalable/apps/warren.svg; do mode_is "$f" 644 root:root; done
+           /usr/share/icons/hicolor/scalable/apps/warren.svg /usr/share/man/man1/warren-gui.1.gz; do
+    mode_is "$f" 644 root:root
+  done
 else
   check "no GUI files without a warren-gui binary" test ! -e /etc/xdg/autostart/warren-gui.desktop
 fi

@@ -29,7 +29,7 @@ mod lab;
 mod session_bus;
 
 use lab::cmd::{run_timeout, CmdOutput};
-use lab::node::{start_all, Host};
+use lab::node::{start_all, wait_path, Host};
 use lab::site::SiteKind;
 use lab::{sibling_bin, Lab};
 use serde_json::Value;
@@ -295,8 +295,8 @@ fn map_state(x: &Xvfb) -> String {
 /// What a window manager does when someone clicks the window's close button: a
 /// WM_DELETE_WINDOW client message.
 fn close_window(x: &Xvfb) {
-    use x11rb::connection::Connection;
-    use x11rb::protocol::xproto::{ClientMessageEvent, ConnectionExt, EventMask};
+    use x11rb::protocol::xproto::{ClientMessageEvent, ConnectionExt as _, EventMask};
+    use x11rb::wrapper::ConnectionExt as _;
     let info = window_info(x);
     let hex = info
         .split("Window id: 0x")
@@ -315,7 +315,8 @@ fn close_window(x: &Xvfb) {
     );
     conn.send_event(false, window, EventMask::NO_EVENT, event)
         .unwrap();
-    conn.flush().unwrap();
+    // A round trip, so that the server has handled the event before this connection closes.
+    conn.sync().unwrap();
 }
 
 fn wait_map_state(x: &Xvfb, want: &str, limit: Duration) {
@@ -325,7 +326,14 @@ fn wait_map_state(x: &Xvfb, want: &str, limit: Duration) {
         if got == want {
             return;
         }
-        assert!(Instant::now() < deadline, "window is {got}, wanted {want}");
+        if Instant::now() > deadline {
+            let tree = Command::new("xwininfo")
+                .args(["-display", &x.display, "-root", "-tree"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            panic!("window is {got}, wanted {want}; windows:\n{tree}");
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -640,7 +648,9 @@ fn gui_actions_against_a_daemon() {
     assert!(joined.contains("lan-party"), "{joined}");
     assert_eq!(networks(b), serde_json::json!(["games", "lan-party"]));
 
-    // Ping and Check port on a member.
+    // Ping and Check port on a member (once the pair has gone direct, so that the answer's
+    // path is known).
+    wait_path(b, a, &["direct"], Duration::from_secs(30));
     let deadline = Instant::now() + Duration::from_secs(20);
     let pong = loop {
         match run(&sock, &Action::Ping(a.name.clone())) {

@@ -1,5 +1,6 @@
 //! `warren-gui`: Warren's window and tray icon, a client of `warrend`'s local API only.
 
+use clap::Parser;
 use eframe::egui;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,84 +11,51 @@ use warren_gui::app::{App, Shared, Smoke};
 use warren_gui::client;
 use warren_gui::tray::Tray;
 
-const USAGE: &str = "\
-usage: warren-gui [--socket PATH] [--no-tray] [--hidden]
-       warren-gui [--socket PATH] --smoke-test-join NETWORK:PASSWORD [--screenshot FILE.ppm]
-                  [--exit-after-join] [--no-tray]
-
-The Warren window and tray icon. It talks to warrend over its local API
-(default socket /run/warren/warrend.sock).
-
-  --hidden                  start with only the tray icon (the login autostart entry uses it);
-                            without a tray the window shows anyway
-  --smoke-test-join NET:PW  fill in the Join dialog with NET and PW and press Join, wait until
-                            the network shows a member, then print the view state as JSON
-  --screenshot FILE         with --smoke-test-join: save the window as a PPM image first
-  --exit-after-join         with --smoke-test-join: quit afterwards (within 60 s, or exit 2)";
-
-struct Args {
+/// The Warren window and tray icon. It talks to warrend over its local API only.
+#[derive(Parser)]
+#[command(name = "warren-gui", version)]
+struct Cli {
+    /// The daemon's local API socket
+    #[arg(long, default_value = warren_proto::api::DEFAULT_SOCKET)]
     socket: PathBuf,
-    tray: bool,
+    /// No tray icon: the window alone (closing it quits)
+    #[arg(long)]
+    no_tray: bool,
+    /// Start with only the tray icon (the login autostart entry uses it); without a tray the
+    /// window shows anyway
+    #[arg(long)]
     hidden: bool,
-    smoke: Option<Smoke>,
+    /// Test hook: fill in the Join dialog with NETWORK:PASSWORD and press Join, wait until the
+    /// network shows a member, then print the view state as JSON (exit 1 if the join fails,
+    /// 2 after 60 s)
+    #[arg(long, value_name = "NETWORK:PASSWORD", value_parser = parse_join)]
+    smoke_test_join: Option<JoinForm>,
+    /// With --smoke-test-join: save the window as a PPM image first
+    #[arg(long, value_name = "FILE.ppm", requires = "smoke_test_join")]
+    screenshot: Option<PathBuf>,
+    /// With --smoke-test-join: quit afterwards
+    #[arg(long, requires = "smoke_test_join")]
+    exit_after_join: bool,
 }
 
-fn parse() -> Result<Args, String> {
-    let mut socket = PathBuf::from(warren_proto::api::DEFAULT_SOCKET);
-    let mut tray = true;
-    let mut hidden = false;
-    let mut join = None;
-    let mut screenshot = None;
-    let mut exit_after_join = false;
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        let mut value = |what: &str| it.next().ok_or_else(|| format!("{what} needs a value"));
-        match a.as_str() {
-            "--socket" => socket = value("--socket")?.into(),
-            "--no-tray" => tray = false,
-            "--hidden" => hidden = true,
-            "--smoke-test-join" => {
-                let v = value("--smoke-test-join")?;
-                let (name, password) = v
-                    .split_once(':')
-                    .ok_or("--smoke-test-join takes NETWORK:PASSWORD")?;
-                join = Some(JoinForm {
-                    name: name.into(),
-                    password: password.into(),
-                    invite: String::new(),
-                });
-            }
-            "--screenshot" => screenshot = Some(PathBuf::from(value("--screenshot")?)),
-            "--exit-after-join" => exit_after_join = true,
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    let smoke = join.map(|join| Smoke {
-        join,
-        screenshot,
-        exit_after_join,
-        deadline: Instant::now() + Duration::from_secs(60),
-    });
-    Ok(Args {
-        socket,
-        tray,
-        hidden,
-        smoke,
+fn parse_join(v: &str) -> Result<JoinForm, String> {
+    let (name, password) = v.split_once(':').ok_or("takes NETWORK:PASSWORD")?;
+    Ok(JoinForm {
+        name: name.into(),
+        password: password.into(),
+        invite: String::new(),
     })
 }
 
 fn main() -> ExitCode {
-    let args = match parse() {
-        Ok(a) => a,
-        Err(e) => {
-            if !e.is_empty() {
-                eprintln!("warren-gui: {e}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(if e.is_empty() { 0 } else { 1 });
-        }
-    };
+    let cli = Cli::parse();
+    let smoke = cli.smoke_test_join.map(|join| Smoke {
+        join,
+        screenshot: cli.screenshot,
+        exit_after_join: cli.exit_after_join,
+        deadline: Instant::now() + Duration::from_secs(60),
+    });
+    let (socket, tray, hidden) = (cli.socket, !cli.no_tray, cli.hidden);
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Warren")
@@ -96,12 +64,6 @@ fn main() -> ExitCode {
         renderer: eframe::Renderer::Glow,
         ..Default::default()
     };
-    let Args {
-        socket,
-        tray,
-        hidden,
-        smoke,
-    } = args;
     let result = eframe::run_native(
         "Warren",
         options,
