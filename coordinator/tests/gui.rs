@@ -41,6 +41,8 @@ use std::time::{Duration, Instant};
 /// An Xvfb server on a free display, killed on drop.
 struct Xvfb {
     display: String,
+    /// XDG_RUNTIME_DIR for the programs on it (0700, as a session has).
+    runtime: PathBuf,
     child: Child,
 }
 
@@ -69,8 +71,16 @@ impl Xvfb {
             .stderr(log)
             .spawn()
             .expect("start Xvfb");
+        let runtime = dir.join("gui-runtime");
+        std::fs::create_dir_all(&runtime).unwrap();
+        std::fs::set_permissions(
+            &runtime,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
         let mut x = Xvfb {
             display: format!(":{n}"),
+            runtime,
             child,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -95,17 +105,26 @@ impl Drop for Xvfb {
     }
 }
 
-/// `warren-gui --socket HOST_SOCKET ARGS..` on `x`'s display, without a session bus.
-fn gui(x: &Xvfb, host: &Host, runtime: &Path, args: &[&str]) -> CmdOutput {
+/// `warren-gui --socket HOST_SOCKET ARGS..` on `x`'s display, on `bus` or without a session bus.
+fn gui_command(x: &Xvfb, host: &Host, bus: Option<&SessionBus>, args: &[&str]) -> Command {
     let mut cmd = Command::new(sibling_bin("warren-gui"));
     cmd.arg("--socket")
         .arg(&host.socket)
         .args(args)
         .env("DISPLAY", &x.display)
-        .env("XDG_RUNTIME_DIR", runtime)
+        .env("XDG_RUNTIME_DIR", &x.runtime)
         .env("LIBGL_ALWAYS_SOFTWARE", "1")
-        .env_remove("WAYLAND_DISPLAY")
-        .env_remove("DBUS_SESSION_BUS_ADDRESS");
+        .env_remove("WAYLAND_DISPLAY");
+    match bus {
+        Some(bus) => cmd.env("DBUS_SESSION_BUS_ADDRESS", &bus.address),
+        None => cmd.env_remove("DBUS_SESSION_BUS_ADDRESS"),
+    };
+    cmd
+}
+
+/// `warren-gui` run to its end, without a session bus.
+fn gui(x: &Xvfb, host: &Host, args: &[&str]) -> CmdOutput {
+    let mut cmd = gui_command(x, host, None, args);
     let o = run_timeout(&mut cmd, Duration::from_secs(90)).unwrap_or_else(|e| panic!("{e}"));
     eprintln!(
         "warren-gui {}: {}\nstdout: {}\nstderr: {}",
@@ -129,19 +148,11 @@ fn gui_joins_through_the_dialog() {
     a.warren_ok(&["create", "lan-party", "--password", "pw-party"]);
 
     let x = Xvfb::start(&lab.dir);
-    let runtime: PathBuf = lab.dir.join("gui-runtime");
-    std::fs::create_dir_all(&runtime).unwrap();
-    std::fs::set_permissions(
-        &runtime,
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .unwrap();
 
     // A wrong password: the daemon's own message, and no network joined.
     let wrong = gui(
         &x,
         b,
-        &runtime,
         &["--smoke-test-join", "lan-party:wrong", "--exit-after-join"],
     );
     assert_eq!(wrong.status.code(), Some(1), "a failed join exits 1");
@@ -159,7 +170,6 @@ fn gui_joins_through_the_dialog() {
     let ok = gui(
         &x,
         b,
-        &runtime,
         &[
             "--smoke-test-join",
             "lan-party:pw-party",
@@ -218,24 +228,9 @@ struct RunningGui {
 }
 
 impl RunningGui {
-    fn start(
-        x: &Xvfb,
-        bus: &SessionBus,
-        host: &Host,
-        runtime: &Path,
-        dir: &Path,
-        args: &[&str],
-    ) -> RunningGui {
+    fn start(x: &Xvfb, bus: &SessionBus, host: &Host, dir: &Path, args: &[&str]) -> RunningGui {
         let stderr = dir.join("gui-tray.stderr");
-        let child = Command::new(sibling_bin("warren-gui"))
-            .arg("--socket")
-            .arg(&host.socket)
-            .args(args)
-            .env("DISPLAY", &x.display)
-            .env("XDG_RUNTIME_DIR", runtime)
-            .env("LIBGL_ALWAYS_SOFTWARE", "1")
-            .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
-            .env_remove("WAYLAND_DISPLAY")
+        let child = gui_command(x, host, Some(bus), args)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr).unwrap())
             .spawn()
@@ -444,15 +439,8 @@ fn gui_tray_menu_power_and_idle_cpu() {
 
     let x = Xvfb::start(&lab.dir);
     let bus = SessionBus::start(&lab.dir);
-    let runtime: PathBuf = lab.dir.join("gui-runtime");
-    std::fs::create_dir_all(&runtime).unwrap();
-    std::fs::set_permissions(
-        &runtime,
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .unwrap();
     // As the login autostart entry starts it: only the tray icon.
-    let mut gui = RunningGui::start(&x, &bus, b, &runtime, &lab.dir, &["--hidden"]);
+    let mut gui = RunningGui::start(&x, &bus, b, &lab.dir, &["--hidden"]);
     let item = bus
         .wait_item(Duration::from_secs(30))
         .unwrap_or_else(|| panic!("no tray item registered; stderr: {}", gui.stderr()));
