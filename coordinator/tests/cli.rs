@@ -9,7 +9,7 @@
 mod lab;
 
 use lab::cmd::run_timeout;
-use lab::node::{start_all, Host};
+use lab::node::{start_all, wait_path, Host};
 use lab::site::SiteKind;
 use lab::{sibling_bin, Lab};
 use serde_json::Value;
@@ -284,6 +284,9 @@ fn status_ip_ping_netcheck_down_up() {
     wait_status(a, Duration::from_secs(10), "b online", |st| {
         online(st, &b.name)
     });
+    // A new peer is online through the relay at once and direct once a probe proves the path:
+    // the assertions below are about a direct pair, so wait for it on both sides.
+    wait_path(a, b, &["direct"], Duration::from_secs(10));
 
     // Status: the table groups peers under their network.
     let text = a.warren_ok(&["status"]);
