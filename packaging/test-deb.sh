@@ -14,7 +14,12 @@ profile=debug
 target="${CARGO_TARGET_DIR:-target}"
 [ "${1:-}" = --profile ] && profile="$2"
 
-skip() { echo "test-deb: SKIPPED: $*"; exit 0; }
+# On a developer's machine a real install is left alone; in CI (a fresh machine) the same
+# finding means an earlier run left something behind, and skipping would hide it.
+skip() {
+  if [ -n "${CI:-}" ]; then echo "test-deb: FAIL (CI set, will not skip): $*"; exit 1; fi
+  echo "test-deb: SKIPPED: $*"; exit 0
+}
 [ "$(id -u)" = 0 ] || skip "needs root"
 if ! command -v dpkg-deb >/dev/null 2>&1 || ! command -v dpkg >/dev/null 2>&1; then skip "no dpkg"; fi
 # present PKG: dpkg knows PKG in any state but "not-installed" (config-files counts).

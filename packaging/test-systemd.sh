@@ -106,7 +106,7 @@ in_ns ip link set lo up
 in_ns systemctl start systemd-journald.service >/dev/null 2>&1 || true
 
 wait_active() { # UNIT
-  for _ in $(seq 1 50); do
+  for _ in $(seq 1 150); do
     [ "$(in_ns systemctl is-active "$1" 2>/dev/null)" = active ] && return 0
     sleep 0.2
   done
@@ -130,7 +130,7 @@ status_of() { in_ns cat /proc/"$1"/status 2>/dev/null || true; }
 # Only once the service has written its key: `key` run as root before that would make one
 # the service's user cannot read.
 ckey=""
-for _ in $(seq 1 50); do
+for _ in $(seq 1 150); do
   if in_ns test -s /var/lib/private/warren-coordinator/coordinator.key; then
     ckey="$(in_ns /usr/bin/warren-coordinator --state-dir /var/lib/private/warren-coordinator key 2>/dev/null || true)"
     break
@@ -147,7 +147,7 @@ fi
 in_ns systemctl start warrend.service || true
 if wait_active warrend.service; then ok "warrend.service active"; else fail "warrend.service did not start: $(unit_log warrend.service)"; fi
 sock=/run/warren/warrend.sock
-for _ in $(seq 1 50); do in_ns test -S "$sock" && break; sleep 0.2; done
+for _ in $(seq 1 150); do in_ns test -S "$sock" && break; sleep 0.2; done
 wpid="$(main_pid warrend.service)"
 caps="$(status_of "$wpid" | awk '/^CapEff:/ {print $2}')"
 # NET_ADMIN (12), NET_RAW (13), NET_BIND_SERVICE (10), CHOWN (0).
@@ -180,7 +180,7 @@ if [ -n "$cuid" ] && [ "$cuid" != 0 ]; then ok "coordinator runs as uid $cuid (D
 
 in_ns systemctl restart warrend.service || true
 wait_active warrend.service || true
-for _ in $(seq 1 50); do in_ns /usr/bin/warren status >/dev/null 2>&1 && break; sleep 0.2; done
+for _ in $(seq 1 150); do in_ns /usr/bin/warren status >/dev/null 2>&1 && break; sleep 0.2; done
 st="$(in_ns /usr/bin/warren status --json 2>/dev/null || true)"
 key2="$(echo "$st" | self_key)"
 if [ -n "$key1" ] && [ "$key1" = "$key2" ]; then ok "same identity after systemctl restart"; else fail "identity $key1 -> $key2"; fi
@@ -189,7 +189,7 @@ if echo "$st" | grep -q '"unit-net"'; then ok "network kept across the restart";
 old="$(main_pid warrend.service)"
 in_ns kill -9 "$old" 2>/dev/null || true
 restarted=""
-for _ in $(seq 1 50); do
+for _ in $(seq 1 150); do
   new="$(main_pid warrend.service)"
   if [ -n "$new" ] && [ "$new" != 0 ] && [ "$new" != "$old" ] && \
      [ "$(in_ns systemctl is-active warrend.service)" = active ]; then restarted=1; break; fi

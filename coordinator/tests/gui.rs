@@ -37,6 +37,7 @@ use session_bus::{MenuEntry, SessionBus};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use warren_gui::view::Look;
 
 /// An Xvfb server on a free display, killed on drop.
 struct Xvfb {
@@ -56,21 +57,30 @@ impl Xvfb {
             which.status.success(),
             "Xvfb not found: install it with packaging/install-deps.sh (package xvfb)"
         );
-        let base = 90 + std::process::id() % 400;
-        let n = (base..base + 100)
-            .find(|n| {
-                !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-                    && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
-            })
-            .expect("a free X display number");
+        // `-displayfd 1`: Xvfb takes the first free display itself (under its lock file, so
+        // two tests starting at once cannot pick the same one) and writes its number when ready.
         let log = std::fs::File::create(dir.join("xvfb.log")).unwrap();
-        let child = Command::new("Xvfb")
-            .arg(format!(":{n}"))
-            .args(["-screen", "0", "800x600x24", "-nolisten", "tcp"])
-            .stdout(Stdio::null())
+        let mut child = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "800x600x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
             .expect("start Xvfb");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+            let _ = tx.send(line);
+        });
         let runtime = dir.join("gui-runtime");
         std::fs::create_dir_all(&runtime).unwrap();
         std::fs::set_permissions(
@@ -79,20 +89,18 @@ impl Xvfb {
         )
         .unwrap();
         let mut x = Xvfb {
-            display: format!(":{n}"),
+            display: String::new(),
             runtime,
             child,
         };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
-            if let Ok(Some(st)) = x.child.try_wait() {
-                panic!(
-                    "Xvfb exited with {st}: {}",
-                    std::fs::read_to_string(dir.join("xvfb.log")).unwrap_or_default()
-                );
-            }
-            assert!(Instant::now() < deadline, "Xvfb did not start in 10 s");
-            std::thread::sleep(Duration::from_millis(50));
+        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+        match line.trim().parse::<u32>() {
+            Ok(n) => x.display = format!(":{n}"),
+            Err(_) => panic!(
+                "Xvfb did not start in 30 s ({:?}): {}",
+                x.child.try_wait(),
+                std::fs::read_to_string(dir.join("xvfb.log")).unwrap_or_default()
+            ),
         }
         x
     }
@@ -100,6 +108,12 @@ impl Xvfb {
 
 impl Drop for Xvfb {
     fn drop(&mut self) {
+        // SIGTERM lets Xvfb remove its lock file and socket; SIGKILL only if it hangs.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -166,7 +180,9 @@ fn gui_joins_through_the_dialog() {
     let st = b.status();
     assert_eq!(st["coordinator"]["networks"], serde_json::json!([]));
 
-    let shot = lab.dir.join("gui.ppm");
+    // Kept after the test (the lab's directory is not) as its artifact, under target/tmp.
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("warren-gui-join.ppm");
+    let _ = std::fs::remove_file(&shot);
     let ok = gui(
         &x,
         b,
@@ -384,6 +400,16 @@ fn click(bus: &SessionBus, item: &str, entry: &MenuEntry) {
     ]);
 }
 
+/// Clicks the entry labelled `label` in the menu as it is now: ids belong to one layout, and
+/// the layout changes whenever a label does (a member's RTT, the power entry).
+fn click_label(bus: &SessionBus, item: &str, label: &str) {
+    let m = menu(bus, item);
+    let entry = m
+        .find(&|e| e.label == label)
+        .unwrap_or_else(|| panic!("no {label:?} in the tray menu: {:?}", m.labels()));
+    click(bus, item, entry);
+}
+
 /// Waits until `menu` has an entry that `pred` accepts; panics with the labels after `limit`.
 fn wait_menu(
     bus: &SessionBus,
@@ -407,10 +433,13 @@ fn wait_menu(
     }
 }
 
-const GREEN: (u64, u64, u64) = (0x2e, 0xa0, 0x43);
-const GREY: (u64, u64, u64) = (0x90, 0x90, 0x90);
+const GREEN: Look = Look::Online;
+const GREY: Look = Look::Off;
+const RED: Look = Look::Problem;
 
-fn wait_icon(bus: &SessionBus, item: &str, want: (u64, u64, u64), limit: Duration) {
+fn wait_icon(bus: &SessionBus, item: &str, look: Look, limit: Duration) {
+    let (r, g, b) = look.rgb();
+    let want = (r as u64, g as u64, b as u64);
     let deadline = Instant::now() + limit;
     loop {
         let c = icon_colour(bus, item);
@@ -475,7 +504,7 @@ fn gui_tray_menu_power_and_idle_cpu() {
     let hidden = gui.cpu_share(Duration::from_secs(8));
     assert_eq!(map_state(&x), "IsUnMapped", "still hidden 10 s later");
     // "Open Warren" maps it again (a hidden eframe window must still take commands).
-    click(&bus, &item, m.find(&|e| e.label == "Open Warren").unwrap());
+    click_label(&bus, &item, "Open Warren");
     wait_map_state(&x, "IsViewable", Duration::from_secs(10));
     std::thread::sleep(Duration::from_secs(2));
     let shown = gui.cpu_share(Duration::from_secs(8));
@@ -501,12 +530,12 @@ fn gui_tray_menu_power_and_idle_cpu() {
         "closing the window must not quit: {}",
         gui.stderr()
     );
-    click(&bus, &item, m.find(&|e| e.label == "Open Warren").unwrap());
+    click_label(&bus, &item, "Open Warren");
     wait_map_state(&x, "IsViewable", Duration::from_secs(10));
 
     // "Copy my IP" puts the overlay IP on the clipboard.
     let copy = format!("Copy my IP ({b_ip})");
-    click(&bus, &item, m.find(&|e| e.label == copy).unwrap());
+    click_label(&bus, &item, &copy);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         // `timeout`: xclip waits for the clipboard's owner, which must not hang the test.
@@ -527,26 +556,21 @@ fn gui_tray_menu_power_and_idle_cpu() {
     }
 
     // Off and on again from the tray menu.
-    let off = m.find(&|e| e.label == "Turn Warren off").unwrap();
-    click(&bus, &item, off);
+    click_label(&bus, &item, "Turn Warren off");
     let deadline = Instant::now() + Duration::from_secs(20);
     while b.status()["state"] != "down" {
         assert!(Instant::now() < deadline, "the daemon was not turned off");
         std::thread::sleep(Duration::from_millis(100));
     }
     wait_icon(&bus, &item, GREY, Duration::from_secs(10));
-    let m = wait_menu(
+    wait_menu(
         &bus,
         &item,
         Duration::from_secs(10),
         "Turn Warren on",
         &|e| e.label == "Turn Warren on",
     );
-    click(
-        &bus,
-        &item,
-        m.find(&|e| e.label == "Turn Warren on").unwrap(),
-    );
+    click_label(&bus, &item, "Turn Warren on");
     let deadline = Instant::now() + Duration::from_secs(20);
     while b.status()["state"] != "up" {
         assert!(Instant::now() < deadline, "the daemon was not turned on");
@@ -554,9 +578,30 @@ fn gui_tray_menu_power_and_idle_cpu() {
     }
     wait_icon(&bus, &item, GREEN, Duration::from_secs(30));
 
+    // The service stops under the GUI: the icon turns red and the menu says so in plain words;
+    // when it is back the GUI finds it again by itself.
+    b.stop_daemon();
+    wait_icon(&bus, &item, RED, Duration::from_secs(15));
+    wait_menu(
+        &bus,
+        &item,
+        Duration::from_secs(10),
+        "the service missing",
+        &|e| e.label.contains("Warren service isn't running"),
+    );
+    b.start_daemon();
+    b.wait_api(Duration::from_secs(20));
+    wait_icon(&bus, &item, GREEN, Duration::from_secs(30));
+    wait_menu(
+        &bus,
+        &item,
+        Duration::from_secs(30),
+        "a online again",
+        &|e| e.label.starts_with(&a_name) && e.label.contains("Direct connection"),
+    );
+
     // Quit from the menu ends the GUI.
-    let m = menu(&bus, &item);
-    click(&bus, &item, m.find(&|e| e.label == "Quit").unwrap());
+    click_label(&bus, &item, "Quit");
     let deadline = Instant::now() + Duration::from_secs(10);
     let st = loop {
         if let Some(st) = gui.child.try_wait().unwrap() {

@@ -252,18 +252,9 @@ fn write_ppm(path: &std::path::Path, image: &egui::ColorImage) -> std::io::Resul
     std::fs::write(path, out)
 }
 
-const GREEN: egui::Color32 = egui::Color32::from_rgb(0x2e, 0xa0, 0x43);
-const GREY: egui::Color32 = egui::Color32::from_rgb(0x90, 0x90, 0x90);
-const RED: egui::Color32 = egui::Color32::from_rgb(0xd0, 0x3a, 0x2f);
-const AMBER: egui::Color32 = egui::Color32::from_rgb(0xd8, 0x9a, 0x1c);
-
 pub fn look_color(look: view::Look) -> egui::Color32 {
-    match look {
-        view::Look::Off => GREY,
-        view::Look::Connecting => AMBER,
-        view::Look::Online => GREEN,
-        view::Look::Problem => RED,
-    }
+    let (r, g, b) = look.rgb();
+    egui::Color32::from_rgb(r, g, b)
 }
 
 fn dot(ui: &mut egui::Ui, color: egui::Color32) {
@@ -351,8 +342,10 @@ impl App {
                     password: String::new(),
                 };
             }
-            // Joining by invite also works before `warren up`: the code names the coordinator.
-            let can_join = vm.power == Some(true) && !busy;
+            // Joining by invite also works before `warren up` or while off: the code names the
+            // coordinator and the daemon comes up for it. A password join while off gets the
+            // daemon's own answer in the notice.
+            let can_join = vm.power.is_some() && !busy;
             if ui
                 .add_enabled(can_join, egui::Button::new("Join network…"))
                 .clicked()
@@ -364,7 +357,7 @@ impl App {
             }
         });
         if let Some(e) = &vm.error {
-            ui.colored_label(RED, e);
+            ui.colored_label(look_color(view::Look::Problem), e);
         } else if let Some(n) = &vm.notice {
             ui.label(n);
         }
@@ -384,7 +377,14 @@ impl App {
             .show(ui, |ui| {
                 for m in &net.members {
                     ui.horizontal(|ui| {
-                        dot(ui, if m.online { GREEN } else { GREY });
+                        dot(
+                            ui,
+                            look_color(if m.online {
+                                view::Look::Online
+                            } else {
+                                view::Look::Off
+                            }),
+                        );
                         ui.strong(&m.name);
                         ui.monospace(&m.ip);
                         ui.label(&m.connection);

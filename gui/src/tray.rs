@@ -53,12 +53,7 @@ fn text(label: impl Into<String>) -> MenuItem<Tray> {
 
 /// A filled circle in the look's colour, ARGB32 in network byte order.
 pub fn icon(look: Look, size: i32) -> Icon {
-    let (r, g, b) = match look {
-        Look::Off => (0x90, 0x90, 0x90),
-        Look::Connecting => (0xd8, 0x9a, 0x1c),
-        Look::Online => (0x2e, 0xa0, 0x43),
-        Look::Problem => (0xd0, 0x3a, 0x2f),
-    };
+    let (r, g, b) = look.rgb();
     let c = (size as f32 - 1.0) / 2.0;
     let radius = size as f32 * 0.4;
     let mut data = Vec::with_capacity((size * size * 4) as usize);

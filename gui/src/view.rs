@@ -37,6 +37,18 @@ pub enum Look {
     Problem,
 }
 
+impl Look {
+    /// The one colour of each look, shared by the tray icon and the window's dots.
+    pub fn rgb(self) -> (u8, u8, u8) {
+        match self {
+            Look::Off => (0x90, 0x90, 0x90),
+            Look::Connecting => (0xd8, 0x9a, 0x1c),
+            Look::Online => (0x2e, 0xa0, 0x43),
+            Look::Problem => (0xd0, 0x3a, 0x2f),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ViewModel {
     pub look: Look,
@@ -131,7 +143,8 @@ pub fn model(link: &Link, ui: &UiState) -> ViewModel {
         (_, false) => (Look::Off, "Warren is off".into()),
         (None, true) if status.peers.is_empty() => (
             Look::Problem,
-            "Not set up yet: connect to a coordinator with `warren up --coordinator ADDRESS`"
+            "Not set up yet: press \"Join network…\" and paste an invite code from a friend \
+             (or run `warren up --coordinator ADDRESS`)"
                 .into(),
         ),
         (None, true) => (Look::Online, "Online (configured peers only)".into()),

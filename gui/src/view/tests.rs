@@ -189,6 +189,7 @@ fn empty_states() {
     let vm = model(&status(true, None, vec![]), &UiState::default());
     assert_eq!(vm.look, Look::Problem);
     assert!(vm.headline.contains("warren up --coordinator"));
+    assert!(vm.headline.contains("invite code"), "{}", vm.headline);
     assert!(!vm.can_manage_networks);
 }
 
