@@ -600,6 +600,13 @@ fn gui_tray_menu_power_and_idle_cpu() {
         &|e| e.label.starts_with(&a_name) && e.label.contains("Direct connection"),
     );
 
+    // The panel goes away while the window is hidden: the window comes back by itself, since
+    // nothing else could open it now.
+    close_window(&x);
+    wait_map_state(&x, "IsUnMapped", Duration::from_secs(10));
+    bus.drop_watcher();
+    wait_map_state(&x, "IsViewable", Duration::from_secs(10));
+
     // Quit from the menu ends the GUI.
     click_label(&bus, &item, "Quit");
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -57,6 +57,9 @@ pub fn path_words(path: PathKind) -> &'static str {
 }
 
 /// Carries out `action`: `Ok` with a sentence to show, `Err` with the daemon's own message.
+/// What the Create dialog says when a field is empty.
+pub const CREATE_NEEDS: &str = "A new network needs a name and a password";
+
 pub fn run(socket: &Path, action: &Action) -> Result<String, String> {
     let request = match action {
         Action::Power(true) => Request::Up {
@@ -68,7 +71,7 @@ pub fn run(socket: &Path, action: &Action) -> Result<String, String> {
         Action::Create { name, password } => {
             let name = name.trim();
             if name.is_empty() || password.is_empty() {
-                return Err("A new network needs a name and a password".into());
+                return Err(CREATE_NEEDS.into());
             }
             Request::CreateNetwork {
                 name: name.to_string(),

@@ -1,7 +1,7 @@
 //! The window (egui): lays out [`crate::view::model`]'s answer, runs the buttons' actions on a
 //! worker thread, and repaints only when the daemon pushes a status or a person does something.
 
-use crate::actions::{self, Action, JoinForm};
+use crate::actions::{self, Action, JoinForm, CREATE_NEEDS};
 use crate::tray::TrayCmd;
 use crate::view::{self, Link, UiState, ViewModel};
 use eframe::egui;
@@ -66,6 +66,8 @@ pub struct App {
     /// The port typed for "Check port", per peer.
     ports: std::collections::HashMap<String, String>,
     has_tray: bool,
+    /// A panel shows the tray icon now (it can go away and come back while the GUI runs).
+    tray_host: bool,
     /// Hide the window after its first frame (started at login: the tray is enough). Only with
     /// a tray, or nobody could open it again.
     hide_at_start: bool,
@@ -97,6 +99,7 @@ impl App {
             dialog: Dialog::None,
             ports: Default::default(),
             has_tray,
+            tray_host: has_tray,
             hide_at_start: hidden && has_tray,
             smoke,
             smoke_state: SmokeState::Start,
@@ -155,14 +158,18 @@ impl App {
             match cmd {
                 TrayCmd::Power(on) => self.run_action(ctx, Action::Power(on)),
                 TrayCmd::CopyIp => {
-                    if let Some(me) = self.shared.lock().unwrap().view().me {
-                        ctx.copy_text(me.ip);
+                    let me = self.shared.lock().unwrap().view().me;
+                    if let Some(me) = me {
+                        self.copy(ctx, &me.ip);
                     }
                 }
-                TrayCmd::Open => {
-                    ctx.send_viewport_cmd(egui::ViewportCommand::Visible(true));
-                    ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
-                    ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+                TrayCmd::Open => show_window(ctx),
+                TrayCmd::HostOnline(on) => {
+                    self.tray_host = on;
+                    // No panel, no way to open a hidden window: show it, and let closing quit.
+                    if !on {
+                        show_window(ctx);
+                    }
                 }
                 TrayCmd::Quit => {
                     self.has_tray = false;
@@ -241,6 +248,12 @@ impl App {
     }
 }
 
+fn show_window(ctx: &egui::Context) {
+    ctx.send_viewport_cmd(egui::ViewportCommand::Visible(true));
+    ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
+    ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+}
+
 /// A screenshot as binary PPM (P6): no image crate for one test artefact.
 fn write_ppm(path: &std::path::Path, image: &egui::ColorImage) -> std::io::Result<()> {
     let [w, h] = image.size;
@@ -269,7 +282,7 @@ impl eframe::App for App {
             ctx.send_viewport_cmd(egui::ViewportCommand::Visible(false));
         }
         // With a tray, closing the window hides it; Quit is in the tray's menu.
-        if self.has_tray && ctx.input(|i| i.viewport().close_requested()) {
+        if self.has_tray && self.tray_host && ctx.input(|i| i.viewport().close_requested()) {
             ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
             ctx.send_viewport_cmd(egui::ViewportCommand::Visible(false));
         }
@@ -442,6 +455,7 @@ impl App {
         let mut close = false;
         let mut submit: Option<Action> = None;
         let mut join: Option<JoinForm> = None;
+        let mut invalid: Option<String> = None;
         match &mut dialog {
             Dialog::None => {}
             Dialog::Create { name, password } => {
@@ -453,10 +467,15 @@ impl App {
                     ui.add(egui::TextEdit::singleline(password).password(true));
                     ui.horizontal(|ui| {
                         if ui.add_enabled(!busy, egui::Button::new("Create")).clicked() {
-                            submit = Some(Action::Create {
-                                name: name.clone(),
-                                password: password.clone(),
-                            });
+                            // As Join does: a form with something missing stays open.
+                            if name.trim().is_empty() || password.is_empty() {
+                                invalid = Some(CREATE_NEEDS.to_string());
+                            } else {
+                                submit = Some(Action::Create {
+                                    name: name.clone(),
+                                    password: password.clone(),
+                                });
+                            }
                         }
                         close |= ui.button("Cancel").clicked();
                     });
@@ -491,6 +510,9 @@ impl App {
                     });
                 });
             }
+        }
+        if let Some(e) = invalid {
+            self.shared.lock().unwrap().ui.error = Some(e);
         }
         if let Some(form) = join {
             self.submit_join(ctx, form);

@@ -14,6 +14,9 @@ pub enum TrayCmd {
     CopyIp,
     Open,
     Quit,
+    /// The panel that shows the icon came (true) or went (false): without one, a hidden
+    /// window could never be opened again.
+    HostOnline(bool),
 }
 
 pub struct Tray {
@@ -87,6 +90,14 @@ impl ksni::Tray for Tray {
             description: self.view.headline.clone(),
             ..Default::default()
         }
+    }
+    fn watcher_online(&self) {
+        self.send(TrayCmd::HostOnline(true));
+    }
+    fn watcher_offline(&self, _reason: ksni::OfflineReason) -> bool {
+        self.send(TrayCmd::HostOnline(false));
+        // Keep the item on the bus: a panel that restarts picks it up again.
+        true
     }
     fn activate(&mut self, _x: i32, _y: i32) {
         self.send(TrayCmd::Open);

@@ -16,8 +16,8 @@ pub struct SessionBus {
     daemon: Child,
     /// Items registered with the watcher (their bus names).
     pub items: Arc<Mutex<Vec<String>>>,
-    _runtime: tokio::runtime::Runtime,
-    _watcher: zbus::Connection,
+    runtime: tokio::runtime::Runtime,
+    watcher: zbus::Connection,
 }
 
 struct Watcher {
@@ -84,8 +84,8 @@ impl SessionBus {
             address,
             daemon,
             items,
-            _runtime: runtime,
-            _watcher: watcher,
+            runtime,
+            watcher,
         }
     }
 
@@ -101,6 +101,14 @@ impl SessionBus {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The tray host goes away (a panel restarted, its tray plugin turned off): the watcher
+    /// gives up its name, as a dying panel's bus connection does.
+    pub fn drop_watcher(&self) {
+        self.runtime
+            .block_on(self.watcher.release_name("org.kde.StatusNotifierWatcher"))
+            .expect("release the watcher's name");
     }
 
     /// `busctl --json=short` against this bus; the parsed answer.
