@@ -4,18 +4,19 @@
 #                       warrend.service, man pages, shell completions, group `warren`
 #   warren-coordinator  warren-coordinator, warren-coordinator.service, man page
 #
-#   packaging/build-deb.sh [--profile release|debug] [--no-build] [--out DIR] [--fast]
+#   packaging/build-deb.sh [--profile release|debug] [--no-build] [--out DIR] [--fast] [--version V]
 #
 # --profile  which cargo profile to build and package (default release; the test uses debug,
 #            which CI has already built, to save minutes)
 # --no-build package the binaries already in target/PROFILE (fails if one is missing)
 # --out      where the .deb files go (default target/debian)
 # --fast     gzip -1 instead of xz (for tests)
+# --version  the packages' version instead of the workspace's (the test's upgrade)
 # Prints the path of each package it wrote, one a line, on stdout.
 set -euo pipefail
 umask 022
 root="$(cd "$(dirname "$0")/.." && pwd)"
-profile=release build=1 out="" compress=(-Zxz)
+profile=release build=1 out="" compress=(-Zxz) version=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --profile) profile="$2"; shift 2 ;;
@@ -24,6 +25,8 @@ while [ $# -gt 0 ]; do
     --out) out="$2"; shift 2 ;;
     --out=*) out="${1#*=}"; shift ;;
     --fast) compress=(-Zgzip -z1); shift ;;
+    --version) version="$2"; shift 2 ;;
+    --version=*) version="${1#*=}"; shift ;;
     -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build-deb.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -49,7 +52,7 @@ done
 gui=0
 [ -x "$bin/warren-gui" ] && gui=1
 
-version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -n1)"
+[ -n "$version" ] || version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -n1)"
 arch="$(dpkg --print-architecture)"
 maintainer="Warren developers <warren@localhost>"
 
@@ -96,6 +99,7 @@ depends() {
       line="${line#shlibs:Depends=}"
       [ -n "$line" ] && { echo "$line"; return; }
     fi
+    echo "build-deb.sh: dpkg-shlibdeps found nothing; Depends falls back to '$fallback'" >&2
   fi
   echo "$fallback"
 }

@@ -55,6 +55,7 @@ cleanup() {
   rm -rf "$out"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM
 
 echo "test-deb: building the packages from $target/$profile"
 mapfile -t debs < <(packaging/build-deb.sh --profile "$profile" --no-build --fast --out "$out")
@@ -132,14 +133,25 @@ check "warren-coordinator.service enabled" \
 if packaging/test-systemd.sh; then ok "the units run under systemd"; else fail "the units under systemd (packaging/test-systemd.sh)"; fi
 
 echo "test-deb: identity kept across an upgrade and a remove"
+# A real upgrade: the same binaries packaged as a newer version, installed over the old one.
+v0="$(dpkg-query -W -f='${Version}' warren)"
+v1="$v0+upgrade1"
+mapfile -t newer < <(packaging/build-deb.sh --profile "$profile" --no-build --fast --out "$out/newer" --version "$v1")
 key1="$(/usr/bin/warrend --state-dir /var/lib/warren public-key)"
-dpkg -i "${debs[0]}" > "$log" 2>&1 || { cat "$log"; fail "dpkg -i (upgrade)"; }
+# The coordinator's key as an admin makes it (`sudo warren-coordinator key`) before the upgrade.
+coord_key() { /usr/bin/warren-coordinator --state-dir /var/lib/warren-coordinator key 2>/dev/null || true; }
+coord1="$(coord_key)"
+dpkg -i "${newer[@]}" > "$log" 2>&1 || { cat "$log"; fail "dpkg -i (upgrade to $v1)"; }
+check "upgraded $v0 -> $v1" sh -c "[ \"\$(dpkg-query -W -f='\${Version}' warren)\" = '$v1' ] && [ \"\$(dpkg-query -W -f='\${Version}' warren-coordinator)\" = '$v1' ]"
 key2="$(/usr/bin/warrend --state-dir /var/lib/warren public-key)"
 if [ -n "$key1" ] && [ "$key1" = "$key2" ]; then ok "same node key after upgrade"; else fail "node key changed: $key1 -> $key2"; fi
+coord2="$(coord_key)"
+if [ -n "$coord1" ] && [ "$coord1" = "$coord2" ]; then ok "coordinator key kept across the upgrade"; else fail "coordinator key '$coord1' -> '$coord2' on upgrade"; fi
 check "no first-install hint on upgrade" sh -c "! grep -q usermod '$log'"
 dpkg -r warren warren-coordinator > "$log" 2>&1 || { cat "$log"; fail "dpkg -r"; }
 check "binaries gone after remove" test ! -e /usr/bin/warrend -a ! -e /usr/bin/warren-coordinator
 check "state kept after remove" test -s /var/lib/warren/node.key
+check "coordinator state kept after remove" test -s /var/lib/warren-coordinator/coordinator.key
 check "conffile kept after remove" test -e /etc/default/warren
 
 echo "test-deb: dpkg --purge"
