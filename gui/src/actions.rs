@@ -56,10 +56,10 @@ pub fn path_words(path: PathKind) -> &'static str {
     }
 }
 
-/// Carries out `action`: `Ok` with a sentence to show, `Err` with the daemon's own message.
 /// What the Create dialog says when a field is empty.
 pub const CREATE_NEEDS: &str = "A new network needs a name and a password";
 
+/// Carries out `action`: `Ok` with a sentence to show, `Err` with the daemon's own message.
 pub fn run(socket: &Path, action: &Action) -> Result<String, String> {
     let request = match action {
         Action::Power(true) => Request::Up {
