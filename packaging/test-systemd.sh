@@ -184,7 +184,13 @@ for _ in $(seq 1 150); do in_ns /usr/bin/warren status >/dev/null 2>&1 && break;
 st="$(in_ns /usr/bin/warren status --json 2>/dev/null || true)"
 key2="$(echo "$st" | self_key)"
 if [ -n "$key1" ] && [ "$key1" = "$key2" ]; then ok "same identity after systemctl restart"; else fail "identity $key1 -> $key2"; fi
-if echo "$st" | grep -q '"unit-net"'; then ok "network kept across the restart"; else fail "network not in status after restart: $st"; fi
+# The networks come back with the coordinator connection, a moment after the API answers.
+for _ in $(seq 1 150); do
+  echo "$st" | grep -q '"unit-net"' && break
+  sleep 0.2
+  st="$(in_ns /usr/bin/warren status --json 2>/dev/null || true)"
+done
+if echo "$st" | grep -q '"unit-net"'; then ok "network kept across the restart"; else fail "network not in status 30 s after restart: $st"; fi
 
 old="$(main_pid warrend.service)"
 in_ns kill -9 "$old" 2>/dev/null || true
