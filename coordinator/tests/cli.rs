@@ -9,7 +9,7 @@
 mod lab;
 
 use lab::cmd::run_timeout;
-use lab::node::{start_all, wait_path, Host};
+use lab::node::{start_all, wait_path, wait_status, Host};
 use lab::site::SiteKind;
 use lab::{sibling_bin, Lab};
 use serde_json::Value;
@@ -18,23 +18,6 @@ use std::time::{Duration, Instant};
 
 fn json(out: &str) -> Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
-}
-
-/// Polls `host`'s status until `cond` holds, or panics after `limit` naming `what`.
-fn wait_status(host: &Host, limit: Duration, what: &str, cond: impl Fn(&Value) -> bool) {
-    let t0 = Instant::now();
-    loop {
-        let st = host.status();
-        if cond(&st) {
-            return;
-        }
-        assert!(
-            t0.elapsed() < limit,
-            "{}: {what} not seen within {limit:?}; status: {st:#}",
-            host.name
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// A `subscribe` connection to a daemon's API, read line by line.

@@ -29,7 +29,7 @@ mod lab;
 mod session_bus;
 
 use lab::cmd::{run_timeout, CmdOutput};
-use lab::node::{start_all, wait_path, Host};
+use lab::node::{start_all, wait_path, wait_status, Host};
 use lab::site::SiteKind;
 use lab::{sibling_bin, Lab};
 use serde_json::Value;
@@ -557,11 +557,9 @@ fn gui_tray_menu_power_and_idle_cpu() {
 
     // Off and on again from the tray menu.
     click_label(&bus, &item, "Turn Warren off");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while b.status()["state"] != "down" {
-        assert!(Instant::now() < deadline, "the daemon was not turned off");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_status(b, Duration::from_secs(20), "turned off", |st| {
+        st["state"] == "down"
+    });
     wait_icon(&bus, &item, GREY, Duration::from_secs(10));
     wait_menu(
         &bus,
@@ -571,11 +569,9 @@ fn gui_tray_menu_power_and_idle_cpu() {
         &|e| e.label == "Turn Warren on",
     );
     click_label(&bus, &item, "Turn Warren on");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while b.status()["state"] != "up" {
-        assert!(Instant::now() < deadline, "the daemon was not turned on");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_status(b, Duration::from_secs(20), "turned on", |st| {
+        st["state"] == "up"
+    });
     wait_icon(&bus, &item, GREEN, Duration::from_secs(30));
 
     // The service stops under the GUI: the icon turns red and the menu says so in plain words;

@@ -517,6 +517,23 @@ pub fn start_all(hosts: &mut [&mut Host]) {
     }
 }
 
+/// Polls `host`'s status until `cond` holds, or panics after `limit` naming `what`.
+pub fn wait_status(host: &Host, limit: Duration, what: &str, cond: impl Fn(&Value) -> bool) {
+    let t0 = Instant::now();
+    loop {
+        let st = host.status();
+        if cond(&st) {
+            return;
+        }
+        assert!(
+            t0.elapsed() < limit,
+            "{}: {what} not seen within {limit:?}; status: {st:#}",
+            host.name
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Polls both hosts until each sees the other on a path in `want`; returns how long it took,
 /// or panics after `limit`.
 pub fn wait_path(a: &Host, b: &Host, want: &[&str], limit: Duration) -> Duration {
