@@ -53,8 +53,13 @@ fn sample(peers: Vec<PeerStatus>, networks: &[&str]) -> Status {
             networks: networks.iter().map(|s| s.to_string()).collect(),
             rtt_ms: Some(3),
             transport: Some(ControlTransport::Quic),
+            owned: vec![],
+            locked: vec![],
+            requests: vec![],
+            waiting: vec![],
         }),
         broadcast: Default::default(),
+        hosting: None,
     }
 }
 

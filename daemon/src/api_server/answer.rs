@@ -96,6 +96,17 @@ pub async fn answer(req: Request, state: &ApiState) -> Response {
         }
         Request::Netcheck => netcheck::run(state).await,
         Request::Subscribe => error("subscribe must be the first request on its connection"),
+        Request::Host { .. }
+        | Request::ListInvites { .. }
+        | Request::RevokeInvite { .. }
+        | Request::RenameNetwork { .. }
+        | Request::SetPassword { .. }
+        | Request::LockNetwork { .. }
+        | Request::JoinRequests
+        | Request::AnswerRequest { .. }
+        | Request::RemoveMember { .. }
+        | Request::DeleteNetwork { .. }
+        | Request::SetName { .. } => error("this daemon cannot do that yet: update Warren"),
     }
 }
 

@@ -270,9 +270,13 @@ impl Control {
                     } else {
                         self.last_error.clone()
                     },
-                    networks: old.map(|c| c.networks).unwrap_or_default(),
                     rtt_ms: None,
                     transport: None,
+                    owned: old.as_ref().map(|c| c.owned.clone()).unwrap_or_default(),
+                    locked: old.as_ref().map(|c| c.locked.clone()).unwrap_or_default(),
+                    requests: old.as_ref().map(|c| c.requests.clone()).unwrap_or_default(),
+                    waiting: old.as_ref().map(|c| c.waiting.clone()).unwrap_or_default(),
+                    networks: old.map(|c| c.networks).unwrap_or_default(),
                 }
             });
             if !connected {

@@ -268,8 +268,13 @@ mod tests {
                 networks: vec!["home".into(), "work".into()],
                 rtt_ms: None,
                 transport: None,
+                owned: vec![],
+                locked: vec![],
+                requests: vec![],
+                waiting: vec![],
             }),
             broadcast: Default::default(),
+            hosting: None,
         };
         let t = NameTable::from_status(&s);
         let one = |n: &str| {

@@ -35,6 +35,10 @@ fn coordinator(connected: bool, error: Option<&str>, nets: &[&str]) -> Coordinat
         networks: nets.iter().map(|n| n.to_string()).collect(),
         rtt_ms: None,
         transport: None,
+        owned: vec![],
+        locked: vec![],
+        requests: vec![],
+        waiting: vec![],
     }
 }
 
@@ -67,6 +71,7 @@ fn status(up: bool, coord: Option<CoordinatorStatus>, peers: Vec<PeerStatus>) ->
         },
         coordinator: coord,
         broadcast: BroadcastStatus::default(),
+        hosting: None,
     }))
 }
 

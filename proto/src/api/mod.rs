@@ -87,6 +87,64 @@ pub enum Request {
     Netcheck,
     /// Keep the connection: the daemon answers `Status` now and again whenever it changes.
     Subscribe,
+    /// Make this machine the coordinator and relay of a new network: the daemon starts and
+    /// supervises a `warren-coordinator` of its own, joins it through loopback and creates
+    /// `network` (owned by this host). `password` is optional: invites are the usual way in.
+    Host {
+        network: String,
+        #[serde(default)]
+        password: Option<String>,
+    },
+    /// The unexpired invites of a network this host owns or is in.
+    ListInvites {
+        network: String,
+    },
+    /// Revoke one invite (`invite`: its id as `ListInvites` shows it, or a prefix of it).
+    RevokeInvite {
+        network: String,
+        invite: String,
+    },
+    /// Owner: give the network a new name.
+    RenameNetwork {
+        network: String,
+        new_name: String,
+    },
+    /// Owner: change the network's password (members stay).
+    SetPassword {
+        network: String,
+        password: String,
+    },
+    /// Owner: lock (new members wait for approval) or unlock the network.
+    LockNetwork {
+        network: String,
+        locked: bool,
+    },
+    /// Owner: the requests to join locked networks this host owns.
+    JoinRequests,
+    /// Owner: admit (`approve`) or turn away a pending request (`who`: name or key prefix).
+    AnswerRequest {
+        network: String,
+        who: String,
+        approve: bool,
+    },
+    /// Owner: remove a member (`who`: name or key prefix); with `ban`, its key may never join
+    /// again.
+    RemoveMember {
+        network: String,
+        who: String,
+        #[serde(default)]
+        ban: bool,
+    },
+    /// Owner: delete the network for everyone (a hosted network's coordinator stops when it
+    /// hosts nothing more).
+    DeleteNetwork {
+        network: String,
+    },
+    /// The name this host shows in its networks (first run, or a rename): kept across
+    /// restarts and used for every coordinator.
+    SetName {
+        name: String,
+    },
 }
 
 /// How long the daemon waits for one pong.
@@ -122,6 +180,32 @@ pub enum Response {
     Pong(PingReply),
     Netcheck(NetcheckReport),
     Check(CheckReport),
+    Invites(Vec<InviteInfo>),
+    JoinRequests(Vec<JoinRequestInfo>),
+}
+
+/// One unexpired invite, as `warren invite --list` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InviteInfo {
+    /// A short id (hex of the start of the secret's hash) to revoke it by.
+    pub id: String,
+    pub network: String,
+    /// The member who made it.
+    pub created_by: String,
+    /// Unix seconds.
+    pub created_at: u64,
+    /// Unix seconds; `None`: until revoked.
+    pub expires: Option<u64>,
+}
+
+/// A host waiting to join a locked network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JoinRequestInfo {
+    pub network: String,
+    pub name: String,
+    pub public_key: NodeKey,
+    /// Unix seconds.
+    pub asked_at: u64,
 }
 
 #[cfg(test)]
@@ -185,6 +269,7 @@ mod tests {
             },
             coordinator: None,
             broadcast: BroadcastStatus::default(),
+            hosting: None,
         };
         let v: serde_json::Value = serde_json::to_value(ResponseEnvelope {
             v: 1,

@@ -32,6 +32,46 @@ pub struct Status {
     /// Broadcast and multicast packets copied to peers and received from them.
     #[serde(default)]
     pub broadcast: BroadcastStatus,
+    /// The coordinator this host runs for networks it hosts (`warren host`), if any.
+    #[serde(default)]
+    pub hosting: Option<HostingStatus>,
+}
+
+/// A coordinator and relay this host runs for its own networks (`warren host`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostingStatus {
+    /// The networks hosted here.
+    pub networks: Vec<String>,
+    /// Whether the coordinator process runs now (the daemon restarts it if it dies).
+    pub running: bool,
+    /// Its control port on this machine (UDP for QUIC, TCP for TCP+TLS).
+    pub port: u16,
+    /// Its public key, as invites carry it.
+    pub public_key: NodeKey,
+    pub reachability: Reachability,
+}
+
+/// Whether friends on the internet can reach a hosted coordinator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reachability {
+    pub state: ReachState,
+    /// The address friends on the internet connect to (the router's mapped port), when known.
+    pub public: Option<SocketAddr>,
+    /// Addresses friends on the same LAN connect to.
+    pub lan: Vec<SocketAddr>,
+    /// In plain words: reachable at A:P, or why not and what to do.
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReachState {
+    /// Asking the router for port mappings.
+    Checking,
+    /// The router forwards the coordinator's ports: reachable from the internet.
+    Reachable,
+    /// No port mapping: only friends on this LAN (or with a forwarded port) can reach it.
+    LanOnly,
 }
 
 /// Counters of the broadcast/multicast replication (LAN discovery over the overlay).
@@ -65,6 +105,18 @@ pub struct CoordinatorStatus {
     /// What the control connection runs over, while connected.
     #[serde(default)]
     pub transport: Option<ControlTransport>,
+    /// The networks this host owns (created or hosts) on this coordinator.
+    #[serde(default)]
+    pub owned: Vec<String>,
+    /// The networks that are locked (new members wait for the owner's approval).
+    #[serde(default)]
+    pub locked: Vec<String>,
+    /// Requests to join networks this host owns, waiting for an answer.
+    #[serde(default)]
+    pub requests: Vec<super::JoinRequestInfo>,
+    /// Networks this host asked to join that are locked: waiting for their owner.
+    #[serde(default)]
+    pub waiting: Vec<String>,
 }
 
 /// How the daemon reaches its coordinator: QUIC, or TCP+TLS where UDP is blocked (then the
