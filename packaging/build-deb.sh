@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Debian packages from this workspace with plain dpkg-deb (no cargo-deb):
-#   warren              warrend, warren (+ warren-gui when target/PROFILE/warren-gui exists),
+#   warren              warrend, warren, the coordinator for `warren host` in /usr/lib/warren
+#                       (+ warren-gui when target/PROFILE/warren-gui exists),
 #                       warrend.service, man pages, shell completions, group `warren`
 #   warren-coordinator  warren-coordinator, warren-coordinator.service, man page
 #
@@ -142,6 +143,9 @@ p="$work/warren"
 install -d "$p/DEBIAN"
 install_bin "$bin/warrend" "$p/usr/bin/warrend"
 install_bin "$bin/warren" "$p/usr/bin/warren"
+# `warren host`: warrend runs this coordinator for networks hosted on this PC (the
+# warren-coordinator package, for servers, has its own copy on PATH and its own service).
+install_bin "$bin/warren-coordinator" "$p/usr/lib/warren/warren-coordinator"
 install -D -m 0644 "$pkg/systemd/warrend.service" "$p/lib/systemd/system/warrend.service"
 install -D -m 0644 "$pkg/default/warren" "$p/etc/default/warren"
 conffiles=(/etc/default/warren)
@@ -157,7 +161,7 @@ man_page_to "$p/usr/share/man/man8/warrend.8.gz" warrend 8 "the Warren overlay V
 copyright "$p/usr/share/doc/warren"
 gzip -9n < "$root/README.md" > "$p/usr/share/doc/warren/README.md.gz"
 chmod 0644 "$p/usr/share/doc/warren/"*
-bins=("$p/usr/bin/warrend" "$p/usr/bin/warren")
+bins=("$p/usr/bin/warrend" "$p/usr/bin/warren" "$p/usr/lib/warren/warren-coordinator")
 if [ "$gui" = 1 ]; then
   install_bin "$bin/warren-gui" "$p/usr/bin/warren-gui"
   man_page_to "$p/usr/share/man/man1/warren-gui.1.gz" warren-gui 1 "the Warren window and tray icon" \

@@ -71,7 +71,9 @@ dpkg -i "${debs[@]}" > "$log" 2>&1 || { cat "$log"; fail "dpkg -i"; exit 1; }
 check "postinst says how to join group warren" grep -qF 'sudo usermod -aG warren $USER' "$log"
 check "dpkg reports both installed" dpkg-query -W warren warren-coordinator
 
-for b in /usr/bin/warrend /usr/bin/warren /usr/bin/warren-coordinator; do mode_is "$b" 755 root:root; done
+for b in /usr/bin/warrend /usr/bin/warren /usr/bin/warren-coordinator /usr/lib/warren/warren-coordinator; do
+  mode_is "$b" 755 root:root
+done
 for u in /lib/systemd/system/warrend.service /lib/systemd/system/warren-coordinator.service; do
   mode_is "$u" 644 root:root
 done
@@ -149,7 +151,7 @@ coord2="$(coord_key)"
 if [ -n "$coord1" ] && [ "$coord1" = "$coord2" ]; then ok "coordinator key kept across the upgrade"; else fail "coordinator key '$coord1' -> '$coord2' on upgrade"; fi
 check "no first-install hint on upgrade" sh -c "! grep -q usermod '$log'"
 dpkg -r warren warren-coordinator > "$log" 2>&1 || { cat "$log"; fail "dpkg -r"; }
-check "binaries gone after remove" test ! -e /usr/bin/warrend -a ! -e /usr/bin/warren-coordinator
+check "binaries gone after remove" test ! -e /usr/bin/warrend -a ! -e /usr/bin/warren-coordinator -a ! -e /usr/lib/warren/warren-coordinator
 check "state kept after remove" test -s /var/lib/warren/node.key
 check "coordinator state kept after remove" test -s /var/lib/warren-coordinator/coordinator.key
 check "conffile kept after remove" test -e /etc/default/warren

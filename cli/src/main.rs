@@ -9,7 +9,9 @@ use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use warren_proto::api::{find_peer, Request, Response, Status, DEFAULT_SOCKET};
+use warren_proto::api::{
+    find_peer, ReachState, Reachability, Request, Response, Status, DEFAULT_SOCKET,
+};
 use warren_proto::invite::Invite;
 use warren_proto::key::NodeKey;
 
@@ -81,6 +83,16 @@ enum Command {
         /// This host's name, when an invite connects it to a new coordinator
         #[arg(long)]
         name: Option<String>,
+    },
+    /// Host a network from this PC: it becomes the network's coordinator and relay, so no
+    /// server is needed; friends join with a code from `warren invite NETWORK`. Says whether
+    /// friends on the internet can reach this PC (the router is asked to forward the ports)
+    Host {
+        network: String,
+        /// Also let friends join by the network's name and this password [default: invites
+        /// only]
+        #[arg(long)]
+        password: Option<String>,
     },
     /// Make an invite code for a network: it carries the coordinator and a join secret
     Invite {
@@ -284,6 +296,16 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
         }
+        Command::Host { network, password } => {
+            done(call(Request::Host {
+                network: network.clone(),
+                password,
+            })?);
+            if let Some(r) = settled_reachability(socket)? {
+                println!("{}", r.message);
+            }
+            println!("invite friends: warren invite {network}");
+        }
         Command::Leave { network } => done(call(Request::LeaveNetwork { name: network })?),
         Command::Networks { json } => {
             let s = status(socket)?;
@@ -353,6 +375,24 @@ fn run(cli: Cli) -> Result<()> {
     }
     Ok(())
 }
+
+/// What the router said about the hosted coordinator's ports, once it said it (or after
+/// [`REACH_WAIT`], whatever it is by then).
+fn settled_reachability(socket: &std::path::Path) -> Result<Option<Reachability>> {
+    let t0 = std::time::Instant::now();
+    loop {
+        let Some(h) = status(socket)?.hosting else {
+            return Ok(None);
+        };
+        if h.reachability.state != ReachState::Checking || t0.elapsed() > REACH_WAIT {
+            return Ok(Some(h.reachability));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// PCP, NAT-PMP and UPnP-IGD together take up to about 6 s on a router that has none.
+const REACH_WAIT: Duration = Duration::from_secs(15);
 
 fn done(response: Response) {
     if let Response::Done { message } = response {

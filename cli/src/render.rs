@@ -46,6 +46,14 @@ pub fn status(s: &Status) -> String {
         )),
         None => out.push_str("coordinator: none (`warren up --coordinator HOST:PORT --coordinator-key KEY` or `warren up INVITE`)\n"),
     }
+    if let Some(h) = &s.hosting {
+        out.push_str(&format!(
+            "hosting {} on this PC (coordinator and relay{}): {}\n",
+            h.networks.join(", "),
+            if h.running { "" } else { ", restarting" },
+            h.reachability.message
+        ));
+    }
     if let Some(r) = s.self_.reflexive {
         out.push_str(&format!(
             "public address {r} ({})\n",

@@ -126,6 +126,7 @@ fn networks_invites_and_their_errors() {
     // An invite naming a coordinator that does not answer: refused, and B keeps its own.
     let bogus = warren_proto::invite::Invite {
         coordinator: format!("{}:9", lab::COORDINATOR_IP),
+        alternates: vec![],
         coordinator_key: lab.coordinator.key.parse().unwrap(),
         network: "lan".into(),
         secret: [1; 16],

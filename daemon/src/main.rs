@@ -5,6 +5,7 @@ mod config;
 mod control;
 mod dataplane;
 mod dns;
+mod host;
 mod identity;
 mod listening;
 mod netwatch;
@@ -202,7 +203,16 @@ async fn serve(
         side: Default::default(),
     });
     let up = dp.node().is_up();
-    let portmap = portmap::spawn(dp.clone(), self_status.listen_port, up);
+    let portmap = {
+        let dp = dp.clone();
+        portmap::spawn(
+            portmap::Transport::Udp,
+            self_status.listen_port,
+            up,
+            Box::new(move |m| dp.node().set_port_mapping(m.map(|m| m.external))),
+        )
+    };
+    let hosting = host::Hosting::start(state_dir.clone(), args.tun.clone());
     let (commands, command_rx) = tokio::sync::mpsc::channel(16);
     let view = Arc::new(Mutex::new(control::ControlView::default()));
     let (changed_tx, changed_rx) = tokio::sync::watch::channel(0u64);
@@ -227,6 +237,7 @@ async fn serve(
         },
         default_name: name,
         portmap: portmap.clone(),
+        hosting: hosting.clone(),
     });
     tokio::spawn(control::run(control_ctx, command_rx));
     let (failed_tx, mut failed) = tokio::sync::mpsc::unbounded_channel();
@@ -254,7 +265,8 @@ async fn serve(
             });
         }
     }
-    // The router would otherwise keep forwarding the port here until the lease runs out.
+    // The router would otherwise keep forwarding the ports here until the leases run out.
     portmap.shutdown().await;
+    hosting.shutdown().await;
     Ok(())
 }

@@ -5,7 +5,12 @@
 //! ```text
 //! "warren1-" base64url-nopad( version=1 (1) | expires unix secs (8, BE) | secret (16)
 //!                             | coordinator key (32) | addr len (1) | addr | net len (1) | net )
+//! version 2 appends:          | count (1) | { addr len (1) | addr } * count
 //! ```
+//! Version 2 carries more addresses of the same coordinator: a coordinator on a home PC is
+//! reached from the internet at its router's mapped port and from its own LAN at its LAN
+//! address (routers without hairpin NAT cannot loop the public one back). A code with one
+//! address is still written as version 1, so older daemons read it.
 //! The secret is what the coordinator checks (it keeps only a hash); the expiry is repeated here
 //! so a client can say "this invite expired" without a round trip. Nothing in the code is
 //! confidential except the secret, which is as sensitive as a network password until it expires.
@@ -15,13 +20,17 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 pub const PREFIX: &str = "warren1-";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// More addresses than any host has; bounds what a pasted code can make us dial.
+pub const MAX_ALTERNATES: usize = 8;
 pub const SECRET_LEN: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invite {
     /// HOST:PORT of the coordinator's control (QUIC) port.
     pub coordinator: String,
+    /// Other HOST:PORTs of the same coordinator, tried at the same time as `coordinator`.
+    pub alternates: Vec<String>,
     pub coordinator_key: NodeKey,
     pub network: String,
     pub secret: [u8; SECRET_LEN],
@@ -51,11 +60,19 @@ impl Invite {
     pub fn encode(&self) -> Result<String, InviteError> {
         let addr = self.coordinator.as_bytes();
         let net = self.network.as_bytes();
-        if addr.len() > 255 || net.len() > 255 {
+        if addr.len() > 255
+            || net.len() > 255
+            || self.alternates.len() > MAX_ALTERNATES
+            || self.alternates.iter().any(|a| a.len() > 255)
+        {
             return Err(InviteError::TooLong);
         }
         let mut b = Vec::with_capacity(1 + 8 + SECRET_LEN + 32 + 2 + addr.len() + net.len());
-        b.push(VERSION);
+        b.push(if self.alternates.is_empty() {
+            1
+        } else {
+            VERSION
+        });
         b.extend_from_slice(&self.expires.to_be_bytes());
         b.extend_from_slice(&self.secret);
         b.extend_from_slice(&self.coordinator_key.0);
@@ -63,6 +80,13 @@ impl Invite {
         b.extend_from_slice(addr);
         b.push(net.len() as u8);
         b.extend_from_slice(net);
+        if !self.alternates.is_empty() {
+            b.push(self.alternates.len() as u8);
+            for a in &self.alternates {
+                b.push(a.len() as u8);
+                b.extend_from_slice(a.as_bytes());
+            }
+        }
         Ok(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(b)))
     }
 
@@ -79,7 +103,7 @@ impl Invite {
         if version > VERSION {
             return Err(InviteError::Version(version));
         }
-        if version != VERSION {
+        if version == 0 {
             return Err(InviteError::Damaged);
         }
         let expires = u64::from_be_bytes(r.take(8)?.try_into().expect("8 bytes"));
@@ -89,11 +113,27 @@ impl Invite {
         let coordinator = r.string(alen)?;
         let nlen = r.take(1)?[0] as usize;
         let network = r.string(nlen)?;
+        let mut alternates = Vec::new();
+        if version >= 2 {
+            let count = r.take(1)?[0] as usize;
+            if count == 0 || count > MAX_ALTERNATES {
+                return Err(InviteError::Damaged);
+            }
+            for _ in 0..count {
+                let len = r.take(1)?[0] as usize;
+                let a = r.string(len)?;
+                if a.is_empty() {
+                    return Err(InviteError::Damaged);
+                }
+                alternates.push(a);
+            }
+        }
         if !r.0.is_empty() || coordinator.is_empty() || network.is_empty() {
             return Err(InviteError::Damaged);
         }
         Ok(Invite {
             coordinator,
+            alternates,
             coordinator_key: key,
             network,
             secret,
@@ -136,6 +176,7 @@ mod tests {
     fn sample() -> Invite {
         Invite {
             coordinator: "coord.example.net:7443".into(),
+            alternates: vec![],
             coordinator_key: NodeKey([7; 32]),
             network: "lan-party".into(),
             secret: [9; SECRET_LEN],
@@ -174,15 +215,44 @@ mod tests {
             Err(InviteError::Damaged)
         );
         let mut raw = URL_SAFE_NO_PAD.decode(&code[PREFIX.len()..]).unwrap();
-        raw[0] = 2;
+        raw[0] = 3;
         assert_eq!(
             Invite::decode(&format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(raw))),
-            Err(InviteError::Version(2))
+            Err(InviteError::Version(3))
         );
         let long = Invite {
             network: "n".repeat(300),
             ..sample()
         };
         assert_eq!(long.encode(), Err(InviteError::TooLong));
+    }
+
+    #[test]
+    fn a_home_coordinator_carries_its_public_and_lan_addresses() {
+        let home = Invite {
+            coordinator: "198.51.100.7:7443".into(),
+            alternates: vec!["192.168.1.20:7443".into(), "10.0.0.5:7443".into()],
+            ..sample()
+        };
+        let code = home.encode().unwrap();
+        assert_eq!(Invite::decode(&code).unwrap(), home);
+        // One address: still version 1, which older daemons read.
+        let raw = URL_SAFE_NO_PAD
+            .decode(&sample().encode().unwrap()[PREFIX.len()..])
+            .unwrap();
+        assert_eq!(raw[0], 1);
+        // Version 2 with its list cut off, or an empty list, is damaged.
+        let raw = URL_SAFE_NO_PAD.decode(&code[PREFIX.len()..]).unwrap();
+        assert_eq!(raw[0], 2);
+        let cut = &raw[..raw.len() - 3];
+        assert_eq!(
+            Invite::decode(&format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(cut))),
+            Err(InviteError::Damaged)
+        );
+        let many = Invite {
+            alternates: vec!["192.168.1.20:7443".into(); MAX_ALTERNATES + 1],
+            ..sample()
+        };
+        assert_eq!(many.encode(), Err(InviteError::TooLong));
     }
 }

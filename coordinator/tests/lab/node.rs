@@ -367,6 +367,14 @@ impl Host {
         }
     }
 
+    /// Kills `warrend` at once (SIGKILL), as a power cut would.
+    pub fn kill_daemon(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
     pub fn stop_daemon(&mut self) {
         if let Some(c) = self.child.take() {
             stop_child(&format!("warrend {}", self.name), c);

@@ -30,6 +30,9 @@ pub enum SiteKind {
     /// for a port mapping with UPnP-IGD, NAT-PMP or PCP. Its WAN address is in
     /// [`UPNP_WAN_NET`] (miniupnpd refuses reserved ones such as the lab's 203.0.113.0/24).
     SymmetricUpnp,
+    /// A home router as most are: port-restricted (plain masquerade), running miniupnpd, so a
+    /// host may map ports on it (a PC hosting a network for friends). WAN in [`UPNP_WAN_NET`].
+    PortRestrictedUpnp,
     /// A hotel network: port-restricted NAT that drops all UDP between the LAN and the WAN,
     /// so only TCP gets out (the control channel and the relay over TCP+TLS).
     UdpBlocked,
@@ -44,6 +47,7 @@ impl SiteKind {
             SiteKind::Symmetric => "symmetric",
             SiteKind::DoubleNat => "double_nat",
             SiteKind::SymmetricUpnp => "symmetric_upnp",
+            SiteKind::PortRestrictedUpnp => "port_restricted_upnp",
             SiteKind::UdpBlocked => "udp_blocked",
         }
     }
@@ -57,13 +61,14 @@ impl SiteKind {
             SiteKind::Symmetric => "sym",
             SiteKind::DoubleNat => "dbl",
             SiteKind::SymmetricUpnp => "symu",
+            SiteKind::PortRestrictedUpnp => "prcu",
             SiteKind::UdpBlocked => "udpb",
         }
     }
 
     /// Whether the router offers port mapping (runs miniupnpd).
     pub fn port_mapping(self) -> bool {
-        self == SiteKind::SymmetricUpnp
+        matches!(self, SiteKind::SymmetricUpnp | SiteKind::PortRestrictedUpnp)
     }
 
     /// The router's nftables ruleset (`None` for a public host). Besides NAT, the router is a
@@ -78,9 +83,10 @@ impl SiteKind {
                     "iifname \"wan\" udp dport {WG_PORT} counter dnat to {first_host}:{WG_PORT}"
                 ),
             ),
-            SiteKind::PortRestricted | SiteKind::DoubleNat | SiteKind::UdpBlocked => {
-                ("masquerade", String::new())
-            }
+            SiteKind::PortRestricted
+            | SiteKind::PortRestrictedUpnp
+            | SiteKind::DoubleNat
+            | SiteKind::UdpBlocked => ("masquerade", String::new()),
             SiteKind::Symmetric | SiteKind::SymmetricUpnp => {
                 ("masquerade fully-random", String::new())
             }

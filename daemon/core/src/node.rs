@@ -642,8 +642,13 @@ impl Node {
         self.discovery.poll_event()
     }
 
+    /// What STUN found, unless the servers answered over loopback (this PC hosts the
+    /// coordinator): that says nothing of how the internet sees this host, and a peer told
+    /// "127.0.0.1" would only reach itself.
     pub fn discovery(&self) -> Option<Discovery> {
-        self.discovery.result()
+        self.discovery
+            .result()
+            .filter(|d| !d.reflexive.is_some_and(|r| r.ip().is_loopback()))
     }
 
     /// A discovery run is waiting for answers.

@@ -29,21 +29,14 @@ pub async fn answer(req: Request, state: &ApiState) -> Response {
                     address,
                     public_key,
                     name: name.unwrap_or_else(|| current_name(state)),
+                    alternates: Vec::new(),
                 }),
                 (None, None) if name.is_some() => {
                     // A new name alone: reconnect to the remembered coordinator under it.
-                    let current = state
-                        .control
-                        .view
-                        .lock()
-                        .expect("control view lock")
-                        .coordinator
-                        .clone();
-                    match current {
+                    match remembered(state) {
                         Some(c) => Some(CoordinatorSettings {
-                            address: c.address,
-                            public_key: c.public_key,
                             name: name.expect("checked"),
+                            ..c
                         }),
                         None => return error("--name needs a coordinator: give --coordinator and --coordinator-key too"),
                     }
@@ -96,8 +89,10 @@ pub async fn answer(req: Request, state: &ApiState) -> Response {
         }
         Request::Netcheck => netcheck::run(state).await,
         Request::Subscribe => error("subscribe must be the first request on its connection"),
-        Request::Host { .. }
-        | Request::ListInvites { .. }
+        Request::Host { network, password } => {
+            done(super::host::host(state, &network, password).await)
+        }
+        Request::ListInvites { .. }
         | Request::RevokeInvite { .. }
         | Request::RenameNetwork { .. }
         | Request::SetPassword { .. }
@@ -126,7 +121,18 @@ fn done(r: Result<Answer, String>) -> Response {
     }
 }
 
-fn current_name(state: &ApiState) -> String {
+/// The coordinator this host follows now, as settings to connect to it again.
+fn remembered(state: &ApiState) -> Option<CoordinatorSettings> {
+    let v = state.control.view.lock().expect("control view lock");
+    v.coordinator.as_ref().map(|c| CoordinatorSettings {
+        address: c.address.clone(),
+        public_key: c.public_key,
+        name: c.name.clone(),
+        alternates: v.alternates.clone(),
+    })
+}
+
+pub(super) fn current_name(state: &ApiState) -> String {
     let v = state.control.view.lock().expect("control view lock");
     v.coordinator
         .as_ref()
@@ -142,7 +148,10 @@ fn unix_now() -> u64 {
 }
 
 /// Hands a command to the control task and waits for its answer.
-async fn ask(state: &ApiState, make: impl FnOnce(Reply) -> Command) -> Result<Answer, String> {
+pub(super) async fn ask(
+    state: &ApiState,
+    make: impl FnOnce(Reply) -> Command,
+) -> Result<Answer, String> {
     let (tx, rx) = oneshot::channel();
     let asked = async {
         if state.control.commands.send(make(tx)).await.is_err() {
@@ -158,7 +167,7 @@ async fn ask(state: &ApiState, make: impl FnOnce(Reply) -> Command) -> Result<An
         .unwrap_or_else(|_| Err("no answer from the coordinator in time".into()))
 }
 
-async fn request(state: &ApiState, msg: ClientMsg) -> Result<Answer, String> {
+pub(super) async fn request(state: &ApiState, msg: ClientMsg) -> Result<Answer, String> {
     ask(state, |r| Command::Request(msg, r)).await
 }
 
@@ -177,29 +186,32 @@ async fn join_invite(state: &ApiState, code: &str, name: Option<String>) -> Resp
             inv.network
         ));
     }
-    let (same, connected, previous) = {
+    // The key names the coordinator; its addresses may differ (a host's own PC reaches the
+    // coordinator it hosts through loopback, its friends at the router's address).
+    let previous = remembered(state);
+    let (same, connected) = {
         let v = state.control.view.lock().expect("control view lock");
         match &v.coordinator {
-            Some(c) => (
-                c.address == inv.coordinator && c.public_key == inv.coordinator_key,
-                c.connected,
-                Some(CoordinatorSettings {
-                    address: c.address.clone(),
-                    public_key: c.public_key,
-                    name: c.name.clone(),
-                }),
-            ),
-            None => (false, false, None),
+            Some(c) => (c.public_key == inv.coordinator_key, c.connected),
+            None => (false, false),
         }
     };
     // Another coordinator's invite that does not work must not cost the user the one they had.
-    let fallback = previous.filter(|_| !same);
+    let fallback = previous.clone().filter(|_| !same);
     let up = state.dataplane.node().is_up();
     if !same || !connected || !up || name.is_some() {
-        let settings = CoordinatorSettings {
-            address: inv.coordinator.clone(),
-            public_key: inv.coordinator_key,
-            name: name.unwrap_or_else(|| current_name(state)),
+        let settings = match previous.filter(|_| same) {
+            // Our own coordinator (or one we know): keep the addresses that work from here.
+            Some(known) => CoordinatorSettings {
+                name: name.unwrap_or_else(|| current_name(state)),
+                ..known
+            },
+            None => CoordinatorSettings {
+                address: inv.coordinator.clone(),
+                public_key: inv.coordinator_key,
+                name: name.unwrap_or_else(|| current_name(state)),
+                alternates: inv.alternates.clone(),
+            },
         };
         if let Err(e) = ask(state, |r| Command::Up(Some(settings), r)).await {
             return error(restore(state, fallback, e).await);
@@ -243,11 +255,7 @@ async fn create_invite(state: &ApiState, network: String, ttl_secs: u64) -> Resp
     if ttl_secs == 0 || ttl_secs > MAX_INVITE_TTL {
         return error("an invite lasts from 1 second to 30 days");
     }
-    let coordinator = {
-        let v = state.control.view.lock().expect("control view lock");
-        v.coordinator.clone()
-    };
-    let Some(c) = coordinator else {
+    let Some(c) = remembered(state) else {
         return error(
             "not connected to a coordinator: run `warren up --coordinator HOST:PORT \
              --coordinator-key KEY` first",
@@ -271,8 +279,20 @@ async fn create_invite(state: &ApiState, network: String, ttl_secs: u64) -> Resp
             let Some(secret) = invite::parse_secret(&secret) else {
                 return error("the coordinator sent an unreadable invite secret");
             };
+            // A network this PC hosts is reached at the router's address and the LAN's, not
+            // at the loopback address this host itself uses.
+            let hosted = state.hosting.status().map(|h| h.public_key) == Some(c.public_key);
+            let (coordinator, alternates) = if hosted {
+                match state.hosting.invite_addresses() {
+                    Ok(a) => a,
+                    Err(e) => return error(e),
+                }
+            } else {
+                (c.address, c.alternates)
+            };
             let code = Invite {
-                coordinator: c.address,
+                coordinator,
+                alternates,
                 coordinator_key: c.public_key,
                 network: network.clone(),
                 secret,

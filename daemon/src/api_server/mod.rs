@@ -3,6 +3,7 @@
 
 mod answer;
 mod check;
+mod host;
 mod netcheck;
 pub mod status;
 mod subscribe;
@@ -35,6 +36,8 @@ pub struct ApiState {
     /// The router port mapping, for netcheck.
     pub portmap: crate::portmap::Handle,
     pub default_name: String,
+    /// Networks this PC hosts: the coordinator it runs for them.
+    pub hosting: Arc<crate::host::Hosting>,
 }
 
 /// Binds the socket, refusing to steal it from a live daemon, and restricts it to root and

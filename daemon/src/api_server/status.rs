@@ -59,6 +59,6 @@ pub fn build(state: &ApiState) -> Status {
                 rate_limited: f.rate_limited,
             }
         },
-        hosting: None,
+        hosting: state.hosting.status(),
     }
 }

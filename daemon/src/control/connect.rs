@@ -34,7 +34,9 @@ enum Failure {
     Answered(anyhow::Error),
 }
 
-type Attempt<'a> = Pin<Box<dyn Future<Output = Result<(Link, Welcome), Failure>> + Send + 'a>>;
+/// A future in a race of several.
+pub type Pending<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+type Attempt<'a> = Pending<'a, Result<(Link, Welcome), Failure>>;
 
 /// Connects to the coordinator at `addr` over whichever transport gets through first.
 pub async fn connect(
@@ -88,7 +90,7 @@ fn tcp_ports(control: u16) -> Vec<u16> {
 }
 
 /// Waits for the first of `attempts` to finish: its result and index.
-async fn first_of<'a>(attempts: &mut [Attempt<'a>]) -> (Result<(Link, Welcome), Failure>, usize) {
+pub async fn first_of<T>(attempts: &mut [Pending<'_, T>]) -> (T, usize) {
     std::future::poll_fn(|cx| {
         for (i, a) in attempts.iter_mut().enumerate() {
             if let std::task::Poll::Ready(r) = a.as_mut().poll(cx) {

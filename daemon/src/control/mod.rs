@@ -14,6 +14,7 @@ mod tcp;
 mod tls;
 mod tunnel_state;
 
+pub use lan::lan_endpoints;
 pub use session::run;
 pub use settings::CoordinatorSettings;
 pub use tunnel_state::TunnelState;
@@ -64,6 +65,8 @@ pub struct ControlView {
     pub stun_servers: Option<[SocketAddr; 2]>,
     /// The live control connection (its transport and RTT).
     pub connection: Option<link::LinkInfo>,
+    /// The coordinator's other addresses (from its invite), tried with its main one.
+    pub alternates: Vec<String>,
 }
 
 impl ControlView {

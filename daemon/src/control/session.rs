@@ -279,6 +279,11 @@ impl Control {
                     networks: old.map(|c| c.networks).unwrap_or_default(),
                 }
             });
+            v.alternates = self
+                .settings
+                .as_ref()
+                .map(|s| s.alternates.clone())
+                .unwrap_or_default();
             if !connected {
                 v.connection = None;
             }
@@ -638,9 +643,32 @@ async fn send_request(
     Ok(())
 }
 
+/// Connects to the coordinator at any of its addresses: all are tried at once, the first
+/// that gets through the handshake is used.
 async fn connect(ctx: &ControlContext, s: &CoordinatorSettings) -> Result<(Link, Welcome)> {
-    let addr = resolve(&s.address).await?;
-    super::connect::connect(ctx, s, addr).await
+    if s.alternates.is_empty() {
+        let addr = resolve(&s.address).await?;
+        return super::connect::connect(ctx, s, addr).await;
+    }
+    let mut attempts: Vec<super::connect::Pending<'_, Result<(Link, Welcome)>>> = Vec::new();
+    for a in std::iter::once(&s.address).chain(&s.alternates) {
+        attempts.push(Box::pin(async move {
+            let addr = resolve(a).await?;
+            super::connect::connect(ctx, s, addr)
+                .await
+                .with_context(|| format!("at {a}"))
+        }));
+    }
+    let mut errors = Vec::new();
+    while !attempts.is_empty() {
+        let (r, i) = super::connect::first_of(&mut attempts).await;
+        drop(attempts.swap_remove(i));
+        match r {
+            Ok(connected) => return Ok(connected),
+            Err(e) => errors.push(format!("{e:#}")),
+        }
+    }
+    Err(anyhow!(errors.join("; ")))
 }
 
 fn with_id(msg: ClientMsg, id: u64) -> ClientMsg {

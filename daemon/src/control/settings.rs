@@ -12,6 +12,11 @@ pub struct CoordinatorSettings {
     pub address: String,
     pub public_key: NodeKey,
     pub name: String,
+    /// More HOST:PORTs of the same coordinator, tried at the same time as `address`: a
+    /// coordinator on a friend's PC is reached at its router's public address from the
+    /// internet and at its LAN address from its own LAN.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternates: Vec<String>,
 }
 
 const FILE: &str = "coordinator.json";
@@ -65,6 +70,7 @@ mod tests {
             address: "198.51.100.1:7443".into(),
             public_key: NodeKey([3; 32]),
             name: "alice".into(),
+            alternates: vec!["192.168.1.20:7443".into()],
         };
         s.save(&d).unwrap();
         assert_eq!(CoordinatorSettings::load(&d).unwrap(), Some(s));

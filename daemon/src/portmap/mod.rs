@@ -1,16 +1,16 @@
-//! The port-mapping task: asks the router to forward a public UDP port to the daemon's socket
+//! The port-mapping task: asks the router to forward a public port to one of our sockets
 //! (PCP, NAT-PMP, UPnP-IGD), keeps the mapping renewed, and deletes it on `warren down` and at
 //! exit. When to do what is `warren_daemon_core::portmap::PortMapper`; this runs the requests.
 //!
-//! It runs in its own task and every request is bounded (about 2 s per protocol), so a router
-//! that does not answer delays nothing else. The mapped address goes to the node (for
-//! `status`) and to the control session (which advertises it to peers).
+//! One task per port: the daemon's UDP socket (its mapping goes to the node for `status` and
+//! to the control session, which advertises it to peers), and the ports of a coordinator this
+//! host runs (`warren host`). Every request is bounded (about 2 s per protocol), so a router
+//! that does not answer delays nothing else.
 
 mod gateway;
 mod natpmp_pcp;
 mod upnp;
 
-use crate::dataplane::Dataplane;
 use crate::netwatch::AddressWatch;
 use std::num::NonZeroU16;
 use std::sync::Arc;
@@ -55,8 +55,18 @@ impl Handle {
     }
 }
 
-/// Starts the task for the daemon's UDP `port`, on (`enabled`) or off.
-pub fn spawn(dataplane: Arc<Dataplane>, port: u16, enabled: bool) -> Handle {
+/// Which of a port's two kinds a mapping forwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+/// Told of the mapping held (`None`: none) whenever it changes and after every answer.
+pub type Sink = Box<dyn Fn(Option<Mapping>) + Send + Sync>;
+
+/// Starts the task for the local `port`, on (`enabled`) or off.
+pub fn spawn(transport: Transport, port: u16, enabled: bool, sink: Sink) -> Handle {
     let (commands, rx) = mpsc::channel(16);
     let (current_tx, current) = watch::channel(None);
     let handle = Handle { commands, current };
@@ -77,7 +87,7 @@ pub fn spawn(dataplane: Arc<Dataplane>, port: u16, enabled: bool) -> Handle {
         .ok();
     match NonZeroU16::new(port) {
         Some(port) => {
-            tokio::spawn(run(dataplane, port, enabled, rx, current_tx));
+            tokio::spawn(run(transport, port, enabled, rx, current_tx, sink));
         }
         None => tracing::warn!("no UDP port to map"),
     }
@@ -95,11 +105,12 @@ enum Lease {
 type Outcome = (Option<(Mapping, Lease)>, Option<(Mapping, Lease)>);
 
 async fn run(
-    dataplane: Arc<Dataplane>,
+    transport: Transport,
     port: NonZeroU16,
     enabled: bool,
     mut commands: mpsc::Receiver<Command>,
     current: watch::Sender<Option<Mapping>>,
+    sink: Sink,
 ) {
     let mut mapper = PortMapper::new(PortMapConfig::default());
     mapper.handle_enabled(Instant::now(), enabled);
@@ -122,7 +133,7 @@ async fn run(
                     let lifetime = mapper.config().lifetime;
                     let old = lease.take();
                     work = Some(tokio::spawn(async move {
-                        (map(port, order, lifetime).await, old)
+                        (map(transport, port, order, lifetime).await, old)
                     }));
                 }
                 Action::Renew(m) => {
@@ -148,7 +159,7 @@ async fn run(
                 ),
                 None => tracing::info!("no port mapping any more"),
             }
-            dataplane.node().set_port_mapping(m.map(|m| m.external));
+            sink(m);
             current.send_replace(m);
         }
         let sleep = match mapper.poll_timeout() {
@@ -160,6 +171,9 @@ async fn run(
                 work = None;
                 let (granted, old) = done.unwrap_or((None, None));
                 mapper.handle_result(Instant::now(), granted.as_ref().map(|(m, _)| *m));
+                // Every answer, not only changes: whoever waits for "the router answered" (a
+                // hosted coordinator's reachability) learns it now.
+                sink(mapper.mapping());
                 lease = granted;
                 replaced = old;
             }
@@ -175,7 +189,7 @@ async fn run(
                     if let Some((m, l)) = lease.take() {
                         let _ = tokio::time::timeout(DELETE_WAIT, delete(m, l)).await;
                     }
-                    dataplane.node().set_port_mapping(None);
+                    sink(None);
                     current.send_replace(None);
                     let _ = reply.send(());
                     return;
@@ -197,6 +211,7 @@ fn take_lease(lease: &mut Option<(Mapping, Lease)>, m: &Mapping) -> Option<Lease
 
 /// Tries each protocol in `order` until one grants a mapping.
 async fn map(
+    transport: Transport,
     port: NonZeroU16,
     order: Vec<PortMapProtocol>,
     lifetime: Duration,
@@ -207,18 +222,18 @@ async fn map(
     };
     for protocol in order {
         let result = match protocol {
-            PortMapProtocol::Pcp => natpmp_pcp::map_pcp(gw, local, port, lifetime)
+            PortMapProtocol::Pcp => natpmp_pcp::map_pcp(transport, gw, local, port, lifetime)
                 .await
                 .map(|(m, ext)| (Lease::Crab(m), ext)),
-            PortMapProtocol::NatPmp => natpmp_pcp::map_natpmp(gw, port, lifetime)
+            PortMapProtocol::NatPmp => natpmp_pcp::map_natpmp(transport, gw, port, lifetime)
                 .await
                 .map(|(m, ext)| (Lease::Crab(m), ext)),
-            PortMapProtocol::Upnp => {
-                tokio::task::spawn_blocking(move || upnp::map(local, port.get(), lifetime))
-                    .await
-                    .unwrap_or_else(|e| Err(anyhow::anyhow!("UPnP-IGD task failed: {e}")))
-                    .map(|(l, ext)| (Lease::Upnp(Arc::new(l)), ext))
-            }
+            PortMapProtocol::Upnp => tokio::task::spawn_blocking(move || {
+                upnp::map(transport, local, port.get(), lifetime)
+            })
+            .await
+            .unwrap_or_else(|e| Err(anyhow::anyhow!("UPnP-IGD task failed: {e}")))
+            .map(|(l, ext)| (Lease::Upnp(Arc::new(l)), ext)),
         };
         match result {
             Ok((lease, external)) => {

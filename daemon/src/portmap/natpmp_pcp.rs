@@ -2,6 +2,7 @@
 //! gateway on port 5351 each, retried a few times within about two seconds.
 
 use super::gateway::usable_external;
+use super::Transport;
 use anyhow::{anyhow, bail, Result};
 use crab_nat::{InternetProtocol, PortMapping, PortMappingOptions, PortMappingType, TimeoutConfig};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -23,8 +24,16 @@ fn options(port: NonZeroU16, lifetime: Duration) -> PortMappingOptions {
     }
 }
 
-/// A PCP MAP of our UDP `port` (the same external port suggested).
+fn protocol(t: Transport) -> InternetProtocol {
+    match t {
+        Transport::Udp => InternetProtocol::Udp,
+        Transport::Tcp => InternetProtocol::Tcp,
+    }
+}
+
+/// A PCP MAP of our `port` (the same external port suggested).
 pub async fn map_pcp(
+    transport: Transport,
     gateway: Ipv4Addr,
     local: Ipv4Addr,
     port: NonZeroU16,
@@ -33,7 +42,7 @@ pub async fn map_pcp(
     let request = crab_nat::pcp::BaseMapRequest::new(
         gateway.into(),
         IpAddr::V4(local),
-        InternetProtocol::Udp,
+        protocol(transport),
         port,
     );
     let m = crab_nat::pcp::port_mapping(request, None, None, options(port, lifetime))
@@ -46,16 +55,17 @@ pub async fn map_pcp(
     checked(m, external)
 }
 
-/// A NAT-PMP mapping of our UDP `port`, and the gateway's public address (a second request:
+/// A NAT-PMP mapping of our `port`, and the gateway's public address (a second request:
 /// NAT-PMP's mapping answer carries only the port).
 pub async fn map_natpmp(
+    transport: Transport,
     gateway: Ipv4Addr,
     port: NonZeroU16,
     lifetime: Duration,
 ) -> Result<(PortMapping, SocketAddr)> {
     let m = crab_nat::natpmp::port_mapping(
         gateway.into(),
-        InternetProtocol::Udp,
+        protocol(transport),
         port,
         options(port, lifetime),
     )

@@ -2,6 +2,7 @@
 //! tokio's blocking pool so the daemon needs no HTTP stack of its own.
 
 use super::gateway::usable_external;
+use super::Transport;
 use anyhow::{anyhow, bail, Context, Result};
 use igd_next::{AddPortError, Gateway, PortMappingProtocol, SearchOptions};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -13,13 +14,19 @@ const DESCRIPTION: &str = "warren";
 /// A mapping on an IGD: what renewing and deleting it need.
 pub struct UpnpLease {
     pub gateway: Gateway,
+    pub transport: Transport,
     pub external_port: u16,
     pub internal: SocketAddr,
     pub lifetime: u32,
 }
 
-/// Finds the gateway, then maps UDP `local:port`, preferably to the same external port.
-pub fn map(local: Ipv4Addr, port: u16, lifetime: Duration) -> Result<(UpnpLease, SocketAddr)> {
+/// Finds the gateway, then maps `local:port`, preferably to the same external port.
+pub fn map(
+    transport: Transport,
+    local: Ipv4Addr,
+    port: u16,
+    lifetime: Duration,
+) -> Result<(UpnpLease, SocketAddr)> {
     let mut options = SearchOptions::default();
     options.timeout = Some(SEARCH_WAIT);
     options.single_search_timeout = Some(SEARCH_WAIT);
@@ -35,6 +42,7 @@ pub fn map(local: Ipv4Addr, port: u16, lifetime: Duration) -> Result<(UpnpLease,
     let internal = SocketAddr::new(IpAddr::V4(local), port);
     let mut lease = UpnpLease {
         gateway,
+        transport,
         external_port: port,
         internal,
         lifetime: lifetime.as_secs().min(u32::MAX as u64) as u32,
@@ -50,12 +58,7 @@ pub fn map(local: Ipv4Addr, port: u16, lifetime: Duration) -> Result<(UpnpLease,
             // Our port is taken (another host's mapping): take whatever the router gives.
             lease.external_port = lease
                 .gateway
-                .add_any_port(
-                    PortMappingProtocol::UDP,
-                    internal,
-                    lease.lifetime,
-                    DESCRIPTION,
-                )
+                .add_any_port(protocol(transport), internal, lease.lifetime, DESCRIPTION)
                 .map_err(|e| anyhow!("UPnP-IGD: {e}"))?;
         }
     }
@@ -65,7 +68,7 @@ pub fn map(local: Ipv4Addr, port: u16, lifetime: Duration) -> Result<(UpnpLease,
 
 fn add(lease: &UpnpLease) -> Result<(), AddPortError> {
     lease.gateway.add_port(
-        PortMappingProtocol::UDP,
+        protocol(lease.transport),
         lease.external_port,
         lease.internal,
         lease.lifetime,
@@ -81,6 +84,13 @@ pub fn renew(lease: &UpnpLease) -> Result<()> {
 pub fn delete(lease: &UpnpLease) -> Result<()> {
     lease
         .gateway
-        .remove_port(PortMappingProtocol::UDP, lease.external_port)
+        .remove_port(protocol(lease.transport), lease.external_port)
         .map_err(|e| anyhow!("UPnP-IGD: {e}"))
+}
+
+fn protocol(t: Transport) -> PortMappingProtocol {
+    match t {
+        Transport::Udp => PortMappingProtocol::UDP,
+        Transport::Tcp => PortMappingProtocol::TCP,
+    }
 }

@@ -1,0 +1,348 @@
+//! Hosting a network from a PC at home (issue 15): `warren host` makes a host's own `warrend`
+//! run the coordinator and relay, its router is asked to forward the ports (miniupnpd in the
+//! lab router), and friends join with nothing but the invite text. Needs root and the
+//! workspace built (`cargo build --workspace && cargo test -p warren-coordinator --test
+//! hosting`).
+//!
+//! - `host_at_home_friends_join_by_invite`: a PC behind a port-restricted router with
+//!   miniupnpd hosts; friends behind a full-cone and a symmetric NAT and one on the host's own
+//!   LAN join with the same invite and reach each other and the host; the host's daemon
+//!   restarts (the network comes back by itself); the host PC goes off (daemon and
+//!   coordinator killed) and the friends keep talking; it comes back and everything resumes.
+//! - `router_without_port_mapping`: the plain-words report, nothing changed on the router,
+//!   and a friend on the same LAN still joins.
+//!
+//! The lab's own central coordinator runs but nobody here uses it.
+
+mod lab;
+
+use lab::matrix::{peer_path, ping};
+use lab::node::{start_all, wait_status, Host};
+use lab::site::SiteKind;
+use lab::Lab;
+use serde_json::Value;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+const NET: &str = "party";
+/// The hosted coordinator's control port ([`warrend`'s default).
+const HOST_PORT: u16 = 7443;
+
+fn reach_state(st: &Value) -> String {
+    st["hosting"]["reachability"]["state"]
+        .as_str()
+        .unwrap_or("-")
+        .to_string()
+}
+
+fn overlay(h: &Host) -> Ipv4Addr {
+    Host::overlay_in(&h.status()).expect("an overlay address")
+}
+
+fn online(st: &Value, name: &str) -> bool {
+    Host::peer_in(st, name).is_some_and(|p| p["online"] == true)
+}
+
+/// Waits until every host of `hosts` lists every other one as an online peer.
+fn wait_all_online(hosts: &[&Host], limit: Duration) {
+    for h in hosts {
+        let others: Vec<String> = hosts
+            .iter()
+            .filter(|o| o.name != h.name)
+            .map(|o| o.name.clone())
+            .collect();
+        wait_status(h, limit, &format!("{others:?} online"), |st| {
+            others.iter().all(|o| online(st, o))
+        });
+    }
+}
+
+/// Every host pings every other over the overlay; panics naming the pairs that failed.
+fn ping_all(hosts: &[&Host], what: &str) {
+    let ips: Vec<Ipv4Addr> = hosts.iter().map(|h| overlay(h)).collect();
+    let mut failed = Vec::new();
+    for (i, a) in hosts.iter().enumerate() {
+        for (j, b) in hosts.iter().enumerate() {
+            if i == j {
+                continue;
+            }
+            let r = ping(&a.ns, ips[j], 3, 2);
+            if r.received == 0 {
+                failed.push(format!("{} -> {}: {}", a.name, b.name, r.output.trim()));
+            }
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{what}: pings failed:\n{}",
+        failed.join("\n")
+    );
+}
+
+fn join(h: &Host, invite: &str) {
+    let out = h.warren_ok(&["join", invite, "--name", &h.name]);
+    assert!(out.contains(&format!("joined network {NET}")), "{out}");
+}
+
+/// The pid of the coordinator `h` hosts (its state dir is the host's `host/`), if it runs.
+fn hosted_coordinator(h: &Host) -> Option<u32> {
+    let pattern = format!(
+        "warren-coordinator --state-dir {}/host",
+        h.state_dir.display()
+    );
+    let out = std::process::Command::new("pgrep")
+        .args(["-f", &pattern])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+}
+
+fn hosted_coordinator_running(h: &Host) -> bool {
+    hosted_coordinator(h).is_some()
+}
+
+fn paths(hosts: &[&Host]) -> String {
+    let mut out = String::new();
+    for a in hosts {
+        let st = a.status();
+        for b in hosts {
+            if a.name < b.name {
+                out += &format!("{} - {}: {}\n", a.name, b.name, peer_path(&st, &b.name));
+            }
+        }
+    }
+    out
+}
+
+/// The PC that hosts has no coordinator to name itself to before it hosts: its name comes
+/// from its config file, as a user's "name others see" would.
+fn name_host(h: &Host) {
+    std::fs::create_dir_all(&h.state_dir).unwrap();
+    std::fs::write(
+        h.state_dir.join("config.toml"),
+        format!("[interface]\nname = \"{}\"\n", h.name),
+    )
+    .unwrap();
+}
+
+/// `warren host NET` on `pc`; returns what it printed.
+fn host(pc: &Host) -> String {
+    let out = pc.warren_ok(&["host", NET]);
+    eprintln!("{}: warren host {NET}:\n{out}", pc.name);
+    assert!(
+        out.contains(&format!("this PC now hosts network {NET}")),
+        "{out}"
+    );
+    assert!(out.contains(&format!("warren invite {NET}")), "{out}");
+    out
+}
+
+#[test]
+fn host_at_home_friends_join_by_invite() {
+    let mut lab = Lab::start("hosthome");
+    let (home, mut home_hosts) = lab.add_site(SiteKind::PortRestrictedUpnp, 2, "home");
+    let (_s2, mut f1) = lab.add_site(SiteKind::FullCone, 1, "ann");
+    let (_s3, mut f2) = lab.add_site(SiteKind::Symmetric, 1, "bob");
+    let (pc, rest) = home_hosts.split_at_mut(1);
+    let (pc, neighbour) = (&mut pc[0], &mut rest[0]);
+    let (f1, f2) = (&mut f1[0], &mut f2[0]);
+    name_host(pc);
+    start_all(&mut [&mut *pc, &mut *neighbour, &mut *f1, &mut *f2]);
+
+    // Hosting: the router maps the coordinator's ports, and says so in plain words.
+    let out = host(pc);
+    let public = format!("{}:{HOST_PORT}", home.public_ip);
+    assert!(
+        out.contains(&format!("Reachable from the internet at {public}")),
+        "{out}"
+    );
+    let st = pc.status();
+    assert_eq!(reach_state(&st), "reachable", "{st:#}");
+    assert_eq!(st["hosting"]["reachability"]["public"], public.as_str());
+    assert_eq!(st["hosting"]["networks"][0], NET);
+    assert_eq!(st["hosting"]["running"], true);
+    assert_eq!(st["coordinator"]["connected"], true);
+    let redirects = lab::upnp::redirects(home.router_ns.as_deref().unwrap());
+    for port in HOST_PORT..HOST_PORT + 4 {
+        assert!(
+            redirects.contains(&format!("dport {port}")),
+            "router forwards port {port}:\n{redirects}"
+        );
+    }
+
+    // Friends behind other NATs and one on the host's own LAN: the same invite text for all.
+    let invite = pc.warren_ok(&["invite", NET]).trim().to_string();
+    let decoded = warren_proto::invite::Invite::decode(&invite).expect("an invite");
+    assert_eq!(decoded.coordinator, public, "{decoded:?}");
+    assert!(
+        decoded
+            .alternates
+            .contains(&format!("{}:{HOST_PORT}", pc.ip)),
+        "the LAN address is in the invite: {decoded:?}"
+    );
+    for f in [&*f1, &*f2, &*neighbour] {
+        join(f, &invite);
+    }
+    // Rebuilt each time: the daemons are restarted in between (a mutable borrow).
+    macro_rules! all {
+        () => {
+            [&*pc, &*neighbour, &*f1, &*f2]
+        };
+    }
+    wait_all_online(&all!(), Duration::from_secs(20));
+    ping_all(&all!(), "everyone hosted by a PC at home");
+    eprintln!("paths:\n{}", paths(&all!()));
+    // The friend next door reaches the coordinator at its LAN address (the router does not
+    // loop the public one back); the others at the public one.
+    let n = neighbour.status();
+    assert_eq!(n["coordinator"]["connected"], true);
+
+    // The host's daemon restarts: the network is back without anyone doing anything.
+    pc.stop_daemon();
+    assert!(
+        !hosted_coordinator_running(pc),
+        "the coordinator stops with warrend"
+    );
+    pc.start_daemon();
+    pc.wait_api(Duration::from_secs(10));
+    wait_status(pc, Duration::from_secs(20), "hosting again", |st| {
+        st["hosting"]["running"] == true && st["coordinator"]["connected"] == true
+    });
+    wait_all_online(&all!(), Duration::from_secs(30));
+    for f in [&*f1, &*f2, &*neighbour] {
+        wait_status(
+            f,
+            Duration::from_secs(40),
+            "the host's coordinator back",
+            |st| st["coordinator"]["connected"] == true,
+        );
+    }
+    ping_all(&all!(), "after the host's daemon restarted");
+
+    // The coordinator dies under the daemon: it is started again, and friends reconnect.
+    let old = hosted_coordinator(pc).expect("the hosted coordinator runs");
+    // SAFETY: signalling a process by pid.
+    unsafe { libc::kill(old as libc::pid_t, libc::SIGKILL) };
+    let t0 = Instant::now();
+    loop {
+        match hosted_coordinator(pc) {
+            Some(new) if new != old => break,
+            _ => {}
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the hosted coordinator was not restarted after it died"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("hosted coordinator restarted after {:?}", t0.elapsed());
+    for h in all!() {
+        wait_status(
+            h,
+            Duration::from_secs(45),
+            "reconnected to the restarted coordinator",
+            |st| st["coordinator"]["connected"] == true,
+        );
+    }
+    ping_all(&all!(), "after the hosted coordinator restarted");
+
+    // The host PC goes off: daemon and coordinator killed at once.
+    pc.kill_daemon();
+    let t0 = Instant::now();
+    while hosted_coordinator_running(pc) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "the hosted coordinator outlives a killed warrend"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    macro_rules! friends {
+        () => {
+            [&*neighbour, &*f1, &*f2]
+        };
+    }
+    for f in friends!() {
+        wait_status(f, Duration::from_secs(30), "the host offline", |st| {
+            st["coordinator"]["connected"] == false
+        });
+    }
+    ping_all(&friends!(), "friends while the host PC is off");
+    eprintln!("paths with the host off:\n{}", paths(&friends!()));
+
+    // Back on: everything resumes by itself.
+    pc.start_daemon();
+    pc.wait_api(Duration::from_secs(10));
+    for f in friends!() {
+        wait_status(
+            f,
+            Duration::from_secs(40),
+            "the host's coordinator back",
+            |st| st["coordinator"]["connected"] == true,
+        );
+    }
+    wait_all_online(&all!(), Duration::from_secs(30));
+    ping_all(&all!(), "after the host PC came back");
+}
+
+#[test]
+fn router_without_port_mapping() {
+    let mut lab = Lab::start("hostnomap");
+    let (site, mut hosts) = lab.add_site(SiteKind::PortRestricted, 2, "flat");
+    let (pc, rest) = hosts.split_at_mut(1);
+    let (pc, neighbour) = (&mut pc[0], &mut rest[0]);
+    name_host(pc);
+    start_all(&mut [&mut *pc, &mut *neighbour]);
+    let router = site.router_ns.clone().unwrap();
+    let ruleset = || {
+        lab::cmd::run_ok(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &router,
+                lab::nft_bin(),
+                "-s",
+                "list",
+                "ruleset",
+            ],
+        )
+        .stdout
+    };
+    let before = ruleset();
+
+    let out = host(pc);
+    for needle in [
+        "Friends on the internet cannot reach this PC yet",
+        "did not accept a port mapping",
+        "Turn on UPnP in your router's settings",
+        &format!(
+            "forward UDP ports {HOST_PORT}-{} and TCP port {HOST_PORT} to {}",
+            HOST_PORT + 3,
+            pc.ip
+        ),
+        "Friends on your own network can join now",
+    ] {
+        assert!(out.contains(needle), "{needle:?} in:\n{out}");
+    }
+    let st = pc.status();
+    assert_eq!(reach_state(&st), "lan_only", "{st:#}");
+    assert!(st["hosting"]["reachability"]["public"].is_null());
+    let human = pc.warren_ok(&["status"]);
+    assert!(
+        human.contains(&format!("hosting {NET} on this PC")) && human.contains("Turn on UPnP"),
+        "{human}"
+    );
+    assert_eq!(ruleset(), before, "nothing was changed on the router");
+
+    // Friends on the same LAN can join at once: the invite carries the LAN address only.
+    let invite = pc.warren_ok(&["invite", NET]).trim().to_string();
+    let decoded = warren_proto::invite::Invite::decode(&invite).unwrap();
+    assert_eq!(decoded.coordinator, format!("{}:{HOST_PORT}", pc.ip));
+    join(neighbour, &invite);
+    let all = [&*pc, &*neighbour];
+    wait_all_online(&all, Duration::from_secs(20));
+    ping_all(&all, "host and neighbour");
+}

@@ -1,0 +1,92 @@
+//! `warren host NETWORK`: start the coordinator on this PC, connect to it through loopback,
+//! create the network there, and remember to host it after a restart.
+
+use super::answer::{ask, current_name, request};
+use super::ApiState;
+use crate::control::{Answer, Command, CoordinatorSettings};
+use warren_proto::control::msg::ClientMsg;
+
+pub async fn host(
+    state: &ApiState,
+    network: &str,
+    password: Option<String>,
+) -> Result<Answer, String> {
+    let hosting = &state.hosting;
+    let key = hosting.coordinator_key()?;
+    let current = {
+        let v = state.control.view.lock().expect("control view lock");
+        v.coordinator.clone()
+    };
+    if let Some(c) = current.as_ref().filter(|c| c.public_key != key) {
+        if !c.networks.is_empty() {
+            // One coordinator at a time for now: switching would drop these networks.
+            return Err(format!(
+                "this PC is in {} through the coordinator at {}, and Warren follows one \
+                 coordinator at a time for now: leave {} first (or log out of that \
+                 coordinator), then host",
+                c.networks.join(", "),
+                c.address,
+                if c.networks.len() == 1 {
+                    "that network"
+                } else {
+                    "those networks"
+                }
+            ));
+        }
+    }
+    hosting.run();
+    hosting.wait_ready().await?;
+    let connected_here = current
+        .as_ref()
+        .is_some_and(|c| c.public_key == key && c.connected)
+        && state.dataplane.node().is_up();
+    if !connected_here {
+        let settings = CoordinatorSettings {
+            address: hosting.loopback_address(),
+            public_key: key,
+            name: current_name(state),
+            alternates: Vec::new(),
+        };
+        ask(state, |r| Command::Up(Some(settings), r)).await?;
+    }
+    // Invites are the usual way in; a password nobody knows keeps password joins shut.
+    let password = password
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(random_password);
+    let created = request(
+        state,
+        ClientMsg::CreateNetwork {
+            id: 0,
+            name: network.to_string(),
+            password,
+        },
+    )
+    .await;
+    match created {
+        Ok(_) => {}
+        Err(e) if hosting.hosts(network) && e.contains("already exists") => {
+            return Ok(Answer::Done(format!(
+                "this PC already hosts {network}; invite friends with `warren invite {network}`"
+            )));
+        }
+        Err(e) => {
+            stop_if_idle(state).await;
+            return Err(e);
+        }
+    }
+    hosting.add_network(network)?;
+    Ok(Answer::Done(format!(
+        "this PC now hosts network {network}: it is the network's coordinator and relay"
+    )))
+}
+
+/// A failed first `host` leaves nothing running.
+async fn stop_if_idle(state: &ApiState) {
+    state.hosting.stop_if_idle().await;
+}
+
+fn random_password() -> String {
+    let mut b = [0u8; 16];
+    getrandom::getrandom(&mut b).expect("the OS random source");
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

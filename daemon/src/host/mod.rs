@@ -1,0 +1,263 @@
+//! Hosting networks from this PC (`warren host`): warrend runs a `warren-coordinator` of its
+//! own (with its relay), keeps it running, asks the home router to forward its ports, and
+//! tells the person hosting whether friends on the internet can reach it. This host's own
+//! control task then connects to that coordinator through loopback like to any other.
+//!
+//! The daemon and the coordinator share no code but `warren-proto`: the coordinator is a
+//! separate program, started with its state under `<state-dir>/host`.
+
+mod config;
+mod reach;
+mod supervisor;
+
+pub use config::HostingConfig;
+
+use crate::portmap::{self, Transport};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use supervisor::Supervisor;
+use warren_proto::api::{HostingStatus, ReachState, Reachability};
+use warren_proto::invite::MAX_ALTERNATES;
+use warren_proto::key::NodeKey;
+
+/// How long `warren host` waits for a freshly started coordinator to listen.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct Hosting {
+    state_dir: PathBuf,
+    /// Our TUN, whose addresses are not LAN addresses.
+    tun: String,
+    port: u16,
+    supervisor: Supervisor,
+    inner: Mutex<Inner>,
+    /// The router's answer for each port of [`reach::ports`], filled in by the mapping tasks.
+    ports: Arc<Mutex<Vec<reach::Port>>>,
+}
+
+struct Inner {
+    config: HostingConfig,
+    /// The hosted coordinator's public key, once read.
+    key: Option<NodeKey>,
+    /// One mapping task per port while hosting.
+    mappings: Vec<portmap::Handle>,
+}
+
+impl Hosting {
+    /// Picks up what this PC hosted before a restart and starts hosting it again. A corrupt
+    /// hosting.json is reported and left alone (nothing is hosted until it is fixed).
+    pub fn start(state_dir: PathBuf, tun: String) -> Arc<Hosting> {
+        let config = HostingConfig::load(&state_dir).unwrap_or_else(|e| {
+            tracing::error!("{e:#}; not hosting anything until it is fixed or removed");
+            HostingConfig::default()
+        });
+        let port = config.port;
+        let hosting = Arc::new(Hosting {
+            supervisor: Supervisor::spawn(config::coordinator_dir(&state_dir), port),
+            state_dir,
+            tun,
+            port,
+            inner: Mutex::new(Inner {
+                config,
+                key: None,
+                mappings: Vec::new(),
+            }),
+            ports: Arc::new(Mutex::new(reach::ports(port))),
+        });
+        if !hosting.inner().config.networks.is_empty() {
+            tracing::info!(
+                networks = ?hosting.inner().config.networks,
+                "hosting again what this PC hosted before"
+            );
+            hosting.run();
+        }
+        hosting
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().expect("hosting lock")
+    }
+
+    /// The hosted coordinator's public key (made on first use, kept in its state dir).
+    pub fn coordinator_key(&self) -> Result<NodeKey, String> {
+        if let Some(key) = self.inner().key {
+            return Ok(key);
+        }
+        let file = config::coordinator_dir(&self.state_dir).join("coordinator.key");
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        let (secret, _) = warren_proto::keyfile::load_or_create(&file)
+            .map_err(|e| format!("the hosted coordinator's key: {e}"))?;
+        let key = warren_proto::control::auth::public_key(&secret);
+        self.inner().key = Some(key);
+        Ok(key)
+    }
+
+    /// Where this host's own daemon reaches the coordinator it hosts.
+    pub fn loopback_address(&self) -> String {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port)).to_string()
+    }
+
+    /// Starts the coordinator (if it is not running) and the router port mappings.
+    pub fn run(&self) {
+        self.supervisor.set_wanted(true);
+        let mut inner = self.inner();
+        if !inner.mappings.is_empty() {
+            return;
+        }
+        let ports: Vec<reach::Port> = self.ports.lock().expect("ports lock").clone();
+        for (i, p) in ports.iter().enumerate() {
+            let shared = self.ports.clone();
+            let transport = if p.tcp {
+                Transport::Tcp
+            } else {
+                Transport::Udp
+            };
+            inner.mappings.push(portmap::spawn(
+                transport,
+                p.local,
+                true,
+                Box::new(move |m| {
+                    shared.lock().expect("ports lock")[i].mapped = Some(m.map(|m| m.external));
+                }),
+            ));
+        }
+    }
+
+    /// Waits until the coordinator accepts connections on its control port (TCP listens as
+    /// soon as QUIC does).
+    pub async fn wait_ready(&self) -> Result<(), String> {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let t0 = tokio::time::Instant::now();
+        loop {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                return Ok(());
+            }
+            if t0.elapsed() > READY_TIMEOUT {
+                return Err(format!(
+                    "the coordinator on this PC did not start: {}",
+                    self.supervisor.last_error().unwrap_or_else(|| format!(
+                        "port {} may be in use by another program; free it, or restart the \
+                         Warren service",
+                        self.port
+                    ))
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn hosts(&self, network: &str) -> bool {
+        self.inner().config.hosts(network)
+    }
+
+    /// Remembers that `network` is hosted here.
+    pub fn add_network(&self, network: &str) -> Result<(), String> {
+        let mut inner = self.inner();
+        let mut config = inner.config.clone();
+        if config.add(network) {
+            config
+                .save(&self.state_dir)
+                .map_err(|e| format!("cannot remember the hosted network: {e:#}"))?;
+            inner.config = config;
+        }
+        Ok(())
+    }
+
+    /// Forgets `network`; with nothing hosted any more, the coordinator stops and the router's
+    /// port mappings are deleted. `false` if it was not hosted here.
+    #[allow(dead_code)] // called when an owner deletes a hosted network (owner controls)
+    pub async fn remove_network(&self, network: &str) -> Result<bool, String> {
+        {
+            let mut inner = self.inner();
+            let mut config = inner.config.clone();
+            if !config.remove(network) {
+                return Ok(false);
+            }
+            config
+                .save(&self.state_dir)
+                .map_err(|e| format!("cannot forget the hosted network: {e:#}"))?;
+            inner.config = config;
+        }
+        self.stop_if_idle().await;
+        Ok(true)
+    }
+
+    /// With nothing hosted, stops the coordinator and deletes the router's port mappings.
+    pub async fn stop_if_idle(&self) {
+        let mappings = {
+            let mut inner = self.inner();
+            if !inner.config.networks.is_empty() {
+                return;
+            }
+            std::mem::take(&mut inner.mappings)
+        };
+        tracing::info!("nothing hosted: the coordinator on this PC stops");
+        self.supervisor.set_wanted(false);
+        for m in &mappings {
+            m.shutdown().await;
+        }
+        *self.ports.lock().expect("ports lock") = reach::ports(self.port);
+    }
+
+    /// Deletes the router's port mappings before warrend exits (the coordinator child goes
+    /// with warrend by itself).
+    pub async fn shutdown(&self) {
+        let mappings = std::mem::take(&mut self.inner().mappings);
+        for m in &mappings {
+            m.shutdown().await;
+        }
+    }
+
+    fn lan(&self) -> Vec<SocketAddr> {
+        crate::control::lan_endpoints(self.port, &self.tun)
+    }
+
+    pub fn reachability(&self) -> Reachability {
+        let ports = self.ports.lock().expect("ports lock").clone();
+        reach::reachability(self.port, &ports, &self.lan(), self.supervisor.running())
+    }
+
+    /// `None` while this PC hosts nothing.
+    pub fn status(&self) -> Option<HostingStatus> {
+        let networks = self.inner().config.networks.clone();
+        if networks.is_empty() {
+            return None;
+        }
+        Some(HostingStatus {
+            networks,
+            running: self.supervisor.running(),
+            port: self.port,
+            public_key: self.coordinator_key().ok()?,
+            reachability: self.reachability(),
+        })
+    }
+
+    /// The addresses an invite to a hosted network carries: the public one first when the
+    /// router forwards the ports, then the LAN ones (for friends on this LAN, whose router
+    /// may not loop the public address back).
+    pub fn invite_addresses(&self) -> Result<(String, Vec<String>), String> {
+        let r = self.reachability();
+        let mut all: Vec<String> = Vec::new();
+        if let (ReachState::Reachable, Some(public)) = (r.state, r.public) {
+            all.push(public.to_string());
+        }
+        let mut lan = r.lan.clone();
+        // IPv4 first: most friends' networks route it.
+        lan.sort_by_key(|a| a.is_ipv6());
+        all.extend(lan.iter().map(|a| a.to_string()));
+        all.truncate(1 + MAX_ALTERNATES);
+        if all.is_empty() {
+            return Err(
+                "this PC has no network address friends could reach: connect it to \
+                        a network first"
+                    .into(),
+            );
+        }
+        let first = all.remove(0);
+        Ok((first, all))
+    }
+}
