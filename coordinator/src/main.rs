@@ -3,6 +3,7 @@
 
 mod hub;
 mod link;
+mod published;
 mod quic;
 mod relay;
 mod relay_standalone;
@@ -59,6 +60,11 @@ struct Args {
     /// IP:PORT, or `off` [default: the --listen address, over TCP]
     #[arg(long, value_name = "ADDR|off", value_parser = tcp::parse_listen)]
     tcp_listen: Option<Option<SocketAddr>>,
+    /// Public addresses under which this coordinator is reached through a router's port
+    /// forwarding, with the public STUN and relay ports there (JSON; written by warrend when it
+    /// hosts networks on a home PC)
+    #[arg(long, hide = true, value_name = "FILE")]
+    published: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -197,6 +203,7 @@ fn run(args: Args) -> Result<()> {
             hub::Hub::new(registry, store),
         );
         server.external_relay = external_relay;
+        server.published = args.published.clone().map(published::PublishedFile);
         let server = Arc::new(server);
         if let Some((socket, _, inbox)) = relay {
             tokio::spawn(relay::serve(

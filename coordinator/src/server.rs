@@ -32,6 +32,8 @@ pub struct Server {
     pub relay: Option<RelayHandle>,
     /// A standalone relay to send nodes to instead (`--relay-at`); the built-in one is off.
     pub external_relay: Option<ExternalRelay>,
+    /// Public addresses with other port numbers than the local ones (`--published`).
+    pub published: Option<crate::published::PublishedFile>,
     pub hub: Mutex<Hub>,
     /// The hub's generation counter, readable without its lock (see [`Membership`]).
     generation: Arc<AtomicU64>,
@@ -49,6 +51,7 @@ impl Server {
             stun_ports,
             relay,
             external_relay: None,
+            published: None,
             generation: hub.generation_counter(),
             hub: Mutex::new(hub),
         }
@@ -122,6 +125,9 @@ pub async fn session(link: Link, server: &Server) -> Result<()> {
         Ok(mut welcome) => {
             let (offer, lease) = offer_relay(server, node, &welcome.networks);
             welcome.relay = offer;
+            if let Some(p) = &server.published {
+                p.apply(hello.dialed, &mut welcome);
+            }
             (Ok(welcome), lease)
         }
         Err(e) => (Err(e), None),

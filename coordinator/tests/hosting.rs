@@ -346,3 +346,63 @@ fn router_without_port_mapping() {
     wait_all_online(&all, Duration::from_secs(20));
     ping_all(&all, "host and neighbour");
 }
+
+/// Another host on the LAN already holds the coordinator's port numbers on the router, so the
+/// router forwards other public ports to the PC that hosts: friends dial those, and the hosted
+/// coordinator tells them the public STUN and relay ports (without that, their STUN requests
+/// would go to the other host and they would never learn their public address).
+#[test]
+fn public_ports_differ_from_local_ones() {
+    let mut lab = Lab::start("hostports");
+    let (home, mut home_hosts) = lab.add_site(SiteKind::PortRestrictedUpnp, 2, "home");
+    let (friend_site, mut f1) = lab.add_site(SiteKind::FullCone, 1, "cat");
+    let (pc, rest) = home_hosts.split_at_mut(1);
+    let (pc, other) = (&mut pc[0], &rest[0]);
+    let f1 = &mut f1[0];
+    let other_ip = other.ip.to_string();
+    for (port, proto) in [
+        (HOST_PORT, "UDP"),
+        (HOST_PORT, "TCP"),
+        (HOST_PORT + 1, "UDP"),
+        (HOST_PORT + 2, "UDP"),
+        (HOST_PORT + 3, "UDP"),
+    ] {
+        let p = port.to_string();
+        lab::cmd::run_ok(
+            "ip",
+            &[
+                "netns", "exec", &other.ns, "upnpc", "-a", &other_ip, &p, &p, proto, "3600",
+            ],
+        );
+    }
+    name_host(pc);
+    start_all(&mut [&mut *pc, &mut *f1]);
+
+    let out = host(pc);
+    let st = pc.status();
+    assert_eq!(reach_state(&st), "reachable", "{out}\n{st:#}");
+    let public: std::net::SocketAddr = st["hosting"]["reachability"]["public"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(public.ip(), std::net::IpAddr::V4(home.public_ip));
+    assert_ne!(
+        public.port(),
+        HOST_PORT,
+        "the router gave other ports: {st:#}"
+    );
+    let invite = pc.warren_ok(&["invite", NET]).trim().to_string();
+    let decoded = warren_proto::invite::Invite::decode(&invite).unwrap();
+    assert_eq!(decoded.coordinator, public.to_string());
+
+    join(f1, &invite);
+    wait_all_online(&[&*pc, &*f1], Duration::from_secs(20));
+    // STUN through the public STUN ports worked: the friend knows its public address.
+    wait_status(f1, Duration::from_secs(15), "its public address", |st| {
+        st["self"]["reflexive"]
+            .as_str()
+            .is_some_and(|r| r.starts_with(&format!("{}:", friend_site.public_ip)))
+    });
+    ping_all(&[&*pc, &*f1], "friend through other public ports");
+}

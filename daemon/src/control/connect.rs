@@ -128,7 +128,7 @@ fn attempt<'a>(
             Ok(Err(e)) => return Err(Failure::Unreachable(e)),
             Ok(Ok(link)) => link,
         };
-        match tokio::time::timeout(ATTEMPT_TIMEOUT, handshake(ctx, s, &mut link)).await {
+        match tokio::time::timeout(ATTEMPT_TIMEOUT, handshake(ctx, s, addr, &mut link)).await {
             Err(_) => Err(Failure::Unreachable(anyhow!(
                 "{addr} over {over} did not finish the handshake"
             ))),
@@ -143,6 +143,7 @@ fn attempt<'a>(
 async fn handshake(
     ctx: &ControlContext,
     s: &CoordinatorSettings,
+    dialed: SocketAddr,
     link: &mut Link,
 ) -> Result<Welcome> {
     let hello = Hello {
@@ -150,6 +151,7 @@ async fn handshake(
         name: s.name.clone(),
         udp_port: ctx.udp_port,
         lan_endpoints: lan::lan_endpoints(ctx.udp_port, &ctx.tun),
+        dialed: Some(dialed),
     };
     let (hs, first) = ClientHandshake::start(
         &ctx.node_secret,

@@ -36,6 +36,11 @@ pub fn coordinator_dir(state_dir: &Path) -> PathBuf {
     state_dir.join("host")
 }
 
+/// What the router granted, for the hosted coordinator (`--published`).
+pub fn published_file(state_dir: &Path) -> PathBuf {
+    coordinator_dir(state_dir).join("published.json")
+}
+
 impl HostingConfig {
     /// The default (nothing hosted) when the file does not exist; a file that does not parse is
     /// an error, and is left alone.

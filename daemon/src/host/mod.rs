@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use supervisor::Supervisor;
 use warren_proto::api::{HostingStatus, ReachState, Reachability};
+use warren_proto::control::msg::Published;
 use warren_proto::invite::MAX_ALTERNATES;
 use warren_proto::key::NodeKey;
 
@@ -44,6 +45,20 @@ struct Inner {
     mappings: Vec<portmap::Handle>,
 }
 
+/// Tells the coordinator the public ports friends reach it at (see
+/// `warren-coordinator --published`); written only when it changes.
+fn publish(file: &std::path::Path, published: Option<Published>) {
+    let entries: Vec<Published> = published.into_iter().collect();
+    let bytes = serde_json::to_vec(&entries).expect("serializable");
+    if std::fs::read(file).ok().as_deref() == Some(&bytes[..]) {
+        return;
+    }
+    let tmp = file.with_extension("json.tmp");
+    if let Err(e) = crate::paths::write_durably(&tmp, file, &bytes) {
+        tracing::warn!("cannot tell the hosted coordinator its public ports: {e}");
+    }
+}
+
 impl Hosting {
     /// Picks up what this PC hosted before a restart and starts hosting it again. A corrupt
     /// hosting.json is reported and left alone (nothing is hosted until it is fixed).
@@ -54,7 +69,11 @@ impl Hosting {
         });
         let port = config.port;
         let hosting = Arc::new(Hosting {
-            supervisor: Supervisor::spawn(config::coordinator_dir(&state_dir), port),
+            supervisor: Supervisor::spawn(
+                config::coordinator_dir(&state_dir),
+                config::published_file(&state_dir),
+                port,
+            ),
             state_dir,
             tun,
             port,
@@ -109,8 +128,11 @@ impl Hosting {
             return;
         }
         let ports: Vec<reach::Port> = self.ports.lock().expect("ports lock").clone();
+        let file = config::published_file(&self.state_dir);
         for (i, p) in ports.iter().enumerate() {
             let shared = self.ports.clone();
+            let file = file.clone();
+            let control = self.port;
             let transport = if p.tcp {
                 Transport::Tcp
             } else {
@@ -121,7 +143,9 @@ impl Hosting {
                 p.local,
                 true,
                 Box::new(move |m| {
-                    shared.lock().expect("ports lock")[i].mapped = Some(m.map(|m| m.external));
+                    let mut ports = shared.lock().expect("ports lock");
+                    ports[i].mapped = Some(m.map(|m| m.external));
+                    publish(&file, reach::published(control, &ports));
                 }),
             ));
         }
@@ -244,6 +268,12 @@ impl Hosting {
         let mut all: Vec<String> = Vec::new();
         if let (ReachState::Reachable, Some(public)) = (r.state, r.public) {
             all.push(public.to_string());
+            // A friend whose network blocks UDP connects over TCP, which the router may
+            // forward from another public port.
+            let ports = self.ports.lock().expect("ports lock").clone();
+            if let Some(tcp) = reach::published(self.port, &ports).and_then(|p| p.tcp) {
+                all.push(tcp.to_string());
+            }
         }
         let mut lan = r.lan.clone();
         // IPv4 first: most friends' networks route it.

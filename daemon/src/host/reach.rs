@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use warren_proto::api::{ReachState, Reachability};
+use warren_proto::control::msg::Published;
 
 /// One port the hosted coordinator needs forwarded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,13 +88,10 @@ pub fn reachability(
         .iter()
         .filter_map(|p| p.mapped.flatten().map(|m| (*p, m)))
         .collect();
-    let public_ip: Option<IpAddr> = mapped.first().map(|(_, m)| m.ip());
     let all = mapped.len() == ports.len();
-    let same_ip = mapped.iter().all(|(_, m)| Some(m.ip()) == public_ip);
-    let same_ports = mapped.iter().all(|(p, m)| m.port() == p.local);
-    match (all, same_ip && same_ports, public_ip) {
-        (true, true, Some(ip)) => {
-            let public = SocketAddr::new(ip, control);
+    match (all, published(control, ports)) {
+        (true, Some(p)) => {
+            let public = p.address;
             Reachability {
                 state: ReachState::Reachable,
                 public: Some(public),
@@ -104,14 +102,14 @@ pub fn reachability(
                 ),
             }
         }
-        (true, false, _) => Reachability {
+        (true, None) => Reachability {
             state: ReachState::LanOnly,
             public: None,
             lan,
             message: format!(
-                "Your router forwards Warren's ports, but not as asked (other public port \
-                 numbers, or several public addresses), so friends on the internet cannot \
-                 reach this PC yet: {forward}. Friends on your own network can join now"
+                "Your router forwards Warren's ports, but from several public addresses, so \
+                 friends on the internet cannot reach this PC reliably: {forward}. Friends \
+                 on your own network can join now"
             ),
         },
         _ => {
@@ -140,6 +138,38 @@ pub fn reachability(
             }
         }
     }
+}
+
+/// The public address friends dial and the public numbers of the other ports there, when
+/// every port is forwarded from one public address. Other public port numbers than the local
+/// ones are fine: the coordinator tells a host that dialed the public address the public
+/// ones, and an invite carries the TCP address too when it has another port.
+pub fn published(control: u16, ports: &[Port]) -> Option<Published> {
+    let ext = |tcp: bool, local: u16| {
+        ports
+            .iter()
+            .find(|p| p.tcp == tcp && p.local == local)
+            .and_then(|p| p.mapped.flatten())
+    };
+    let all: Vec<SocketAddr> = ports
+        .iter()
+        .map(|p| p.mapped.flatten())
+        .collect::<Option<_>>()?;
+    let ip: IpAddr = all.first()?.ip();
+    if all.iter().any(|m| m.ip() != ip) {
+        return None;
+    }
+    let quic = ext(false, control)?;
+    let tcp = ext(true, control)?;
+    Some(Published {
+        address: quic,
+        tcp: (tcp != quic).then_some(tcp),
+        stun_ports: [
+            ext(false, control + 1)?.port(),
+            ext(false, control + 2)?.port(),
+        ],
+        relay_port: ext(false, control + 3)?.port(),
+    })
 }
 
 #[cfg(test)]
@@ -199,6 +229,27 @@ mod tests {
             "{}",
             r.message
         );
+        // TCP from another public address than UDP.
+        let ps = answered(7443, |p| {
+            let ip = if p.tcp {
+                "198.51.100.8"
+            } else {
+                "198.51.100.7"
+            };
+            Some(SocketAddr::new(ip.parse().unwrap(), p.local))
+        });
+        let r = reachability(7443, &ps, &lan(), true);
+        assert_eq!(r.state, ReachState::LanOnly);
+        assert!(
+            r.message.contains("several public addresses"),
+            "{}",
+            r.message
+        );
+        assert_eq!(published(7443, &ps), None);
+    }
+
+    #[test]
+    fn other_public_port_numbers_are_published() {
         let ps = answered(7443, |p| {
             Some(SocketAddr::new(
                 "198.51.100.7".parse().unwrap(),
@@ -206,8 +257,31 @@ mod tests {
             ))
         });
         let r = reachability(7443, &ps, &lan(), true);
-        assert_eq!(r.state, ReachState::LanOnly);
-        assert!(r.message.contains("not as asked"), "{}", r.message);
+        assert_eq!(r.state, ReachState::Reachable);
+        assert_eq!(r.public, Some("198.51.100.7:7543".parse().unwrap()));
+        assert_eq!(
+            published(7443, &ps),
+            Some(Published {
+                address: "198.51.100.7:7543".parse().unwrap(),
+                tcp: None,
+                stun_ports: [7544, 7545],
+                relay_port: 7546,
+            })
+        );
+        // TCP on another public port than QUIC: published as its own address.
+        let mut tcp_apart = ps.clone();
+        tcp_apart[1].mapped = Some(Some("198.51.100.7:9000".parse().unwrap()));
+        assert_eq!(
+            published(7443, &tcp_apart).and_then(|p| p.tcp),
+            Some("198.51.100.7:9000".parse().unwrap())
+        );
+        let mut two_ips = ps.clone();
+        two_ips[4].mapped = Some(Some("198.51.100.8:7546".parse().unwrap()));
+        assert_eq!(published(7443, &two_ips), None);
+        assert_eq!(
+            reachability(7443, &two_ips, &lan(), true).state,
+            ReachState::LanOnly
+        );
     }
 
     #[test]

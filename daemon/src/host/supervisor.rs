@@ -35,14 +35,14 @@ pub struct Supervisor {
 impl Supervisor {
     /// Starts the thread that runs `warren-coordinator --state-dir DIR --listen 0.0.0.0:PORT`
     /// while wanted.
-    pub fn spawn(dir: PathBuf, port: u16) -> Supervisor {
+    pub fn spawn(dir: PathBuf, published: PathBuf, port: u16) -> Supervisor {
         let (wanted, rx) = mpsc::channel();
         let running = Arc::new(AtomicBool::new(false));
         let last_error = Arc::new(Mutex::new(None));
         let (r, e) = (running.clone(), last_error.clone());
         std::thread::Builder::new()
             .name("host-coordinator".into())
-            .spawn(move || supervise(&dir, port, &rx, &r, &e))
+            .spawn(move || supervise(&dir, &published, port, &rx, &r, &e))
             .expect("spawn the coordinator supervisor thread");
         Supervisor {
             wanted,
@@ -84,6 +84,7 @@ pub fn binary() -> PathBuf {
 
 fn supervise(
     dir: &Path,
+    published: &Path,
     port: u16,
     wanted: &mpsc::Receiver<bool>,
     running: &AtomicBool,
@@ -99,7 +100,7 @@ fn supervise(
             }
         }
         let started = Instant::now();
-        let mut child = match start(dir, port) {
+        let mut child = match start(dir, published, port) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!("cannot start the hosted coordinator: {e}");
@@ -159,7 +160,7 @@ fn supervise(
 
 const LOG: &str = "coordinator.log";
 
-fn start(dir: &Path, port: u16) -> Result<Child, String> {
+fn start(dir: &Path, published: &Path, port: u16) -> Result<Child, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let log_path = dir.join(LOG);
     let fresh = std::fs::metadata(&log_path).is_ok_and(|m| m.len() > MAX_LOG);
@@ -177,6 +178,8 @@ fn start(dir: &Path, port: u16) -> Result<Child, String> {
         .arg(dir)
         .arg("--listen")
         .arg(format!("0.0.0.0:{port}"))
+        .arg("--published")
+        .arg(published)
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(err);

@@ -17,6 +17,25 @@ pub struct Hello {
     pub udp_port: u16,
     /// Addresses of this host on its local networks (LAN candidates).
     pub lan_endpoints: Vec<SocketAddr>,
+    /// The coordinator address this connection was made to: behind a router that forwards
+    /// other public port numbers than the local ones, the STUN and relay ports in the
+    /// [`Welcome`] must be the public ones (see [`Published`]). Absent from older daemons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dialed: Option<SocketAddr>,
+}
+
+/// A public address under which a coordinator is reached through port forwarding, with the
+/// public numbers of its other ports there. A coordinator on a home PC (`warren host`) is told
+/// these by the daemon that runs it, in a small JSON file (`warren-coordinator --published`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Published {
+    /// The public control address (QUIC, and TCP unless `tcp` says otherwise).
+    pub address: SocketAddr,
+    /// The public TCP control address, when the router forwards TCP from another port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<SocketAddr>,
+    pub stun_ports: [u16; 2],
+    pub relay_port: u16,
 }
 
 /// The payload of the coordinator's (Noise) reply.
