@@ -7,7 +7,7 @@
 # warren-coordinator.service and warrend.service as installed, with all their hardening, and
 # checks that they run as meant: the coordinator as a dynamic unprivileged user keeping its
 # key, warrend with exactly its four capabilities and no new privileges, its TUN device, its
-# socket (group warren, 0660), `warren up` against the coordinator and `warren create`,
+# socket (group warren, 0666: warrend checks each caller), `warren up` against the coordinator and `warren create`,
 # a restart that keeps the identity, Restart=on-failure after a kill.
 # Kills the namespace and removes the cgroups it made even when a check fails.
 #   packaging/test-systemd.sh          (as root, packages installed)
@@ -157,7 +157,7 @@ nnp="$(status_of "$wpid" | awk '/^NoNewPrivs:/ {print $2}')"
 if [ "$nnp" = 1 ]; then ok "warrend has NoNewPrivs"; else fail "warrend NoNewPrivs=$nnp"; fi
 if in_ns ip link show warren0 >/dev/null 2>&1; then ok "warrend made its TUN (warren0) under DevicePolicy=closed"; else fail "no warren0: $(unit_log warrend.service)"; fi
 perm="$(in_ns stat -c '%a %G' "$sock" 2>/dev/null || true)"
-if [ "$perm" = "660 warren" ]; then ok "API socket 0660 group warren"; else fail "API socket is '$perm'"; fi
+if [ "$perm" = "666 warren" ]; then ok "API socket 0666 group warren (warrend checks who connects)"; else fail "API socket is '$perm'"; fi
 # This host's key, from the "self" object of `warren status --json`.
 self_key() { sed -n '/"self": {/,/}/ s/.*"public_key": *"\([^"]*\)".*/\1/p' | head -n1; }
 key1="$(in_ns /usr/bin/warren status --json 2>/dev/null | self_key)"

@@ -2,6 +2,7 @@
 
 mod apps;
 mod client;
+mod operator;
 mod password;
 mod render;
 
@@ -151,6 +152,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show the name others see, or set it (kept across restarts; a connected host reconnects
+    /// under it)
+    Name { name: Option<String> },
+    /// Who may use Warren on this computer besides root and group warren: operator users
+    Operator {
+        #[command(subcommand)]
+        action: operator::OperatorCommand,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout; the
     /// packages install them
     #[command(hide = true)]
@@ -229,6 +238,8 @@ fn run(cli: Cli) -> Result<()> {
             name,
         })?),
         Command::Down => done(call(Request::Down)?),
+        Command::Name { name } => operator::name(socket, name)?,
+        Command::Operator { action } => operator::operator(socket, action)?,
         Command::Logout { force } => done(call(Request::Logout { force })?),
         Command::Create { network, password } => {
             let password = password::get(password, &network, true)?;

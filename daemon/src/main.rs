@@ -6,9 +6,11 @@ mod control;
 mod dataplane;
 mod dns;
 mod host;
+mod host_name;
 mod identity;
 mod listening;
 mod netwatch;
+mod operators;
 mod paths;
 mod portmap;
 mod side;
@@ -38,8 +40,8 @@ struct Args {
     /// Local API socket
     #[arg(long, default_value = DEFAULT_SOCKET)]
     socket: PathBuf,
-    /// Members of this group may use the local API (socket mode 0660); without the group, only
-    /// root may
+    /// Members of this group may use the local API (besides root and operator users); a group
+    /// that does not exist stops the daemon, unless it is the default
     #[arg(long, default_value = api_server::DEFAULT_GROUP)]
     socket_group: String,
     /// UDP port for all traffic (WireGuard, probes); 0 picks a free one [default: config's
@@ -73,6 +75,22 @@ struct Args {
 enum Command {
     /// Print this node's public key (creating the identity on first use) and exit
     PublicKey,
+    /// Operator users: who may use the local API without being in the socket's group (edits
+    /// STATE_DIR/operators.json; a running daemon sees the change at once)
+    Operator {
+        #[command(subcommand)]
+        action: OperatorAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum OperatorAction {
+    /// Let USER (a name or uid) use Warren
+    Add { user: String },
+    /// Stop letting USER use Warren
+    Remove { user: String },
+    /// The operator users
+    List,
 }
 
 fn main() {
@@ -94,6 +112,9 @@ fn run(args: Args) -> Result<()> {
         .state_dir
         .clone()
         .unwrap_or_else(paths::default_state_dir);
+    if let Some(Command::Operator { action }) = &args.command {
+        return operator_command(&state_dir, action);
+    }
     let secret = identity::load_or_create(&state_dir)?;
     let mut seed = [0u8; 16];
     getrandom::getrandom(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
@@ -216,6 +237,7 @@ async fn serve(
     let (commands, command_rx) = tokio::sync::mpsc::channel(16);
     let view = Arc::new(Mutex::new(control::ControlView::default()));
     let (changed_tx, changed_rx) = tokio::sync::watch::channel(0u64);
+    let api_state_dir = state_dir.clone();
     let control_ctx = control::session::ControlContext {
         node_secret: secret,
         dataplane: dp.clone(),
@@ -235,7 +257,8 @@ async fn serve(
             view,
             changed: changed_rx,
         },
-        default_name: name,
+        names: host_name::Names::load(&api_state_dir, name),
+        access: api_server::access::Access::new(api_state_dir.clone(), &args.socket_group),
         portmap: portmap.clone(),
         hosting: hosting.clone(),
     });
@@ -268,5 +291,21 @@ async fn serve(
     // The router would otherwise keep forwarding the ports here until the leases run out.
     portmap.shutdown().await;
     hosting.shutdown().await;
+    Ok(())
+}
+
+/// `warrend operator …`: the package's postinst makes the installing user an operator so.
+fn operator_command(state_dir: &std::path::Path, action: &OperatorAction) -> Result<()> {
+    match action {
+        OperatorAction::Add { user } => println!("{}", operators::set(state_dir, user, true)?),
+        OperatorAction::Remove { user } => {
+            println!("{}", operators::set(state_dir, user, false)?)
+        }
+        OperatorAction::List => {
+            for o in operators::Operators::load(state_dir)?.operators {
+                println!("{} (uid {})", o.user, o.uid);
+            }
+        }
+    }
     Ok(())
 }

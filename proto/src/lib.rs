@@ -10,6 +10,7 @@ pub mod disco;
 pub mod invite;
 pub mod key;
 pub mod keyfile;
+pub mod name;
 pub mod overlay;
 pub mod relay;
 pub mod relay_ticket;

@@ -50,6 +50,7 @@ fn sample(peers: Vec<PeerStatus>, networks: &[&str]) -> Status {
             public_key: NodeKey([9; 32]),
             connected: true,
             last_error: None,
+            name_taken: false,
             networks: networks.iter().map(|s| s.to_string()).collect(),
             rtt_ms: Some(3),
             transport: Some(ControlTransport::Quic),

@@ -511,6 +511,15 @@ impl Node {
         self.peers.get(id).and_then(Option::as_ref)
     }
 
+    /// A peer chose another name (`warren name`): its session and paths stay as they are.
+    pub fn rename_peer(&mut self, key: &NodeKey, name: &str) {
+        if let Some(p) = self.peer_id(key).and_then(|id| self.peers[id].as_mut()) {
+            if p.config.name != name {
+                p.config.name = name.to_string();
+            }
+        }
+    }
+
     pub fn peers(&self) -> impl Iterator<Item = &Peer> {
         self.peers.iter().flatten()
     }

@@ -24,6 +24,13 @@ pub async fn answer(req: Request, state: &ApiState) -> Response {
             coordinator_key,
             name,
         } => {
+            if let Some(n) = &name {
+                match super::set_name::remember(state, n) {
+                    Ok(_) => {}
+                    Err(e) => return error(e),
+                }
+            }
+            let name = name.map(|_| current_name(state));
             let settings = match (coordinator, coordinator_key) {
                 (Some(address), Some(public_key)) => Some(CoordinatorSettings {
                     address,
@@ -41,7 +48,8 @@ pub async fn answer(req: Request, state: &ApiState) -> Response {
                         None => return error("--name needs a coordinator: give --coordinator and --coordinator-key too"),
                     }
                 }
-                (None, None) => None,
+                // A name chosen while Warren was off: reconnect under it.
+                (None, None) => super::set_name::rename(state),
                 _ => {
                     return error(
                         "give both --coordinator HOST:PORT and --coordinator-key KEY, or neither",
@@ -79,7 +87,15 @@ pub async fn answer(req: Request, state: &ApiState) -> Response {
         Request::LeaveNetwork { name } => {
             done(request(state, ClientMsg::LeaveNetwork { id: 0, name }).await)
         }
-        Request::JoinInvite { invite, name } => join_invite(state, &invite, name).await,
+        Request::JoinInvite { invite, name } => {
+            if let Some(n) = &name {
+                if let Err(e) = super::set_name::remember(state, n) {
+                    return error(e);
+                }
+            }
+            let name = name.map(|_| current_name(state));
+            join_invite(state, &invite, name).await
+        }
         Request::CreateInvite { network, ttl_secs } => {
             create_invite(state, network, ttl_secs).await
         }
@@ -100,8 +116,11 @@ pub async fn answer(req: Request, state: &ApiState) -> Response {
         | Request::JoinRequests
         | Request::AnswerRequest { .. }
         | Request::RemoveMember { .. }
-        | Request::DeleteNetwork { .. }
-        | Request::SetName { .. } => error("this daemon cannot do that yet: update Warren"),
+        | Request::DeleteNetwork { .. } => error("this daemon cannot do that yet: update Warren"),
+        // Answered by `set_name` and `access` (they need the caller or their own state).
+        Request::SetName { .. } | Request::SetOperator { .. } | Request::Operators => {
+            error("not answered here")
+        }
     }
 }
 
@@ -122,7 +141,7 @@ fn done(r: Result<Answer, String>) -> Response {
 }
 
 /// The coordinator this host follows now, as settings to connect to it again.
-fn remembered(state: &ApiState) -> Option<CoordinatorSettings> {
+pub(super) fn remembered(state: &ApiState) -> Option<CoordinatorSettings> {
     let v = state.control.view.lock().expect("control view lock");
     v.coordinator.as_ref().map(|c| CoordinatorSettings {
         address: c.address.clone(),
@@ -132,12 +151,17 @@ fn remembered(state: &ApiState) -> Option<CoordinatorSettings> {
     })
 }
 
+/// The name chosen on this host, else the one it uses with its coordinator, else the config's
+/// or the host's.
 pub(super) fn current_name(state: &ApiState) -> String {
+    if let Some(n) = state.names.chosen() {
+        return n;
+    }
     let v = state.control.view.lock().expect("control view lock");
     v.coordinator
         .as_ref()
         .map(|c| c.name.clone())
-        .unwrap_or_else(|| state.default_name.clone())
+        .unwrap_or_else(|| state.names.current())
 }
 
 fn unix_now() -> u64 {

@@ -1,10 +1,12 @@
 //! The local API on a Unix socket: newline-delimited JSON, one response per request, except
 //! `subscribe`, which keeps answering with a fresh status whenever it changes.
 
+pub mod access;
 mod answer;
 mod check;
 mod host;
 mod netcheck;
+mod set_name;
 pub mod status;
 mod subscribe;
 
@@ -35,20 +37,24 @@ pub struct ApiState {
     pub control: ControlHandle,
     /// The router port mapping, for netcheck.
     pub portmap: crate::portmap::Handle,
-    pub default_name: String,
     /// Networks this PC hosts: the coordinator it runs for them.
     pub hosting: Arc<crate::host::Hosting>,
+    /// The name others see (chosen, else the config's or the host's).
+    pub names: crate::host_name::Names,
+    /// Who may use this API.
+    pub access: access::Access,
 }
 
-/// Binds the socket, refusing to steal it from a live daemon, and restricts it to root and
-/// `group` (mode 0660), or to root alone (0600) when the default group does not exist.
+/// Binds the socket, refusing to steal it from a live daemon. It is mode 0666, owned by root
+/// and `group`: every local user may connect, and [`access`] admits root, the group's members
+/// and operator users by their credentials, and tells anyone else what to do.
 pub fn bind(path: &Path, group: &str) -> Result<UnixListener> {
     let gid = match group_id(group)? {
         Some(gid) => Some(gid),
         None if group == DEFAULT_GROUP => {
             tracing::info!(
-                "group {group} does not exist: only root can use {} (create the group and \
-                 restart warrend to let its members in)",
+                "group {group} does not exist: only root and operator users can use {} \
+                 (create the group and restart warrend to let its members in)",
                 path.display()
             );
             None
@@ -71,23 +77,20 @@ pub fn bind(path: &Path, group: &str) -> Result<UnixListener> {
     }
     let listener =
         UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))?;
-    let mode = match gid {
-        Some(gid) => {
-            let c = CString::new(path.as_os_str().as_bytes())?;
-            // SAFETY: c is a valid NUL-terminated path; uid -1 keeps the owner.
-            if unsafe { libc::chown(c.as_ptr(), u32::MAX, gid) } != 0 {
-                return Err(std::io::Error::last_os_error())
-                    .with_context(|| format!("cannot give {} to group {group}", path.display()));
-            }
-            0o660
+    if let Some(gid) = gid {
+        let c = CString::new(path.as_os_str().as_bytes())?;
+        // SAFETY: c is a valid NUL-terminated path; uid -1 keeps the owner.
+        if unsafe { libc::chown(c.as_ptr(), u32::MAX, gid) } != 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("cannot give {} to group {group}", path.display()));
         }
-        None => 0o600,
-    };
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    }
+    // Anyone may connect; `access` decides per connection.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
     Ok(listener)
 }
 
-fn group_id(name: &str) -> Result<Option<libc::gid_t>> {
+pub(crate) fn group_id(name: &str) -> Result<Option<libc::gid_t>> {
     let c = CString::new(name).context("group name contains NUL")?;
     // SAFETY: getgrnam returns NULL or a pointer to static storage we read immediately.
     let grp = unsafe { libc::getgrnam(c.as_ptr()) };
@@ -107,6 +110,14 @@ pub async fn serve(listener: UnixListener, state: Arc<ApiState>) -> Result<()> {
 }
 
 async fn handle_connection(stream: UnixStream, state: &ApiState) -> Result<()> {
+    let role = match state.access.check(&stream) {
+        Ok(role) => role,
+        Err(message) => {
+            tracing::info!("refused an API connection: {message}");
+            access::refuse(stream, message).await;
+            return Ok(());
+        }
+    };
     let (reader, mut writer) = stream.into_split();
     let mut lines = BufReader::new(reader.take(MAX_REQUEST)).lines();
     while let Some(line) = lines.next_line().await? {
@@ -115,7 +126,14 @@ async fn handle_connection(stream: UnixStream, state: &ApiState) -> Result<()> {
                 if req.request == Request::Subscribe {
                     return subscribe::run(state, &mut writer).await;
                 }
-                answer::answer(req.request, state).await
+                match (access::allowed(role, &req.request), req.request) {
+                    (Err(message), _) => Response::Error { message },
+                    (Ok(()), r @ (Request::SetOperator { .. } | Request::Operators)) => {
+                        access::answer(&state.access, r)
+                    }
+                    (Ok(()), Request::SetName { name }) => set_name::set_name(state, &name).await,
+                    (Ok(()), r) => answer::answer(r, state).await,
+                }
             }
             Ok(req) => Response::Error {
                 message: format!(

@@ -20,9 +20,12 @@ pub fn build(state: &ApiState) -> Status {
         c.transport = link.map(|l| l.transport);
     }
     let mut self_ = state.self_status.clone();
-    if let Some(c) = &coordinator {
-        self_.name = c.name.clone();
-    }
+    // The chosen name, else the coordinator's, else the config's or the host's.
+    self_.name = match (state.names.chosen(), &coordinator) {
+        (Some(n), _) => n,
+        (None, Some(c)) => c.name.clone(),
+        (None, None) => state.names.current(),
+    };
     self_.overlay_ip = (*state.dataplane.overlay_v4.lock().expect("overlay lock")).into();
     let node = state.dataplane.node();
     if let Some(d) = node.discovery() {

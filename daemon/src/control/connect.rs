@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::time::Duration;
 use warren_proto::api::ControlTransport;
 use warren_proto::control::auth::ClientHandshake;
-use warren_proto::control::msg::{Hello, ServerMsg, Welcome, CONTROL_VERSION};
+use warren_proto::control::msg::{ErrorCode, Hello, ServerMsg, Welcome, CONTROL_VERSION};
 
 /// QUIC's head start.
 pub const TCP_AFTER: Duration = Duration::from_secs(1);
@@ -24,6 +24,19 @@ pub const TCP_AFTER: Duration = Duration::from_secs(1);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The port networks that block UDP (and most else) still let out.
 const HTTPS_PORT: u16 = 443;
+
+/// The coordinator refused this host's name: another member of one of its networks has it.
+/// Recognised by the session (`anyhow::Error::is`) so status can say so to clients.
+#[derive(Debug)]
+pub struct NameTaken(pub String);
+
+impl std::fmt::Display for NameTaken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NameTaken {}
 
 /// Why an attempt failed.
 enum Failure {
@@ -165,7 +178,12 @@ async fn handshake(
     )?;
     let payload = hs.finish(&answer)?;
     // Before the welcome, the coordinator may answer with an error (e.g. a name clash).
-    if let Ok(ServerMsg::Error { message, .. }) = serde_json::from_slice::<ServerMsg>(&payload) {
+    if let Ok(ServerMsg::Error { message, code, .. }) =
+        serde_json::from_slice::<ServerMsg>(&payload)
+    {
+        if code == ErrorCode::NameTaken {
+            return Err(NameTaken(message).into());
+        }
         return Err(anyhow!(message));
     }
     serde_json::from_slice(&payload).context("unintelligible welcome from the coordinator")

@@ -60,6 +60,8 @@ struct Control {
     pending_up: Option<Reply>,
     backoff: Duration,
     last_error: Option<String>,
+    /// The last attempt was refused because another member has this host's name.
+    name_taken: bool,
 }
 
 pub async fn run(ctx: ControlContext, mut commands: mpsc::Receiver<Command>) {
@@ -79,6 +81,7 @@ pub async fn run(ctx: ControlContext, mut commands: mpsc::Receiver<Command>) {
         pending_up: None,
         backoff: Duration::from_secs(1),
         last_error: None,
+        name_taken: false,
     };
     ctx.dataplane.node().set_up(up);
     if !up {
@@ -106,6 +109,8 @@ pub async fn run(ctx: ControlContext, mut commands: mpsc::Receiver<Command>) {
             End::Failed(e) => {
                 tracing::warn!(coordinator = %current.address, "{e}");
                 c.last_error = Some(e.clone());
+                // Before the answer, so whoever waited sees why (e.g. `name_taken`) in status.
+                c.publish_status(&ctx, false);
                 if let Some(reply) = c.pending_up.take() {
                     let _ = reply.send(Err(format!(
                         "cannot reach the coordinator at {}: {e} (will keep trying)",
@@ -154,6 +159,7 @@ impl Control {
                 self.settings = Some(new);
                 self.set_up(ctx, true);
                 self.last_error = None;
+                self.name_taken = false;
                 self.wait_for_connection(reply);
                 true
             }
@@ -270,6 +276,7 @@ impl Control {
                     } else {
                         self.last_error.clone()
                     },
+                    name_taken: !connected && self.name_taken,
                     rtt_ms: None,
                     transport: None,
                     owned: old.as_ref().map(|c| c.owned.clone()).unwrap_or_default(),
@@ -378,13 +385,20 @@ async fn session(
     };
     let connected = match connected {
         Ok(Ok(c)) => c,
-        Ok(Err(e)) => return End::Failed(format!("{e:#}")),
-        Err(_) => return End::Failed("timed out".into()),
+        Ok(Err(e)) => {
+            c.name_taken = e.is::<super::connect::NameTaken>();
+            return End::Failed(format!("{e:#}"));
+        }
+        Err(_) => {
+            c.name_taken = false;
+            return End::Failed("timed out".into());
+        }
     };
     let (mut link, welcome) = connected;
     tracing::info!(transport = ?link.transport(), remote = %link.remote, "control connection up");
     c.backoff = Duration::from_secs(1);
     c.last_error = None;
+    c.name_taken = false;
     c.publish_status(ctx, true);
     ctx.publish(|v| v.connection = Some(link.info.clone()));
     set_networks(ctx, welcome.networks.clone());
@@ -716,6 +730,7 @@ fn upsert_peer(ctx: &ControlContext, info: &PeerInfo) {
     if let Some(id) = node.peer_id(&info.key) {
         let same = node.peer(id).is_some_and(|p| p.allowed_ips() == allowed);
         if same {
+            node.rename_peer(&info.key, &info.name);
             node.set_peer_nat(&info.key, info.nat);
             if node.peer(id).is_some_and(|p| p.endpoint().is_none()) {
                 if let Some(ep) = first_candidate(info) {

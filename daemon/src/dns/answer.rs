@@ -265,6 +265,7 @@ mod tests {
                 public_key: NodeKey([1; 32]),
                 connected: true,
                 last_error: None,
+                name_taken: false,
                 networks: vec!["home".into(), "work".into()],
                 rtt_ms: None,
                 transport: None,

@@ -32,6 +32,7 @@ fn coordinator(connected: bool, error: Option<&str>, nets: &[&str]) -> Coordinat
         public_key: NodeKey([9; 32]),
         connected,
         last_error: error.map(String::from),
+        name_taken: false,
         networks: nets.iter().map(|n| n.to_string()).collect(),
         rtt_ms: None,
         transport: None,

@@ -145,6 +145,14 @@ pub enum Request {
     SetName {
         name: String,
     },
+    /// Root only: let a local user (a name, or a numeric uid) use this API without being in the
+    /// socket's group (`allow`), or stop letting them. Kept in the daemon's state directory.
+    SetOperator {
+        user: String,
+        allow: bool,
+    },
+    /// The operator users (answered by `Operators`).
+    Operators,
 }
 
 /// How long the daemon waits for one pong.
@@ -182,6 +190,16 @@ pub enum Response {
     Check(CheckReport),
     Invites(Vec<InviteInfo>),
     JoinRequests(Vec<JoinRequestInfo>),
+    Operators(Vec<OperatorInfo>),
+}
+
+/// A local user allowed to use the daemon's API without being in its socket group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorInfo {
+    /// The user name, as it was when the user was added.
+    pub user: String,
+    /// What the daemon admits: the uid the kernel reports for a connection.
+    pub uid: u32,
 }
 
 /// One unexpired invite, as `warren invite --list` shows it.
@@ -227,6 +245,34 @@ mod tests {
         let back: RequestEnvelope = serde_json::from_str(r#"{"cmd":"version","v":1}"#).unwrap();
         assert_eq!(back.request, Request::Version);
         assert!(serde_json::from_str::<RequestEnvelope>(r#"{"v":1,"cmd":"nope"}"#).is_err());
+    }
+
+    #[test]
+    fn operator_and_name_requests_wire_form() {
+        let r: RequestEnvelope =
+            serde_json::from_str(r#"{"v":1,"cmd":"set_operator","user":"alice","allow":true}"#)
+                .unwrap();
+        assert_eq!(
+            r.request,
+            Request::SetOperator {
+                user: "alice".into(),
+                allow: true
+            }
+        );
+        let r: RequestEnvelope =
+            serde_json::from_str(r#"{"v":1,"cmd":"set_name","name":"bob"}"#).unwrap();
+        assert_eq!(r.request, Request::SetName { name: "bob".into() });
+        let ops = ResponseEnvelope {
+            v: 1,
+            response: Response::Operators(vec![OperatorInfo {
+                user: "alice".into(),
+                uid: 1000,
+            }]),
+        };
+        assert_eq!(
+            serde_json::to_string(&ops).unwrap(),
+            r#"{"v":1,"operators":[{"user":"alice","uid":1000}]}"#
+        );
     }
 
     #[test]

@@ -98,6 +98,10 @@ pub struct CoordinatorStatus {
     pub connected: bool,
     /// Why the last attempt failed, while not connected.
     pub last_error: Option<String>,
+    /// The coordinator refused the last attempt because another member of one of this host's
+    /// networks has its name: choose another (`SetName`).
+    #[serde(default)]
+    pub name_taken: bool,
     pub networks: Vec<String>,
     /// Round-trip time of the control connection, while connected.
     #[serde(default)]

@@ -128,6 +128,20 @@ fn handshake_then_data_both_ways() {
 }
 
 #[test]
+fn a_renamed_peer_keeps_its_session() {
+    let mut p = Pair::established();
+    let now = p.now;
+    p.a.rename_peer(&key_of(2), "bobby");
+    let s = &p.a.peer_status(now)[0];
+    assert_eq!(s.name, "bobby");
+    assert!(s.online, "the session survives a rename");
+    let pkt = ipv4_udp(A_IP, B_IP, b"still there");
+    let wire = p.a_sends(&pkt);
+    let (_, to_b) = p.run(wire);
+    assert_eq!(to_b, vec![pkt]);
+}
+
+#[test]
 fn routing_by_overlay_address() {
     let mut p = Pair::established();
     let mut out = vec![0u8; 2048];

@@ -1,0 +1,267 @@
+//! Who may use the local API. The socket is mode 0666: the daemon itself decides, from the
+//! connecting process's credentials (SO_PEERCRED), before it reads a request:
+//! - root (and the daemon's own user) — everything, including who else may (`SetOperator`);
+//! - members of the socket's group (`--socket-group`, default `warren`), as the user database
+//!   lists them now (no new login needed), or by the process's own group;
+//! - operator users listed in `<state-dir>/operators.json` — the same as group members.
+//!
+//! Anyone else gets one `error` line saying what to do, and the connection is closed.
+
+use crate::operators::{self, Operators};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use warren_proto::api::{Request, Response};
+
+/// Why a connection was let in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Root or the daemon's own user: may also change who else may.
+    Admin,
+    /// A member of the socket's group.
+    Member,
+    /// A user in the operator list.
+    Operator,
+}
+
+/// The admission rule, with everything it depends on passed in: `gids` are all the groups of
+/// the connecting user (its process's group and its groups in the user database).
+pub fn admit(
+    uid: u32,
+    gids: &[u32],
+    admin_uid: u32,
+    socket_gid: Option<u32>,
+    operators: &[u32],
+) -> Option<Role> {
+    if uid == 0 || uid == admin_uid {
+        Some(Role::Admin)
+    } else if socket_gid.is_some_and(|g| gids.contains(&g)) {
+        Some(Role::Member)
+    } else if operators.contains(&uid) {
+        Some(Role::Operator)
+    } else {
+        None
+    }
+}
+
+/// May `role` make this request? Only an admin changes the operator list.
+pub fn allowed(role: Role, request: &Request) -> Result<(), String> {
+    match request {
+        Request::SetOperator { user, allow } if role != Role::Admin => Err(format!(
+            "only an administrator can change who may use Warren: run `sudo warren operator {} \
+             {user}`",
+            if *allow { "add" } else { "remove" }
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// What the daemon needs to apply the rule.
+pub struct Access {
+    pub state_dir: PathBuf,
+    /// The socket's group, when it exists.
+    pub group: Option<(String, u32)>,
+    /// The daemon's own uid (root for the system service).
+    pub admin_uid: u32,
+}
+
+impl Access {
+    pub fn new(state_dir: PathBuf, group: &str) -> Access {
+        Access {
+            state_dir,
+            group: super::group_id(group)
+                .ok()
+                .flatten()
+                .map(|gid| (group.to_string(), gid)),
+            // SAFETY: geteuid has no preconditions.
+            admin_uid: unsafe { libc::geteuid() },
+        }
+    }
+
+    /// The role of the process at the other end of `stream`, or the words that refuse it.
+    pub fn check(&self, stream: &UnixStream) -> Result<Role, String> {
+        let cred = stream
+            .peer_cred()
+            .map_err(|e| format!("cannot tell who is connecting: {e}"))?;
+        let uid = cred.uid();
+        if uid == 0 || uid == self.admin_uid {
+            return Ok(Role::Admin);
+        }
+        let mut gids = operators::groups_of(uid);
+        gids.push(cred.gid());
+        let gid = self.group.as_ref().map(|(_, g)| *g);
+        if let Some(role) = admit(uid, &gids, self.admin_uid, gid, &[]) {
+            // A member: the operator list need not be read.
+            return Ok(role);
+        }
+        let (list, damaged) = match Operators::load(&self.state_dir) {
+            Ok(l) => (l.uids(), None),
+            Err(e) => {
+                tracing::error!("{e:#}; only root and the socket's group are let in");
+                (Vec::new(), Some(format!("{e:#}")))
+            }
+        };
+        admit(uid, &gids, self.admin_uid, gid, &list)
+            .ok_or_else(|| self.refusal(uid, damaged.as_deref()))
+    }
+
+    fn refusal(&self, uid: u32, damaged: Option<&str>) -> String {
+        let user = operators::user_name(uid).unwrap_or_else(|| uid.to_string());
+        let group = match &self.group {
+            Some((g, _)) => format!(", or add {user} to group {g} (`sudo usermod -aG {g} {user}`)"),
+            None => String::new(),
+        };
+        let damaged = damaged.map(|d| format!(" ({d})")).unwrap_or_default();
+        format!(
+            "{user} may not use Warren on this computer yet: someone with administrator rights \
+             can allow it with `sudo warren operator add {user}`{group}{damaged}"
+        )
+    }
+}
+
+/// Tells a refused client why, then closes: the answer is written before its request is read,
+/// and what it sends is drained briefly so it reads the answer instead of a reset connection.
+pub async fn refuse(mut stream: UnixStream, message: String) {
+    let mut out = serde_json::to_vec(&warren_proto::api::ResponseEnvelope {
+        v: warren_proto::api::API_VERSION,
+        response: Response::Error { message },
+    })
+    .expect("serializable");
+    out.push(b'\n');
+    if stream.write_all(&out).await.is_err() {
+        return;
+    }
+    let _ = stream.shutdown().await;
+    let mut sink = [0u8; 4096];
+    let drain = async {
+        let mut left = 64 * 1024usize;
+        while left > 0 {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+}
+
+/// `SetOperator` (from an admin) and `Operators`.
+pub fn answer(access: &Access, request: Request) -> Response {
+    match request {
+        Request::SetOperator { user, allow } => {
+            match operators::set(&access.state_dir, &user, allow) {
+                Ok(message) => {
+                    tracing::info!(%user, allow, "operator list changed");
+                    Response::Done { message }
+                }
+                Err(e) => Response::Error {
+                    message: format!("{e:#}"),
+                },
+            }
+        }
+        Request::Operators => match Operators::load(&access.state_dir) {
+            Ok(l) => Response::Operators(l.operators),
+            Err(e) => Response::Error {
+                message: format!("{e:#}"),
+            },
+        },
+        _ => Response::Error {
+            message: "not an operator request".into(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admission_table() {
+        const DAEMON: u32 = 0;
+        let warren = Some(990);
+        // (what, uid, its groups, the socket's group, operators, wanted)
+        type Case<'a> = (
+            &'a str,
+            u32,
+            &'a [u32],
+            Option<u32>,
+            &'a [u32],
+            Option<Role>,
+        );
+        let cases: &[Case] = &[
+            ("root", 0, &[0], warren, &[], Some(Role::Admin)),
+            (
+                "root without a group",
+                0,
+                &[0],
+                None,
+                &[],
+                Some(Role::Admin),
+            ),
+            ("stranger", 1000, &[1000], warren, &[], None),
+            (
+                "primary group",
+                1000,
+                &[990],
+                warren,
+                &[],
+                Some(Role::Member),
+            ),
+            (
+                "supplementary group",
+                1000,
+                &[1000, 27, 990],
+                warren,
+                &[],
+                Some(Role::Member),
+            ),
+            (
+                "operator",
+                1000,
+                &[1000],
+                warren,
+                &[1000],
+                Some(Role::Operator),
+            ),
+            (
+                "member and operator: member",
+                1000,
+                &[990],
+                warren,
+                &[1000],
+                Some(Role::Member),
+            ),
+            ("other operator", 1000, &[1000], warren, &[1001], None),
+            (
+                "no group: operator",
+                1000,
+                &[1000],
+                None,
+                &[1000],
+                Some(Role::Operator),
+            ),
+            ("no group: stranger", 1000, &[990], None, &[], None),
+        ];
+        for (what, uid, gids, group, ops, want) in cases {
+            assert_eq!(admit(*uid, gids, DAEMON, *group, ops), *want, "{what}");
+        }
+        // A daemon run by a user admits that user like root.
+        assert_eq!(admit(1000, &[1000], 1000, None, &[]), Some(Role::Admin));
+    }
+
+    #[test]
+    fn only_admins_change_operators() {
+        let add = Request::SetOperator {
+            user: "alice".into(),
+            allow: true,
+        };
+        assert!(allowed(Role::Admin, &add).is_ok());
+        for role in [Role::Member, Role::Operator] {
+            let e = allowed(role, &add).unwrap_err();
+            assert!(e.contains("sudo warren operator add alice"), "{e}");
+            assert!(allowed(role, &Request::Operators).is_ok());
+            assert!(allowed(role, &Request::Status).is_ok());
+        }
+    }
+}
