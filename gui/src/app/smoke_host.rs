@@ -127,8 +127,13 @@ impl App {
                 if settled(&last, |a| matches!(a, Action::Lock { .. }))
                     && owner.is_some_and(|o| o.locked) =>
             {
-                // Invite friends…, then "Make an invite code".
-                self.open_invite(ctx, &smoke.network);
+                // Invite friends…, then "Make an invite code" (which lists the invites
+                // afterwards; the dialog's own first listing is left out, so that the last
+                // action is the invite).
+                self.dialog = Dialog::Invite {
+                    network: smoke.network.clone(),
+                    expiry: Expiry::Day,
+                };
                 self.run_action(
                     ctx,
                     Action::Invite {
