@@ -3,7 +3,10 @@
 
 use crate::client::call;
 use std::path::Path;
-use warren_proto::api::{parse_port, PathKind, Request, Response};
+use warren_proto::api::{parse_port, InviteInfo, PathKind, Request, Response};
+
+mod forms;
+pub use forms::{Expiry, HostForm};
 
 /// The Join dialog: a network's name and password, or an invite code.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -16,11 +19,86 @@ pub struct JoinForm {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     Power(bool),
-    Create { name: String, password: String },
+    Create {
+        name: String,
+        password: String,
+    },
     Join(JoinForm),
     Leave(String),
     Ping(String),
-    Check { peer: String, port: String },
+    Check {
+        peer: String,
+        port: String,
+    },
+    /// The name others see (first run, or another one when it is taken); then `retry`, the
+    /// action the coordinator refused for the old name.
+    SetName {
+        name: String,
+        retry: Option<Box<Action>>,
+    },
+    Host(HostForm),
+    Invite {
+        network: String,
+        expiry: Expiry,
+    },
+    ListInvites(String),
+    Revoke {
+        network: String,
+        invite: String,
+    },
+    RenameNetwork {
+        network: String,
+        new_name: String,
+    },
+    SetPassword {
+        network: String,
+        password: String,
+    },
+    Lock {
+        network: String,
+        locked: bool,
+    },
+    Answer {
+        network: String,
+        who: String,
+        approve: bool,
+    },
+    Remove {
+        network: String,
+        who: String,
+        ban: bool,
+    },
+    Delete(String),
+}
+
+/// What an action brought back besides its sentence.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    Message(String),
+    /// A new invite code (the window puts it on the clipboard).
+    Invite {
+        code: String,
+        network: String,
+        message: String,
+    },
+    Invites {
+        network: String,
+        invites: Vec<InviteInfo>,
+    },
+}
+
+impl Reply {
+    /// The sentence the window shows.
+    pub fn message(&self) -> String {
+        match self {
+            Reply::Message(m) | Reply::Invite { message: m, .. } => m.clone(),
+            Reply::Invites { network, invites } => match invites.len() {
+                0 => format!("No open invites for {network}"),
+                1 => format!("1 open invite for {network}"),
+                n => format!("{n} open invites for {network}"),
+            },
+        }
+    }
 }
 
 impl JoinForm {
@@ -59,48 +137,150 @@ pub fn path_words(path: PathKind) -> &'static str {
 /// What the Create dialog says when a field is empty.
 pub const CREATE_NEEDS: &str = "A new network needs a name and a password";
 
+/// A form's field without surrounding blanks, or `missing` when there is nothing in it.
+fn trimmed(value: &str, missing: &str) -> Result<String, String> {
+    match value.trim() {
+        "" => Err(missing.to_string()),
+        v => Ok(v.to_string()),
+    }
+}
+
+impl Action {
+    /// The request the action stands for, or what is missing in its form (in plain words).
+    pub fn request(&self) -> Result<Request, String> {
+        Ok(match self {
+            Action::Power(true) => Request::Up {
+                coordinator: None,
+                coordinator_key: None,
+                name: None,
+            },
+            Action::Power(false) => Request::Down,
+            Action::Create { name, password } => {
+                let name = name.trim();
+                if name.is_empty() || password.is_empty() {
+                    return Err(CREATE_NEEDS.into());
+                }
+                Request::CreateNetwork {
+                    name: name.to_string(),
+                    password: password.clone(),
+                }
+            }
+            Action::Join(form) => form.request()?,
+            Action::Leave(name) => Request::LeaveNetwork { name: name.clone() },
+            Action::Ping(peer) => Request::Ping { peer: peer.clone() },
+            Action::Check { peer, port } => {
+                let (port, proto) = parse_port(port.trim())?;
+                Request::Check {
+                    peer: peer.clone(),
+                    port,
+                    proto,
+                }
+            }
+            Action::SetName { name, .. } => Request::SetName {
+                name: trimmed(name, "Type the name your friends will see")?,
+            },
+            Action::Host(form) => form.request()?,
+            Action::Invite { network, expiry } => Request::CreateInvite {
+                network: network.clone(),
+                ttl_secs: expiry.ttl_secs(),
+            },
+            Action::ListInvites(network) => Request::ListInvites {
+                network: network.clone(),
+            },
+            Action::Revoke { network, invite } => Request::RevokeInvite {
+                network: network.clone(),
+                invite: invite.clone(),
+            },
+            Action::RenameNetwork { network, new_name } => Request::RenameNetwork {
+                network: network.clone(),
+                new_name: trimmed(new_name, "Type the network's new name")?,
+            },
+            Action::SetPassword { network, password } => {
+                if password.is_empty() {
+                    return Err("Type the new password".into());
+                }
+                Request::SetPassword {
+                    network: network.clone(),
+                    password: password.clone(),
+                }
+            }
+            Action::Lock { network, locked } => Request::LockNetwork {
+                network: network.clone(),
+                locked: *locked,
+            },
+            Action::Answer {
+                network,
+                who,
+                approve,
+            } => Request::AnswerRequest {
+                network: network.clone(),
+                who: who.clone(),
+                approve: *approve,
+            },
+            Action::Remove { network, who, ban } => Request::RemoveMember {
+                network: network.clone(),
+                who: who.clone(),
+                ban: *ban,
+            },
+            Action::Delete(network) => Request::DeleteNetwork {
+                network: network.clone(),
+            },
+        })
+    }
+}
+
 /// Carries out `action`: `Ok` with a sentence to show, `Err` with the daemon's own message.
 pub fn run(socket: &Path, action: &Action) -> Result<String, String> {
-    let request = match action {
-        Action::Power(true) => Request::Up {
-            coordinator: None,
-            coordinator_key: None,
-            name: None,
-        },
-        Action::Power(false) => Request::Down,
-        Action::Create { name, password } => {
-            let name = name.trim();
-            if name.is_empty() || password.is_empty() {
-                return Err(CREATE_NEEDS.into());
-            }
-            Request::CreateNetwork {
-                name: name.to_string(),
-                password: password.clone(),
-            }
-        }
-        Action::Join(form) => form.request()?,
-        Action::Leave(name) => Request::LeaveNetwork { name: name.clone() },
-        Action::Ping(peer) => Request::Ping { peer: peer.clone() },
-        Action::Check { peer, port } => {
-            let (port, proto) = parse_port(port.trim())?;
-            Request::Check {
-                peer: peer.clone(),
-                port,
-                proto,
-            }
-        }
-    };
-    match call(socket, request)? {
-        Response::Done { message } => Ok(message),
-        Response::Pong(p) => Ok(format!(
+    run_reply(socket, action).map(|r| r.message())
+}
+
+/// Carries out `action` and returns what it brought back (an invite code, a list).
+pub fn run_reply(socket: &Path, action: &Action) -> Result<Reply, String> {
+    let request = action.request()?;
+    let response = call(socket, request)?;
+    if let Action::SetName {
+        retry: Some(retry), ..
+    } = action
+    {
+        return run_reply(socket, retry);
+    }
+    Ok(match response {
+        Response::Done { message } => Reply::Message(message),
+        Response::Pong(p) => Reply::Message(format!(
             "{} answered in {:.1} ms ({})",
             p.peer,
             p.rtt_us as f64 / 1000.0,
             path_words(p.path)
         )),
-        Response::Check(c) => Ok(c.detail),
-        _ => Ok("Done".into()),
-    }
+        Response::Check(c) => Reply::Message(c.detail),
+        Response::Invite { code, network, .. } => {
+            let expiry = match action {
+                Action::Invite { expiry, .. } => *expiry,
+                _ => Expiry::Day,
+            };
+            Reply::Invite {
+                message: invite_message(&network, expiry),
+                code,
+                network,
+            }
+        }
+        Response::Invites(invites) => Reply::Invites {
+            network: match action {
+                Action::ListInvites(n) => n.clone(),
+                _ => String::new(),
+            },
+            invites,
+        },
+        _ => Reply::Message("Done".into()),
+    })
+}
+
+/// What the window says once an invite code is on the clipboard.
+pub fn invite_message(network: &str, expiry: Expiry) -> String {
+    format!(
+        "Invite code for {network} copied: paste it in a message to your friends. {}",
+        expiry.validity()
+    )
 }
 
 #[cfg(test)]
@@ -136,6 +316,218 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(no_pw.request().unwrap_err(), "Type the password of x");
+    }
+
+    #[test]
+    fn invite_expiry_maps_to_ttl_and_zero_means_until_revoked() {
+        let ttls: Vec<(u64, &str)> = Expiry::ALL
+            .iter()
+            .map(|e| (e.ttl_secs(), e.label()))
+            .collect();
+        assert_eq!(
+            ttls,
+            [
+                (3600, "1 hour"),
+                (86400, "1 day"),
+                (604800, "7 days"),
+                (0, "Until I revoke it")
+            ]
+        );
+        assert_eq!(Expiry::default(), Expiry::Day);
+        for (expiry, ttl_secs) in [(Expiry::Hour, 3600), (Expiry::UntilRevoked, 0)] {
+            let a = Action::Invite {
+                network: "lan".into(),
+                expiry,
+            };
+            assert_eq!(
+                a.request(),
+                Ok(Request::CreateInvite {
+                    network: "lan".into(),
+                    ttl_secs
+                })
+            );
+        }
+        assert_eq!(
+            invite_message("lan", Expiry::Week),
+            "Invite code for lan copied: paste it in a message to your friends. \
+             It works for 7 days."
+        );
+        assert!(invite_message("lan", Expiry::UntilRevoked).ends_with("until you revoke it."));
+    }
+
+    #[test]
+    fn host_form_password_is_optional() {
+        let mut f = HostForm {
+            name: "  game-night ".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            f.request(),
+            Ok(Request::Host {
+                network: "game-night".into(),
+                password: None
+            })
+        );
+        // A password typed but the box unticked again is not sent.
+        f.password = "secret".into();
+        assert_eq!(
+            f.request(),
+            Ok(Request::Host {
+                network: "game-night".into(),
+                password: None
+            })
+        );
+        f.use_password = true;
+        assert_eq!(
+            Action::Host(f.clone()).request(),
+            Ok(Request::Host {
+                network: "game-night".into(),
+                password: Some("secret".into())
+            })
+        );
+        f.password.clear();
+        assert!(f.request().unwrap_err().starts_with("Type a password"));
+        let nameless = HostForm::default();
+        assert!(nameless
+            .request()
+            .unwrap_err()
+            .starts_with("Give your network a name"));
+    }
+
+    #[test]
+    fn owner_and_name_requests() {
+        let net = || "lan".to_string();
+        let cases = [
+            (
+                Action::SetName {
+                    name: " Alice PC ".into(),
+                    retry: None,
+                },
+                Request::SetName {
+                    name: "Alice PC".into(),
+                },
+            ),
+            (
+                Action::ListInvites(net()),
+                Request::ListInvites { network: net() },
+            ),
+            (
+                Action::Revoke {
+                    network: net(),
+                    invite: "ab12".into(),
+                },
+                Request::RevokeInvite {
+                    network: net(),
+                    invite: "ab12".into(),
+                },
+            ),
+            (
+                Action::RenameNetwork {
+                    network: net(),
+                    new_name: " party ".into(),
+                },
+                Request::RenameNetwork {
+                    network: net(),
+                    new_name: "party".into(),
+                },
+            ),
+            (
+                Action::SetPassword {
+                    network: net(),
+                    password: " pw ".into(),
+                },
+                Request::SetPassword {
+                    network: net(),
+                    password: " pw ".into(),
+                },
+            ),
+            (
+                Action::Lock {
+                    network: net(),
+                    locked: true,
+                },
+                Request::LockNetwork {
+                    network: net(),
+                    locked: true,
+                },
+            ),
+            (
+                Action::Answer {
+                    network: net(),
+                    who: "AAAA".into(),
+                    approve: false,
+                },
+                Request::AnswerRequest {
+                    network: net(),
+                    who: "AAAA".into(),
+                    approve: false,
+                },
+            ),
+            (
+                Action::Remove {
+                    network: net(),
+                    who: "bob".into(),
+                    ban: true,
+                },
+                Request::RemoveMember {
+                    network: net(),
+                    who: "bob".into(),
+                    ban: true,
+                },
+            ),
+            (
+                Action::Delete(net()),
+                Request::DeleteNetwork { network: net() },
+            ),
+        ];
+        for (action, request) in cases {
+            assert_eq!(action.request(), Ok(request), "{action:?}");
+        }
+        // Empty fields say what to type; nothing is sent.
+        let empty = [
+            Action::SetName {
+                name: "  ".into(),
+                retry: None,
+            },
+            Action::RenameNetwork {
+                network: net(),
+                new_name: String::new(),
+            },
+            Action::SetPassword {
+                network: net(),
+                password: String::new(),
+            },
+        ];
+        for action in empty {
+            assert!(
+                action.request().unwrap_err().starts_with("Type "),
+                "{action:?}"
+            );
+        }
+        let dir = std::env::temp_dir().join(format!("warren-gui-test-{}", std::process::id()));
+        let not_sent = run(
+            &dir.join("nope.sock"),
+            &Action::SetPassword {
+                network: net(),
+                password: String::new(),
+            },
+        );
+        assert_eq!(not_sent, Err("Type the new password".into()));
+    }
+
+    #[test]
+    fn replies_in_words() {
+        let none = Reply::Invites {
+            network: "lan".into(),
+            invites: vec![],
+        };
+        assert_eq!(none.message(), "No open invites for lan");
+        let code = Reply::Invite {
+            code: "warren1-x".into(),
+            network: "lan".into(),
+            message: "copied".into(),
+        };
+        assert_eq!(code.message(), "copied");
     }
 
     #[test]

@@ -1,14 +1,21 @@
 //! The window (egui): lays out [`crate::view::model`]'s answer, runs the buttons' actions on a
 //! worker thread, and repaints only when the daemon pushes a status or a person does something.
 
-use crate::actions::{self, Action, JoinForm, CREATE_NEEDS};
+use crate::actions::{self, Action, Expiry, HostForm, JoinForm, Reply};
 use crate::tray::TrayCmd;
 use crate::view::{self, Link, UiState, ViewModel};
 use eframe::egui;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use warren_proto::api::InviteInfo;
+
+mod host;
+mod owner;
+mod smoke_host;
+pub use smoke_host::SmokeHost;
 
 /// State shared with the subscription thread, the action workers and the tray.
 #[derive(Debug)]
@@ -19,6 +26,16 @@ pub struct Shared {
     pub busy: usize,
     /// The outcome of the last join (for the smoke test).
     pub last_join: Option<Result<String, String>>,
+    /// The last action and its outcome (for the hosting smoke test).
+    pub last: Option<(Action, Result<Reply, String>)>,
+    /// A join the coordinator refused for the name: tried again after a new name is chosen.
+    pub retry: Option<Action>,
+    /// The open invites per network (or why the daemon did not list them).
+    pub invites: BTreeMap<String, Result<Vec<InviteInfo>, String>>,
+    /// The invite code made last, and its network (shown in the Invite dialog).
+    pub last_invite: Option<(String, String)>,
+    /// Text a worker wants on the clipboard (only the UI thread can put it there).
+    pub pending_copy: Option<String>,
 }
 
 impl Shared {
@@ -28,6 +45,11 @@ impl Shared {
             ui: UiState::default(),
             busy: 0,
             last_join: None,
+            last: None,
+            retry: None,
+            invites: BTreeMap::new(),
+            last_invite: None,
+            pending_copy: None,
         }))
     }
 
@@ -56,6 +78,37 @@ enum Dialog {
     },
     Join(JoinForm),
     Leave(String),
+    Host(HostForm),
+    Invite {
+        network: String,
+        expiry: Expiry,
+    },
+    RenameNetwork {
+        network: String,
+        new_name: String,
+    },
+    SetPassword {
+        network: String,
+        password: String,
+    },
+    /// "Are you sure?" before an action that cannot be undone.
+    Confirm {
+        title: String,
+        text: String,
+        button: String,
+        action: Action,
+    },
+}
+
+/// What a dialog's frame asks for.
+enum Outcome {
+    Stay,
+    Close,
+    /// Run the action and close the dialog (unless the form is incomplete).
+    Submit(Action),
+    /// Run the action and keep the dialog open (Invite: make a code, revoke one).
+    Run(Action),
+    Join(JoinForm),
 }
 
 pub struct App {
@@ -73,6 +126,11 @@ pub struct App {
     hide_at_start: bool,
     smoke: Option<Smoke>,
     smoke_state: SmokeState,
+    smoke_host: Option<SmokeHost>,
+    /// The first run's name field (filled with the daemon's suggestion when first shown).
+    name_field: Option<String>,
+    /// The name-taken choice's field.
+    taken_field: Option<String>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -91,6 +149,7 @@ impl App {
         has_tray: bool,
         hidden: bool,
         smoke: Option<Smoke>,
+        smoke_host: Option<SmokeHost>,
     ) -> App {
         App {
             socket,
@@ -103,6 +162,9 @@ impl App {
             hide_at_start: hidden && has_tray,
             smoke,
             smoke_state: SmokeState::Start,
+            smoke_host,
+            name_field: None,
+            taken_field: None,
         }
     }
 
@@ -119,19 +181,41 @@ impl App {
             s.ui.notice = None;
         }
         std::thread::spawn(move || {
-            let outcome = actions::run(&socket, &action);
+            let outcome = actions::run_reply(&socket, &action);
+            // A new code or a revoked one: the dialog's list follows.
+            let refresh = match (&action, &outcome) {
+                (Action::Invite { network, .. } | Action::Revoke { network, .. }, Ok(_)) => {
+                    let list = Action::ListInvites(network.clone());
+                    let got = actions::run_reply(&socket, &list);
+                    Some((list, got))
+                }
+                _ => None,
+            };
             let mut s = shared.lock().unwrap();
             s.busy -= 1;
-            if matches!(action, Action::Join(_)) {
-                s.last_join = Some(outcome.clone());
+            settle(&mut s, &action, &outcome);
+            if let Some((list, got)) = refresh {
+                settle(&mut s, &list, &got);
             }
-            match outcome {
-                Ok(m) => s.ui.notice = Some(m),
-                Err(e) => s.ui.error = Some(e),
-            }
+            s.last = Some((action, outcome));
             drop(s);
             ctx.request_repaint();
         });
+    }
+
+    /// What a dialog's main button does: runs the action, or says what is missing in the
+    /// form (then the dialog stays open: `false`).
+    fn submit(&mut self, ctx: &egui::Context, action: Action) -> bool {
+        match action.request() {
+            Ok(_) => {
+                self.run_action(ctx, action);
+                true
+            }
+            Err(e) => {
+                self.shared.lock().unwrap().ui.error = Some(e);
+                false
+            }
+        }
     }
 
     /// What the Join dialog's button does (and the smoke test).
@@ -164,6 +248,10 @@ impl App {
                     }
                 }
                 TrayCmd::Open => show_window(ctx),
+                TrayCmd::Host => {
+                    show_window(ctx);
+                    self.dialog = Dialog::Host(HostForm::default());
+                }
                 TrayCmd::HostOnline(on) => {
                     self.tray_host = on;
                     // No panel, no way to open a hidden window: show it, and let closing quit.
@@ -248,6 +336,42 @@ impl App {
     }
 }
 
+/// Puts an action's outcome where the window shows it.
+fn settle(s: &mut Shared, action: &Action, outcome: &Result<Reply, String>) {
+    if let Action::Join(_) = action {
+        s.last_join = Some(outcome.clone().map(|r| r.message()));
+    }
+    match (action, outcome) {
+        (_, Ok(Reply::Invites { network, invites })) => {
+            s.invites.insert(network.clone(), Ok(invites.clone()));
+        }
+        (Action::ListInvites(network), Err(e)) => {
+            s.invites.insert(network.clone(), Err(e.clone()));
+        }
+        (_, Ok(reply)) => {
+            if let Reply::Invite { code, network, .. } = reply {
+                s.pending_copy = Some(code.clone());
+                s.last_invite = Some((network.clone(), code.clone()));
+            }
+            if let Action::SetName { .. } = action {
+                s.ui.name_chosen = true;
+                s.retry = None;
+            }
+            s.ui.notice = Some(reply.message());
+        }
+        (_, Err(e)) => {
+            if view::is_name_taken(e) {
+                // Tried again with the new name the window asks for.
+                s.retry = match action {
+                    Action::SetName { retry, .. } => retry.as_deref().cloned(),
+                    other => Some(other.clone()),
+                };
+            }
+            s.ui.error = Some(e.clone());
+        }
+    }
+}
+
 fn show_window(ctx: &egui::Context) {
     ctx.send_viewport_cmd(egui::ViewportCommand::Visible(true));
     ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
@@ -292,10 +416,19 @@ impl eframe::App for App {
                 _ => None,
             })
         });
+        let copy = self.shared.lock().unwrap().pending_copy.take();
+        if let Some(code) = copy {
+            ctx.copy_text(code);
+        }
         if let Some(image) = shot {
-            self.smoke_done(ctx, Some(image.as_ref()));
+            if self.smoke_host.is_some() {
+                self.smoke_host_shot(ctx, image.as_ref());
+            } else {
+                self.smoke_done(ctx, Some(image.as_ref()));
+            }
         }
         self.smoke_step(ctx);
+        self.smoke_host_step(ctx);
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
@@ -308,6 +441,9 @@ impl eframe::App for App {
             self.header(ui, &ctx, &vm, busy);
             ui.separator();
             egui::ScrollArea::vertical().show(ui, |ui| {
+                self.name_taken_panel(ui, &ctx, &vm, busy);
+                self.first_run_panel(ui, &ctx, &vm, busy);
+                self.hosting_panel(ui, &vm);
                 if let Some(hint) = &vm.empty_hint {
                     ui.label(hint);
                 }
@@ -365,6 +501,13 @@ impl App {
             {
                 self.dialog = Dialog::Join(JoinForm::default());
             }
+            if ui
+                .add_enabled(vm.can_host && !busy, egui::Button::new("Host a network…"))
+                .on_hover_text("This PC becomes the network's host: no server needed")
+                .clicked()
+            {
+                self.dialog = Dialog::Host(HostForm::default());
+            }
             if busy {
                 ui.spinner();
             }
@@ -388,6 +531,19 @@ impl App {
             .id_salt(&net.name)
             .default_open(true)
             .show(ui, |ui| {
+                if net.waiting {
+                    ui.label(view::WAITING);
+                }
+                if net.can_invite
+                    && ui
+                        .add_enabled(!busy, egui::Button::new("Invite friends…"))
+                        .clicked()
+                {
+                    self.open_invite(ctx, &net.name);
+                }
+                if let Some(owner) = &net.owner {
+                    self.owner_controls(ui, ctx, &net.name, owner, busy);
+                }
                 for m in &net.members {
                     ui.horizontal(|ui| {
                         dot(
@@ -438,6 +594,9 @@ impl App {
                                 },
                             );
                         }
+                        if net.owner.is_some() {
+                            self.member_controls(ui, &net.name, &m.name, busy);
+                        }
                     });
                 }
                 if net.can_leave
@@ -452,13 +611,10 @@ impl App {
 
     fn dialogs(&mut self, ctx: &egui::Context, busy: bool) {
         let mut dialog = std::mem::take(&mut self.dialog);
-        let mut close = false;
-        let mut submit: Option<Action> = None;
-        let mut join: Option<JoinForm> = None;
-        let mut invalid: Option<String> = None;
-        match &mut dialog {
-            Dialog::None => {}
+        let outcome = match &mut dialog {
+            Dialog::None => Outcome::Stay,
             Dialog::Create { name, password } => {
+                let mut out = Outcome::Stay;
                 egui::Modal::new(egui::Id::new("create")).show(ctx, |ui| {
                     ui.heading("Create a network");
                     ui.label("Name");
@@ -467,63 +623,82 @@ impl App {
                     ui.add(egui::TextEdit::singleline(password).password(true));
                     ui.horizontal(|ui| {
                         if ui.add_enabled(!busy, egui::Button::new("Create")).clicked() {
-                            // As Join does: a form with something missing stays open.
-                            if name.trim().is_empty() || password.is_empty() {
-                                invalid = Some(CREATE_NEEDS.to_string());
-                            } else {
-                                submit = Some(Action::Create {
-                                    name: name.clone(),
-                                    password: password.clone(),
-                                });
-                            }
+                            out = Outcome::Submit(Action::Create {
+                                name: name.clone(),
+                                password: password.clone(),
+                            });
                         }
-                        close |= ui.button("Cancel").clicked();
+                        if ui.button("Cancel").clicked() {
+                            out = Outcome::Close;
+                        }
                     });
                 });
+                out
             }
             Dialog::Join(form) => {
+                let mut out = Outcome::Stay;
                 egui::Modal::new(egui::Id::new("join")).show(ctx, |ui| {
                     ui.heading("Join a network");
-                    ui.label("Name");
-                    ui.text_edit_singleline(&mut form.name);
-                    ui.label("Password");
-                    ui.add(egui::TextEdit::singleline(&mut form.password).password(true));
-                    ui.label("…or paste an invite code");
+                    ui.label("Paste the invite code a friend sent you");
                     ui.text_edit_singleline(&mut form.invite);
+                    ui.label("…or type the network's name and password");
+                    ui.text_edit_singleline(&mut form.name);
+                    ui.add(egui::TextEdit::singleline(&mut form.password).password(true));
                     ui.horizontal(|ui| {
                         if ui.add_enabled(!busy, egui::Button::new("Join")).clicked() {
-                            join = Some(form.clone());
+                            out = Outcome::Join(form.clone());
                         }
-                        close |= ui.button("Cancel").clicked();
+                        if ui.button("Cancel").clicked() {
+                            out = Outcome::Close;
+                        }
                     });
                 });
+                out
             }
             Dialog::Leave(name) => {
+                let mut out = Outcome::Stay;
                 egui::Modal::new(egui::Id::new("leave")).show(ctx, |ui| {
                     ui.heading(format!("Leave {name}?"));
                     ui.label("You can join again later with its password or an invite code.");
                     ui.horizontal(|ui| {
                         if ui.add_enabled(!busy, egui::Button::new("Leave")).clicked() {
-                            submit = Some(Action::Leave(name.clone()));
+                            out = Outcome::Submit(Action::Leave(name.clone()));
                         }
-                        close |= ui.button("Cancel").clicked();
+                        if ui.button("Cancel").clicked() {
+                            out = Outcome::Close;
+                        }
                     });
                 });
+                out
             }
-        }
-        if let Some(e) = invalid {
-            self.shared.lock().unwrap().ui.error = Some(e);
-        }
-        if let Some(form) = join {
-            self.submit_join(ctx, form);
-            return;
-        }
-        if let Some(action) = submit {
-            self.run_action(ctx, action);
-            close = true;
-        }
-        if !close {
-            self.dialog = dialog;
+            Dialog::Host(form) => host::host_dialog(ctx, form, busy),
+            Dialog::Invite { network, expiry } => self.invite_dialog(ctx, network, expiry, busy),
+            Dialog::RenameNetwork { network, new_name } => {
+                owner::rename_dialog(ctx, network, new_name, busy)
+            }
+            Dialog::SetPassword { network, password } => {
+                owner::password_dialog(ctx, network, password, busy)
+            }
+            Dialog::Confirm {
+                title,
+                text,
+                button,
+                action,
+            } => owner::confirm_dialog(ctx, title, text, button, action, busy),
+        };
+        match outcome {
+            Outcome::Stay => self.dialog = dialog,
+            Outcome::Close => {}
+            Outcome::Join(form) => self.submit_join(ctx, form),
+            Outcome::Submit(action) => {
+                if !self.submit(ctx, action) {
+                    self.dialog = dialog;
+                }
+            }
+            Outcome::Run(action) => {
+                self.run_action(ctx, action);
+                self.dialog = dialog;
+            }
         }
     }
 }

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use warren_proto::api::{Request, RequestEnvelope, Response, ResponseEnvelope, API_VERSION};
 
-/// What a person reads when the socket is not there.
+/// What a person reads when the socket is not there (no terminal command: the service starts
+/// with the computer, so a restart is the next step anyone can take).
 pub const NOT_RUNNING: &str =
-    "Warren service isn't running — start it with `sudo systemctl start warrend`";
+    "Warren service isn't running — restart the computer; if this stays, reinstall Warren";
 
 fn connect(socket: &Path) -> Result<UnixStream, String> {
     UnixStream::connect(socket).map_err(|e| match e.kind() {
@@ -18,8 +19,8 @@ fn connect(socket: &Path) -> Result<UnixStream, String> {
             NOT_RUNNING.to_string()
         }
         std::io::ErrorKind::PermissionDenied => format!(
-            "You may not use Warren's service ({}): add yourself to group warren \
-             (`sudo usermod -aG warren $USER`), then log in again",
+            "You may not use Warren's service ({}) yet: ask whoever set up this computer to \
+             add you to the group \"warren\", then log out and in again",
             socket.display()
         ),
         _ => format!("Can't reach Warren's service at {}: {e}", socket.display()),

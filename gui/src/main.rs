@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 use warren_gui::actions::JoinForm;
-use warren_gui::app::{App, Shared, Smoke};
+use warren_gui::app::{App, Shared, Smoke, SmokeHost};
 use warren_gui::client;
 use warren_gui::tray::Tray;
 
@@ -30,12 +30,17 @@ struct Cli {
     /// 2 after 60 s)
     #[arg(long, value_name = "NETWORK:PASSWORD", value_parser = parse_join)]
     smoke_test_join: Option<JoinForm>,
-    /// With --smoke-test-join: save the window as a PPM image first
-    #[arg(long, value_name = "FILE.ppm", requires = "smoke_test_join")]
+    /// With --smoke-test-join or --smoke-test-host: save the window as a PPM image first
+    #[arg(long, value_name = "FILE.ppm")]
     screenshot: Option<PathBuf>,
     /// With --smoke-test-join: quit afterwards
     #[arg(long, requires = "smoke_test_join")]
     exit_after_join: bool,
+    /// Test hook: the first run and the owner's path through the window's code — take NAME,
+    /// host NETWORK, lock it, make an invite code (clipboard; printed), approve the first
+    /// request, remove that member, then print the view state as JSON and quit
+    #[arg(long, value_name = "NAME:NETWORK", conflicts_with = "smoke_test_join")]
+    smoke_test_host: Option<String>,
 }
 
 fn parse_join(v: &str) -> Result<JoinForm, String> {
@@ -49,6 +54,18 @@ fn parse_join(v: &str) -> Result<JoinForm, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let smoke_host = match cli.smoke_test_host.as_deref().map(|v| v.split_once(':')) {
+        None => None,
+        Some(Some((name, network))) => Some(SmokeHost::new(
+            name.into(),
+            network.into(),
+            cli.screenshot.clone(),
+        )),
+        Some(None) => {
+            eprintln!("warren-gui: --smoke-test-host takes NAME:NETWORK");
+            return ExitCode::from(2);
+        }
+    };
     let smoke = cli.smoke_test_join.map(|join| Smoke {
         join,
         screenshot: cli.screenshot,
@@ -107,7 +124,7 @@ fn main() -> ExitCode {
                     })
                 })?;
             Ok(Box::new(App::new(
-                socket, shared, rx, has_tray, hidden, smoke,
+                socket, shared, rx, has_tray, hidden, smoke, smoke_host,
             )))
         }),
     );

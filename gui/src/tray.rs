@@ -1,6 +1,7 @@
 //! The tray icon (StatusNotifierItem over D-Bus, via ksni): its colour shows the state, its menu
-//! turns Warren on and off, lists the networks with their online members, copies this host's IP,
-//! opens the window and quits. Its commands go to the window, which carries them out.
+//! turns Warren on and off, lists the networks with their online members (and who asks to join
+//! a network this host owns), copies this host's IP, hosts a network, opens the window and
+//! quits. Its commands go to the window, which carries them out.
 
 use crate::view::{Look, ViewModel};
 use ksni::menu::{StandardItem, SubMenu};
@@ -13,6 +14,8 @@ pub enum TrayCmd {
     Power(bool),
     CopyIp,
     Open,
+    /// "Host a network…": the window opens with the Host dialog.
+    Host,
     Quit,
     /// The panel that shows the icon came (true) or went (false): without one, a hidden
     /// window could never be opened again.
@@ -122,8 +125,15 @@ impl ksni::Tray for Tray {
                 .filter(|m| m.online)
                 .map(|m| text(format!("{}  {}  ({})", m.name, m.ip, m.connection)))
                 .collect();
-            if members.is_empty() {
+            if net.waiting {
+                members.push(text(crate::view::WAITING));
+            } else if members.is_empty() {
                 members.push(text("Nobody else online"));
+            }
+            for r in net.owner.iter().flat_map(|o| &o.requests) {
+                members.push(item(format!("{} — open Warren to answer", r.text), |t| {
+                    t.send(TrayCmd::Open)
+                }));
             }
             menu.push(
                 SubMenu {
@@ -139,6 +149,9 @@ impl ksni::Tray for Tray {
             menu.push(item(format!("Copy my IP ({})", me.ip), |t| {
                 t.send(TrayCmd::CopyIp)
             }));
+        }
+        if self.view.can_host {
+            menu.push(item("Host a network…", |t| t.send(TrayCmd::Host)));
         }
         menu.push(item("Open Warren", |t| t.send(TrayCmd::Open)));
         menu.push(item("Quit", |t| t.send(TrayCmd::Quit)));

@@ -7,6 +7,12 @@
 use serde::Serialize;
 use warren_proto::api::{PathKind, PeerStatus, Status, TunnelState};
 
+mod hosting;
+pub use hosting::{
+    duration_words, invite_rows, is_name_taken, FirstRun, HostingView, InviteRow, NameTaken,
+    OwnerView, RequestView,
+};
+
 /// What the GUI knows about the daemon.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Link {
@@ -25,6 +31,8 @@ pub struct UiState {
     pub error: Option<String>,
     /// What the last action did ("Joined lan-party"), or a copy confirmation.
     pub notice: Option<String>,
+    /// The first run's name step is done (the daemon took the name): host or join next.
+    pub name_chosen: bool,
 }
 
 /// The tray icon's four looks.
@@ -63,6 +71,14 @@ pub struct ViewModel {
     pub empty_hint: Option<String>,
     /// Create/Join/Leave make sense (a daemon that is on and has a coordinator).
     pub can_manage_networks: bool,
+    /// "Host a network…" makes sense (there is a daemon).
+    pub can_host: bool,
+    /// A fresh install: ask for the name, then offer Host or Join.
+    pub first_run: Option<FirstRun>,
+    /// The coordinator refused this host's name: offer to pick another one.
+    pub name_taken: Option<NameTaken>,
+    /// The networks this PC hosts and whether friends can reach them.
+    pub hosting: Option<HostingView>,
     pub error: Option<String>,
     pub notice: Option<String>,
 }
@@ -82,6 +98,12 @@ pub struct NetworkView {
     /// Peers from the config file belong to no network; they are listed under a group that
     /// cannot be left.
     pub can_leave: bool,
+    /// "Invite friends…" makes sense (a network this host is in).
+    pub can_invite: bool,
+    /// This host asked to join and the network is locked: the owner has to let it in.
+    pub waiting: bool,
+    /// The owner's controls, when this host owns the network.
+    pub owner: Option<OwnerView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -99,6 +121,12 @@ pub struct MemberView {
 /// The group of peers configured by hand (no network).
 pub const CONFIGURED_PEERS: &str = "Configured peers";
 
+/// The headline while the coordinator is away but members are known: not an error.
+pub const HOST_OFFLINE: &str = "Host offline — existing connections keep working";
+
+/// A locked network this host asked to join.
+pub const WAITING: &str = "Waiting for the owner to let you in";
+
 pub fn model(link: &Link, ui: &UiState) -> ViewModel {
     let mut vm = ViewModel {
         look: Look::Connecting,
@@ -108,6 +136,10 @@ pub fn model(link: &Link, ui: &UiState) -> ViewModel {
         networks: Vec::new(),
         empty_hint: None,
         can_manage_networks: false,
+        can_host: false,
+        first_run: None,
+        name_taken: None,
+        hosting: None,
         error: ui.error.clone(),
         notice: ui.notice.clone(),
     };
@@ -139,16 +171,49 @@ pub fn model(link: &Link, ui: &UiState) -> ViewModel {
     });
     let up = status.state == TunnelState::Up;
     vm.power = Some(up);
+    vm.can_host = true;
+    vm.first_run = hosting::first_run(status, ui.name_chosen);
+    vm.hosting = status.hosting.as_ref().map(hosting::hosting);
+    vm.name_taken = hosting::name_taken(
+        status.coordinator.as_ref(),
+        ui.error.as_deref(),
+        &vm.me.as_ref().map(|m| m.name.clone()).unwrap_or_default(),
+    );
+    if vm.name_taken.is_some() && ui.error.as_deref().is_some_and(is_name_taken) {
+        // The window offers the choice instead of the coordinator's sentence (which names
+        // command-line flags).
+        vm.error = None;
+    }
+    // Members of networks (not peers from the config file) keep their paths while the
+    // coordinator is away.
+    let network_peers: Vec<&PeerStatus> = status
+        .peers
+        .iter()
+        .filter(|p| !p.networks.is_empty())
+        .collect();
     (vm.look, vm.headline) = match (&status.coordinator, up) {
         (_, false) => (Look::Off, "Warren is off".into()),
+        (None, true) if status.hosting.is_some() => {
+            (Look::Connecting, "Starting your network…".into())
+        }
         (None, true) if status.peers.is_empty() => (
-            Look::Problem,
-            "Not set up yet: press \"Join network…\" and paste an invite code from a friend \
-             (or run `warren up --coordinator ADDRESS`)"
-                .into(),
+            Look::Off,
+            "Not set up yet: host a network, or join one with an invite code".into(),
         ),
         (None, true) => (Look::Online, "Online (configured peers only)".into()),
         (Some(c), true) if c.connected => (Look::Online, "Online".into()),
+        (Some(_), true) if vm.name_taken.is_some() => (
+            Look::Problem,
+            "Your name is already used in this network: pick another one in the window".into(),
+        ),
+        (Some(_), true) if !network_peers.is_empty() => (
+            if network_peers.iter().any(|p| p.online) {
+                Look::Online
+            } else {
+                Look::Connecting
+            },
+            HOST_OFFLINE.into(),
+        ),
         (Some(c), true) => match &c.last_error {
             Some(e) => (
                 Look::Problem,
@@ -171,7 +236,21 @@ pub fn model(link: &Link, ui: &UiState) -> ViewModel {
             .filter(|p| p.networks.iter().any(|n| n == net))
             .map(|p| member(p, up))
             .collect();
-        vm.networks.push(network(net, members, true));
+        let mut view = network(net, members, true);
+        view.can_invite = true;
+        view.owner = status
+            .coordinator
+            .as_ref()
+            .and_then(|c| hosting::owner(c, net));
+        vm.networks.push(view);
+    }
+    if let Some(c) = &status.coordinator {
+        for net in c.waiting.iter().filter(|n| !joined.contains(n)) {
+            let mut view = network(net, Vec::new(), false);
+            view.waiting = true;
+            view.summary = WAITING.into();
+            vm.networks.push(view);
+        }
     }
     let configured: Vec<MemberView> = status
         .peers
@@ -183,10 +262,10 @@ pub fn model(link: &Link, ui: &UiState) -> ViewModel {
         vm.networks
             .push(network(CONFIGURED_PEERS, configured, false));
     }
-    if vm.networks.is_empty() {
+    if vm.networks.is_empty() && vm.first_run.is_none() {
         vm.empty_hint = Some(if vm.can_manage_networks {
-            "You're not in any network yet. Create one, or join one with its name and \
-             password or an invite code."
+            "You're not in any network yet. Host one on this PC, or join one with an \
+             invite code (or its name and password)."
                 .into()
         } else if !up {
             "Turn Warren on to see your networks.".into()
@@ -210,6 +289,9 @@ fn network(name: &str, mut members: Vec<MemberView>, can_leave: bool) -> Network
         summary,
         members,
         can_leave,
+        can_invite: false,
+        waiting: false,
+        owner: None,
     }
 }
 

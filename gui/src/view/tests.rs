@@ -1,7 +1,8 @@
 use super::*;
 use std::collections::BTreeMap;
 use warren_proto::api::{
-    BroadcastStatus, CoordinatorStatus, OffloadStatus, SelfStatus, Status, TunnelState,
+    BroadcastStatus, CoordinatorStatus, HostingStatus, InviteInfo, JoinRequestInfo, OffloadStatus,
+    ReachState, Reachability, SelfStatus, Status, TunnelState,
 };
 use warren_proto::control::msg::NatKind;
 use warren_proto::key::NodeKey;
@@ -182,21 +183,29 @@ fn empty_states() {
     assert!(vm.empty_hint.unwrap().contains("not in any network yet"));
 
     // Off, no networks.
-    let vm = model(&status(false, None, vec![]), &UiState::default());
+    let vm = model(
+        &status(false, Some(coordinator(false, None, &[])), vec![]),
+        &UiState::default(),
+    );
     assert_eq!(vm.look, Look::Off);
     assert_eq!(
         vm.empty_hint.as_deref(),
         Some("Turn Warren on to see your networks.")
     );
     // No coordinator: the daemon's own name and address.
+    let vm = model(&status(false, None, vec![]), &UiState::default());
     assert_eq!(vm.me.unwrap().ip, "100.100.1.1");
 
-    // On, never set up.
+    // On, never set up: the first run (see `first_run_asks_the_name_then_host_or_join`).
     let vm = model(&status(true, None, vec![]), &UiState::default());
-    assert_eq!(vm.look, Look::Problem);
-    assert!(vm.headline.contains("warren up --coordinator"));
-    assert!(vm.headline.contains("invite code"), "{}", vm.headline);
+    assert_eq!(vm.look, Look::Off, "a fresh install is not an error");
+    assert_eq!(
+        vm.headline,
+        "Not set up yet: host a network, or join one with an invite code"
+    );
     assert!(!vm.can_manage_networks);
+    assert!(vm.can_host);
+    assert_eq!(vm.empty_hint, None, "the first-run panel says what to do");
 }
 
 #[test]
@@ -245,6 +254,7 @@ fn action_errors_and_notices_are_shown_as_the_daemon_said_them() {
     let ui = UiState {
         error: Some("Wrong password for lan-party".into()),
         notice: Some("Copied 100.64.0.1".into()),
+        ..Default::default()
     };
     let vm = model(
         &status(true, Some(coordinator(true, None, &[])), vec![]),
@@ -255,4 +265,433 @@ fn action_errors_and_notices_are_shown_as_the_daemon_said_them() {
     // Also without a daemon.
     let vm = model(&Link::Missing("gone".into()), &ui);
     assert_eq!(vm.error.as_deref(), Some("Wrong password for lan-party"));
+}
+
+fn live(link: &mut Link) -> &mut Status {
+    match link {
+        Link::Live(s) => s,
+        _ => unreachable!(),
+    }
+}
+
+fn hosting(state: ReachState, public: Option<&str>, message: &str) -> HostingStatus {
+    HostingStatus {
+        networks: vec!["game-night".into()],
+        running: true,
+        port: 7443,
+        public_key: NodeKey([7; 32]),
+        reachability: Reachability {
+            state,
+            public: public.map(|p| p.parse().unwrap()),
+            lan: vec!["192.168.1.10:7443".parse().unwrap()],
+            message: message.into(),
+        },
+    }
+}
+
+#[test]
+fn first_run_asks_the_name_then_host_or_join() {
+    let link = status(true, None, vec![]);
+    let vm = model(&link, &UiState::default());
+    assert_eq!(
+        vm.first_run,
+        Some(FirstRun::AskName {
+            question: "Welcome to Warren! What name should your friends see?".into(),
+            suggested: "alice-host".into(),
+        })
+    );
+    assert!(vm.can_host);
+    assert_eq!(vm.power, Some(true), "Join works on a fresh install");
+
+    // The daemon took the name: Host or Join next.
+    let named = UiState {
+        name_chosen: true,
+        ..Default::default()
+    };
+    let vm = model(&link, &named);
+    match vm.first_run {
+        Some(FirstRun::HostOrJoin { text }) => {
+            assert!(text.contains("Host a network") && text.contains("invite code"))
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Also while off: a fresh install that was turned off is still a fresh install.
+    let vm = model(&status(false, None, vec![]), &UiState::default());
+    assert!(matches!(vm.first_run, Some(FirstRun::AskName { .. })));
+
+    // A coordinator, or a network hosted here: no first run.
+    let vm = model(
+        &status(true, Some(coordinator(true, None, &[])), vec![]),
+        &UiState::default(),
+    );
+    assert_eq!(vm.first_run, None);
+    let mut link = status(true, None, vec![]);
+    live(&mut link).hosting = Some(hosting(ReachState::Checking, None, ""));
+    let vm = model(&link, &UiState::default());
+    assert_eq!(vm.first_run, None);
+    assert_eq!(vm.look, Look::Connecting);
+    assert_eq!(vm.headline, "Starting your network…");
+}
+
+#[test]
+fn hosting_reachable_lan_only_checking() {
+    let mut link = status(true, Some(coordinator(true, None, &["game-night"])), vec![]);
+    live(&mut link).hosting = Some(hosting(
+        ReachState::Reachable,
+        Some("203.0.113.7:40123"),
+        "reachable from the internet at 203.0.113.7:40123",
+    ));
+    let h = model(&link, &UiState::default()).hosting.unwrap();
+    assert_eq!(h.look, Look::Online);
+    assert_eq!(
+        h.headline,
+        "Reachable from the internet at 203.0.113.7:40123"
+    );
+    assert_eq!(
+        h.lan.as_deref(),
+        Some("Friends on your network (LAN) reach it at 192.168.1.10:7443")
+    );
+    assert_eq!(h.networks, ["game-night"]);
+
+    // No port mapping: the daemon's plain words, not an error look.
+    let why = "Friends on the internet can't reach this PC: your router did not open the port. \
+               Forward UDP and TCP port 7443 to 192.168.1.10 in your router's settings.";
+    live(&mut link).hosting = Some(hosting(ReachState::LanOnly, None, why));
+    let h = model(&link, &UiState::default()).hosting.unwrap();
+    assert_eq!(h.look, Look::Connecting);
+    assert_eq!(h.headline, why);
+    // Without a message from the daemon, the window's own words.
+    live(&mut link).hosting = Some(hosting(ReachState::LanOnly, None, ""));
+    let h = model(&link, &UiState::default()).hosting.unwrap();
+    assert!(
+        h.headline.starts_with("Only friends on your own network"),
+        "{}",
+        h.headline
+    );
+
+    live(&mut link).hosting = Some(hosting(ReachState::Checking, None, ""));
+    let h = model(&link, &UiState::default()).hosting.unwrap();
+    assert_eq!(h.look, Look::Connecting);
+    assert_eq!(
+        h.headline,
+        "Checking whether friends on the internet can reach this PC…"
+    );
+
+    let mut stopped = hosting(ReachState::Reachable, Some("203.0.113.7:40123"), "");
+    stopped.running = false;
+    live(&mut link).hosting = Some(stopped);
+    let h = model(&link, &UiState::default()).hosting.unwrap();
+    assert_eq!(h.headline, "Starting the host service on this PC…");
+
+    live(&mut link).hosting = None;
+    assert_eq!(model(&link, &UiState::default()).hosting, None);
+}
+
+#[test]
+fn owner_sees_requests_and_controls_of_owned_networks_only() {
+    let mut c = coordinator(true, None, &["mine", "theirs"]);
+    c.owned = vec!["mine".into()];
+    c.locked = vec!["mine".into(), "theirs".into()];
+    let ask = |name: &str, net: &str, key: u8| JoinRequestInfo {
+        network: net.into(),
+        name: name.into(),
+        public_key: NodeKey([key; 32]),
+        asked_at: 1_700_000_000,
+    };
+    c.requests = vec![ask("bob", "mine", 0xfb), ask("carol", "other", 3)];
+    let link = status(
+        true,
+        Some(c),
+        vec![peer("dave", 4, true, PathKind::Direct, &["mine", "theirs"])],
+    );
+    let vm = model(&link, &UiState::default());
+    let mine = &vm.networks[0];
+    assert_eq!(mine.name, "mine");
+    assert!(mine.can_invite && mine.can_leave && !mine.waiting);
+    let owner = mine.owner.as_ref().expect("owner controls");
+    assert!(owner.locked);
+    assert_eq!(
+        owner.requests,
+        vec![RequestView {
+            name: "bob".into(),
+            who: NodeKey([0xfb; 32]).to_string()[..12].to_string(),
+            text: "bob asks to join".into(),
+        }]
+    );
+    assert_eq!(owner.requests[0].who, "+/v7+/v7+/v7");
+    let theirs = &vm.networks[1];
+    assert_eq!(
+        theirs.owner, None,
+        "no owner controls in someone else's network"
+    );
+    assert!(theirs.can_invite);
+
+    // Unlocked and nobody asking.
+    let mut c = coordinator(true, None, &["mine"]);
+    c.owned = vec!["mine".into()];
+    let vm = model(&status(true, Some(c), vec![]), &UiState::default());
+    assert_eq!(
+        vm.networks[0].owner,
+        Some(OwnerView {
+            locked: false,
+            requests: vec![]
+        })
+    );
+}
+
+#[test]
+fn waiting_for_the_owner() {
+    let mut c = coordinator(true, None, &["open"]);
+    c.waiting = vec!["locked-net".into()];
+    let vm = model(&status(true, Some(c), vec![]), &UiState::default());
+    let names: Vec<_> = vm.networks.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["open", "locked-net"]);
+    let w = &vm.networks[1];
+    assert!(w.waiting);
+    assert_eq!(w.summary, "Waiting for the owner to let you in");
+    assert!(!w.can_invite && !w.can_leave && w.owner.is_none());
+    assert!(w.members.is_empty());
+    assert!(!vm.networks[0].waiting);
+}
+
+#[test]
+fn host_offline_is_not_an_error() {
+    let c = coordinator(false, Some("timed out"), &["lan-party"]);
+    let link = status(
+        true,
+        Some(c.clone()),
+        vec![
+            peer("bob", 2, true, PathKind::Direct, &["lan-party"]),
+            peer("carol", 3, false, PathKind::None, &["lan-party"]),
+        ],
+    );
+    let vm = model(&link, &UiState::default());
+    assert_eq!(vm.look, Look::Online);
+    assert_eq!(
+        vm.headline,
+        "Host offline — existing connections keep working"
+    );
+    assert_eq!(vm.headline, HOST_OFFLINE);
+    assert_eq!(vm.networks[0].summary, "1 of 2 online");
+
+    // Nobody online right now: amber, same words.
+    let link = status(
+        true,
+        Some(c.clone()),
+        vec![peer("carol", 3, false, PathKind::None, &["lan-party"])],
+    );
+    let vm = model(&link, &UiState::default());
+    assert_eq!(vm.look, Look::Connecting);
+    assert_eq!(vm.headline, HOST_OFFLINE);
+
+    // Only peers from the config file: they do not need the host, and the coordinator's
+    // error stays.
+    let link = status(
+        true,
+        Some(c),
+        vec![peer("static", 7, true, PathKind::Direct, &[])],
+    );
+    let vm = model(&link, &UiState::default());
+    assert_eq!(vm.look, Look::Problem);
+    assert!(vm.headline.starts_with("Can't reach the coordinator"));
+
+    // The service missing stays as it was.
+    let vm = model(
+        &Link::Missing(crate::client::NOT_RUNNING.into()),
+        &UiState::default(),
+    );
+    assert_eq!(vm.look, Look::Problem);
+    assert!(vm.headline.starts_with("Warren service isn't running"));
+}
+
+const TAKEN: &str = "the name alice is already used by another host in network office: \
+                     pick another name with --name (warren up --name NEW-NAME)";
+
+#[test]
+fn name_taken_offers_another_name_instead_of_the_flag() {
+    // A join refused for the name: the choice, and not the coordinator's sentence.
+    let ui = UiState {
+        error: Some(TAKEN.into()),
+        ..Default::default()
+    };
+    let vm = model(
+        &status(true, Some(coordinator(true, None, &[])), vec![]),
+        &ui,
+    );
+    assert_eq!(
+        vm.name_taken,
+        Some(NameTaken {
+            name: "alice".into(),
+            message: "Someone in this network already uses the name \"alice\". Pick another \
+                      name and try again."
+                .into(),
+            suggestion: "alice-2".into(),
+        })
+    );
+    assert_eq!(vm.error, None, "the sentence naming --name is not shown");
+    assert_eq!(vm.look, Look::Online);
+
+    // Refused while connecting: the headline points at the window.
+    let link = status(
+        true,
+        Some(coordinator(false, Some(TAKEN), &["office"])),
+        vec![peer("bob", 2, true, PathKind::Direct, &["office"])],
+    );
+    let vm = model(&link, &UiState::default());
+    assert_eq!(vm.look, Look::Problem);
+    assert_eq!(
+        vm.headline,
+        "Your name is already used in this network: pick another one in the window"
+    );
+    assert_eq!(vm.name_taken.unwrap().name, "alice");
+
+    // Other errors are shown as the daemon wrote them, and offer no rename.
+    let ui = UiState {
+        error: Some("wrong password for network office".into()),
+        ..Default::default()
+    };
+    let vm = model(
+        &status(true, Some(coordinator(true, None, &[])), vec![]),
+        &ui,
+    );
+    assert_eq!(vm.name_taken, None);
+    assert_eq!(
+        vm.error.as_deref(),
+        Some("wrong password for network office")
+    );
+}
+
+#[test]
+fn invite_list_in_words() {
+    let now = 1_800_000_000;
+    let inv = |id: &str, created_at: u64, expires: Option<u64>| InviteInfo {
+        id: id.into(),
+        network: "lan".into(),
+        created_by: "alice".into(),
+        created_at,
+        expires,
+    };
+    let rows = invite_rows(
+        &[
+            inv("old", now - 100, Some(now + 3 * 86400 + 5)),
+            inv("new", now - 10, Some(now + 3599)),
+            inv("forever", now - 50, None),
+            inv("gone", now - 200, Some(now)),
+        ],
+        now,
+    );
+    let texts: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r.id.as_str(), r.text.as_str()))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            ("new", "Made by alice · expires in 59 minutes"),
+            ("forever", "Made by alice · until you revoke it"),
+            ("old", "Made by alice · expires in 3 days"),
+            ("gone", "Made by alice · expired"),
+        ]
+    );
+    assert_eq!(duration_words(3600), "1 hour");
+    assert_eq!(duration_words(86399), "23 hours");
+    assert_eq!(duration_words(86400), "1 day");
+    assert_eq!(duration_words(20), "1 minute");
+}
+
+/// The string literals of a Rust source before its tests (`//` comments skipped).
+fn literals(src: &str) -> Vec<String> {
+    let src = src.split("#[cfg(test)]").next().unwrap();
+    let mut out = Vec::new();
+    let mut chars = src.chars().peekable();
+    let mut prev = ' ';
+    while let Some(c) = chars.next() {
+        match c {
+            '/' if chars.peek() == Some(&'/') => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+            }
+            // A char literal such as '"' or '\''.
+            '\'' if prev != 'b' => {
+                let mut lit = String::new();
+                while let Some(&n) = chars.peek() {
+                    if lit.len() > 3 || (n == '\'' && !lit.ends_with('\\')) {
+                        break;
+                    }
+                    lit.push(n);
+                    chars.next();
+                }
+                if chars.peek() == Some(&'\'') && lit.len() <= 3 {
+                    chars.next();
+                }
+            }
+            '"' => {
+                let mut lit = String::new();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            if let Some(e) = chars.next() {
+                                lit.push('\\');
+                                lit.push(e);
+                            }
+                        }
+                        '"' => break,
+                        c => lit.push(c),
+                    }
+                }
+                out.push(lit);
+            }
+            _ => {}
+        }
+        prev = c;
+    }
+    out
+}
+
+#[test]
+fn the_gui_itself_never_names_a_flag_or_a_command() {
+    let sources = [
+        ("view.rs", include_str!("../view.rs")),
+        ("view/hosting.rs", include_str!("hosting.rs")),
+        ("app.rs", include_str!("../app.rs")),
+        ("app/host.rs", include_str!("../app/host.rs")),
+        ("app/owner.rs", include_str!("../app/owner.rs")),
+        ("tray.rs", include_str!("../tray.rs")),
+        ("actions.rs", include_str!("../actions.rs")),
+        ("actions/forms.rs", include_str!("../actions/forms.rs")),
+        ("client.rs", include_str!("../client.rs")),
+    ];
+    let banned = [
+        "--",
+        "`",
+        "warren up",
+        "warren host",
+        "warren join",
+        "warren invite",
+        "warren create",
+        "sudo",
+        "systemctl",
+        "usermod",
+        "$USER",
+    ];
+    let mut seen = 0;
+    for (file, src) in sources {
+        for lit in literals(src) {
+            seen += 1;
+            for b in banned {
+                assert!(
+                    !lit.contains(b),
+                    "{file}: a text the GUI shows names a command or flag ({b:?}): {lit:?}"
+                );
+            }
+        }
+    }
+    assert!(seen > 100, "the scan found the texts ({seen})");
+    // The scanner itself finds what it must.
+    let bad = literals("let a = '\"'; let b = \"run `warren up --name X`\"; // \"--x\"\n");
+    assert_eq!(bad, ["run `warren up --name X`"]);
 }
