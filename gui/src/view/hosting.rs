@@ -71,10 +71,15 @@ pub struct InviteRow {
 /// sentence is recognised until the daemon reports it as a flag of its own.
 pub fn is_name_taken(message: &str) -> bool {
     message.contains("is already used by another host")
+        || message.contains("of your networks is already called")
 }
 
 /// The refused name, as the coordinator's sentence "the name X is already used …" gives it.
 fn taken_name(message: &str) -> Option<String> {
+    if let Some(i) = message.find("is already called ") {
+        let rest = &message[i + "is already called ".len()..];
+        return Some(rest.split(':').next()?.trim().to_string());
+    }
     let rest = &message[message.find("the name ")? + "the name ".len()..];
     let name = &rest[..rest.find(" is already used")?];
     Some(name.to_string())
@@ -104,12 +109,19 @@ pub(super) fn name_taken(
     action_error: Option<&str>,
     my_name: &str,
 ) -> Option<NameTaken> {
-    let refusal = action_error.filter(|e| is_name_taken(e)).or_else(|| {
-        coordinator
-            .filter(|c| !c.connected)
-            .and_then(|c| c.last_error.as_deref())
-            .filter(|e| is_name_taken(e))
-    })?;
+    // The daemon flags the coordinator's refusal; its words are the fallback for an older one.
+    let flagged = coordinator
+        .filter(|c| c.name_taken && !c.connected)
+        .map(|c| c.last_error.as_deref().unwrap_or_default());
+    let refusal = action_error
+        .filter(|e| is_name_taken(e))
+        .or(flagged)
+        .or_else(|| {
+            coordinator
+                .filter(|c| !c.connected)
+                .and_then(|c| c.last_error.as_deref())
+                .filter(|e| is_name_taken(e))
+        })?;
     let name = taken_name(refusal).unwrap_or_else(|| my_name.to_string());
     Some(NameTaken {
         message: format!(
