@@ -3,6 +3,7 @@
 
 mod hub;
 mod link;
+mod owner;
 mod quic;
 mod relay;
 mod relay_standalone;

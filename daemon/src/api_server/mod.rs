@@ -4,6 +4,7 @@
 mod answer;
 mod check;
 mod netcheck;
+mod owner;
 pub mod status;
 mod subscribe;
 
