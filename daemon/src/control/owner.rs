@@ -110,3 +110,95 @@ pub fn pending(reply: Reply, network: &str) {
          you are let in as soon as they approve (`warren status` shows it waiting until then)"
     ))));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warren_proto::api::CoordinatorStatus;
+    use warren_proto::control::msg::JoinRequest;
+    use warren_proto::key::NodeKey;
+
+    fn view(networks: &[&str]) -> ControlView {
+        ControlView {
+            coordinator: Some(CoordinatorStatus {
+                address: "203.0.113.1:7443".into(),
+                name: "alice".into(),
+                overlay_ip: None,
+                public_key: NodeKey([9; 32]),
+                connected: true,
+                last_error: None,
+                networks: networks.iter().map(|s| s.to_string()).collect(),
+                rtt_ms: None,
+                transport: None,
+                owned: vec![],
+                locked: vec![],
+                requests: vec![],
+                waiting: vec![],
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn net(name: &str, member: bool, owned: bool, locked: bool) -> NetworkState {
+        NetworkState {
+            name: name.into(),
+            member,
+            owned,
+            locked,
+            requests: vec![],
+        }
+    }
+
+    #[test]
+    fn a_pushed_network_list_replaces_what_the_session_knew() {
+        let mut v = view(&["lan", "old"]);
+        let mut session = vec!["lan".to_string(), "old".to_string()];
+        let mut lan = net("lan", true, true, true);
+        lan.requests.push(JoinRequest {
+            key: NodeKey([2; 32]),
+            name: "bob".into(),
+            asked_at: 5,
+        });
+        let states = vec![
+            lan,
+            net("left", false, true, false),
+            net("work", true, false, true),
+        ];
+        apply_networks(
+            &mut v,
+            &mut session,
+            states,
+            vec!["club".into()],
+            Some("x".into()),
+        );
+        let c = v.coordinator.unwrap();
+        // "old" was renamed or deleted; "left" is owned but not joined.
+        assert_eq!(session, ["lan", "work"]);
+        assert_eq!(c.networks, ["lan", "work"]);
+        assert_eq!(c.owned, ["lan", "left"]);
+        assert_eq!(c.locked, ["lan", "work"]);
+        assert_eq!(c.waiting, ["club"]);
+        assert_eq!(c.requests.len(), 1);
+        assert_eq!(
+            (c.requests[0].network.as_str(), c.requests[0].name.as_str()),
+            ("lan", "bob")
+        );
+    }
+
+    #[test]
+    fn owner_answers_name_the_next_step() {
+        let lock = ClientMsg::LockNetwork {
+            id: 1,
+            network: "lan".into(),
+            locked: true,
+        };
+        assert!(done_text(&lock).contains("`warren requests`"));
+        let remove = ClientMsg::RemoveMember {
+            id: 1,
+            network: "lan".into(),
+            node: NodeKey([1; 32]),
+            ban: false,
+        };
+        assert!(done_text(&remove).contains("--ban"));
+    }
+}
