@@ -50,12 +50,18 @@ fn owner_locks_approves_removes_bans_renames_and_deletes() {
     let (_sa, mut ha) = lab.add_site(SiteKind::Public, 1, "a");
     let (_sb, mut hb) = lab.add_site(SiteKind::Public, 1, "b");
     let (_sc, mut hc) = lab.add_site(SiteKind::Public, 1, "c");
-    let (a, b, c) = (&mut ha[0], &mut hb[0], &mut hc[0]);
-    start_all(&mut [&mut *a, &mut *b, &mut *c]);
-    for h in [&*a, &*b, &*c] {
+    let (_sd, mut hd) = lab.add_site(SiteKind::Public, 1, "d");
+    let (a, b, c, d) = (&mut ha[0], &mut hb[0], &mut hc[0], &mut hd[0]);
+    start_all(&mut [&mut *a, &mut *b, &mut *c, &mut *d]);
+    for h in [&*a, &*b, &*c, &*d] {
         h.up(&lab.coordinator);
     }
-    let (an, bn, cn) = (a.name.clone(), b.name.clone(), c.name.clone());
+    let (an, bn, cn, dn) = (
+        a.name.clone(),
+        b.name.clone(),
+        c.name.clone(),
+        d.name.clone(),
+    );
 
     // The owner creates and locks; status says so.
     a.warren_ok(&["create", "lan", "--password", "pw1"]);
@@ -116,6 +122,25 @@ fn owner_locks_approves_removes_bans_renames_and_deletes() {
         .is_empty());
     reaches(b, a);
     b.warren_ok(&["ping", &an, "-c", "1"]);
+
+    // Deny: D's request goes away on both sides; D is not let in.
+    d.warren_ok(&["join", "lan", "--password", "pw1"]);
+    wait_status(a, Duration::from_secs(3), "D's request", |st| {
+        st["coordinator"]["requests"][0]["name"] == dn.as_str()
+    });
+    a.warren_err(
+        &["deny", "lan", "nobody"],
+        &["no host called nobody waits to join", &dn],
+    );
+    let out = a.warren_ok(&["deny", "lan", &dn.to_uppercase()]);
+    assert!(out.contains("turned down"), "{out}");
+    wait_status(d, Duration::from_secs(3), "the answer", |st| {
+        st["coordinator"]["waiting"] == serde_json::json!([]) && networks(st).is_empty()
+    });
+    assert!(json(&a.warren_ok(&["requests", "--json"]))
+        .as_array()
+        .unwrap()
+        .is_empty());
 
     // Invites: until revoked, listed, revoked; C joins with one once the network is open.
     a.warren_ok(&["unlock", "lan"]);

@@ -51,9 +51,9 @@ pub async fn answer_request(
         .into_iter()
         .filter(|r| r.network.eq_ignore_ascii_case(&network))
         .collect();
-    let node = match find_request(&waiting, &who) {
+    let node = match find_request(&waiting, &who, &network) {
         Ok(k) => k,
-        Err(e) => return error(format!("{e} for network {network}")),
+        Err(e) => return error(e),
     };
     done(
         request(
@@ -83,7 +83,7 @@ pub async fn remove_member(state: &ApiState, network: String, who: String, ban: 
                 .into_iter()
                 .filter(|r| r.network.eq_ignore_ascii_case(&network))
                 .collect();
-            match find_request(&waiting, &who) {
+            match find_request(&waiting, &who, &network) {
                 Ok(k) => k,
                 Err(_) => return error(format!("{e} (in network {network})")),
             }
@@ -103,8 +103,9 @@ pub async fn remove_member(state: &ApiState, network: String, who: String, ban: 
     )
 }
 
-/// The one request `who` names: a name (case-insensitive) or a key prefix.
-fn find_request(waiting: &[JoinRequestInfo], who: &str) -> Result<NodeKey, String> {
+/// The one request to join `network` that `who` names: a name (case-insensitive) or a key
+/// prefix.
+fn find_request(waiting: &[JoinRequestInfo], who: &str, network: &str) -> Result<NodeKey, String> {
     let who = who.trim();
     let by_name: Vec<_> = waiting
         .iter()
@@ -117,10 +118,11 @@ fn find_request(waiting: &[JoinRequestInfo], who: &str) -> Result<NodeKey, Strin
     let found = if by_name.is_empty() { by_key } else { by_name };
     match found.as_slice() {
         [one] => Ok(one.public_key),
-        [] if waiting.is_empty() => Err(format!("no host waits to join (asked {who})")),
+        [] if waiting.is_empty() => Err(format!(
+            "no host waits to join {network} (`warren requests` lists who does)"
+        )),
         [] => Err(format!(
-            "no host called {who} waits to join ({} do: {})",
-            waiting.len(),
+            "no host called {who} waits to join {network} (waiting: {})",
             waiting
                 .iter()
                 .map(|r| r.name.as_str())
@@ -128,7 +130,7 @@ fn find_request(waiting: &[JoinRequestInfo], who: &str) -> Result<NodeKey, Strin
                 .join(", ")
         )),
         many => Err(format!(
-            "{who} matches {} waiting hosts: give more of the key",
+            "{who} matches {} hosts waiting to join {network}: give more of the key",
             many.len()
         )),
     }
