@@ -91,7 +91,7 @@ pub fn status(s: &Status) -> String {
             .map(|c| network_tags(c, name.strip_prefix("network ").unwrap_or("")))
             .unwrap_or_default();
         out.push_str(&format!(
-            "\n{name}{tags} — {} peer{}, {online} online\n",
+            "\n{name} — {} peer{}, {online} online{tags}\n",
             peers.len(),
             if peers.len() == 1 { "" } else { "s" }
         ));
@@ -104,7 +104,8 @@ pub fn status(s: &Status) -> String {
     out
 }
 
-/// " (yours, locked)", " (locked)" or nothing, after a network's name.
+/// " (yours, locked)", " (locked)" or nothing, at the end of a network's heading (after the
+/// counts, so the heading's start stays what scripts and tests look for).
 fn network_tags(c: &CoordinatorStatus, net: &str) -> String {
     let mut tags = Vec::new();
     if c.owned.iter().any(|n| n == net) {

@@ -72,7 +72,7 @@ fn owner_locks_approves_removes_bans_renames_and_deletes() {
     assert_eq!(st["coordinator"]["locked"], serde_json::json!(["lan"]));
     assert!(a
         .warren_ok(&["status"])
-        .contains("network lan (yours, locked)"));
+        .contains("network lan — 0 peers, 0 online (yours, locked)"));
 
     // B's join waits, in plain words; the owner hears of it at once.
     let out = b.warren_ok(&["join", "lan", "--password", "pw1"]);

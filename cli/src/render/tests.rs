@@ -280,10 +280,13 @@ fn status_shows_owned_locked_requests_and_waits() {
     c.waiting = vec!["club".into()];
     let text = status(&s);
     assert!(
-        text.contains("network lan (yours, locked) — 0 peers"),
+        text.contains("network lan — 0 peers, 0 online (yours, locked)"),
         "{text}"
     );
-    assert!(text.contains("network work (locked) — 0 peers"), "{text}");
+    assert!(
+        text.contains("network work — 0 peers, 0 online (locked)"),
+        "{text}"
+    );
     assert!(
         text.contains("bob asks to join lan: `warren approve lan bob` or `warren deny lan bob`"),
         "{text}"
