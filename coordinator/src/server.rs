@@ -555,7 +555,10 @@ mod tests {
         handle(&server, bob, remote(2), lock.clone()).await;
         let (code, message) = error_of(&drain(&mut inbox[1]), 1);
         assert_eq!(code, ErrorCode::NotOwner);
-        assert_eq!(message, "only the owner of network net (alice) can lock it");
+        assert_eq!(
+            message,
+            "only the owner of network net (alice) can lock it: ask them"
+        );
         handle(&server, alice, remote(1), lock).await;
         for i in [0, 1] {
             let got = drain_all(&mut inbox[i]);

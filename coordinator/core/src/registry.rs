@@ -114,7 +114,7 @@ pub enum RegistryError {
     InviteSecretReused,
     #[error("host {0} has not registered with the coordinator yet: reconnect (warren up)")]
     UnknownNode(NodeKey),
-    #[error("only the owner of network {network} ({owner}) can {action}")]
+    #[error("only the owner of network {network} ({owner}) can {action}: ask them")]
     NotOwner {
         network: String,
         /// The owner's name.

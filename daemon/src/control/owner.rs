@@ -86,9 +86,10 @@ pub fn done_text(req: &ClientMsg) -> String {
             approve: true,
             ..
         } => format!("approved: the host is now a member of {network}"),
-        ClientMsg::AnswerRequest { network, .. } => {
-            format!("turned down the request to join {network}")
-        }
+        ClientMsg::AnswerRequest { network, .. } => format!(
+            "turned down the request to join {network} (the host may ask again; \
+             `warren remove {network} WHO --ban` while it waits turns it away for good)"
+        ),
         ClientMsg::RemoveMember {
             network, ban: true, ..
         } => format!("removed the host from {network} and banned it: it cannot join again"),

@@ -54,7 +54,7 @@ fn only_the_owner_may_use_the_controls_and_is_named() {
     }
     assert_eq!(
         reg.set_locked(b, "lan", true).unwrap_err().to_string(),
-        "only the owner of network lan (alice) can lock it"
+        "only the owner of network lan (alice) can lock it: ask them"
     );
     assert!(matches!(
         reg.delete_network(b, "nope"),
