@@ -239,14 +239,15 @@ impl Registry {
         Ok(vec![Change::NetworkDeleted { network: name }])
     }
 
-    /// The unexpired invites of network `name` at `now`, oldest first; members only.
+    /// The unexpired invites of network `name` at `now`, oldest first; for its members and
+    /// its owner.
     pub fn list_invites(
         &self,
         node: NodeKey,
         name: &str,
         now: u64,
     ) -> Result<Vec<InviteEntry>, RegistryError> {
-        let name = self.member_of(node, name)?;
+        let name = self.member_or_owner(node, name, "list its invites")?;
         let mut list: Vec<InviteEntry> = self
             .invites
             .iter()
@@ -271,11 +272,7 @@ impl Registry {
         name: &str,
         id: &str,
     ) -> Result<Vec<Change>, RegistryError> {
-        let name = self.member_of(node, name).or_else(|e| match e {
-            // The owner may revoke even after leaving its network.
-            RegistryError::NotAMember(_) => self.owned(node, name, "revoke invites"),
-            e => Err(e),
-        })?;
+        let name = self.member_or_owner(node, name, "revoke invites")?;
         let id = id.trim().to_ascii_lowercase();
         let not_found = || RegistryError::NoSuchInvite {
             network: name.clone(),
@@ -374,6 +371,22 @@ impl Registry {
             })
             .collect();
         (states, me.waiting.iter().cloned().collect())
+    }
+
+    /// A member, or the owner even after it left its network; a stranger is told it is not
+    /// a member.
+    fn member_or_owner(
+        &self,
+        node: NodeKey,
+        name: &str,
+        action: &'static str,
+    ) -> Result<String, RegistryError> {
+        self.member_of(node, name).or_else(|e| match e {
+            RegistryError::NotAMember(_) if self.owner_of(name) == Some(node) => {
+                self.owned(node, name, action)
+            }
+            e => Err(e),
+        })
     }
 
     fn member_of(&self, node: NodeKey, name: &str) -> Result<String, RegistryError> {

@@ -394,6 +394,9 @@ fn invites_until_revoked_listed_and_revoked() {
         reg.join_invite(d, "lan", &text(1), later),
         Err(RegistryError::InviteInvalid("lan".into()))
     );
+    // The owner lists and revokes even after leaving its network.
+    reg.leave_network(a, "lan").unwrap();
+    assert_eq!(reg.list_invites(a, "lan", later).unwrap().len(), 1);
     reg.revoke_invite(a, "lan", &id_a.to_uppercase()).unwrap();
     assert!(reg.list_invites(a, "lan", later).unwrap().is_empty());
     assert_restores(&reg);
