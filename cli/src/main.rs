@@ -95,15 +95,55 @@ enum Command {
         #[arg(long)]
         password: Option<String>,
     },
-    /// Make an invite code for a network: it carries the coordinator and a join secret
+    /// Make an invite code for a network (it carries the coordinator and a join secret), list
+    /// the network's invites, or revoke one
     Invite {
         network: String,
-        /// How long the code works, e.g. 30m, 24h, 7d
-        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
-        expires: Duration,
+        /// How long the code works: 1h, 1d, 7d (any of 30m, 24h, …; at most 30 days), or
+        /// never (until revoked)
+        #[arg(long, default_value = "24h", value_parser = parse_expiry)]
+        expires: Expiry,
+        /// List the network's unexpired invites instead
+        #[arg(long, conflicts_with_all = ["revoke", "expires"])]
+        list: bool,
+        /// Revoke the invite with this id (as --list shows it, or its first digits)
+        #[arg(long, value_name = "ID", conflicts_with = "expires")]
+        revoke: Option<String>,
         #[arg(long)]
         json: bool,
     },
+    /// Owner: new members of a network wait for your approval (`warren requests`)
+    Lock { network: String },
+    /// Owner: the password or an invite lets new members in again
+    Unlock { network: String },
+    /// Owner: the hosts waiting to join your locked networks
+    Requests {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Owner: let a waiting host in (WHO: its name or a key prefix)
+    Approve { network: String, who: String },
+    /// Owner: turn a waiting host away (WHO: its name or a key prefix)
+    Deny { network: String, who: String },
+    /// Owner: take a member out of a network (WHO: its name or a key prefix)
+    Remove {
+        network: String,
+        who: String,
+        /// Also ban its key: it cannot join again, and the invites it made stop working
+        #[arg(long)]
+        ban: bool,
+    },
+    /// Owner: give a network a new name
+    Rename { network: String, new_name: String },
+    /// Owner: change a network's password (members stay)
+    Password {
+        network: String,
+        /// The new password [asked for when not given]
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Owner: delete a network for every member
+    Delete { network: String },
     /// Leave a network
     Leave { network: String },
     /// The networks this host is in, with their members
@@ -268,12 +308,39 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Invite {
             network,
+            list: true,
+            json,
+            ..
+        } => {
+            let r = call(Request::ListInvites {
+                network: network.clone(),
+            })?;
+            let Response::Invites(list) = r else {
+                bail!("unexpected answer from the daemon: {r:?}");
+            };
+            if json {
+                print_json(&list)?;
+            } else {
+                print!("{}", render::invites(&network, &list, unix_now()));
+            }
+        }
+        Command::Invite {
+            network,
+            revoke: Some(invite),
+            ..
+        } => done(call(Request::RevokeInvite { network, invite })?),
+        Command::Invite {
+            network,
             expires,
             json,
+            ..
         } => {
             let r = call(Request::CreateInvite {
                 network,
-                ttl_secs: expires.as_secs().max(1),
+                ttl_secs: match expires {
+                    Expiry::Never => 0,
+                    Expiry::After(d) => d.as_secs().max(1),
+                },
             })?;
             let Response::Invite {
                 code,
@@ -284,9 +351,18 @@ fn run(cli: Cli) -> Result<()> {
                 bail!("unexpected answer from the daemon: {r:?}");
             };
             if json {
+                // `expires` null: until revoked.
+                let expires = (expires != u64::MAX).then_some(expires);
                 print_json(&serde_json::json!({
                     "code": code, "network": network, "expires": expires
                 }))?;
+            } else if expires == u64::MAX {
+                println!("{code}");
+                eprintln!(
+                    "invite for {network}, valid until revoked (`warren invite {network} --list` \
+                     shows it, `--revoke ID` ends it): share it; the other host runs \
+                     `warren up <code>`"
+                );
             } else {
                 let at = UNIX_EPOCH
                     .checked_add(Duration::from_secs(expires))
@@ -318,6 +394,46 @@ fn run(cli: Cli) -> Result<()> {
             println!("invite friends: warren invite {network}");
         }
         Command::Leave { network } => done(call(Request::LeaveNetwork { name: network })?),
+        Command::Lock { network } => done(call(Request::LockNetwork {
+            network,
+            locked: true,
+        })?),
+        Command::Unlock { network } => done(call(Request::LockNetwork {
+            network,
+            locked: false,
+        })?),
+        Command::Requests { json } => {
+            let r = call(Request::JoinRequests)?;
+            let Response::JoinRequests(list) = r else {
+                bail!("unexpected answer from the daemon: {r:?}");
+            };
+            if json {
+                print_json(&list)?;
+            } else {
+                print!("{}", render::requests(&list, unix_now()));
+            }
+        }
+        Command::Approve { network, who } => done(call(Request::AnswerRequest {
+            network,
+            who,
+            approve: true,
+        })?),
+        Command::Deny { network, who } => done(call(Request::AnswerRequest {
+            network,
+            who,
+            approve: false,
+        })?),
+        Command::Remove { network, who, ban } => {
+            done(call(Request::RemoveMember { network, who, ban })?)
+        }
+        Command::Rename { network, new_name } => {
+            done(call(Request::RenameNetwork { network, new_name })?)
+        }
+        Command::Password { network, password } => {
+            let password = password::get(password, &network, true)?;
+            done(call(Request::SetPassword { network, password })?)
+        }
+        Command::Delete { network } => done(call(Request::DeleteNetwork { network })?),
         Command::Networks { json } => {
             let s = status(socket)?;
             if json {
@@ -404,6 +520,29 @@ fn settled_reachability(socket: &std::path::Path) -> Result<Option<Reachability>
 
 /// PCP, NAT-PMP and UPnP-IGD together take up to about 6 s on a router that has none.
 const REACH_WAIT: Duration = Duration::from_secs(15);
+
+/// How long an invite works.
+#[derive(Debug, Clone, Copy)]
+enum Expiry {
+    After(Duration),
+    Never,
+}
+
+fn parse_expiry(s: &str) -> Result<Expiry, String> {
+    if s.eq_ignore_ascii_case("never") {
+        return Ok(Expiry::Never);
+    }
+    humantime::parse_duration(s)
+        .map(Expiry::After)
+        .map_err(|e| format!("{e} (e.g. 1h, 1d, 7d, or never)"))
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
 
 fn done(response: Response) {
     if let Response::Done { message } = response {

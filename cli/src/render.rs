@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 use warren_proto::api::{
-    ControlTransport, NetcheckReport, PathKind, PeerStatus, PingReply, Status, TunnelState,
+    ControlTransport, CoordinatorStatus, InviteInfo, JoinRequestInfo, NetcheckReport, PathKind,
+    PeerStatus, PingReply, Status, TunnelState,
 };
 use warren_proto::control::msg::NatKind;
 
@@ -77,6 +78,9 @@ pub fn status(s: &Status) -> String {
     if let Some(m) = s.self_.mapped {
         out.push_str(&format!("port mapping {m} (the router forwards it here)\n"));
     }
+    if let Some(c) = &s.coordinator {
+        out.push_str(&owner_lines(c));
+    }
     let groups = group_by_network(s);
     if groups.is_empty() {
         match &s.coordinator {
@@ -89,8 +93,13 @@ pub fn status(s: &Status) -> String {
     }
     for (name, peers) in groups {
         let online = peers.iter().filter(|p| p.online).count();
+        let tags = s
+            .coordinator
+            .as_ref()
+            .map(|c| network_tags(c, name.strip_prefix("network ").unwrap_or("")))
+            .unwrap_or_default();
         out.push_str(&format!(
-            "\n{name} — {} peer{}, {online} online\n",
+            "\n{name} — {} peer{}, {online} online{tags}\n",
             peers.len(),
             if peers.len() == 1 { "" } else { "s" }
         ));
@@ -99,6 +108,127 @@ pub fn status(s: &Status) -> String {
             continue;
         }
         out.push_str(&peer_table(&peers));
+    }
+    out
+}
+
+/// " (yours, locked)", " (locked)" or nothing, at the end of a network's heading (after the
+/// counts, so the heading's start stays what scripts and tests look for).
+fn network_tags(c: &CoordinatorStatus, net: &str) -> String {
+    let mut tags = Vec::new();
+    if c.owned.iter().any(|n| n == net) {
+        tags.push("yours");
+    }
+    if c.locked.iter().any(|n| n == net) {
+        tags.push("locked");
+    }
+    if tags.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", tags.join(", "))
+    }
+}
+
+/// The lines about waiting: hosts that ask to join this host's networks, and networks this
+/// host asked to join; plus owned networks it is not in.
+fn owner_lines(c: &CoordinatorStatus) -> String {
+    let mut out = String::new();
+    for r in &c.requests {
+        out.push_str(&format!(
+            "{} asks to join {}: `warren approve {} {}` or `warren deny {} {}`\n",
+            r.name, r.network, r.network, r.name, r.network, r.name
+        ));
+    }
+    for n in &c.waiting {
+        out.push_str(&format!(
+            "waiting for the owner of {n} to approve this host (it is let in as soon as they \
+             do; `warren leave {n}` withdraws the request)\n"
+        ));
+    }
+    for n in c.owned.iter().filter(|n| !c.networks.contains(n)) {
+        out.push_str(&format!(
+            "network {n} is yours but this host left it (`warren join {n}` to rejoin, \
+             `warren delete {n}` to delete it)\n"
+        ));
+    }
+    out
+}
+
+/// `warren requests`: the hosts waiting to join networks this host owns.
+pub fn requests(list: &[JoinRequestInfo], now: u64) -> String {
+    if list.is_empty() {
+        return "no one is waiting to join your networks (`warren lock NET` makes new members \
+                wait for your approval)\n"
+            .into();
+    }
+    let rows: Vec<[String; 4]> = list
+        .iter()
+        .map(|r| {
+            let key = r.public_key.to_string();
+            [
+                r.network.clone(),
+                r.name.clone(),
+                format!("{}…", &key[..8]),
+                format!("{} ago", short_duration(now.saturating_sub(r.asked_at))),
+            ]
+        })
+        .collect();
+    let mut out = table(&["NETWORK", "NAME", "KEY", "ASKED"], &rows);
+    out.push_str("answer with `warren approve NET NAME` or `warren deny NET NAME`\n");
+    out
+}
+
+/// `warren invite NET --list`: the network's unexpired invites.
+pub fn invites(network: &str, list: &[InviteInfo], now: u64) -> String {
+    if list.is_empty() {
+        return format!(
+            "no unexpired invites for {network} (`warren invite {network}` makes one)\n"
+        );
+    }
+    let rows: Vec<[String; 4]> = list
+        .iter()
+        .map(|i| {
+            [
+                i.id.clone(),
+                i.created_by.clone(),
+                format!("{} ago", short_duration(now.saturating_sub(i.created_at))),
+                match i.expires {
+                    None => "never (until revoked)".into(),
+                    Some(t) => format!("in {}", short_duration(t.saturating_sub(now))),
+                },
+            ]
+        })
+        .collect();
+    let mut out = table(&["ID", "MADE BY", "MADE", "EXPIRES"], &rows);
+    out.push_str(&format!(
+        "revoke one with `warren invite {network} --revoke ID`\n"
+    ));
+    out
+}
+
+/// Left-aligned columns, two spaces apart.
+fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut width: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut l = String::new();
+        for (i, (c, w)) in cells.iter().zip(&width).enumerate() {
+            if i + 1 == N {
+                l.push_str(c);
+            } else {
+                l.push_str(&format!("{c:<w$}  "));
+            }
+        }
+        l.push('\n');
+        l
+    };
+    let mut out = line(header.to_vec());
+    for r in rows {
+        out.push_str(&line(r.iter().map(String::as_str).collect()));
     }
     out
 }

@@ -65,6 +65,12 @@ pub fn error_code(e: &RegistryError) -> ErrorCode {
         // "Wait and try again" is what the user can do about it, as for a rate limit.
         RegistryError::TooManyInvites(_) => ErrorCode::RateLimited,
         RegistryError::InvalidName { .. } | RegistryError::EmptyPassword => ErrorCode::InvalidName,
+        RegistryError::NotOwner { .. } | RegistryError::RemoveOwner(_) => ErrorCode::NotOwner,
+        RegistryError::Banned(_) => ErrorCode::Banned,
+        RegistryError::NoSuchMember(_)
+        | RegistryError::NoSuchRequest(_)
+        | RegistryError::NoSuchInvite { .. }
+        | RegistryError::AmbiguousInvite { .. } => ErrorCode::NotFound,
         _ => ErrorCode::Internal,
     }
 }

@@ -3,6 +3,7 @@
 
 mod hub;
 mod link;
+mod owner;
 mod published;
 mod quic;
 mod relay;

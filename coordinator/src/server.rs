@@ -57,7 +57,7 @@ impl Server {
         }
     }
 
-    fn hub(&self) -> std::sync::MutexGuard<'_, Hub> {
+    pub(crate) fn hub(&self) -> std::sync::MutexGuard<'_, Hub> {
         self.hub.lock().expect("coordinator state poisoned")
     }
 }
@@ -165,6 +165,8 @@ pub async fn session(link: Link, server: &Server) -> Result<()> {
         }
         let peers = hub.peers(&node);
         hub.announce(&node, &peers);
+        // Owned and locked networks, requests and waits: what the Welcome does not carry.
+        crate::owner::push_networks(&hub, &node, None);
         session
     };
 
@@ -241,7 +243,7 @@ fn offer_relay(
 }
 
 /// Sends `node` a fresh ticket for the standalone relay, naming its networks now.
-fn refresh_ticket(server: &Server, hub: &Hub, node: &NodeKey) {
+pub(crate) fn refresh_ticket(server: &Server, hub: &Hub, node: &NodeKey) {
     let Some(external) = &server.external_relay else {
         return;
     };
@@ -296,24 +298,35 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
                 }),
             )
         }
-        ClientMsg::JoinNetwork { id, name, password } => (
-            id,
-            membership(server, node, Some(remote), |hub| {
+        ClientMsg::JoinNetwork { id, name, password } => {
+            let joined = membership(server, node, Some(remote), |hub| {
                 hub.registry
                     .join_network(node, &name, &password, unix_now())
-            }),
-        ),
+            });
+            return join_answered(server, node, id, &name, joined);
+        }
         ClientMsg::JoinInvite {
             id,
             network,
             secret,
-        } => (
-            id,
-            membership(server, node, Some(remote), |hub| {
+        } => {
+            let joined = membership(server, node, Some(remote), |hub| {
                 hub.registry
                     .join_invite(node, &network, &secret, unix_now())
-            }),
-        ),
+            });
+            return join_answered(server, node, id, &network, joined);
+        }
+        msg @ (ClientMsg::ListInvites { .. }
+        | ClientMsg::RevokeInvite { .. }
+        | ClientMsg::RenameNetwork { .. }
+        | ClientMsg::SetPassword { .. }
+        | ClientMsg::LockNetwork { .. }
+        | ClientMsg::AnswerRequest { .. }
+        | ClientMsg::RemoveMember { .. }
+        | ClientMsg::DeleteNetwork { .. }) => {
+            crate::owner::handle(server, node, msg);
+            return;
+        }
         ClientMsg::LeaveNetwork { id, name } => (
             id,
             membership(server, node, None, |hub| {
@@ -364,10 +377,32 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
         }
     };
     let reply = match outcome {
-        Ok(()) => ServerMsg::Ok { id },
+        Ok(_) => ServerMsg::Ok { id },
         Err((code, message)) => ServerMsg::Error { id, code, message },
     };
-    server.hub().send(&node, reply);
+    let hub = server.hub();
+    hub.send(&node, reply);
+    // After the reply, which older daemons read as "add this network to the list": the
+    // pushed list is the coordinator's and wins.
+    crate::owner::push_networks(&hub, &node, None);
+}
+
+/// Answers a join by password or invite: `Ok`, `JoinPending` (locked network) or the error;
+/// then the node's networks.
+fn join_answered(
+    server: &Server,
+    node: NodeKey,
+    id: u64,
+    network: &str,
+    joined: Result<Vec<warren_coordinator_core::Change>, (ErrorCode, String)>,
+) {
+    let reply = match joined {
+        Ok(changes) => crate::owner::join_reply(server, node, id, network, &changes),
+        Err((code, message)) => ServerMsg::Error { id, code, message },
+    };
+    let hub = server.hub();
+    hub.send(&node, reply);
+    crate::owner::push_networks(&hub, &node, None);
 }
 
 /// Makes an invite secret and records its hash. Not rate limited: it needs membership, and
@@ -395,7 +430,7 @@ fn create_invite(
     Ok(grant)
 }
 
-fn storage_failed(e: anyhow::Error) -> (ErrorCode, String) {
+pub(crate) fn storage_failed(e: anyhow::Error) -> (ErrorCode, String) {
     (
         ErrorCode::Internal,
         format!("coordinator storage failed: {e:#}"),
@@ -415,7 +450,7 @@ fn membership(
         Vec<warren_coordinator_core::Change>,
         warren_coordinator_core::RegistryError,
     >,
-) -> Result<(), (ErrorCode, String)> {
+) -> Result<Vec<warren_coordinator_core::Change>, (ErrorCode, String)> {
     let mut hub = server.hub();
     if let Some(source) = rate_limited {
         hub.check_rate(source.ip())
@@ -428,7 +463,7 @@ fn membership(
     // the new network by the time they send through it.
     refresh_ticket(server, &hub, &node);
     hub.reconcile(&node, &before);
-    Ok(())
+    Ok(changes)
 }
 
 #[cfg(test)]
@@ -480,8 +515,133 @@ mod tests {
         (Server::new([0; 32], vec![], None, hub), inboxes)
     }
 
+    /// Everything pushed to an inbox but the network lists (see `owner_controls_…`).
     fn drain(rx: &mut UnboundedReceiver<ServerMsg>) -> Vec<ServerMsg> {
+        drain_all(rx)
+            .into_iter()
+            .filter(|m| !matches!(m, ServerMsg::Networks { .. }))
+            .collect()
+    }
+
+    fn drain_all(rx: &mut UnboundedReceiver<ServerMsg>) -> Vec<ServerMsg> {
         std::iter::from_fn(|| rx.try_recv().ok()).collect()
+    }
+
+    /// The last network list pushed: (networks, waiting, note).
+    fn last_networks(
+        msgs: &[ServerMsg],
+    ) -> Option<(
+        Vec<warren_proto::control::msg::NetworkState>,
+        Vec<String>,
+        Option<String>,
+    )> {
+        msgs.iter().rev().find_map(|m| match m {
+            ServerMsg::Networks {
+                networks,
+                waiting,
+                note,
+            } => Some((networks.clone(), waiting.clone(), note.clone())),
+            _ => None,
+        })
+    }
+
+    /// Lock, a join that waits, the owner told at once, approve, remove and ban, all through
+    /// the control channel, with the pushes each affected host gets.
+    #[tokio::test]
+    async fn owner_controls_push_to_every_affected_host() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (server, mut inbox) = setup(tmp.path());
+        let (alice, bob, carol) = (key(ALICE), key(BOB), key(CAROL));
+        let lock = ClientMsg::LockNetwork {
+            id: 1,
+            network: "net".into(),
+            locked: true,
+        };
+        // A member may not; the owner may, and both members see the lock.
+        handle(&server, bob, remote(2), lock.clone()).await;
+        let (code, message) = error_of(&drain(&mut inbox[1]), 1);
+        assert_eq!(code, ErrorCode::NotOwner);
+        assert_eq!(
+            message,
+            "only the owner of network net (alice) can lock it: ask them"
+        );
+        handle(&server, alice, remote(1), lock).await;
+        for i in [0, 1] {
+            let got = drain_all(&mut inbox[i]);
+            let (nets, _, _) = last_networks(&got).expect("a network list");
+            assert!(nets[0].locked, "{got:?}");
+        }
+
+        // Carol's join waits; alice hears of it at once.
+        let join = ClientMsg::JoinNetwork {
+            id: 2,
+            name: "net".into(),
+            password: "pw".into(),
+        };
+        handle(&server, carol, remote(3), join).await;
+        let got = drain_all(&mut inbox[2]);
+        assert!(got.contains(&ServerMsg::JoinPending {
+            id: 2,
+            network: "net".into()
+        }));
+        assert_eq!(last_networks(&got).unwrap().1, ["net"]);
+        let got = drain_all(&mut inbox[0]);
+        let (nets, _, note) = last_networks(&got).unwrap();
+        assert_eq!(nets[0].requests[0].key, carol);
+        assert!(note.unwrap().contains("warren approve net carol"));
+        assert!(drain(&mut inbox[1]).is_empty(), "bob learns nothing yet");
+
+        // Approve: carol is in, with both peers, without asking again.
+        let approve = ClientMsg::AnswerRequest {
+            id: 3,
+            network: "net".into(),
+            node: carol,
+            approve: true,
+        };
+        handle(&server, alice, remote(1), approve).await;
+        let got = drain_all(&mut inbox[2]);
+        for k in [alice, bob] {
+            assert!(
+                got.iter()
+                    .any(|m| matches!(m, ServerMsg::PeerUpsert { peer } if peer.key == k)),
+                "{got:?}"
+            );
+        }
+        let (nets, waiting, note) = last_networks(&got).unwrap();
+        assert_eq!((nets[0].name.as_str(), waiting.len()), ("net", 0));
+        assert!(note.unwrap().contains("let this host in"));
+        assert!(drain(&mut inbox[0]).contains(&ServerMsg::Ok { id: 3 }));
+        assert!(drain(&mut inbox[1])
+            .iter()
+            .any(|m| matches!(m, ServerMsg::PeerUpsert { peer } if peer.key == carol)));
+
+        // Remove and ban bob: everyone drops him, he drops everyone, and cannot come back.
+        let remove = ClientMsg::RemoveMember {
+            id: 4,
+            network: "net".into(),
+            node: bob,
+            ban: true,
+        };
+        handle(&server, alice, remote(1), remove).await;
+        assert!(drain(&mut inbox[0]).contains(&ServerMsg::PeerRemove { key: bob }));
+        assert!(drain(&mut inbox[2]).contains(&ServerMsg::PeerRemove { key: bob }));
+        let got = drain_all(&mut inbox[1]);
+        for k in [alice, carol] {
+            assert!(got.contains(&ServerMsg::PeerRemove { key: k }), "{got:?}");
+        }
+        let (nets, _, note) = last_networks(&got).unwrap();
+        assert!(nets.is_empty());
+        assert!(note.unwrap().contains("banned"));
+        let back = ClientMsg::JoinNetwork {
+            id: 5,
+            name: "net".into(),
+            password: "pw".into(),
+        };
+        handle(&server, bob, remote(2), back).await;
+        assert_eq!(error_of(&drain(&mut inbox[1]), 5).0, ErrorCode::Banned);
+        let hub = server.hub();
+        assert!(!hub.registry.shares_network(&alice, &bob));
+        assert_eq!(hub.store.load().unwrap(), hub.registry.snapshot());
     }
 
     fn remote(last: u8) -> SocketAddr {

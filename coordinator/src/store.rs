@@ -10,9 +10,13 @@
 //!   `warren_coordinator_core::records`), and `schema_version` (one row). Keys are stored as
 //!   their base64 text, invite secret hashes as hex and addresses as dotted quads, so
 //!   `sqlite3 coordinator.db` is readable.
-//! - Tables added later (`invites`) are created with `CREATE TABLE IF NOT EXISTS` on every
-//!   open and keep the schema version: an older build simply ignores them, so moving back and
-//!   forth between versions keeps working.
+//! - Tables added later (`invites`; `bans` and `join_requests` for the owner's controls) are
+//!   created with `CREATE TABLE IF NOT EXISTS` on every open, and columns added later
+//!   (`networks.locked`, default 0) with `ALTER TABLE … ADD COLUMN` when missing; both keep the
+//!   schema version: an older build simply ignores them, so moving back and forth between
+//!   versions keeps working (an older build does not enforce a lock or a ban, and never
+//!   renames or deletes a network).
+//! - An invite that lasts until revoked stores `expires` as the largest SQLite integer.
 //! - WAL journal, foreign keys on. The file is created mode 0600: it holds password hashes.
 //! - A file that is not a SQLite database, a SQLite database that is not ours, a damaged one
 //!   or one from a newer schema is refused with an error naming the file, and left untouched.
@@ -23,8 +27,10 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
+use warren_coordinator_core::invite::NEVER;
 use warren_coordinator_core::records::{
-    Change, InviteRecord, LeaseRecord, Membership, NetworkRecord, NodeRecord, Snapshot,
+    BanRecord, Change, InviteRecord, JoinRequestRecord, LeaseRecord, Membership, NetworkRecord,
+    NodeRecord, Snapshot,
 };
 use warren_coordinator_core::SecretHash;
 use warren_proto::key::NodeKey;
@@ -70,7 +76,23 @@ CREATE TABLE IF NOT EXISTS invites (
     created_at INTEGER NOT NULL,
     expires    INTEGER NOT NULL
 ) STRICT;
+CREATE TABLE IF NOT EXISTS bans (
+    network   TEXT NOT NULL REFERENCES networks(name),
+    node      TEXT NOT NULL REFERENCES nodes(key),
+    banned_at INTEGER NOT NULL,
+    PRIMARY KEY (network, node)
+) STRICT;
+CREATE TABLE IF NOT EXISTS join_requests (
+    network  TEXT NOT NULL REFERENCES networks(name),
+    node     TEXT NOT NULL REFERENCES nodes(key),
+    asked_at INTEGER NOT NULL,
+    PRIMARY KEY (network, node)
+) STRICT;
 ";
+
+/// Columns added after version 1 shipped: (table, column, definition), added when missing.
+const COLUMN_ADDITIONS: &[(&str, &str, &str)] =
+    &[("networks", "locked", "INTEGER NOT NULL DEFAULT 0")];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -140,7 +162,30 @@ impl Store {
             .conn
             .execute_batch(SCHEMA_ADDITIONS)
             .map_err(store.sql_err())?;
+        store.add_columns()?;
         Ok(store)
+    }
+
+    fn add_columns(&self) -> Result<(), StoreError> {
+        for (table, column, definition) in COLUMN_ADDITIONS {
+            let present: bool = self
+                .conn
+                .query_row(
+                    &format!("SELECT count(*) FROM pragma_table_info('{table}') WHERE name = ?1"),
+                    [column],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(self.sql_err())?
+                > 0;
+            if !present {
+                self.conn
+                    .execute_batch(&format!(
+                        "ALTER TABLE {table} ADD COLUMN {column} {definition}"
+                    ))
+                    .map_err(self.sql_err())?;
+            }
+        }
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -271,17 +316,25 @@ impl Store {
 
         let mut st = self
             .conn
-            .prepare("SELECT name, password_hash, owner, created_at FROM networks")
+            .prepare("SELECT name, password_hash, owner, created_at, locked FROM networks")
             .map_err(&e)?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)));
+        let rows = st.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        });
         for row in rows.map_err(&e)? {
-            let (name, password_hash, owner, created_at): (String, String, String, i64) =
-                row.map_err(&e)?;
+            let (name, password_hash, owner, created_at, locked): (
+                String,
+                String,
+                String,
+                i64,
+                i64,
+            ) = row.map_err(&e)?;
             snap.networks.push(NetworkRecord {
                 name,
                 password_hash,
                 owner: key(owner)?,
                 created_at: time(created_at)?,
+                locked: locked != 0,
             });
         }
 
@@ -319,8 +372,37 @@ impl Store {
                 network,
                 created_by: key(created_by)?,
                 created_at: time(created_at)?,
-                expires: time(expires)?,
+                expires: if expires == i64::MAX {
+                    NEVER
+                } else {
+                    time(expires)?
+                },
             });
+        }
+
+        for (table, at) in [("bans", "banned_at"), ("join_requests", "asked_at")] {
+            let mut st = self
+                .conn
+                .prepare(&format!("SELECT network, node, {at} FROM {table}"))
+                .map_err(&e)?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)));
+            for row in rows.map_err(&e)? {
+                let (network, node, at): (String, String, i64) = row.map_err(&e)?;
+                let (node, at) = (key(node)?, time(at)?);
+                if table == "bans" {
+                    snap.bans.push(BanRecord {
+                        network,
+                        node,
+                        banned_at: at,
+                    });
+                } else {
+                    snap.requests.push(JoinRequestRecord {
+                        network,
+                        node,
+                        asked_at: at,
+                    });
+                }
+            }
         }
 
         snap.normalize();
@@ -409,9 +491,65 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Resul
         Change::InviteRemoved { hash } => tx
             .prepare_cached("DELETE FROM invites WHERE hash = ?1")?
             .execute(params![hash.to_hex()]),
+        Change::NetworkRenamed { from, to } => {
+            // The rows that name the network point at it by a foreign key: copy the network
+            // under its new name, move them, then drop the old row.
+            tx.prepare_cached(
+                "INSERT INTO networks (name, password_hash, owner, created_at, locked)
+                 SELECT ?2, password_hash, owner, created_at, locked FROM networks WHERE name = ?1",
+            )?
+            .execute(params![from, to])?;
+            for table in CHILD_TABLES {
+                tx.prepare_cached(&format!(
+                    "UPDATE {table} SET network = ?2 WHERE network = ?1"
+                ))?
+                .execute(params![from, to])?;
+            }
+            tx.prepare_cached("DELETE FROM networks WHERE name = ?1")?
+                .execute(params![from])
+        }
+        Change::PasswordChanged {
+            network,
+            password_hash,
+        } => tx
+            .prepare_cached("UPDATE networks SET password_hash = ?2 WHERE name = ?1")?
+            .execute(params![network, password_hash]),
+        Change::NetworkLocked { network, locked } => tx
+            .prepare_cached("UPDATE networks SET locked = ?2 WHERE name = ?1")?
+            .execute(params![network, i64::from(*locked)]),
+        Change::RequestAdded(r) => tx
+            .prepare_cached(
+                "INSERT INTO join_requests (network, node, asked_at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![
+                r.network,
+                r.node.to_string(),
+                to_sql_time(r.asked_at)
+            ]),
+        Change::RequestRemoved { network, node } => tx
+            .prepare_cached("DELETE FROM join_requests WHERE network = ?1 AND node = ?2")?
+            .execute(params![network, node.to_string()]),
+        Change::Banned(b) => tx
+            .prepare_cached("INSERT INTO bans (network, node, banned_at) VALUES (?1, ?2, ?3)")?
+            .execute(params![
+                b.network,
+                b.node.to_string(),
+                to_sql_time(b.banned_at)
+            ]),
+        Change::NetworkDeleted { network } => {
+            for table in CHILD_TABLES {
+                tx.prepare_cached(&format!("DELETE FROM {table} WHERE network = ?1"))?
+                    .execute(params![network])?;
+            }
+            tx.prepare_cached("DELETE FROM networks WHERE name = ?1")?
+                .execute(params![network])
+        }
     }
     .map(|_| ())
 }
+
+/// The tables whose rows name a network (by a foreign key on `network`).
+const CHILD_TABLES: [&str; 4] = ["memberships", "invites", "bans", "join_requests"];
 
 #[cfg(unix)]
 fn create_private_dir(dir: &Path) -> io::Result<()> {

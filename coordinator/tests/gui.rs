@@ -767,7 +767,6 @@ fn gui_actions_against_a_daemon() {
 /// friend's request and Remove, through the same functions as the buttons; a screenshot is
 /// kept in `target/tmp/warren-gui-host.ppm`.
 #[test]
-#[ignore = "needs hosting from branch main"]
 fn gui_first_run_host_invite_approve_remove() {
     let mut lab = Lab::start("guihost");
     let (_sa, mut ha) = lab.add_site(SiteKind::PortRestricted, 1, "a");

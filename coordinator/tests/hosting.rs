@@ -285,6 +285,31 @@ fn host_at_home_friends_join_by_invite() {
     }
     wait_all_online(&all!(), Duration::from_secs(30));
     ping_all(&all!(), "after the host PC came back");
+
+    // The owner deletes the network: the coordinator stops and the router forwards nothing.
+    let out = pc.warren_ok(&["delete", NET]);
+    assert!(out.contains("hosts nothing any more"), "{out}");
+    let t0 = Instant::now();
+    while hosted_coordinator_running(pc) {
+        assert!(t0.elapsed() < Duration::from_secs(10), "coordinator still runs");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let st = pc.status();
+    assert!(st["hosting"].is_null(), "{st:#}");
+    assert!(st["coordinator"].is_null(), "{st:#}");
+    let redirects = lab::upnp::redirects(home.router_ns.as_deref().unwrap());
+    for port in HOST_PORT..HOST_PORT + 4 {
+        assert!(
+            !redirects.contains(&format!("dport {port}")),
+            "the router still forwards port {port}:\n{redirects}"
+        );
+    }
+    for f in friends!() {
+        wait_status(f, Duration::from_secs(10), "the network gone", |st| {
+            !Host::peer_in(st, &pc.name).is_some_and(|p| p["online"] == true)
+                || st["coordinator"]["networks"] == serde_json::json!([])
+        });
+    }
 }
 
 #[test]

@@ -264,3 +264,85 @@ fn status_shows_broadcast_counters_once_there_are_any() {
     s.broadcast.rate_limited = 9;
     assert!(status(&s).contains("2 received, 9 copies over the rate limit\n"));
 }
+
+#[test]
+fn status_shows_owned_locked_requests_and_waits() {
+    use warren_proto::api::JoinRequestInfo;
+    let mut s = sample(vec![], &["lan", "work"]);
+    let c = s.coordinator.as_mut().unwrap();
+    c.owned = vec!["lan".into(), "gone".into()];
+    c.locked = vec!["lan".into(), "work".into()];
+    c.requests = vec![JoinRequestInfo {
+        network: "lan".into(),
+        name: "bob".into(),
+        public_key: NodeKey([2; 32]),
+        asked_at: 1,
+    }];
+    c.waiting = vec!["club".into()];
+    let text = status(&s);
+    assert!(
+        text.contains("network lan — 0 peers, 0 online (yours, locked)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("network work — 0 peers, 0 online (locked)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("bob asks to join lan: `warren approve lan bob` or `warren deny lan bob`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("waiting for the owner of club to approve this host"),
+        "{text}"
+    );
+    assert!(
+        text.contains("network gone is yours but this host left it"),
+        "{text}"
+    );
+}
+
+#[test]
+fn requests_and_invites_as_tables_with_the_next_step() {
+    use warren_proto::api::{InviteInfo, JoinRequestInfo};
+    assert!(requests(&[], 100).contains("`warren lock NET`"));
+    let list = [JoinRequestInfo {
+        network: "lan".into(),
+        name: "bob".into(),
+        public_key: NodeKey([2; 32]),
+        asked_at: 100,
+    }];
+    let text = requests(&list, 160);
+    let mut lines = text.lines();
+    assert_eq!(lines.next().unwrap(), "NETWORK  NAME  KEY        ASKED");
+    assert_eq!(lines.next().unwrap(), "lan      bob   AgICAgIC…  60 s ago");
+    assert!(lines.next().unwrap().contains("`warren approve NET NAME`"));
+
+    assert!(invites("lan", &[], 0).contains("`warren invite lan` makes one"));
+    let list = [
+        InviteInfo {
+            id: "a1b2c3d4e5f6".into(),
+            network: "lan".into(),
+            created_by: "alice".into(),
+            created_at: 0,
+            expires: None,
+        },
+        InviteInfo {
+            id: "0f0f0f0f0f0f".into(),
+            network: "lan".into(),
+            created_by: "bob".into(),
+            created_at: 0,
+            expires: Some(7200),
+        },
+    ];
+    let text = invites("lan", &list, 3600);
+    assert!(
+        text.contains("a1b2c3d4e5f6  alice    60 min ago  never (until revoked)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("0f0f0f0f0f0f  bob      60 min ago  in 60 min"),
+        "{text}"
+    );
+    assert!(text.contains("`warren invite lan --revoke ID`"), "{text}");
+}

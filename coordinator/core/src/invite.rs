@@ -17,6 +17,7 @@ use blake2::{Blake2s256, Digest};
 use warren_proto::invite::{parse_secret, SECRET_LEN};
 
 use crate::records::InviteRecord;
+use warren_proto::key::NodeKey;
 
 /// The longest lifetime an invite can have: 30 days.
 pub const MAX_TTL: u64 = 30 * 24 * 3600;
@@ -24,6 +25,11 @@ pub const MAX_TTL: u64 = 30 * 24 * 3600;
 pub const MIN_TTL: u64 = 1;
 /// Unexpired invites one network can have at once.
 pub const MAX_LIVE_PER_NETWORK: usize = 64;
+/// The `expires` of an invite that lasts until it is revoked (asked for with a TTL of 0).
+pub const NEVER: u64 = u64::MAX;
+/// Hex digits of an invite's id: 48 bits of its hash, unique among a network's 64 invites
+/// with overwhelming odds, short enough to type.
+pub const ID_HEX_LEN: usize = 12;
 
 /// Domain separation: the same 16 bytes hashed for another purpose give another value.
 const HASH_CONTEXT: &[u8] = b"warren invite secret v1";
@@ -43,6 +49,11 @@ impl SecretHash {
     /// Lowercase hex, as the store keeps it.
     pub fn to_hex(&self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The id users see and revoke by: the start of [`SecretHash::to_hex`].
+    pub fn short_id(&self) -> String {
+        self.to_hex()[..ID_HEX_LEN].to_string()
     }
 
     pub fn from_hex(s: &str) -> Option<Self> {
@@ -66,6 +77,15 @@ impl fmt::Debug for SecretHash {
 /// The lifetime actually granted for a requested `ttl_secs`.
 pub fn clamp_ttl(ttl_secs: u64) -> u64 {
     ttl_secs.clamp(MIN_TTL, MAX_TTL)
+}
+
+/// When an invite asked for at `now` with `ttl_secs` expires: 0 means until revoked.
+pub fn expiry(now: u64, ttl_secs: u64) -> u64 {
+    if ttl_secs == 0 {
+        NEVER
+    } else {
+        now.saturating_add(clamp_ttl(ttl_secs))
+    }
 }
 
 /// Why a secret does not admit a host to a network.
@@ -116,6 +136,14 @@ impl Invites {
         }
     }
 
+    /// The network a well-formed, known `secret` admits to (expired or not).
+    pub fn network_of(&self, secret: &str) -> Option<String> {
+        let secret = parse_secret(secret.trim())?;
+        self.by_hash
+            .get(&SecretHash::of(&secret))
+            .map(|i| i.network.clone())
+    }
+
     /// Unexpired invites of `network` at `now`.
     pub fn live_count(&self, network: &str, now: u64) -> usize {
         self.by_hash
@@ -145,6 +173,27 @@ impl Invites {
 
     pub fn iter(&self) -> impl Iterator<Item = &InviteRecord> {
         self.by_hash.values()
+    }
+
+    pub fn remove(&mut self, hash: &SecretHash) -> Option<InviteRecord> {
+        self.by_hash.remove(hash)
+    }
+
+    /// The hashes of `network`'s invites (all of them, or those `creator` made), sorted.
+    pub fn of_network(&self, network: &str, creator: Option<NodeKey>) -> Vec<SecretHash> {
+        self.by_hash
+            .values()
+            .filter(|i| i.network == network && creator.is_none_or(|c| i.created_by == c))
+            .map(|i| i.hash)
+            .collect()
+    }
+
+    /// Moves `from`'s invites to network `to` (a rename keeps codes working: they name the
+    /// network only to find it, and the coordinator looks them up by hash).
+    pub fn rename_network(&mut self, from: &str, to: &str) {
+        for i in self.by_hash.values_mut().filter(|i| i.network == from) {
+            i.network = to.to_owned();
+        }
     }
 }
 

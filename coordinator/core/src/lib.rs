@@ -25,7 +25,8 @@ pub use lease::{Lease, LeaseError, LeasePool, LEASE_TTL};
 pub use password::{HashParams, DEFAULT_HASH_PARAMS};
 pub use ratelimit::{JoinLimiter, RateLimitConfig, RateLimited};
 pub use records::{
-    Change, InviteRecord, LeaseRecord, Membership, NetworkRecord, NodeRecord, Snapshot,
+    BanRecord, Change, InviteRecord, JoinRequestRecord, LeaseRecord, Membership, NetworkRecord,
+    NodeRecord, Snapshot,
 };
 pub use registry::{InviteGrant, PeerInfo, Registry, RegistryConfig, RegistryError, SnapshotError};
 pub use relay::{Relay, RelayConfig, RelayCounters, Transmit};

@@ -34,6 +34,24 @@ pub struct NetworkRecord {
     pub password_hash: String,
     pub owner: NodeKey,
     pub created_at: u64,
+    /// Joins by password or invite become requests that wait for the owner.
+    pub locked: bool,
+}
+
+/// A key the owner removed from a network and banned: its joins there are refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BanRecord {
+    pub network: String,
+    pub node: NodeKey,
+    pub banned_at: u64,
+}
+
+/// A host waiting for the owner's answer to join a locked network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JoinRequestRecord {
+    pub network: String,
+    pub node: NodeKey,
+    pub asked_at: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,7 +69,8 @@ pub struct InviteRecord {
     /// The member who asked for it (for the record; it stays valid if they leave).
     pub created_by: NodeKey,
     pub created_at: u64,
-    /// Unix seconds; the invite is refused after this second.
+    /// Unix seconds; the invite is refused after this second. [`crate::invite::NEVER`]: until
+    /// revoked.
     pub expires: u64,
 }
 
@@ -64,6 +83,8 @@ pub struct Snapshot {
     pub networks: Vec<NetworkRecord>,
     pub memberships: Vec<Membership>,
     pub invites: Vec<InviteRecord>,
+    pub bans: Vec<BanRecord>,
+    pub requests: Vec<JoinRequestRecord>,
 }
 
 impl Snapshot {
@@ -76,6 +97,10 @@ impl Snapshot {
         self.memberships
             .sort_by(|a, b| (&a.network, a.node).cmp(&(&b.network, b.node)));
         self.invites.sort_by_key(|i| i.hash);
+        self.bans
+            .sort_by(|a, b| (&a.network, a.node).cmp(&(&b.network, b.node)));
+        self.requests
+            .sort_by(|a, b| (&a.network, a.node).cmp(&(&b.network, b.node)));
     }
 }
 
@@ -90,7 +115,10 @@ impl Snapshot {
 ///   took the address); its peers should drop the old address.
 /// - `MemberAdded` / `MemberRemoved`: the node and the other members of that network gain or
 ///   lose each other, unless they still share another network (see `Registry::peers_of`).
-/// - `InviteCreated` / `InviteRemoved` (an expired one pruned): nothing to push.
+/// - `InviteCreated` / `InviteRemoved` (an expired one pruned, or a revoked one): nothing to
+///   push.
+/// - The owner's changes (`NetworkRenamed`, `NetworkLocked`, `RequestAdded`, …) are pushed by
+///   the shell as the affected hosts' network lists; see `coordinator/src/owner.rs`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
     /// A new node, or a known node under a new name.
@@ -110,5 +138,29 @@ pub enum Change {
     InviteCreated(InviteRecord),
     InviteRemoved {
         hash: SecretHash,
+    },
+    /// The network and everything that names it (members, invites, bans, requests) move to
+    /// the new name.
+    NetworkRenamed {
+        from: String,
+        to: String,
+    },
+    PasswordChanged {
+        network: String,
+        password_hash: String,
+    },
+    NetworkLocked {
+        network: String,
+        locked: bool,
+    },
+    RequestAdded(JoinRequestRecord),
+    RequestRemoved {
+        network: String,
+        node: NodeKey,
+    },
+    Banned(BanRecord),
+    /// The network is gone, with its members, invites, bans and requests.
+    NetworkDeleted {
+        network: String,
     },
 }

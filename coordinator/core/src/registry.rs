@@ -12,10 +12,11 @@
 //! - A node's name is unique within every network it is in: two hosts may both be called
 //!   `alice` as long as no network has both of them as members.
 //! - A network outlives its members: when the last member leaves it stays, with its password,
-//!   and its owner (or anyone with the password) can join again. Networks are never deleted
-//!   here; deleting one would be an explicit owner command.
+//!   and its owner (or anyone with the password) can join again. Only its owner deletes it.
 //! - A member can create invites to its network ([`crate::invite`]); a secret from one
-//!   admits any registered host in place of the password until it expires.
+//!   admits any registered host in place of the password until it expires or is revoked.
+//! - The owner's controls (rename, password, lock, requests, remove and ban, delete, revoke)
+//!   and their rules are in [`owner`].
 //! - Logging out leaves every network; the node's record and its lease stay.
 //! - Two nodes are peers when they share at least one network, and only then.
 
@@ -29,14 +30,19 @@ use warren_proto::invite::SECRET_LEN;
 use warren_proto::key::NodeKey;
 use warren_proto::overlay::OVERLAY_V4;
 
-use crate::invite::{clamp_ttl, InviteProblem, Invites, SecretHash, MAX_LIVE_PER_NETWORK};
+use crate::invite::{InviteProblem, Invites, SecretHash, MAX_LIVE_PER_NETWORK};
 use crate::lease::{Lease, LeaseError, LeaseEvent, LeasePool};
 use crate::name::{normalize_name, NameKind, NameProblem};
 use crate::password::{
     check_phc, hash_password, verify_password, HashParams, PasswordError, DEFAULT_HASH_PARAMS,
 };
+mod owner;
+
+pub use owner::MIN_INVITE_ID;
+
 use crate::records::{
-    Change, InviteRecord, LeaseRecord, Membership, NetworkRecord, NodeRecord, Snapshot,
+    BanRecord, Change, InviteRecord, JoinRequestRecord, LeaseRecord, Membership, NetworkRecord,
+    NodeRecord, Snapshot,
 };
 
 #[derive(Clone, Debug)]
@@ -108,6 +114,33 @@ pub enum RegistryError {
     InviteSecretReused,
     #[error("host {0} has not registered with the coordinator yet: reconnect (warren up)")]
     UnknownNode(NodeKey),
+    #[error("only the owner of network {network} ({owner}) can {action}: ask them")]
+    NotOwner {
+        network: String,
+        /// The owner's name.
+        owner: String,
+        action: &'static str,
+    },
+    #[error(
+        "the owner of network {0} removed this host and banned it: it cannot join {0} again \
+         (ask the owner if this is a mistake)"
+    )]
+    Banned(String),
+    #[error("that host is not a member of network {0} (`warren networks` lists the members)")]
+    NoSuchMember(String),
+    #[error(
+        "no host is waiting to join network {0} under that name (`warren requests` lists them)"
+    )]
+    NoSuchRequest(String),
+    #[error("no invite {id} for network {network}: `warren invite {network} --list` shows them")]
+    NoSuchInvite { network: String, id: String },
+    #[error("{id} matches several invites of network {network}: give more of the id")]
+    AmbiguousInvite { network: String, id: String },
+    #[error(
+        "the owner cannot remove itself from network {0}: `warren leave {0}` leaves it, \
+         `warren delete {0}` deletes it for everyone"
+    )]
+    RemoveOwner(String),
     #[error(transparent)]
     Lease(#[from] LeaseError),
     #[error(transparent)]
@@ -153,6 +186,14 @@ pub enum SnapshotError {
     },
     #[error("invite {0:?} is stored twice")]
     DuplicateInvite(SecretHash),
+    #[error("a ban or join request in network {network} of node {node}: no such {missing}")]
+    DanglingOwnerRecord {
+        network: String,
+        node: NodeKey,
+        missing: &'static str,
+    },
+    #[error("node {node} both is a member of network {network} and waits to join it")]
+    RequestOfMember { network: String, node: NodeKey },
 }
 
 /// A new invite as the member who asked for it gets it.
@@ -182,6 +223,8 @@ struct Node {
     name: String,
     created_at: u64,
     networks: BTreeSet<String>,
+    /// Locked networks it asked to join, waiting for their owners.
+    waiting: BTreeSet<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -189,8 +232,37 @@ struct Network {
     password_hash: String,
     owner: NodeKey,
     created_at: u64,
+    locked: bool,
     /// Member → joined_at.
     members: BTreeMap<NodeKey, u64>,
+    /// Banned key → banned_at.
+    bans: BTreeMap<NodeKey, u64>,
+    /// Waiting host → asked_at (only while locked, or until the owner answers).
+    requests: BTreeMap<NodeKey, u64>,
+}
+
+impl Network {
+    fn new(password_hash: String, owner: NodeKey, created_at: u64, locked: bool) -> Self {
+        Self {
+            password_hash,
+            owner,
+            created_at,
+            locked,
+            members: BTreeMap::new(),
+            bans: BTreeMap::new(),
+            requests: BTreeMap::new(),
+        }
+    }
+
+    fn record(&self, name: &str) -> NetworkRecord {
+        NetworkRecord {
+            name: name.to_owned(),
+            password_hash: self.password_hash.clone(),
+            owner: self.owner,
+            created_at: self.created_at,
+            locked: self.locked,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -260,6 +332,7 @@ impl Registry {
                 name,
                 created_at: now,
                 networks: BTreeSet::new(),
+                waiting: BTreeSet::new(),
             });
         push_lease_changes(&mut changes, key, event);
         Ok(changes)
@@ -296,29 +369,19 @@ impl Registry {
             return Err(RegistryError::NetworkExists(name));
         }
         let password_hash = hash_password(&self.hash_params, password, salt)?;
-        let record = NetworkRecord {
-            name: name.clone(),
-            password_hash: password_hash.clone(),
-            owner,
-            created_at: now,
-        };
-        self.networks.insert(
-            name.clone(),
-            Network {
-                password_hash,
-                owner,
-                created_at: now,
-                members: BTreeMap::new(),
-            },
-        );
+        let network = Network::new(password_hash, owner, now, false);
+        let record = network.record(&name);
+        self.networks.insert(name.clone(), network);
         Ok(vec![
             Change::NetworkCreated(record),
             self.add_member(&name, owner, now),
         ])
     }
 
-    /// Joins `node` to network `name`. The password is checked first (an existing member with
-    /// a wrong password is refused too); joining a network one is already in changes nothing.
+    /// Joins `node` to network `name`. A banned key is refused first, then the password is
+    /// checked (an existing member with a wrong password is refused too); joining a network
+    /// one is already in changes nothing. A locked network records a request instead
+    /// (see [`Registry::is_member`] to tell which happened).
     ///
     /// This runs Argon2 (tens of milliseconds with the default costs): rate limit the callers
     /// ([`crate::ratelimit::JoinLimiter`]).
@@ -330,23 +393,23 @@ impl Registry {
         now: u64,
     ) -> Result<Vec<Change>, RegistryError> {
         let name = name_arg(NameKind::Network, name)?;
-        let Some(me) = self.nodes.get(&node) else {
+        if !self.nodes.contains_key(&node) {
             return Err(RegistryError::UnknownNode(node));
-        };
+        }
         let Some(network) = self.networks.get(&name) else {
             return Err(RegistryError::NoSuchNetwork(name));
         };
+        if network.bans.contains_key(&node) {
+            return Err(RegistryError::Banned(name));
+        }
         if !verify_password(&network.password_hash, password)? {
             return Err(RegistryError::WrongPassword(name));
         }
-        if network.members.contains_key(&node) {
-            return Ok(Vec::new());
-        }
-        self.check_name_free(&me.name, &name, node)?;
-        Ok(vec![self.add_member(&name, node, now)])
+        self.admit(node, &name, now)
     }
 
-    /// Takes `node` out of network `name`. The network stays even when it becomes empty.
+    /// Takes `node` out of network `name`, or withdraws its pending request to join it. The
+    /// network stays even when it becomes empty.
     pub fn leave_network(
         &mut self,
         node: NodeKey,
@@ -356,6 +419,9 @@ impl Registry {
         let Some(network) = self.networks.get_mut(&name) else {
             return Err(RegistryError::NoSuchNetwork(name));
         };
+        if network.requests.contains_key(&node) {
+            return Ok(vec![self.remove_request(&name, node)]);
+        }
         if network.members.remove(&node).is_none() {
             return Err(RegistryError::NotAMember(name));
         }
@@ -369,7 +435,8 @@ impl Registry {
     }
 
     /// Creates an invite to network `name` for `ttl_secs` (clamped to
-    /// [`crate::invite::MIN_TTL`]..=[`crate::invite::MAX_TTL`]); only a member may. `secret` is
+    /// [`crate::invite::MIN_TTL`]..=[`crate::invite::MAX_TTL`]; 0: until revoked); only a
+    /// member may. `secret` is
     /// 16 fresh random bytes from the caller; only its hash is kept. Invites that have expired
     /// by `now` are pruned on the way (their removals come first in the changes).
     pub fn create_invite(
@@ -404,7 +471,7 @@ impl Registry {
             network: name.clone(),
             created_by: node,
             created_at: now,
-            expires: now.saturating_add(clamp_ttl(ttl_secs)),
+            expires: crate::invite::expiry(now, ttl_secs),
         };
         let mut changes: Vec<Change> = self
             .invites
@@ -423,9 +490,12 @@ impl Registry {
     }
 
     /// Joins `node` to network `name` with an invite's `secret` (base64url text) in place of
-    /// the password. Like [`Registry::join_network`], the secret is checked even for a member,
-    /// and joining a network one is already in changes nothing. Rate limit the callers as for
-    /// joins: a wrong secret must cost a guesser as much as a wrong password.
+    /// the password. Like [`Registry::join_network`], bans come first, the secret is checked
+    /// even for a member, joining a network one is already in changes nothing, and a locked
+    /// network records a request. A code made before its network was renamed still names the
+    /// old name: when no network has that name any more, the secret's own network is used.
+    /// Rate limit the callers as for joins: a wrong secret must cost a guesser as much as a
+    /// wrong password.
     pub fn join_invite(
         &mut self,
         node: NodeKey,
@@ -433,13 +503,19 @@ impl Registry {
         secret: &str,
         now: u64,
     ) -> Result<Vec<Change>, RegistryError> {
-        let name = name_arg(NameKind::Network, name)?;
-        let Some(me) = self.nodes.get(&node) else {
+        let mut name = name_arg(NameKind::Network, name)?;
+        if !self.nodes.contains_key(&node) {
             return Err(RegistryError::UnknownNode(node));
-        };
-        let Some(network) = self.networks.get(&name) else {
-            return Err(RegistryError::NoSuchNetwork(name));
-        };
+        }
+        if !self.networks.contains_key(&name) {
+            match self.invites.network_of(secret) {
+                Some(renamed) => name = renamed,
+                None => return Err(RegistryError::NoSuchNetwork(name)),
+            }
+        }
+        if self.networks[&name].bans.contains_key(&node) {
+            return Err(RegistryError::Banned(name));
+        }
         match self.invites.check(&name, secret, now) {
             Ok(()) => {}
             Err(InviteProblem::Invalid) => return Err(RegistryError::InviteInvalid(name)),
@@ -450,32 +526,54 @@ impl Registry {
                 })
             }
         }
+        self.admit(node, &name, now)
+    }
+
+    /// The end of a join whose credentials were accepted: a member stays one; in a locked
+    /// network anyone but the owner becomes (or stays) a request; else a member.
+    fn admit(&mut self, node: NodeKey, name: &str, now: u64) -> Result<Vec<Change>, RegistryError> {
+        let network = &self.networks[name];
         if network.members.contains_key(&node) {
             return Ok(Vec::new());
         }
-        self.check_name_free(&me.name, &name, node)?;
-        Ok(vec![self.add_member(&name, node, now)])
+        self.check_name_free(&self.nodes[&node].name, name, node)?;
+        if network.locked && network.owner != node {
+            if network.requests.contains_key(&node) {
+                return Ok(Vec::new());
+            }
+            return Ok(vec![self.add_request(name, node, now)]);
+        }
+        let mut changes = Vec::new();
+        if network.requests.contains_key(&node) {
+            // Unlocked since it asked: the password or invite admits it now.
+            changes.push(self.remove_request(name, node));
+        }
+        changes.push(self.add_member(name, node, now));
+        Ok(changes)
     }
 
-    /// Takes `node` out of every network it is in (sorted by name); its record and lease stay,
-    /// so it keeps its name and address if it joins again.
+    /// Takes `node` out of every network it is in (sorted by name) and withdraws its pending
+    /// requests; its record and lease stay, so it keeps its name and address if it joins again.
     pub fn logout(&mut self, node: NodeKey) -> Result<Vec<Change>, RegistryError> {
         let Some(me) = self.nodes.get_mut(&node) else {
             return Err(RegistryError::UnknownNode(node));
         };
         let networks = std::mem::take(&mut me.networks);
-        Ok(networks
-            .into_iter()
-            .map(|name| {
-                if let Some(n) = self.networks.get_mut(&name) {
-                    n.members.remove(&node);
-                }
-                Change::MemberRemoved {
-                    network: name,
-                    node,
-                }
-            })
-            .collect())
+        let waiting: Vec<String> = me.waiting.iter().cloned().collect();
+        let mut changes: Vec<Change> = waiting
+            .iter()
+            .map(|n| self.remove_request(n, node))
+            .collect();
+        changes.extend(networks.into_iter().map(|name| {
+            if let Some(n) = self.networks.get_mut(&name) {
+                n.members.remove(&node);
+            }
+            Change::MemberRemoved {
+                network: name,
+                node,
+            }
+        }));
+        Ok(changes)
     }
 
     fn check_name_free(&self, name: &str, network: &str, me: NodeKey) -> Result<(), RegistryError> {
@@ -573,12 +671,7 @@ impl Registry {
 
     pub fn network(&self, name: &str) -> Option<NetworkRecord> {
         let name = normalize_name(name).ok()?;
-        self.networks.get(&name).map(|n| NetworkRecord {
-            name,
-            password_hash: n.password_hash.clone(),
-            owner: n.owner,
-            created_at: n.created_at,
-        })
+        self.networks.get(&name).map(|n| n.record(&name))
     }
 
     /// The whole state, in canonical order.
@@ -605,12 +698,7 @@ impl Registry {
             networks: self
                 .networks
                 .iter()
-                .map(|(name, n)| NetworkRecord {
-                    name: name.clone(),
-                    password_hash: n.password_hash.clone(),
-                    owner: n.owner,
-                    created_at: n.created_at,
-                })
+                .map(|(name, n)| n.record(name))
                 .collect(),
             memberships: self
                 .networks
@@ -624,6 +712,28 @@ impl Registry {
                 })
                 .collect(),
             invites: self.invites.iter().cloned().collect(),
+            bans: self
+                .networks
+                .iter()
+                .flat_map(|(name, n)| {
+                    n.bans.iter().map(|(k, at)| BanRecord {
+                        network: name.clone(),
+                        node: *k,
+                        banned_at: *at,
+                    })
+                })
+                .collect(),
+            requests: self
+                .networks
+                .iter()
+                .flat_map(|(name, n)| {
+                    n.requests.iter().map(|(k, at)| JoinRequestRecord {
+                        network: name.clone(),
+                        node: *k,
+                        asked_at: *at,
+                    })
+                })
+                .collect(),
         };
         snap.normalize();
         snap
@@ -648,6 +758,7 @@ impl Registry {
                 name: n.name,
                 created_at: n.created_at,
                 networks: BTreeSet::new(),
+                waiting: BTreeSet::new(),
             };
             if reg.nodes.insert(n.key, node).is_some() {
                 return Err(SnapshotError::DuplicateNode(n.key));
@@ -677,12 +788,7 @@ impl Registry {
                     owner: n.owner,
                 });
             }
-            let network = Network {
-                password_hash: n.password_hash,
-                owner: n.owner,
-                created_at: n.created_at,
-                members: BTreeMap::new(),
-            };
+            let network = Network::new(n.password_hash, n.owner, n.created_at, n.locked);
             if reg.networks.insert(n.name.clone(), network).is_some() {
                 return Err(SnapshotError::DuplicateNetwork(n.name));
             }
@@ -731,6 +837,24 @@ impl Registry {
             if !reg.invites.insert(i) {
                 return Err(SnapshotError::DuplicateInvite(hash));
             }
+        }
+        for b in snapshot.bans {
+            reg.check_owner_record(&b.network, b.node)?;
+            reg.networks
+                .get_mut(&b.network)
+                .expect("checked")
+                .bans
+                .insert(b.node, b.banned_at);
+        }
+        for r in snapshot.requests {
+            reg.check_owner_record(&r.network, r.node)?;
+            if reg.networks[&r.network].members.contains_key(&r.node) {
+                return Err(SnapshotError::RequestOfMember {
+                    network: r.network,
+                    node: r.node,
+                });
+            }
+            reg.add_request(&r.network, r.node, r.asked_at);
         }
         Ok(reg)
     }

@@ -80,6 +80,30 @@ fn populate(store: &mut Store) -> Registry {
         .join_invite(d, "games", &secret_text(2), late + 1)
         .unwrap());
     run(reg.logout(d).unwrap());
+    // The owner's controls: a lock and a request, one approved; a deleted network with an
+    // invite until revoked; a rename; a new password; a ban; an invite until revoked.
+    let e = key(5);
+    run(reg.register_node(e, "erin", late).unwrap());
+    run(reg.set_locked(a, "games", true).unwrap());
+    run(reg.join_network(d, "games", "pw2", late + 2).unwrap());
+    run(reg.join_network(e, "games", "pw2", late + 2).unwrap());
+    run(reg.answer_request(a, "games", e, true, late + 3).unwrap());
+    run(reg
+        .create_network(a, "temp", "pw4", &SALT, late + 2)
+        .unwrap());
+    run(reg.join_network(b, "temp", "pw4", late + 2).unwrap());
+    run(reg
+        .create_invite(a, "temp", &[3; 16], 0, late + 2)
+        .unwrap()
+        .1);
+    run(reg.delete_network(a, "temp").unwrap());
+    run(reg.rename_network(a, "games", "party").unwrap());
+    run(reg.set_password(a, "party", "pw5", &SALT).unwrap());
+    run(reg.remove_member(a, "party", x, true, late + 3).unwrap());
+    run(reg
+        .create_invite(a, "work", &[4; 16], 0, late + 3)
+        .unwrap()
+        .1);
     reg
 }
 
@@ -114,7 +138,11 @@ fn apply_reopen_load_round_trip() {
     assert_eq!(back.members_of("alone"), Some(vec![]));
     // The invites too: the unexpired ones, pruned ones gone, only hashes on disk.
     let hashes: Vec<_> = loaded.invites.iter().map(|i| i.hash).collect();
-    let mut want_hashes = vec![SecretHash::of(&[2; 16]), SecretHash::of(&[8; 16])];
+    let mut want_hashes = vec![
+        SecretHash::of(&[2; 16]),
+        SecretHash::of(&[4; 16]),
+        SecretHash::of(&[8; 16]),
+    ];
     want_hashes.sort();
     assert_eq!(hashes, want_hashes);
     let mut back = back;
@@ -292,6 +320,96 @@ fn a_version_1_database_without_invites_opens_and_gains_them() {
         .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
+}
+
+/// A database as the build before the owner's controls wrote it (no `locked` column, no
+/// `bans` or `join_requests` tables) opens, reads its networks as unlocked, and then keeps
+/// locks, requests, bans, renames and invites until revoked across a reopen.
+#[test]
+fn a_database_from_before_the_owners_controls_is_migrated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join(DB_FILE);
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(&format!(
+        "{SCHEMA_V1} INSERT INTO schema_version (version) VALUES (1);
+         CREATE TABLE invites (
+             hash       TEXT PRIMARY KEY NOT NULL,
+             network    TEXT NOT NULL REFERENCES networks(name),
+             created_by TEXT NOT NULL REFERENCES nodes(key),
+             created_at INTEGER NOT NULL,
+             expires    INTEGER NOT NULL
+         ) STRICT;"
+    ))
+    .unwrap();
+    drop(conn);
+    // The old build's rows, written through the old schema.
+    let mut reg = Registry::new(config()).unwrap();
+    let (a, b, c) = (key(1), key(2), key(3));
+    let old_rows: Vec<Change> = [
+        reg.register_node(a, "alice", T0).unwrap(),
+        reg.register_node(b, "bob", T0).unwrap(),
+        reg.register_node(c, "carol", T0).unwrap(),
+        reg.create_network(a, "lan", "pw", &SALT, T0).unwrap(),
+        reg.join_network(b, "lan", "pw", T0).unwrap(),
+    ]
+    .concat();
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        for ch in &old_rows {
+            match ch {
+                Change::NodeSaved(n) => conn.execute(
+                    "INSERT INTO nodes VALUES (?1, ?2, ?3)",
+                    params![n.key.to_string(), n.name, n.created_at as i64],
+                ),
+                Change::LeaseGranted(l) => conn.execute(
+                    "INSERT INTO leases VALUES (?1, ?2, ?3)",
+                    params![l.node.to_string(), l.addr.to_string(), l.renewed_at as i64],
+                ),
+                Change::NetworkCreated(n) => conn.execute(
+                    "INSERT INTO networks VALUES (?1, ?2, ?3, ?4)",
+                    params![
+                        n.name,
+                        n.password_hash,
+                        n.owner.to_string(),
+                        n.created_at as i64
+                    ],
+                ),
+                Change::MemberAdded(m) => conn.execute(
+                    "INSERT INTO memberships VALUES (?1, ?2, ?3)",
+                    params![m.network, m.node.to_string(), m.joined_at as i64],
+                ),
+                other => panic!("not an old row: {other:?}"),
+            }
+            .unwrap();
+        }
+    }
+    let mut store = Store::open(tmp.path()).unwrap();
+    let loaded = store.load().unwrap();
+    assert_eq!(loaded, reg.snapshot());
+    assert!(!loaded.networks[0].locked);
+    let mut back = Registry::from_snapshot(config(), loaded).unwrap();
+    let mut run = |changes: Vec<Change>| store.apply(&changes).unwrap();
+    run(back.set_locked(a, "lan", true).unwrap());
+    run(back.join_network(c, "lan", "pw", T0 + 1).unwrap());
+    run(back.remove_member(a, "lan", b, true, T0 + 2).unwrap());
+    run(back.create_invite(a, "lan", &[6; 16], 0, T0 + 2).unwrap().1);
+    run(back.rename_network(a, "lan", "party").unwrap());
+    drop(store);
+    let store = Store::open(tmp.path()).unwrap();
+    let loaded = store.load().unwrap();
+    assert_eq!(loaded, back.snapshot());
+    assert!(loaded.networks[0].locked);
+    assert_eq!(loaded.networks[0].name, "party");
+    assert_eq!(loaded.bans.len(), 1);
+    assert_eq!(loaded.requests.len(), 1);
+    assert_eq!(
+        loaded.invites[0].expires,
+        warren_coordinator_core::invite::NEVER
+    );
+    // Reopening an already migrated database changes nothing.
+    drop(store);
+    assert_eq!(Store::open(tmp.path()).unwrap().load().unwrap(), loaded);
 }
 
 #[test]

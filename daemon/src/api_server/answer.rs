@@ -1,6 +1,6 @@
 //! One request, one response: what each local API call does.
 
-use super::{netcheck, status, ApiState};
+use super::{netcheck, owner, status, ApiState};
 use crate::control::{Answer, Command, CoordinatorSettings, Reply};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
@@ -105,18 +105,64 @@ pub async fn answer(req: Request, state: &ApiState) -> Response {
         }
         Request::Netcheck => netcheck::run(state).await,
         Request::Subscribe => error("subscribe must be the first request on its connection"),
+        Request::ListInvites { network } => owner::list_invites(state, network).await,
+        Request::RevokeInvite { network, invite } => done(
+            request(
+                state,
+                ClientMsg::RevokeInvite {
+                    id: 0,
+                    network,
+                    invite,
+                },
+            )
+            .await,
+        ),
+        Request::RenameNetwork { network, new_name } => done(
+            request(
+                state,
+                ClientMsg::RenameNetwork {
+                    id: 0,
+                    network,
+                    new_name,
+                },
+            )
+            .await,
+        ),
+        Request::SetPassword { network, password } => done(
+            request(
+                state,
+                ClientMsg::SetPassword {
+                    id: 0,
+                    network,
+                    password,
+                },
+            )
+            .await,
+        ),
+        Request::LockNetwork { network, locked } => done(
+            request(
+                state,
+                ClientMsg::LockNetwork {
+                    id: 0,
+                    network,
+                    locked,
+                },
+            )
+            .await,
+        ),
+        Request::JoinRequests => owner::join_requests(state),
+        Request::AnswerRequest {
+            network,
+            who,
+            approve,
+        } => owner::answer_request(state, network, who, approve).await,
+        Request::RemoveMember { network, who, ban } => {
+            owner::remove_member(state, network, who, ban).await
+        }
+        Request::DeleteNetwork { network } => done(super::host::delete(state, network).await),
         Request::Host { network, password } => {
             done(super::host::host(state, &network, password).await)
         }
-        Request::ListInvites { .. }
-        | Request::RevokeInvite { .. }
-        | Request::RenameNetwork { .. }
-        | Request::SetPassword { .. }
-        | Request::LockNetwork { .. }
-        | Request::JoinRequests
-        | Request::AnswerRequest { .. }
-        | Request::RemoveMember { .. }
-        | Request::DeleteNetwork { .. } => error("this daemon cannot do that yet: update Warren"),
         // Answered by `set_name` and `access` (they need the caller or their own state).
         Request::SetName { .. } | Request::SetOperator { .. } | Request::Operators => {
             error("not answered here")
@@ -124,17 +170,20 @@ pub async fn answer(req: Request, state: &ApiState) -> Response {
     }
 }
 
-fn error(message: impl Into<String>) -> Response {
+pub(super) fn error(message: impl Into<String>) -> Response {
     Response::Error {
         message: message.into(),
     }
 }
 
-fn done(r: Result<Answer, String>) -> Response {
+pub(super) fn done(r: Result<Answer, String>) -> Response {
     match r {
         Ok(Answer::Done(message)) => Response::Done { message },
         Ok(Answer::Invite { network, .. }) => Response::Done {
             message: format!("invite for {network} made"),
+        },
+        Ok(Answer::Invites(list)) => Response::Done {
+            message: format!("{} invites", list.len()),
         },
         Err(message) => Response::Error { message },
     }
@@ -276,8 +325,11 @@ fn ago(secs: u64) -> String {
 }
 
 async fn create_invite(state: &ApiState, network: String, ttl_secs: u64) -> Response {
-    if ttl_secs == 0 || ttl_secs > MAX_INVITE_TTL {
-        return error("an invite lasts from 1 second to 30 days");
+    // 0: until revoked (`warren invite NET --revoke ID`).
+    if ttl_secs > MAX_INVITE_TTL {
+        return error(
+            "an invite lasts from 1 second to 30 days, or until revoked (--expires never)",
+        );
     }
     let Some(c) = remembered(state) else {
         return error(
@@ -333,6 +385,7 @@ async fn create_invite(state: &ApiState, network: String, ttl_secs: u64) -> Resp
             }
         }
         Ok(Answer::Done(m)) => error(format!("unexpected answer from the coordinator: {m}")),
+        Ok(Answer::Invites(_)) => error("unexpected answer from the coordinator"),
         Err(m) => error(m),
     }
 }

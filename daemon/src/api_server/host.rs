@@ -90,3 +90,34 @@ fn random_password() -> String {
     getrandom::getrandom(&mut b).expect("the OS random source");
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+/// `warren delete NETWORK`: the owner deletes it for everyone; when this PC hosted it and
+/// hosts nothing more, its coordinator stops and the router's port mappings go.
+pub async fn delete(state: &ApiState, network: String) -> Result<Answer, String> {
+    let answer = request(
+        state,
+        ClientMsg::DeleteNetwork {
+            id: 0,
+            network: network.clone(),
+        },
+    )
+    .await?;
+    let hosted = state.hosting.status().map(|h| h.networks).unwrap_or_default();
+    let last = hosted.len() == 1 && state.hosting.hosts(&network);
+    if last {
+        // Nothing left to follow on this PC's coordinator: log out while it still answers.
+        let _ = ask(state, |reply| Command::Logout {
+            force: false,
+            reply,
+        })
+        .await;
+    }
+    state.hosting.remove_network(&network).await?;
+    if last {
+        return Ok(Answer::Done(format!(
+            "deleted network {network}; this PC hosts nothing any more, so its coordinator \
+             stopped"
+        )));
+    }
+    Ok(answer)
+}

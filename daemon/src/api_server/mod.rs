@@ -6,6 +6,7 @@ mod answer;
 mod check;
 mod host;
 mod netcheck;
+mod owner;
 mod set_name;
 pub mod status;
 mod subscribe;

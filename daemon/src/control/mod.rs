@@ -6,6 +6,7 @@
 mod connect;
 mod lan;
 pub mod link;
+mod owner;
 mod quic;
 mod relay_shim;
 pub mod session;
@@ -38,6 +39,8 @@ pub enum Answer {
         secret: String,
         expires: u64,
     },
+    /// A network's invites, as the coordinator lists them.
+    Invites(Vec<warren_proto::control::msg::InviteEntry>),
 }
 
 pub type Reply = oneshot::Sender<Result<Answer, String>>;

@@ -516,9 +516,7 @@ async fn session(
                                 }
                                 return End::LoggedOut;
                             }
-                            ClientMsg::CreateInvite { .. } | ClientMsg::Endpoints { .. } => {
-                                "ok".into()
-                            }
+                            other => super::owner::done_text(other),
                         };
                         networks.sort();
                         networks.dedup();
@@ -529,6 +527,21 @@ async fn session(
                         if let Some((reply, _)) = pending.remove(&id) {
                             let _ = reply.send(Ok(Answer::Invite { network, secret, expires }));
                         }
+                    }
+                    ServerMsg::JoinPending { id, network } => {
+                        if let Some((reply, _)) = pending.remove(&id) {
+                            super::owner::pending(reply, &network);
+                        }
+                    }
+                    ServerMsg::Invites { id, invites } => {
+                        if let Some((reply, _)) = pending.remove(&id) {
+                            let _ = reply.send(Ok(Answer::Invites(invites)));
+                        }
+                    }
+                    ServerMsg::Networks { networks: states, waiting, note } => {
+                        ctx.publish(|v| {
+                            super::owner::apply_networks(v, &mut networks, states, waiting, note)
+                        });
                     }
                     ServerMsg::Error { id, message, .. } => {
                         if let Some((reply, _)) = pending.remove(&id) {
@@ -646,7 +659,7 @@ async fn send_request(
     msg: ClientMsg,
     reply: Reply,
 ) -> Result<(), String> {
-    let msg = with_id(msg, *next_id);
+    let msg = msg.with_id(*next_id);
     let bytes = serde_json::to_vec(&msg).expect("serializable");
     if let Err(e) = send.write_frame(&bytes).await {
         let _ = reply.send(Err(format!("cannot reach the coordinator: {e:#}")));
@@ -683,34 +696,6 @@ async fn connect(ctx: &ControlContext, s: &CoordinatorSettings) -> Result<(Link,
         }
     }
     Err(anyhow!(errors.join("; ")))
-}
-
-fn with_id(msg: ClientMsg, id: u64) -> ClientMsg {
-    match msg {
-        ClientMsg::CreateNetwork { name, password, .. } => {
-            ClientMsg::CreateNetwork { id, name, password }
-        }
-        ClientMsg::JoinNetwork { name, password, .. } => {
-            ClientMsg::JoinNetwork { id, name, password }
-        }
-        ClientMsg::LeaveNetwork { name, .. } => ClientMsg::LeaveNetwork { id, name },
-        ClientMsg::CreateInvite {
-            network, ttl_secs, ..
-        } => ClientMsg::CreateInvite {
-            id,
-            network,
-            ttl_secs,
-        },
-        ClientMsg::JoinInvite {
-            network, secret, ..
-        } => ClientMsg::JoinInvite {
-            id,
-            network,
-            secret,
-        },
-        ClientMsg::Logout { .. } => ClientMsg::Logout { id },
-        other @ ClientMsg::Endpoints { .. } => other,
-    }
 }
 
 /// Adds or refreshes a peer the coordinator told us about. Until path probing lands, the

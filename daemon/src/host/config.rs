@@ -73,7 +73,6 @@ impl HostingConfig {
     }
 
     /// Removes `network`; `true` when it was hosted.
-    #[allow(dead_code)]
     pub fn remove(&mut self, network: &str) -> bool {
         let before = self.networks.len();
         self.networks.retain(|n| !n.eq_ignore_ascii_case(network));

@@ -193,7 +193,6 @@ impl Hosting {
 
     /// Forgets `network`; with nothing hosted any more, the coordinator stops and the router's
     /// port mappings are deleted. `false` if it was not hosted here.
-    #[allow(dead_code)] // called when an owner deletes a hosted network (owner controls)
     pub async fn remove_network(&self, network: &str) -> Result<bool, String> {
         {
             let mut inner = self.inner();

@@ -9,7 +9,7 @@ mod status;
 
 pub use check::*;
 
-pub use peer_query::find_peer;
+pub use peer_query::{find_peer, MIN_KEY_PREFIX};
 pub use status::*;
 
 use crate::key::NodeKey;

@@ -114,6 +114,101 @@ pub enum ClientMsg {
         #[serde(default)]
         mapped: Option<SocketAddr>,
     },
+    /// The invites of a network this host is in; answered by [`ServerMsg::Invites`].
+    ListInvites {
+        id: u64,
+        network: String,
+    },
+    /// Revoke an invite by its id (or a prefix of it) as [`InviteEntry`] shows it: the owner
+    /// or the member who made it.
+    RevokeInvite {
+        id: u64,
+        network: String,
+        invite: String,
+    },
+    /// Owner: give the network a new name.
+    RenameNetwork {
+        id: u64,
+        network: String,
+        new_name: String,
+    },
+    /// Owner: a new password (members stay; the old one is refused from now on).
+    SetPassword {
+        id: u64,
+        network: String,
+        password: String,
+    },
+    /// Owner: lock (joins by password or invite become requests) or unlock.
+    LockNetwork {
+        id: u64,
+        network: String,
+        locked: bool,
+    },
+    /// Owner: admit or turn away `node`'s pending request.
+    AnswerRequest {
+        id: u64,
+        network: String,
+        node: NodeKey,
+        approve: bool,
+    },
+    /// Owner: take `node` out of the network; with `ban`, its key may not join again.
+    RemoveMember {
+        id: u64,
+        network: String,
+        node: NodeKey,
+        #[serde(default)]
+        ban: bool,
+    },
+    /// Owner: delete the network for every member.
+    DeleteNetwork {
+        id: u64,
+        network: String,
+    },
+}
+
+impl ClientMsg {
+    /// The request id its reply repeats (0 for `Endpoints`, which has no reply).
+    pub fn id(&self) -> u64 {
+        match self {
+            ClientMsg::CreateNetwork { id, .. }
+            | ClientMsg::JoinNetwork { id, .. }
+            | ClientMsg::LeaveNetwork { id, .. }
+            | ClientMsg::CreateInvite { id, .. }
+            | ClientMsg::JoinInvite { id, .. }
+            | ClientMsg::Logout { id }
+            | ClientMsg::ListInvites { id, .. }
+            | ClientMsg::RevokeInvite { id, .. }
+            | ClientMsg::RenameNetwork { id, .. }
+            | ClientMsg::SetPassword { id, .. }
+            | ClientMsg::LockNetwork { id, .. }
+            | ClientMsg::AnswerRequest { id, .. }
+            | ClientMsg::RemoveMember { id, .. }
+            | ClientMsg::DeleteNetwork { id, .. } => *id,
+            ClientMsg::Endpoints { .. } => 0,
+        }
+    }
+
+    /// The same request under request id `id` (`Endpoints` has none).
+    pub fn with_id(mut self, new: u64) -> Self {
+        match &mut self {
+            ClientMsg::CreateNetwork { id, .. }
+            | ClientMsg::JoinNetwork { id, .. }
+            | ClientMsg::LeaveNetwork { id, .. }
+            | ClientMsg::CreateInvite { id, .. }
+            | ClientMsg::JoinInvite { id, .. }
+            | ClientMsg::Logout { id }
+            | ClientMsg::ListInvites { id, .. }
+            | ClientMsg::RevokeInvite { id, .. }
+            | ClientMsg::RenameNetwork { id, .. }
+            | ClientMsg::SetPassword { id, .. }
+            | ClientMsg::LockNetwork { id, .. }
+            | ClientMsg::AnswerRequest { id, .. }
+            | ClientMsg::RemoveMember { id, .. }
+            | ClientMsg::DeleteNetwork { id, .. } => *id = new,
+            ClientMsg::Endpoints { .. } => {}
+        }
+        self
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,6 +235,12 @@ pub enum ErrorCode {
     InviteExpired,
     InviteInvalid,
     Internal,
+    /// Only the network's owner may do that.
+    NotOwner,
+    /// The owner removed this host and banned its key.
+    Banned,
+    /// No such member, pending request or invite.
+    NotFound,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -155,6 +256,50 @@ pub struct PeerInfo {
     /// The peer's router port mapping, when it holds one (see [`ClientMsg::Endpoints`]).
     #[serde(default)]
     pub mapped: Option<SocketAddr>,
+}
+
+/// One network of this host, in [`ServerMsg::Networks`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetworkState {
+    pub name: String,
+    /// This host is a member (an owner that left its network still gets it listed, to answer,
+    /// rename or delete it).
+    #[serde(default = "yes")]
+    pub member: bool,
+    /// This host created it.
+    #[serde(default)]
+    pub owned: bool,
+    #[serde(default)]
+    pub locked: bool,
+    /// Hosts waiting for approval (only for the owner).
+    #[serde(default)]
+    pub requests: Vec<JoinRequest>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A host that asked to join a locked network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JoinRequest {
+    pub key: NodeKey,
+    pub name: String,
+    /// Unix seconds.
+    pub asked_at: u64,
+}
+
+/// One invite as [`ServerMsg::Invites`] lists it (never its secret).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InviteEntry {
+    /// Hex of the start of the secret's hash: enough to name it, useless to join with.
+    pub id: String,
+    pub network: String,
+    /// The name of the member who made it.
+    pub created_by: String,
+    pub created_at: u64,
+    /// Unix seconds; `None`: until revoked.
+    pub expires: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -176,6 +321,30 @@ pub enum ServerMsg {
         secret: String,
         /// Unix seconds after which the coordinator refuses it.
         expires: u64,
+    },
+    /// The answer to a join (by password or invite) of a locked network: the request waits
+    /// for the owner, who is told at once; [`ServerMsg::Networks`] says how it ends.
+    JoinPending {
+        id: u64,
+        network: String,
+    },
+    /// The answer to [`ClientMsg::ListInvites`].
+    Invites {
+        id: u64,
+        invites: Vec<InviteEntry>,
+    },
+    /// This host's networks as the coordinator sees them now: sent after the Welcome and
+    /// again whenever one of them is created, joined, left, renamed, locked, deleted, gets a
+    /// join request, or this host is admitted, turned away or removed. The whole list each
+    /// time (a host is in a handful of networks), so a lost update cannot leave it wrong.
+    Networks {
+        networks: Vec<NetworkState>,
+        /// Locked networks this host asked to join, waiting for their owner.
+        #[serde(default)]
+        waiting: Vec<String>,
+        /// What just happened to this host, in plain words (removed, turned away, …).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
     },
     /// A peer appeared or changed; only the changed peer is sent, never the whole map.
     PeerUpsert {
@@ -227,6 +396,110 @@ mod tests {
         .unwrap();
         assert_eq!(j["type"], "join_network");
         assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"explode"}"#).is_err());
+    }
+
+    #[test]
+    fn owner_messages_round_trip() {
+        let k = NodeKey([3; 32]);
+        let client = vec![
+            ClientMsg::ListInvites {
+                id: 1,
+                network: "lan".into(),
+            },
+            ClientMsg::RevokeInvite {
+                id: 2,
+                network: "lan".into(),
+                invite: "a1b2c3".into(),
+            },
+            ClientMsg::RenameNetwork {
+                id: 3,
+                network: "lan".into(),
+                new_name: "party".into(),
+            },
+            ClientMsg::SetPassword {
+                id: 4,
+                network: "lan".into(),
+                password: "pw".into(),
+            },
+            ClientMsg::LockNetwork {
+                id: 5,
+                network: "lan".into(),
+                locked: true,
+            },
+            ClientMsg::AnswerRequest {
+                id: 6,
+                network: "lan".into(),
+                node: k,
+                approve: false,
+            },
+            ClientMsg::RemoveMember {
+                id: 7,
+                network: "lan".into(),
+                node: k,
+                ban: true,
+            },
+            ClientMsg::DeleteNetwork {
+                id: 8,
+                network: "lan".into(),
+            },
+        ];
+        for m in client {
+            let j = serde_json::to_string(&m).unwrap();
+            assert_eq!(serde_json::from_str::<ClientMsg>(&j).unwrap(), m, "{j}");
+            assert_eq!(m.clone().with_id(99).id(), 99);
+        }
+        let server = vec![
+            ServerMsg::JoinPending {
+                id: 1,
+                network: "lan".into(),
+            },
+            ServerMsg::Invites {
+                id: 2,
+                invites: vec![InviteEntry {
+                    id: "a1b2c3d4e5f6".into(),
+                    network: "lan".into(),
+                    created_by: "alice".into(),
+                    created_at: 5,
+                    expires: None,
+                }],
+            },
+            ServerMsg::Networks {
+                networks: vec![NetworkState {
+                    name: "lan".into(),
+                    member: true,
+                    owned: true,
+                    locked: true,
+                    requests: vec![JoinRequest {
+                        key: k,
+                        name: "bob".into(),
+                        asked_at: 9,
+                    }],
+                }],
+                waiting: vec!["other".into()],
+                note: Some("removed".into()),
+            },
+            ServerMsg::Error {
+                id: 3,
+                code: ErrorCode::NotOwner,
+                message: "only alice".into(),
+            },
+        ];
+        for m in server {
+            let j = serde_json::to_string(&m).unwrap();
+            assert_eq!(serde_json::from_str::<ServerMsg>(&j).unwrap(), m, "{j}");
+        }
+        // A remove without `ban` (the default) and a minimal networks push parse.
+        let m: ClientMsg = serde_json::from_str(
+            r#"{"type":"remove_member","id":1,"network":"lan","node":"AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM="}"#,
+        )
+        .unwrap();
+        assert!(matches!(m, ClientMsg::RemoveMember { ban: false, .. }));
+        let m: ServerMsg =
+            serde_json::from_str(r#"{"type":"networks","networks":[{"name":"lan"}]}"#).unwrap();
+        let ServerMsg::Networks { networks, note, .. } = m else {
+            panic!("not networks");
+        };
+        assert!(networks[0].member && !networks[0].owned && note.is_none());
     }
 
     #[test]

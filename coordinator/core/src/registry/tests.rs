@@ -556,3 +556,4 @@ fn from_snapshot_refuses_inconsistent_state() {
 
 /// Invites and logout.
 mod invites;
+mod owner;
