@@ -92,6 +92,7 @@ done
 check "bash completion parses and completes subcommands" \
   bash -c '. /usr/share/bash-completion/completions/warren && grep -q netcheck /usr/share/bash-completion/completions/warren'
 check "man page warren(1) documents the subcommands" sh -c 'zcat /usr/share/man/man1/warren.1.gz | grep -q "^\.SS invite"'
+check "man page warren(1) documents hosting" sh -c 'zcat /usr/share/man/man1/warren.1.gz | grep -q "^\.SS host" && zcat /usr/share/man/man1/warren.1.gz | grep -q "Host a network from this PC"'
 check "group warren exists" getent group warren
 if [ -x "$target/$profile/warren-gui" ]; then
   mode_is /usr/bin/warren-gui 755 root:root

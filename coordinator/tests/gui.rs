@@ -765,11 +765,12 @@ fn gui_actions_against_a_daemon() {
 /// --smoke-test-host` runs the first run (the name), Host a network, the owner's Locked
 /// switch, Invite friends (the code on the clipboard, read back with `xclip`), Approve of the
 /// friend's request and Remove, through the same functions as the buttons; a screenshot is
-/// kept in `target/tmp/warren-gui-host.ppm`.
+/// kept in `target/tmp/warren-gui-host.ppm`. The host's router forwards ports (miniupnpd), so
+/// the friend on another site reaches the coordinator on the host's PC.
 #[test]
 fn gui_first_run_host_invite_approve_remove() {
     let mut lab = Lab::start("guihost");
-    let (_sa, mut ha) = lab.add_site(SiteKind::PortRestricted, 1, "a");
+    let (_sa, mut ha) = lab.add_site(SiteKind::PortRestrictedUpnp, 1, "a");
     let (_sb, mut hb) = lab.add_site(SiteKind::FullCone, 1, "b");
     let (a, b) = (&mut ha[0], &mut hb[0]);
     start_all(&mut [&mut *a, &mut *b]);
@@ -831,6 +832,8 @@ fn gui_first_run_host_invite_approve_remove() {
     );
 
     // The friend pastes the code; the network is locked, so the owner's window approves.
+    // The friend chose its name at its own first run.
+    b.warren_ok(&["name", &b.name]);
     let friend = {
         let socket = b.socket.clone();
         let code = code.clone();

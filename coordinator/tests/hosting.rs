@@ -291,7 +291,10 @@ fn host_at_home_friends_join_by_invite() {
     assert!(out.contains("hosts nothing any more"), "{out}");
     let t0 = Instant::now();
     while hosted_coordinator_running(pc) {
-        assert!(t0.elapsed() < Duration::from_secs(10), "coordinator still runs");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "coordinator still runs"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let st = pc.status();

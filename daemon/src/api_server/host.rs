@@ -102,7 +102,11 @@ pub async fn delete(state: &ApiState, network: String) -> Result<Answer, String>
         },
     )
     .await?;
-    let hosted = state.hosting.status().map(|h| h.networks).unwrap_or_default();
+    let hosted = state
+        .hosting
+        .status()
+        .map(|h| h.networks)
+        .unwrap_or_default();
     let last = hosted.len() == 1 && state.hosting.hosts(&network);
     if last {
         // Nothing left to follow on this PC's coordinator: log out while it still answers.

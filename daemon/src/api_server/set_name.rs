@@ -53,7 +53,7 @@ pub async fn set_name(state: &ApiState, raw: &str) -> Response {
 pub fn rename(state: &ApiState) -> Option<CoordinatorSettings> {
     let chosen = state.names.chosen()?;
     let c = super::answer::remembered(state)?;
-    (c.name != chosen).then(|| CoordinatorSettings { name: chosen, ..c })
+    (c.name != chosen).then_some(CoordinatorSettings { name: chosen, ..c })
 }
 
 /// An explicit `--name` on `up` or an invite is a choice of name too: kept like `SetName`'s.

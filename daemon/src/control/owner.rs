@@ -75,8 +75,8 @@ pub fn done_text(req: &ClientMsg) -> String {
             locked: true,
             ..
         } => format!(
-            "locked {network}: new members now wait for your approval (`warren requests` \
-             lists them; `warren unlock {network}` ends this)"
+            "locked {network}: new members now wait for your approval (they are listed as \
+             join requests; unlock {network} to let them in directly again)"
         ),
         ClientMsg::LockNetwork { network, .. } => {
             format!("unlocked {network}: the password or an invite lets new members in again")
@@ -87,15 +87,15 @@ pub fn done_text(req: &ClientMsg) -> String {
             ..
         } => format!("approved: the host is now a member of {network}"),
         ClientMsg::AnswerRequest { network, .. } => format!(
-            "turned down the request to join {network} (the host may ask again; \
-             `warren remove {network} WHO --ban` while it waits turns it away for good)"
+            "turned down the request to join {network} (the host may ask again; remove and \
+             ban it to turn it away for good)"
         ),
         ClientMsg::RemoveMember {
             network, ban: true, ..
         } => format!("removed the host from {network} and banned it: it cannot join again"),
         ClientMsg::RemoveMember { network, .. } => format!(
             "removed the host from {network} (it can join again with the password or an \
-             invite; add --ban to stop that)"
+             invite; remove and ban it to stop that)"
         ),
         ClientMsg::DeleteNetwork { network, .. } => {
             format!("deleted network {network}: its members no longer have it")
@@ -108,7 +108,7 @@ pub fn done_text(req: &ClientMsg) -> String {
 pub fn pending(reply: Reply, network: &str) {
     let _ = reply.send(Ok(Answer::Done(format!(
         "network {network} is locked: your request to join waits for its owner's approval; \
-         you are let in as soon as they approve (`warren status` shows it waiting until then)"
+         you are let in as soon as they approve, with nothing more to do"
     ))));
 }
 
@@ -135,6 +135,7 @@ mod tests {
                 locked: vec![],
                 requests: vec![],
                 waiting: vec![],
+                name_taken: false,
             }),
             ..Default::default()
         }
@@ -193,13 +194,16 @@ mod tests {
             network: "lan".into(),
             locked: true,
         };
-        assert!(done_text(&lock).contains("`warren requests`"));
+        // Words the CLI and the window can both show: no command lines, no flags.
+        assert!(done_text(&lock).contains("join requests"));
+        assert!(!done_text(&lock).contains('`'));
         let remove = ClientMsg::RemoveMember {
             id: 1,
             network: "lan".into(),
             node: NodeKey([1; 32]),
             ban: false,
         };
-        assert!(done_text(&remove).contains("--ban"));
+        assert!(done_text(&remove).contains("remove and ban"));
+        assert!(!done_text(&remove).contains("--"));
     }
 }
