@@ -27,17 +27,9 @@ static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 impl Operators {
     /// An absent file is an empty list; one that does not parse is an error naming the file.
     pub fn load(state_dir: &Path) -> Result<Operators> {
-        let p = path(state_dir);
-        match std::fs::read(&p) {
-            Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
-                format!(
-                    "the operator list {} is damaged (fix or delete it)",
-                    p.display()
-                )
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Operators::default()),
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", p.display())),
-        }
+        Ok(crate::paths::read_json(&path(state_dir))
+            .context("the operator list")?
+            .unwrap_or_default())
     }
 
     pub fn uids(&self) -> Vec<u32> {
@@ -76,10 +68,7 @@ impl Operators {
         std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
             .create(state_dir)
             .with_context(|| format!("cannot create {}", state_dir.display()))?;
-        let p = path(state_dir);
-        let tmp = p.with_extension(format!("json.{}.tmp", std::process::id()));
-        crate::paths::write_durably(&tmp, &p, &serde_json::to_vec_pretty(self)?)
-            .with_context(|| format!("cannot write {}", p.display()))
+        crate::paths::write_json(&path(state_dir), self)
     }
 }
 

@@ -12,6 +12,7 @@ pub async fn host(
     password: Option<String>,
 ) -> Result<Answer, String> {
     let hosting = &state.hosting;
+    hosting.check_record()?;
     let key = hosting.coordinator_key()?;
     let current = {
         let v = state.control.view.lock().expect("control view lock");

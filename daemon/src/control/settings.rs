@@ -1,7 +1,7 @@
 //! Which coordinator to use, remembered in `<state-dir>/coordinator.json` so a restarted daemon
 //! reconnects by itself.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use warren_proto::key::NodeKey;
@@ -29,22 +29,12 @@ impl CoordinatorSettings {
     /// `Ok(None)` when this host never ran `warren up`; a file that does not parse is an error
     /// (and is left alone).
     pub fn load(state_dir: &Path) -> Result<Option<Self>> {
-        let p = path(state_dir);
-        match std::fs::read(&p) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .with_context(|| format!("{} is corrupt", p.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", p.display())),
-        }
+        crate::paths::read_json(&path(state_dir))
     }
 
     /// Written to a temporary file and renamed over the old one, so a crash keeps one of them.
     pub fn save(&self, state_dir: &Path) -> Result<()> {
-        let p = path(state_dir);
-        let tmp = p.with_extension("json.tmp");
-        crate::paths::write_durably(&tmp, &p, &serde_json::to_vec_pretty(self)?)?;
-        Ok(())
+        crate::paths::write_json(&path(state_dir), self)
     }
 
     /// `warren logout`: forget the coordinator (nothing to do if it was never set).

@@ -1,7 +1,7 @@
 //! Whether the user turned Warren off (`warren down`), remembered in `<state-dir>/tunnel.json` so
 //! a restarted daemon (or a rebooted host) stays off until `warren up`.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -19,21 +19,12 @@ fn path(state_dir: &Path) -> PathBuf {
 impl TunnelState {
     /// Up when never set; a file that does not parse is an error (and is left alone).
     pub fn load(state_dir: &Path) -> Result<Self> {
-        let p = path(state_dir);
-        match std::fs::read(&p) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .with_context(|| format!("{} is corrupt", p.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self { up: true }),
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", p.display())),
-        }
+        Ok(crate::paths::read_json(&path(state_dir))?.unwrap_or(Self { up: true }))
     }
 
     /// Written to a temporary file and renamed, so a crash keeps the old or the new state.
     pub fn save(&self, state_dir: &Path) -> Result<()> {
-        let p = path(state_dir);
-        let tmp = p.with_extension("json.tmp");
-        crate::paths::write_durably(&tmp, &p, &serde_json::to_vec(self)?)?;
-        Ok(())
+        crate::paths::write_json(&path(state_dir), self)
     }
 }
 

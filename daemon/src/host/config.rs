@@ -1,7 +1,7 @@
 //! What this PC hosts, remembered in `<state-dir>/hosting.json` so a rebooted host starts its
 //! coordinator again by itself.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -45,20 +45,11 @@ impl HostingConfig {
     /// The default (nothing hosted) when the file does not exist; a file that does not parse is
     /// an error, and is left alone.
     pub fn load(state_dir: &Path) -> Result<Self> {
-        let p = path(state_dir);
-        match std::fs::read(&p) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .with_context(|| format!("{} is corrupt", p.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", p.display())),
-        }
+        Ok(crate::paths::read_json(&path(state_dir))?.unwrap_or_default())
     }
 
     pub fn save(&self, state_dir: &Path) -> Result<()> {
-        let p = path(state_dir);
-        let tmp = p.with_extension("json.tmp");
-        crate::paths::write_durably(&tmp, &p, &serde_json::to_vec_pretty(self)?)?;
-        Ok(())
+        crate::paths::write_json(&path(state_dir), self)
     }
 
     /// Adds `network` (lowercase); `false` when it was hosted already.

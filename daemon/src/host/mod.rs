@@ -41,6 +41,9 @@ struct Inner {
     config: HostingConfig,
     /// The hosted coordinator's public key, once read.
     key: Option<NodeKey>,
+    /// Why hosting.json could not be read: it is left alone, and nothing is hosted (or
+    /// written over it) until a person fixes or deletes it.
+    damaged: Option<String>,
     /// One mapping task per port while hosting.
     mappings: Vec<portmap::Handle>,
 }
@@ -49,13 +52,11 @@ struct Inner {
 /// `warren-coordinator --published`); written only when it changes.
 fn publish(file: &std::path::Path, published: Option<Published>) {
     let entries: Vec<Published> = published.into_iter().collect();
-    let bytes = serde_json::to_vec(&entries).expect("serializable");
-    if std::fs::read(file).ok().as_deref() == Some(&bytes[..]) {
+    if crate::paths::read_json(file).ok().flatten().as_ref() == Some(&entries) {
         return;
     }
-    let tmp = file.with_extension("json.tmp");
-    if let Err(e) = crate::paths::write_durably(&tmp, file, &bytes) {
-        tracing::warn!("cannot tell the hosted coordinator its public ports: {e}");
+    if let Err(e) = crate::paths::write_json(file, &entries) {
+        tracing::warn!("cannot tell the hosted coordinator its public ports: {e:#}");
     }
 }
 
@@ -63,10 +64,13 @@ impl Hosting {
     /// Picks up what this PC hosted before a restart and starts hosting it again. A corrupt
     /// hosting.json is reported and left alone (nothing is hosted until it is fixed).
     pub fn start(state_dir: PathBuf, tun: String) -> Arc<Hosting> {
-        let config = HostingConfig::load(&state_dir).unwrap_or_else(|e| {
-            tracing::error!("{e:#}; not hosting anything until it is fixed or removed");
-            HostingConfig::default()
-        });
+        let (config, damaged) = match HostingConfig::load(&state_dir) {
+            Ok(c) => (c, None),
+            Err(e) => {
+                tracing::error!("{e:#}; not hosting anything until it is fixed or removed");
+                (HostingConfig::default(), Some(format!("{e:#}")))
+            }
+        };
         let port = config.port;
         let hosting = Arc::new(Hosting {
             supervisor: Supervisor::spawn(
@@ -80,6 +84,7 @@ impl Hosting {
             inner: Mutex::new(Inner {
                 config,
                 key: None,
+                damaged,
                 mappings: Vec::new(),
             }),
             ports: Arc::new(Mutex::new(reach::ports(port))),
@@ -178,8 +183,20 @@ impl Hosting {
         self.inner().config.hosts(network)
     }
 
+    /// Refuses to host while the record of what is hosted is damaged (it would be written over).
+    pub fn check_record(&self) -> Result<(), String> {
+        match &self.inner().damaged {
+            Some(e) => Err(format!(
+                "cannot host: {e}. It records the networks this PC hosts; once it is fixed or \
+                 deleted, restart the Warren service and host again"
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Remembers that `network` is hosted here.
     pub fn add_network(&self, network: &str) -> Result<(), String> {
+        self.check_record()?;
         let mut inner = self.inner();
         let mut config = inner.config.clone();
         if config.add(network) {
@@ -288,5 +305,38 @@ impl Hosting {
         }
         let first = all.remove(0);
         Ok((first, all))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_damaged_record_refuses_hosting_and_is_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("hosting.json");
+        std::fs::write(&file, "{\"port\": 74").unwrap();
+        let h = Hosting::start(d.path().to_path_buf(), "warren0".into());
+        let e = h.check_record().unwrap_err();
+        assert!(e.contains("hosting.json is damaged"), "{e}");
+        assert!(e.contains("fixed or deleted"), "{e}");
+        assert!(h.add_network("party").is_err());
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "{\"port\": 74");
+        assert!(h.status().is_none());
+    }
+
+    #[test]
+    fn what_is_hosted_is_remembered() {
+        let d = tempfile::tempdir().unwrap();
+        let h = Hosting::start(d.path().to_path_buf(), "warren0".into());
+        assert!(h.check_record().is_ok());
+        h.add_network("Party").unwrap();
+        assert!(h.hosts("party"));
+        assert_eq!(
+            HostingConfig::load(d.path()).unwrap().networks,
+            vec!["party".to_string()]
+        );
+        assert_eq!(h.loopback_address(), "127.0.0.1:7443");
     }
 }
