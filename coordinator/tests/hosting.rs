@@ -373,6 +373,21 @@ fn router_without_port_mapping() {
     let all = [&*pc, &*neighbour];
     wait_all_online(&all, Duration::from_secs(20));
     ping_all(&all, "host and neighbour");
+
+    // A second hosted network, deleted again: the coordinator keeps running for the first.
+    let out = pc.warren_ok(&["host", "second"]);
+    assert!(out.contains("this PC now hosts network second"), "{out}");
+    assert_eq!(
+        pc.status()["hosting"]["networks"],
+        serde_json::json!([NET, "second"])
+    );
+    let out = pc.warren_ok(&["delete", "second"]);
+    assert!(!out.contains("hosts nothing"), "{out}");
+    let st = pc.status();
+    assert_eq!(st["hosting"]["networks"], serde_json::json!([NET]));
+    assert_eq!(st["hosting"]["running"], true);
+    assert!(hosted_coordinator_running(pc));
+    ping_all(&all, "host and neighbour after the second network went");
 }
 
 /// Another host on the LAN already holds the coordinator's port numbers on the router, so the
@@ -424,7 +439,16 @@ fn public_ports_differ_from_local_ones() {
     let decoded = warren_proto::invite::Invite::decode(&invite).unwrap();
     assert_eq!(decoded.coordinator, public.to_string());
 
-    join(f1, &invite);
+    // The friend was in a network on another coordinator: the switch is said, not hidden
+    // (one coordinator at a time for now).
+    f1.up(&lab.coordinator);
+    f1.warren_ok(&["create", "elsewhere", "--password", "pw"]);
+    let out = f1.warren_ok(&["join", &invite, "--name", &f1.name]);
+    assert!(
+        out.contains(&format!("joined network {NET}"))
+            && out.contains("no longer reaches the members of elsewhere"),
+        "{out}"
+    );
     wait_all_online(&[&*pc, &*f1], Duration::from_secs(20));
     // STUN through the public STUN ports worked: the friend knows its public address.
     wait_status(f1, Duration::from_secs(15), "its public address", |st| {

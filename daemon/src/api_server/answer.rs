@@ -262,11 +262,15 @@ async fn join_invite(state: &ApiState, code: &str, name: Option<String>) -> Resp
     // The key names the coordinator; its addresses may differ (a host's own PC reaches the
     // coordinator it hosts through loopback, its friends at the router's address).
     let previous = remembered(state);
-    let (same, connected) = {
+    let (same, connected, left) = {
         let v = state.control.view.lock().expect("control view lock");
         match &v.coordinator {
-            Some(c) => (c.public_key == inv.coordinator_key, c.connected),
-            None => (false, false),
+            Some(c) => (
+                c.public_key == inv.coordinator_key,
+                c.connected,
+                c.networks.clone(),
+            ),
+            None => (false, false, Vec::new()),
         }
     };
     // Another coordinator's invite that does not work must not cost the user the one they had.
@@ -301,6 +305,20 @@ async fn join_invite(state: &ApiState, code: &str, name: Option<String>) -> Resp
     .await;
     match joined {
         Err(e) => error(restore(state, fallback, e).await),
+        Ok(Answer::Done(text)) if !same && !left.is_empty() => {
+            // One coordinator at a time for now: say what the switch cost instead of hiding it.
+            let previous = fallback.map(|p| p.address).unwrap_or_default();
+            Response::Done {
+                message: format!(
+                    "{text}. This PC now follows {}'s coordinator, so it no longer reaches the \
+                     members of {} (coordinator {previous}): Warren is in one coordinator's \
+                     networks at a time for now; an invite to {} brings them back",
+                    inv.network,
+                    left.join(", "),
+                    if left.len() == 1 { "it" } else { "one of them" }
+                ),
+            }
+        }
         ok => done(ok),
     }
 }
