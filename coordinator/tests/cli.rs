@@ -123,11 +123,12 @@ fn networks_invites_and_their_errors() {
     );
     b.warren_err(&["leave", "lan"], &["not a member of network lan"]);
     a.warren_err(&["invite", "other"], &["not a member of network other"]);
-    // An invite naming a coordinator that does not answer: refused, and B keeps its own.
+    // An invite naming a coordinator that does not answer: refused, and B keeps its own. (The
+    // key names the coordinator: an invite with B's coordinator's key is that coordinator.)
     let bogus = warren_proto::invite::Invite {
         coordinator: format!("{}:9", lab::COORDINATOR_IP),
         alternates: vec![],
-        coordinator_key: lab.coordinator.key.parse().unwrap(),
+        coordinator_key: warren_proto::key::NodeKey([7; 32]),
         network: "lan".into(),
         secret: [1; 16],
         expires: u64::MAX / 2,

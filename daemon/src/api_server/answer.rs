@@ -278,11 +278,22 @@ async fn join_invite(state: &ApiState, code: &str, name: Option<String>) -> Resp
     let up = state.dataplane.node().is_up();
     if !same || !connected || !up || name.is_some() {
         let settings = match previous.filter(|_| same) {
-            // Our own coordinator (or one we know): keep the addresses that work from here.
-            Some(known) => CoordinatorSettings {
-                name: name.unwrap_or_else(|| current_name(state)),
-                ..known
-            },
+            // A coordinator we know (our own, say): the addresses that work from here first,
+            // then the invite's (its router may have a new public address).
+            Some(known) => {
+                let mut alternates = known.alternates.clone();
+                for a in std::iter::once(&inv.coordinator).chain(&inv.alternates) {
+                    if *a != known.address && !alternates.contains(a) {
+                        alternates.push(a.clone());
+                    }
+                }
+                alternates.truncate(warren_proto::invite::MAX_ALTERNATES);
+                CoordinatorSettings {
+                    name: name.unwrap_or_else(|| current_name(state)),
+                    alternates,
+                    ..known
+                }
+            }
             None => CoordinatorSettings {
                 address: inv.coordinator.clone(),
                 public_key: inv.coordinator_key,
