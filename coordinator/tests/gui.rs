@@ -848,12 +848,11 @@ fn gui_first_run_host_invite_approve_remove() {
         })
     };
     assert_eq!(next_line("the approval"), format!("approved {}", b.name));
-    wait_status(b, Duration::from_secs(30), "admitted", |st| {
-        st["coordinator"]["networks"] == serde_json::json!(["game-night"])
-    });
     let _ = friend.join();
 
-    // Remove: the friend is out.
+    // Remove: the window removes the friend as soon as its member list shows it (so the
+    // approval admitted it), and the friend is out. (That the admitted host itself sees the
+    // network is `owner.rs`'s to show: here the window may remove it within milliseconds.)
     assert_eq!(next_line("the removal"), format!("removed {}", b.name));
     wait_status(b, Duration::from_secs(30), "removed", |st| {
         st["coordinator"]["networks"] == serde_json::json!([])
