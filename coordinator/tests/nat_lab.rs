@@ -22,7 +22,7 @@
 mod lab;
 
 use lab::matrix::{first_reply, first_reply_blocking, ping, run_matrix, RELAY_FIRST_REPLY_LIMIT};
-use lab::node::{start_all, wait_path, Host, StandaloneRelay};
+use lab::node::{networks, start_all, wait_path, Host, StandaloneRelay};
 use lab::site::SiteKind;
 use lab::Lab;
 use serde_json::Value;
@@ -37,17 +37,6 @@ fn nat_matrix() {
 
 fn coordinator_connected(st: &Value) -> bool {
     st["coordinator"]["connected"] == true
-}
-
-fn networks(st: &Value) -> Vec<String> {
-    st["coordinator"]["networks"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|n| n.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Polls `cond` on each host's status every 100 ms until it holds for all of them; returns the

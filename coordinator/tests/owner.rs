@@ -12,7 +12,7 @@
 mod lab;
 
 use lab::matrix::{first_reply_blocking, ping};
-use lab::node::{start_all, wait_status, Host};
+use lab::node::{networks, start_all, wait_status, Host};
 use lab::site::SiteKind;
 use lab::Lab;
 use serde_json::Value;
@@ -21,17 +21,6 @@ use std::time::{Duration, Instant};
 
 fn json(out: &str) -> Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
-}
-
-fn networks(st: &Value) -> Vec<String> {
-    st["coordinator"]["networks"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|n| n.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn overlay(h: &Host) -> Ipv4Addr {

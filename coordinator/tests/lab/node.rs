@@ -525,6 +525,18 @@ pub fn start_all(hosts: &mut [&mut Host]) {
     }
 }
 
+/// The coordinator's networks in a `status --json`.
+pub fn networks(st: &Value) -> Vec<String> {
+    st["coordinator"]["networks"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|n| n.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Polls `host`'s status until `cond` holds, or panics after `limit` naming `what`.
 pub fn wait_status(host: &Host, limit: Duration, what: &str, cond: impl Fn(&Value) -> bool) {
     let t0 = Instant::now();
