@@ -316,6 +316,11 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
             });
             return join_answered(server, node, id, &network, joined);
         }
+        ClientMsg::AddressClash { ip, key } => {
+            // Forwarding lands with the coordinator's side of the clash design.
+            tracing::debug!(node = %node, %ip, peer = %key, "address clash reported");
+            return;
+        }
         msg @ (ClientMsg::ListInvites { .. }
         | ClientMsg::RevokeInvite { .. }
         | ClientMsg::RenameNetwork { .. }

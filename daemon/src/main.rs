@@ -193,6 +193,7 @@ async fn serve(
         .clone()
         .unwrap_or_else(paths::hostname);
     let self_status = SelfStatus {
+        address_moves: 0,
         name: name.clone(),
         overlay_ip: v4.into(),
         overlay_ip6: Some(v6.into()),

@@ -41,6 +41,27 @@ pub fn derive_v4(key: &NodeKey) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(OVERLAY_V4.network()) | host)
 }
 
+/// The `attempt`-th IPv4 address a host tries when its earlier ones clashed with another
+/// host's (attempt 0 is [`derive_v4`]): a fresh hash each time, so two hosts that clashed
+/// once do not clash again.
+pub fn derive_v4_attempt(key: &NodeKey, attempt: u32) -> Ipv4Addr {
+    if attempt == 0 {
+        return derive_v4(key);
+    }
+    let mut h = Blake2s256::new();
+    h.update(b"warren overlay v4 attempt");
+    h.update(attempt.to_be_bytes());
+    h.update(key.0);
+    let d: [u8; 32] = h.finalize().into();
+    let host_bits = 32 - OVERLAY_V4.prefix_len() as u32;
+    let mask = (1u32 << host_bits) - 1;
+    let mut host = u32::from_be_bytes([d[0], d[1], d[2], d[3]]) & mask;
+    if host == 0 || host == mask {
+        host = 1;
+    }
+    Ipv4Addr::from(u32::from(OVERLAY_V4.network()) | host)
+}
+
 /// The IPv6 overlay address for a key: 64 hash bits inside [`OVERLAY_V6`].
 pub fn derive_v6(key: &NodeKey) -> Ipv6Addr {
     let d = digest(b"warren overlay v6", key);
@@ -65,5 +86,15 @@ mod tests {
             assert_eq!(derive_v4(&k), v4);
         }
         assert_ne!(derive_v4(&NodeKey([1; 32])), derive_v4(&NodeKey([2; 32])));
+    }
+
+    #[test]
+    fn attempts_give_fresh_addresses_inside_the_plan() {
+        let k = NodeKey([9; 32]);
+        assert_eq!(derive_v4_attempt(&k, 0), derive_v4(&k));
+        let tried: std::collections::BTreeSet<_> =
+            (0..50).map(|a| derive_v4_attempt(&k, a)).collect();
+        assert_eq!(tried.len(), 50);
+        assert!(tried.iter().all(|a| OVERLAY_V4.contains(a)));
     }
 }

@@ -4,6 +4,7 @@ use warren_proto::key::NodeKey;
 
 fn peer(name: &str, ip: &str, networks: &[&str], online: bool, path: PathKind) -> PeerStatus {
     PeerStatus {
+        address_clash: false,
         name: name.into(),
         public_key: NodeKey([name.len() as u8; 32]),
         overlay_ip: Some(ip.parse().unwrap()),
@@ -22,8 +23,10 @@ fn peer(name: &str, ip: &str, networks: &[&str], online: bool, path: PathKind) -
 
 fn sample(peers: Vec<PeerStatus>, networks: &[&str]) -> Status {
     Status {
+        coordinators: Vec::new(),
         state: TunnelState::Up,
         self_: SelfStatus {
+            address_moves: 0,
             name: "alice".into(),
             overlay_ip: "100.64.0.1".parse().unwrap(),
             overlay_ip6: None,

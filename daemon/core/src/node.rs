@@ -1174,6 +1174,7 @@ impl Node {
                 };
                 let rtt = best.map(|b| b.rtt.as_millis() as u32).or(handshake_rtt);
                 PeerStatus {
+                    address_clash: false,
                     name: p.name().to_string(),
                     public_key: p.public_key(),
                     overlay_ip: p.overlay_ip(),

@@ -43,6 +43,7 @@ pub fn build(state: &ApiState) -> Status {
         }
     }
     Status {
+        coordinators: Vec::new(),
         state: if node.is_up() {
             TunnelState::Up
         } else {

@@ -165,6 +165,7 @@ async fn handshake(
         udp_port: ctx.udp_port,
         lan_endpoints: lan::lan_endpoints(ctx.udp_port, &ctx.tun),
         dialed: Some(dialed),
+        claim: None,
     };
     let (hs, first) = ClientHandshake::start(
         &ctx.node_secret,

@@ -548,6 +548,9 @@ async fn session(
                             let _ = reply.send(Err(message));
                         }
                     }
+                    ServerMsg::AddressClash { ip } => {
+                        tracing::warn!(%ip, "a member sees another host at this host's address");
+                    }
                     ServerMsg::PeerUpsert { peer } => upsert_peer(ctx, &peer),
                     ServerMsg::PeerRemove { key } => {
                         ctx.dataplane.node().remove_peer(&key);

@@ -218,6 +218,7 @@ mod tests {
         use warren_proto::control::msg::NatKind;
         use warren_proto::key::NodeKey;
         let peer = |name: &str, ip: &str, net: &str, key: u8| PeerStatus {
+            address_clash: false,
             name: name.into(),
             public_key: NodeKey([key; 32]),
             overlay_ip: Some(ip.parse().unwrap()),
@@ -233,8 +234,10 @@ mod tests {
             relay: None,
         };
         let s = Status {
+            coordinators: Vec::new(),
             state: warren_proto::api::TunnelState::Up,
             self_: SelfStatus {
+                address_moves: 0,
                 name: "Alice".into(),
                 overlay_ip: "100.64.0.1".parse().unwrap(),
                 overlay_ip6: None,

@@ -9,6 +9,7 @@ use warren_proto::key::NodeKey;
 
 fn peer(name: &str, last: u8, online: bool, path: PathKind, nets: &[&str]) -> PeerStatus {
     PeerStatus {
+        address_clash: false,
         name: name.into(),
         public_key: NodeKey([last; 32]),
         overlay_ip: Some(format!("100.64.0.{last}").parse().unwrap()),
@@ -46,12 +47,14 @@ fn coordinator(connected: bool, error: Option<&str>, nets: &[&str]) -> Coordinat
 
 fn status(up: bool, coord: Option<CoordinatorStatus>, peers: Vec<PeerStatus>) -> Link {
     Link::Live(Box::new(Status {
+        coordinators: Vec::new(),
         state: if up {
             TunnelState::Up
         } else {
             TunnelState::Down
         },
         self_: SelfStatus {
+            address_moves: 0,
             name: "alice-host".into(),
             overlay_ip: "100.100.1.1".parse().unwrap(),
             overlay_ip6: None,

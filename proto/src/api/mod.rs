@@ -278,8 +278,10 @@ mod tests {
     #[test]
     fn status_uses_self_and_lowercase_paths() {
         let s = Status {
+            coordinators: Vec::new(),
             state: TunnelState::Up,
             self_: SelfStatus {
+                address_moves: 0,
                 name: "a".into(),
                 overlay_ip: "100.64.0.1".parse().unwrap(),
                 overlay_ip6: None,
@@ -292,6 +294,7 @@ mod tests {
                 mapped: None,
             },
             peers: vec![PeerStatus {
+                address_clash: false,
                 name: "b".into(),
                 public_key: NodeKey([2; 32]),
                 overlay_ip: None,

@@ -29,6 +29,10 @@ pub struct Status {
     /// `None` in manual mode (no `warren up` yet).
     #[serde(default)]
     pub coordinator: Option<CoordinatorStatus>,
+    /// Every coordinator whose networks this host is in, `coordinator` (the first) included:
+    /// a host can be in networks of several hosts at once. Each lists its own networks.
+    #[serde(default)]
+    pub coordinators: Vec<CoordinatorStatus>,
     /// Broadcast and multicast packets copied to peers and received from them.
     #[serde(default)]
     pub broadcast: BroadcastStatus,
@@ -157,6 +161,10 @@ pub struct SelfStatus {
     /// The router port mapping this host holds (UPnP-IGD, NAT-PMP or PCP), when it has one.
     #[serde(default)]
     pub mapped: Option<SocketAddr>,
+    /// Times this host moved to a fresh overlay address because another host had its
+    /// address (a coordinator refused it, or a member saw a clash); see the README.
+    #[serde(default)]
+    pub address_moves: u64,
 }
 
 fn unknown_nat() -> NatKind {
@@ -183,6 +191,10 @@ pub struct PeerStatus {
     /// The relay carrying this peer's traffic, while `path` is `relay`.
     #[serde(default)]
     pub relay: Option<SocketAddr>,
+    /// Another peer, from another coordinator, has the same overlay address and was known
+    /// first: this one is not routed until one of them moves (which happens within seconds).
+    #[serde(default)]
+    pub address_clash: bool,
 }
 
 /// One pong: which path it took and how long the round trip was.

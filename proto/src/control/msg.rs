@@ -3,7 +3,7 @@
 
 use crate::key::NodeKey;
 use serde::{Deserialize, Serialize};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 pub const CONTROL_VERSION: u32 = 1;
 
@@ -22,6 +22,13 @@ pub struct Hello {
     /// [`Welcome`] must be the public ones (see [`Published`]). Absent from older daemons.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dialed: Option<SocketAddr>,
+    /// The overlay IPv4 address this host uses with all its coordinators. A host in networks
+    /// of several coordinators has one address everywhere: each coordinator leases it the
+    /// claimed address unless another of its nodes holds it, and then leases another one
+    /// (the [`Welcome`]'s `overlay_ip` differs from the claim), which tells the host to move
+    /// to a fresh address everywhere. Absent from older daemons (leased as before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<Ipv4Addr>,
 }
 
 /// A public address under which a coordinator is reached through port forwarding, with the
@@ -114,6 +121,14 @@ pub enum ClientMsg {
         #[serde(default)]
         mapped: Option<SocketAddr>,
     },
+    /// Two peers of this host, from different coordinators, have the same overlay address
+    /// `ip`: `key`, a member of this coordinator, should move (the one with the greater key
+    /// moves, so every host that sees the clash asks the same one). Forwarded to `key` as
+    /// [`ServerMsg::AddressClash`] when it shares a network with the sender and holds `ip`.
+    AddressClash {
+        ip: Ipv4Addr,
+        key: NodeKey,
+    },
     /// The invites of a network this host is in; answered by [`ServerMsg::Invites`].
     ListInvites {
         id: u64,
@@ -184,7 +199,7 @@ impl ClientMsg {
             | ClientMsg::AnswerRequest { id, .. }
             | ClientMsg::RemoveMember { id, .. }
             | ClientMsg::DeleteNetwork { id, .. } => *id,
-            ClientMsg::Endpoints { .. } => 0,
+            ClientMsg::Endpoints { .. } | ClientMsg::AddressClash { .. } => 0,
         }
     }
 
@@ -205,7 +220,7 @@ impl ClientMsg {
             | ClientMsg::AnswerRequest { id, .. }
             | ClientMsg::RemoveMember { id, .. }
             | ClientMsg::DeleteNetwork { id, .. } => *id = new,
-            ClientMsg::Endpoints { .. } => {}
+            ClientMsg::Endpoints { .. } | ClientMsg::AddressClash { .. } => {}
         }
         self
     }
@@ -357,6 +372,11 @@ pub enum ServerMsg {
     /// the old ticket will soon expire.
     RelayTicket {
         ticket: String,
+    },
+    /// A member of one of this host's networks also knows another host, from another
+    /// coordinator, at this host's overlay address `ip`: move to a fresh address everywhere.
+    AddressClash {
+        ip: Ipv4Addr,
     },
     /// Both sides get this at the same moment: probe `peer`'s candidates now.
     CallMeMaybe {
