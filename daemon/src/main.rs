@@ -241,6 +241,7 @@ async fn serve(
     let api_state_dir = state_dir.clone();
     let control_ctx = control::session::ControlContext {
         node_secret: secret,
+        node_key: key,
         dataplane: dp.clone(),
         state_dir,
         tun: args.tun.clone(),

@@ -7,6 +7,7 @@ use tokio::sync::oneshot;
 use warren_proto::api::{find_peer, PingReply, Request, Response, PING_TIMEOUT_MS};
 use warren_proto::control::msg::ClientMsg;
 use warren_proto::invite::{self, Invite};
+use warren_proto::key::NodeKey;
 
 /// Longer than a connection attempt (10 s), so `warren up` reports how that went.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
@@ -59,9 +60,14 @@ pub async fn answer(req: Request, state: &ApiState) -> Response {
             done(ask(state, |r| Command::Up(settings, r)).await)
         }
         Request::Down => done(ask(state, Command::Down).await),
-        Request::Logout { force } => {
-            done(ask(state, |reply| Command::Logout { force, reply }).await)
-        }
+        Request::Logout { force } => done(
+            ask(state, |reply| Command::Logout {
+                force,
+                to: None,
+                reply,
+            })
+            .await,
+        ),
         Request::CreateNetwork { name, password } => done(
             request(
                 state,
@@ -189,15 +195,32 @@ pub(super) fn done(r: Result<Answer, String>) -> Response {
     }
 }
 
-/// The coordinator this host follows now, as settings to connect to it again.
+/// The first coordinator this host follows, as settings to connect to it again.
 pub(super) fn remembered(state: &ApiState) -> Option<CoordinatorSettings> {
     let v = state.control.view.lock().expect("control view lock");
-    v.coordinator.as_ref().map(|c| CoordinatorSettings {
-        address: c.address.clone(),
-        public_key: c.public_key,
-        name: c.name.clone(),
-        alternates: v.alternates.clone(),
-    })
+    v.settings.first().cloned()
+}
+
+/// The coordinator that has `network` for this host, else the first.
+pub(super) fn settings_for(state: &ApiState, network: &str) -> Option<CoordinatorSettings> {
+    let v = state.control.view.lock().expect("control view lock");
+    let has = |c: &warren_proto::api::CoordinatorStatus| {
+        c.networks
+            .iter()
+            .chain(&c.owned)
+            .any(|n| n.eq_ignore_ascii_case(network))
+    };
+    let key = v.coordinators.iter().find(|c| has(c)).map(|c| c.public_key);
+    match key {
+        Some(k) => v.settings.iter().find(|s| s.public_key == k).cloned(),
+        None => v.settings.first().cloned(),
+    }
+}
+
+/// The coordinator with this key, when this host follows it.
+pub(super) fn remembered_key(state: &ApiState, key: &NodeKey) -> Option<CoordinatorSettings> {
+    let v = state.control.view.lock().expect("control view lock");
+    v.settings.iter().find(|s| s.public_key == *key).cloned()
 }
 
 /// The name chosen on this host, else the one it uses with its coordinator, else the config's
@@ -240,8 +263,28 @@ pub(super) async fn ask(
         .unwrap_or_else(|_| Err("no answer from the coordinator in time".into()))
 }
 
+/// A request for the coordinator that has the network it names (else the first).
 pub(super) async fn request(state: &ApiState, msg: ClientMsg) -> Result<Answer, String> {
-    ask(state, |r| Command::Request(msg, r)).await
+    ask(state, |reply| Command::Request {
+        msg,
+        to: None,
+        reply,
+    })
+    .await
+}
+
+/// A request for the coordinator with this key.
+pub(super) async fn request_to(
+    state: &ApiState,
+    key: NodeKey,
+    msg: ClientMsg,
+) -> Result<Answer, String> {
+    ask(state, |reply| Command::Request {
+        msg,
+        to: Some(key),
+        reply,
+    })
+    .await
 }
 
 /// Connects to the invite's coordinator unless already connected to it, then joins.
@@ -261,23 +304,16 @@ async fn join_invite(state: &ApiState, code: &str, name: Option<String>) -> Resp
     }
     // The key names the coordinator; its addresses may differ (a host's own PC reaches the
     // coordinator it hosts through loopback, its friends at the router's address).
-    let previous = remembered(state);
-    let (same, connected, left) = {
+    let key = inv.coordinator_key;
+    let known = remembered_key(state, &key);
+    let connected = {
         let v = state.control.view.lock().expect("control view lock");
-        match &v.coordinator {
-            Some(c) => (
-                c.public_key == inv.coordinator_key,
-                c.connected,
-                c.networks.clone(),
-            ),
-            None => (false, false, Vec::new()),
-        }
+        v.by_key(&key).is_some_and(|c| c.connected)
     };
-    // Another coordinator's invite that does not work must not cost the user the one they had.
-    let fallback = previous.clone().filter(|_| !same);
+    let added = known.is_none();
     let up = state.dataplane.node().is_up();
-    if !same || !connected || !up || name.is_some() {
-        let settings = match previous.filter(|_| same) {
+    if !connected || !up || name.is_some() {
+        let settings = match known {
             // A coordinator we know (our own, say): the addresses that work from here first,
             // then the invite's (its router may have a new public address).
             Some(known) => {
@@ -296,17 +332,18 @@ async fn join_invite(state: &ApiState, code: &str, name: Option<String>) -> Resp
             }
             None => CoordinatorSettings {
                 address: inv.coordinator.clone(),
-                public_key: inv.coordinator_key,
+                public_key: key,
                 name: name.unwrap_or_else(|| current_name(state)),
                 alternates: inv.alternates.clone(),
             },
         };
         if let Err(e) = ask(state, |r| Command::Up(Some(settings), r)).await {
-            return error(restore(state, fallback, e).await);
+            return error(forget_if_added(state, added, key, e).await);
         }
     }
-    let joined = request(
+    let joined = request_to(
         state,
+        key,
         ClientMsg::JoinInvite {
             id: 0,
             network: inv.network.clone(),
@@ -315,33 +352,18 @@ async fn join_invite(state: &ApiState, code: &str, name: Option<String>) -> Resp
     )
     .await;
     match joined {
-        Err(e) => error(restore(state, fallback, e).await),
-        Ok(Answer::Done(text)) if !same && !left.is_empty() => {
-            // One coordinator at a time for now: say what the switch cost instead of hiding it.
-            let previous = fallback.map(|p| p.address).unwrap_or_default();
-            Response::Done {
-                message: format!(
-                    "{text}. This PC now follows {}'s coordinator, so it no longer reaches the \
-                     members of {} (coordinator {previous}): Warren is in one coordinator's \
-                     networks at a time for now; an invite to {} brings them back",
-                    inv.network,
-                    left.join(", "),
-                    if left.len() == 1 { "it" } else { "one of them" }
-                ),
-            }
-        }
+        Err(e) => error(forget_if_added(state, added, key, e).await),
         ok => done(ok),
     }
 }
 
-/// Goes back to `previous` (when there was one) after a failed invite; says so in the error.
-async fn restore(state: &ApiState, previous: Option<CoordinatorSettings>, e: String) -> String {
-    let Some(previous) = previous else {
-        return e;
-    };
-    let address = previous.address.clone();
-    let _ = ask(state, |r| Command::Up(Some(previous), r)).await;
-    format!("{e} (back on your previous coordinator {address})")
+/// An invite that did not work leaves no coordinator behind that this host did not follow
+/// before; the networks of the others are untouched.
+async fn forget_if_added(state: &ApiState, added: bool, key: NodeKey, e: String) -> String {
+    if added {
+        let _ = ask(state, |reply| Command::Forget { to: key, reply }).await;
+    }
+    e
 }
 
 fn ago(secs: u64) -> String {
@@ -360,7 +382,7 @@ async fn create_invite(state: &ApiState, network: String, ttl_secs: u64) -> Resp
             "an invite lasts from 1 second to 30 days, or until revoked (--expires never)",
         );
     }
-    let Some(c) = remembered(state) else {
+    let Some(c) = settings_for(state, &network) else {
         return error(
             "not connected to a coordinator: run `warren up --coordinator HOST:PORT \
              --coordinator-key KEY` first",

@@ -1,7 +1,7 @@
 //! `warren host NETWORK`: start the coordinator on this PC, connect to it through loopback,
 //! create the network there, and remember to host it after a restart.
 
-use super::answer::{ask, current_name, request};
+use super::answer::{ask, current_name, request, request_to};
 use super::ApiState;
 use crate::control::{Answer, Command, CoordinatorSettings};
 use warren_proto::control::msg::ClientMsg;
@@ -14,33 +14,13 @@ pub async fn host(
     let hosting = &state.hosting;
     hosting.check_record()?;
     let key = hosting.coordinator_key()?;
-    let current = {
-        let v = state.control.view.lock().expect("control view lock");
-        v.coordinator.clone()
-    };
-    if let Some(c) = current.as_ref().filter(|c| c.public_key != key) {
-        if !c.networks.is_empty() {
-            // One coordinator at a time for now: switching would drop these networks.
-            return Err(format!(
-                "this PC is in {} through the coordinator at {}, and Warren follows one \
-                 coordinator at a time for now: leave {} first (or log out of that \
-                 coordinator), then host",
-                c.networks.join(", "),
-                c.address,
-                if c.networks.len() == 1 {
-                    "that network"
-                } else {
-                    "those networks"
-                }
-            ));
-        }
-    }
     hosting.run();
     hosting.wait_ready().await?;
-    let connected_here = current
-        .as_ref()
-        .is_some_and(|c| c.public_key == key && c.connected)
-        && state.dataplane.node().is_up();
+    // Networks of other coordinators stay: this host follows its own coordinator too.
+    let connected_here = {
+        let v = state.control.view.lock().expect("control view lock");
+        v.by_key(&key).is_some_and(|c| c.connected)
+    } && state.dataplane.node().is_up();
     if !connected_here {
         let settings = CoordinatorSettings {
             address: hosting.loopback_address(),
@@ -54,8 +34,9 @@ pub async fn host(
     let password = password
         .filter(|p| !p.is_empty())
         .unwrap_or_else(random_password);
-    let created = request(
+    let created = request_to(
         state,
+        key,
         ClientMsg::CreateNetwork {
             id: 0,
             name: network.to_string(),
@@ -111,11 +92,14 @@ pub async fn delete(state: &ApiState, network: String) -> Result<Answer, String>
     let last = hosted.len() == 1 && state.hosting.hosts(&network);
     if last {
         // Nothing left to follow on this PC's coordinator: log out while it still answers.
-        let _ = ask(state, |reply| Command::Logout {
-            force: false,
-            reply,
-        })
-        .await;
+        if let Ok(key) = state.hosting.coordinator_key() {
+            let _ = ask(state, |reply| Command::Logout {
+                force: false,
+                to: Some(key),
+                reply,
+            })
+            .await;
+        }
     }
     state.hosting.remove_network(&network).await?;
     if last {

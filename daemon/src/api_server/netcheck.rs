@@ -14,10 +14,16 @@ const UPNP_WAIT: Duration = Duration::from_secs(2);
 pub async fn run(state: &ApiState) -> Response {
     let (servers, coordinator, rtt, link) = {
         let v = state.control.view.lock().expect("control view lock");
-        let connected = v.coordinator.as_ref().is_some_and(|c| c.connected);
+        // The coordinator whose relay and STUN servers this host uses.
+        let used = v
+            .coordinators
+            .iter()
+            .find(|c| c.connected && v.connections.contains_key(&c.public_key))
+            .or(v.coordinator.as_ref());
+        let connected = used.is_some_and(|c| c.connected);
         (
             v.stun_servers,
-            v.coordinator.as_ref().map(|c| c.address.clone()),
+            used.map(|c| c.address.clone()),
             v.connection
                 .as_ref()
                 .filter(|_| connected)

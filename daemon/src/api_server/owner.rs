@@ -35,10 +35,10 @@ pub fn join_requests(state: &ApiState) -> Response {
 
 fn requests(state: &ApiState) -> Vec<JoinRequestInfo> {
     let v = state.control.view.lock().expect("control view lock");
-    v.coordinator
-        .as_ref()
-        .map(|c| c.requests.clone())
-        .unwrap_or_default()
+    v.coordinators
+        .iter()
+        .flat_map(|c| c.requests.iter().cloned())
+        .collect()
 }
 
 pub async fn answer_request(

@@ -6,19 +6,24 @@ use std::time::Instant;
 use warren_proto::api::{BroadcastStatus, Status, TunnelState};
 
 pub fn build(state: &ApiState) -> Status {
-    let (mut coordinator, peer_networks, link) = {
+    let (coordinators, peer_networks, clashing, moves, links) = {
         let v = state.control.view.lock().expect("control view lock");
+        let mut list = v.coordinators.clone();
+        for c in &mut list {
+            let link = v.connections.get(&c.public_key).filter(|_| c.connected);
+            c.rtt_ms = link.and_then(|l| l.rtt()).map(|r| r.as_millis() as u32);
+            c.transport = link.map(|l| l.transport);
+        }
         (
-            v.coordinator.clone(),
+            list,
             v.peer_networks.clone(),
-            v.connection.clone(),
+            v.clashing.clone(),
+            v.address_moves,
+            v.connections.values().cloned().collect::<Vec<_>>(),
         )
     };
-    if let Some(c) = coordinator.as_mut() {
-        let link = link.as_ref().filter(|_| c.connected);
-        c.rtt_ms = link.and_then(|l| l.rtt()).map(|r| r.as_millis() as u32);
-        c.transport = link.map(|l| l.transport);
-    }
+    // The first coordinator's entry is also `coordinator`, as before several were possible.
+    let coordinator = coordinators.first().cloned();
     let mut self_ = state.self_status.clone();
     // The chosen name, else the coordinator's, else the config's or the host's.
     self_.name = match (state.names.chosen(), &coordinator) {
@@ -33,17 +38,24 @@ pub fn build(state: &ApiState) -> Status {
         self_.nat = d.nat;
     }
     self_.mapped = node.port_mapping();
+    self_.address_moves = moves;
     let mut peers = node.peer_status(Instant::now());
     for p in &mut peers {
         if let Some(n) = peer_networks.get(&p.public_key) {
             p.networks = n.clone();
         }
-        if let (Some(relay), Some(link)) = (p.relay, &link) {
-            p.relay = Some(link.shown(relay));
+        if let Some(relay) = p.relay {
+            // Over TCP a relay is a loopback shim: show the coordinator it goes through.
+            p.relay = links
+                .iter()
+                .map(|l| l.shown(relay))
+                .find(|a| *a != relay)
+                .or(Some(relay));
         }
+        p.address_clash = clashing.contains(&p.public_key);
     }
     Status {
-        coordinators: Vec::new(),
+        coordinators,
         state: if node.is_up() {
             TunnelState::Up
         } else {

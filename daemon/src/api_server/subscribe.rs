@@ -52,7 +52,7 @@ fn without_counters(s: &Status) -> Status {
     }
     s.dropped.clear();
     s.broadcast = Default::default();
-    if let Some(c) = s.coordinator.as_mut() {
+    for c in s.coordinator.iter_mut().chain(s.coordinators.iter_mut()) {
         c.rtt_ms = None;
     }
     s

@@ -11,7 +11,7 @@ use super::CoordinatorSettings;
 use super::{quic, tcp};
 use anyhow::{anyhow, Context, Result};
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::time::Duration;
 use warren_proto::api::ControlTransport;
@@ -55,9 +55,10 @@ type Attempt<'a> = Pending<'a, Result<(Link, Welcome), Failure>>;
 pub async fn connect(
     ctx: &ControlContext,
     s: &CoordinatorSettings,
+    claim: Ipv4Addr,
     addr: SocketAddr,
 ) -> Result<(Link, Welcome)> {
-    let mut quic = Some(attempt(ctx, s, ControlTransport::Quic, addr));
+    let mut quic = Some(attempt(ctx, s, claim, ControlTransport::Quic, addr));
     let mut tcp: Vec<Attempt<'_>> = Vec::new();
     let mut errors: Vec<String> = Vec::new();
     let head_start = tokio::time::sleep(TCP_AFTER);
@@ -68,7 +69,7 @@ pub async fn connect(
             tcp_started = true;
             for port in tcp_ports(addr.port()) {
                 let target = SocketAddr::new(addr.ip(), port);
-                tcp.push(attempt(ctx, s, ControlTransport::Tcp, target));
+                tcp.push(attempt(ctx, s, claim, ControlTransport::Tcp, target));
             }
         }
         if quic.is_none() && tcp.is_empty() {
@@ -118,6 +119,7 @@ pub async fn first_of<T>(attempts: &mut [Pending<'_, T>]) -> (T, usize) {
 fn attempt<'a>(
     ctx: &'a ControlContext,
     s: &'a CoordinatorSettings,
+    claim: Ipv4Addr,
     transport: ControlTransport,
     addr: SocketAddr,
 ) -> Attempt<'a> {
@@ -141,7 +143,8 @@ fn attempt<'a>(
             Ok(Err(e)) => return Err(Failure::Unreachable(e)),
             Ok(Ok(link)) => link,
         };
-        match tokio::time::timeout(ATTEMPT_TIMEOUT, handshake(ctx, s, addr, &mut link)).await {
+        match tokio::time::timeout(ATTEMPT_TIMEOUT, handshake(ctx, s, claim, addr, &mut link)).await
+        {
             Err(_) => Err(Failure::Unreachable(anyhow!(
                 "{addr} over {over} did not finish the handshake"
             ))),
@@ -156,6 +159,7 @@ fn attempt<'a>(
 async fn handshake(
     ctx: &ControlContext,
     s: &CoordinatorSettings,
+    claim: Ipv4Addr,
     dialed: SocketAddr,
     link: &mut Link,
 ) -> Result<Welcome> {
@@ -165,7 +169,7 @@ async fn handshake(
         udp_port: ctx.udp_port,
         lan_endpoints: lan::lan_endpoints(ctx.udp_port, &ctx.tun),
         dialed: Some(dialed),
-        claim: None,
+        claim: Some(claim),
     };
     let (hs, first) = ClientHandshake::start(
         &ctx.node_secret,

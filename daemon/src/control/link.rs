@@ -81,6 +81,27 @@ impl Link {
         self.info.transport
     }
 
+    /// The frame streams apart from what keeps the connection alive, so each can go to its
+    /// own task.
+    pub fn split(self) -> (FrameReader, FrameWriter, Carried) {
+        let carried = Carried {
+            remote: self.remote,
+            info: self.info,
+            carrier: self.carrier,
+        };
+        (self.reader, self.writer, carried)
+    }
+}
+
+/// A link without its frame streams: what must live as long as the connection, and what the
+/// session still asks of it.
+pub struct Carried {
+    pub remote: SocketAddr,
+    pub info: LinkInfo,
+    carrier: Carrier,
+}
+
+impl Carried {
     /// Where the node sends relay frames: the coordinator's relay port over UDP, or, over TCP,
     /// the loopback shim that carries them over this connection.
     pub fn relay_server(&self, port: u16) -> SocketAddr {

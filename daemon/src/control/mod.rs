@@ -1,12 +1,16 @@
-//! The daemon's side of the coordinator: one QUIC connection (or TCP+TLS where UDP is
-//! blocked), authenticated with Noise, that brings peers and network membership. The data
-//! plane keeps running with what it has when the coordinator is away; this task reconnects
-//! with backoff.
+//! The daemon's side of its coordinators: for each, one QUIC connection (or TCP+TLS where UDP
+//! is blocked), authenticated with Noise, that brings peers and network membership. A host
+//! can be in networks of several coordinators at once. The protocol logic is the sans-IO
+//! `warren_daemon_core::control`; this module dials, pumps frames and applies what the core
+//! decides to the data plane. The data plane keeps running with what it has while a
+//! coordinator is away; its client reconnects with backoff.
 
+mod address_file;
 mod connect;
+mod dial;
 mod lan;
 pub mod link;
-mod owner;
+mod peers;
 mod quic;
 mod relay_shim;
 pub mod session;
@@ -19,6 +23,7 @@ pub use lan::lan_endpoints;
 pub use session::run;
 pub use settings::CoordinatorSettings;
 pub use tunnel_state::TunnelState;
+pub use warren_daemon_core::control::Answer;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -28,58 +33,69 @@ use warren_proto::api::CoordinatorStatus;
 use warren_proto::control::msg::ClientMsg;
 use warren_proto::key::NodeKey;
 
-/// What a carried-out command gives back.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Answer {
-    /// A message for the user.
-    Done(String),
-    /// A join secret the coordinator made.
-    Invite {
-        network: String,
-        secret: String,
-        expires: u64,
-    },
-    /// A network's invites, as the coordinator lists them.
-    Invites(Vec<warren_proto::control::msg::InviteEntry>),
-}
-
 pub type Reply = oneshot::Sender<Result<Answer, String>>;
 
 /// What the local API asks of the control task.
 pub enum Command {
-    /// Turn on: connect to these settings (remembered), or to the remembered ones (`None`).
+    /// Turn on. With settings: follow that coordinator too (one already followed — the same
+    /// key — gets the new addresses and name); every coordinator uses the settings' name.
     Up(Option<CoordinatorSettings>, Reply),
     /// Turn off: disconnect and stop carrying packets, also after a restart.
     Down(Reply),
-    /// Leave every network and forget the coordinator; `force` forgets it locally even when
-    /// the coordinator cannot be told.
-    Logout { force: bool, reply: Reply },
-    /// A request to the coordinator (its `id` is filled in by the session).
-    Request(ClientMsg, Reply),
+    /// Leave every network of a coordinator (`to`), or of all, and forget it; `force`
+    /// forgets locally even when the coordinator cannot be told.
+    Logout {
+        force: bool,
+        to: Option<NodeKey>,
+        reply: Reply,
+    },
+    /// Stop following a coordinator on this host only (an invite to it did not work out).
+    Forget { to: NodeKey, reply: Reply },
+    /// A request to a coordinator: `to`, else the one that has the network the request
+    /// names, else the first. Its `id` is filled in by the session.
+    Request {
+        msg: ClientMsg,
+        to: Option<NodeKey>,
+        reply: Reply,
+    },
 }
 
 /// What the control task knows, for status and netcheck.
 #[derive(Default)]
 pub struct ControlView {
+    /// The first coordinator (`Status.coordinator`); all of them are in `coordinators`.
     pub coordinator: Option<CoordinatorStatus>,
+    pub coordinators: Vec<CoordinatorStatus>,
+    /// What each coordinator is followed with (addresses, name), in the same order.
+    pub settings: Vec<CoordinatorSettings>,
     /// The networks each coordinator peer shares with this host.
     pub peer_networks: HashMap<NodeKey, Vec<String>>,
-    /// The coordinator's two STUN servers, once connected.
+    /// Peers not routed by IPv4 because another one has their address (see `PeerMap`).
+    pub clashing: Vec<NodeKey>,
+    /// The STUN servers in use (the first connected coordinator's), once connected.
     pub stun_servers: Option<[SocketAddr; 2]>,
-    /// The live control connection (its transport and RTT).
+    /// The live control connection of the coordinator whose relay the node uses.
     pub connection: Option<link::LinkInfo>,
-    /// The coordinator's other addresses (from its invite), tried with its main one.
-    pub alternates: Vec<String>,
+    /// Every live control connection, by coordinator key.
+    pub connections: HashMap<NodeKey, link::LinkInfo>,
+    /// Times this host moved to a fresh overlay address.
+    pub address_moves: u64,
 }
 
 impl ControlView {
-    /// `addr` as users should see it: over TCP the relay is a loopback shim, shown as the
+    /// `addr` as users should see it: over TCP a relay is a loopback shim, shown as the
     /// coordinator connection it really goes through.
     pub fn shown(&self, addr: SocketAddr) -> SocketAddr {
-        match &self.connection {
-            Some(link) => link.shown(addr),
-            None => addr,
-        }
+        self.connections
+            .values()
+            .map(|l| l.shown(addr))
+            .find(|a| *a != addr)
+            .unwrap_or(addr)
+    }
+
+    /// The coordinator with this key, when followed.
+    pub fn by_key(&self, key: &NodeKey) -> Option<&CoordinatorStatus> {
+        self.coordinators.iter().find(|c| c.public_key == *key)
     }
 }
 

@@ -34,11 +34,18 @@ impl NameTable {
         let mut hosts: Vec<(String, Vec<String>, Vec<IpAddr>)> = Vec::new();
         let mut me: Vec<IpAddr> = vec![s.self_.overlay_ip];
         me.extend(s.self_.overlay_ip6);
-        let my_networks = s
-            .coordinator
-            .as_ref()
-            .map(|c| c.networks.clone())
-            .unwrap_or_default();
+        let my_networks: Vec<String> = if s.coordinators.is_empty() {
+            // From a daemon that knew one coordinator only.
+            s.coordinator
+                .as_ref()
+                .map(|c| c.networks.clone())
+                .unwrap_or_default()
+        } else {
+            s.coordinators
+                .iter()
+                .flat_map(|c| c.networks.iter().cloned())
+                .collect()
+        };
         hosts.push((s.self_.name.clone(), my_networks, me));
         for p in &s.peers {
             // Host routes only: a peer routing a whole LAN has no single address for it.

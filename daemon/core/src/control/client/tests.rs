@@ -1,0 +1,263 @@
+use super::*;
+use warren_proto::control::msg::{ErrorCode, JoinRequest, NatKind};
+
+fn drain(c: &mut Client) -> Vec<Event> {
+    std::iter::from_fn(|| c.poll_event()).collect()
+}
+
+fn welcome(networks: &[&str]) -> Welcome {
+    Welcome {
+        v: 1,
+        overlay_ip: "100.64.0.5".parse().unwrap(),
+        networks: networks.iter().map(|s| s.to_string()).collect(),
+        stun_ports: vec![],
+        relay: None,
+    }
+}
+
+/// A client that dialed and was welcomed, events drained.
+fn connected(now: Instant) -> Client {
+    let mut c = Client::new("203.0.113.1:7443", true, now);
+    c.handle_timeout(now);
+    assert_eq!(drain(&mut c), [Event::Connect]);
+    c.handle_connected(&welcome(&["lan"]), "me");
+    drain(&mut c);
+    c
+}
+
+fn peer(k: u8) -> PeerInfo {
+    PeerInfo {
+        key: NodeKey([k; 32]),
+        name: format!("p{k}"),
+        overlay_ip: "100.64.0.9".parse().unwrap(),
+        networks: vec!["lan".into()],
+        online: true,
+        lan: vec![],
+        reflexive: None,
+        nat: NatKind::Unknown,
+        mapped: None,
+    }
+}
+
+#[test]
+fn an_enabled_client_dials_at_once_and_answers_the_waiting_up() {
+    let t = Instant::now();
+    let mut c = Client::new("203.0.113.1:7443", true, t);
+    assert_eq!(c.poll_timeout(), Some(t));
+    c.wait_connected(7, t);
+    c.handle_timeout(t);
+    assert_eq!(drain(&mut c), [Event::Connect]);
+    assert_eq!(c.poll_timeout(), None);
+    c.handle_connected(&welcome(&["lan"]), "me");
+    let ev = drain(&mut c);
+    assert!(
+        matches!(&ev[0], Event::Reply { token: 7, result: Ok(Answer::Done(t)) } if t.contains("as me (100.64.0.5)"))
+    );
+    assert_eq!(c.networks().member, ["lan"]);
+    assert!(c.is_connected());
+}
+
+#[test]
+fn failures_back_off_doubling_to_a_limit_and_tell_the_waiting_up_why() {
+    let t = Instant::now();
+    let mut c = Client::new("203.0.113.1:7443", true, t);
+    c.wait_connected(1, t);
+    let mut now = t;
+    let mut gaps = Vec::new();
+    for i in 0..7 {
+        c.handle_timeout(now);
+        assert_eq!(drain(&mut c).first(), Some(&Event::Connect));
+        c.handle_connect_failed(now, "timed out".into(), i == 0);
+        drain(&mut c);
+        let next = c.poll_timeout().unwrap();
+        gaps.push((next - now).as_secs());
+        now = next;
+    }
+    assert_eq!(gaps, [1, 2, 4, 8, 16, 30, 30]);
+    assert_eq!(c.last_error(), Some("timed out"));
+    // Only the first attempt said the name was taken.
+    assert!(!c.name_taken());
+    // Someone waiting again makes the next try immediate.
+    c.wait_connected(2, now - Duration::from_secs(5));
+    assert!(c.poll_timeout().unwrap() <= now);
+}
+
+#[test]
+fn requests_get_ids_and_their_own_answers() {
+    let t = Instant::now();
+    let mut c = connected(t);
+    c.request(
+        ClientMsg::JoinNetwork {
+            id: 0,
+            name: "Party".into(),
+            password: "pw".into(),
+        },
+        10,
+    );
+    c.request(
+        ClientMsg::CreateInvite {
+            id: 0,
+            network: "lan".into(),
+            ttl_secs: 60,
+        },
+        11,
+    );
+    let sent: Vec<ClientMsg> = std::iter::from_fn(|| c.poll_transmit()).collect();
+    assert_eq!(sent.iter().map(|m| m.id()).collect::<Vec<_>>(), [1, 2]);
+    // Answers in any order reach the right waiter.
+    c.handle_message(ServerMsg::Invite {
+        id: 2,
+        network: "lan".into(),
+        secret: "s".into(),
+        expires: 9,
+    });
+    c.handle_message(ServerMsg::Ok { id: 1 });
+    let ev = drain(&mut c);
+    assert!(matches!(
+        &ev[0],
+        Event::Reply {
+            token: 11,
+            result: Ok(Answer::Invite { .. })
+        }
+    ));
+    assert!(ev.iter().any(|e| matches!(e, Event::Reply { token: 10, result: Ok(Answer::Done(t)) } if t == "joined network Party")));
+    assert_eq!(c.networks().member, ["lan", "party"]);
+    // An answer to nothing, or twice, is ignored.
+    c.handle_message(ServerMsg::Ok { id: 1 });
+    c.handle_message(ServerMsg::Error {
+        id: 99,
+        code: ErrorCode::WrongPassword,
+        message: "x".into(),
+    });
+    assert!(drain(&mut c).is_empty());
+}
+
+#[test]
+fn a_dropped_connection_fails_what_waits_and_requests_while_away_say_why() {
+    let t = Instant::now();
+    let mut c = connected(t);
+    c.request(
+        ClientMsg::LeaveNetwork {
+            id: 0,
+            name: "lan".into(),
+        },
+        3,
+    );
+    c.handle_disconnected(t, "reset".into());
+    let ev = drain(&mut c);
+    assert!(matches!(&ev[0], Event::Reply { token: 3, result: Err(e) } if e.contains("dropped")));
+    c.request(
+        ClientMsg::LeaveNetwork {
+            id: 0,
+            name: "lan".into(),
+        },
+        4,
+    );
+    assert!(c.poll_transmit().is_none());
+    let ev = drain(&mut c);
+    assert!(
+        matches!(&ev[0], Event::Reply { token: 4, result: Err(e) } if e.contains("unreachable") && e.contains("reset"))
+    );
+    assert_eq!(c.poll_timeout(), Some(t + FIRST_BACKOFF));
+}
+
+#[test]
+fn pushed_networks_replace_the_list_and_notes_reach_the_shell() {
+    let t = Instant::now();
+    let mut c = connected(t);
+    c.handle_message(ServerMsg::Networks {
+        networks: vec![
+            NetworkState {
+                name: "lan".into(),
+                member: true,
+                owned: true,
+                locked: true,
+                requests: vec![JoinRequest {
+                    key: NodeKey([2; 32]),
+                    name: "bob".into(),
+                    asked_at: 5,
+                }],
+            },
+            NetworkState {
+                name: "left".into(),
+                member: false,
+                owned: true,
+                locked: false,
+                requests: vec![],
+            },
+        ],
+        waiting: vec!["club".into()],
+        note: Some("you were let in".into()),
+    });
+    let n = c.networks();
+    assert_eq!(n.member, ["lan"]);
+    assert_eq!(n.owned, ["lan", "left"]);
+    assert_eq!(n.locked, ["lan"]);
+    assert_eq!(n.waiting, ["club"]);
+    assert_eq!(n.requests[0].name, "bob");
+    assert!(n.has("CLUB") && n.has("left") && !n.has("other"));
+    assert!(drain(&mut c).contains(&Event::Note("you were let in".into())));
+}
+
+#[test]
+fn logout_removes_exactly_this_coordinators_peers() {
+    let t = Instant::now();
+    let mut c = connected(t);
+    c.handle_message(ServerMsg::PeerUpsert { peer: peer(1) });
+    c.handle_message(ServerMsg::PeerUpsert { peer: peer(2) });
+    c.handle_message(ServerMsg::PeerRemove {
+        key: NodeKey([2; 32]),
+    });
+    // A removal of a peer it never brought is not passed on.
+    c.handle_message(ServerMsg::PeerRemove {
+        key: NodeKey([3; 32]),
+    });
+    drain(&mut c);
+    c.logout(20);
+    let msg = c.poll_transmit().unwrap();
+    assert!(matches!(msg, ClientMsg::Logout { .. }));
+    c.handle_message(ServerMsg::Ok { id: msg.id() });
+    let ev = drain(&mut c);
+    assert!(
+        matches!(&ev[0], Event::Reply { token: 20, result: Ok(Answer::Done(t)) } if t.contains("left lan"))
+    );
+    assert!(ev.contains(&Event::Close("logged out")));
+    assert!(ev.contains(&Event::PeerRemove(NodeKey([1; 32]))));
+    assert!(!ev.contains(&Event::PeerRemove(NodeKey([2; 32]))));
+    assert_eq!(ev.last(), Some(&Event::LoggedOut));
+    assert!(!c.is_enabled());
+}
+
+#[test]
+fn turning_off_closes_and_turning_on_dials_again() {
+    let t = Instant::now();
+    let mut c = connected(t);
+    c.set_enabled(false, t);
+    assert!(drain(&mut c).contains(&Event::Close("turned off")));
+    assert_eq!(c.poll_timeout(), None);
+    c.logout(1);
+    assert!(
+        matches!(&drain(&mut c)[0], Event::Reply { result: Err(e), .. } if e.contains("--force"))
+    );
+    c.set_enabled(true, t);
+    c.handle_timeout(t);
+    assert_eq!(drain(&mut c), [Event::Connect]);
+    // A reconnect while dialing abandons the attempt and dials again.
+    c.reconnect(t);
+    c.handle_timeout(t);
+    assert_eq!(
+        drain(&mut c),
+        [Event::Close("reconfigured"), Event::Connect]
+    );
+}
+
+#[test]
+fn data_plane_messages_pass_through() {
+    let t = Instant::now();
+    let mut c = connected(t);
+    let m = ServerMsg::AddressClash {
+        ip: "100.64.0.5".parse().unwrap(),
+    };
+    c.handle_message(m.clone());
+    assert_eq!(drain(&mut c), [Event::Dataplane(m)]);
+}

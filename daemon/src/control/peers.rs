@@ -1,0 +1,69 @@
+//! What the merged peer map decides, applied to the data plane: a peer's WireGuard session, the
+//! addresses routed to it, its NAT kind and a first endpoint to try.
+
+use ipnet::IpNet;
+use std::net::{IpAddr, SocketAddr};
+use warren_daemon_core::control::peer_map::{MergedPeer, PeerChange};
+use warren_daemon_core::node::Node;
+use warren_daemon_core::peer::{PeerConfig, DEFAULT_KEEPALIVE_SECS};
+
+pub fn apply(node: &mut Node, change: &PeerChange) {
+    match change {
+        PeerChange::Remove(key) => {
+            node.remove_peer(key);
+        }
+        PeerChange::Set(p) => set(node, p),
+    }
+}
+
+/// Adds or refreshes a peer. The WireGuard endpoint starts at the best guess among its
+/// candidates and then follows path probing and authenticated packets.
+fn set(node: &mut Node, info: &MergedPeer) {
+    let allowed = allowed_ips(info);
+    if let Some(id) = node.peer_id(&info.key) {
+        let same = node.peer(id).is_some_and(|p| p.allowed_ips() == allowed);
+        if same {
+            node.rename_peer(&info.key, &info.name);
+            node.set_peer_nat(&info.key, info.nat);
+            if node.peer(id).is_some_and(|p| p.endpoint().is_none()) {
+                if let Some(ep) = first_candidate(info) {
+                    node.set_endpoint(&info.key, ep);
+                }
+            }
+            return;
+        }
+        node.remove_peer(&info.key);
+    }
+    let config = PeerConfig {
+        name: info.name.clone(),
+        public_key: info.key,
+        allowed_ips: allowed,
+        endpoint: first_candidate(info),
+        persistent_keepalive: Some(DEFAULT_KEEPALIVE_SECS),
+        relay: true,
+    };
+    if let Err(e) = node.add_peer(config) {
+        tracing::warn!(peer = %info.name, "cannot add peer from the coordinator: {e}");
+    }
+    node.set_peer_nat(&info.key, info.nat);
+}
+
+/// The coordinator leases IPv4; the IPv6 overlay address is the one derived from the key, as
+/// every daemon derives its own (so IPv6, link-scope multicast included, works too). A peer
+/// whose IPv4 address another peer holds is reached by IPv6 only until one of them moves.
+fn allowed_ips(info: &MergedPeer) -> Vec<IpNet> {
+    let v6: IpNet = IpAddr::V6(warren_proto::overlay::derive_v6(&info.key)).into();
+    if info.clash {
+        vec![v6]
+    } else {
+        vec![info.overlay_ip.into(), v6]
+    }
+}
+
+/// The endpoint WireGuard starts with before any probe answered: a port mapping is reachable
+/// from anywhere, so it is the best guess; then the first LAN address, then STUN's answer.
+fn first_candidate(info: &MergedPeer) -> Option<SocketAddr> {
+    info.mapped
+        .or_else(|| info.lan.first().copied())
+        .or(info.reflexive)
+}
