@@ -10,7 +10,6 @@ use crate::counters::{Counters, DropReason};
 use crate::ip;
 use crate::path::{Candidate, CandidateKind, PathConfig, PeerPaths};
 use crate::peer::{Peer, PeerConfig};
-use crate::relay_client::RelayClient;
 use crate::route::RouteTable;
 use crate::stun::{Discovery, DiscoveryConfig, EndpointDiscovery, SeededTxIds};
 use boringtun::noise::errors::WireGuardError;
@@ -30,12 +29,14 @@ use warren_proto::relay::{self as relay_frame, RelayFrame, RelayToken, SEND_HEAD
 mod birthday;
 pub mod fanout;
 pub mod port_check;
+pub mod relays;
 mod user_ping;
 
 use fanout::{Fanout, FanoutConfig, FanoutCounters};
 use port_check::{PortChecks, PortQuestion};
 
 pub use birthday::{SideEvent, SideSocket, RETRY_AFTER};
+use relays::{RelayId, Relays};
 pub use user_ping::PingAnswer;
 use user_ping::UserPings;
 use warren_proto::disco::{Listening, PortProto};
@@ -68,14 +69,13 @@ pub enum Route {
 /// A proven direct path first; else the relay, for peers it serves, while it answers; else the
 /// last address the peer was heard from (or configured), which is all a node without a relay
 /// (or with a dead one) has.
-fn route_of(peer: &Peer, relay: Option<&RelayClient>) -> Option<Route> {
+fn route_of(peer: &Peer, relays: &Relays) -> Option<Route> {
     if let Some(best) = peer.paths.best_path() {
         return Some(Route::Direct(best.addr));
     }
+    let relay = relays.for_peer(&peer.relays).filter(|_| peer.config.relay);
     match relay {
-        Some(r) if peer.config.relay && (r.is_usable() || peer.endpoint.is_none()) => {
-            Some(Route::Relay(r.server()))
-        }
+        Some(r) if r.is_usable() || peer.endpoint.is_none() => Some(Route::Relay(r.server())),
         _ => peer.endpoint.map(Route::Direct),
     }
 }
@@ -174,7 +174,7 @@ pub struct Node {
     /// Pings a person asked for, to send: (peer, route, message).
     user_ping_out: VecDeque<(PeerId, Route, DiscoMsg)>,
     /// The coordinator's relay, once it offered one.
-    relay: Option<RelayClient>,
+    relays: Relays,
     /// Broadcast and multicast packets from the TUN, copied to every peer.
     fanout: Fanout<PeerId>,
     /// `warren check` questions to and from peers.
@@ -222,7 +222,7 @@ impl Node {
             up: true,
             user_pings: UserPings::default(),
             user_ping_out: VecDeque::new(),
-            relay: None,
+            relays: Relays::default(),
             fanout: Fanout::new(FanoutConfig::default()),
             port_checks: PortChecks::default(),
             birthday: None,
@@ -242,19 +242,38 @@ impl Node {
         self.port_mapping
     }
 
-    /// Uses (or, with `None`, stops using) the coordinator's relay at `server` with `token`.
+    /// Uses (or, with `None`, stops using) the coordinator's relay at `server` with `token`
+    /// as the only relay (a node that follows one coordinator).
     pub fn set_relay(&mut self, now: Instant, relay: Option<(SocketAddr, RelayToken)>) {
-        // Datagrams arrive from plain IPv4 addresses; a v4-mapped server would never match.
-        self.relay = relay.map(|(server, token)| {
-            let server = SocketAddr::new(server.ip().to_canonical(), server.port());
-            RelayClient::new(now, server, token)
-        });
+        self.relays = Relays::default();
+        self.relays.set(now, 0, relay);
     }
 
     /// The ticket a standalone relay wants in our pings (see `warren_proto::relay_ticket`).
     pub fn set_relay_ticket(&mut self, now: Instant, ticket: Option<Vec<u8>>) {
-        if let Some(r) = self.relay.as_mut() {
-            r.set_ticket(now, ticket);
+        self.relays.set_ticket(now, 0, ticket);
+    }
+
+    /// Uses (or, with `None`, stops using) coordinator `id`'s relay, next to the others.
+    pub fn set_relay_of(
+        &mut self,
+        now: Instant,
+        id: RelayId,
+        relay: Option<(SocketAddr, RelayToken)>,
+    ) {
+        self.relays.set(now, id, relay);
+    }
+
+    pub fn set_relay_ticket_of(&mut self, now: Instant, id: RelayId, ticket: Option<Vec<u8>>) {
+        self.relays.set_ticket(now, id, ticket);
+    }
+
+    /// The relays that reach peer `key` (those of the coordinators it came from).
+    pub fn set_peer_relays(&mut self, key: &NodeKey, relays: Vec<RelayId>) {
+        if let Some(id) = self.peer_id(key) {
+            if let Some(p) = self.peers[id].as_mut() {
+                p.relays = relays;
+            }
         }
     }
 
@@ -265,8 +284,8 @@ impl Node {
 
     /// The relay in use, its last RTT, and whether it answers.
     pub fn relay_status(&self, now: Instant) -> Option<(SocketAddr, Option<Duration>, bool)> {
-        self.relay
-            .as_ref()
+        self.relays
+            .first()
             .map(|r| (r.server(), r.rtt(), r.is_alive(now)))
     }
 
@@ -300,7 +319,7 @@ impl Node {
         if peer.disco.is_none() {
             return Err(PingError::NoDisco);
         }
-        let to = route_of(peer, self.relay.as_ref()).ok_or(PingError::NoPath)?;
+        let to = route_of(peer, &self.relays).ok_or(PingError::NoPath)?;
         let nonce = self.next_nonce();
         let mut tx_id = [0u8; 12];
         tx_id.copy_from_slice(&nonce[nonce.len() - 12..]);
@@ -314,7 +333,7 @@ impl Node {
         tx_id: &disco::TxId,
     ) -> Option<(PingAnswer, PathKind)> {
         let answer = self.user_pings.take(tx_id)?;
-        let relayed = self.relay.as_ref().map(|r| r.server()) == Some(answer.from);
+        let relayed = self.relays.is_server(answer.from);
         let kind = self
             .peer_id(key)
             .and_then(|id| self.peers[id].as_ref())
@@ -427,6 +446,7 @@ impl Node {
             nat: NatKind::Unknown,
             reflexive: None,
             birthday_not_before: None,
+            relays: Vec::new(),
         };
         if id == self.peers.len() {
             self.peers.push(Some(peer));
@@ -555,7 +575,7 @@ impl Node {
                 let peers = (0..self.peers.len()).filter(|&id| {
                     self.peers[id]
                         .as_ref()
-                        .is_some_and(|p| route_of(p, self.relay.as_ref()).is_some())
+                        .is_some_and(|p| route_of(p, &self.relays).is_some())
                 });
                 if !self.fanout.offer(now, packet, peers) {
                     self.counters.drop(DropReason::Multicast);
@@ -573,7 +593,7 @@ impl Node {
             self.counters.drop(DropReason::NoRoute);
             return None;
         };
-        let Some(route) = route_of(peer, self.relay.as_ref()) else {
+        let Some(route) = route_of(peer, &self.relays) else {
             self.counters.drop(DropReason::NoEndpoint);
             return None;
         };
@@ -679,17 +699,13 @@ impl Node {
         datagram: &[u8],
         out: &mut [u8],
     ) -> Inbound {
-        let Some(server) = self.relay.as_ref().map(|r| r.server()) else {
-            self.counters.drop(DropReason::Unhandled);
-            return Inbound::Nothing;
-        };
-        if from != server {
+        if !self.relays.is_server(from) {
             self.counters.drop(DropReason::Unhandled);
             return Inbound::Nothing;
         }
         match relay_frame::parse(datagram) {
             Ok(RelayFrame::Pong { tx }) => {
-                if let Some(r) = self.relay.as_mut() {
+                if let Some(r) = self.relays.by_server_mut(from) {
                     r.handle_pong(now, from, tx);
                 }
                 Inbound::Nothing
@@ -958,7 +974,7 @@ impl Node {
     /// traffic or the persistent keepalive.
     pub fn handle_network_change(&mut self, now: Instant) {
         self.discovery.handle_network_change(now);
-        if let Some(r) = self.relay.as_mut() {
+        for r in self.relays.iter_mut() {
             r.handle_network_change(now);
         }
         self.announce.clear();
@@ -971,7 +987,7 @@ impl Node {
         if self.discovery.poll_timeout().is_some_and(|t| t <= now) {
             self.discovery.handle_timeout(now);
         }
-        if let Some(r) = self.relay.as_mut() {
+        for r in self.relays.iter_mut() {
             r.handle_timeout(now);
         }
         for id in 0..self.peers.len() {
@@ -998,7 +1014,7 @@ impl Node {
             .filter_map(|p| p.paths.poll_timeout())
             .chain(self.next_tick)
             .chain(self.discovery.poll_timeout())
-            .chain(self.relay.as_ref().map(|r| r.poll_timeout()))
+            .chain(self.relays.poll_timeout())
             .chain(self.birthday_timeout())
             .min()
     }
@@ -1033,7 +1049,7 @@ impl Node {
     /// its current route.
     fn address_to(&mut self, id: PeerId, out: &mut [u8], len: usize) -> Option<Transmit> {
         let peer = self.peers[id].as_ref()?;
-        let route = route_of(peer, self.relay.as_ref())?;
+        let route = route_of(peer, &self.relays)?;
         wrap(route, &peer.public_key(), out, len)
     }
 
@@ -1048,11 +1064,8 @@ impl Node {
                 return Some(t);
             }
         }
-        if let Some(relay) = self.relay.as_mut() {
-            let server = relay.server();
-            if let Some(len) = relay.poll_transmit(out) {
-                return Some(Transmit { dst: server, len });
-            }
+        if let Some((dst, len)) = self.relays.poll_transmit(out) {
+            return Some(Transmit { dst, len });
         }
         while let Some(&id) = self.flush.front() {
             let Some(peer) = self.peers[id].as_mut() else {
@@ -1078,7 +1091,7 @@ impl Node {
             let Some(peer) = self.peers[id].as_mut() else {
                 continue;
             };
-            if route_of(peer, self.relay.as_ref()).is_none() {
+            if route_of(peer, &self.relays).is_none() {
                 continue;
             }
             if let TunnResult::WriteToNetwork(p) = peer.tunn.format_handshake_initiation(out, true)
@@ -1128,7 +1141,7 @@ impl Node {
                 continue;
             };
             // Only peers we can reach: a keepalive to nowhere would start a pointless handshake.
-            if route_of(peer, self.relay.as_ref()).is_none() {
+            if route_of(peer, &self.relays).is_none() {
                 continue;
             }
             if let TunnResult::WriteToNetwork(p) = peer.tunn.encapsulate(&[], out) {
@@ -1162,7 +1175,7 @@ impl Node {
                 let (since, tx, rx, handshake_rtt) = p.session_stats();
                 let online = p.is_online(now);
                 let best = p.paths.best_path();
-                let relay = match route_of(p, self.relay.as_ref()) {
+                let relay = match route_of(p, &self.relays) {
                     Some(Route::Relay(server)) => Some(server),
                     _ => None,
                 };

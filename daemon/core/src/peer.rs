@@ -45,6 +45,8 @@ pub struct Peer {
     pub(crate) reflexive: Option<SocketAddr>,
     /// No birthday run toward the peer before this (the last one ended recently).
     pub(crate) birthday_not_before: Option<Instant>,
+    /// The relays that reach it (its coordinators'); empty: any.
+    pub(crate) relays: Vec<crate::node::relays::RelayId>,
 }
 
 impl Peer {

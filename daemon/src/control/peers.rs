@@ -19,6 +19,11 @@ pub fn apply(node: &mut Node, change: &PeerChange) {
 /// Adds or refreshes a peer. The WireGuard endpoint starts at the best guess among its
 /// candidates and then follows path probing and authenticated packets.
 fn set(node: &mut Node, info: &MergedPeer) {
+    add_or_refresh(node, info);
+    node.set_peer_relays(&info.key, info.sources.clone());
+}
+
+fn add_or_refresh(node: &mut Node, info: &MergedPeer) {
     let allowed = allowed_ips(info);
     if let Some(id) = node.peer_id(&info.key) {
         let same = node.peer(id).is_some_and(|p| p.allowed_ips() == allowed);

@@ -57,7 +57,7 @@ struct Slot {
     generation: u64,
     dialing: Option<JoinHandle<()>>,
     link: Option<LiveLink>,
-    /// The relay its welcome offered (the node uses one coordinator's relay at a time).
+    /// The relay its welcome offered (for the peers it brings).
     relay: Option<(SocketAddr, RelayToken)>,
     ticket: Option<Vec<u8>>,
     stun: Option<[SocketAddr; 2]>,
@@ -84,8 +84,7 @@ struct Session {
     groups: HashMap<Token, Group>,
     next_token: Token,
     inputs: Inputs,
-    /// Whose relay and STUN servers the node uses.
-    relay_owner: Option<CoordId>,
+    /// Whose STUN servers the node uses.
     stun_owner: Option<CoordId>,
     reflexive: Option<SocketAddr>,
     /// Something status shows changed since the view was last published.
@@ -166,7 +165,6 @@ impl Session {
             groups: HashMap::new(),
             next_token: 1,
             inputs,
-            relay_owner: None,
             stun_owner: None,
             reflexive: None,
             dirty: true,
@@ -301,10 +299,11 @@ impl Session {
                 if let Some(i) = self.slot_index(id) {
                     self.slots[i].ticket = ticket.clone();
                 }
-                if self.relay_owner == Some(id) {
-                    self.ctx.dataplane.node().set_relay_ticket(now, ticket);
-                    self.ctx.dataplane.flush_now();
-                }
+                self.ctx
+                    .dataplane
+                    .node()
+                    .set_relay_ticket_of(now, id, ticket);
+                self.ctx.dataplane.flush_now();
             }
             ServerMsg::CallMeMaybe {
                 key,
@@ -436,18 +435,15 @@ impl Session {
         self.link_gone(i);
     }
 
-    /// A coordinator's connection ended: its relay token died with it, so the node moves to
-    /// another connected coordinator's relay when there is one.
+    /// A coordinator's connection ended. Its relay stays in the node: the relay may still
+    /// carry packets, the node notices by itself when it stops answering, and the next welcome
+    /// brings a new token.
     fn link_gone(&mut self, i: usize) {
-        let id = self.slots[i].id;
         let key = self.slots[i].settings.public_key;
-        self.slots[i].relay = None;
         self.ctx.publish(|v| {
             v.connections.remove(&key);
         });
-        if self.relay_owner == Some(id) {
-            self.choose_relay(Instant::now());
-        }
+        self.show_connection();
         self.dirty = true;
     }
 
@@ -457,6 +453,10 @@ impl Session {
         };
         self.close(i, "logged out");
         let slot = self.slots.remove(i);
+        self.ctx
+            .dataplane
+            .node()
+            .set_relay_of(Instant::now(), id, None);
         let changes = self.peers.remove_coordinator(id);
         self.apply(&changes);
         if self.stun_owner == Some(id) {

@@ -27,6 +27,8 @@ pub struct MergedPeer {
     pub clash: bool,
     /// The networks of all coordinators shared with it.
     pub networks: Vec<String>,
+    /// The coordinators that brought it (their relays reach it).
+    pub sources: Vec<CoordId>,
     pub nat: NatKind,
     pub lan: Vec<SocketAddr>,
     pub reflexive: Option<SocketAddr>,
@@ -207,6 +209,7 @@ fn merge(key: NodeKey, e: &Entry) -> MergedPeer {
         overlay_ip: latest.overlay_ip,
         clash: false,
         networks,
+        sources: e.from.keys().copied().collect(),
         nat: latest.nat,
         lan: latest.lan.clone(),
         reflexive: latest.reflexive,
@@ -249,6 +252,7 @@ mod tests {
         assert_eq!(set(&c)[0].networks, ["alpha"]);
         let c = m.upsert(2, info(5, "100.64.0.5", &["beta"]));
         assert_eq!(set(&c)[0].networks, ["alpha", "beta"]);
+        assert_eq!(set(&c)[0].sources, [1, 2]);
         // The same word again changes nothing.
         assert!(m.upsert(2, info(5, "100.64.0.5", &["beta"])).is_empty());
         // Gone from one coordinator: still a peer through the other.

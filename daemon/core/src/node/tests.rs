@@ -931,3 +931,33 @@ fn a_port_question_goes_to_the_peers_shell_and_back() {
         .ask_port(now, &NodeKey([9; 32]), 1, PortProto::Udp)
         .is_err());
 }
+
+#[test]
+fn a_peer_is_relayed_through_the_relay_of_its_own_coordinator() {
+    let mut p = Pair::relayed();
+    // A follows two coordinators: B is a member of the second only, whose relay is RELAY.
+    let other = addr("192.0.2.77:7446");
+    p.a.set_relay(p.now, None);
+    p.a.set_relay_of(p.now, 1, Some((other, [9; 16])));
+    p.a.set_relay_of(p.now, 2, Some((addr(RELAY), [2; 16])));
+    p.a.set_peer_relays(&key_of(2), vec![2]);
+    let mut wire = Wire::new();
+    drain(&mut p.a, p.a_addr, &mut wire);
+    drain(&mut p.b, p.b_addr, &mut wire);
+    // Both of A's relays get a registration ping; the lab has no relay at `other`.
+    assert!(wire.iter().any(|(_, to, _)| *to == other), "{wire:?}");
+    wire.retain(|(_, to, _)| *to != other);
+    p.run_relayed(wire);
+    let pkt = ipv4_udp(A_IP, B_IP, b"via its coordinator's relay");
+    let mut wire = p.a_sends(&pkt);
+    assert_eq!(wire[0].1, addr(RELAY));
+    wire.retain(|(_, to, _)| *to != other);
+    let (_, to_b, relayed) = p.run_relayed(wire);
+    assert_eq!(to_b, vec![pkt]);
+    assert!(relayed >= 3, "{relayed}");
+    assert_eq!(p.a.peer_status(p.now)[0].relay, Some(addr(RELAY)));
+    // Known through the first coordinator only: its relay would be the one.
+    p.a.set_peer_relays(&key_of(2), vec![1]);
+    let wire = p.a_sends(&ipv4_udp(A_IP, B_IP, b"x"));
+    assert_eq!(wire[0].1, other);
+}

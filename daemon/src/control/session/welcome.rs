@@ -55,13 +55,8 @@ impl Session {
         }
         self.address_decided(decision, now);
         self.use_stun(id, now);
-        if self
-            .relay_owner
-            .is_none_or(|o| o == id || !self.is_connected(o))
-        {
-            self.relay_owner = Some(id);
-            self.set_node_relay(i, now);
-        }
+        self.set_node_relay(i, now);
+        self.show_connection();
         // The coordinator forgets a node's endpoints when its connection ends: tell it again.
         let endpoints = self.endpoints();
         self.slots[i].client.notify(endpoints);
@@ -92,41 +87,23 @@ impl Session {
         self.ctx.dataplane.flush_now();
     }
 
-    /// The node's relay becomes the one of coordinator `i`.
+    /// Coordinator `i`'s relay joins the node's: peers it brought may be relayed there.
     fn set_node_relay(&mut self, i: usize, now: Instant) {
         let slot = &self.slots[i];
         if let Some((server, _)) = slot.relay {
             tracing::info!(%server, coordinator = %slot.settings.address, "relay offered");
         }
-        let info = slot.link.as_ref().map(|l| l.carried.info.clone());
-        {
-            let mut node = self.ctx.dataplane.node();
-            node.set_relay(now, slot.relay);
-            node.set_relay_ticket(now, slot.ticket.clone());
-        }
-        self.ctx.publish(|v| v.connection = info);
+        let mut node = self.ctx.dataplane.node();
+        node.set_relay_of(now, slot.id, slot.relay);
+        node.set_relay_ticket_of(now, slot.id, slot.ticket.clone());
     }
 
-    /// After the relay's coordinator went away: another connected one's relay, else none.
-    pub(super) fn choose_relay(&mut self, now: Instant) {
-        let next = self
+    /// What netcheck shows as "the" control connection: the first connected coordinator's.
+    pub(super) fn show_connection(&self) {
+        let info = self
             .slots
             .iter()
-            .position(|s| s.client.is_connected() && s.relay.is_some());
-        match next {
-            Some(i) => {
-                self.relay_owner = Some(self.slots[i].id);
-                self.set_node_relay(i, now);
-            }
-            None => {
-                // Keep the old relay in the node: a coordinator that comes back offers it
-                // again, and until then the node notices by itself that it is gone.
-                self.relay_owner = self.relay_owner.filter(|o| self.slot_index(*o).is_some());
-                if self.relay_owner.is_none() {
-                    self.ctx.dataplane.node().set_relay(now, None);
-                    self.ctx.publish(|v| v.connection = None);
-                }
-            }
-        }
+            .find_map(|s| s.link.as_ref().map(|l| l.carried.info.clone()));
+        self.ctx.publish(|v| v.connection = info);
     }
 }
