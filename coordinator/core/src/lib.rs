@@ -21,7 +21,7 @@ pub mod relay;
 mod testutil;
 
 pub use invite::{InviteProblem, SecretHash};
-pub use lease::{Lease, LeaseError, LeasePool, LEASE_TTL};
+pub use lease::{ClaimRefused, Lease, LeaseError, LeasePool, LEASE_TTL};
 pub use password::{HashParams, DEFAULT_HASH_PARAMS};
 pub use ratelimit::{JoinLimiter, RateLimitConfig, RateLimited};
 pub use records::{

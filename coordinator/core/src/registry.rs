@@ -8,7 +8,7 @@
 //! - Network and node names follow [`crate::name`]: they are normalised to lowercase, so
 //!   `LAN-Party` and `lan-party` are one network.
 //! - A node registers ([`Registry::register_node`]) before anything else; registering again
-//!   renews its address lease and may rename it.
+//!   renews its address lease (or moves it to the address the node claims) and may rename it.
 //! - A node's name is unique within every network it is in: two hosts may both be called
 //!   `alice` as long as no network has both of them as members.
 //! - A network outlives its members: when the last member leaves it stays, with its password,
@@ -295,12 +295,15 @@ impl Registry {
     }
 
     /// Registers `key` under `name` (normalised), or renames it, and renews its lease (giving it
-    /// one if it has none). Call it on every connect and periodically while the node is
-    /// connected, well within [`crate::lease::LEASE_TTL`].
+    /// one if it has none). Call it on every connect. `claim` is the address the node has with
+    /// its other coordinators: it gets it, moving there, unless another node holds it
+    /// ([`LeasePool::claim`]); then it is leased as without a claim, and sees from the
+    /// address it got that it must move.
     pub fn register_node(
         &mut self,
         key: NodeKey,
         name: &str,
+        claim: Option<Ipv4Addr>,
         now: u64,
     ) -> Result<Vec<Change>, RegistryError> {
         let name = name_arg(NameKind::Node, name)?;
@@ -324,7 +327,7 @@ impl Registry {
             })),
         }
         // The lease is the last thing that can fail; nothing is changed before it.
-        let event = self.leases.acquire(key, now)?;
+        let event = self.leases.acquire_claiming(key, claim, now)?;
         self.nodes
             .entry(key)
             .and_modify(|n| n.name = name.clone())
@@ -338,7 +341,8 @@ impl Registry {
         Ok(changes)
     }
 
-    /// Renews `key`'s lease without touching its name (a keep-alive for connected nodes).
+    /// Renews `key`'s lease without touching its name or address (a keep-alive for connected
+    /// nodes: call it well within [`crate::lease::LEASE_TTL`]).
     pub fn renew_lease(&mut self, key: NodeKey, now: u64) -> Result<Vec<Change>, RegistryError> {
         if !self.nodes.contains_key(&key) {
             return Err(RegistryError::UnknownNode(key));
@@ -866,18 +870,26 @@ fn push_lease_changes(changes: &mut Vec<Change>, node: NodeKey, event: LeaseEven
         addr: l.addr,
         renewed_at: l.renewed_at,
     };
-    match event {
-        LeaseEvent::Renewed(l) => changes.push(Change::LeaseRenewed(record(l))),
-        LeaseEvent::Granted { lease, taken_from } => {
-            if let Some(old) = taken_from {
-                changes.push(Change::LeaseReleased {
-                    node: old,
-                    addr: lease.addr,
-                });
-            }
-            changes.push(Change::LeaseGranted(record(lease)));
-        }
+    let (lease, from, taken_from) = match event {
+        LeaseEvent::Renewed(l) => return changes.push(Change::LeaseRenewed(record(l))),
+        LeaseEvent::Granted { lease, taken_from } => (lease, None, taken_from),
+        LeaseEvent::Moved {
+            lease,
+            from,
+            taken_from,
+        } => (lease, Some(from), taken_from),
+    };
+    // Both releases come before the grant: the store keeps addresses unique.
+    if let Some(from) = from {
+        changes.push(Change::LeaseReleased { node, addr: from });
     }
+    if let Some(old) = taken_from {
+        changes.push(Change::LeaseReleased {
+            node: old,
+            addr: lease.addr,
+        });
+    }
+    changes.push(Change::LeaseGranted(record(lease)));
 }
 
 #[cfg(test)]

@@ -1,0 +1,78 @@
+//! Claimed addresses (one address with several coordinators).
+
+use super::*;
+
+/// alice and bob are in "lan"; carol is registered, in no network.
+fn lan() -> (Registry, NodeKey, NodeKey, NodeKey) {
+    let mut reg = registry();
+    let a = up(&mut reg, 1, "alice");
+    let b = up(&mut reg, 2, "bob");
+    let c = up(&mut reg, 3, "carol");
+    reg.create_network(a, "lan", "pw", &SALT, T0).unwrap();
+    reg.join_network(b, "lan", "pw", T0).unwrap();
+    (reg, a, b, c)
+}
+
+fn addr(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn a_new_node_gets_its_claim() {
+    let mut reg = registry();
+    let a = key(1);
+    let claim = addr("100.90.1.2");
+    let changes = reg.register_node(a, "alice", Some(claim), T0).unwrap();
+    assert_eq!(
+        changes[1..],
+        [Change::LeaseGranted(LeaseRecord {
+            node: a,
+            addr: claim,
+            renewed_at: T0
+        })]
+    );
+}
+
+#[test]
+fn a_member_moves_to_its_claim_and_its_peers_see_the_new_address() {
+    let (mut reg, a, b, _) = lan();
+    let old = reg.lease_of(&a).unwrap().addr;
+    let claim = addr("100.90.1.2");
+    let changes = reg.register_node(a, "alice", Some(claim), T0 + 1).unwrap();
+    assert_eq!(
+        changes,
+        [
+            Change::LeaseReleased { node: a, addr: old },
+            Change::LeaseGranted(LeaseRecord {
+                node: a,
+                addr: claim,
+                renewed_at: T0 + 1
+            })
+        ]
+    );
+    assert_eq!(reg.peers_of(&b)[0].overlay_v4, claim);
+    Registry::from_snapshot(config(), reg.snapshot()).unwrap();
+}
+
+#[test]
+fn a_claim_held_by_a_live_peer_is_refused_and_the_node_keeps_its_address() {
+    let (mut reg, a, b, _) = lan();
+    let (a_addr, b_addr) = (
+        reg.lease_of(&a).unwrap().addr,
+        reg.lease_of(&b).unwrap().addr,
+    );
+    let changes = reg.register_node(a, "alice", Some(b_addr), T0 + 1).unwrap();
+    assert_eq!(
+        changes,
+        [Change::LeaseRenewed(LeaseRecord {
+            node: a,
+            addr: a_addr,
+            renewed_at: T0 + 1
+        })]
+    );
+    // A newcomer claiming it is leased as without a claim.
+    let d = key(4);
+    reg.register_node(d, "dave", Some(b_addr), T0 + 1).unwrap();
+    assert_eq!(reg.lease_of(&d).unwrap().addr, derive_v4(&d));
+    assert_eq!(reg.lease_of(&b).unwrap().addr, b_addr);
+}
