@@ -6,7 +6,7 @@ use crate::link::{FrameReader, Link};
 use crate::relay::{Membership, RelayHandle, RelayLease};
 use crate::relay_tickets::ExternalRelay;
 use anyhow::{Context, Result};
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -336,8 +336,7 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
             return join_answered(server, node, id, &network, joined);
         }
         ClientMsg::AddressClash { ip, key } => {
-            // Forwarding lands with the coordinator's side of the clash design.
-            tracing::debug!(node = %node, %ip, peer = %key, "address clash reported");
+            forward_clash(&mut server.hub(), node, ip, key);
             return;
         }
         msg @ (ClientMsg::ListInvites { .. }
@@ -409,6 +408,31 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
     // After the reply, which older daemons read as "add this network to the list": the
     // pushed list is the coordinator's and wins.
     crate::owner::push_networks(&hub, &node, None);
+}
+
+/// Asks `target` to move off `ip` when `reporter` may ask it (`Registry::clash_report`);
+/// an offline target is not asked, so its limit is left for when it is back.
+fn forward_clash(hub: &mut Hub, reporter: NodeKey, ip: Ipv4Addr, target: NodeKey) {
+    if !hub.online.contains_key(&target) {
+        tracing::debug!(
+            node = %reporter, %ip, peer = %target,
+            "address clash report dropped: the peer is offline"
+        );
+        return;
+    }
+    match hub.registry.clash_report(reporter, target, ip, unix_now()) {
+        Ok(()) => {
+            tracing::info!(
+                node = %reporter, %ip, peer = %target,
+                "address clash: asking the peer to move"
+            );
+            hub.send(&target, ServerMsg::AddressClash { ip });
+        }
+        Err(why) => tracing::debug!(
+            node = %reporter, %ip, peer = %target,
+            "address clash report dropped: {why}"
+        ),
+    }
 }
 
 /// Answers a join by password or invite: `Ok`, `JoinPending` (locked network) or the error;
@@ -497,7 +521,6 @@ mod tests {
     use crate::store::Store;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
-    use std::net::Ipv4Addr;
     use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
     use warren_coordinator_core::{HashParams, Registry, RegistryConfig};
     use warren_proto::invite::parse_secret;
@@ -728,6 +751,37 @@ mod tests {
         assert!(drain(&mut inbox[2]).is_empty(), "carol is not alice's peer");
         let hub = server.hub();
         assert_eq!(hub.store.load().unwrap(), hub.registry.snapshot());
+    }
+
+    #[tokio::test]
+    async fn address_clashes_reach_only_a_peer_at_that_address_once_a_minute() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (server, mut inbox) = setup(tmp.path());
+        let (alice, bob, carol) = (key(ALICE), key(BOB), key(CAROL));
+        let alice_at = server.hub().registry.lease_of(&alice).unwrap().addr;
+        let bob_at = server.hub().registry.lease_of(&bob).unwrap().addr;
+        let clash = |ip, key| ClientMsg::AddressClash { ip, key };
+
+        handle(&server, carol, remote(3), clash(alice_at, alice)).await;
+        handle(&server, bob, remote(2), clash(bob_at, alice)).await;
+        assert!(
+            drain(&mut inbox[0]).is_empty(),
+            "not a peer, not its address"
+        );
+
+        handle(&server, bob, remote(2), clash(alice_at, alice)).await;
+        assert_eq!(
+            drain(&mut inbox[0]),
+            [ServerMsg::AddressClash { ip: alice_at }]
+        );
+        handle(&server, bob, remote(2), clash(alice_at, alice)).await;
+        assert!(
+            drain(&mut inbox[0]).is_empty(),
+            "asked less than a minute ago"
+        );
+        for i in [1, 2] {
+            assert!(drain(&mut inbox[i]).is_empty());
+        }
     }
 
     fn remote(last: u8) -> SocketAddr {

@@ -9,6 +9,8 @@
 //!   `LAN-Party` and `lan-party` are one network.
 //! - A node registers ([`Registry::register_node`]) before anything else; registering again
 //!   renews its address lease (or moves it to the address the node claims) and may rename it.
+//! - A node may ask a peer to move off an address that clashes with a host of another
+//!   coordinator ([`Registry::clash_report`]); a host is asked at most once a minute.
 //! - A node's name is unique within every network it is in: two hosts may both be called
 //!   `alice` as long as no network has both of them as members.
 //! - A network outlives its members: when the last member leaves it stays, with its password,
@@ -36,6 +38,7 @@ use crate::name::{normalize_name, NameKind, NameProblem};
 use crate::password::{
     check_phc, hash_password, verify_password, HashParams, PasswordError, DEFAULT_HASH_PARAMS,
 };
+use crate::ratelimit::{ClashLimiter, CLASH_INTERVAL};
 mod owner;
 
 pub use owner::MIN_INVITE_ID;
@@ -265,6 +268,17 @@ impl Network {
     }
 }
 
+/// Why an address-clash report was not forwarded ([`Registry::clash_report`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ClashDropped {
+    #[error("the reporter shares no network with the host it names")]
+    NotAPeer,
+    #[error("the host it names does not have that address here")]
+    NotItsAddress,
+    #[error("that host was asked to move less than {CLASH_INTERVAL} s ago; next in {0} s")]
+    RateLimited(u64),
+}
+
 #[derive(Clone, Debug)]
 pub struct Registry {
     hash_params: HashParams,
@@ -272,6 +286,8 @@ pub struct Registry {
     networks: BTreeMap<String, Network>,
     leases: LeasePool,
     invites: Invites,
+    /// Not persisted: after a restart a host may be asked once more than the limit allows.
+    clash_asks: ClashLimiter,
 }
 
 fn name_arg(kind: NameKind, raw: &str) -> Result<String, RegistryError> {
@@ -291,6 +307,7 @@ impl Registry {
             networks: BTreeMap::new(),
             leases: LeasePool::new(config.lease_pool)?,
             invites: Invites::default(),
+            clash_asks: ClashLimiter::default(),
         })
     }
 
@@ -637,6 +654,28 @@ impl Registry {
             .collect();
         peers.sort_by(|a, b| (&a.name, a.key).cmp(&(&b.name, b.key)));
         peers
+    }
+
+    /// May `reporter`, which sees a host of another coordinator at `ip` too, ask `target` to
+    /// move off `ip`? Only a peer of `target` may, only about `target`'s address here, and
+    /// `target` is asked at most once per [`CLASH_INTERVAL`] (an allowed report counts, a
+    /// dropped one does not), so a hostile peer cannot make it hop continuously.
+    pub fn clash_report(
+        &mut self,
+        reporter: NodeKey,
+        target: NodeKey,
+        ip: Ipv4Addr,
+        now: u64,
+    ) -> Result<(), ClashDropped> {
+        if !self.shares_network(&reporter, &target) {
+            return Err(ClashDropped::NotAPeer);
+        }
+        if self.leases.get(&target).map(|l| l.addr) != Some(ip) {
+            return Err(ClashDropped::NotItsAddress);
+        }
+        self.clash_asks
+            .ask(target, now)
+            .map_err(ClashDropped::RateLimited)
     }
 
     /// True when `a` and `b` are in at least one common network (may they talk?).

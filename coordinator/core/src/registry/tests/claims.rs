@@ -1,4 +1,4 @@
-//! Claimed addresses (one address with several coordinators).
+//! Claimed addresses (one address with several coordinators) and address-clash reports.
 
 use super::*;
 
@@ -75,4 +75,46 @@ fn a_claim_held_by_a_live_peer_is_refused_and_the_node_keeps_its_address() {
     reg.register_node(d, "dave", Some(b_addr), T0 + 1).unwrap();
     assert_eq!(reg.lease_of(&d).unwrap().addr, derive_v4(&d));
     assert_eq!(reg.lease_of(&b).unwrap().addr, b_addr);
+}
+
+#[test]
+fn only_a_peer_may_ask_a_host_to_move_off_its_own_address() {
+    let (mut reg, a, b, c) = lan();
+    let a_addr = reg.lease_of(&a).unwrap().addr;
+    let c_addr = reg.lease_of(&c).unwrap().addr;
+    // None of these count against a's limit.
+    assert_eq!(
+        reg.clash_report(c, a, a_addr, T0),
+        Err(ClashDropped::NotAPeer)
+    );
+    assert_eq!(
+        reg.clash_report(a, a, a_addr, T0),
+        Err(ClashDropped::NotAPeer)
+    );
+    assert_eq!(
+        reg.clash_report(b, a, c_addr, T0),
+        Err(ClashDropped::NotItsAddress)
+    );
+    assert_eq!(
+        reg.clash_report(b, key(99), a_addr, T0),
+        Err(ClashDropped::NotAPeer)
+    );
+    assert_eq!(reg.clash_report(b, a, a_addr, T0), Ok(()));
+    // Once a minute per host, whoever asks.
+    assert_eq!(
+        reg.clash_report(b, a, a_addr, T0 + 59),
+        Err(ClashDropped::RateLimited(1))
+    );
+    assert_eq!(
+        reg.clash_report(a, b, reg.lease_of(&b).unwrap().addr, T0 + 59),
+        Ok(())
+    );
+    assert_eq!(reg.clash_report(b, a, a_addr, T0 + 60), Ok(()));
+    // Carol joins: now she may ask too (after the minute).
+    reg.join_network(c, "lan", "pw", T0 + 61).unwrap();
+    assert_eq!(
+        reg.clash_report(c, a, a_addr, T0 + 61),
+        Err(ClashDropped::RateLimited(59))
+    );
+    assert_eq!(reg.clash_report(c, a, a_addr, T0 + 120), Ok(()));
 }
