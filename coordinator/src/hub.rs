@@ -226,6 +226,22 @@ impl Hub {
         });
     }
 
+    /// After `key` registered: the peers of a node whose expired lease it took drop that node,
+    /// which has no address until it registers again (and would clash with `key` meanwhile).
+    pub fn drop_taken_over(&self, key: &NodeKey, changes: &[Change]) {
+        for change in changes {
+            let Change::LeaseReleased { node: lost, .. } = change else {
+                continue;
+            };
+            if lost == key {
+                continue; // it moved; it is announced when it goes online
+            }
+            for peer in self.peers(lost) {
+                self.send(&peer, ServerMsg::PeerRemove { key: *lost });
+            }
+        }
+    }
+
     /// After a membership change of `key`: peers gained are introduced both ways, peers lost
     /// are removed both ways.
     pub fn reconcile(&self, key: &NodeKey, before: &[NodeKey]) {
@@ -268,7 +284,7 @@ mod tests {
         for i in 0..n {
             let c = hub
                 .registry
-                .register_node(key(i), &format!("h{i}"), 1)
+                .register_node(key(i), &format!("h{i}"), None, 1)
                 .unwrap();
             hub.persist(&c).unwrap();
             let c = if i == 0 {
@@ -340,7 +356,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("warren-hub-iso-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let (mut hub, mut inboxes) = network_of(3, &dir);
-        let c = hub.registry.register_node(key(99), "loner", 1).unwrap();
+        let c = hub
+            .registry
+            .register_node(key(99), "loner", None, 1)
+            .unwrap();
         hub.persist(&c).unwrap();
         let (tx, mut rx) = unbounded_channel();
         hub.go_online(key(99), tx, vec![], None);

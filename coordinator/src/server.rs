@@ -6,7 +6,7 @@ use crate::link::{FrameReader, Link};
 use crate::relay::{Membership, RelayHandle, RelayLease};
 use crate::relay_tickets::ExternalRelay;
 use anyhow::{Context, Result};
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -153,22 +153,8 @@ pub async fn session(link: Link, server: &Server) -> Result<()> {
     // for NATs that keep ports.
     let reflexive_guess = SocketAddr::new(remote.ip(), hello.udp_port);
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let session = {
-        let mut hub = server.hub();
-        let session = hub.go_online(node, tx, hello.lan_endpoints.clone(), Some(reflexive_guess));
-        if server.external_relay.is_some() {
-            let offer = answer.as_ref().ok().and_then(|w| w.relay.as_ref());
-            let token = offer.and_then(|r| warren_proto::relay::parse_token(&r.token));
-            if let Some(o) = hub.online.get_mut(&node) {
-                o.relay_token = token;
-            }
-        }
-        let peers = hub.peers(&node);
-        hub.announce(&node, &peers);
-        // Owned and locked networks, requests and waits: what the Welcome does not carry.
-        crate::owner::push_networks(&hub, &node, None);
-        session
-    };
+    let offer = answer.as_ref().ok().and_then(|w| w.relay.as_ref());
+    let session = online(server, node, &hello, reflexive_guess, offer, tx);
 
     let writer = tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
@@ -192,17 +178,50 @@ pub async fn session(link: Link, server: &Server) -> Result<()> {
     result
 }
 
+/// Marks the welcomed `node` online and tells it and its peers about each other; its peers
+/// learn its address here, a new one too (it moved to the address it claimed). Returns the
+/// session number.
+fn online(
+    server: &Server,
+    node: NodeKey,
+    hello: &Hello,
+    reflexive_guess: SocketAddr,
+    relay: Option<&RelayOffer>,
+    tx: mpsc::UnboundedSender<ServerMsg>,
+) -> u64 {
+    let mut hub = server.hub();
+    let session = hub.go_online(node, tx, hello.lan_endpoints.clone(), Some(reflexive_guess));
+    if server.external_relay.is_some() {
+        let token = relay.and_then(|r| warren_proto::relay::parse_token(&r.token));
+        if let Some(o) = hub.online.get_mut(&node) {
+            o.relay_token = token;
+        }
+    }
+    let peers = hub.peers(&node);
+    hub.announce(&node, &peers);
+    // Owned and locked networks, requests and waits: what the Welcome does not carry.
+    crate::owner::push_networks(&hub, &node, None);
+    session
+}
+
 fn register(server: &Server, node: NodeKey, hello: &Hello) -> Result<Welcome, (ErrorCode, String)> {
     let mut hub = server.hub();
     let changes = hub
         .registry
-        .register_node(node, &hello.name, unix_now())
+        .register_node(node, &hello.name, hello.claim, unix_now())
         .map_err(|e| (error_code(&e), e.to_string()))?;
     hub.persist(&changes).map_err(storage_failed)?;
+    hub.drop_taken_over(&node, &changes);
     let lease = hub
         .registry
         .lease_of(&node)
         .ok_or((ErrorCode::Internal, "no address lease".to_string()))?;
+    if let Some(claim) = hello.claim.filter(|c| *c != lease.addr) {
+        tracing::info!(
+            node = %node, %claim, leased = %lease.addr,
+            "claimed address refused: the node is told to move"
+        );
+    }
     Ok(Welcome {
         v: CONTROL_VERSION,
         overlay_ip: lease.addr.into(),
@@ -317,8 +336,7 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
             return join_answered(server, node, id, &network, joined);
         }
         ClientMsg::AddressClash { ip, key } => {
-            // Forwarding lands with the coordinator's side of the clash design.
-            tracing::debug!(node = %node, %ip, peer = %key, "address clash reported");
+            forward_clash(&mut server.hub(), node, ip, key);
             return;
         }
         msg @ (ClientMsg::ListInvites { .. }
@@ -390,6 +408,31 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
     // After the reply, which older daemons read as "add this network to the list": the
     // pushed list is the coordinator's and wins.
     crate::owner::push_networks(&hub, &node, None);
+}
+
+/// Asks `target` to move off `ip` when `reporter` may ask it (`Registry::clash_report`);
+/// an offline target is not asked, so its limit is left for when it is back.
+fn forward_clash(hub: &mut Hub, reporter: NodeKey, ip: Ipv4Addr, target: NodeKey) {
+    if !hub.online.contains_key(&target) {
+        tracing::debug!(
+            node = %reporter, %ip, peer = %target,
+            "address clash report dropped: the peer is offline"
+        );
+        return;
+    }
+    match hub.registry.clash_report(reporter, target, ip, unix_now()) {
+        Ok(()) => {
+            tracing::info!(
+                node = %reporter, %ip, peer = %target,
+                "address clash: asking the peer to move"
+            );
+            hub.send(&target, ServerMsg::AddressClash { ip });
+        }
+        Err(why) => tracing::debug!(
+            node = %reporter, %ip, peer = %target,
+            "address clash report dropped: {why}"
+        ),
+    }
 }
 
 /// Answers a join by password or invite: `Ok`, `JoinPending` (locked network) or the error;
@@ -504,7 +547,7 @@ mod tests {
         let mut inboxes = Vec::new();
         for (i, name) in ["alice", "bob", "carol"].into_iter().enumerate() {
             let k = key(i as u32);
-            let c = hub.registry.register_node(k, name, 1).unwrap();
+            let c = hub.registry.register_node(k, name, None, 1).unwrap();
             hub.persist(&c).unwrap();
             let (tx, rx) = unbounded_channel();
             hub.go_online(k, tx, vec![], None);
@@ -647,6 +690,98 @@ mod tests {
         let hub = server.hub();
         assert!(!hub.registry.shares_network(&alice, &bob));
         assert_eq!(hub.store.load().unwrap(), hub.registry.snapshot());
+    }
+
+    fn hello(name: &str, claim: Option<Ipv4Addr>) -> Hello {
+        Hello {
+            v: CONTROL_VERSION,
+            name: name.into(),
+            udp_port: 41641,
+            lan_endpoints: vec![],
+            dialed: None,
+            claim,
+        }
+    }
+
+    fn welcomed_at(server: &Server, node: NodeKey, hello: &Hello) -> Ipv4Addr {
+        match register(server, node, hello).unwrap().overlay_ip {
+            std::net::IpAddr::V4(a) => a,
+            other => panic!("{other}"),
+        }
+    }
+
+    /// A claim of a live lease is refused, of an expired one granted (and its old holder's
+    /// peers drop it), of a free one granted with a move that the mover's peers see.
+    #[tokio::test]
+    async fn claims_in_the_hello_and_what_the_peers_see() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (server, mut inbox) = setup(tmp.path());
+        let (alice, bob, carol) = (key(ALICE), key(BOB), key(CAROL));
+        let addr = |k| server.hub().registry.lease_of(&k).unwrap().addr;
+        let (alice_at, bob_at, carol_at) = (addr(alice), addr(bob), addr(carol));
+        // The setup's leases date from 1970: only bob's is live.
+        let c = server.hub().registry.renew_lease(bob, unix_now()).unwrap();
+        server.hub().persist(&c).unwrap();
+
+        assert_eq!(
+            welcomed_at(&server, carol, &hello("carol", Some(bob_at))),
+            carol_at
+        );
+        assert_eq!(addr(bob), bob_at);
+
+        assert_eq!(
+            welcomed_at(&server, carol, &hello("carol", Some(alice_at))),
+            alice_at
+        );
+        assert_eq!(server.hub().registry.lease_of(&alice), None);
+        assert_eq!(drain(&mut inbox[1]), [ServerMsg::PeerRemove { key: alice }]);
+
+        let claim = Ipv4Addr::new(100, 100, 0, 9);
+        let alice_hello = hello("alice", Some(claim));
+        assert_eq!(welcomed_at(&server, alice, &alice_hello), claim);
+        let (tx, _alice_inbox) = unbounded_channel();
+        online(&server, alice, &alice_hello, remote(1), None, tx);
+        let got = drain(&mut inbox[1]);
+        assert!(
+            got.iter()
+                .any(|m| matches!(m, ServerMsg::PeerUpsert { peer }
+                if peer.key == alice && peer.overlay_ip == std::net::IpAddr::V4(claim))),
+            "{got:?}"
+        );
+        assert!(drain(&mut inbox[2]).is_empty(), "carol is not alice's peer");
+        let hub = server.hub();
+        assert_eq!(hub.store.load().unwrap(), hub.registry.snapshot());
+    }
+
+    #[tokio::test]
+    async fn address_clashes_reach_only_a_peer_at_that_address_once_a_minute() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (server, mut inbox) = setup(tmp.path());
+        let (alice, bob, carol) = (key(ALICE), key(BOB), key(CAROL));
+        let alice_at = server.hub().registry.lease_of(&alice).unwrap().addr;
+        let bob_at = server.hub().registry.lease_of(&bob).unwrap().addr;
+        let clash = |ip, key| ClientMsg::AddressClash { ip, key };
+
+        handle(&server, carol, remote(3), clash(alice_at, alice)).await;
+        handle(&server, bob, remote(2), clash(bob_at, alice)).await;
+        assert!(
+            drain(&mut inbox[0]).is_empty(),
+            "not a peer, not its address"
+        );
+
+        handle(&server, bob, remote(2), clash(alice_at, alice)).await;
+        assert_eq!(
+            drain(&mut inbox[0]),
+            [ServerMsg::AddressClash { ip: alice_at }]
+        );
+        handle(&server, bob, remote(2), clash(alice_at, alice)).await;
+        assert!(
+            drain(&mut inbox[0]).is_empty(),
+            "asked less than a minute ago"
+        );
+        for i in [1, 2] {
+            assert!(drain(&mut inbox[i]).is_empty());
+        }
     }
 
     fn remote(last: u8) -> SocketAddr {

@@ -11,6 +11,14 @@
 //!   address back when it returns, unless another node needed it in the meantime. Another node
 //!   takes an expired lease only (a) when it is that node's preferred address, or (b) when the
 //!   probe found no free address at all.
+//! - A node in networks of several coordinators has one address with all of them, so it may
+//!   *claim* an address on connect ([`LeasePool::claim`]): it gets the claimed address unless
+//!   another node holds a live lease of it (an expired one is taken over, as for the preferred
+//!   address). The claim must be a host address of [`OVERLAY_V4`], but may lie outside the
+//!   pool's range, since another coordinator chose it. A node that holds another address
+//!   *moves*: its old address is released at once. A refused claim changes nothing, and the
+//!   node is leased an address as without a claim ([`LeasePool::acquire_claiming`]); the
+//!   differing address tells it to move everywhere.
 //! - Leases are part of the persisted state, so a node keeps its address across restarts of the
 //!   coordinator and of the node.
 
@@ -39,15 +47,22 @@ impl Lease {
     }
 }
 
-/// What [`LeasePool::acquire`] did.
+/// What [`LeasePool::acquire`] or [`LeasePool::claim`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LeaseEvent {
     /// The node kept its address; only `renewed_at` moved.
     Renewed(Lease),
-    /// The node got a new address. `taken_from` is the node whose expired lease it was, which
-    /// no longer has an address.
+    /// The node, which had no address, got one. `taken_from` is the node whose expired lease
+    /// it was, which no longer has an address.
     Granted {
         lease: Lease,
+        taken_from: Option<NodeKey>,
+    },
+    /// The node left its address `from` for the one it claimed; `taken_from` as for
+    /// [`LeaseEvent::Granted`].
+    Moved {
+        lease: Lease,
+        from: Ipv4Addr,
         taken_from: Option<NodeKey>,
     },
 }
@@ -55,9 +70,20 @@ pub enum LeaseEvent {
 impl LeaseEvent {
     pub fn lease(&self) -> Lease {
         match self {
-            LeaseEvent::Renewed(l) | LeaseEvent::Granted { lease: l, .. } => *l,
+            LeaseEvent::Renewed(l)
+            | LeaseEvent::Granted { lease: l, .. }
+            | LeaseEvent::Moved { lease: l, .. } => *l,
         }
     }
+}
+
+/// Why [`LeasePool::claim`] did not grant an address; nothing was changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimRefused {
+    #[error("claimed address {0} is outside {OVERLAY_V4} or not a host address")]
+    OutOfRange(Ipv4Addr),
+    #[error("claimed address {addr} is leased to node {holder}")]
+    Held { addr: Ipv4Addr, holder: NodeKey },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -149,11 +175,72 @@ impl LeasePool {
 
     /// Renews `node`'s lease, or gives it one (see the module docs for the order).
     pub fn acquire(&mut self, node: NodeKey, now: u64) -> Result<LeaseEvent, LeaseError> {
-        if let Some(lease) = self.by_node.get_mut(&node) {
-            lease.renewed_at = now;
-            return Ok(LeaseEvent::Renewed(*lease));
+        if let Some(event) = self.renew(node, now) {
+            return Ok(event);
         }
         let addr = self.find_addr(&node, now)?;
+        let (lease, taken_from) = self.take(node, addr, now);
+        Ok(LeaseEvent::Granted { lease, taken_from })
+    }
+
+    /// Gives `node` the address `addr` it uses with other coordinators, moving it there if it
+    /// holds another one (see the module docs). Claiming its own address renews it.
+    pub fn claim(
+        &mut self,
+        node: NodeKey,
+        addr: Ipv4Addr,
+        now: u64,
+    ) -> Result<LeaseEvent, ClaimRefused> {
+        if !is_overlay_host(addr) {
+            return Err(ClaimRefused::OutOfRange(addr));
+        }
+        match self.by_addr.get(&addr) {
+            Some(holder) if *holder == node => return Ok(self.renew(node, now).expect("held")),
+            Some(holder) if !self.by_node[holder].is_expired(now) => {
+                return Err(ClaimRefused::Held {
+                    addr,
+                    holder: *holder,
+                })
+            }
+            _ => {}
+        }
+        let from = self.by_node.remove(&node).map(|old| {
+            self.by_addr.remove(&old.addr);
+            old.addr
+        });
+        let (lease, taken_from) = self.take(node, addr, now);
+        Ok(match from {
+            Some(from) => LeaseEvent::Moved {
+                lease,
+                from,
+                taken_from,
+            },
+            None => LeaseEvent::Granted { lease, taken_from },
+        })
+    }
+
+    /// [`LeasePool::claim`] when there is a claim and it is granted, else
+    /// [`LeasePool::acquire`]: a host that cannot have its claim still gets an address.
+    pub fn acquire_claiming(
+        &mut self,
+        node: NodeKey,
+        claim: Option<Ipv4Addr>,
+        now: u64,
+    ) -> Result<LeaseEvent, LeaseError> {
+        if let Some(Ok(event)) = claim.map(|addr| self.claim(node, addr, now)) {
+            return Ok(event);
+        }
+        self.acquire(node, now)
+    }
+
+    fn renew(&mut self, node: NodeKey, now: u64) -> Option<LeaseEvent> {
+        let lease = self.by_node.get_mut(&node)?;
+        lease.renewed_at = now;
+        Some(LeaseEvent::Renewed(*lease))
+    }
+
+    /// Leases `addr` to `node`, which holds nothing, taking it from its (expired) holder.
+    fn take(&mut self, node: NodeKey, addr: Ipv4Addr, now: u64) -> (Lease, Option<NodeKey>) {
         let taken_from = self.by_addr.remove(&addr);
         if let Some(old) = taken_from {
             self.by_node.remove(&old);
@@ -164,7 +251,7 @@ impl LeasePool {
         };
         self.by_node.insert(node, lease);
         self.by_addr.insert(addr, node);
-        Ok(LeaseEvent::Granted { lease, taken_from })
+        (lease, taken_from)
     }
 
     /// Probes from the preferred address upwards through every host address of the pool:
@@ -197,8 +284,7 @@ impl LeasePool {
 
     /// Puts back a lease from a snapshot, refusing anything the pool could not have produced.
     pub fn restore(&mut self, node: NodeKey, lease: Lease) -> Result<(), LeaseError> {
-        let v4 = OVERLAY_V4;
-        if !v4.contains(&lease.addr) || lease.addr == v4.network() || lease.addr == v4.broadcast() {
+        if !is_overlay_host(lease.addr) {
             return Err(LeaseError::OutOfRange {
                 node,
                 addr: lease.addr,
@@ -218,6 +304,12 @@ impl LeasePool {
         self.by_addr.insert(lease.addr, node);
         Ok(())
     }
+}
+
+/// An address some coordinator's pool could have leased: a host address of [`OVERLAY_V4`].
+fn is_overlay_host(addr: Ipv4Addr) -> bool {
+    let v4 = OVERLAY_V4;
+    v4.contains(&addr) && addr != v4.network() && addr != v4.broadcast()
 }
 
 #[cfg(test)]
@@ -362,6 +454,139 @@ mod tests {
                 taken_from: Some(key(0))
             }
         );
+    }
+
+    fn v4(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_free_claim_is_granted_even_outside_the_pool_range() {
+        let mut pool = LeasePool::new("100.64.0.0/29".parse().unwrap()).unwrap();
+        let claim = v4("100.100.7.9");
+        let lease = Lease {
+            addr: claim,
+            renewed_at: 5,
+        };
+        assert_eq!(
+            pool.claim(key(1), claim, 5),
+            Ok(LeaseEvent::Granted {
+                lease,
+                taken_from: None
+            })
+        );
+        assert_eq!(pool.holder(claim), Some(key(1)));
+        // Claiming it again (the next connect) renews it.
+        assert_eq!(
+            pool.claim(key(1), claim, 9),
+            Ok(LeaseEvent::Renewed(Lease {
+                renewed_at: 9,
+                ..lease
+            }))
+        );
+    }
+
+    #[test]
+    fn a_claim_held_by_a_live_lease_is_refused_and_falls_back_to_acquire() {
+        let mut pool = LeasePool::default();
+        let (a, b) = (key(1), key(2));
+        let held = pool.acquire(a, 0).unwrap().lease().addr;
+        assert_eq!(
+            pool.claim(b, held, LEASE_TTL - 1),
+            Err(ClaimRefused::Held {
+                addr: held,
+                holder: a
+            })
+        );
+        assert_eq!(
+            (pool.get(&b), pool.len()),
+            (None, 1),
+            "a refusal changes nothing"
+        );
+        let ev = pool.acquire_claiming(b, Some(held), LEASE_TTL - 1).unwrap();
+        assert_eq!(
+            ev,
+            LeaseEvent::Granted {
+                lease: Lease {
+                    addr: pool.preferred(&b),
+                    renewed_at: LEASE_TTL - 1
+                },
+                taken_from: None
+            }
+        );
+        assert_ne!(ev.lease().addr, held);
+        assert_eq!(pool.holder(held), Some(a));
+        // A node that already has an address keeps it when its claim is refused.
+        let ev = pool.acquire_claiming(b, Some(held), LEASE_TTL - 1).unwrap();
+        assert!(matches!(ev, LeaseEvent::Renewed(_)), "{ev:?}");
+    }
+
+    #[test]
+    fn a_claim_takes_an_expired_lease_over() {
+        let mut pool = LeasePool::default();
+        let (a, b) = (key(1), key(2));
+        let old = pool.acquire(a, 0).unwrap().lease().addr;
+        assert_eq!(
+            pool.claim(b, old, LEASE_TTL),
+            Ok(LeaseEvent::Granted {
+                lease: Lease {
+                    addr: old,
+                    renewed_at: LEASE_TTL
+                },
+                taken_from: Some(a)
+            })
+        );
+        assert_eq!(pool.get(&a), None);
+        assert_eq!(pool.holder(old), Some(b));
+    }
+
+    #[test]
+    fn a_node_claiming_a_free_address_moves_and_frees_its_old_one() {
+        let mut pool = LeasePool::default();
+        let a = key(1);
+        let old = pool.acquire(a, 0).unwrap().lease().addr;
+        let new = Ipv4Addr::from(u32::from(old) ^ 0x100);
+        let lease = Lease {
+            addr: new,
+            renewed_at: 10,
+        };
+        assert_eq!(
+            pool.acquire_claiming(a, Some(new), 10),
+            Ok(LeaseEvent::Moved {
+                lease,
+                from: old,
+                taken_from: None
+            })
+        );
+        assert_eq!(pool.holder(old), None);
+        assert_eq!(pool.holder(new), Some(a));
+        assert_eq!((pool.get(&a), pool.len()), (Some(lease), 1));
+        // The old address is free for anyone now.
+        assert!(matches!(
+            pool.claim(key(2), old, 11),
+            Ok(LeaseEvent::Granted {
+                taken_from: None,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn claims_outside_the_overlay_or_of_no_host_are_refused() {
+        let mut pool = LeasePool::default();
+        for bad in ["10.0.0.1", "100.128.0.1", "100.64.0.0", "100.127.255.255"] {
+            let bad = v4(bad);
+            assert_eq!(
+                pool.claim(key(1), bad, 0),
+                Err(ClaimRefused::OutOfRange(bad))
+            );
+            assert!(pool.is_empty());
+        }
+        // Leased as without a claim.
+        let ev = pool
+            .acquire_claiming(key(1), Some(v4("10.0.0.1")), 0)
+            .unwrap();
+        assert_eq!(ev.lease().addr, derive_v4(&key(1)));
     }
 
     #[test]

@@ -21,12 +21,14 @@ pub mod relay;
 mod testutil;
 
 pub use invite::{InviteProblem, SecretHash};
-pub use lease::{Lease, LeaseError, LeasePool, LEASE_TTL};
+pub use lease::{ClaimRefused, Lease, LeaseError, LeasePool, LEASE_TTL};
 pub use password::{HashParams, DEFAULT_HASH_PARAMS};
-pub use ratelimit::{JoinLimiter, RateLimitConfig, RateLimited};
+pub use ratelimit::{ClashLimiter, JoinLimiter, RateLimitConfig, RateLimited, CLASH_INTERVAL};
 pub use records::{
     BanRecord, Change, InviteRecord, JoinRequestRecord, LeaseRecord, Membership, NetworkRecord,
     NodeRecord, Snapshot,
 };
-pub use registry::{InviteGrant, PeerInfo, Registry, RegistryConfig, RegistryError, SnapshotError};
+pub use registry::{
+    ClashDropped, InviteGrant, PeerInfo, Registry, RegistryConfig, RegistryError, SnapshotError,
+};
 pub use relay::{Relay, RelayConfig, RelayCounters, Transmit};

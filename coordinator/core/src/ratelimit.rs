@@ -1,3 +1,6 @@
+//! Rate limits: join attempts per source address ([`JoinLimiter`]), and address-clash asks
+//! per host ([`ClashLimiter`]).
+//!
 //! Join attempts per source address: a token bucket in its GCRA form (one "theoretical arrival
 //! time" per source), with time passed in as milliseconds.
 //!
@@ -10,9 +13,17 @@
 //!   full, the source with the fullest bucket (the earliest arrival time) is forgotten to make
 //!   room. Under a flood from more addresses than that, some sources get a fresh bucket early:
 //!   bounded memory wins over perfect fairness. Every attempt costs O(log n).
+//!
+//! A host is asked to move its overlay address at most once per [`CLASH_INTERVAL`], whoever
+//! asks: each move makes it reconnect to all its coordinators, so a hostile peer must not
+//! make it hop continuously. Only asks that were sent count, and a host is remembered only
+//! until its minute is over, so memory stays bounded by the hosts asked in the last minute. The time is unix seconds; a clock that went backwards lifts
+//! the limit rather than blocking a host for as long as it went back.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv6Addr};
+
+use warren_proto::key::NodeKey;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateLimitConfig {
@@ -132,10 +143,75 @@ impl JoinLimiter {
     }
 }
 
+/// Seconds between two asks to move sent to one host.
+pub const CLASH_INTERVAL: u64 = 60;
+
+/// When each host was last asked to move (see the module docs).
+#[derive(Clone, Debug, Default)]
+pub struct ClashLimiter {
+    asked: BTreeMap<NodeKey, u64>,
+    by_time: BTreeSet<(u64, NodeKey)>,
+}
+
+impl ClashLimiter {
+    /// Records an ask to `target` at `now` if it may be sent; else the seconds to wait.
+    pub fn ask(&mut self, target: NodeKey, now: u64) -> Result<(), u64> {
+        self.forget_idle(now);
+        if let Some(&last) = self.asked.get(&target) {
+            if last <= now {
+                return Err(last.saturating_add(CLASH_INTERVAL) - now);
+            }
+            self.by_time.remove(&(last, target));
+        }
+        self.asked.insert(target, now);
+        self.by_time.insert((now, target));
+        Ok(())
+    }
+
+    /// Number of hosts currently remembered.
+    pub fn len(&self) -> usize {
+        self.asked.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.asked.is_empty()
+    }
+
+    fn forget_idle(&mut self, now: u64) {
+        while let Some(&(at, target)) = self.by_time.first() {
+            if at.saturating_add(CLASH_INTERVAL) > now {
+                break;
+            }
+            self.by_time.pop_first();
+            self.asked.remove(&target);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::net::Ipv4Addr;
+
+    #[test]
+    fn a_host_is_asked_to_move_once_a_minute_and_then_forgotten() {
+        let (a, b) = (NodeKey([1; 32]), NodeKey([2; 32]));
+        let mut l = ClashLimiter::default();
+        l.ask(a, 1_000).unwrap();
+        assert_eq!(l.ask(a, 1_000), Err(60));
+        assert_eq!(l.ask(a, 1_059), Err(1));
+        // Another host is not affected.
+        l.ask(b, 1_059).unwrap();
+        l.ask(a, 1_060).unwrap();
+        assert_eq!(l.len(), 2);
+        // A quiet minute forgets everyone.
+        l.ask(b, 1_200).unwrap();
+        assert_eq!(l.len(), 1);
+        // A clock that went back does not block a.
+        l.ask(a, 1_100).unwrap();
+        l.ask(a, 1_000).unwrap();
+        assert_eq!(l.ask(a, 1_030), Err(30));
+    }
 
     fn v4(d: u8) -> IpAddr {
         IpAddr::V4(Ipv4Addr::new(192, 0, 2, d))

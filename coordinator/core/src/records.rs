@@ -111,8 +111,9 @@ impl Snapshot {
 /// - `NodeSaved` for a known node: its name changed; every peer of it needs the new name.
 /// - `LeaseGranted`: the node has a (new) address; its peers need it.
 /// - `LeaseRenewed`: same address, later `renewed_at`; nothing to push.
-/// - `LeaseReleased`: the node lost its address (it was offline past the TTL and another node
-///   took the address); its peers should drop the old address.
+/// - `LeaseReleased`: the node lost that address: it was offline past the TTL and another node
+///   took the address (its peers should drop it), or it moved to the address it claimed (a
+///   `LeaseGranted` of the node follows).
 /// - `MemberAdded` / `MemberRemoved`: the node and the other members of that network gain or
 ///   lose each other, unless they still share another network (see `Registry::peers_of`).
 /// - `InviteCreated` / `InviteRemoved` (an expired one pruned, or a revoked one): nothing to

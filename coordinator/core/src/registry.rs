@@ -8,7 +8,9 @@
 //! - Network and node names follow [`crate::name`]: they are normalised to lowercase, so
 //!   `LAN-Party` and `lan-party` are one network.
 //! - A node registers ([`Registry::register_node`]) before anything else; registering again
-//!   renews its address lease and may rename it.
+//!   renews its address lease (or moves it to the address the node claims) and may rename it.
+//! - A node may ask a peer to move off an address that clashes with a host of another
+//!   coordinator ([`Registry::clash_report`]); a host is asked at most once a minute.
 //! - A node's name is unique within every network it is in: two hosts may both be called
 //!   `alice` as long as no network has both of them as members.
 //! - A network outlives its members: when the last member leaves it stays, with its password,
@@ -36,6 +38,7 @@ use crate::name::{normalize_name, NameKind, NameProblem};
 use crate::password::{
     check_phc, hash_password, verify_password, HashParams, PasswordError, DEFAULT_HASH_PARAMS,
 };
+use crate::ratelimit::{ClashLimiter, CLASH_INTERVAL};
 mod owner;
 
 pub use owner::MIN_INVITE_ID;
@@ -265,6 +268,17 @@ impl Network {
     }
 }
 
+/// Why an address-clash report was not forwarded ([`Registry::clash_report`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ClashDropped {
+    #[error("the reporter shares no network with the host it names")]
+    NotAPeer,
+    #[error("the host it names does not have that address here")]
+    NotItsAddress,
+    #[error("that host was asked to move less than {CLASH_INTERVAL} s ago; next in {0} s")]
+    RateLimited(u64),
+}
+
 #[derive(Clone, Debug)]
 pub struct Registry {
     hash_params: HashParams,
@@ -272,6 +286,8 @@ pub struct Registry {
     networks: BTreeMap<String, Network>,
     leases: LeasePool,
     invites: Invites,
+    /// Not persisted: after a restart a host may be asked once more than the limit allows.
+    clash_asks: ClashLimiter,
 }
 
 fn name_arg(kind: NameKind, raw: &str) -> Result<String, RegistryError> {
@@ -291,16 +307,20 @@ impl Registry {
             networks: BTreeMap::new(),
             leases: LeasePool::new(config.lease_pool)?,
             invites: Invites::default(),
+            clash_asks: ClashLimiter::default(),
         })
     }
 
     /// Registers `key` under `name` (normalised), or renames it, and renews its lease (giving it
-    /// one if it has none). Call it on every connect and periodically while the node is
-    /// connected, well within [`crate::lease::LEASE_TTL`].
+    /// one if it has none). Call it on every connect. `claim` is the address the node has with
+    /// its other coordinators: it gets it, moving there, unless another node holds it
+    /// ([`LeasePool::claim`]); then it is leased as without a claim, and sees from the
+    /// address it got that it must move.
     pub fn register_node(
         &mut self,
         key: NodeKey,
         name: &str,
+        claim: Option<Ipv4Addr>,
         now: u64,
     ) -> Result<Vec<Change>, RegistryError> {
         let name = name_arg(NameKind::Node, name)?;
@@ -324,7 +344,7 @@ impl Registry {
             })),
         }
         // The lease is the last thing that can fail; nothing is changed before it.
-        let event = self.leases.acquire(key, now)?;
+        let event = self.leases.acquire_claiming(key, claim, now)?;
         self.nodes
             .entry(key)
             .and_modify(|n| n.name = name.clone())
@@ -338,7 +358,8 @@ impl Registry {
         Ok(changes)
     }
 
-    /// Renews `key`'s lease without touching its name (a keep-alive for connected nodes).
+    /// Renews `key`'s lease without touching its name or address (a keep-alive for connected
+    /// nodes: call it well within [`crate::lease::LEASE_TTL`]).
     pub fn renew_lease(&mut self, key: NodeKey, now: u64) -> Result<Vec<Change>, RegistryError> {
         if !self.nodes.contains_key(&key) {
             return Err(RegistryError::UnknownNode(key));
@@ -635,6 +656,28 @@ impl Registry {
         peers
     }
 
+    /// May `reporter`, which sees a host of another coordinator at `ip` too, ask `target` to
+    /// move off `ip`? Only a peer of `target` may, only about `target`'s address here, and
+    /// `target` is asked at most once per [`CLASH_INTERVAL`] (an allowed report counts, a
+    /// dropped one does not), so a hostile peer cannot make it hop continuously.
+    pub fn clash_report(
+        &mut self,
+        reporter: NodeKey,
+        target: NodeKey,
+        ip: Ipv4Addr,
+        now: u64,
+    ) -> Result<(), ClashDropped> {
+        if !self.shares_network(&reporter, &target) {
+            return Err(ClashDropped::NotAPeer);
+        }
+        if self.leases.get(&target).map(|l| l.addr) != Some(ip) {
+            return Err(ClashDropped::NotItsAddress);
+        }
+        self.clash_asks
+            .ask(target, now)
+            .map_err(ClashDropped::RateLimited)
+    }
+
     /// True when `a` and `b` are in at least one common network (may they talk?).
     pub fn shares_network(&self, a: &NodeKey, b: &NodeKey) -> bool {
         match (self.nodes.get(a), self.nodes.get(b)) {
@@ -866,18 +909,26 @@ fn push_lease_changes(changes: &mut Vec<Change>, node: NodeKey, event: LeaseEven
         addr: l.addr,
         renewed_at: l.renewed_at,
     };
-    match event {
-        LeaseEvent::Renewed(l) => changes.push(Change::LeaseRenewed(record(l))),
-        LeaseEvent::Granted { lease, taken_from } => {
-            if let Some(old) = taken_from {
-                changes.push(Change::LeaseReleased {
-                    node: old,
-                    addr: lease.addr,
-                });
-            }
-            changes.push(Change::LeaseGranted(record(lease)));
-        }
+    let (lease, from, taken_from) = match event {
+        LeaseEvent::Renewed(l) => return changes.push(Change::LeaseRenewed(record(l))),
+        LeaseEvent::Granted { lease, taken_from } => (lease, None, taken_from),
+        LeaseEvent::Moved {
+            lease,
+            from,
+            taken_from,
+        } => (lease, Some(from), taken_from),
+    };
+    // Both releases come before the grant: the store keeps addresses unique.
+    if let Some(from) = from {
+        changes.push(Change::LeaseReleased { node, addr: from });
     }
+    if let Some(old) = taken_from {
+        changes.push(Change::LeaseReleased {
+            node: old,
+            addr: lease.addr,
+        });
+    }
+    changes.push(Change::LeaseGranted(record(lease)));
 }
 
 #[cfg(test)]

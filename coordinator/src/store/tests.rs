@@ -36,11 +36,11 @@ fn populate(store: &mut Store) -> Registry {
     let mut run = |changes: Vec<Change>| store.apply(&changes).unwrap();
     let (a, b, c, d) = (key(1), key(2), key(3), key(4));
     let (x, y) = colliding_pair();
-    run(reg.register_node(a, "alice", T0).unwrap());
-    run(reg.register_node(b, "bob", T0).unwrap());
-    run(reg.register_node(c, "carol", T0).unwrap());
-    run(reg.register_node(d, "dave", T0).unwrap());
-    run(reg.register_node(x, "xavier", T0).unwrap());
+    run(reg.register_node(a, "alice", None, T0).unwrap());
+    run(reg.register_node(b, "bob", None, T0).unwrap());
+    run(reg.register_node(c, "carol", None, T0).unwrap());
+    run(reg.register_node(d, "dave", None, T0).unwrap());
+    run(reg.register_node(x, "xavier", None, T0).unwrap());
     run(reg.create_network(a, "work", "pw1", &SALT, T0 + 1).unwrap());
     run(reg
         .create_network(a, "games", "pw2", &SALT, T0 + 2)
@@ -51,7 +51,7 @@ fn populate(store: &mut Store) -> Registry {
     run(reg.join_network(b, "work", "pw1", T0 + 4).unwrap());
     run(reg.join_network(c, "games", "pw2", T0 + 5).unwrap());
     run(reg.join_network(x, "games", "pw2", T0 + 5).unwrap());
-    run(reg.register_node(b, "bobby", T0 + 6).unwrap()); // rename
+    run(reg.register_node(b, "bobby", None, T0 + 6).unwrap()); // rename
     run(reg.leave_network(b, "work").unwrap());
     run(reg.join_network(b, "work", "pw1", T0 + 7).unwrap());
     run(reg.leave_network(d, "alone").unwrap()); // an empty network stays
@@ -64,10 +64,10 @@ fn populate(store: &mut Store) -> Registry {
     for k in [a, b, c, d] {
         run(reg.renew_lease(k, late).unwrap());
     }
-    let takeover = reg.register_node(y, "yvonne", late).unwrap();
+    let takeover = reg.register_node(y, "yvonne", None, late).unwrap();
     assert!(matches!(takeover[1], Change::LeaseReleased { .. }));
     run(takeover);
-    run(reg.register_node(x, "xavier", late + 1).unwrap());
+    run(reg.register_node(x, "xavier", None, late + 1).unwrap());
     // Prunes the expired "work" invite.
     let (_, changes) = reg.create_invite(a, "work", &[8; 16], 100, late).unwrap();
     assert!(matches!(changes[0], Change::InviteRemoved { .. }));
@@ -83,7 +83,7 @@ fn populate(store: &mut Store) -> Registry {
     // The owner's controls: a lock and a request, one approved; a deleted network with an
     // invite until revoked; a rename; a new password; a ban; an invite until revoked.
     let e = key(5);
-    run(reg.register_node(e, "erin", late).unwrap());
+    run(reg.register_node(e, "erin", None, late).unwrap());
     run(reg.set_locked(a, "games", true).unwrap());
     run(reg.join_network(d, "games", "pw2", late + 2).unwrap());
     run(reg.join_network(e, "games", "pw2", late + 2).unwrap());
@@ -147,7 +147,7 @@ fn apply_reopen_load_round_trip() {
     assert_eq!(hashes, want_hashes);
     let mut back = back;
     let late = T0 + TTL + 20;
-    back.register_node(key(5), "erin", late).unwrap();
+    back.register_node(key(5), "erin", None, late).unwrap();
     back.join_invite(key(5), "work", &secret_text(8), late)
         .unwrap();
     assert!(back
@@ -298,7 +298,7 @@ fn a_version_1_database_without_invites_opens_and_gains_them() {
     let mut store = Store::open(tmp.path()).unwrap();
     let mut reg = Registry::new(config()).unwrap();
     store
-        .apply(&reg.register_node(key(1), "alice", T0).unwrap())
+        .apply(&reg.register_node(key(1), "alice", None, T0).unwrap())
         .unwrap();
     store
         .apply(&reg.create_network(key(1), "lan", "pw", &SALT, T0).unwrap())
@@ -346,9 +346,9 @@ fn a_database_from_before_the_owners_controls_is_migrated() {
     let mut reg = Registry::new(config()).unwrap();
     let (a, b, c) = (key(1), key(2), key(3));
     let old_rows: Vec<Change> = [
-        reg.register_node(a, "alice", T0).unwrap(),
-        reg.register_node(b, "bob", T0).unwrap(),
-        reg.register_node(c, "carol", T0).unwrap(),
+        reg.register_node(a, "alice", None, T0).unwrap(),
+        reg.register_node(b, "bob", None, T0).unwrap(),
+        reg.register_node(c, "carol", None, T0).unwrap(),
         reg.create_network(a, "lan", "pw", &SALT, T0).unwrap(),
         reg.join_network(b, "lan", "pw", T0).unwrap(),
     ]

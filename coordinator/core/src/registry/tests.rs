@@ -22,7 +22,7 @@ fn registry() -> Registry {
 /// Registers key(i) as `name`.
 fn up(reg: &mut Registry, i: u32, name: &str) -> NodeKey {
     let k = key(i);
-    reg.register_node(k, name, T0).unwrap();
+    reg.register_node(k, name, None, T0).unwrap();
     k
 }
 
@@ -40,7 +40,7 @@ fn register_create_join_changes() {
         renewed_at: T0,
     };
     assert_eq!(
-        reg.register_node(a, "Alice", T0).unwrap(),
+        reg.register_node(a, "Alice", None, T0).unwrap(),
         vec![
             Change::NodeSaved(NodeRecord {
                 key: a,
@@ -52,7 +52,7 @@ fn register_create_join_changes() {
     );
     // Registering again renews the lease, nothing else.
     assert_eq!(
-        reg.register_node(a, "alice", T0 + 5).unwrap(),
+        reg.register_node(a, "alice", None, T0 + 5).unwrap(),
         vec![Change::LeaseRenewed(LeaseRecord {
             renewed_at: T0 + 5,
             ..lease_a
@@ -125,7 +125,7 @@ fn errors_table_and_failures_change_nothing() {
         ),
         (
             "bad node name",
-            Box::new(move |r| r.register_node(key(4), "", T0)),
+            Box::new(move |r| r.register_node(key(4), "", None, T0)),
             RegistryError::InvalidName {
                 kind: NameKind::Node,
                 name: "".into(),
@@ -175,7 +175,7 @@ fn errors_table_and_failures_change_nothing() {
         ),
         (
             "name taken on rename",
-            Box::new(move |r| r.register_node(b, "Alice", T0)),
+            Box::new(move |r| r.register_node(b, "Alice", None, T0)),
             RegistryError::NameTaken {
                 name: "alice".into(),
                 network: "lan-party".into(),
@@ -231,7 +231,7 @@ fn same_name_is_fine_in_networks_that_do_not_meet() {
     reg.create_network(a1, "one", "pw", &SALT, T0).unwrap();
     reg.create_network(a2, "two", "pw", &SALT, T0).unwrap();
     // a2 renames itself to a name free in its networks; then it can join "one".
-    let changes = reg.register_node(a2, "alice2", T0 + 1).unwrap();
+    let changes = reg.register_node(a2, "alice2", None, T0 + 1).unwrap();
     assert!(
         matches!(&changes[0], Change::NodeSaved(n) if n.name == "alice2" && n.created_at == T0)
     );
@@ -239,7 +239,7 @@ fn same_name_is_fine_in_networks_that_do_not_meet() {
     assert_eq!(names(&reg.peers_of(&a1)), ["alice2"]);
     // Back to "alice" is now refused in "one".
     assert_eq!(
-        reg.register_node(a2, "alice", T0 + 3),
+        reg.register_node(a2, "alice", None, T0 + 3),
         Err(RegistryError::NameTaken {
             name: "alice".into(),
             network: "one".into()
@@ -331,8 +331,8 @@ fn snapshot_restore_keeps_leases_and_answers() {
     let mut reg = registry();
     let (x, y) = colliding_pair();
     let a = up(&mut reg, 1, "alice");
-    reg.register_node(x, "x", T0).unwrap();
-    reg.register_node(y, "y", T0).unwrap(); // probed past x's address
+    reg.register_node(x, "x", None, T0).unwrap();
+    reg.register_node(y, "y", None, T0).unwrap(); // probed past x's address
     reg.create_network(a, "lan", "pw", &SALT, T0).unwrap();
     reg.join_network(x, "lan", "pw", T0).unwrap();
     reg.join_network(y, "lan", "pw", T0).unwrap();
@@ -349,7 +349,7 @@ fn snapshot_restore_keeps_leases_and_answers() {
     let y_addr = reg.lease_of(&y).unwrap().addr;
     assert_ne!(y_addr, derive_v4(&y));
     assert_eq!(
-        back.register_node(y, "y", T0 + 100).unwrap(),
+        back.register_node(y, "y", None, T0 + 100).unwrap(),
         vec![Change::LeaseRenewed(LeaseRecord {
             node: y,
             addr: y_addr,
@@ -366,7 +366,7 @@ fn expired_lease_taken_over_then_owner_returns() {
     let mut reg = registry();
     let (x, y) = colliding_pair();
     let a = up(&mut reg, 1, "alice");
-    reg.register_node(x, "x", T0).unwrap();
+    reg.register_node(x, "x", None, T0).unwrap();
     reg.create_network(a, "lan", "pw", &SALT, T0).unwrap();
     reg.join_network(x, "lan", "pw", T0).unwrap();
     let pref = derive_v4(&x);
@@ -374,7 +374,7 @@ fn expired_lease_taken_over_then_owner_returns() {
     // Keep alice alive; x goes quiet for the whole TTL; y arrives wanting x's address.
     let late = T0 + LEASE_TTL;
     reg.renew_lease(a, late).unwrap();
-    let changes = reg.register_node(y, "y", late).unwrap();
+    let changes = reg.register_node(y, "y", None, late).unwrap();
     assert_eq!(
         changes[1..],
         [
@@ -394,7 +394,7 @@ fn expired_lease_taken_over_then_owner_returns() {
     assert_eq!(reg.members_of("lan"), Some(vec![a, x]));
     assert!(reg.peers_of(&a).is_empty());
     // x comes back: a new address, and alice sees it again.
-    let changes = reg.register_node(x, "x", late + 1).unwrap();
+    let changes = reg.register_node(x, "x", None, late + 1).unwrap();
     let [Change::LeaseGranted(l)] = changes.as_slice() else {
         panic!("{changes:?}");
     };
@@ -415,7 +415,7 @@ fn address_exhaustion_is_an_error_and_changes_nothing() {
     up(&mut reg, 1, "a");
     up(&mut reg, 2, "b");
     let before = reg.snapshot();
-    let err = reg.register_node(key(3), "c", T0).unwrap_err();
+    let err = reg.register_node(key(3), "c", None, T0).unwrap_err();
     assert!(matches!(
         err,
         RegistryError::Lease(LeaseError::Exhausted(_))
@@ -555,5 +555,6 @@ fn from_snapshot_refuses_inconsistent_state() {
 }
 
 /// Invites and logout.
+mod claims;
 mod invites;
 mod owner;
