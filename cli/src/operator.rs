@@ -74,7 +74,10 @@ pub fn name(socket: &Path, name: Option<String>) -> Result<()> {
                 bail!("unexpected answer from the daemon: {r:?}");
             };
             println!("{}", s.self_.name);
-            if let Some(c) = s.coordinator.as_ref().filter(|c| c.name_taken) {
+            for c in crate::render::coordinators(&s)
+                .into_iter()
+                .filter(|c| c.name_taken)
+            {
                 eprintln!(
                     "the coordinator {} refused it: another member has it; choose another with \
                      `warren name NAME`",

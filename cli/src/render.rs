@@ -25,27 +25,12 @@ pub fn status(s: &Status) -> String {
         "{} {}{v6} — Warren is {state}\n",
         s.self_.name, s.self_.overlay_ip
     ));
-    match &s.coordinator {
-        Some(c) if c.connected => out.push_str(&format!(
-            "coordinator {}: connected{}{}\n",
-            c.address,
-            match c.transport {
-                Some(ControlTransport::Quic) => " over QUIC",
-                Some(ControlTransport::Tcp) => " over TCP (no UDP to the coordinator; the relay goes over it too)",
-                None => "",
-            },
-            c.rtt_ms.map(|r| format!(", RTT {r} ms")).unwrap_or_default()
-        )),
-        Some(c) if s.state == TunnelState::Down => out.push_str(&format!(
-            "coordinator {}: disconnected while Warren is down\n",
-            c.address
-        )),
-        Some(c) => out.push_str(&format!(
-            "coordinator {}: not connected ({})\n",
-            c.address,
-            c.last_error.as_deref().unwrap_or("connecting")
-        )),
-        None => out.push_str("coordinator: none (`warren up --coordinator HOST:PORT --coordinator-key KEY` or `warren up INVITE`)\n"),
+    let coords = coordinators(s);
+    if coords.is_empty() {
+        out.push_str("coordinator: none (`warren up --coordinator HOST:PORT --coordinator-key KEY` or `warren up INVITE`)\n");
+    }
+    for c in &coords {
+        out.push_str(&coordinator_line(c, s.state));
     }
     if let Some(h) = &s.hosting {
         out.push_str(&format!(
@@ -78,25 +63,32 @@ pub fn status(s: &Status) -> String {
     if let Some(m) = s.self_.mapped {
         out.push_str(&format!("port mapping {m} (the router forwards it here)\n"));
     }
-    if let Some(c) = &s.coordinator {
+    if s.self_.address_moves > 0 {
+        out.push_str(&format!(
+            "moved to a new overlay address {} time{} (another host had this one)\n",
+            s.self_.address_moves,
+            if s.self_.address_moves == 1 { "" } else { "s" }
+        ));
+    }
+    for c in &coords {
         out.push_str(&owner_lines(c));
     }
     let groups = group_by_network(s);
     if groups.is_empty() {
-        match &s.coordinator {
-            Some(c) if c.networks.is_empty() => out.push_str(
+        if !coords.is_empty() && coords.iter().all(|c| c.networks.is_empty()) {
+            out.push_str(
                 "no networks yet: `warren create NET` or `warren join NET` (or an invite code)\n",
-            ),
-            _ => out.push_str("no peers\n"),
+            );
+        } else {
+            out.push_str("no peers\n");
         }
         return out;
     }
     for (name, peers) in groups {
         let online = peers.iter().filter(|p| p.online).count();
-        let tags = s
-            .coordinator
-            .as_ref()
-            .map(|c| network_tags(c, name.strip_prefix("network ").unwrap_or("")))
+        let tags = name
+            .strip_prefix("network ")
+            .map(|net| network_tags(&coords, net, s.state))
             .unwrap_or_default();
         out.push_str(&format!(
             "\n{name} — {} peer{}, {online} online{tags}\n",
@@ -108,19 +100,82 @@ pub fn status(s: &Status) -> String {
             continue;
         }
         out.push_str(&peer_table(&peers));
+        for p in peers.iter().filter(|p| p.address_clash) {
+            out.push_str(&format!(
+                "  {}: address clash with another peer: not reachable until one of them moves \
+                 to a new address (within seconds)\n",
+                p.name
+            ));
+        }
     }
     out
 }
 
-/// " (yours, locked)", " (locked)" or nothing, at the end of a network's heading (after the
-/// counts, so the heading's start stays what scripts and tests look for).
-fn network_tags(c: &CoordinatorStatus, net: &str) -> String {
-    let mut tags = Vec::new();
-    if c.owned.iter().any(|n| n == net) {
-        tags.push("yours");
+/// Every coordinator whose networks this host is in. An older daemon fills only
+/// `coordinator`, so that one alone stands for the list then.
+pub fn coordinators(s: &Status) -> Vec<&CoordinatorStatus> {
+    if s.coordinators.is_empty() {
+        s.coordinator.iter().collect()
+    } else {
+        s.coordinators.iter().collect()
     }
-    if c.locked.iter().any(|n| n == net) {
-        tags.push("locked");
+}
+
+fn coordinator_line(c: &CoordinatorStatus, state: TunnelState) -> String {
+    if c.connected {
+        format!(
+            "coordinator {}: connected{}{}\n",
+            c.address,
+            match c.transport {
+                Some(ControlTransport::Quic) => " over QUIC",
+                Some(ControlTransport::Tcp) =>
+                    " over TCP (no UDP to the coordinator; the relay goes over it too)",
+                None => "",
+            },
+            c.rtt_ms
+                .map(|r| format!(", RTT {r} ms"))
+                .unwrap_or_default()
+        )
+    } else if state == TunnelState::Down {
+        format!(
+            "coordinator {}: disconnected while Warren is down\n",
+            c.address
+        )
+    } else {
+        format!(
+            "coordinator {}: not connected ({})\n",
+            c.address,
+            c.last_error.as_deref().unwrap_or("connecting")
+        )
+    }
+}
+
+/// " (yours, locked)", " (locked)" or nothing, at the end of a network's heading (after the
+/// counts, so the heading's start stays what scripts and tests look for). With several
+/// coordinators the heading also says whose network it is, and whether that one is away (the
+/// coordinator lines above say it already when there is only one).
+fn network_tags(coords: &[&CoordinatorStatus], net: &str, state: TunnelState) -> String {
+    let mut tags = Vec::new();
+    if coords.iter().any(|c| c.owned.iter().any(|n| n == net)) {
+        tags.push("yours".to_string());
+    }
+    if coords.iter().any(|c| c.locked.iter().any(|n| n == net)) {
+        tags.push("locked".to_string());
+    }
+    if coords.len() > 1 {
+        for c in coords
+            .iter()
+            .filter(|c| c.networks.iter().any(|n| n == net))
+        {
+            tags.push(if c.connected || state == TunnelState::Down {
+                format!("coordinator {}", c.address)
+            } else {
+                format!(
+                    "coordinator {} not connected — existing connections keep working",
+                    c.address
+                )
+            });
+        }
     }
     if tags.is_empty() {
         String::new()
@@ -237,7 +292,7 @@ fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
 /// listed under both.
 fn group_by_network(s: &Status) -> Vec<(String, Vec<&PeerStatus>)> {
     let mut by_net: BTreeMap<String, Vec<&PeerStatus>> = BTreeMap::new();
-    if let Some(c) = &s.coordinator {
+    for c in coordinators(s) {
         for n in &c.networks {
             by_net.entry(n.clone()).or_default();
         }
@@ -339,7 +394,8 @@ pub fn nat_words(n: NatKind) -> &'static str {
     }
 }
 
-/// `warren networks`: one line per network with its peers.
+/// `warren networks`: one line per network with its peers, and whose network it is when this
+/// host is in networks of several coordinators.
 pub fn networks(s: &Status) -> String {
     let groups: Vec<_> = group_by_network(s)
         .into_iter()
@@ -348,41 +404,92 @@ pub fn networks(s: &Status) -> String {
     if groups.is_empty() {
         return "not in any network: `warren create NET` or `warren join NET`\n".into();
     }
+    let coords = coordinators(s);
     let width = groups
         .iter()
         .map(|(n, _)| n.len() - 8)
         .max()
         .unwrap_or(0)
         .max(7);
-    let mut out = format!("{:<width$}  PEERS  ONLINE  MEMBERS\n", "NETWORK");
-    for (n, peers) in groups {
+    // The column only when it tells networks apart, so one coordinator's table stays as it was.
+    let hosts: Option<Vec<String>> = (coords.len() > 1).then(|| {
+        groups
+            .iter()
+            .map(|(n, _)| network_coordinators(&coords, &n[8..], s.state))
+            .collect()
+    });
+    let host_width = hosts
+        .iter()
+        .flatten()
+        .map(|h| h.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("COORDINATOR".len());
+    let mut out = format!("{:<width$}  PEERS  ONLINE  ", "NETWORK");
+    if hosts.is_some() {
+        out.push_str(&format!("{:<host_width$}  ", "COORDINATOR"));
+    }
+    out.push_str("MEMBERS\n");
+    for (i, (n, peers)) in groups.iter().enumerate() {
         let online = peers.iter().filter(|p| p.online).count();
         let names: Vec<_> = peers.iter().map(|p| p.name.as_str()).collect();
         out.push_str(&format!(
-            "{:<width$}  {:>5}  {:>6}  {}\n",
+            "{:<width$}  {:>5}  {:>6}  ",
             &n[8..],
             peers.len(),
-            online,
-            names.join(", ")
+            online
         ));
+        if let Some(h) = &hosts {
+            out.push_str(&format!("{:<host_width$}  ", h[i]));
+        }
+        out.push_str(&names.join(", "));
+        out.push('\n');
     }
     out
 }
 
+/// The coordinators that list `net`, "(not connected)" after those that are away; "-" for a
+/// network only peers name.
+fn network_coordinators(coords: &[&CoordinatorStatus], net: &str, state: TunnelState) -> String {
+    let list: Vec<String> = coords
+        .iter()
+        .filter(|c| c.networks.iter().any(|n| n == net))
+        .map(|c| {
+            if c.connected || state == TunnelState::Down {
+                c.address.clone()
+            } else {
+                format!("{} (not connected)", c.address)
+            }
+        })
+        .collect();
+    if list.is_empty() {
+        "-".into()
+    } else {
+        list.join(", ")
+    }
+}
+
 /// The JSON form of `warren networks`.
 pub fn networks_json(s: &Status) -> serde_json::Value {
+    let coords = coordinators(s);
     let list: Vec<_> = group_by_network(s)
         .into_iter()
         .filter(|(n, _)| n != STATIC_GROUP)
         .map(|(n, peers)| {
+            let net = &n[8..];
             serde_json::json!({
-                "name": &n[8..],
+                "name": net,
                 "peers": peers.iter().map(|p| serde_json::json!({
                     "name": p.name,
                     "overlay_ip": p.overlay_ip,
                     "online": p.online,
                 })).collect::<Vec<_>>(),
                 "online": peers.iter().filter(|p| p.online).count(),
+                "coordinators": coords
+                    .iter()
+                    .filter(|c| c.networks.iter().any(|x| x == net))
+                    .map(|c| c.address.as_str())
+                    .collect::<Vec<_>>(),
             })
         })
         .collect();

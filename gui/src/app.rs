@@ -534,6 +534,9 @@ impl App {
                 if net.waiting {
                     ui.label(view::WAITING);
                 }
+                if let Some(note) = &net.host_offline {
+                    ui.colored_label(look_color(view::Look::Connecting), note);
+                }
                 if net.can_invite
                     && ui
                         .add_enabled(!busy, egui::Button::new("Invite friends…"))

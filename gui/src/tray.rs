@@ -130,6 +130,9 @@ impl ksni::Tray for Tray {
             } else if members.is_empty() {
                 members.push(text("Nobody else online"));
             }
+            if let Some(note) = &net.host_offline {
+                members.push(text(note.clone()));
+            }
             for r in net.owner.iter().flat_map(|o| &o.requests) {
                 members.push(item(format!("{} — open Warren to answer", r.text), |t| {
                     t.send(TrayCmd::Open)

@@ -5,7 +5,8 @@
 //! only lays it out, so everything a person reads is tested here without a display.
 
 use serde::Serialize;
-use warren_proto::api::{PathKind, PeerStatus, Status, TunnelState};
+use std::collections::BTreeMap;
+use warren_proto::api::{CoordinatorStatus, PathKind, PeerStatus, Status, TunnelState};
 
 mod hosting;
 pub use hosting::{
@@ -104,6 +105,9 @@ pub struct NetworkView {
     pub waiting: bool,
     /// The owner's controls, when this host owns the network.
     pub owner: Option<OwnerView>,
+    /// [`HOST_OFFLINE`] while Warren is on and this network's coordinator is not connected:
+    /// with several coordinators the others' networks are fine, so the note goes here.
+    pub host_offline: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -121,11 +125,26 @@ pub struct MemberView {
 /// The group of peers configured by hand (no network).
 pub const CONFIGURED_PEERS: &str = "Configured peers";
 
-/// The headline while the coordinator is away but members are known: not an error.
+/// The headline while the coordinator is away but members are known: not an error. Also the
+/// note of each network whose coordinator is away.
 pub const HOST_OFFLINE: &str = "Host offline — existing connections keep working";
 
 /// A locked network this host asked to join.
 pub const WAITING: &str = "Waiting for the owner to let you in";
+
+/// A member whose address another member (from another host's network) had first.
+pub const ADDRESS_CLASH: &str = "Same address as someone in another network: one of them moves \
+                                 to a new one in a moment";
+
+/// Every coordinator whose networks this host is in. An older daemon fills only
+/// `coordinator`, so that one alone stands for the list then.
+pub fn coordinators(status: &Status) -> Vec<&CoordinatorStatus> {
+    if status.coordinators.is_empty() {
+        status.coordinator.iter().collect()
+    } else {
+        status.coordinators.iter().collect()
+    }
+}
 
 pub fn model(link: &Link, ui: &UiState) -> ViewModel {
     let mut vm = ViewModel {
@@ -155,14 +174,15 @@ pub fn model(link: &Link, ui: &UiState) -> ViewModel {
         }
         Link::Live(s) => s,
     };
-    let ip = status
-        .coordinator
-        .as_ref()
+    let coords = coordinators(status);
+    // This host claims one address in every coordinator's networks, so the first one's lease
+    // is the address.
+    let ip = coords
+        .first()
         .and_then(|c| c.overlay_ip)
         .unwrap_or(status.self_.overlay_ip);
-    let name = status
-        .coordinator
-        .as_ref()
+    let name = coords
+        .first()
         .map(|c| c.name.clone())
         .unwrap_or_else(|| status.self_.name.clone());
     vm.me = Some(Me {
@@ -175,7 +195,7 @@ pub fn model(link: &Link, ui: &UiState) -> ViewModel {
     vm.first_run = hosting::first_run(status, ui.name_chosen);
     vm.hosting = status.hosting.as_ref().map(hosting::hosting);
     vm.name_taken = hosting::name_taken(
-        status.coordinator.as_ref(),
+        &coords,
         ui.error.as_deref(),
         &vm.me.as_ref().map(|m| m.name.clone()).unwrap_or_default(),
     );
@@ -191,45 +211,71 @@ pub fn model(link: &Link, ui: &UiState) -> ViewModel {
         .iter()
         .filter(|p| !p.networks.is_empty())
         .collect();
-    (vm.look, vm.headline) = match (&status.coordinator, up) {
-        (_, false) => (Look::Off, "Warren is off".into()),
-        (None, true) if status.hosting.is_some() => {
+    let away: Vec<&CoordinatorStatus> = coords.iter().copied().filter(|c| !c.connected).collect();
+    (vm.look, vm.headline) = if !up {
+        (Look::Off, "Warren is off".into())
+    } else if coords.is_empty() {
+        if status.hosting.is_some() {
             (Look::Connecting, "Starting your network…".into())
+        } else if status.peers.is_empty() {
+            (
+                Look::Off,
+                "Not set up yet: host a network, or join one with an invite code".into(),
+            )
+        } else {
+            (Look::Online, "Online (configured peers only)".into())
         }
-        (None, true) if status.peers.is_empty() => (
-            Look::Off,
-            "Not set up yet: host a network, or join one with an invite code".into(),
-        ),
-        (None, true) => (Look::Online, "Online (configured peers only)".into()),
-        (Some(c), true) if c.connected => (Look::Online, "Online".into()),
-        (Some(_), true) if vm.name_taken.is_some() => (
+    } else if away.is_empty() {
+        (Look::Online, "Online".into())
+    } else if vm.name_taken.is_some() {
+        (
             Look::Problem,
             "Your name is already used in this network: pick another one in the window".into(),
-        ),
-        (Some(_), true) if !network_peers.is_empty() => (
+        )
+    } else if away.len() < coords.len() {
+        // Some coordinators answer: the away ones' networks carry the offline note. One with
+        // no network to carry it (e.g. just added) is named here, or it would go unseen.
+        match away.iter().find(|c| c.networks.is_empty()) {
+            Some(c) => (
+                Look::Online,
+                match &c.last_error {
+                    Some(e) => format!("Online — can't reach the coordinator {}: {e}", c.address),
+                    None => format!("Online — connecting to {}…", c.address),
+                },
+            ),
+            None => (Look::Online, "Online".into()),
+        }
+    } else if !network_peers.is_empty() {
+        (
             if network_peers.iter().any(|p| p.online) {
                 Look::Online
             } else {
                 Look::Connecting
             },
             HOST_OFFLINE.into(),
-        ),
-        (Some(c), true) => match &c.last_error {
+        )
+    } else {
+        let c = away[0];
+        match &c.last_error {
             Some(e) => (
                 Look::Problem,
                 format!("Can't reach the coordinator {}: {e}", c.address),
             ),
             None => (Look::Connecting, format!("Connecting to {}…", c.address)),
-        },
+        }
     };
-    vm.can_manage_networks = up && status.coordinator.is_some();
+    vm.can_manage_networks = up && !coords.is_empty();
 
-    let joined: &[String] = status
-        .coordinator
-        .as_ref()
-        .map(|c| c.networks.as_slice())
-        .unwrap_or(&[]);
-    for net in joined {
+    // Networks of all coordinators together in name order: which host runs one matters only
+    // while that host is away. A name two coordinators share is one entry, as the daemon's
+    // actions name networks by name alone.
+    let mut joined: BTreeMap<&str, Vec<&CoordinatorStatus>> = BTreeMap::new();
+    for c in &coords {
+        for net in &c.networks {
+            joined.entry(net.as_str()).or_default().push(c);
+        }
+    }
+    for (net, hosts) in &joined {
         let members = status
             .peers
             .iter()
@@ -238,19 +284,21 @@ pub fn model(link: &Link, ui: &UiState) -> ViewModel {
             .collect();
         let mut view = network(net, members, true);
         view.can_invite = true;
-        view.owner = status
-            .coordinator
-            .as_ref()
-            .and_then(|c| hosting::owner(c, net));
+        view.owner = hosts.iter().find_map(|c| hosting::owner(c, net));
+        view.host_offline = (up && hosts.iter().any(|c| !c.connected)).then(|| HOST_OFFLINE.into());
         vm.networks.push(view);
     }
-    if let Some(c) = &status.coordinator {
-        for net in c.waiting.iter().filter(|n| !joined.contains(n)) {
-            let mut view = network(net, Vec::new(), false);
-            view.waiting = true;
-            view.summary = WAITING.into();
-            vm.networks.push(view);
+    let mut waiting: Vec<&str> = Vec::new();
+    for net in coords.iter().flat_map(|c| &c.waiting) {
+        if !joined.contains_key(net.as_str()) && !waiting.contains(&net.as_str()) {
+            waiting.push(net);
         }
+    }
+    for net in waiting {
+        let mut view = network(net, Vec::new(), false);
+        view.waiting = true;
+        view.summary = WAITING.into();
+        vm.networks.push(view);
     }
     let configured: Vec<MemberView> = status
         .peers
@@ -292,12 +340,15 @@ fn network(name: &str, mut members: Vec<MemberView>, can_leave: bool) -> Network
         can_invite: false,
         waiting: false,
         owner: None,
+        host_offline: None,
     }
 }
 
 fn member(p: &PeerStatus, up: bool) -> MemberView {
     let online = up && p.online;
-    let connection = if !online {
+    let connection = if up && p.address_clash {
+        ADDRESS_CLASH
+    } else if !online {
         "Offline"
     } else {
         match p.path {
@@ -314,7 +365,7 @@ fn member(p: &PeerStatus, up: bool) -> MemberView {
         connection: connection.into(),
         rtt: p
             .rtt_ms
-            .filter(|_| online && p.path != PathKind::None)
+            .filter(|_| online && p.path != PathKind::None && !p.address_clash)
             .map(|ms| format!("{ms} ms")),
     }
 }

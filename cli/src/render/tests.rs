@@ -349,3 +349,203 @@ fn requests_and_invites_as_tables_with_the_next_step() {
     );
     assert!(text.contains("`warren invite lan --revoke ID`"), "{text}");
 }
+
+/// This host in networks of two coordinators: one connected with lan and alpha (and a request
+/// to join lan), one away with beta (and a request to join beta, asked before it went away).
+fn two_coordinators() -> Status {
+    use warren_proto::api::JoinRequestInfo;
+    let mut s = sample(
+        vec![
+            peer("bob", "100.64.0.3", &["lan"], true, PathKind::Direct),
+            peer("carol", "100.64.0.4", &["alpha"], false, PathKind::None),
+            peer("dave", "100.64.0.5", &["beta"], true, PathKind::Direct),
+        ],
+        &["lan", "alpha"],
+    );
+    let ask = |network: &str, name: &str| JoinRequestInfo {
+        network: network.into(),
+        name: name.into(),
+        public_key: NodeKey([name.len() as u8; 32]),
+        asked_at: 1,
+    };
+    let mut first = s.coordinator.clone().unwrap();
+    first.owned = vec!["lan".into()];
+    first.locked = vec!["lan".into()];
+    first.requests = vec![ask("lan", "erin")];
+    let mut second = first.clone();
+    second.address = "198.51.100.7:7443".into();
+    second.public_key = NodeKey([8; 32]);
+    second.connected = false;
+    second.last_error = Some("timed out".into());
+    second.rtt_ms = None;
+    second.transport = None;
+    second.networks = vec!["beta".into()];
+    second.owned = vec!["beta".into()];
+    second.locked = vec!["beta".into()];
+    second.requests = vec![ask("beta", "frank")];
+    second.waiting = vec!["gamma".into()];
+    s.coordinator = Some(first.clone());
+    s.coordinators = vec![first, second];
+    s
+}
+
+#[test]
+fn status_shows_every_coordinator_and_all_their_networks() {
+    let mut s = two_coordinators();
+    let text = status(&s);
+    assert!(
+        text.contains("coordinator 203.0.113.1:7443: connected over QUIC, RTT 3 ms\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("coordinator 198.51.100.7:7443: not connected (timed out)\n"),
+        "{text}"
+    );
+    let heading = |net: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("network {net} — ")))
+            .unwrap_or_else(|| panic!("no {net} in:\n{text}"))
+            .to_string()
+    };
+    // Name order across coordinators, each naming its own.
+    let (alpha, beta, lan) = (heading("alpha"), heading("beta"), heading("lan"));
+    assert!(
+        text.find(&alpha) < text.find(&beta) && text.find(&beta) < text.find(&lan),
+        "{text}"
+    );
+    assert_eq!(
+        alpha,
+        "network alpha — 1 peer, 0 online (coordinator 203.0.113.1:7443)"
+    );
+    assert_eq!(
+        lan,
+        "network lan — 1 peer, 1 online (yours, locked, coordinator 203.0.113.1:7443)"
+    );
+    // Only beta's coordinator is away.
+    assert_eq!(
+        beta,
+        "network beta — 1 peer, 1 online (yours, locked, coordinator 198.51.100.7:7443 not \
+         connected — existing connections keep working)"
+    );
+    assert_eq!(text.matches("not connected —").count(), 1, "{text}");
+    // The owner's lines of both.
+    for want in [
+        "erin asks to join lan: `warren approve lan erin`",
+        "frank asks to join beta: `warren approve beta frank`",
+        "waiting for the owner of gamma to approve this host",
+    ] {
+        assert!(text.contains(want), "{want} missing:\n{text}");
+    }
+    assert!(!text.contains("is yours but this host left it"), "{text}");
+    for p in ["bob ", "carol ", "dave "] {
+        assert_eq!(text.matches(p).count(), 1, "{p} in:\n{text}");
+    }
+
+    // While down, nothing is "not connected": every coordinator is away on purpose.
+    s.state = TunnelState::Down;
+    let text = status(&s);
+    assert!(
+        text.contains("coordinator 198.51.100.7:7443: disconnected while Warren is down"),
+        "{text}"
+    );
+    assert!(!text.contains("not connected"), "{text}");
+}
+
+#[test]
+fn an_older_daemon_without_the_list_counts_as_its_one_coordinator() {
+    let mut s = sample(vec![], &["lan"]);
+    s.coordinator.as_mut().unwrap().owned = vec!["lan".into()];
+    assert!(s.coordinators.is_empty());
+    assert_eq!(coordinators(&s).len(), 1);
+    let text = status(&s);
+    // One coordinator: its networks' headings do not repeat it.
+    assert!(
+        text.contains("network lan — 0 peers, 0 online (yours)\n"),
+        "{text}"
+    );
+    assert_eq!(text.matches("203.0.113.1:7443").count(), 1, "{text}");
+    // The same coordinator in the list reads the same.
+    s.coordinators = vec![s.coordinator.clone().unwrap()];
+    assert_eq!(status(&s), text);
+    s.coordinator = None;
+    s.coordinators.clear();
+    assert!(coordinators(&s).is_empty());
+}
+
+#[test]
+fn networks_names_the_coordinators_when_there_are_several() {
+    let s = two_coordinators();
+    let text = networks(&s);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap().split_whitespace().collect::<Vec<_>>(),
+        ["NETWORK", "PEERS", "ONLINE", "COORDINATOR", "MEMBERS"],
+        "{text}"
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(
+        rows,
+        [
+            vec!["alpha", "1", "0", "203.0.113.1:7443", "carol"],
+            vec![
+                "beta",
+                "1",
+                "1",
+                "198.51.100.7:7443",
+                "(not",
+                "connected)",
+                "dave"
+            ],
+            vec!["lan", "1", "1", "203.0.113.1:7443", "bob"],
+        ],
+        "{text}"
+    );
+    let j = networks_json(&s);
+    assert_eq!(j[1]["name"], "beta");
+    assert_eq!(
+        j[1]["coordinators"],
+        serde_json::json!(["198.51.100.7:7443"])
+    );
+    // One coordinator: no column.
+    let one = networks(&sample(vec![], &["lan"]));
+    assert!(!one.contains("COORDINATOR"), "{one}");
+}
+
+#[test]
+fn status_explains_an_address_clash_and_moves() {
+    let mut clashing = peer("bob", "100.64.0.3", &["lan"], false, PathKind::None);
+    clashing.address_clash = true;
+    let mut s = sample(
+        vec![
+            clashing,
+            peer("carol", "100.64.0.3", &["lan"], true, PathKind::Direct),
+        ],
+        &["lan"],
+    );
+    let text = status(&s);
+    assert!(
+        text.contains(
+            "  bob: address clash with another peer: not reachable until one of them moves"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("carol: address clash"), "{text}");
+    assert!(!text.contains("moved to a new overlay address"), "{text}");
+    s.self_.address_moves = 2;
+    assert!(
+        status(&s).contains("moved to a new overlay address 2 times (another host had this one)"),
+        "{}",
+        status(&s)
+    );
+}
+
+#[test]
+fn a_network_only_peers_name_has_no_coordinator_to_show() {
+    let mut s = two_coordinators();
+    // E.g. a peer's list is newer than the coordinator's: the network shows, "-" for whose.
+    s.peers
+        .push(peer("gus", "100.64.0.7", &["zeta"], true, PathKind::Lan));
+    let text = networks(&s);
+    let zeta = text.lines().find(|l| l.starts_with("zeta ")).expect(&text);
+    assert!(zeta.contains(" - "), "{text}");
+}

@@ -86,7 +86,7 @@ fn taken_name(message: &str) -> Option<String> {
 }
 
 pub(super) fn first_run(status: &Status, name_chosen: bool) -> Option<FirstRun> {
-    if status.coordinator.is_some() || status.hosting.is_some() {
+    if !super::coordinators(status).is_empty() || status.hosting.is_some() {
         return None;
     }
     Some(if name_chosen {
@@ -105,22 +105,24 @@ pub(super) fn first_run(status: &Status, name_chosen: bool) -> Option<FirstRun> 
 
 /// The name-taken choice, from the last action's error or the coordinator's last refusal.
 pub(super) fn name_taken(
-    coordinator: Option<&CoordinatorStatus>,
+    coordinators: &[&CoordinatorStatus],
     action_error: Option<&str>,
     my_name: &str,
 ) -> Option<NameTaken> {
     // The daemon flags the coordinator's refusal; its words are the fallback for an older one.
-    let flagged = coordinator
-        .filter(|c| c.name_taken && !c.connected)
+    let flagged = coordinators
+        .iter()
+        .find(|c| c.name_taken && !c.connected)
         .map(|c| c.last_error.as_deref().unwrap_or_default());
     let refusal = action_error
         .filter(|e| is_name_taken(e))
         .or(flagged)
         .or_else(|| {
-            coordinator
+            coordinators
+                .iter()
                 .filter(|c| !c.connected)
-                .and_then(|c| c.last_error.as_deref())
-                .filter(|e| is_name_taken(e))
+                .filter_map(|c| c.last_error.as_deref())
+                .find(|e| is_name_taken(e))
         })?;
     let name = taken_name(refusal).unwrap_or_else(|| my_name.to_string());
     Some(NameTaken {

@@ -698,3 +698,148 @@ fn the_gui_itself_never_names_a_flag_or_a_command() {
     let bad = literals("let a = '\"'; let b = \"run `warren up --name X`\"; // \"--x\"\n");
     assert_eq!(bad, ["run `warren up --name X`"]);
 }
+
+/// This host in networks of two coordinators: the first connected with lan and alpha (and a
+/// request to join lan), the second away with beta (and a request to join beta, asked before
+/// it went away, and a locked network gamma this host waits to enter).
+fn two_coordinators() -> Link {
+    let ask = |name: &str, net: &str, key: u8| JoinRequestInfo {
+        network: net.into(),
+        name: name.into(),
+        public_key: NodeKey([key; 32]),
+        asked_at: 1_700_000_000,
+    };
+    let mut first = coordinator(true, None, &["lan", "alpha"]);
+    first.owned = vec!["lan".into()];
+    first.locked = vec!["lan".into()];
+    first.requests = vec![ask("erin", "lan", 5)];
+    let mut second = coordinator(false, Some("timed out"), &["beta"]);
+    second.address = "host2.example:7443".into();
+    second.public_key = NodeKey([8; 32]);
+    second.owned = vec!["beta".into()];
+    second.requests = vec![ask("frank", "beta", 6)];
+    second.waiting = vec!["gamma".into()];
+    let mut link = status(
+        true,
+        Some(first.clone()),
+        vec![
+            peer("bob", 2, true, PathKind::Direct, &["lan"]),
+            peer("carol", 3, false, PathKind::None, &["alpha"]),
+            peer("dave", 4, true, PathKind::Direct, &["beta"]),
+        ],
+    );
+    live(&mut link).coordinators = vec![first, second];
+    link
+}
+
+#[test]
+fn networks_of_every_coordinator_with_the_offline_note_on_the_away_ones_only() {
+    let mut link = two_coordinators();
+    let vm = model(&link, &UiState::default());
+    let names: Vec<_> = vm.networks.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["alpha", "beta", "lan", "gamma"]);
+    let net = |name: &str| vm.networks.iter().find(|n| n.name == name).unwrap();
+
+    assert_eq!(net("beta").host_offline.as_deref(), Some(HOST_OFFLINE));
+    assert_eq!(net("lan").host_offline, None);
+    assert_eq!(net("alpha").host_offline, None);
+    assert_eq!(net("gamma").host_offline, None);
+    // beta's members keep their paths while its host is away.
+    assert_eq!(
+        connections(net("beta")),
+        vec![("dave", "Direct connection", true)]
+    );
+    assert_eq!(net("alpha").summary, "0 of 1 online");
+    assert!(net("gamma").waiting);
+
+    // The owner's controls and requests of both coordinators.
+    let requests = |name: &str| -> Vec<String> {
+        net(name)
+            .owner
+            .as_ref()
+            .expect("owner controls")
+            .requests
+            .iter()
+            .map(|r| r.text.clone())
+            .collect()
+    };
+    assert_eq!(requests("lan"), ["erin asks to join"]);
+    assert_eq!(requests("beta"), ["frank asks to join"]);
+    assert!(net("lan").owner.as_ref().unwrap().locked);
+    assert!(!net("beta").owner.as_ref().unwrap().locked);
+    assert_eq!(net("alpha").owner, None);
+
+    // One host answers: online, not an error; the note says which networks wait for the other.
+    assert_eq!(vm.look, Look::Online);
+    assert_eq!(vm.headline, "Online");
+    assert!(vm.can_manage_networks);
+    assert_eq!(vm.first_run, None);
+
+    // Both away: the headline says it as for one, and every network has the note.
+    live(&mut link).coordinators[0].connected = false;
+    let vm = model(&link, &UiState::default());
+    assert_eq!(vm.headline, HOST_OFFLINE);
+    assert_eq!(vm.look, Look::Online, "bob and dave are still online");
+    for n in ["alpha", "beta", "lan"] {
+        let n = vm.networks.iter().find(|v| v.name == n).unwrap();
+        assert_eq!(n.host_offline.as_deref(), Some(HOST_OFFLINE), "{}", n.name);
+    }
+
+    // Off: everyone is away on purpose, so no note.
+    live(&mut link).state = TunnelState::Down;
+    let vm = model(&link, &UiState::default());
+    assert!(vm.networks.iter().all(|n| n.host_offline.is_none()));
+}
+
+#[test]
+fn an_away_coordinator_without_networks_is_named_in_the_headline() {
+    let mut link = two_coordinators();
+    let s = live(&mut link);
+    s.coordinators[1].networks.clear();
+    let vm = model(&link, &UiState::default());
+    assert_eq!(vm.look, Look::Online);
+    assert_eq!(
+        vm.headline,
+        "Online — can't reach the coordinator host2.example:7443: timed out"
+    );
+}
+
+#[test]
+fn an_older_daemon_without_the_list_counts_as_its_one_coordinator() {
+    let link = status(
+        true,
+        Some(coordinator(false, Some("timed out"), &["lan-party"])),
+        vec![peer("bob", 2, true, PathKind::Direct, &["lan-party"])],
+    );
+    assert_eq!(coordinators(live(&mut link.clone())).len(), 1);
+    let vm = model(&link, &UiState::default());
+    assert_eq!(vm.headline, HOST_OFFLINE);
+    assert_eq!(vm.networks[0].host_offline.as_deref(), Some(HOST_OFFLINE));
+    // The same coordinator in the list reads the same.
+    let mut listed = link.clone();
+    let c = live(&mut listed).coordinator.clone().unwrap();
+    live(&mut listed).coordinators = vec![c];
+    assert_eq!(model(&listed, &UiState::default()), vm);
+}
+
+#[test]
+fn a_name_refused_by_the_second_coordinator_is_offered_too() {
+    let mut link = two_coordinators();
+    let second = &mut live(&mut link).coordinators[1];
+    second.name_taken = true;
+    second.last_error = Some(TAKEN.into());
+    let vm = model(&link, &UiState::default());
+    assert_eq!(vm.name_taken.unwrap().name, "alice");
+    assert_eq!(vm.look, Look::Problem);
+}
+
+#[test]
+fn a_member_with_a_clashing_address_says_so() {
+    let mut clash = peer("bob", 2, true, PathKind::Direct, &["lan"]);
+    clash.address_clash = true;
+    let link = status(true, Some(coordinator(true, None, &["lan"])), vec![clash]);
+    let vm = model(&link, &UiState::default());
+    let bob = &vm.networks[0].members[0];
+    assert_eq!(bob.connection, ADDRESS_CLASH);
+    assert_eq!(bob.rtt, None);
+}
