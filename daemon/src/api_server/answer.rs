@@ -105,6 +105,10 @@ pub async fn answer(req: Request, state: &ApiState) -> Response {
         Request::CreateInvite { network, ttl_secs } => {
             create_invite(state, network, ttl_secs).await
         }
+        Request::Games
+        | Request::AddGamePort { .. }
+        | Request::RemoveGamePort { .. }
+        | Request::SetGameNetwork { .. } => error("game discovery is not built yet"),
         Request::Ping { peer } => ping(state, &peer).await,
         Request::Check { peer, port, proto } => {
             super::check::check(state, &peer, port, proto).await

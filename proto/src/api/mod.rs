@@ -4,6 +4,7 @@
 //! version with an error instead of guessing. The CLI and the GUI speak only this.
 
 mod check;
+pub mod games;
 mod peer_query;
 mod status;
 
@@ -87,6 +88,21 @@ pub enum Request {
     Netcheck,
     /// Keep the connection: the daemon answers `Status` now and again whenever it changes.
     Subscribe,
+    /// The discovery ports and groups carried into the overlay, with counters.
+    Games,
+    /// Carry another discovery port (range) or multicast group:port; answered by `Done`.
+    AddGamePort {
+        port: games::DiscoveryPort,
+    },
+    /// Stop carrying a port the user added (presets can be switched off per network only).
+    RemoveGamePort {
+        port: games::DiscoveryPort,
+    },
+    /// Carry discovery broadcasts to and from one network's peers, or not.
+    SetGameNetwork {
+        network: String,
+        enabled: bool,
+    },
     /// Make this machine the coordinator and relay of a new network: the daemon starts and
     /// supervises a `warren-coordinator` of its own, joins it through loopback and creates
     /// `network` (owned by this host). `password` is optional: invites are the usual way in.
@@ -191,6 +207,7 @@ pub enum Response {
     Invites(Vec<InviteInfo>),
     JoinRequests(Vec<JoinRequestInfo>),
     Operators(Vec<OperatorInfo>),
+    Games(games::GamesStatus),
 }
 
 /// A local user allowed to use the daemon's API without being in its socket group.
