@@ -27,6 +27,8 @@ use warren_proto::key::NodeKey;
 use warren_proto::relay::{self as relay_frame, RelayFrame, RelayToken, SEND_HEADER_LEN};
 
 mod birthday;
+pub mod capture;
+pub mod discovery_ports;
 pub mod fanout;
 pub mod port_check;
 pub mod relays;
@@ -177,6 +179,13 @@ pub struct Node {
     relays: Relays,
     /// Broadcast and multicast packets from the TUN, copied to every peer.
     fanout: Fanout<PeerId>,
+    /// This host's overlay IPv4 address: the source of discovery packets copied from the LAN.
+    own_v4: Option<std::net::Ipv4Addr>,
+    /// Where a copied discovery packet is rewritten (see [`capture`]).
+    capture_buf: Vec<u8>,
+    /// The directed broadcast addresses of this host's other interfaces.
+    lan_broadcasts: Vec<std::net::Ipv4Addr>,
+    game_ports: discovery_ports::DiscoveryCounters,
     /// `warren check` questions to and from peers.
     port_checks: PortChecks<Route>,
     /// The one birthday run going on, the side sockets that won earlier ones, what the shell
@@ -224,6 +233,10 @@ impl Node {
             user_ping_out: VecDeque::new(),
             relays: Relays::default(),
             fanout: Fanout::new(FanoutConfig::default()),
+            own_v4: None,
+            capture_buf: Vec::new(),
+            lan_broadcasts: Vec::new(),
+            game_ports: Default::default(),
             port_checks: PortChecks::default(),
             birthday: None,
             side_kept: Vec::new(),
@@ -273,6 +286,32 @@ impl Node {
         if let Some(id) = self.peer_id(key) {
             if let Some(p) = self.peers[id].as_mut() {
                 p.relays = relays;
+            }
+        }
+    }
+
+    /// This host's overlay IPv4 address (discovery packets copied from the LAN come from it).
+    pub fn set_own_v4(&mut self, ip: std::net::Ipv4Addr) {
+        self.own_v4 = Some(ip);
+    }
+
+    /// The directed broadcast addresses of this host's other interfaces: broadcasts to them
+    /// that the kernel copies to the TUN are carried like 255.255.255.255.
+    pub fn set_lan_broadcasts(&mut self, list: Vec<std::net::Ipv4Addr>) {
+        self.lan_broadcasts = list;
+    }
+
+    /// Discovery counters of UDP ports `first..=last`.
+    pub fn discovery_counters(&self, first: u16, last: u16) -> discovery_ports::PortCounters {
+        self.game_ports.range(first, last)
+    }
+
+    /// Whether peer `key` gets this host's broadcasts and multicast (and this host its): off
+    /// for a peer that shares only networks where game discovery is switched off.
+    pub fn set_peer_discovery(&mut self, key: &NodeKey, on: bool) {
+        if let Some(id) = self.peer_id(key) {
+            if let Some(p) = self.peers[id].as_mut() {
+                p.discovery = on;
             }
         }
     }
@@ -447,6 +486,7 @@ impl Node {
             reflexive: None,
             birthday_not_before: None,
             relays: Vec::new(),
+            discovery: true,
         };
         if id == self.peers.len() {
             self.peers.push(Some(peer));
@@ -569,17 +609,12 @@ impl Node {
             self.counters.drop(DropReason::Malformed);
             return None;
         };
+        if self.captured(now, packet) {
+            return None;
+        }
         let Some(id) = self.routes.lookup(dst) else {
             if fanout::is_group(dst) {
-                // Copies go out from `poll_transmit`, one per peer.
-                let peers = (0..self.peers.len()).filter(|&id| {
-                    self.peers[id]
-                        .as_ref()
-                        .is_some_and(|p| route_of(p, &self.relays).is_some())
-                });
-                if !self.fanout.offer(now, packet, peers) {
-                    self.counters.drop(DropReason::Multicast);
-                }
+                self.fan_out(now, packet);
             } else {
                 self.counters.drop(DropReason::NoRoute);
             }
@@ -865,13 +900,13 @@ impl Node {
                 debug_assert_eq!(p.as_ptr(), out_start);
                 let (len, group) = (p.len(), ip::destination(p).is_some_and(fanout::is_group));
                 let inbound = self.accept_inner(now, from, relayed, id, IpAddr::V4(src), len);
-                self.count_group(group, inbound)
+                self.count_group(id, group, inbound, out)
             }
             TunnResult::WriteToTunnelV6(p, src) => {
                 debug_assert_eq!(p.as_ptr(), out_start);
                 let (len, group) = (p.len(), ip::destination(p).is_some_and(fanout::is_group));
                 let inbound = self.accept_inner(now, from, relayed, id, IpAddr::V6(src), len);
-                self.count_group(group, inbound)
+                self.count_group(id, group, inbound, out)
             }
             TunnResult::WriteToNetwork(p) => {
                 // A handshake response or the keepalive that completes our handshake: the
@@ -942,12 +977,74 @@ impl Node {
         Inbound::ToTun { len }
     }
 
-    /// Counts a broadcast/multicast packet from a peer that goes to the TUN.
-    fn count_group(&mut self, group: bool, inbound: Inbound) -> Inbound {
-        if group && matches!(inbound, Inbound::ToTun { .. }) {
-            self.fanout.counters.received += 1;
+    /// Counts a broadcast/multicast packet from a peer that goes to the TUN; refuses it from a
+    /// peer this host does not share game discovery with.
+    fn count_group(&mut self, id: PeerId, group: bool, inbound: Inbound, out: &[u8]) -> Inbound {
+        let Inbound::ToTun { len } = inbound else {
+            return inbound;
+        };
+        if !group {
+            return inbound;
+        }
+        if self.peers[id].as_ref().is_some_and(|p| !p.discovery) {
+            self.counters.drop(DropReason::Multicast);
+            return Inbound::Nothing;
+        }
+        self.fanout.counters.received += 1;
+        if let Some(port) = discovery_ports::udp_port(&out[..len]) {
+            self.game_ports.received(port);
         }
         inbound
+    }
+
+    /// A discovery packet the kernel copied from the LAN (see [`capture`]): rewritten to come
+    /// from the overlay address and fanned out. `false` when the packet is not one.
+    fn captured(&mut self, now: Instant, packet: &[u8]) -> bool {
+        let outside = packet.first().is_some_and(|b| b >> 4 == 4)
+            && packet.len() >= 20
+            && !warren_proto::overlay::OVERLAY_V4
+                .contains(&std::net::Ipv4Addr::new(packet[12], packet[13], packet[14], packet[15]));
+        if !outside {
+            return false;
+        }
+        let Some(own) = self.own_v4 else {
+            return false;
+        };
+        let mut buf = std::mem::take(&mut self.capture_buf);
+        buf.clear();
+        buf.extend_from_slice(packet);
+        let verdict = capture::rewrite(&mut buf, own, &self.lan_broadcasts);
+        match verdict {
+            capture::Capture::Rewritten { .. } => self.fan_out(now, &buf),
+            capture::Capture::Refused => self.counters.drop(DropReason::Multicast),
+            capture::Capture::NotCaptured => {}
+        }
+        self.capture_buf = buf;
+        verdict != capture::Capture::NotCaptured
+    }
+
+    /// Queues copies of a group packet read from the TUN for every peer that takes them; the
+    /// copies go out from `poll_transmit`, one per peer.
+    fn fan_out(&mut self, now: Instant, packet: &[u8]) {
+        let peers = (0..self.peers.len()).filter(|&id| {
+            self.peers[id]
+                .as_ref()
+                .is_some_and(|p| p.discovery && route_of(p, &self.relays).is_some())
+        });
+        let limited = self.fanout.counters.rate_limited;
+        let queued = self.fanout.offer(now, packet, peers);
+        let dropped = self.fanout.counters.rate_limited - limited;
+        if let Some(port) = discovery_ports::udp_port(packet) {
+            if queued {
+                self.game_ports.sent(port);
+            }
+            if dropped > 0 {
+                self.game_ports.dropped(port, dropped);
+            }
+        }
+        if !queued {
+            self.counters.drop(DropReason::Multicast);
+        }
     }
 
     fn authenticated(&mut self, now: Instant, from: SocketAddr, relayed: bool, id: PeerId) {

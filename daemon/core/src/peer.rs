@@ -47,6 +47,8 @@ pub struct Peer {
     pub(crate) birthday_not_before: Option<Instant>,
     /// The relays that reach it (its coordinators'); empty: any.
     pub(crate) relays: Vec<crate::node::relays::RelayId>,
+    /// It gets this host's broadcasts and multicast, and this host its (game discovery).
+    pub(crate) discovery: bool,
 }
 
 impl Peer {

@@ -961,3 +961,40 @@ fn a_peer_is_relayed_through_the_relay_of_its_own_coordinator() {
     let wire = p.a_sends(&ipv4_udp(A_IP, B_IP, b"x"));
     assert_eq!(wire[0].1, other);
 }
+
+/// A game's broadcast sent the ordinary way (out of the LAN) and copied to the TUN by the
+/// kernel arrives at B from A's overlay address, to 255.255.255.255; a multicast announcement
+/// keeps its group. Per-port counters follow, and a peer with discovery off gets nothing.
+#[test]
+fn lan_discovery_copies_reach_peers_from_the_overlay_address() {
+    let mut p = Pair::established();
+    let lan = Ipv4Addr::new(192, 168, 1, 20);
+    p.a.set_own_v4(A_IP);
+    p.a.set_lan_broadcasts(vec![Ipv4Addr::new(192, 168, 1, 255)]);
+    for (dst, port, want) in [
+        (Ipv4Addr::BROADCAST, 27015u16, Ipv4Addr::BROADCAST),
+        (Ipv4Addr::new(192, 168, 1, 255), 27016, Ipv4Addr::BROADCAST),
+        (Ipv4Addr::new(224, 0, 2, 60), 4445, Ipv4Addr::new(224, 0, 2, 60)),
+    ] {
+        let mut pkt = ipv4_udp(lan, dst, b"who is there");
+        pkt[22..24].copy_from_slice(&port.to_be_bytes());
+        let wire = p.a_sends(&pkt);
+        assert_eq!(wire.len(), 1, "one copy for B");
+        let (_, to_b) = p.run(wire);
+        assert_eq!(to_b.len(), 1);
+        assert_eq!(&to_b[0][12..16], &A_IP.octets(), "from A's overlay address");
+        assert_eq!(&to_b[0][16..20], &want.octets());
+    }
+    assert_eq!(p.a.discovery_counters(27015, 27020).sent, 2);
+    assert_eq!(p.b.discovery_counters(4445, 4445).received, 1);
+    // Switched off for B: nothing goes, and B refuses A's if A still sends.
+    p.a.set_peer_discovery(&key_of(2), false);
+    let mut pkt = ipv4_udp(lan, Ipv4Addr::BROADCAST, b"x");
+    pkt[22..24].copy_from_slice(&27015u16.to_be_bytes());
+    assert!(p.a_sends(&pkt).is_empty());
+    p.a.set_peer_discovery(&key_of(2), true);
+    p.b.set_peer_discovery(&key_of(1), false);
+    let wire = p.a_sends(&pkt);
+    let (_, to_b) = p.run(wire);
+    assert!(to_b.is_empty());
+}
