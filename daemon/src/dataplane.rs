@@ -60,6 +60,7 @@ impl Dataplane {
         self.tun.remove_address((*current).into())?;
         tracing::info!(old = %current, new = %v4, "overlay address moved to the coordinator's lease");
         *current = v4;
+        self.node().set_own_v4(v4);
         Ok(())
     }
 

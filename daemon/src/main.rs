@@ -5,6 +5,7 @@ mod config;
 mod control;
 mod dataplane;
 mod dns;
+mod games;
 mod host;
 mod host_name;
 mod identity;
@@ -250,6 +251,12 @@ async fn serve(
         changed: changed_tx,
         portmap: portmap.clone(),
     };
+    let games = games::Games::start(
+        dp.clone(),
+        view.clone(),
+        api_state_dir.clone(),
+        args.tun.clone(),
+    );
     let api = Arc::new(api_server::ApiState {
         dataplane: dp.clone(),
         self_status,
@@ -263,6 +270,7 @@ async fn serve(
         access: api_server::access::Access::new(api_state_dir.clone(), &args.socket_group),
         portmap: portmap.clone(),
         hosting: hosting.clone(),
+        games: games.clone(),
     });
     tokio::spawn(control::run(control_ctx, command_rx));
     let (failed_tx, mut failed) = tokio::sync::mpsc::unbounded_channel();
@@ -293,6 +301,8 @@ async fn serve(
     // The router would otherwise keep forwarding the ports here until the leases run out.
     portmap.shutdown().await;
     hosting.shutdown().await;
+    // No discovery rules or memberships of ours stay in the kernel.
+    tokio::task::block_in_place(|| games.shutdown());
     Ok(())
 }
 

@@ -236,7 +236,11 @@ impl Site {
             }
             run_ok("ip", &["-n", &router, "link", "set", &rdev, "up"]);
             let cidr = format!("{}/24", host_ip(i));
-            run_ok("ip", &["-n", &ns, "addr", "add", &cidr, "dev", "eth0"]);
+            // With its broadcast address, as DHCP gives home PCs theirs.
+            run_ok(
+                "ip",
+                &["-n", &ns, "addr", "add", &cidr, "brd", "+", "dev", "eth0"],
+            );
             run_ok("ip", &["-n", &ns, "link", "set", "eth0", "up"]);
             let gw = lan_gw.to_string();
             run_ok("ip", &["-n", &ns, "route", "add", "default", "via", &gw]);
@@ -250,7 +254,17 @@ impl Site {
         }
         run_ok(
             "ip",
-            &["-n", &router, "addr", "add", &lan_gw_cidr, "dev", "lan"],
+            &[
+                "-n",
+                &router,
+                "addr",
+                "add",
+                &lan_gw_cidr,
+                "brd",
+                "+",
+                "dev",
+                "lan",
+            ],
         );
         run_ok("ip", &["-n", &router, "link", "set", "lan", "up"]);
         run_ok(

@@ -1002,8 +1002,9 @@ impl Node {
     fn captured(&mut self, now: Instant, packet: &[u8]) -> bool {
         let outside = packet.first().is_some_and(|b| b >> 4 == 4)
             && packet.len() >= 20
-            && !warren_proto::overlay::OVERLAY_V4
-                .contains(&std::net::Ipv4Addr::new(packet[12], packet[13], packet[14], packet[15]));
+            && !warren_proto::overlay::OVERLAY_V4.contains(&std::net::Ipv4Addr::new(
+                packet[12], packet[13], packet[14], packet[15],
+            ));
         if !outside {
             return false;
         }

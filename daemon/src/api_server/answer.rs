@@ -105,10 +105,12 @@ pub async fn answer(req: Request, state: &ApiState) -> Response {
         Request::CreateInvite { network, ttl_secs } => {
             create_invite(state, network, ttl_secs).await
         }
-        Request::Games
-        | Request::AddGamePort { .. }
-        | Request::RemoveGamePort { .. }
-        | Request::SetGameNetwork { .. } => error("game discovery is not built yet"),
+        Request::Games => Response::Games(state.games.status()),
+        Request::AddGamePort { port } => text(state.games.add(port)),
+        Request::RemoveGamePort { port } => text(state.games.remove(port)),
+        Request::SetGameNetwork { network, enabled } => {
+            text(state.games.set_network(&network, enabled))
+        }
         Request::Ping { peer } => ping(state, &peer).await,
         Request::Check { peer, port, proto } => {
             super::check::check(state, &peer, port, proto).await
@@ -368,6 +370,13 @@ async fn forget_if_added(state: &ApiState, added: bool, key: NodeKey, e: String)
         let _ = ask(state, |reply| Command::Forget { to: key, reply }).await;
     }
     e
+}
+
+fn text(r: Result<String, String>) -> Response {
+    match r {
+        Ok(message) => Response::Done { message },
+        Err(message) => Response::Error { message },
+    }
 }
 
 fn ago(secs: u64) -> String {

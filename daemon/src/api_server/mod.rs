@@ -44,6 +44,8 @@ pub struct ApiState {
     pub names: crate::host_name::Names,
     /// Who may use this API.
     pub access: access::Access,
+    /// LAN game discovery (`warren games`).
+    pub games: Arc<crate::games::Games>,
 }
 
 /// Binds the socket, refusing to steal it from a live daemon. It is mode 0666, owned by root

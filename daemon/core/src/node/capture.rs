@@ -105,7 +105,12 @@ mod tests {
         let s = checksum(&[&p[..20]]);
         p[10..12].copy_from_slice(&s.to_be_bytes());
         let len = ((p.len() - 20) as u16).to_be_bytes();
-        let mut u = checksum(&[&src.octets(), &dst.octets(), &[0, UDP, len[0], len[1]], &p[20..]]);
+        let mut u = checksum(&[
+            &src.octets(),
+            &dst.octets(),
+            &[0, UDP, len[0], len[1]],
+            &p[20..],
+        ]);
         if u == 0 {
             u = 0xffff;
         }
@@ -127,7 +132,10 @@ mod tests {
         for dst in [Ipv4Addr::BROADCAST, Ipv4Addr::new(192, 168, 1, 255)] {
             let mut p = sent(lan, dst, 27015, b"\xff\xff\xff\xffTSource Engine Query\0");
             assert!(valid(&p));
-            assert_eq!(rewrite(&mut p, OWN, LAN_BCAST), Capture::Rewritten { port: 27015 });
+            assert_eq!(
+                rewrite(&mut p, OWN, LAN_BCAST),
+                Capture::Rewritten { port: 27015 }
+            );
             assert_eq!(&p[12..16], &OWN.octets());
             assert_eq!(&p[16..20], &[255, 255, 255, 255]);
             assert!(valid(&p), "checksums stay right");
@@ -142,7 +150,10 @@ mod tests {
             4445,
             b"[MOTD]x[/MOTD][AD]25565[/AD]!",
         );
-        assert_eq!(rewrite(&mut p, OWN, LAN_BCAST), Capture::Rewritten { port: 4445 });
+        assert_eq!(
+            rewrite(&mut p, OWN, LAN_BCAST),
+            Capture::Rewritten { port: 4445 }
+        );
         assert_eq!(&p[16..20], &[224, 0, 2, 60]);
         assert!(valid(&p));
     }
@@ -168,11 +179,22 @@ mod tests {
         let mut short = sent(Ipv4Addr::new(192, 168, 1, 2), Ipv4Addr::BROADCAST, 1, b"x");
         short[2..4].copy_from_slice(&9999u16.to_be_bytes());
         assert_eq!(rewrite(&mut short, OWN, LAN_BCAST), Capture::Refused);
-        assert_eq!(rewrite(&mut [0x60; 40], OWN, LAN_BCAST), Capture::NotCaptured);
+        assert_eq!(
+            rewrite(&mut [0x60; 40], OWN, LAN_BCAST),
+            Capture::NotCaptured
+        );
         // A zero UDP checksum ("none") stays zero.
-        let mut none = sent(Ipv4Addr::new(192, 168, 1, 2), Ipv4Addr::BROADCAST, 9, b"abc");
+        let mut none = sent(
+            Ipv4Addr::new(192, 168, 1, 2),
+            Ipv4Addr::BROADCAST,
+            9,
+            b"abc",
+        );
         none[26..28].copy_from_slice(&[0, 0]);
-        assert_eq!(rewrite(&mut none, OWN, LAN_BCAST), Capture::Rewritten { port: 9 });
+        assert_eq!(
+            rewrite(&mut none, OWN, LAN_BCAST),
+            Capture::Rewritten { port: 9 }
+        );
         assert_eq!(&none[26..28], &[0, 0]);
     }
 }

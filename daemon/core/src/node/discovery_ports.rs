@@ -67,7 +67,10 @@ pub fn udp_port(packet: &[u8]) -> Option<u16> {
     if proto != UDP {
         return None;
     }
-    Some(u16::from_be_bytes([*packet.get(off + 2)?, *packet.get(off + 3)?]))
+    Some(u16::from_be_bytes([
+        *packet.get(off + 2)?,
+        *packet.get(off + 3)?,
+    ]))
 }
 
 #[cfg(test)]

@@ -974,7 +974,11 @@ fn lan_discovery_copies_reach_peers_from_the_overlay_address() {
     for (dst, port, want) in [
         (Ipv4Addr::BROADCAST, 27015u16, Ipv4Addr::BROADCAST),
         (Ipv4Addr::new(192, 168, 1, 255), 27016, Ipv4Addr::BROADCAST),
-        (Ipv4Addr::new(224, 0, 2, 60), 4445, Ipv4Addr::new(224, 0, 2, 60)),
+        (
+            Ipv4Addr::new(224, 0, 2, 60),
+            4445,
+            Ipv4Addr::new(224, 0, 2, 60),
+        ),
     ] {
         let mut pkt = ipv4_udp(lan, dst, b"who is there");
         pkt[22..24].copy_from_slice(&port.to_be_bytes());
