@@ -181,7 +181,7 @@ gui_line="warrend runs as a systemd service; warren is its command-line client."
 # does not pull in X11 and GL.
 recommends="systemd"
 [ "$gui" = 1 ] && recommends="$recommends, libgl1, libegl1, libx11-6, libx11-xcb1, libxcb1, libxkbcommon-x11-0, libxcursor1, libxrandr2, libxi6"
-control "$p" warren "$(depends 'libc6' "${bins[@]}"), adduser" \
+control "$p" warren "$(depends 'libc6' "${bins[@]}"), adduser, nftables" \
   "Recommends: $recommends" \
   "Suggests: systemd-resolved" \
   "Description: peer-to-peer VPN overlay (daemon and client)" \
