@@ -25,6 +25,29 @@ if [ ${#need[@]} -gt 0 ]; then
   # (miniupnpd-nftables), not the `miniupnpd` package, whose service would start on this host.
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# The game discovery test's real LAN discovery programs: Samba's NetBIOS name server nmbd (in
+# `samba`) and nmblookup (`samba-common-bin`), both run in lab namespaces. The package's own
+# smbd/nmbd/samba-ad-dc services are not wanted on this host: they are kept from starting while
+# it installs (policy-rc.d, unless one exists already) and disabled afterwards under systemd.
+if ! command -v nmbd >/dev/null 2>&1 || ! command -v nmblookup >/dev/null 2>&1; then
+  echo "installing: samba samba-common-bin (binaries only; their services stay off)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  own_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  rc=0
+  apt-get install -y -qq --no-install-recommends samba samba-common-bin >/dev/null || rc=$?
+  if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+  [ "$rc" -eq 0 ] || exit "$rc"
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now smbd nmbd samba-ad-dc >/dev/null 2>&1 || true
+  fi
+  command -v nmbd >/dev/null 2>&1 || { echo "samba installed but nmbd is missing" >&2; exit 1; }
+fi
 if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
   echo "installing the Rust toolchain with rustup"
   curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal

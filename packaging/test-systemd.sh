@@ -173,6 +173,15 @@ else
   fail "warren create: $out"
 fi
 
+# Game discovery: warrend runs nft under the unit's hardening (CAP_NET_ADMIN, AF_NETLINK).
+games=""
+for _ in $(seq 1 50); do
+  games="$(in_ns nft list tables 2>/dev/null || true)"
+  echo "$games" | grep -q warren_games_warren0 && break
+  sleep 0.2
+done
+if echo "$games" | grep -q warren_games_warren0; then ok "warrend put its game discovery rules in place (nft under the unit)"; else fail "no game discovery table: $games; $(unit_log warrend.service)"; fi
+
 # Read now that it has answered: right after the fork the unit's process is still root.
 cpid="$(main_pid warren-coordinator.service)"
 cuid="$(status_of "$cpid" | awk '/^Uid:/ {print $2}')"
