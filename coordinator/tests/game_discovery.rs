@@ -11,7 +11,8 @@
 //!   unicast reply reaches A's querier through the overlay;
 //! - a broadcast to A's LAN's own directed broadcast address on a game port reaches B;
 //! - A's LAN neighbour still gets the original broadcasts;
-//! - `warren games --json` counts them; switched off for the network, nothing goes;
+//! - `warren games --json` counts them; a broadcast storm is cut to the rate limit (counted
+//!   drops); switched off for the network, nothing goes;
 //! - after `warren down` no rule or membership of Warren's is left in the kernel.
 
 mod lab;
@@ -207,6 +208,22 @@ fn games_found_the_ordinary_way() {
     assert!(counter(&ga, A2S_PORT, "sent") > 0, "{ga:#}");
     assert!(counter(&gb, MC_PORT, "received") > 0, "{gb:#}");
     assert!(nft_tables(&a.ns).contains("warren_games_"));
+
+    // A broadcast storm from A: cut to the per-host rate, the rest counted as dropped.
+    let before = counter(&games(b), 27017, "received");
+    // 5 000 a second for 1.2 s (paced, so the interface queue does not drop them first).
+    for _ in 0..60 {
+        for _ in 0..100 {
+            let _ = browser.send_to(b"storm", SocketAddrV4::new(Ipv4Addr::BROADCAST, 27017));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let (ga, gb) = (games(a), games(b));
+    let got = counter(&gb, 27017, "received") - before;
+    assert!(counter(&ga, 27017, "dropped") > 0, "{ga:#}");
+    // The limit: a burst of 2 000 copies, then 1 000 a second.
+    assert!(got <= 4500, "B got {got} of 6000: the storm was cut");
 
     // Switched off for the network: A's discovery no longer reaches B.
     let out = a.warren_ok(&["games", "off", "party"]);
