@@ -259,3 +259,54 @@ fn games_found_the_ordinary_way() {
     }
     drop(listener);
 }
+
+/// A real program nobody here wrote: Samba's `nmblookup` on host A (behind a full-cone NAT)
+/// finds the NetBIOS name that `nmbd` holds on host B (behind a port-restricted NAT). Both run
+/// as Debian ships them, configured for nothing but their own directories: `nmblookup`
+/// broadcasts its query to A's LAN, Warren carries it, and `nmbd`'s unicast answer comes back
+/// through the overlay. With discovery switched off for the network it is not found.
+#[test]
+fn nmblookup_finds_a_name_nmbd_holds_behind_another_nat() {
+    lab::discovery_apps::require_samba();
+    let mut lab = Lab::start("nmbdisc");
+    let (_sa, mut ha) = lab.add_site(SiteKind::FullCone, 1, "a");
+    let (_sb, mut hb) = lab.add_site(SiteKind::PortRestricted, 1, "b");
+    let (a, b) = (&mut ha[0], &mut hb[0]);
+    start_all(&mut [&mut *a, &mut *b]);
+    let ip_a = a.up(&lab.coordinator);
+    let ip_b = b.up(&lab.coordinator);
+    a.warren_ok(&["create", "party", "--password", "pw-party"]);
+    b.warren_ok(&["join", "party", "--password", "pw-party"]);
+    lab::matrix::first_reply_blocking(a, ip_b, Instant::now());
+
+    let nmbd = lab::discovery_apps::Nmbd::start(&b.ns, "labfileserver", &b.dir.join("nmbd"));
+    let found = lab::discovery_apps::find_name(
+        &a.ns,
+        "labfileserver",
+        &a.dir.join("nmblookup"),
+        Duration::from_secs(20),
+    );
+    assert!(found.found, "nmblookup found nothing: {}", found.output);
+    eprintln!(
+        "nmblookup found {:?} after {} tries, {:?}",
+        found.addresses, found.tries, found.elapsed
+    );
+    // The answer carries B's LAN address, as nmbd gives it; the question came over Warren.
+    assert_eq!(found.addresses, vec![b.ip]);
+    assert!(
+        nmbd.name_queries().iter().any(|q| q.from == ip_a),
+        "nmbd saw the query from A's overlay address: {:?}",
+        nmbd.name_queries()
+    );
+
+    // Switched off for the network: the same lookup finds nothing.
+    a.warren_ok(&["games", "off", "party"]);
+    std::thread::sleep(Duration::from_secs(3));
+    let again = lab::discovery_apps::find_name(
+        &a.ns,
+        "labfileserver",
+        &a.dir.join("nmblookup"),
+        Duration::from_secs(3),
+    );
+    assert!(!again.found, "found while switched off: {}", again.output);
+}

@@ -22,6 +22,7 @@
 // Command running and TCP traffic are the data-plane harness's own, shared rather than copied.
 #[path = "../../../daemon/tests/common/cmd.rs"]
 pub mod cmd;
+pub mod discovery_apps;
 pub mod matrix;
 pub mod netns;
 pub mod node;
