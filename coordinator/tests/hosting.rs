@@ -117,17 +117,6 @@ fn paths(hosts: &[&Host]) -> String {
     out
 }
 
-/// The PC that hosts has no coordinator to name itself to before it hosts: its name comes
-/// from its config file, as a user's "name others see" would.
-fn name_host(h: &Host) {
-    std::fs::create_dir_all(&h.state_dir).unwrap();
-    std::fs::write(
-        h.state_dir.join("config.toml"),
-        format!("[interface]\nname = \"{}\"\n", h.name),
-    )
-    .unwrap();
-}
-
 /// `warren host NET` on `pc`; returns what it printed.
 fn host(pc: &Host) -> String {
     let out = pc.warren_ok(&["host", NET]);
@@ -149,7 +138,7 @@ fn host_at_home_friends_join_by_invite() {
     let (pc, rest) = home_hosts.split_at_mut(1);
     let (pc, neighbour) = (&mut pc[0], &mut rest[0]);
     let (f1, f2) = (&mut f1[0], &mut f2[0]);
-    name_host(pc);
+    pc.name_in_config();
     start_all(&mut [&mut *pc, &mut *neighbour, &mut *f1, &mut *f2]);
 
     // Hosting: the router maps the coordinator's ports, and says so in plain words.
@@ -321,7 +310,7 @@ fn router_without_port_mapping() {
     let (site, mut hosts) = lab.add_site(SiteKind::PortRestricted, 2, "flat");
     let (pc, rest) = hosts.split_at_mut(1);
     let (pc, neighbour) = (&mut pc[0], &mut rest[0]);
-    name_host(pc);
+    pc.name_in_config();
     start_all(&mut [&mut *pc, &mut *neighbour]);
     let router = site.router_ns.clone().unwrap();
     let ruleset = || {
@@ -418,7 +407,7 @@ fn public_ports_differ_from_local_ones() {
             ],
         );
     }
-    name_host(pc);
+    pc.name_in_config();
     start_all(&mut [&mut *pc, &mut *f1]);
 
     let out = host(pc);

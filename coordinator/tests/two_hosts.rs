@@ -24,16 +24,6 @@ fn overlay(h: &Host) -> Ipv4Addr {
     Host::overlay_in(&h.status()).expect("an overlay address")
 }
 
-/// The PC that hosts names itself in its config file, as a user's "name others see" would.
-fn name_host(h: &Host) {
-    std::fs::create_dir_all(&h.state_dir).unwrap();
-    std::fs::write(
-        h.state_dir.join("config.toml"),
-        format!("[interface]\nname = \"{}\"\n", h.name),
-    )
-    .unwrap();
-}
-
 fn host_and_invite(pc: &Host, network: &str) -> String {
     let out = pc.warren_ok(&["host", network]);
     assert!(
@@ -58,8 +48,8 @@ fn member_of_two_hosts_networks_and_a_forced_address_clash() {
     let (_sb, mut b) = lab.add_site(SiteKind::Public, 1, "bert");
     let (_sf, mut f) = lab.add_site(SiteKind::FullCone, 1, "fred");
     let (a, b, f) = (&mut a[0], &mut b[0], &mut f[0]);
-    name_host(a);
-    name_host(b);
+    a.name_in_config();
+    b.name_in_config();
     start_all(&mut [&mut *a, &mut *f]);
     let alpha = host_and_invite(a, "alpha");
     let taken = overlay(a);

@@ -9,6 +9,7 @@ mod games;
 mod host;
 mod host_name;
 mod identity;
+mod ifaddrs;
 mod listening;
 mod netwatch;
 mod operators;

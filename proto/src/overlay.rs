@@ -31,7 +31,11 @@ fn digest(domain: &[u8], key: &NodeKey) -> [u8; 32] {
 /// The IPv4 overlay address for a key: 22 hash bits inside 100.64.0.0/10, never the network or
 /// broadcast address of the /10.
 pub fn derive_v4(key: &NodeKey) -> Ipv4Addr {
-    let d = digest(b"warren overlay v4", key);
+    v4_from(&digest(b"warren overlay v4", key))
+}
+
+/// 22 bits of `d` as a host address of [`OVERLAY_V4`] (never its network or broadcast).
+fn v4_from(d: &[u8; 32]) -> Ipv4Addr {
     let host_bits = 32 - OVERLAY_V4.prefix_len() as u32;
     let mask = (1u32 << host_bits) - 1;
     let mut host = u32::from_be_bytes([d[0], d[1], d[2], d[3]]) & mask;
@@ -52,14 +56,7 @@ pub fn derive_v4_attempt(key: &NodeKey, attempt: u32) -> Ipv4Addr {
     h.update(b"warren overlay v4 attempt");
     h.update(attempt.to_be_bytes());
     h.update(key.0);
-    let d: [u8; 32] = h.finalize().into();
-    let host_bits = 32 - OVERLAY_V4.prefix_len() as u32;
-    let mask = (1u32 << host_bits) - 1;
-    let mut host = u32::from_be_bytes([d[0], d[1], d[2], d[3]]) & mask;
-    if host == 0 || host == mask {
-        host = 1;
-    }
-    Ipv4Addr::from(u32::from(OVERLAY_V4.network()) | host)
+    v4_from(&h.finalize().into())
 }
 
 /// The IPv6 overlay address for a key: 64 hash bits inside [`OVERLAY_V6`].

@@ -31,10 +31,9 @@
 #![allow(dead_code)]
 
 use super::cmd::{describe, run_timeout, wait_deadline, CmdOutput};
-use super::node::dump_file;
+use super::node::{die_with_parent, dump_file};
 use std::fs::{self, File};
 use std::net::Ipv4Addr;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -86,20 +85,6 @@ fn samba_conf(dir: &Path, extra: &str) -> String {
    log file = {d}/log.%m
 "
     )
-}
-
-/// The child gets SIGKILL if the test thread that started it dies without cleaning up, so no
-/// `nmbd` outlives its lab (`ip netns exec` execs the program, which keeps the setting).
-fn die_with_parent(cmd: &mut Command) {
-    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
 }
 
 /// A name query `nmbd` logged: who asked, on which of its subnets (`REMOTE_BROADCAST_SUBNET`

@@ -22,7 +22,7 @@ fn rust_log() -> String {
 /// The child gets SIGKILL if the test thread that started it dies without cleaning up (the test
 /// process killed outright), so no daemon outlives its lab. `ip netns exec` execs the program,
 /// which keeps the setting.
-fn die_with_parent(cmd: &mut Command) {
+pub fn die_with_parent(cmd: &mut Command) {
     // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
@@ -470,6 +470,17 @@ impl Host {
             ));
         }
         serde_json::from_str(&o.stdout).map_err(|e| format!("bad JSON ({e}): {}", o.stdout))
+    }
+
+    /// Names the host in its config file, as a user's "name others see" would (a PC that
+    /// hosts has no coordinator to name itself to before it hosts).
+    pub fn name_in_config(&self) {
+        fs::create_dir_all(&self.state_dir).unwrap();
+        fs::write(
+            self.state_dir.join("config.toml"),
+            format!("[interface]\nname = \"{}\"\n", self.name),
+        )
+        .unwrap();
     }
 
     /// `warren status --json`, parsed.

@@ -1,46 +1,15 @@
 //! This host's own addresses: the LAN candidates a peer on the same network can reach directly.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 /// Non-loopback, non-link-local addresses of every interface except `skip` (our own TUN),
 /// paired with the daemon's UDP port.
 pub fn lan_endpoints(port: u16, skip: &str) -> Vec<SocketAddr> {
-    let mut out = Vec::new();
-    let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills a list we walk read-only and free with freeifaddrs.
-    unsafe {
-        if libc::getifaddrs(&mut ifap) != 0 {
-            return out;
-        }
-        let mut cur = ifap;
-        while !cur.is_null() {
-            let ifa = &*cur;
-            cur = ifa.ifa_next;
-            if ifa.ifa_addr.is_null() {
-                continue;
-            }
-            let name = std::ffi::CStr::from_ptr(ifa.ifa_name).to_string_lossy();
-            if name == skip {
-                continue;
-            }
-            let ip = match (*ifa.ifa_addr).sa_family as i32 {
-                libc::AF_INET => {
-                    let sa = &*(ifa.ifa_addr as *const libc::sockaddr_in);
-                    IpAddr::V4(Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr)))
-                }
-                libc::AF_INET6 => {
-                    let sa = &*(ifa.ifa_addr as *const libc::sockaddr_in6);
-                    IpAddr::V6(Ipv6Addr::from(sa.sin6_addr.s6_addr))
-                }
-                _ => continue,
-            };
-            if usable(ip) {
-                out.push(SocketAddr::new(ip, port));
-            }
-        }
-        libc::freeifaddrs(ifap);
-    }
-    out
+    crate::ifaddrs::list()
+        .into_iter()
+        .filter(|a| a.name != skip && usable(a.ip))
+        .map(|a| SocketAddr::new(a.ip, port))
+        .collect()
 }
 
 fn usable(ip: IpAddr) -> bool {

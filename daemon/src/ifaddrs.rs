@@ -1,0 +1,56 @@
+//! This host's interface addresses, from `getifaddrs`.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// One address of one interface.
+pub struct IfAddr {
+    pub name: String,
+    pub ip: IpAddr,
+    /// Its directed broadcast address, for an IPv4 address on a broadcast-capable interface.
+    pub broadcast: Option<Ipv4Addr>,
+}
+
+/// Every IPv4 and IPv6 address of every interface (empty when the kernel will not say).
+pub fn list() -> Vec<IfAddr> {
+    let mut out = Vec::new();
+    let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills a list we walk read-only and free with freeifaddrs.
+    unsafe {
+        if libc::getifaddrs(&mut ifap) != 0 {
+            return out;
+        }
+        let mut cur = ifap;
+        while !cur.is_null() {
+            let ifa = &*cur;
+            cur = ifa.ifa_next;
+            if ifa.ifa_addr.is_null() {
+                continue;
+            }
+            let v4 = |sa: *const libc::sockaddr| {
+                let sa = &*(sa as *const libc::sockaddr_in);
+                Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr))
+            };
+            let ip = match (*ifa.ifa_addr).sa_family as i32 {
+                libc::AF_INET => IpAddr::V4(v4(ifa.ifa_addr)),
+                libc::AF_INET6 => {
+                    let sa = &*(ifa.ifa_addr as *const libc::sockaddr_in6);
+                    IpAddr::V6(Ipv6Addr::from(sa.sin6_addr.s6_addr))
+                }
+                _ => continue,
+            };
+            let has_broadcast = ifa.ifa_flags & libc::IFF_BROADCAST as u32 != 0;
+            let broadcast = (ip.is_ipv4() && has_broadcast && !ifa.ifa_ifu.is_null())
+                .then(|| v4(ifa.ifa_ifu))
+                .filter(|b| !b.is_unspecified());
+            out.push(IfAddr {
+                name: std::ffi::CStr::from_ptr(ifa.ifa_name)
+                    .to_string_lossy()
+                    .into_owned(),
+                ip,
+                broadcast,
+            });
+        }
+        libc::freeifaddrs(ifap);
+    }
+    out
+}
