@@ -7,12 +7,31 @@ use warren_daemon_core::control::peer_map::{MergedPeer, PeerChange};
 use warren_daemon_core::node::Node;
 use warren_daemon_core::peer::{PeerConfig, DEFAULT_KEEPALIVE_SECS};
 
-pub fn apply(node: &mut Node, change: &PeerChange) {
-    match change {
-        PeerChange::Remove(key) => {
-            node.remove_peer(key);
+/// Applies a batch of changes: first every removal and every peer whose addresses change
+/// leaves, then the others are added or refreshed — so an address one peer gives up is free
+/// when another takes it in the same batch (a clash resolved), whatever the order.
+pub fn apply(node: &mut Node, changes: &[PeerChange]) {
+    for change in changes {
+        match change {
+            PeerChange::Remove(key) => {
+                node.remove_peer(key);
+            }
+            PeerChange::Set(p) => {
+                let allowed = allowed_ips(p);
+                let moved = node
+                    .peer_id(&p.key)
+                    .and_then(|id| node.peer(id))
+                    .is_some_and(|peer| peer.allowed_ips() != allowed);
+                if moved {
+                    node.remove_peer(&p.key);
+                }
+            }
         }
-        PeerChange::Set(p) => set(node, p),
+    }
+    for change in changes {
+        if let PeerChange::Set(p) = change {
+            set(node, p);
+        }
     }
 }
 
@@ -71,4 +90,54 @@ fn first_candidate(info: &MergedPeer) -> Option<SocketAddr> {
     info.mapped
         .or_else(|| info.lan.first().copied())
         .or(info.reflexive)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warren_proto::control::msg::NatKind;
+
+    fn merged(k: u8, ip: &str, clash: bool) -> MergedPeer {
+        MergedPeer {
+            key: Node::new([k; 32], [0; 16]).public_key(),
+            name: format!("p{k}"),
+            overlay_ip: ip.parse().unwrap(),
+            clash,
+            networks: vec!["lan".into()],
+            sources: vec![1],
+            nat: NatKind::Unknown,
+            lan: vec![],
+            reflexive: None,
+            mapped: None,
+        }
+    }
+
+    #[test]
+    fn a_resolved_clash_applies_whatever_the_order() {
+        let mut node = Node::new([1; 32], [0; 16]);
+        let (a, b) = (
+            merged(2, "100.64.0.5", false),
+            merged(3, "100.64.0.5", true),
+        );
+        apply(
+            &mut node,
+            &[PeerChange::Set(a.clone()), PeerChange::Set(b.clone())],
+        );
+        assert_eq!(node.peers().count(), 2);
+        // A moves away and B gets the address, B listed first.
+        let (a2, b2) = (
+            merged(2, "100.64.9.9", false),
+            merged(3, "100.64.0.5", false),
+        );
+        apply(
+            &mut node,
+            &[PeerChange::Set(b2.clone()), PeerChange::Set(a2.clone())],
+        );
+        let allowed = |m: &MergedPeer| {
+            let id = node.peer_id(&m.key).expect("present");
+            node.peer(id).unwrap().allowed_ips().to_vec()
+        };
+        assert_eq!(allowed(&b2), allowed_ips(&b2));
+        assert_eq!(allowed(&a2), allowed_ips(&a2));
+    }
 }

@@ -355,10 +355,7 @@ impl Session {
         if changes.is_empty() {
             return;
         }
-        let mut node = self.ctx.dataplane.node();
-        for c in changes {
-            peers::apply(&mut node, c);
-        }
+        peers::apply(&mut self.ctx.dataplane.node(), changes);
         self.dirty = true;
     }
 
