@@ -615,3 +615,13 @@ pub fn check(r: &warren_proto::api::CheckReport) -> String {
     };
     format!("{}/{}: {verdict} — {}", r.port, r.proto.name(), r.detail)
 }
+
+/// A check's line; an optional port of a preset that is not open says so first, since it does
+/// not fail the check.
+pub fn check_line(r: &warren_proto::api::CheckReport, required: bool) -> String {
+    if required || r.verdict == warren_proto::api::Verdict::Reachable {
+        check(r)
+    } else {
+        format!("optional, not open: {}", check(r))
+    }
+}

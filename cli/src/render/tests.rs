@@ -549,3 +549,28 @@ fn a_network_only_peers_name_has_no_coordinator_to_show() {
     let zeta = text.lines().find(|l| l.starts_with("zeta ")).expect(&text);
     assert!(zeta.contains(" - "), "{text}");
 }
+
+#[test]
+fn an_optional_port_that_is_not_open_says_so() {
+    use warren_proto::api::{CheckReport, Verdict};
+    use warren_proto::disco::{Listening, PortProto};
+    let r = |proto, verdict| CheckReport {
+        peer: "bob".into(),
+        overlay_ip: Some("100.64.0.3".parse().unwrap()),
+        port: 3389,
+        proto,
+        verdict,
+        peer_listening: Some(Listening::Nothing),
+        detail: "nothing listens on 3389/udp on bob".into(),
+    };
+    let closed = r(PortProto::Udp, Verdict::NothingListening);
+    assert_eq!(
+        check_line(&closed, false),
+        "optional, not open: 3389/udp: nothing listening on bob — nothing listens on 3389/udp \
+         on bob"
+    );
+    // Required, or open: the line scripts and the lab test look for, unchanged.
+    assert!(check_line(&closed, true).starts_with("3389/udp: nothing listening on bob"));
+    let open = r(PortProto::Tcp, Verdict::Reachable);
+    assert!(check_line(&open, false).starts_with("3389/tcp: reachable — "));
+}
