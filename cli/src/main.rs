@@ -3,6 +3,7 @@
 mod apps;
 mod check;
 mod client;
+mod games;
 mod operator;
 mod password;
 mod render;
@@ -188,6 +189,16 @@ enum Command {
         app: Option<String>,
         #[arg(long)]
         json: bool,
+    },
+    /// LAN games: the discovery ports and groups carried to peers (a game's "find LAN games"
+    /// broadcasts), their counters and the switch per network; add or remove a port, switch a
+    /// network on or off
+    #[command(args_conflicts_with_subcommands = true)]
+    Games {
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        action: Option<games::GamesCommand>,
     },
     /// Check this host's connectivity: UDP, public address, NAT kind, port mapping, RTTs
     Netcheck {
@@ -489,6 +500,7 @@ fn run(cli: Cli) -> Result<()> {
             app,
             json,
         } => check::check(socket, &peer, port.as_deref(), app.as_deref(), json)?,
+        Command::Games { json, action } => games::games(socket, action, json)?,
         Command::Netcheck { json } => {
             let r = call(Request::Netcheck)?;
             let Response::Netcheck(report) = r else {
