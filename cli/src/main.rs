@@ -1,7 +1,9 @@
 //! `warren`: the command-line client of the daemon's local API.
 
 mod apps;
+mod check;
 mod client;
+mod games;
 mod operator;
 mod password;
 mod render;
@@ -182,10 +184,21 @@ enum Command {
         #[arg(required_unless_present = "app", conflicts_with = "app")]
         port: Option<String>,
         /// A preset's ports instead: rdp, minecraft, counter-strike, steam, call-of-duty, …
+        /// (a preset's optional port that is not open is reported, not failed)
         #[arg(long)]
         app: Option<String>,
         #[arg(long)]
         json: bool,
+    },
+    /// LAN games: the discovery ports and groups carried to peers (a game's "find LAN games"
+    /// broadcasts), their counters and the switch per network; add or remove a port, switch a
+    /// network on or off
+    #[command(args_conflicts_with_subcommands = true)]
+    Games {
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        action: Option<games::GamesCommand>,
     },
     /// Check this host's connectivity: UDP, public address, NAT kind, port mapping, RTTs
     Netcheck {
@@ -486,7 +499,8 @@ fn run(cli: Cli) -> Result<()> {
             port,
             app,
             json,
-        } => check(socket, &peer, port.as_deref(), app.as_deref(), json)?,
+        } => check::check(socket, &peer, port.as_deref(), app.as_deref(), json)?,
+        Command::Games { json, action } => games::games(socket, action, json)?,
         Command::Netcheck { json } => {
             let r = call(Request::Netcheck)?;
             let Response::Netcheck(report) = r else {
@@ -548,56 +562,6 @@ fn done(response: Response) {
     if let Response::Done { message } = response {
         println!("{message}");
     }
-}
-
-/// One check per port; fails (exit status 1) unless every port is reachable.
-fn check(
-    socket: &std::path::Path,
-    peer: &str,
-    port: Option<&str>,
-    app: Option<&str>,
-    json: bool,
-) -> Result<()> {
-    let ports = match (port, app) {
-        (Some(p), _) => vec![warren_proto::api::parse_port(p).map_err(anyhow::Error::msg)?],
-        (None, Some(a)) => {
-            let (name, ports) = apps::ports_of(a)?;
-            if !json {
-                println!("{name}:");
-            }
-            ports
-        }
-        (None, None) => bail!("name a port (3389, 27015/udp) or --app"),
-    };
-    let mut reports = Vec::new();
-    for (port, proto) in ports {
-        let request = Request::Check {
-            peer: peer.into(),
-            port,
-            proto,
-        };
-        match client::call(socket, request)? {
-            Response::Check(r) => {
-                if !json {
-                    println!("{}", render::check(&r));
-                }
-                reports.push(r);
-            }
-            other => bail!("unexpected answer from the daemon: {other:?}"),
-        }
-    }
-    if json {
-        print_json(&reports)?;
-    }
-    let failed = reports
-        .iter()
-        .filter(|r| r.verdict != warren_proto::api::Verdict::Reachable)
-        .count();
-    if failed > 0 {
-        // The verdicts are printed already; only the exit status is left to say.
-        std::process::exit(1);
-    }
-    Ok(())
 }
 
 /// `count` pings a second apart; fails when none was answered.

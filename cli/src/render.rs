@@ -7,6 +7,9 @@ use warren_proto::api::{
 };
 use warren_proto::control::msg::NatKind;
 
+mod games;
+pub use games::games;
+
 /// The heading of the group of peers that come from the config file, not a network.
 pub const STATIC_GROUP: &str = "static peers (config file)";
 
@@ -263,6 +266,16 @@ pub fn invites(network: &str, list: &[InviteInfo], now: u64) -> String {
 
 /// Left-aligned columns, two spaces apart.
 fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    table_aligned(header, rows, [false; N])
+}
+
+/// Columns two spaces apart; those marked in `right` (counters) right-aligned so their digits
+/// line up.
+fn table_aligned<const N: usize>(
+    header: &[&str; N],
+    rows: &[[String; N]],
+    right: [bool; N],
+) -> String {
     let mut width: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in rows {
         for (w, c) in width.iter_mut().zip(r) {
@@ -272,10 +285,15 @@ fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
     let line = |cells: Vec<&str>| {
         let mut l = String::new();
         for (i, (c, w)) in cells.iter().zip(&width).enumerate() {
-            if i + 1 == N {
+            if right[i] {
+                l.push_str(&format!("{c:>w$}"));
+            } else if i + 1 == N {
                 l.push_str(c);
             } else {
-                l.push_str(&format!("{c:<w$}  "));
+                l.push_str(&format!("{c:<w$}"));
+            }
+            if i + 1 < N {
+                l.push_str("  ");
             }
         }
         l.push('\n');
@@ -614,4 +632,14 @@ pub fn check(r: &warren_proto::api::CheckReport) -> String {
         Verdict::Unreachable => format!("{} is unreachable", r.peer),
     };
     format!("{}/{}: {verdict} — {}", r.port, r.proto.name(), r.detail)
+}
+
+/// A check's line; an optional port of a preset that is not open says so first, since it does
+/// not fail the check.
+pub fn check_line(r: &warren_proto::api::CheckReport, required: bool) -> String {
+    if required || r.verdict == warren_proto::api::Verdict::Reachable {
+        check(r)
+    } else {
+        format!("optional, not open: {}", check(r))
+    }
 }

@@ -6,7 +6,9 @@ use std::path::Path;
 use warren_proto::api::{parse_port, InviteInfo, PathKind, Request, Response};
 
 mod forms;
+pub mod games;
 pub use forms::{Expiry, HostForm};
+pub use games::GamePortForm;
 
 /// The Join dialog: a network's name and password, or an invite code.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -69,6 +71,15 @@ pub enum Action {
         ban: bool,
     },
     Delete(String),
+    /// The LAN games panel's Add form.
+    AddGamePort(GamePortForm),
+    /// Remove, beside a port the user added.
+    RemoveGamePort(warren_proto::api::games::DiscoveryPort),
+    /// A network's switch in the LAN games panel.
+    GameNetwork {
+        network: String,
+        enabled: bool,
+    },
 }
 
 /// What an action brought back besides its sentence.
@@ -225,7 +236,21 @@ impl Action {
             Action::Delete(network) => Request::DeleteNetwork {
                 network: network.clone(),
             },
+            Action::AddGamePort(form) => Request::AddGamePort { port: form.port()? },
+            Action::RemoveGamePort(port) => Request::RemoveGamePort { port: port.clone() },
+            Action::GameNetwork { network, enabled } => Request::SetGameNetwork {
+                network: network.clone(),
+                enabled: *enabled,
+            },
         })
+    }
+
+    /// It changes what the LAN games panel shows (which then asks the daemon again).
+    pub fn is_games(&self) -> bool {
+        matches!(
+            self,
+            Action::AddGamePort(_) | Action::RemoveGamePort(_) | Action::GameNetwork { .. }
+        )
     }
 }
 
@@ -237,7 +262,13 @@ pub fn run(socket: &Path, action: &Action) -> Result<String, String> {
 /// Carries out `action` and returns what it brought back (an invite code, a list).
 pub fn run_reply(socket: &Path, action: &Action) -> Result<Reply, String> {
     let request = action.request()?;
-    let response = call(socket, request)?;
+    let response = call(socket, request).map_err(|e| {
+        if action.is_games() {
+            crate::view::games_error_words(&e)
+        } else {
+            e
+        }
+    })?;
     if let Action::SetName {
         retry: Some(retry), ..
     } = action
@@ -513,6 +544,49 @@ mod tests {
             },
         );
         assert_eq!(not_sent, Err("Type the new password".into()));
+    }
+
+    #[test]
+    fn lan_games_requests() {
+        use warren_proto::api::games::DiscoveryPort;
+        let port = DiscoveryPort {
+            port: 27015,
+            last: 27020,
+            group: None,
+        };
+        let add = Action::AddGamePort(GamePortForm {
+            port: "27015".into(),
+            last: "27020".into(),
+            group: String::new(),
+        });
+        assert_eq!(
+            add.request(),
+            Ok(Request::AddGamePort { port: port.clone() })
+        );
+        assert_eq!(
+            Action::RemoveGamePort(port.clone()).request(),
+            Ok(Request::RemoveGamePort { port })
+        );
+        let switch = Action::GameNetwork {
+            network: "lan".into(),
+            enabled: false,
+        };
+        assert_eq!(
+            switch.request(),
+            Ok(Request::SetGameNetwork {
+                network: "lan".into(),
+                enabled: false
+            })
+        );
+        assert!(add.is_games() && switch.is_games());
+        assert!(!Action::Leave("lan".into()).is_games());
+        // An incomplete form is not sent; it says what to type.
+        let dir = std::env::temp_dir().join(format!("warren-gui-test-{}", std::process::id()));
+        let empty = run(
+            &dir.join("nope.sock"),
+            &Action::AddGamePort(GamePortForm::default()),
+        );
+        assert!(empty.unwrap_err().starts_with("Type the port"));
     }
 
     #[test]

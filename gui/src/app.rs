@@ -1,7 +1,7 @@
 //! The window (egui): lays out [`crate::view::model`]'s answer, runs the buttons' actions on a
 //! worker thread, and repaints only when the daemon pushes a status or a person does something.
 
-use crate::actions::{self, Action, Expiry, HostForm, JoinForm, Reply};
+use crate::actions::{self, Action, Expiry, GamePortForm, HostForm, JoinForm, Reply};
 use crate::tray::TrayCmd;
 use crate::view::{self, Link, UiState, ViewModel};
 use eframe::egui;
@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use warren_proto::api::InviteInfo;
 
+mod games;
 mod host;
 mod owner;
 mod smoke_host;
@@ -36,6 +37,8 @@ pub struct Shared {
     pub last_invite: Option<(String, String)>,
     /// Text a worker wants on the clipboard (only the UI thread can put it there).
     pub pending_copy: Option<String>,
+    /// A `games` question is under way (the LAN games panel asks one at a time).
+    pub games_asking: bool,
 }
 
 impl Shared {
@@ -50,6 +53,7 @@ impl Shared {
             invites: BTreeMap::new(),
             last_invite: None,
             pending_copy: None,
+            games_asking: false,
         }))
     }
 
@@ -131,6 +135,10 @@ pub struct App {
     name_field: Option<String>,
     /// The name-taken choice's field.
     taken_field: Option<String>,
+    /// When the LAN games panel last asked the daemon.
+    games_asked: Option<Instant>,
+    /// The LAN games panel's Add form.
+    game_form: GamePortForm,
 }
 
 #[derive(Debug, PartialEq)]
@@ -165,6 +173,8 @@ impl App {
             smoke_host,
             name_field: None,
             taken_field: None,
+            games_asked: None,
+            game_form: GamePortForm::default(),
         }
     }
 
@@ -182,6 +192,9 @@ impl App {
         }
         std::thread::spawn(move || {
             let outcome = actions::run_reply(&socket, &action);
+            // A changed port or switch: the LAN games panel shows it at once.
+            let games =
+                (action.is_games() && outcome.is_ok()).then(|| actions::games::fetch(&socket));
             // A new code or a revoked one: the dialog's list follows.
             let refresh = match (&action, &outcome) {
                 (Action::Invite { network, .. } | Action::Revoke { network, .. }, Ok(_)) => {
@@ -196,6 +209,9 @@ impl App {
             settle(&mut s, &action, &outcome);
             if let Some((list, got)) = refresh {
                 settle(&mut s, &list, &got);
+            }
+            if let Some(games) = games {
+                s.ui.games = Some(games);
             }
             s.last = Some((action, outcome));
             drop(s);
@@ -450,6 +466,7 @@ impl eframe::App for App {
                 for net in &vm.networks {
                     self.network(ui, &ctx, net, busy);
                 }
+                self.games_panel(ui, &ctx, &vm, busy);
             });
         });
         self.dialogs(&ctx, busy);

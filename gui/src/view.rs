@@ -6,9 +6,15 @@
 
 use serde::Serialize;
 use std::collections::BTreeMap;
+use warren_proto::api::games::GamesStatus;
 use warren_proto::api::{CoordinatorStatus, PathKind, PeerStatus, Status, TunnelState};
 
+mod games;
 mod hosting;
+pub use games::{
+    games_due, games_error_words, GameNetworkView, GamePortView, GamesView, GAMES_POLL,
+    GAMES_TOO_OLD,
+};
 pub use hosting::{
     duration_words, invite_rows, is_name_taken, FirstRun, HostingView, InviteRow, NameTaken,
     OwnerView, RequestView,
@@ -34,6 +40,9 @@ pub struct UiState {
     pub notice: Option<String>,
     /// The first run's name step is done (the daemon took the name): host or join next.
     pub name_chosen: bool,
+    /// The daemon's last answer to `games` (asked while the LAN games panel is open), or why
+    /// there is none; `None`: not asked yet.
+    pub games: Option<Result<GamesStatus, String>>,
 }
 
 /// The tray icon's four looks.
@@ -80,6 +89,8 @@ pub struct ViewModel {
     pub name_taken: Option<NameTaken>,
     /// The networks this PC hosts and whether friends can reach them.
     pub hosting: Option<HostingView>,
+    /// The LAN games panel, while there is a daemon.
+    pub games: Option<GamesView>,
     pub error: Option<String>,
     pub notice: Option<String>,
 }
@@ -159,6 +170,7 @@ pub fn model(link: &Link, ui: &UiState) -> ViewModel {
         first_run: None,
         name_taken: None,
         hosting: None,
+        games: games::games(link, ui.games.as_ref()),
         error: ui.error.clone(),
         notice: ui.notice.clone(),
     };

@@ -549,3 +549,135 @@ fn a_network_only_peers_name_has_no_coordinator_to_show() {
     let zeta = text.lines().find(|l| l.starts_with("zeta ")).expect(&text);
     assert!(zeta.contains(" - "), "{text}");
 }
+
+fn games_sample() -> warren_proto::api::games::GamesStatus {
+    use warren_proto::api::games::{
+        DiscoveryPort, GameNetwork, GamePortStatus, GamesStatus, PortSource,
+    };
+    let port =
+        |name: &str, port, last, group: Option<&str>, source, counters: [u64; 3]| GamePortStatus {
+            name: name.into(),
+            port: DiscoveryPort {
+                port,
+                last,
+                group: group.map(|g| g.parse().unwrap()),
+            },
+            source,
+            sent: counters[0],
+            received: counters[1],
+            dropped: counters[2],
+        };
+    GamesStatus {
+        active: true,
+        problem: None,
+        ports: vec![
+            port(
+                "Minecraft Java LAN games",
+                4445,
+                4445,
+                Some("224.0.2.60"),
+                PortSource::Preset,
+                [12, 30, 0],
+            ),
+            port(
+                "Source engine",
+                27015,
+                27020,
+                None,
+                PortSource::Preset,
+                [0, 1234, 0],
+            ),
+            port("my game", 50000, 50000, None, PortSource::User, [3, 0, 0]),
+        ],
+        networks: vec![
+            GameNetwork {
+                network: "lan-party".into(),
+                enabled: true,
+            },
+            GameNetwork {
+                network: "work".into(),
+                enabled: false,
+            },
+        ],
+        mirrored_groups: vec!["224.0.2.60".parse().unwrap()],
+    }
+}
+
+#[test]
+fn games_lists_ports_counters_networks_and_groups() {
+    let g = games_sample();
+    let out = games(&g);
+    let want = "\
+LAN game discovery: on
+
+NAME                      UDP PORT     GROUP       SOURCE  SENT  RECEIVED  DROPPED
+Minecraft Java LAN games  4445         224.0.2.60  preset    12        30        0
+Source engine             27015-27020  broadcast   preset     0      1234        0
+my game                   50000        broadcast   user       3         0        0
+
+NETWORK    GAMES
+lan-party  on
+work       off
+mirrored groups: 224.0.2.60
+add a game's port: `warren games add PORT[-LAST] [--group A.B.C.D]`; per network: `warren games on|off NET`
+";
+    assert_eq!(out, want, "\n{out}");
+    // The JSON is the proto's own form, the contract for scripts.
+    let v = serde_json::to_value(&g).unwrap();
+    assert_eq!(v["ports"][0]["group"], "224.0.2.60");
+    assert_eq!(v["ports"][0]["source"], "preset");
+    assert_eq!(v["ports"][1]["last"], 27020);
+    assert!(v["ports"][1].get("group").is_none());
+    assert_eq!(v["networks"][1]["enabled"], false);
+}
+
+#[test]
+fn games_says_why_it_is_off_and_what_was_dropped() {
+    let mut g = games_sample();
+    g.active = false;
+    g.problem = Some("Warren is off (`warren up` turns it on)".into());
+    g.ports[2].dropped = 7;
+    let out = games(&g);
+    assert!(
+        out.starts_with("LAN game discovery: OFF — Warren is off (`warren up` turns it on)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("DROPPED: packets over the rate limit"),
+        "{out}"
+    );
+    g.problem = None;
+    g.ports.clear();
+    g.networks.clear();
+    g.mirrored_groups.clear();
+    let out = games(&g);
+    assert!(out.contains("OFF — the daemon gave no reason"), "{out}");
+    assert!(out.contains("no discovery ports carried"), "{out}");
+    assert!(out.contains("no networks: "), "{out}");
+    assert!(out.contains("mirrored groups: none\n"), "{out}");
+}
+
+#[test]
+fn an_optional_port_that_is_not_open_says_so() {
+    use warren_proto::api::{CheckReport, Verdict};
+    use warren_proto::disco::{Listening, PortProto};
+    let r = |proto, verdict| CheckReport {
+        peer: "bob".into(),
+        overlay_ip: Some("100.64.0.3".parse().unwrap()),
+        port: 3389,
+        proto,
+        verdict,
+        peer_listening: Some(Listening::Nothing),
+        detail: "nothing listens on 3389/udp on bob".into(),
+    };
+    let closed = r(PortProto::Udp, Verdict::NothingListening);
+    assert_eq!(
+        check_line(&closed, false),
+        "optional, not open: 3389/udp: nothing listening on bob — nothing listens on 3389/udp \
+         on bob"
+    );
+    // Required, or open: the line scripts and the lab test look for, unchanged.
+    assert!(check_line(&closed, true).starts_with("3389/udp: nothing listening on bob"));
+    let open = r(PortProto::Tcp, Verdict::Reachable);
+    assert!(check_line(&open, false).starts_with("3389/tcp: reachable — "));
+}
