@@ -45,8 +45,8 @@ pub struct Dataplane {
 }
 
 impl Dataplane {
-    /// Moves the interface to the address the coordinator leased, if it differs (the
-    /// key-derived address was taken by another host).
+    /// Moves the interface to this host's overlay address, if it differs (a coordinator
+    /// leased another, or the host moved away from a clash).
     pub fn use_overlay_ip(&self, ip: std::net::IpAddr) -> Result<()> {
         let std::net::IpAddr::V4(v4) = ip else {
             return Ok(());
@@ -56,9 +56,11 @@ impl Dataplane {
             return Ok(());
         }
         let prefix = warren_proto::overlay::OVERLAY_V4.prefix_len();
-        self.tun.add_address_v4(v4, prefix)?;
+        // The old address goes first: both are in the same /10, and unless the host promotes
+        // secondaries, removing the primary address of a subnet takes the others with it.
         self.tun.remove_address((*current).into())?;
-        tracing::info!(old = %current, new = %v4, "overlay address moved to the coordinator's lease");
+        self.tun.add_address_v4(v4, prefix)?;
+        tracing::info!(old = %current, new = %v4, "overlay address moved");
         *current = v4;
         self.node().set_own_v4(v4);
         Ok(())
