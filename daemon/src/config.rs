@@ -21,6 +21,39 @@ pub struct Config {
     pub interface: InterfaceConfig,
     #[serde(default, rename = "peer")]
     pub peers: Vec<PeerEntry>,
+    /// More LAN game discovery ports to carry (`[games] ports = ["5000-5010",
+    /// "239.1.2.3:6000"]`), next to the built-in list and those added with `warren games add`.
+    #[serde(default)]
+    pub games: GamesSection,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GamesSection {
+    #[serde(default)]
+    pub ports: Vec<String>,
+}
+
+impl GamesSection {
+    /// The ports, each "P", "P-Q", "GROUP:P" or "GROUP:P-Q".
+    pub fn parsed(&self) -> Result<Vec<warren_proto::api::games::DiscoveryPort>> {
+        self.ports
+            .iter()
+            .map(|p| {
+                let (group, ports) =
+                    match p.rsplit_once(':') {
+                        Some((g, ports)) => (
+                            Some(g.parse().with_context(|| {
+                                format!("games port {p:?}: {g:?} is not a group")
+                            })?),
+                            ports,
+                        ),
+                        None => (None, p.as_str()),
+                    };
+                crate::games::list::parse(ports, group).with_context(|| format!("games port {p:?}"))
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -56,6 +89,7 @@ impl Config {
 
     pub fn parse(text: &str) -> Result<Config> {
         let config: Config = toml::from_str(text)?;
+        config.games.parsed()?;
         if let Some(mtu) = config.interface.mtu {
             anyhow::ensure!(
                 (1280..=65000).contains(&mtu),
@@ -98,6 +132,18 @@ mod tests {
     use super::*;
 
     const KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+
+    #[test]
+    fn game_ports_from_the_config() {
+        let c = Config::parse("[games]\nports = [\"5000-5010\", \"239.1.2.3:6000\"]\n").unwrap();
+        let p = c.games.parsed().unwrap();
+        assert_eq!((p[0].port, p[0].last, p[0].group), (5000, 5010, None));
+        assert_eq!(p[1].group, Some("239.1.2.3".parse().unwrap()));
+        for bad in ["\"9-1\"", "\"10.0.0.1:5\"", "\"x:5\"", "\"70000\""] {
+            let e = Config::parse(&format!("[games]\nports = [{bad}]\n")).unwrap_err();
+            assert!(format!("{e:#}").contains("games port"), "{bad}: {e:#}");
+        }
+    }
 
     #[test]
     fn full_config() {

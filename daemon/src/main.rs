@@ -257,6 +257,7 @@ async fn serve(
         view.clone(),
         api_state_dir.clone(),
         args.tun.clone(),
+        config.games.parsed()?,
     );
     let api = Arc::new(api_server::ApiState {
         dataplane: dp.clone(),

@@ -48,6 +48,8 @@ struct State {
 
 pub struct Games {
     state: Mutex<State>,
+    /// Ports from the config file (read-only: changed by editing it and restarting).
+    from_config: Vec<DiscoveryPort>,
     wake: Mutex<mpsc::Sender<Wake>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     dp: Arc<Dataplane>,
@@ -62,6 +64,7 @@ impl Games {
         view: Arc<Mutex<ControlView>>,
         state_dir: PathBuf,
         tun: String,
+        from_config: Vec<DiscoveryPort>,
     ) -> Arc<Games> {
         let (config, config_error) = match GamesConfig::load(&state_dir) {
             Ok(c) => (c, None),
@@ -81,6 +84,7 @@ impl Games {
             }),
             wake: Mutex::new(tx),
             thread: Mutex::new(None),
+            from_config,
             dp,
             view,
             state_dir,
@@ -116,9 +120,16 @@ impl Games {
         let _ = self.wake.lock().expect("games lock").send(Wake::Changed);
     }
 
-    /// Every carried port: the built-in list, then the user's.
-    fn entries(config: &GamesConfig) -> Vec<Entry> {
+    /// Every carried port: the built-in list, then the config file's, then those added since.
+    fn entries(&self, config: &GamesConfig) -> Vec<Entry> {
         let mut all = list::presets();
+        for p in &self.from_config {
+            all.push(Entry {
+                name: "from the config file".into(),
+                port: p.clone(),
+                source: PortSource::User,
+            });
+        }
         for p in &config.ports {
             all.push(Entry {
                 name: "added by you".into(),
@@ -147,7 +158,8 @@ impl Games {
             }
         }
         let mut st = self.state.lock().expect("games lock");
-        let ports: Vec<DiscoveryPort> = Self::entries(&st.config)
+        let ports: Vec<DiscoveryPort> = self
+            .entries(&st.config)
             .into_iter()
             .map(|e| e.port)
             .collect();
@@ -201,7 +213,8 @@ impl Games {
         let up = self.dp.node().is_up();
         let st = self.state.lock().expect("games lock");
         let node = self.dp.node();
-        let ports = Self::entries(&st.config)
+        let ports = self
+            .entries(&st.config)
             .into_iter()
             .map(|e| {
                 let c = node.discovery_counters(e.port.port, e.port.last);
