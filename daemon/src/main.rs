@@ -163,6 +163,14 @@ async fn serve(
         .interface
         .address6
         .unwrap_or_else(|| overlay::derive_v6(&key));
+    // Many hosts turn IPv6 off; the overlay then carries IPv4 only.
+    let v6 = match tun::ipv6_off() {
+        Some(why) => {
+            tracing::info!("IPv6 is off on this host ({why}): the overlay carries IPv4 only");
+            None
+        }
+        None => Some(v6),
+    };
     let mtu = args
         .mtu
         .or(config.interface.mtu)
@@ -179,7 +187,7 @@ async fn serve(
     let tun_dev = tun::create(&tun::TunSettings {
         name: args.tun.clone(),
         v4,
-        v6: Some(v6),
+        v6,
         mtu,
         offload: !args.no_offload,
     })?;
@@ -198,7 +206,7 @@ async fn serve(
         address_moves: 0,
         name: name.clone(),
         overlay_ip: v4.into(),
-        overlay_ip6: Some(v6.into()),
+        overlay_ip6: v6.map(Into::into),
         public_key: key,
         listen_port: udp.local_port(),
         tun: args.tun.clone(),
@@ -208,7 +216,7 @@ async fn serve(
         mapped: None,
     };
     tracing::info!(
-        public_key = %key, overlay = %v4, overlay6 = %v6, port = self_status.listen_port,
+        public_key = %key, overlay = %v4, overlay6 = ?v6, port = self_status.listen_port,
         tun = %args.tun, peers = config.peers.len(), ?offload,
         "warrend ready"
     );

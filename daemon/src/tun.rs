@@ -1,6 +1,6 @@
 //! The overlay interface: a TUN device with the host's overlay addresses, up, with its routes.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use tun_rs::{DeviceBuilder, SyncDevice};
 use warren_proto::overlay::{OVERLAY_V4, OVERLAY_V6};
@@ -11,6 +11,22 @@ pub struct TunSettings {
     pub v6: Option<Ipv6Addr>,
     pub mtu: u16,
     pub offload: bool,
+}
+
+/// Why this host has no IPv6 for a new interface, if it has none: the kernel was booted without
+/// it, or `net.ipv6.conf.{all,default}.disable_ipv6` is set.
+pub fn ipv6_off() -> Option<String> {
+    let conf = std::path::Path::new("/proc/sys/net/ipv6/conf");
+    if !conf.exists() {
+        return Some("the kernel has no IPv6".into());
+    }
+    for which in ["all", "default"] {
+        let path = conf.join(which).join("disable_ipv6");
+        if std::fs::read_to_string(&path).is_ok_and(|v| v.trim() == "1") {
+            return Some(format!("net.ipv6.conf.{which}.disable_ipv6 = 1"));
+        }
+    }
+    None
 }
 
 /// Creates the device. With `offload`, asks for virtio headers plus TSO/USO so the kernel hands
@@ -28,11 +44,17 @@ pub fn create(s: &TunSettings) -> Result<SyncDevice> {
     };
     let dev = match dev {
         Some(dev) => dev,
-        None => build(s, false).with_context(|| {
-            format!(
-                "cannot create TUN device {} (is /dev/net/tun there, and are we root or CAP_NET_ADMIN?)",
-                s.name
-            )
+        None => build(s, false).map_err(|e| {
+            let hint = match e.kind() {
+                std::io::ErrorKind::PermissionDenied if s.v6.is_some() => {
+                    " (root or CAP_NET_ADMIN is needed; if IPv6 is turned off on this \
+                     interface only, turn it off for the host or on for new interfaces)"
+                }
+                std::io::ErrorKind::PermissionDenied => " (root or CAP_NET_ADMIN is needed)",
+                std::io::ErrorKind::NotFound => " (/dev/net/tun is missing: load the tun module)",
+                _ => "",
+            };
+            anyhow::anyhow!("cannot create TUN device {}: {e}{hint}", s.name)
         })?,
     };
     if s.v6.is_some() {
