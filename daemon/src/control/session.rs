@@ -285,6 +285,9 @@ impl Session {
             Event::Dataplane(msg) => self.dataplane_message(id, msg, now),
             Event::LoggedOut => return true,
             Event::Changed => self.dirty = true,
+            Event::Refused(why) => {
+                tracing::error!(coordinator = %self.slots[i].settings.address, "{why}")
+            }
             Event::Note(note) => {
                 tracing::info!(coordinator = %self.slots[i].settings.address, "coordinator: {note}")
             }

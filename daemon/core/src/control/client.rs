@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use warren_proto::api::JoinRequestInfo;
 use warren_proto::control::msg::{ClientMsg, NetworkState, PeerInfo, ServerMsg, Welcome};
 use warren_proto::key::NodeKey;
+use warren_proto::overlay::{OVERLAY_V4, OVERLAY_V6};
 
 /// The first retry comes after this; each failure doubles it up to [`MAX_BACKOFF`].
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -46,6 +47,8 @@ pub enum Event {
     /// What just happened to this host, in the coordinator's words (removed, turned away…):
     /// the one place such a host hears why, so the shell logs it.
     Note(String),
+    /// Something the coordinator sent that this host refused, and why: logged loudly.
+    Refused(String),
 }
 
 /// This host's networks on the coordinator, as it last said.
@@ -123,6 +126,8 @@ pub struct Client {
     waiting_up: Vec<Token>,
     /// The name the last welcome was for.
     connected_as: String,
+    /// Peers refused for an address outside the overlay.
+    refused: u64,
     transmits: VecDeque<ClientMsg>,
     events: VecDeque<Event>,
 }
@@ -141,6 +146,7 @@ impl Client {
             peers: BTreeSet::new(),
             waiting_up: Vec::new(),
             connected_as: String::new(),
+            refused: 0,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
         };
@@ -171,6 +177,11 @@ impl Client {
 
     pub fn name_taken(&self) -> bool {
         self.name_taken
+    }
+
+    /// Peers refused because the coordinator gave them an address outside the overlay.
+    pub fn refused_peers(&self) -> u64 {
+        self.refused
     }
 
     pub fn networks(&self) -> &Networks {
@@ -231,8 +242,24 @@ impl Client {
         }
     }
 
-    /// Connected and welcomed, under the name `name`.
-    pub fn handle_connected(&mut self, welcome: &Welcome, name: &str) {
+    /// Connected and welcomed, under the name `name`. A welcome with an address outside the
+    /// overlay is refused (a hostile coordinator could route anything into the tunnel with
+    /// it): `Err` says why, and the shell closes the connection.
+    pub fn handle_connected(
+        &mut self,
+        now: Instant,
+        welcome: &Welcome,
+        name: &str,
+    ) -> Result<(), String> {
+        if !in_overlay(welcome.overlay_ip) {
+            let why = format!(
+                "the coordinator leased {}, outside Warren's overlay ({OVERLAY_V4}): refused \
+                 (a coordinator that does this is broken or hostile)",
+                welcome.overlay_ip
+            );
+            self.failed(now, why.clone());
+            return Err(why);
+        }
         self.connected_as = name.to_string();
         self.conn = Conn::Connected {
             pending: BTreeMap::new(),
@@ -249,6 +276,7 @@ impl Client {
         );
         self.answer_waiting_up(Ok(Answer::Done(text)));
         self.events.push_back(Event::Changed);
+        Ok(())
     }
 
     /// A connection attempt failed; `name_taken`: another member has this host's name.
@@ -372,6 +400,15 @@ impl Client {
                 }
                 self.networks = Networks::from_states(networks, waiting);
                 self.events.push_back(Event::Changed);
+            }
+            ServerMsg::PeerUpsert { peer } if !in_overlay(peer.overlay_ip) => {
+                // Only overlay addresses are ever routed into the tunnel.
+                self.refused += 1;
+                self.events.push_back(Event::Refused(format!(
+                    "refused peer {} at {}: outside Warren's overlay (the coordinator is \
+                     broken or hostile)",
+                    peer.name, peer.overlay_ip
+                )));
             }
             ServerMsg::PeerUpsert { peer } => {
                 self.peers.insert(peer.key);
@@ -513,6 +550,16 @@ impl Client {
             _ => {}
         }
         self.transmits.clear();
+    }
+}
+
+/// Whether `ip` is one of Warren's overlay addresses (IPv4 /10 or the IPv6 ULA /64).
+fn in_overlay(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            OVERLAY_V4.contains(&v4) && v4 != OVERLAY_V4.network() && v4 != OVERLAY_V4.broadcast()
+        }
+        IpAddr::V6(v6) => OVERLAY_V6.contains(&v6),
     }
 }
 

@@ -40,7 +40,15 @@ impl Session {
         };
         self.slots[i].link = Some(live);
         let name = self.slots[i].settings.name.clone();
-        self.slots[i].client.handle_connected(&welcome, &name);
+        if let Err(e) = self.slots[i].client.handle_connected(now, &welcome, &name) {
+            tracing::error!(coordinator = %address, "{e}");
+            if let Some(link) = self.slots[i].link.take() {
+                link.close("refused");
+            }
+            self.slots[i].relay = None;
+            self.slots[i].generation += 1;
+            return;
+        }
         self.ctx.publish(|v| {
             v.connections.insert(key, info);
         });

@@ -20,7 +20,7 @@ fn connected(now: Instant) -> Client {
     let mut c = Client::new("203.0.113.1:7443", true, now);
     c.handle_timeout(now);
     assert_eq!(drain(&mut c), [Event::Connect]);
-    c.handle_connected(&welcome(&["lan"]), "me");
+    c.handle_connected(now, &welcome(&["lan"]), "me").unwrap();
     drain(&mut c);
     c
 }
@@ -48,7 +48,7 @@ fn an_enabled_client_dials_at_once_and_answers_the_waiting_up() {
     c.handle_timeout(t);
     assert_eq!(drain(&mut c), [Event::Connect]);
     assert_eq!(c.poll_timeout(), None);
-    c.handle_connected(&welcome(&["lan"]), "me");
+    c.handle_connected(t, &welcome(&["lan"]), "me").unwrap();
     let ev = drain(&mut c);
     assert!(
         matches!(&ev[0], Event::Reply { token: 7, result: Ok(Answer::Done(t)) } if t.contains("as me (100.64.0.5)"))
@@ -260,4 +260,39 @@ fn data_plane_messages_pass_through() {
     };
     c.handle_message(m.clone());
     assert_eq!(drain(&mut c), [Event::Dataplane(m)]);
+}
+
+#[test]
+fn a_coordinator_cannot_route_addresses_outside_the_overlay() {
+    let t = Instant::now();
+    let mut c = Client::new("203.0.113.1:7443", true, t);
+    c.wait_connected(1, t);
+    c.handle_timeout(t);
+    drain(&mut c);
+    let mut w = welcome(&["lan"]);
+    w.overlay_ip = "8.8.8.8".parse().unwrap();
+    let e = c.handle_connected(t, &w, "me").unwrap_err();
+    assert!(e.contains("outside Warren's overlay"), "{e}");
+    assert!(!c.is_connected());
+    assert!(
+        matches!(&drain(&mut c)[0], Event::Reply { token: 1, result: Err(e) } if e.contains("8.8.8.8"))
+    );
+    // Connected properly, a peer at a public address is refused; an overlay one is taken.
+    let mut c = connected(t);
+    let mut evil = peer(7);
+    evil.overlay_ip = "1.1.1.1".parse().unwrap();
+    c.handle_message(ServerMsg::PeerUpsert { peer: evil });
+    let mut six = peer(8);
+    six.overlay_ip = "2001:db8::1".parse().unwrap();
+    c.handle_message(ServerMsg::PeerUpsert { peer: six });
+    c.handle_message(ServerMsg::PeerUpsert { peer: peer(9) });
+    let ev = drain(&mut c);
+    assert_eq!(
+        ev.iter()
+            .filter(|e| matches!(e, Event::PeerUpsert(_)))
+            .count(),
+        1,
+        "{ev:?}"
+    );
+    assert_eq!(c.refused_peers(), 2);
 }
