@@ -26,6 +26,8 @@ pub struct Online {
     pub relay_token: Option<warren_proto::relay::RelayToken>,
     /// A port mapping the node holds on its router, as it last reported.
     pub mapped: Option<SocketAddr>,
+    /// Its endpoint updates (each one is announced to every peer).
+    pub endpoint_limit: warren_coordinator_core::candidates::EndpointLimiter,
 }
 
 pub struct Hub {
@@ -129,11 +131,14 @@ impl Hub {
             Online {
                 session,
                 tx,
-                lan,
+                lan: warren_coordinator_core::candidates::lan_candidates(lan),
                 reflexive,
                 nat: NatKind::Unknown,
                 relay_token: None,
                 mapped: None,
+                endpoint_limit: warren_coordinator_core::candidates::EndpointLimiter::new(
+                    unix_now(),
+                ),
             },
         );
         session

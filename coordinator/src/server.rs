@@ -308,7 +308,21 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
     let (id, outcome) = match msg {
         ClientMsg::CreateNetwork { id, name, password } => {
             let mut salt = [0u8; 16];
-            let _ = getrandom::getrandom(&mut salt);
+            if let Err(e) = getrandom::getrandom(&mut salt) {
+                // A fixed salt would make this password's hash precomputable: refuse.
+                tracing::error!("no randomness for a password salt: {e}");
+                server.hub().send(
+                    &node,
+                    ServerMsg::Error {
+                        id,
+                        code: ErrorCode::Internal,
+                        message: "the coordinator could not create the network (no random \
+                                  numbers); try again"
+                            .into(),
+                    },
+                );
+                return;
+            }
             (
                 id,
                 membership(server, node, Some(remote), |hub| {
@@ -383,16 +397,22 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
             nat,
             mapped,
         } => {
+            use warren_coordinator_core::candidates::{lan_candidates, public_candidate};
             let mut hub = server.hub();
             if let Some(o) = hub.online.get_mut(&node) {
-                o.lan = lan;
-                if reflexive.is_some() {
-                    o.reflexive = reflexive;
+                // Every update goes to every peer: a member that floods them is ignored.
+                if !o.endpoint_limit.allow(unix_now()) {
+                    tracing::debug!(node = %node, "endpoint update over the rate limit: ignored");
+                    return;
+                }
+                o.lan = lan_candidates(lan);
+                if let Some(r) = public_candidate(reflexive) {
+                    o.reflexive = Some(r);
                 }
                 o.nat = nat;
                 // Unlike a STUN answer, a mapping can be withdrawn (`None`): the router
                 // stopped answering or the daemon deleted it, and peers must stop trying it.
-                o.mapped = mapped;
+                o.mapped = public_candidate(mapped);
             }
             let peers = hub.peers(&node);
             hub.announce(&node, &peers);
@@ -782,6 +802,47 @@ mod tests {
         for i in [1, 2] {
             assert!(drain(&mut inbox[i]).is_empty());
         }
+    }
+
+    /// A member cannot make the coordinator keep, or its peers probe, an unbounded list, nor
+    /// flood its peers with updates.
+    #[tokio::test]
+    async fn endpoint_updates_are_capped_and_rate_limited() {
+        use warren_coordinator_core::candidates::{ENDPOINT_BURST, MAX_LAN_CANDIDATES};
+        let tmp = tempfile::tempdir().unwrap();
+        let (server, mut inbox) = setup(tmp.path());
+        let (alice, bob) = (key(ALICE), key(BOB));
+        let update = |lan| ClientMsg::Endpoints {
+            lan,
+            reflexive: Some("0.0.0.0:9".parse().unwrap()),
+            nat: warren_proto::control::msg::NatKind::Unknown,
+            mapped: Some("224.0.0.1:9".parse().unwrap()),
+        };
+        let flood: Vec<SocketAddr> = (0..80_000u32)
+            .map(|i| SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 41820)))
+            .collect();
+        handle(&server, bob, remote(2), update(flood)).await;
+        {
+            let hub = server.hub();
+            let o = &hub.online[&bob];
+            assert_eq!(o.lan.len(), MAX_LAN_CANDIDATES);
+            assert_eq!(o.mapped, None, "a multicast 'mapping' is not passed on");
+            assert_ne!(o.reflexive, Some("0.0.0.0:9".parse().unwrap()));
+        }
+        drain(&mut inbox[0]);
+        for _ in 0..50 {
+            handle(&server, bob, remote(2), update(vec![])).await;
+        }
+        let heard = drain(&mut inbox[0])
+            .iter()
+            .filter(|m| matches!(m, ServerMsg::PeerUpsert { peer } if peer.key == bob))
+            .count();
+        assert!(heard > 0, "updates within the limit reach the peers");
+        assert!(
+            heard < ENDPOINT_BURST as usize,
+            "{heard} of 50 updates reached alice"
+        );
+        let _ = alice;
     }
 
     fn remote(last: u8) -> SocketAddr {

@@ -8,6 +8,7 @@
 //! decide which peer maps to push. [`registry::Registry::snapshot`] and
 //! [`registry::Registry::from_snapshot`] move the whole state in and out of the store.
 
+pub mod candidates;
 pub mod invite;
 pub mod lease;
 pub mod name;
