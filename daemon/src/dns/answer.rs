@@ -30,7 +30,30 @@ pub struct NameTable {
 
 impl NameTable {
     /// The table for what `warren status` shows: this host and every peer with a name.
+    #[cfg(test)]
     pub fn from_status(s: &Status) -> Self {
+        Self::for_querier(s, None)
+    }
+
+    /// The table as the host at `querier` may see it: a peer asking learns only the names of
+    /// the networks it shares with this host (it is in them too), never those of another
+    /// network; `None` (a program on this host) sees all.
+    pub fn for_querier(s: &Status, querier: Option<IpAddr>) -> Self {
+        let peer = querier.and_then(|q| {
+            s.peers
+                .iter()
+                .find(|p| p.overlay_ip == Some(q) || p.allowed_ips.contains(&host_route(q)))
+        });
+        let allowed: Option<BTreeSet<String>> = match (querier, peer) {
+            (None, _) => None,
+            (Some(_), Some(p)) => Some(p.networks.iter().map(|n| n.to_ascii_lowercase()).collect()),
+            // Someone who is not a peer learns nothing.
+            (Some(_), None) => Some(BTreeSet::new()),
+        };
+        Self::build(s, allowed.as_ref())
+    }
+
+    fn build(s: &Status, allowed: Option<&BTreeSet<String>>) -> Self {
         let mut hosts: Vec<(String, Vec<String>, Vec<IpAddr>)> = Vec::new();
         let mut me: Vec<IpAddr> = vec![s.self_.overlay_ip];
         me.extend(s.self_.overlay_ip6);
@@ -62,7 +85,11 @@ impl NameTable {
         let mut table = NameTable::default();
         for (name, networks, ips) in hosts {
             let name = name.to_ascii_lowercase();
-            if name.is_empty() || ips.is_empty() {
+            let networks: Vec<String> = networks
+                .into_iter()
+                .filter(|n| allowed.is_none_or(|a| a.contains(&n.to_ascii_lowercase())))
+                .collect();
+            if name.is_empty() || ips.is_empty() || (allowed.is_some() && networks.is_empty()) {
                 continue;
             }
             let ips: BTreeSet<IpAddr> = ips.into_iter().collect();
@@ -93,6 +120,13 @@ impl NameTable {
     pub fn insert(&mut self, name: &str, ips: &[IpAddr]) {
         self.names
             .insert(name.to_string(), ips.iter().copied().collect());
+    }
+}
+
+fn host_route(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("{v4}/32"),
+        IpAddr::V6(v6) => format!("{v6}/128"),
     }
 }
 
@@ -298,5 +332,21 @@ mod tests {
         assert_eq!(one("bob.warren"), None, "two hosts named bob: ambiguous");
         assert_eq!(one("bob.home.warren"), Some(vec!["100.64.0.2".into()]));
         assert_eq!(one("bob.work.warren"), Some(vec!["100.64.0.3".into()]));
+
+        // Carol (in "home" only) asks: nothing of "work" — not even that it exists.
+        let t = NameTable::for_querier(&s, Some("100.64.0.4".parse().unwrap()));
+        let one = |n: &str| t.lookup(n).map(|s| s.len());
+        assert_eq!(one("bob.home.warren"), Some(1));
+        assert_eq!(one("bob.work.warren"), None);
+        assert_eq!(one("alice.work.warren"), None);
+        assert_eq!(one("alice.home.warren"), Some(1));
+        assert_eq!(
+            one("bob.warren"),
+            Some(1),
+            "only one bob in carol's networks"
+        );
+        // A stranger learns nothing.
+        let t = NameTable::for_querier(&s, Some("100.64.9.9".parse().unwrap()));
+        assert_eq!(t.lookup("alice.warren"), None);
     }
 }

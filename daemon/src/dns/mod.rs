@@ -63,13 +63,24 @@ pub async fn serve(state: Arc<ApiState>, tun: String, port: u16, resolvectl: Opt
             }
             received = recv(socket.as_ref().map(|(_, s)| s), &mut buf) => {
                 let Ok((n, from)) = received else { continue };
-                let table = NameTable::from_status(&status::build(&state));
+                let table = NameTable::for_querier(&status::build(&state), querier(&state, from.ip()));
                 if let (Some(reply), Some((_, s))) = (answer::answer(&buf[..n], &table), &socket) {
                     let _ = s.send_to(&reply, from).await;
                 }
             }
         }
     }
+}
+
+/// Who asks: a peer (by its overlay address) sees only its networks' names; a program on
+/// this host (from one of its own addresses) sees all.
+fn querier(state: &ApiState, from: std::net::IpAddr) -> Option<std::net::IpAddr> {
+    let own_v4 = *state.dataplane.overlay_v4.lock().expect("overlay lock");
+    let local = from.is_loopback()
+        || from == std::net::IpAddr::V4(own_v4)
+        || Some(from) == state.self_status.overlay_ip6
+        || crate::ifaddrs::list().iter().any(|a| a.ip == from);
+    (!local).then_some(from)
 }
 
 async fn recv(socket: Option<&UdpSocket>, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
