@@ -813,13 +813,16 @@ impl Node {
                 } else {
                     Route::Direct(from)
                 };
-                self.port_checks.question(PortQuestion {
-                    port,
-                    proto,
-                    peer: id,
-                    route,
-                    tx_id,
-                });
+                self.port_checks.question(
+                    now,
+                    PortQuestion {
+                        port,
+                        proto,
+                        peer: id,
+                        route,
+                        tx_id,
+                    },
+                );
                 return;
             }
             Ok(DiscoMsg::PortAnswer { tx_id, listening }) => {

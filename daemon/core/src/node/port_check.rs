@@ -14,6 +14,10 @@ pub const MAX_QUESTIONS: usize = 16;
 pub const MAX_ASKED: usize = 64;
 /// Unclaimed answers older than this are forgotten.
 const FORGET_AFTER: Duration = Duration::from_secs(10);
+/// Questions one peer may ask at once, and how long each takes to earn back: enough for
+/// `warren check --app` (a few ports), too few to scan this host's ports.
+pub const PEER_BURST: u32 = 16;
+pub const PEER_REFILL: Duration = Duration::from_millis(250);
 
 /// A peer's question, for the shell to answer with `Node::answer_port_question`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +34,8 @@ pub struct PortChecks<R> {
     questions: VecDeque<PortQuestion<R>>,
     /// Our questions: when asked, and the answer once it came.
     asked: HashMap<TxId, (Instant, Option<Listening>)>,
+    /// Each asking peer's bucket: questions left, and when the last one was earned.
+    budget: HashMap<usize, (u32, Instant)>,
     pub dropped_questions: u64,
 }
 
@@ -38,6 +44,7 @@ impl<R> Default for PortChecks<R> {
         Self {
             questions: VecDeque::new(),
             asked: HashMap::new(),
+            budget: HashMap::new(),
             dropped_questions: 0,
         }
     }
@@ -70,12 +77,29 @@ impl<R> PortChecks<R> {
         self.asked.remove(tx_id);
     }
 
-    pub fn question(&mut self, q: PortQuestion<R>) {
-        if self.questions.len() >= MAX_QUESTIONS {
+    /// A peer's question at `now`: queued unless the queue is full or the peer asked too
+    /// much lately (a port scan through `warren check`).
+    pub fn question(&mut self, now: Instant, q: PortQuestion<R>) {
+        if self.questions.len() >= MAX_QUESTIONS || !self.take_budget(now, q.peer) {
             self.dropped_questions += 1;
             return;
         }
         self.questions.push_back(q);
+    }
+
+    fn take_budget(&mut self, now: Instant, peer: usize) -> bool {
+        // Peers are few; a peer id that went away costs a few bytes until it is reused.
+        let (left, since) = self.budget.entry(peer).or_insert((PEER_BURST, now));
+        let earned = now.saturating_duration_since(*since).as_millis() / PEER_REFILL.as_millis();
+        if earned > 0 {
+            *left = (u128::from(*left) + earned).min(u128::from(PEER_BURST)) as u32;
+            *since = now;
+        }
+        if *left == 0 {
+            return false;
+        }
+        *left -= 1;
+        true
     }
 
     pub fn take_question(&mut self) -> Option<PortQuestion<R>> {
@@ -104,18 +128,43 @@ mod tests {
         );
         assert_eq!(c.take_answer(&[1; 12]), None, "taken once");
         for i in 0..(MAX_QUESTIONS + 3) {
-            c.question(PortQuestion {
-                port: i as u16,
-                proto: PortProto::Tcp,
-                peer: 0,
-                route: (),
-                tx_id: [0; 12],
-            });
+            c.question(
+                now,
+                PortQuestion {
+                    port: i as u16,
+                    proto: PortProto::Tcp,
+                    peer: i % 3,
+                    route: (),
+                    tx_id: [0; 12],
+                },
+            );
         }
         assert_eq!(c.dropped_questions, 3);
         assert_eq!(
             std::iter::from_fn(|| c.take_question()).count(),
             MAX_QUESTIONS
+        );
+        // One peer scanning: its burst, then one question per refill period.
+        let scan = |c: &mut PortChecks<()>, at: Instant, n: u16| {
+            for port in 0..n {
+                c.question(
+                    at,
+                    PortQuestion {
+                        port,
+                        proto: PortProto::Tcp,
+                        peer: 9,
+                        route: (),
+                        tx_id: [0; 12],
+                    },
+                );
+            }
+            std::iter::from_fn(|| c.take_question()).count()
+        };
+        assert_eq!(scan(&mut c, now, 100), PEER_BURST as usize);
+        assert_eq!(scan(&mut c, now + PEER_REFILL, 100), 1);
+        assert_eq!(
+            scan(&mut c, now + PEER_REFILL * 100, 100),
+            PEER_BURST as usize
         );
         // Old unclaimed questions are forgotten.
         c.asked(now, [7; 12]);
