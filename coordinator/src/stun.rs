@@ -8,8 +8,10 @@
 //! framing is checked here before the STUN parser, which warns on malformed input, sees it).
 //! Comprehension-required attributes such as USERNAME or MESSAGE-INTEGRITY are not checked:
 //! like public STUN servers, this one has no credentials and answers anyone. A response is at
-//! most 1.6 times its request (a header-only request gets 32 bytes for IPv4); FINGERPRINT is
-//! added only when the request had one.
+//! most 1.6 times its request, so the server is no amplifier worth abusing: a header-only
+//! request (20 bytes) gets 32 bytes over IPv4; an IPv6 answer's address is 12 bytes longer,
+//! so over IPv6 a request must carry at least FINGERPRINT (28 bytes) and gets 44 bytes, without
+//! a FINGERPRINT of its own. Over IPv4, FINGERPRINT is added when the request had one.
 
 use anyhow::{Context, Result};
 use std::net::{IpAddr, SocketAddr};
@@ -102,13 +104,19 @@ pub fn answer(request: &[u8], from: SocketAddr, out: &mut [u8; MAX_RESPONSE]) ->
         IpAddr::V6(ip) => SocketAddr::new(ip.to_canonical(), from.port()),
         IpAddr::V4(_) => from,
     };
+    let v6 = from.is_ipv6();
+    if v6 && request.len() < HEADER_LEN + 8 {
+        return None;
+    }
     let mut w = Message::builder_success(&msg, MessageWriteMutSlice::new(&mut out[..]));
     w.add_attribute(&XorMappedAddress::new(from, msg.transaction_id()))
         .ok()?;
-    if msg.has_attribute(Fingerprint::TYPE) {
+    if msg.has_attribute(Fingerprint::TYPE) && !v6 {
         w.add_fingerprint().ok()?;
     }
-    Some(w.finish())
+    let len = w.finish();
+    debug_assert!(len * 5 <= request.len() * 8, "amplification over 1.6x");
+    Some(len)
 }
 
 /// Header says Binding Request with the magic cookie, the length field covers exactly the rest
@@ -203,8 +211,15 @@ mod tests {
         assert_eq!(answer(&plain, v4, &mut out), Some(32));
         assert_eq!(mapped(&out[..32], 7), v4);
         let with_fp = request(7, true);
-        assert_eq!(answer(&with_fp, v6, &mut out), Some(MAX_RESPONSE));
-        assert_eq!(mapped(&out, 7), v6);
+        assert_eq!(answer(&with_fp, v4, &mut out), Some(40));
+        assert_eq!(answer(&with_fp, v6, &mut out), Some(44));
+        assert_eq!(mapped(&out[..44], 7), v6);
+        // A header-only request over IPv6 would get 2.2 times its size back: dropped.
+        assert_eq!(answer(&plain, v6, &mut out), None);
+        for (req, from) in [(&plain, v4), (&with_fp, v4), (&with_fp, v6)] {
+            let n = answer(req, from, &mut out).unwrap();
+            assert!(n * 5 <= req.len() * 8, "{n} bytes for {}", req.len());
+        }
         // A dual-stack socket's IPv4-mapped source is answered as IPv4.
         let mapped_v4: SocketAddr = "[::ffff:192.0.2.1]:32853".parse().unwrap();
         let n = answer(&plain, mapped_v4, &mut out).unwrap();
