@@ -35,10 +35,13 @@ pub enum DropReason {
     TunWriteFailed,
     /// `warren down`: the tunnel carries nothing.
     TunnelDown,
+    /// A handshake while many arrive at once, without the cookie that proves its source
+    /// address: answered with a cookie instead (WireGuard's defence against spoofed floods).
+    UnderLoad,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 15] = [
+    pub const ALL: [DropReason; 16] = [
         DropReason::Malformed,
         DropReason::Oversized,
         DropReason::NoRoute,
@@ -54,6 +57,7 @@ impl DropReason {
         DropReason::SendFailed,
         DropReason::TunWriteFailed,
         DropReason::TunnelDown,
+        DropReason::UnderLoad,
     ];
 
     pub fn name(self) -> &'static str {
@@ -73,6 +77,7 @@ impl DropReason {
             DropReason::SendFailed => "send_failed",
             DropReason::TunWriteFailed => "tun_write_failed",
             DropReason::TunnelDown => "tunnel_down",
+            DropReason::UnderLoad => "under_load",
         }
     }
 }

@@ -14,6 +14,7 @@ use crate::route::RouteTable;
 use crate::stun::{Discovery, DiscoveryConfig, EndpointDiscovery, SeededTxIds};
 use boringtun::noise::errors::WireGuardError;
 use boringtun::noise::handshake::parse_handshake_anon;
+use boringtun::noise::rate_limiter::RateLimiter;
 use boringtun::noise::{Packet, Tunn, TunnResult};
 use boringtun::x25519::{PublicKey, StaticSecret};
 use std::collections::{HashMap, VecDeque};
@@ -53,6 +54,9 @@ pub const MIN_OUT: usize = 148;
 pub const WG_OVERHEAD: usize = 32;
 /// Session indices carry the peer slot in their upper 24 bits (boringtun shifts by 8).
 const MAX_PEERS: usize = 1 << 24;
+/// Handshakes a second before the cookie is asked for: a host with hundreds of peers that all
+/// come back at once stays under it.
+pub const HANDSHAKE_LIMIT: u64 = 500;
 
 /// A datagram to send: `len` bytes at the start of the caller's output buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +149,10 @@ pub struct Node {
     secret_bytes: [u8; 32],
     secret: StaticSecret,
     public: PublicKey,
+    /// Checks every handshake's mac1 (keyed with our public key: cheap) before the X25519 work
+    /// of finding its sender, and past [`HANDSHAKE_LIMIT`] a second answers with a cookie
+    /// instead, as WireGuard does.
+    handshake_gate: RateLimiter,
     /// Slots; a removed peer leaves `None` so ids (and session indices) of others stay put.
     peers: Vec<Option<Peer>>,
     by_key: HashMap<[u8; 32], PeerId>,
@@ -207,6 +215,7 @@ impl Node {
         Self {
             secret_bytes,
             secret,
+            handshake_gate: RateLimiter::new(&public, HANDSHAKE_LIMIT),
             public,
             peers: Vec::new(),
             by_key: HashMap::new(),
@@ -868,9 +877,28 @@ impl Node {
             self.counters.drop(DropReason::Oversized);
             return Inbound::Nothing;
         }
-        let Ok(packet) = Tunn::parse_incoming_packet(datagram) else {
-            self.counters.drop(DropReason::Malformed);
-            return Inbound::Nothing;
+        let packet = match self
+            .handshake_gate
+            .verify_packet(Some(from.ip()), datagram, out)
+        {
+            Ok(p) => p,
+            Err(TunnResult::WriteToNetwork(cookie)) => {
+                self.counters.drop(DropReason::UnderLoad);
+                // Through the relay the sender's address is the relay's: nothing to prove.
+                if relayed {
+                    return Inbound::Nothing;
+                }
+                let len = cookie.len();
+                return Inbound::Transmit(Transmit { dst: from, len });
+            }
+            Err(TunnResult::Err(WireGuardError::InvalidMac)) => {
+                self.counters.drop(DropReason::DecryptFailed);
+                return Inbound::Nothing;
+            }
+            Err(_) => {
+                self.counters.drop(DropReason::Malformed);
+                return Inbound::Nothing;
+            }
         };
         let (id, is_handshake) = match &packet {
             Packet::HandshakeInit(init) => {
@@ -1085,6 +1113,8 @@ impl Node {
 
     /// Time passed: the next `poll_transmit` calls run every session's timers once.
     pub fn handle_timeout(&mut self, now: Instant) {
+        // A new second for the handshake limit (it keeps its own clock, as `Tunn` does).
+        self.handshake_gate.reset_count();
         if self.discovery.poll_timeout().is_some_and(|t| t <= now) {
             self.discovery.handle_timeout(now);
         }

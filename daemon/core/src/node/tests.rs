@@ -1002,3 +1002,52 @@ fn lan_discovery_copies_reach_peers_from_the_overlay_address() {
     let (_, to_b) = p.run(wire);
     assert!(to_b.is_empty());
 }
+
+/// Handshakes are checked for their mac1 before any X25519 work, and a flood of them (spoofed
+/// sources, unknown keys) is answered with cookies past the limit instead of being worked on.
+#[test]
+fn a_handshake_flood_gets_cookies_and_bad_macs_are_dropped_first() {
+    let now = Instant::now();
+    let mut a = Node::new(secret(1), [1; 16]);
+    let a_public = PublicKey::from(&StaticSecret::from(secret(1)));
+    let mut stranger = Tunn::new(
+        StaticSecret::from(secret(77)),
+        a_public,
+        None,
+        None,
+        1,
+        None,
+    );
+    let mut init = vec![0u8; 256];
+    let mut out = vec![0u8; 2048];
+    let from: SocketAddr = "198.51.100.9:5000".parse().unwrap();
+    let mut make = |buf: &mut Vec<u8>| match stranger.format_handshake_initiation(buf, true) {
+        TunnResult::WriteToNetwork(p) => p.len(),
+        _ => panic!("an initiation"),
+    };
+
+    // A broken mac1: dropped as it is, counted.
+    let n = make(&mut init);
+    let mut bad = init[..n].to_vec();
+    let last = bad.len() - 20;
+    bad[last] ^= 1;
+    assert_eq!(
+        a.handle_datagram(now, from, &bad, &mut out),
+        Inbound::Nothing
+    );
+    assert_eq!(a.counters().dropped(DropReason::DecryptFailed), 1);
+
+    // Valid ones from a key A does not know: refused, until the limit, then cookies.
+    let mut cookies = 0;
+    for _ in 0..(HANDSHAKE_LIMIT + 50) {
+        let n = make(&mut init);
+        if let Inbound::Transmit(t) = a.handle_datagram(now, from, &init[..n], &mut out) {
+            assert_eq!(t.dst, from);
+            assert_eq!(out[0], 3, "a cookie reply");
+            cookies += 1;
+        }
+    }
+    assert!(cookies >= 49, "{cookies} cookies");
+    assert_eq!(a.counters().dropped(DropReason::UnderLoad), cookies);
+    assert!(a.counters().dropped(DropReason::UnknownPeer) <= HANDSHAKE_LIMIT + 1);
+}
