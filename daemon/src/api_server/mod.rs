@@ -16,7 +16,6 @@ use crate::dataplane::Dataplane;
 use anyhow::{bail, Context, Result};
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -78,18 +77,24 @@ pub fn bind(path: &Path, group: &str) -> Result<UnixListener> {
         std::fs::remove_file(path)
             .with_context(|| format!("cannot remove stale socket {}", path.display()))?;
     }
-    let listener =
-        UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))?;
+    // Anyone may connect (`access` decides per connection): the socket is made 0666 by the
+    // umask at bind time, not changed by path afterwards, where a swapped-in symlink would be
+    // followed. Only exec bits are masked, so nothing else made meanwhile loses access.
+    // SAFETY: umask only sets the process's file mode mask.
+    let old = unsafe { libc::umask(0o111) };
+    let bound = UnixListener::bind(path);
+    // SAFETY: as above, restoring the previous mask.
+    unsafe { libc::umask(old) };
+    let listener = bound.with_context(|| format!("cannot listen on {}", path.display()))?;
     if let Some(gid) = gid {
         let c = CString::new(path.as_os_str().as_bytes())?;
-        // SAFETY: c is a valid NUL-terminated path; uid -1 keeps the owner.
-        if unsafe { libc::chown(c.as_ptr(), u32::MAX, gid) } != 0 {
+        // SAFETY: c is a valid NUL-terminated path; uid -1 keeps the owner. lchown does not
+        // follow a symlink.
+        if unsafe { libc::lchown(c.as_ptr(), u32::MAX, gid) } != 0 {
             return Err(std::io::Error::last_os_error())
                 .with_context(|| format!("cannot give {} to group {group}", path.display()));
         }
     }
-    // Anyone may connect; `access` decides per connection.
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
     Ok(listener)
 }
 
@@ -172,5 +177,36 @@ pub struct SocketGuard(pub PathBuf);
 impl Drop for SocketGuard {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+
+    /// The socket comes out 0666 from the bind itself, and a symlink left where it goes is
+    /// replaced, never followed (its target keeps its mode).
+    #[tokio::test]
+    async fn the_socket_is_made_0666_without_following_links() {
+        let d = std::env::temp_dir().join(format!("warren-sock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let target = d.join("precious");
+        std::fs::write(&target, "x").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let sock = d.join("warrend.sock");
+        std::os::unix::fs::symlink(&target, &sock).unwrap();
+        let _l = bind(&sock, DEFAULT_GROUP).unwrap();
+        let meta = std::fs::symlink_metadata(&sock).unwrap();
+        assert!(meta.file_type().is_socket());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o666);
+        let t = std::fs::metadata(&target).unwrap();
+        assert_eq!(
+            t.permissions().mode() & 0o777,
+            0o600,
+            "the link's target untouched"
+        );
+        std::fs::remove_dir_all(&d).unwrap();
     }
 }
