@@ -54,6 +54,8 @@ fn worth_mirroring(g: Ipv4Addr) -> bool {
 #[derive(Default)]
 pub struct Mirror {
     joined: BTreeMap<Ipv4Addr, Socket>,
+    /// Groups the kernel would not join here: said once, tried again quietly.
+    refused: BTreeSet<Ipv4Addr>,
 }
 
 impl Mirror {
@@ -70,7 +72,10 @@ impl Mirror {
                     tracing::debug!(group = %g, "mirroring a multicast group on the Warren interface");
                     self.joined.insert(*g, s);
                 }
-                Err(e) => tracing::warn!(group = %g, "cannot join on the Warren interface: {e}"),
+                Err(e) if self.refused.insert(*g) => {
+                    tracing::warn!(group = %g, "cannot join on the Warren interface: {e}")
+                }
+                Err(e) => tracing::debug!(group = %g, "cannot join on the Warren interface: {e}"),
             }
         }
     }

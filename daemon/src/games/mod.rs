@@ -30,6 +30,8 @@ use warren_proto::api::games::{
 };
 
 const PERIOD: Duration = Duration::from_secs(2);
+/// How long a refused rule set waits before it is tried again (nft missing, an old kernel).
+const RETRY_FAILED: Duration = Duration::from_secs(60);
 
 enum Wake {
     Changed,
@@ -42,6 +44,8 @@ struct State {
     config_error: Option<String>,
     /// The script in force (`None`: no table).
     applied: Option<String>,
+    /// A script nft refused, and when: tried again after [`RETRY_FAILED`], not every tick.
+    failed: Option<(String, std::time::Instant)>,
     problem: Option<String>,
     mirror: igmp::Mirror,
 }
@@ -79,6 +83,7 @@ impl Games {
                 config,
                 config_error,
                 applied: None,
+                failed: None,
                 problem: None,
                 mirror: igmp::Mirror::default(),
             }),
@@ -164,15 +169,21 @@ impl Games {
             .map(|e| e.port)
             .collect();
         let script = rules::script(&self.tun, &ports);
-        if st.applied.as_deref() != Some(script.as_str()) {
+        let refused_lately = st
+            .failed
+            .as_ref()
+            .is_some_and(|(f, at)| *f == script && at.elapsed() < RETRY_FAILED);
+        if st.applied.as_deref() != Some(script.as_str()) && !refused_lately {
             match rules::run(&script) {
                 Ok(()) => {
                     tracing::info!(ports = ports.len(), "game discovery rules in place");
                     st.applied = Some(script);
+                    st.failed = None;
                     st.problem = None;
                 }
                 Err(e) => {
                     tracing::warn!("{e:#}");
+                    st.failed = Some((script, std::time::Instant::now()));
                     st.problem = Some(format!(
                         "{e:#}. Games that send on the Warren interface still find each other"
                     ));
