@@ -89,6 +89,9 @@ struct Session {
     reflexive: Option<SocketAddr>,
     /// Something status shows changed since the view was last published.
     dirty: bool,
+    /// Answers held until the view is published, so that a client that asks for status
+    /// after its reply sees what the command changed.
+    outbox: Vec<(Reply, Result<super::Answer, String>)>,
 }
 
 pub async fn run(ctx: ControlContext, mut commands: mpsc::Receiver<Command>) {
@@ -168,6 +171,7 @@ impl Session {
             stun_owner: None,
             reflexive: None,
             dirty: true,
+            outbox: Vec::new(),
         };
         for settings in list {
             s.add_slot(settings, now);
@@ -252,6 +256,13 @@ impl Session {
         if std::mem::take(&mut self.dirty) {
             self.publish_status();
         }
+        for (reply, result) in self.outbox.drain(..) {
+            let _ = reply.send(result);
+        }
+    }
+
+    fn reply(&mut self, reply: Reply, result: Result<super::Answer, String>) {
+        self.outbox.push((reply, result));
     }
 
     /// Carries out one event of coordinator `id`; `true` when the coordinator is forgotten.
@@ -495,16 +506,17 @@ impl Session {
             g.remaining -= 1;
             if g.remaining == 0 {
                 let g = self.groups.remove(&group).expect("present");
-                let _ = g.reply.send(if g.failed.is_empty() {
+                let result = if g.failed.is_empty() {
                     Ok(super::Answer::Done(g.done.join("; ")))
                 } else {
                     Err(g.failed.join("; "))
-                });
+                };
+                self.reply(g.reply, result);
             }
             return;
         }
         if let Some(reply) = self.replies.remove(&token) {
-            let _ = reply.send(result);
+            self.reply(reply, result);
         }
     }
 

@@ -13,12 +13,15 @@ impl Session {
             Command::Up(None, reply) => {
                 self.set_up(true, now);
                 if self.slots.is_empty() {
-                    let _ = reply.send(Ok(Answer::Done(
-                        "Warren is up with static peers only (no coordinator yet: \
+                    self.reply(
+                        reply,
+                        Ok(Answer::Done(
+                            "Warren is up with static peers only (no coordinator yet: \
                          `warren up --coordinator HOST:PORT --coordinator-key KEY` or \
                          `warren up INVITE` to join networks)"
-                            .into(),
-                    )));
+                                .into(),
+                        )),
+                    );
                     return;
                 }
                 let token = self.token(reply);
@@ -26,21 +29,27 @@ impl Session {
             }
             Command::Down(reply) => {
                 self.set_up(false, now);
-                let _ = reply.send(Ok(Answer::Done(
-                    "Warren is down: nothing is carried until `warren up` (identity, \
+                self.reply(
+                    reply,
+                    Ok(Answer::Done(
+                        "Warren is down: nothing is carried until `warren up` (identity, \
                      coordinators and networks are kept)"
-                        .into(),
-                )));
+                            .into(),
+                    )),
+                );
             }
             Command::Logout { force, to, reply } => self.logout(force, to, reply),
             Command::Forget { to, reply } => {
                 let Some(i) = self.by_key(&to) else {
-                    let _ = reply.send(Err("not following that coordinator".into()));
+                    self.reply(reply, Err("not following that coordinator".into()));
                     return;
                 };
                 let address = self.slots[i].settings.address.clone();
                 self.slots[i].client.forget();
-                let _ = reply.send(Ok(Answer::Done(format!("forgot coordinator {address}"))));
+                self.reply(
+                    reply,
+                    Ok(Answer::Done(format!("forgot coordinator {address}"))),
+                );
             }
             Command::Request { msg, to, reply } => self.request(msg, to, reply),
         }
@@ -82,7 +91,7 @@ impl Session {
             None => (0..self.slots.len()).collect(),
         };
         if targets.is_empty() {
-            let _ = reply.send(Err("not logged in to a coordinator".into()));
+            self.reply(reply, Err("not logged in to a coordinator".into()));
             return;
         }
         if force {
@@ -93,11 +102,14 @@ impl Session {
             for i in targets {
                 self.slots[i].client.forget();
             }
-            let _ = reply.send(Ok(Answer::Done(format!(
-                "forgot coordinator {} on this host only; it still lists this host in its \
+            self.reply(
+                reply,
+                Ok(Answer::Done(format!(
+                    "forgot coordinator {} on this host only; it still lists this host in its \
                  networks",
-                addresses.join(", ")
-            ))));
+                    addresses.join(", ")
+                ))),
+            );
             return;
         }
         let group = self.next_token;
@@ -130,14 +142,17 @@ impl Session {
                         .filter(|i| self.slots[*i].client.networks().has(name))
                         .collect();
                     if with.len() > 1 {
-                        let _ = reply.send(Err(format!(
-                            "two coordinators have a network called {name} ({}): leave one \
+                        self.reply(
+                            reply,
+                            Err(format!(
+                                "two coordinators have a network called {name} ({}): leave one \
                              of them first",
-                            with.iter()
-                                .map(|i| self.slots[*i].settings.address.as_str())
-                                .collect::<Vec<_>>()
-                                .join(" and ")
-                        )));
+                                with.iter()
+                                    .map(|i| self.slots[*i].settings.address.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(" and ")
+                            )),
+                        );
                         return;
                     }
                     with.first().copied().or(self.first())
@@ -146,11 +161,14 @@ impl Session {
             },
         };
         let Some(i) = target else {
-            let _ = reply.send(Err(
-                "not connected to a coordinator: run `warren up --coordinator HOST:PORT \
+            self.reply(
+                reply,
+                Err(
+                    "not connected to a coordinator: run `warren up --coordinator HOST:PORT \
                  --coordinator-key KEY` or `warren up INVITE` first"
-                    .to_string(),
-            ));
+                        .to_string(),
+                ),
+            );
             return;
         };
         let token = self.token(reply);
