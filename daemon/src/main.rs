@@ -120,7 +120,14 @@ fn run(args: Args) -> Result<()> {
     let secret = identity::load_or_create(&state_dir)?;
     let mut seed = [0u8; 16];
     getrandom::getrandom(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    let node = Node::new(secret, seed);
+    let mut node = Node::new(secret, seed);
+    // Disco messages carry this clock so that peers can refuse replays; it only has to move
+    // forward, not be right.
+    let unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    node.set_wall_clock(std::time::Instant::now(), unix_ms);
     if let Some(Command::PublicKey) = args.command {
         println!("{}", node.public_key());
         return Ok(());

@@ -19,6 +19,11 @@
 //! Bytes after a known message's fields are ignored (authenticated all the same), so later
 //! additions such as padding for path-MTU probes remain readable by version-1 nodes.
 //!
+//! The nonce's first 8 bytes are the sender's clock (milliseconds, big-endian, any epoch that
+//! only moves forward) and the other 16 must be unique: [`nonce_at`] builds one, [`sent_at`]
+//! reads it back. Being part of the header, the time is authenticated, so a receiver can refuse
+//! a replayed message (the daemon's `node::disco_freshness`).
+//!
 //! Nonces and transaction ids come from the caller: nothing here reads a clock or an RNG.
 //! Callers that handle many messages per peer can derive a [`DiscoKey`] once and keep it;
 //! [`seal`] and [`open`] derive it on every call, which is fine at probe rates.
@@ -228,6 +233,26 @@ impl DiscoKey {
     }
 }
 
+/// A nonce that carries the sender's clock `sent_ms`; `unique` must never repeat under one key
+/// (a per-run random prefix and a counter).
+pub fn nonce_at(sent_ms: u64, unique: [u8; 16]) -> [u8; NONCE_LEN] {
+    let mut nonce = [0u8; NONCE_LEN];
+    nonce[..8].copy_from_slice(&sent_ms.to_be_bytes());
+    nonce[8..].copy_from_slice(&unique);
+    nonce
+}
+
+/// The sender's clock and the nonce of a datagram whose framing [`sender`] accepted; only
+/// authenticated once `open` succeeded on it.
+pub fn sent_at(datagram: &[u8]) -> Option<(u64, [u8; NONCE_LEN])> {
+    let nonce: [u8; NONCE_LEN] = datagram
+        .get(HEADER_LEN - NONCE_LEN..HEADER_LEN)?
+        .try_into()
+        .ok()?;
+    let sent = u64::from_be_bytes(nonce[..8].try_into().ok()?);
+    Some((sent, nonce))
+}
+
 /// Checks the framing (magic, version, length) and returns the sender named in the header, so
 /// the caller can pick a cached [`DiscoKey`]. The sender is not authenticated until `open`.
 pub fn sender(datagram: &[u8]) -> Result<NodeKey, DiscoError> {
@@ -417,6 +442,27 @@ mod tests {
         fn bytes(&mut self, len: usize) -> Vec<u8> {
             (0..len).map(|_| self.next() as u8).collect()
         }
+    }
+
+    #[test]
+    fn the_senders_clock_is_read_back_and_authenticated() {
+        let nonce = nonce_at(1_765_000_000_123, [5; 16]);
+        let mut out = Vec::new();
+        seal(
+            &ping(),
+            &A,
+            public_key(&A),
+            &public_key(&B),
+            nonce,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(sent_at(&out), Some((1_765_000_000_123, nonce)));
+        // Moving the clock back (to replay as if new) breaks the tag.
+        out[DISCO_MAGIC.len() + 1 + 32 + 7] ^= 1;
+        let err = open(&out, &B, |_| true).unwrap_err();
+        assert_eq!(err, DiscoError::Auth);
+        assert_eq!(sent_at(&out[..10]), None);
     }
 
     #[test]

@@ -38,10 +38,12 @@ pub enum DropReason {
     /// A handshake while many arrive at once, without the cookie that proves its source
     /// address: answered with a cookie instead (WireGuard's defence against spoofed floods).
     UnderLoad,
+    /// A disco message sealed by the peer that was seen before or is too old: a replay.
+    StaleDisco,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 16] = [
+    pub const ALL: [DropReason; 17] = [
         DropReason::Malformed,
         DropReason::Oversized,
         DropReason::NoRoute,
@@ -58,6 +60,7 @@ impl DropReason {
         DropReason::TunWriteFailed,
         DropReason::TunnelDown,
         DropReason::UnderLoad,
+        DropReason::StaleDisco,
     ];
 
     pub fn name(self) -> &'static str {
@@ -78,6 +81,7 @@ impl DropReason {
             DropReason::TunWriteFailed => "tun_write_failed",
             DropReason::TunnelDown => "tunnel_down",
             DropReason::UnderLoad => "under_load",
+            DropReason::StaleDisco => "stale_disco",
         }
     }
 }

@@ -29,6 +29,7 @@ use warren_proto::relay::{self as relay_frame, RelayFrame, RelayToken, SEND_HEAD
 
 mod birthday;
 pub mod capture;
+pub mod disco_freshness;
 pub mod discovery_ports;
 pub mod fanout;
 pub mod port_check;
@@ -175,6 +176,8 @@ pub struct Node {
     /// Injected randomness: disco nonces are this prefix plus a counter.
     nonce_prefix: [u8; 16],
     nonce_counter: u64,
+    /// The time written into disco nonces, so that peers can refuse replays.
+    clock: disco_freshness::SenderClock,
     disco_buf: Vec<u8>,
     /// Our reflexive address and NAT kind, asked of two STUN servers from this socket.
     discovery: EndpointDiscovery,
@@ -230,6 +233,7 @@ impl Node {
             pongs: VecDeque::new(),
             nonce_prefix: seed,
             nonce_counter: 0,
+            clock: Default::default(),
             disco_buf: Vec::with_capacity(128),
             discovery: EndpointDiscovery::new(DiscoveryConfig::default(), {
                 let mut s = [0u8; 32];
@@ -350,6 +354,7 @@ impl Node {
     /// Sends one authenticated ping to `key` on its current path; the answer is collected with
     /// [`Self::take_ping_answer`].
     pub fn ping(&mut self, now: Instant, key: &NodeKey) -> Result<disco::TxId, PingError> {
+        self.note_time(now);
         let (id, to, tx_id) = self.disco_to(key)?;
         self.user_pings.sent(now, tx_id);
         self.user_ping_out
@@ -409,6 +414,7 @@ impl Node {
         port: u16,
         proto: PortProto,
     ) -> Result<disco::TxId, PingError> {
+        self.note_time(now);
         let (id, to, tx_id) = self.disco_to(key)?;
         self.port_checks.asked(now, tx_id);
         self.user_ping_out
@@ -490,6 +496,7 @@ impl Node {
             last_authenticated: None,
             paths: PeerPaths::new(PathConfig::default(), tx_salt),
             disco: DiscoKey::derive(&self.secret_bytes, self.public_key(), key).ok(),
+            fresh: Default::default(),
             applied_path: None,
             nat: NatKind::Unknown,
             reflexive: None,
@@ -532,6 +539,7 @@ impl Node {
         reflexive: Option<SocketAddr>,
         mapped: Option<SocketAddr>,
     ) -> bool {
+        self.note_time(now);
         let Some(id) = self.peer_id(key) else {
             return false;
         };
@@ -610,6 +618,7 @@ impl Node {
         packet: &[u8],
         out: &mut [u8],
     ) -> Option<Transmit> {
+        self.note_time(now);
         if !self.up {
             self.counters.drop(DropReason::TunnelDown);
             return None;
@@ -681,6 +690,7 @@ impl Node {
         datagram: &[u8],
         out: &mut [u8],
     ) -> Inbound {
+        self.note_time(now);
         if !self.up {
             self.counters.drop(DropReason::TunnelDown);
             return Inbound::Nothing;
@@ -707,6 +717,7 @@ impl Node {
 
     /// Starts asking two STUN servers (the coordinator's two ports) where we are seen from.
     pub fn start_discovery(&mut self, now: Instant, servers: [SocketAddr; 2]) {
+        self.note_time(now);
         self.discovery.start(now, servers);
     }
 
@@ -793,7 +804,17 @@ impl Node {
             self.counters.drop(DropReason::DecryptFailed);
             return;
         };
-        match key.open(datagram) {
+        let opened = key.open(datagram);
+        if opened.is_ok() {
+            let fresh = disco::sent_at(datagram)
+                .is_some_and(|(sent, nonce)| peer.fresh.accept(sent, nonce));
+            if !fresh {
+                // Sealed by the peer, but seen before or too old: a replay.
+                self.counters.drop(DropReason::StaleDisco);
+                return;
+            }
+        }
+        match opened {
             Ok(DiscoMsg::Ping { tx_id }) if relayed => {
                 // A person's ping over the relay: answer the same way, prove no direct path.
                 let observed = from;
@@ -1102,6 +1123,7 @@ impl Node {
     /// peer a keepalive (or start a handshake where there is no session) instead of waiting for
     /// traffic or the persistent keepalive.
     pub fn handle_network_change(&mut self, now: Instant) {
+        self.note_time(now);
         self.discovery.handle_network_change(now);
         for r in self.relays.iter_mut() {
             r.handle_network_change(now);
@@ -1113,6 +1135,7 @@ impl Node {
 
     /// Time passed: the next `poll_transmit` calls run every session's timers once.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.note_time(now);
         // A new second for the handshake limit (it keeps its own clock, as `Tunn` does).
         self.handshake_gate.reset_count();
         if self.discovery.poll_timeout().is_some_and(|t| t <= now) {
@@ -1151,11 +1174,21 @@ impl Node {
     }
 
     fn next_nonce(&mut self) -> [u8; disco::NONCE_LEN] {
-        let mut nonce = [0u8; disco::NONCE_LEN];
-        nonce[..16].copy_from_slice(&self.nonce_prefix);
-        nonce[16..].copy_from_slice(&self.nonce_counter.to_le_bytes());
+        let mut unique = [0u8; 16];
+        unique[..8].copy_from_slice(&self.nonce_prefix[8..]);
+        unique[8..].copy_from_slice(&self.nonce_counter.to_le_bytes());
         self.nonce_counter += 1;
-        nonce
+        disco::nonce_at(self.clock.now_ms(), unique)
+    }
+
+    fn note_time(&mut self, now: Instant) {
+        self.clock.note(now);
+    }
+
+    /// The wall clock (ms since 1970) at `now`: disco messages carry it, so that peers refuse
+    /// replayed ones. Without it a node stamps the time since its process started.
+    pub fn set_wall_clock(&mut self, now: Instant, unix_ms: u64) {
+        self.clock.set_wall_clock(now, unix_ms);
     }
 
     /// Seals `msg` for peer `id` into `out` and addresses it along `route`; `None` if it does

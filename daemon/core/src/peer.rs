@@ -36,6 +36,8 @@ pub struct Peer {
     pub(crate) paths: PeerPaths,
     /// `None` for a key with which no shared secret can be made (disco is off for it).
     pub(crate) disco: Option<DiscoKey>,
+    /// Which of its disco messages were seen, to refuse replays.
+    pub(crate) fresh: crate::node::disco_freshness::DiscoFreshness,
     /// The best path last applied as the endpoint, so a path decision is applied once and
     /// roaming (endpoint = source of the latest authenticated packet) can still move it.
     pub(crate) applied_path: Option<SocketAddr>,

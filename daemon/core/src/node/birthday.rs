@@ -210,6 +210,7 @@ impl Node {
     /// The shell opened `n` of the sockets [`SideEvent::Open`] asked for (fewer when the
     /// file-descriptor limit was near).
     pub fn side_sockets_opened(&mut self, now: Instant, run: u32, n: u16) {
+        self.note_time(now);
         match self.birthday.as_mut() {
             Some(r) if r.id == run => r.plan.sockets_opened(now, n),
             // The run ended meanwhile: the sockets go again.
@@ -262,6 +263,7 @@ impl Node {
         datagram: &[u8],
         out: &mut [u8],
     ) -> Inbound {
+        self.note_time(now);
         if self.side_kept.iter().any(|k| k.socket == socket) {
             return self.handle_datagram(now, from, datagram, out);
         }

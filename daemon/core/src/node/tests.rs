@@ -532,6 +532,54 @@ fn call_me_maybe_probes_proves_and_applies_a_path() {
 }
 
 #[test]
+fn a_replayed_ping_gets_no_pong_and_adds_no_path() {
+    let mut p = Pair::established();
+    let mut out = vec![0u8; 2048];
+    p.b.handle_call_me_maybe(p.now, &key_of(1), &[p.a_addr], None, None);
+    let t = p.b.poll_transmit(&mut out).expect("a ping");
+    let ping = out[..t.len].to_vec();
+    assert!(ping.starts_with(b"WRNd"));
+    // The genuine ping is answered.
+    p.a.handle_datagram(p.now, p.b_addr, &ping, &mut out);
+    let pong = p.a.poll_transmit(&mut out).expect("a pong");
+    assert_eq!(pong.dst, p.b_addr);
+    // Captured and sent again from a spoofed source: no pong, no probing of that address.
+    let spoofed = addr("198.51.100.66:4444");
+    for from in [spoofed, p.b_addr] {
+        assert_eq!(
+            p.a.handle_datagram(p.now, from, &ping, &mut out),
+            Inbound::Nothing
+        );
+        while let Some(t) = p.a.poll_transmit(&mut out) {
+            assert_ne!(t.dst, spoofed, "nothing goes to the replay's source");
+        }
+    }
+    assert_eq!(p.a.counters().dropped(DropReason::StaleDisco), 2);
+    p.a.handle_timeout(p.now + Duration::from_secs(3));
+    while let Some(t) = p.a.poll_transmit(&mut out) {
+        assert_ne!(
+            t.dst, spoofed,
+            "the replay's source did not become a candidate"
+        );
+    }
+    // A fresh ping from B, sealed later, is answered again.
+    p.b.handle_call_me_maybe(
+        p.now + Duration::from_secs(1),
+        &key_of(1),
+        &[p.a_addr],
+        None,
+        None,
+    );
+    let t = p.b.poll_transmit(&mut out).expect("a ping");
+    let fresh = out[..t.len].to_vec();
+    p.a.handle_datagram(p.now, p.b_addr, &fresh, &mut out);
+    assert!(
+        p.a.poll_transmit(&mut out).is_some(),
+        "a pong for a fresh ping"
+    );
+}
+
+#[test]
 fn disco_from_strangers_and_forgeries_is_counted() {
     let mut p = Pair::established();
     let mut out = vec![0u8; 2048];
