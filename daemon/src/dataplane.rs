@@ -369,7 +369,7 @@ fn answer_port_questions(dp: &Dataplane) {
         std::iter::from_fn(|| node.take_port_question()).collect()
     };
     for q in questions {
-        let listening = crate::listening::lookup(q.port, q.proto);
+        let listening = crate::listening::answer_for_peer(q.port, q.proto);
         dp.node().answer_port_question(q, listening);
     }
 }

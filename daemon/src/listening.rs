@@ -11,6 +11,20 @@ use warren_proto::overlay::{OVERLAY_V4, OVERLAY_V6};
 const TCP_LISTEN: &str = "0A";
 const UDP_UNCONNECTED: &str = "07";
 
+/// The answer a peer gets: whether something listens where it can reach it. A program bound
+/// only to 127.0.0.1 or a LAN address is none of a peer's business (a member scanning must not
+/// learn what runs privately here), so it reads as nothing.
+pub fn answer_for_peer(port: u16, proto: PortProto) -> Listening {
+    for_peer(lookup(port, proto))
+}
+
+fn for_peer(found: Listening) -> Listening {
+    match found {
+        Listening::OtherAddress => Listening::Nothing,
+        other => other,
+    }
+}
+
 pub fn lookup(port: u16, proto: PortProto) -> Listening {
     let (files, state) = match proto {
         PortProto::Tcp => (["/proc/net/tcp", "/proc/net/tcp6"], TCP_LISTEN),
@@ -92,6 +106,25 @@ mod tests {
    0: 00000000000000000000000000000000:6598 00000000000000000000000000000000:0000 0A
    1: 00000000000000000000000001000000:6599 00000000000000000000000000000000:0000 0A
 ";
+
+    #[test]
+    fn peers_learn_nothing_of_programs_they_could_not_reach() {
+        let t = || [TCP, TCP6].into_iter();
+        assert_eq!(
+            for_peer(classify(t(), 8080, TCP_LISTEN)),
+            Listening::Nothing,
+            "127.0.0.1"
+        );
+        assert_eq!(
+            for_peer(classify(t(), 0x6599, TCP_LISTEN)),
+            Listening::Nothing,
+            "[::1]"
+        );
+        assert_eq!(
+            for_peer(classify(t(), 3389, TCP_LISTEN)),
+            Listening::Overlay
+        );
+    }
 
     #[test]
     fn listening_sockets_by_address() {

@@ -5,6 +5,7 @@
 //! crate owns the sockets and calls it. boringtun's `Tunn` is the one exception to "no clock
 //! reads": it keeps its own timer clock, so the shell drives it with [`node::Node::handle_timeout`].
 
+pub mod buckets;
 pub mod control;
 pub mod counters;
 pub mod ip;

@@ -76,7 +76,10 @@ fn verdict(
         ),
         (Probe::Refused, _) => (
             Verdict::NothingListening,
-            format!("nothing listening on {name} for {what}: is the program (server) running?"),
+            format!(
+                "nothing listening on {name} for {what}: is the program (server) running there, \
+                 and listening on all addresses (0.0.0.0) rather than 127.0.0.1 only?"
+            ),
         ),
         (Probe::Silent, Some(Listening::Overlay)) if proto == PortProto::Udp => (
             Verdict::Reachable,

@@ -181,7 +181,7 @@ pub fn answer(query: &[u8], table: &NameTable) -> Option<Vec<u8>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use hickory_proto::op::Query;
     use hickory_proto::rr::Name;
@@ -251,8 +251,8 @@ mod tests {
         assert_eq!(answer(&r.to_bytes().unwrap(), &t), None);
     }
 
-    #[test]
-    fn the_table_has_short_names_unless_ambiguous_and_network_names_always() {
+    /// Alice (this host) in "home" and "work"; bob in each (two hosts), carol in "home".
+    pub(crate) fn sample_status() -> Status {
         use warren_proto::api::{
             CoordinatorStatus, OffloadStatus, PathKind, PeerStatus, SelfStatus,
         };
@@ -274,7 +274,7 @@ mod tests {
             networks: vec![net.into()],
             relay: None,
         };
-        let s = Status {
+        Status {
             coordinators: Vec::new(),
             state: warren_proto::api::TunnelState::Up,
             self_: SelfStatus {
@@ -320,7 +320,20 @@ mod tests {
             }),
             broadcast: Default::default(),
             hosting: None,
-        };
+        }
+    }
+
+    /// A query for `name`'s A record.
+    pub(crate) fn query(name: &str) -> Vec<u8> {
+        let mut q = Message::new();
+        q.set_id(7)
+            .add_query(Query::query(Name::from_str(name).unwrap(), RecordType::A));
+        q.to_bytes().unwrap()
+    }
+
+    #[test]
+    fn the_table_has_short_names_unless_ambiguous_and_network_names_always() {
+        let s = sample_status();
         let t = NameTable::from_status(&s);
         let one = |n: &str| {
             t.lookup(n)

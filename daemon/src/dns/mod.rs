@@ -5,10 +5,11 @@
 
 pub mod answer;
 mod resolved;
+mod responder;
 
 use crate::api_server::{status, ApiState};
-use answer::NameTable;
 use resolved::Resolved;
+use responder::{Responder, Snapshot};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub async fn serve(state: Arc<ApiState>, tun: String, port: u16, resolvectl: Opt
     let mut registered: Option<Ipv4Addr> = None;
     let mut check = tokio::time::interval(CHECK_EVERY);
     let mut buf = vec![0u8; 4096];
+    let mut responder = Responder::default();
     loop {
         tokio::select! {
             _ = check.tick() => {
@@ -63,8 +65,8 @@ pub async fn serve(state: Arc<ApiState>, tun: String, port: u16, resolvectl: Opt
             }
             received = recv(socket.as_ref().map(|(_, s)| s), &mut buf) => {
                 let Ok((n, from)) = received else { continue };
-                let table = NameTable::for_querier(&status::build(&state), querier(&state, from.ip()));
-                if let (Some(reply), Some((_, s))) = (answer::answer(&buf[..n], &table), &socket) {
+                let reply = responder.respond(std::time::Instant::now(), from.ip(), &buf[..n], || snapshot(&state));
+                if let (Some(reply), Some((_, s))) = (reply, &socket) {
                     let _ = s.send_to(&reply, from).await;
                 }
             }
@@ -72,15 +74,14 @@ pub async fn serve(state: Arc<ApiState>, tun: String, port: u16, resolvectl: Opt
     }
 }
 
-/// Who asks: a peer (by its overlay address) sees only its networks' names; a program on
-/// this host (from one of its own addresses) sees all.
-fn querier(state: &ApiState, from: std::net::IpAddr) -> Option<std::net::IpAddr> {
-    let own_v4 = *state.dataplane.overlay_v4.lock().expect("overlay lock");
-    let local = from.is_loopback()
-        || from == std::net::IpAddr::V4(own_v4)
-        || Some(from) == state.self_status.overlay_ip6
-        || crate::ifaddrs::list().iter().any(|a| a.ip == from);
-    (!local).then_some(from)
+/// What queries are answered from; this host's own addresses tell a program on this host
+/// (which sees every name) from a peer (which sees only its networks' names).
+fn snapshot(state: &ApiState) -> Snapshot {
+    let status = status::build(state);
+    let mut local: Vec<std::net::IpAddr> = crate::ifaddrs::list().iter().map(|a| a.ip).collect();
+    local.push(status.self_.overlay_ip);
+    local.extend(status.self_.overlay_ip6);
+    Snapshot { status, local }
 }
 
 async fn recv(socket: Option<&UdpSocket>, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {

@@ -3,6 +3,7 @@
 //! its own socket table. The core only carries the questions and answers: reading the socket
 //! table is the shell's (see `Node::take_port_question`).
 
+use crate::buckets::Buckets;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 use warren_proto::disco::{Listening, PortProto, TxId};
@@ -34,8 +35,8 @@ pub struct PortChecks<R> {
     questions: VecDeque<PortQuestion<R>>,
     /// Our questions: when asked, and the answer once it came.
     asked: HashMap<TxId, (Instant, Option<Listening>)>,
-    /// Each asking peer's bucket: questions left, and when the last one was earned.
-    budget: HashMap<usize, (u32, Instant)>,
+    /// Each asking peer's bucket.
+    budget: Buckets<usize>,
     pub dropped_questions: u64,
 }
 
@@ -44,7 +45,8 @@ impl<R> Default for PortChecks<R> {
         Self {
             questions: VecDeque::new(),
             asked: HashMap::new(),
-            budget: HashMap::new(),
+            // Peers are few; a peer id that went away costs a few bytes until it is reused.
+            budget: Buckets::new(PEER_BURST, PEER_REFILL, 4096),
             dropped_questions: 0,
         }
     }
@@ -80,26 +82,11 @@ impl<R> PortChecks<R> {
     /// A peer's question at `now`: queued unless the queue is full or the peer asked too
     /// much lately (a port scan through `warren check`).
     pub fn question(&mut self, now: Instant, q: PortQuestion<R>) {
-        if self.questions.len() >= MAX_QUESTIONS || !self.take_budget(now, q.peer) {
+        if self.questions.len() >= MAX_QUESTIONS || !self.budget.take(now, q.peer) {
             self.dropped_questions += 1;
             return;
         }
         self.questions.push_back(q);
-    }
-
-    fn take_budget(&mut self, now: Instant, peer: usize) -> bool {
-        // Peers are few; a peer id that went away costs a few bytes until it is reused.
-        let (left, since) = self.budget.entry(peer).or_insert((PEER_BURST, now));
-        let earned = now.saturating_duration_since(*since).as_millis() / PEER_REFILL.as_millis();
-        if earned > 0 {
-            *left = (u128::from(*left) + earned).min(u128::from(PEER_BURST)) as u32;
-            *since = now;
-        }
-        if *left == 0 {
-            return false;
-        }
-        *left -= 1;
-        true
     }
 
     pub fn take_question(&mut self) -> Option<PortQuestion<R>> {
