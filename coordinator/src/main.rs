@@ -211,7 +211,10 @@ fn run(args: Args) -> Result<()> {
                 socket,
                 inbox,
                 server.clone(),
-                warren_coordinator_core::Relay::new(RelayConfig::default()),
+                warren_coordinator_core::Relay::new(
+                    RelayConfig::default(),
+                    relay::cookie_secret()?,
+                ),
             ));
         }
         if let Some(listener) = tcp_listener {

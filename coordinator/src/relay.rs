@@ -162,6 +162,14 @@ pub fn channel(port: u16) -> (RelayHandle, Inbox) {
     )
 }
 
+/// The secret a relay core makes its challenges' cookies with: fresh for every start.
+pub fn cookie_secret() -> Result<[u8; 32]> {
+    let mut secret = [0u8; 32];
+    getrandom::getrandom(&mut secret)
+        .map_err(|e| anyhow::anyhow!("no random source for the relay's cookies: {e}"))?;
+    Ok(secret)
+}
+
 impl RelayHandle {
     /// A fresh random token for `node`'s new control session, replacing any token the node
     /// had; it works until the returned lease is dropped (or a newer session replaces it).
@@ -440,13 +448,20 @@ mod tests {
         (buf[..n].to_vec(), from)
     }
 
+    /// A ping, and the register its challenge asks for (from a new address): then a pong.
     async fn ping(socket: &UdpSocket, relay: SocketAddr, token: &RelayToken, tx: u8) {
         let mut b = [0u8; PING_LEN];
         write_ping(&mut b, token, [tx; 8]);
         socket.send_to(&b, relay).await.unwrap();
-        let (pong, from) = recv(socket).await;
+        let (mut reply, from) = recv(socket).await;
         assert_eq!(from, relay);
-        assert_eq!(parse(&pong), Ok(RelayFrame::Pong { tx: [tx; 8] }));
+        if let Ok(RelayFrame::Challenge { tx, cookie }) = parse(&reply) {
+            let mut b = [0u8; warren_proto::relay::REGISTER_LEN];
+            warren_proto::relay::write_register(&mut b, token, tx, &cookie);
+            socket.send_to(&b, relay).await.unwrap();
+            reply = recv(socket).await.0;
+        }
+        assert_eq!(parse(&reply), Ok(RelayFrame::Pong { tx: [tx; 8] }));
     }
 
     fn send_frame(to: &NodeKey, payload: &[u8]) -> Vec<u8> {
@@ -467,7 +482,7 @@ mod tests {
             socket,
             inbox,
             Arc::new(Fake::new()),
-            Relay::default(),
+            Relay::new(Default::default(), [7; 32]),
         ));
         (relay, handle)
     }

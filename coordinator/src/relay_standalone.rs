@@ -30,7 +30,12 @@ pub async fn run(listen: SocketAddr, secret: [u8; 32]) -> Result<()> {
     tracing::info!(%addr, "standalone relay; admits by coordinator tickets");
     // Nothing sends commands to a standalone relay; the handle only keeps the channel open.
     let (_handle, commands) = relay::channel(addr.port());
-    let core = Relay::standalone(RelayConfig::default(), secret, crate::hub::unix_now());
+    let core = Relay::standalone(
+        RelayConfig::default(),
+        secret,
+        crate::hub::unix_now(),
+        relay::cookie_secret()?,
+    );
     tokio::select! {
         () = relay::serve(socket, commands, Arc::new(ByTickets), core) => Ok(()),
         _ = tokio::signal::ctrl_c() => Ok(()),

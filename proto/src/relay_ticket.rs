@@ -3,10 +3,15 @@
 //! each other. The coordinator and its relays share a 32-byte secret; the coordinator seals a
 //! ticket for each node's control session and the node hands it to the relay in its pings.
 //!
-//! # Wire format, version 1
+//! # Wire format, version 2
 //! ```text
-//! version = 1 (1) | node key (32) | token (16) | serial (8) | expires (8) | n (1) | n × tag (8) | mac (16)
+//! version = 2 (1) | node key (32) | token ⊕ pad (16) | serial (8) | expires (8) | n (1) | n × tag (8) | mac (16)
 //! ```
+//! The token is the secret with which the node proves itself to the relay (see
+//! [`crate::relay`]), and the ticket travels in the node's pings for anyone on the path to
+//! see: so it is hidden under a pad that only holders of the secret can make, keyed BLAKE2s of
+//! the key, serial and expiry (a ticket's serial, its issue time in milliseconds, is never
+//! reused for one node).
 //! `serial` (milliseconds since the Unix epoch at issue) orders the tickets of one node: a relay
 //! keeps the newest, so a node that left a network cannot get its old tag back by replaying
 //! an older ticket. `expires` (Unix seconds) bounds how long a ticket from before a leave stays
@@ -20,7 +25,7 @@ use blake2::digest::consts::U16;
 use blake2::digest::Mac;
 use blake2::{Blake2s256, Blake2sMac, Digest};
 
-pub const TICKET_VERSION: u8 = 1;
+pub const TICKET_VERSION: u8 = 2;
 pub const TAG_LEN: usize = 8;
 pub type NetworkTag = [u8; TAG_LEN];
 /// Networks one ticket can name; the registry lets a node join far fewer.
@@ -59,6 +64,20 @@ pub fn network_tag(network: &str) -> NetworkTag {
     h[..TAG_LEN].try_into().expect("8 of 32 bytes")
 }
 
+/// What hides the token of `key`'s ticket number `serial` (the pad is its own inverse).
+fn token_pad(secret: &[u8; 32], key: &NodeKey, serial: u64, expires: u64) -> [u8; TOKEN_LEN] {
+    let mut m = <Blake2sMac<U16> as Mac>::new_from_slice(secret).expect("32-byte key");
+    m.update(b"warren relay ticket token v2\0");
+    m.update(&key.0);
+    m.update(&serial.to_be_bytes());
+    m.update(&expires.to_be_bytes());
+    m.finalize().into_bytes().into()
+}
+
+fn xor(token: &RelayToken, pad: &[u8; TOKEN_LEN]) -> RelayToken {
+    std::array::from_fn(|i| token[i] ^ pad[i])
+}
+
 fn mac(secret: &[u8; 32], body: &[u8]) -> Blake2sMac<U16> {
     let mut m = <Blake2sMac<U16> as Mac>::new_from_slice(secret).expect("32-byte key");
     m.update(body);
@@ -76,7 +95,8 @@ impl Ticket {
         let mut out = Vec::with_capacity(FIXED_LEN + self.tags.len() * TAG_LEN + MAC_LEN);
         out.push(TICKET_VERSION);
         out.extend_from_slice(&self.key.0);
-        out.extend_from_slice(&self.token);
+        let pad = token_pad(secret, &self.key, self.serial, self.expires);
+        out.extend_from_slice(&xor(&self.token, &pad));
         out.extend_from_slice(&self.serial.to_be_bytes());
         out.extend_from_slice(&self.expires.to_be_bytes());
         out.push(self.tags.len() as u8);
@@ -106,11 +126,14 @@ impl Ticket {
             .verify_slice(tag)
             .map_err(|_| TicketError::BadMac)?;
         let u64_at = |at: usize| u64::from_be_bytes(body[at..at + 8].try_into().expect("8"));
+        let key = NodeKey(body[1..33].try_into().expect("32"));
+        let (serial, expires) = (u64_at(33 + TOKEN_LEN), u64_at(41 + TOKEN_LEN));
+        let hidden: RelayToken = body[33..33 + TOKEN_LEN].try_into().expect("16");
         let ticket = Ticket {
-            key: NodeKey(body[1..33].try_into().expect("32")),
-            token: body[33..33 + TOKEN_LEN].try_into().expect("16"),
-            serial: u64_at(33 + TOKEN_LEN),
-            expires: u64_at(41 + TOKEN_LEN),
+            key,
+            token: xor(&hidden, &token_pad(secret, &key, serial, expires)),
+            serial,
+            expires,
             tags: body[FIXED_LEN..]
                 .chunks_exact(TAG_LEN)
                 .map(|c| c.try_into().expect("8"))
@@ -162,6 +185,10 @@ mod tests {
         let t = ticket(&["lan-party", "office"]);
         let bytes = t.seal(&[1; 32]);
         assert_eq!(Ticket::open(&bytes, &[1; 32], 1_700_000_000), Ok(t.clone()));
+        assert!(
+            !bytes.windows(TOKEN_LEN).any(|w| w == t.token),
+            "whoever sees the ticket does not see the token"
+        );
         assert_eq!(
             Ticket::open(&bytes, &[2; 32], 1_700_000_000),
             Err(TicketError::BadMac)

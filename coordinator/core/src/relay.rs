@@ -6,11 +6,15 @@
 //!   [`Relay::remove_node`] or [`Relay::remove_token`] (it ended). Adding a node again (a
 //!   reconnect) replaces its token: the old one stops working at once, so a late "session
 //!   ended" for the old connection, which presents the old token, removes nothing.
-//! - A Ping with a live token registers the address it came from as that node's one address
-//!   and is answered with a Pong there. The latest Ping wins both ways: a roaming node's next
-//!   Ping moves it (its old address is forgotten), and an address another node registered
-//!   before moves to the node that pinged from it last (a NAT may give a port one node left
-//!   to another).
+//! - A Ping names a live token by its id. From the node's registered address it is answered
+//!   with a Pong; from any other it gets a Challenge, a cookie made of that address, the token
+//!   id and the time (under a secret of the relay's, so it costs no state). A Register that
+//!   returns the cookie with a proof keyed by the token registers the address it came from as
+//!   the node's one address (see `warren_proto::relay`): whoever only sees the node's frames
+//!   cannot make one, and replaying them from elsewhere brings a cookie for the wrong
+//!   address. The latest Register wins both ways: a roaming node's next one moves it (its old
+//!   address is forgotten), and an address another node registered before moves to the node
+//!   that registered from it last (a NAT may give a port one node left to another).
 //! - A Send carries no token: its sender is the node registered at the address it came from,
 //!   its destination the one live node whose key starts with its key id. It is forwarded as a
 //!   Deliver (the same payload, no sender: the payload names it) to the destination's
@@ -18,10 +22,10 @@
 //!   registry) and the sender is within its byte rate.
 //! - Everything else is dropped and counted by reason in [`RelayCounters`].
 //!
-//! A registration is as strong as a UDP source address: a member who can forge source
-//! addresses can register a victim's address as its own until the victim's next Ping. That
-//! misroutes only end-to-end encrypted payloads, and lets the victim's packets through only
-//! where the forger could relay them anyway.
+//! A registration is as strong as a UDP source address can be: a member who can forge source
+//! addresses and read what is sent to them can register a victim's address as its own until
+//! the victim's next Register. That misroutes only end-to-end encrypted payloads, and lets
+//! the victim's packets through only where the forger could relay them anyway.
 //!
 //! Memory: one entry per node with a live token and at most one registered address per node,
 //! so bounded by the online nodes; nothing is allocated per datagram (the caller owns the
@@ -34,9 +38,13 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use blake2::digest::consts::U16;
+use blake2::digest::Mac;
+use blake2::Blake2sMac;
 use warren_proto::key::NodeKey;
 use warren_proto::relay::{
-    self, KeyId, RelayFrame, RelayToken, DELIVER_HEADER_LEN, KEY_ID_LEN, PONG_LEN,
+    self, Cookie, KeyId, RelayFrame, RelayToken, TokenId, CHALLENGE_LEN, DELIVER_HEADER_LEN,
+    KEY_ID_LEN, PONG_LEN,
 };
 use warren_proto::relay_ticket::Ticket;
 
@@ -68,13 +76,18 @@ pub struct RelayCounters {
     pub forwarded_bytes: u64,
     /// Pings answered.
     pub pongs: u64,
+    /// Pings from an address not (yet) the node's, answered with a challenge.
+    pub challenges: u64,
+    /// Registers whose cookie is not the relay's for that address (stale, or replayed from
+    /// elsewhere) or whose proof is not the token's.
+    pub bad_proof: u64,
     /// A node pinged from a new address (first contact or roaming).
     pub address_changes: u64,
     /// Not a relay frame, another version, an unknown type, truncated, or from port 0.
     pub malformed: u64,
     /// Deliver or Pong frames sent to the relay: only the relay sends those.
     pub unexpected: u64,
-    /// A Ping's token is not (or no longer) live.
+    /// A Ping's or Register's token is not (or no longer) live.
     pub unknown_token: u64,
     /// A Send came from an address no live node registered (or one a node left).
     pub unregistered_source: u64,
@@ -117,11 +130,17 @@ struct TicketCheck {
     unix_now: u64,
 }
 
+/// A challenge's cookie is good for this long, and the one before it as long again.
+const COOKIE_EPOCH: Duration = Duration::from_secs(120);
+
 pub struct Relay {
     config: RelayConfig,
     nodes: BTreeMap<NodeKey, NodeState>,
-    /// Invariant: `by_token[t] == k` exactly when `nodes[k].token == t`.
-    by_token: BTreeMap<RelayToken, NodeKey>,
+    /// Invariant: `by_token[id] == k` exactly when `token_id(nodes[k].token) == id`.
+    by_token: BTreeMap<TokenId, NodeKey>,
+    cookie_secret: [u8; 32],
+    /// When the cookie epochs count from (the first datagram).
+    started: Option<Instant>,
     /// Invariant: `by_addr[a] == k` exactly when `nodes[k].addr == Some(a)`.
     by_addr: BTreeMap<SocketAddr, NodeKey>,
     counters: RelayCounters,
@@ -130,18 +149,15 @@ pub struct Relay {
     tickets: Option<TicketCheck>,
 }
 
-impl Default for Relay {
-    fn default() -> Self {
-        Self::new(RelayConfig::default())
-    }
-}
-
 impl Relay {
-    pub fn new(config: RelayConfig) -> Self {
+    /// `cookie_secret`: fresh randomness, which makes its challenges unforgeable.
+    pub fn new(config: RelayConfig, cookie_secret: [u8; 32]) -> Self {
         Self {
             config,
             nodes: BTreeMap::new(),
             by_token: BTreeMap::new(),
+            cookie_secret,
+            started: None,
             by_addr: BTreeMap::new(),
             counters: RelayCounters::default(),
             tickets: None,
@@ -152,8 +168,13 @@ impl Relay {
     /// with `secret` in their TicketPings (see `warren_proto::relay_ticket`), not by
     /// [`Relay::add_node`], and asks no caller who shares a network. `unix_now` is the wall
     /// clock in seconds; keep it current with [`Relay::set_unix_time`].
-    pub fn standalone(config: RelayConfig, secret: [u8; 32], unix_now: u64) -> Self {
-        let mut relay = Self::new(config);
+    pub fn standalone(
+        config: RelayConfig,
+        secret: [u8; 32],
+        unix_now: u64,
+        cookie_secret: [u8; 32],
+    ) -> Self {
+        let mut relay = Self::new(config, cookie_secret);
         relay.tickets = Some(TicketCheck { secret, unix_now });
         relay
     }
@@ -200,14 +221,15 @@ impl Relay {
     /// collide with another node's live token, that node loses it rather than the two
     /// sharing one.
     pub fn add_node(&mut self, key: NodeKey, token: RelayToken) {
-        if let Some(&other) = self.by_token.get(&token) {
+        let id = relay::token_id(&token);
+        if let Some(&other) = self.by_token.get(&id) {
             if other != key {
                 self.drop_node(&other);
             }
         }
         match self.nodes.get_mut(&key) {
             Some(node) => {
-                self.by_token.remove(&node.token);
+                self.by_token.remove(&relay::token_id(&node.token));
                 node.token = token;
                 if let Some(addr) = node.addr.take() {
                     self.by_addr.remove(&addr);
@@ -225,7 +247,7 @@ impl Relay {
                 );
             }
         }
-        self.by_token.insert(token, key);
+        self.by_token.insert(id, key);
     }
 
     /// Forgets `key`, its token and its address; false if it had no token.
@@ -236,9 +258,9 @@ impl Relay {
     /// Forgets the node whose live token is `token`; false (and nothing changes) if the
     /// token is not live, e.g. because a newer session of the node replaced it.
     pub fn remove_token(&mut self, token: &RelayToken) -> bool {
-        match self.by_token.get(token) {
-            Some(&key) => self.drop_node(&key),
-            None => false,
+        match self.by_token.get(&relay::token_id(token)) {
+            Some(&key) if self.nodes[&key].token == *token => self.drop_node(&key),
+            _ => false,
         }
     }
 
@@ -246,7 +268,7 @@ impl Relay {
         let Some(node) = self.nodes.remove(key) else {
             return false;
         };
-        self.by_token.remove(&node.token);
+        self.by_token.remove(&relay::token_id(&node.token));
         if let Some(addr) = node.addr {
             self.by_addr.remove(&addr);
         }
@@ -270,6 +292,7 @@ impl Relay {
             self.counters.malformed += 1;
             return None;
         }
+        self.started.get_or_insert(now);
         let frame = match relay::parse(datagram) {
             Ok(f) => f,
             Err(_) => {
@@ -282,16 +305,41 @@ impl Relay {
                 if let RelayFrame::TicketPing { ticket, .. } = frame {
                     self.admit(&token, ticket)?;
                 }
-                self.register(&token, from)?;
-                if out.len() < PONG_LEN {
+                let Some(&key) = self.by_token.get(&token) else {
+                    self.counters.unknown_token += 1;
+                    return None;
+                };
+                if self.nodes[&key].addr == Some(from) {
+                    return self.pong(from, tx, out);
+                }
+                if out.len() < CHALLENGE_LEN {
                     self.counters.too_large += 1;
                     return None;
                 }
-                self.counters.pongs += 1;
+                let cookie = self.cookie(now, from, &token, 0);
+                self.counters.challenges += 1;
                 Some(Transmit {
                     to: from,
-                    len: relay::write_pong(out, tx),
+                    len: relay::write_challenge(out, tx, &cookie),
                 })
+            }
+            RelayFrame::Register {
+                token,
+                tx,
+                cookie,
+                proof,
+            } => {
+                let Some(&key) = self.by_token.get(&token) else {
+                    self.counters.unknown_token += 1;
+                    return None;
+                };
+                let fresh = (0..2).any(|back| self.cookie(now, from, &token, back) == cookie);
+                if !fresh || !relay::proof_holds(&self.nodes[&key].token, tx, &cookie, &proof) {
+                    self.counters.bad_proof += 1;
+                    return None;
+                }
+                self.register(key, from);
+                self.pong(from, tx, out)
             }
             RelayFrame::Send { to, payload } => {
                 let Some(&src) = self.by_addr.get(&from) else {
@@ -300,7 +348,7 @@ impl Relay {
                 };
                 self.forward(now, src, &to, payload, shares, out)
             }
-            RelayFrame::Deliver { .. } | RelayFrame::Pong { .. } => {
+            RelayFrame::Deliver { .. } | RelayFrame::Pong { .. } | RelayFrame::Challenge { .. } => {
                 self.counters.unexpected += 1;
                 None
             }
@@ -309,12 +357,12 @@ impl Relay {
 
     /// A standalone relay takes the node in (or keeps it) on the strength of its ticket; the
     /// coordinator's relay, which learns tokens from the coordinator, ignores tickets.
-    fn admit(&mut self, token: &RelayToken, ticket: &[u8]) -> Option<()> {
+    fn admit(&mut self, token: &TokenId, ticket: &[u8]) -> Option<()> {
         let Some(check) = &self.tickets else {
             return Some(());
         };
         let ticket = match Ticket::open(ticket, &check.secret, check.unix_now) {
-            Ok(t) if t.token == *token => t,
+            Ok(t) if relay::token_id(&t.token) == *token => t,
             _ => {
                 self.counters.bad_ticket += 1;
                 return None;
@@ -330,19 +378,45 @@ impl Relay {
             self.counters.bad_ticket += 1;
             return None;
         }
-        if self.nodes.get(&key).map(|n| n.token) != Some(*token) {
-            self.add_node(key, *token);
+        if self.nodes.get(&key).map(|n| n.token) != Some(ticket.token) {
+            self.add_node(key, ticket.token);
         }
         self.nodes.get_mut(&key).expect("just added").ticket = Some(ticket);
         Some(())
     }
 
-    /// Registers `from` as the address of the node whose live token is `token`.
-    fn register(&mut self, token: &RelayToken, from: SocketAddr) -> Option<NodeKey> {
-        let Some(&key) = self.by_token.get(token) else {
-            self.counters.unknown_token += 1;
+    fn pong(&mut self, to: SocketAddr, tx: [u8; 8], out: &mut [u8]) -> Option<Transmit> {
+        if out.len() < PONG_LEN {
+            self.counters.too_large += 1;
             return None;
-        };
+        }
+        self.counters.pongs += 1;
+        Some(Transmit {
+            to,
+            len: relay::write_pong(out, tx),
+        })
+    }
+
+    /// The cookie for a Register of `token` from `from`, `back` epochs ago.
+    fn cookie(&self, now: Instant, from: SocketAddr, token: &TokenId, back: u64) -> Cookie {
+        let started = self.started.unwrap_or(now);
+        let epoch = (now.saturating_duration_since(started).as_secs() / COOKIE_EPOCH.as_secs())
+            .saturating_sub(back);
+        let mut m =
+            <Blake2sMac<U16> as Mac>::new_from_slice(&self.cookie_secret).expect("32-byte key");
+        m.update(b"warren relay cookie v2\0");
+        m.update(&epoch.to_be_bytes());
+        match from.ip() {
+            std::net::IpAddr::V4(ip) => m.update(&ip.to_ipv6_mapped().octets()),
+            std::net::IpAddr::V6(ip) => m.update(&ip.octets()),
+        }
+        m.update(&from.port().to_be_bytes());
+        m.update(token);
+        m.finalize().into_bytes().into()
+    }
+
+    /// Registers `from` as the address of `key`, a live node.
+    fn register(&mut self, key: NodeKey, from: SocketAddr) {
         let node = self.nodes.get_mut(&key).expect("by_token and nodes agree");
         if node.addr != Some(from) {
             if let Some(old) = node.addr.replace(from) {
@@ -357,7 +431,6 @@ impl Relay {
             }
             self.counters.address_changes += 1;
         }
-        Some(key)
     }
 
     /// The live node whose key starts with `id`, with its address; `Err` when there are
@@ -518,7 +591,7 @@ mod tests {
     impl Harness {
         fn new(config: RelayConfig) -> Self {
             let mut h = Self {
-                relay: Relay::new(config),
+                relay: Relay::new(config, [0x5e; 32]),
                 now: Instant::now(),
                 out: [0; BUF],
                 shares: a_and_b_share,
@@ -526,9 +599,21 @@ mod tests {
             for i in [A, B, C] {
                 h.relay.add_node(key(i), token(i as u8));
             }
-            assert!(h.input(addr(1, 1000), &ping(&token(1), 0)).is_some());
-            assert!(h.input(addr(2, 2000), &ping(&token(2), 0)).is_some());
+            assert!(h.ping_in(addr(1, 1000), &token(1), 0).is_some());
+            assert!(h.ping_in(addr(2, 2000), &token(2), 0).is_some());
             h
+        }
+
+        /// A node's ping from `from`, and the Register its challenge asks for: the node's
+        /// address is then `from`. The last reply (a Pong), if any.
+        fn ping_in(&mut self, from: SocketAddr, token: &RelayToken, tx: u8) -> Option<Vec<u8>> {
+            let reply = self.input(from, &ping(token, tx))?.to_vec();
+            let Ok(RelayFrame::Challenge { tx, cookie }) = relay::parse(&reply) else {
+                return Some(reply);
+            };
+            let mut b = vec![0; relay::REGISTER_LEN];
+            relay::write_register(&mut b, token, tx, &cookie);
+            self.input(from, &b).map(|d| d.to_vec())
         }
 
         fn input(&mut self, from: SocketAddr, datagram: &[u8]) -> Option<&[u8]> {
@@ -546,8 +631,8 @@ mod tests {
 
     fn check_invariants(r: &Relay) {
         assert_eq!(r.nodes.len(), r.by_token.len());
-        for (token, key) in &r.by_token {
-            assert_eq!(&r.nodes[key].token, token);
+        for (id, key) in &r.by_token {
+            assert_eq!(&relay::token_id(&r.nodes[key].token), id);
         }
         assert_eq!(
             r.by_addr.len(),
@@ -565,21 +650,80 @@ mod tests {
         }
     }
 
+    fn register_frame(token: &RelayToken, reply: &[u8]) -> Vec<u8> {
+        let Ok(RelayFrame::Challenge { tx, cookie }) = relay::parse(reply) else {
+            panic!("a challenge: {:?}", relay::parse(reply));
+        };
+        let mut b = vec![0; relay::REGISTER_LEN];
+        relay::write_register(&mut b, token, tx, &cookie);
+        b
+    }
+
     #[test]
-    fn ping_is_answered_and_registers_the_address() {
+    fn a_ping_from_a_new_address_is_challenged_and_the_register_moves_it() {
         let mut h = Harness::new(RelayConfig::default());
         assert_eq!(h.relay.address_of(&key(C)), None);
-        let (to, pong) = h.input_to(addr(9, 9000), &ping(&token(3), 7)).unwrap();
+        let (to, reply) = h.input_to(addr(9, 9000), &ping(&token(3), 7)).unwrap();
+        assert_eq!(to, addr(9, 9000));
+        assert!(reply.len() <= PING_LEN, "no amplification");
+        let register = register_frame(&token(3), reply);
+        assert_eq!(
+            h.relay.address_of(&key(C)),
+            None,
+            "a ping alone moves nothing"
+        );
+        let (to, pong) = h.input_to(addr(9, 9000), &register).unwrap();
         assert_eq!(to, addr(9, 9000));
         assert_eq!(relay::parse(pong), Ok(RelayFrame::Pong { tx: [7; 8] }));
         assert_eq!(h.relay.address_of(&key(C)), Some(addr(9, 9000)));
         assert_eq!(h.relay.by_addr.get(&addr(9, 9000)), Some(&key(C)));
         let c = h.relay.counters();
-        assert_eq!((c.pongs, c.address_changes), (3, 3));
-        // The same address again is not a change.
-        h.input(addr(9, 9000), &ping(&token(3), 8)).unwrap();
-        assert_eq!(h.relay.counters().address_changes, 3);
+        assert_eq!((c.pongs, c.address_changes, c.challenges), (3, 3, 3));
+        // From its address a ping is a keepalive: a pong, no challenge, no change.
+        let pong = h.input(addr(9, 9000), &ping(&token(3), 8)).unwrap();
+        assert_eq!(relay::parse(pong), Ok(RelayFrame::Pong { tx: [8; 8] }));
+        let c = h.relay.counters();
+        assert_eq!((c.address_changes, c.challenges), (3, 3));
         assert_eq!(h.relay.by_addr.len(), 3);
+    }
+
+    #[test]
+    fn what_an_observer_saw_cannot_take_a_nodes_address() {
+        let mut h = Harness::new(RelayConfig::default());
+        // B moves to a new port; someone on the path records its ping and register.
+        let moved = addr(2, 2222);
+        let ping_b = ping(&token(2), 5);
+        let reply = h.input(moved, &ping_b).unwrap().to_vec();
+        let register = register_frame(&token(2), &reply);
+        assert!(h.input(moved, &register).is_some());
+        assert_eq!(h.relay.address_of(&key(B)), Some(moved));
+        // Replayed from the observer's address: a challenge for that address, and the
+        // recorded register does not answer it.
+        let observer = addr(66, 6666);
+        let challenge = h.input(observer, &ping_b).unwrap().to_vec();
+        assert!(matches!(
+            relay::parse(&challenge),
+            Ok(RelayFrame::Challenge { .. })
+        ));
+        assert!(h.input(observer, &register).is_none());
+        // Nor does a register for the observer's own cookie without the token.
+        let forged = register_frame(&token(99), &challenge);
+        let mut with_b_id = forged.clone();
+        with_b_id[6..14].copy_from_slice(&relay::token_id(&token(2)));
+        assert!(h.input(observer, &with_b_id).is_none());
+        assert_eq!(h.relay.counters().bad_proof, 2);
+        assert_eq!(h.relay.address_of(&key(B)), Some(moved));
+        assert!(
+            h.input(observer, &send(A, b"x")).is_none(),
+            "not registered"
+        );
+        // A cookie outlives its epoch by one more, no longer.
+        h.now += COOKIE_EPOCH * 2;
+        let reply = h.input(addr(2, 3333), &ping_b).unwrap().to_vec();
+        let late = register_frame(&token(2), &reply);
+        h.now += COOKIE_EPOCH * 2;
+        assert!(h.input(addr(2, 3333), &late).is_none(), "a stale cookie");
+        assert_eq!(h.relay.address_of(&key(B)), Some(moved));
     }
 
     #[test]
@@ -617,7 +761,7 @@ mod tests {
     #[test]
     fn refuses_without_a_shared_network() {
         let mut h = Harness::new(RelayConfig::default());
-        h.input(addr(3, 3000), &ping(&token(3), 0)).unwrap();
+        h.ping_in(addr(3, 3000), &token(3), 0).unwrap();
         assert!(h.input(addr(1, 1000), &send(C, b"x")).is_none());
         assert!(h.input(addr(3, 3000), &send(A, b"x")).is_none());
         // Not even to itself, whatever the caller says.
@@ -668,7 +812,7 @@ mod tests {
     #[test]
     fn unknown_tokens_and_offline_nodes_are_dropped() {
         let mut h = Harness::new(RelayConfig::default());
-        assert!(h.input(addr(7, 7), &ping(&token(42), 0)).is_none());
+        assert!(h.ping_in(addr(7, 7), &token(42), 0).is_none());
         assert_eq!(h.relay.counters().unknown_token, 1);
         assert_eq!(h.relay.address_of(&key(A)), Some(addr(1, 1000)));
         // B's session ends: A can no longer reach it, B's address is no longer anyone's,
@@ -678,7 +822,7 @@ mod tests {
         check_invariants(&h.relay);
         assert!(h.input(addr(1, 1000), &send(B, b"x")).is_none());
         assert!(h.input(addr(2, 2000), &send(A, b"x")).is_none());
-        assert!(h.input(addr(2, 2000), &ping(&token(2), 0)).is_none());
+        assert!(h.ping_in(addr(2, 2000), &token(2), 0).is_none());
         let c = h.relay.counters();
         assert_eq!(
             (
@@ -700,13 +844,13 @@ mod tests {
         assert_eq!(h.relay.len(), 3);
         // The old token is dead, and the address waits for the new session's first Ping:
         // B can neither be reached nor send until then.
-        assert!(h.input(addr(2, 2000), &ping(&token(2), 0)).is_none());
+        assert!(h.ping_in(addr(2, 2000), &token(2), 0).is_none());
         assert_eq!(h.relay.address_of(&key(B)), None);
         assert!(h.input(addr(1, 1000), &send(B, b"x")).is_none());
         assert!(h.input(addr(2, 2000), &send(A, b"x")).is_none());
         let c = h.relay.counters();
         assert_eq!((c.no_destination_address, c.unregistered_source), (1, 1));
-        h.input(addr(2, 2001), &ping(&token(20), 0)).unwrap();
+        h.ping_in(addr(2, 2001), &token(20), 0).unwrap();
         // The old connection ends late: its token is no longer B's, so B stays.
         assert!(!h.relay.remove_token(&token(2)));
         let (to, _) = h.input_to(addr(1, 1000), &send(B, b"x")).unwrap();
@@ -741,7 +885,7 @@ mod tests {
     fn a_roaming_node_is_followed_by_its_next_ping() {
         let mut h = Harness::new(RelayConfig::default());
         // B moves: its Ping from the new address replaces the old one.
-        h.input(addr(2, 5555), &ping(&token(2), 0)).unwrap();
+        h.ping_in(addr(2, 5555), &token(2), 0).unwrap();
         assert_eq!(h.relay.address_of(&key(B)), Some(addr(2, 5555)));
         assert_eq!(h.relay.by_addr.len(), 2);
         let (to, _) = h.input_to(addr(1, 1000), &send(B, b"x")).unwrap();
@@ -754,7 +898,7 @@ mod tests {
         assert!(h.input(addr(2, 6666), &send(A, b"x")).is_none());
         assert_eq!(h.relay.address_of(&key(B)), Some(addr(2, 5555)));
         // Nor does a Ping with a dead token.
-        assert!(h.input(addr(2, 7777), &ping(&token(99), 0)).is_none());
+        assert!(h.ping_in(addr(2, 7777), &token(99), 0).is_none());
         assert_eq!(h.relay.address_of(&key(B)), Some(addr(2, 5555)));
         assert_eq!(h.relay.counters().address_changes, 3);
     }
@@ -763,7 +907,7 @@ mod tests {
     fn an_address_belongs_to_the_node_that_pinged_from_it_last() {
         let mut h = Harness::new(RelayConfig::default());
         // C pings from the address B registered (say B left it and a NAT reused it).
-        h.input(addr(2, 2000), &ping(&token(3), 0)).unwrap();
+        h.ping_in(addr(2, 2000), &token(3), 0).unwrap();
         assert_eq!(h.relay.address_of(&key(C)), Some(addr(2, 2000)));
         assert_eq!(h.relay.address_of(&key(B)), None);
         // Sends from there are C's now (and C shares nothing with A), and B is unreachable
@@ -772,7 +916,7 @@ mod tests {
         assert!(h.input(addr(1, 1000), &send(B, b"x")).is_none());
         let c = h.relay.counters();
         assert_eq!((c.no_shared_network, c.no_destination_address), (1, 1));
-        h.input(addr(2, 2001), &ping(&token(2), 0)).unwrap();
+        h.ping_in(addr(2, 2001), &token(2), 0).unwrap();
         let (to, _) = h.input_to(addr(1, 1000), &send(B, b"x")).unwrap();
         assert_eq!(to, addr(2, 2001));
         assert_eq!(h.relay.by_addr.len(), 3);
@@ -784,7 +928,7 @@ mod tests {
         h.shares = |a, b| a != b;
         let twin = b_twin();
         h.relay.add_node(twin, token(4));
-        h.input(addr(4, 4000), &ping(&token(4), 0)).unwrap();
+        h.ping_in(addr(4, 4000), &token(4), 0).unwrap();
         assert!(h.input(addr(1, 1000), &send(B, b"x")).is_none());
         assert_eq!(h.relay.counters().ambiguous_destination, 1);
         // Both can still send: a sender is known by its address, not its id.
@@ -836,10 +980,10 @@ mod tests {
         assert!(h.input(addr(1, 1000), &frame).is_none());
         // Neither a reconnect nor a move refills it.
         h.relay.add_node(key(A), token(11));
-        h.input(addr(1, 1001), &ping(&token(11), 0)).unwrap();
+        h.ping_in(addr(1, 1001), &token(11), 0).unwrap();
         assert!(h.input(addr(1, 1001), &frame).is_none());
         // Pings are never rate limited: the node stays reachable while it is throttled.
-        assert!(h.input(addr(1, 1001), &ping(&token(11), 1)).is_some());
+        assert!(h.ping_in(addr(1, 1001), &token(11), 1).is_some());
         assert_eq!(h.relay.counters().rate_limited, 4);
     }
 
@@ -922,15 +1066,20 @@ mod tests {
             }
             if i % 2 == 0 && len >= 6 {
                 d[..4].copy_from_slice(b"WRNr");
-                d[4] = 1;
-                d[5] = (x >> 60) as u8 % 6;
-                if len >= 22 && i % 4 == 0 {
-                    d[6..22].copy_from_slice(&token((i % 3) as u8 + 1));
+                d[4] = relay::RELAY_VERSION;
+                d[5] = (x >> 60) as u8 % 8;
+                if len >= 14 && i % 4 == 0 {
+                    d[6..14].copy_from_slice(&relay::token_id(&token((i % 3) as u8 + 1)));
                 } else if len >= 14 && i % 4 == 2 {
                     d[6..14].copy_from_slice(&relay::key_id(&key(i % 3 + 1)));
                 }
             }
-            let from = addr((x % 3) as u8 + 1, 1 + (x % 5) as u16);
+            // Registers never pass by chance: half the noise comes from A's and B's addresses.
+            let from = match x % 4 {
+                0 => addr(1, 1000),
+                1 => addr(2, 2000),
+                _ => addr((x % 3) as u8 + 1, 1 + (x % 5) as u16),
+            };
             if let Some(t) =
                 h.relay
                     .handle_datagram(h.now, from, &d[..len], |_, _| true, &mut h.out)
@@ -941,12 +1090,16 @@ mod tests {
         let c = h.relay.counters();
         // The fuzzing reached every path, not only the parser's errors.
         assert!(
-            c.forwarded > 307 + 100 && c.pongs > 1000 && c.unregistered_source > 1000,
+            c.forwarded > 307 + 100
+                && c.pongs > 100
+                && c.challenges > 100
+                && c.bad_proof > 100
+                && c.unregistered_source > 1000,
             "{c:?}"
         );
         check_invariants(&h.relay);
         // A source port of 0 cannot be answered.
-        assert!(h.input(addr(1, 0), &ping(&token(1), 0)).is_none());
+        assert!(h.ping_in(addr(1, 0), &token(1), 0).is_none());
         check_invariants(&h.relay);
     }
 }

@@ -48,9 +48,22 @@ fn input(r: &mut Relay, from: SocketAddr, d: &[u8]) -> Option<SocketAddr> {
         .map(|t| t.to)
 }
 
+/// A ping from `from`, and the Register its challenge asks for, as a node holding `token`
+/// sends them; where the last reply went.
+fn ping_in(r: &mut Relay, from: SocketAddr, d: &[u8], token: &RelayToken) -> Option<SocketAddr> {
+    let mut out = [0u8; 2048];
+    let t = r.handle_datagram(Instant::now(), from, d, never, &mut out)?;
+    let Ok(RelayFrame::Challenge { tx, cookie }) = relay::parse(&out[..t.len]) else {
+        return Some(t.to);
+    };
+    let mut b = [0u8; relay::REGISTER_LEN];
+    relay::write_register(&mut b, token, tx, &cookie);
+    input(r, from, &b)
+}
+
 #[test]
 fn tickets_admit_nodes_and_shared_networks_decide_who_reaches_whom() {
-    let mut r = Relay::standalone(RelayConfig::default(), SECRET, T0);
+    let mut r = Relay::standalone(RelayConfig::default(), SECRET, T0, [4; 32]);
     let (a, b, c) = (
         ticket(1, 10, T0 + 600, &["party", "home"]),
         ticket(2, 10, T0 + 600, &["party"]),
@@ -58,7 +71,7 @@ fn tickets_admit_nodes_and_shared_networks_decide_who_reaches_whom() {
     );
     for (t, i) in [(&a, 1), (&b, 2), (&c, 3)] {
         assert_eq!(
-            input(&mut r, addr(i), &ticket_ping(t, &SECRET)),
+            ping_in(&mut r, addr(i), &ticket_ping(t, &SECRET), &t.token),
             Some(addr(i))
         );
     }
@@ -72,20 +85,32 @@ fn tickets_admit_nodes_and_shared_networks_decide_who_reaches_whom() {
 
     // B leaves "party": its newer ticket takes effect, and its older one cannot be replayed.
     let b_left = ticket(2, 11, T0 + 600, &[]);
-    assert!(input(&mut r, addr(2), &ticket_ping(&b_left, &SECRET)).is_some());
+    assert!(ping_in(
+        &mut r,
+        addr(2),
+        &ticket_ping(&b_left, &SECRET),
+        &b_left.token
+    )
+    .is_some());
     assert_eq!(input(&mut r, addr(1), &send(2)), None);
-    assert_eq!(input(&mut r, addr(2), &ticket_ping(&b, &SECRET)), None);
+    assert_eq!(
+        ping_in(&mut r, addr(2), &ticket_ping(&b, &SECRET), &b.token),
+        None
+    );
     assert_eq!(r.counters().bad_ticket, 1);
     assert_eq!(input(&mut r, addr(1), &send(2)), None);
 }
 
 #[test]
 fn forged_expired_and_mismatched_tickets_are_refused_and_expiry_forgets_nodes() {
-    let mut r = Relay::standalone(RelayConfig::default(), SECRET, T0);
+    let mut r = Relay::standalone(RelayConfig::default(), SECRET, T0, [4; 32]);
     let a = ticket(1, 10, T0 + 60, &["party"]);
     assert_eq!(input(&mut r, addr(1), &ticket_ping(&a, &[8; 32])), None);
     let old = ticket(1, 10, T0, &["party"]);
-    assert_eq!(input(&mut r, addr(1), &ticket_ping(&old, &SECRET)), None);
+    assert_eq!(
+        ping_in(&mut r, addr(1), &ticket_ping(&old, &SECRET), &old.token),
+        None
+    );
     // The ticket names another token than the ping.
     let mut wrong = ticket_ping(&a, &SECRET);
     wrong[6] ^= 1;
@@ -99,8 +124,8 @@ fn forged_expired_and_mismatched_tickets_are_refused_and_expiry_forgets_nodes() 
     assert!(r.is_empty());
 
     let b = ticket(2, 10, T0 + 120, &["party"]);
-    assert!(input(&mut r, addr(1), &ticket_ping(&a, &SECRET)).is_some());
-    assert!(input(&mut r, addr(2), &ticket_ping(&b, &SECRET)).is_some());
+    assert!(ping_in(&mut r, addr(1), &ticket_ping(&a, &SECRET), &a.token).is_some());
+    assert!(ping_in(&mut r, addr(2), &ticket_ping(&b, &SECRET), &b.token).is_some());
     // Once admitted, plain pings keep the registration (and are answered).
     assert_eq!(input(&mut r, addr(1), &plain), Some(addr(1)));
     assert_eq!(input(&mut r, addr(1), &send(2)), Some(addr(2)));
@@ -114,14 +139,17 @@ fn forged_expired_and_mismatched_tickets_are_refused_and_expiry_forgets_nodes() 
 
 #[test]
 fn the_coordinators_relay_ignores_tickets() {
-    let mut r = Relay::new(RelayConfig::default());
+    let mut r = Relay::new(RelayConfig::default(), [4; 32]);
     let a = ticket(1, 10, T0 + 60, &["party"]);
     // Not admitted by a ticket: the coordinator did not give it the token.
-    assert_eq!(input(&mut r, addr(1), &ticket_ping(&a, &SECRET)), None);
+    assert_eq!(
+        ping_in(&mut r, addr(1), &ticket_ping(&a, &SECRET), &a.token),
+        None
+    );
     assert_eq!(r.counters().unknown_token, 1);
     r.add_node(a.key, a.token);
     assert_eq!(
-        input(&mut r, addr(1), &ticket_ping(&a, &[0; 32])),
+        ping_in(&mut r, addr(1), &ticket_ping(&a, &[0; 32]), &a.token),
         Some(addr(1))
     );
 }

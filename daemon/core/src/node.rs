@@ -765,6 +765,12 @@ impl Node {
                 }
                 Inbound::Nothing
             }
+            Ok(RelayFrame::Challenge { tx, cookie }) => {
+                if let Some(r) = self.relays.by_server_mut(from) {
+                    r.handle_challenge(from, tx, cookie);
+                }
+                Inbound::Nothing
+            }
             Ok(RelayFrame::Deliver { payload }) => match classify(payload) {
                 DatagramKind::WireGuard(_) => self.handle_wireguard(now, from, true, payload, out),
                 DatagramKind::Disco => {

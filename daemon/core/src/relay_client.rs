@@ -1,6 +1,7 @@
 //! This node's side of the coordinator's relay: where it is, the token that lets us use it, and
-//! the pings that register our address with it, keep our NAT mapping to it open and measure its
-//! round-trip time.
+//! the pings that register our address with it (answering its challenge with a proof keyed by
+//! the token, which itself never leaves this host), keep our NAT mapping to it open and measure
+//! its round-trip time.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -24,6 +25,8 @@ pub struct RelayClient {
     counter: u64,
     /// The ping in flight: its tx and when it left.
     outstanding: Option<([u8; 8], Instant)>,
+    /// The relay's challenge to our ping, to answer with a Register.
+    challenged: Option<([u8; 8], relay::Cookie)>,
     last_pong: Option<Instant>,
     rtt: Option<Duration>,
     created: Instant,
@@ -43,6 +46,7 @@ impl RelayClient {
             due: Some(now),
             counter: 0,
             outstanding: None,
+            challenged: None,
             last_pong: None,
             rtt: None,
             created: now,
@@ -94,8 +98,13 @@ impl RelayClient {
         }
     }
 
-    /// The due ping, into `out`.
+    /// The due ping or register, into `out`.
     pub fn poll_transmit(&mut self, out: &mut [u8]) -> Option<usize> {
+        if out.len() >= relay::REGISTER_LEN {
+            if let Some((tx, cookie)) = self.challenged.take() {
+                return Some(relay::write_register(out, &self.token, tx, &cookie));
+            }
+        }
         let needs = relay::PING_LEN + self.ticket.as_ref().map_or(0, Vec::len);
         if out.len() < needs {
             return None;
@@ -124,6 +133,24 @@ impl RelayClient {
         }
     }
 
+    /// The relay does not know our address as ours yet: it asks us to prove the token. Only a
+    /// challenge to our ping in flight, from the relay, is answered (so a stranger cannot make
+    /// us send registers).
+    pub fn handle_challenge(
+        &mut self,
+        from: SocketAddr,
+        tx: [u8; 8],
+        cookie: relay::Cookie,
+    ) -> bool {
+        match self.outstanding {
+            Some((sent_tx, _)) if sent_tx == tx && from == self.server => {
+                self.challenged = Some((tx, cookie));
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Our addresses changed: register the new one with the relay now.
     pub fn handle_network_change(&mut self, now: Instant) {
         self.due = Some(now);
@@ -146,7 +173,7 @@ mod tests {
         let Ok(RelayFrame::Ping { token, tx }) = parse(&out[..n]) else {
             panic!("not a ping")
         };
-        assert_eq!(token, [4; 16]);
+        assert_eq!(token, relay::token_id(&[4; 16]));
         c.handle_timeout(t0 + Duration::from_secs(1));
         assert!(c.poll_transmit(&mut out).is_none(), "one per interval");
         assert!(!c.is_alive(t0));
@@ -185,13 +212,52 @@ fn a_ticket_rides_in_every_ping_once_set() {
     let Ok(RelayFrame::TicketPing { token, ticket, .. }) = parse(&out[..n]) else {
         panic!("not a ticket ping")
     };
-    assert_eq!((token, ticket), ([4; 16], &b"sealed"[..]));
+    assert_eq!((token, ticket), (relay::token_id(&[4; 16]), &b"sealed"[..]));
     c.handle_timeout(t0 + PING_INTERVAL);
     let n = c.poll_transmit(&mut out).unwrap();
     assert!(matches!(
         parse(&out[..n]),
         Ok(RelayFrame::TicketPing { .. })
     ));
+}
+
+#[test]
+fn the_relays_challenge_to_our_ping_is_answered_with_a_proof_no_one_elses() {
+    use warren_proto::relay::{parse, proof_holds, RelayFrame};
+    let t0 = Instant::now();
+    let server: SocketAddr = "203.0.113.1:7446".parse().unwrap();
+    let mut c = RelayClient::new(t0, server, [4; 16]);
+    let mut out = [0u8; 64];
+    let n = c.poll_transmit(&mut out).unwrap();
+    let Ok(RelayFrame::Ping { tx, .. }) = parse(&out[..n]) else {
+        panic!("a ping")
+    };
+    let stranger: SocketAddr = "198.51.100.9:7446".parse().unwrap();
+    assert!(!c.handle_challenge(stranger, tx, [1; 16]));
+    assert!(
+        !c.handle_challenge(server, [9; 8], [1; 16]),
+        "not our ping's"
+    );
+    assert!(c.poll_transmit(&mut out).is_none());
+    assert!(c.handle_challenge(server, tx, [1; 16]));
+    let n = c.poll_transmit(&mut out).expect("the register at once");
+    let Ok(RelayFrame::Register {
+        tx: rtx,
+        cookie,
+        proof,
+        ..
+    }) = parse(&out[..n])
+    else {
+        panic!("a register: {:?}", parse(&out[..n]))
+    };
+    assert_eq!((rtx, cookie), (tx, [1; 16]));
+    assert!(proof_holds(&[4; 16], tx, &cookie, &proof));
+    assert!(
+        c.poll_transmit(&mut out).is_none(),
+        "one register per challenge"
+    );
+    // The pong to the register proves the relay alive as a pong to the ping would.
+    assert!(c.handle_pong(t0, server, tx));
 }
 
 #[test]
