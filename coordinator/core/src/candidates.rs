@@ -26,6 +26,35 @@ pub fn public_candidate(a: Option<SocketAddr>) -> Option<SocketAddr> {
     a.filter(|a| a.port() != 0 && probeable(a.ip()))
 }
 
+/// A reflexive address or port mapping the coordinator vouches for: its IP is one the
+/// coordinator saw the member come from (`seen`: its control connection, or its recent STUN
+/// requests). So the NAT kind a member claims can only ever make its peers probe or sweep
+/// ports of the member's own public address.
+pub fn vouched_public(a: Option<SocketAddr>, seen: impl Fn(IpAddr) -> bool) -> Option<SocketAddr> {
+    public_candidate(a).filter(|a| seen(a.ip()))
+}
+
+/// The LAN candidates passed on: as [`lan_candidates`], and an IPv4 address outside the
+/// private, shared and link-local ranges only when the coordinator saw the member come from
+/// it (a host with a public address on its interface). IPv6 addresses cannot be checked so
+/// (a host connected over IPv4 has global IPv6 addresses nobody vouches for, and they are its
+/// best direct paths); each peer's probes to them stay bounded by the candidate cap and the
+/// probe schedule.
+pub fn vouched_lan(list: Vec<SocketAddr>, seen: impl Fn(IpAddr) -> bool) -> Vec<SocketAddr> {
+    let mut list = lan_candidates(list);
+    list.retain(|a| match a.ip() {
+        IpAddr::V4(v4) => v4.is_private() || v4.is_link_local() || shared_v4(v4) || seen(a.ip()),
+        IpAddr::V6(_) => true,
+    });
+    list
+}
+
+/// RFC 6598's shared space (carrier-grade NAT), where many home routers' WAN sides live.
+fn shared_v4(ip: std::net::Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    a == 100 && (64..128).contains(&b)
+}
+
 fn probeable(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -89,6 +118,31 @@ mod tests {
             .all(|a| !a.ip().is_loopback() && !a.ip().is_multicast()));
         assert_eq!(public_candidate(Some("0.0.0.0:1".parse().unwrap())), None);
         assert!(public_candidate(Some("203.0.113.5:1".parse().unwrap())).is_some());
+    }
+
+    #[test]
+    fn only_addresses_the_coordinator_saw_are_vouched_for() {
+        let member: IpAddr = "198.51.100.7".parse().unwrap();
+        let seen = |ip: IpAddr| ip == member;
+        let victim: SocketAddr = "192.0.2.80:53".parse().unwrap();
+        let own: SocketAddr = "198.51.100.7:41820".parse().unwrap();
+        assert_eq!(vouched_public(Some(victim), seen), None);
+        assert_eq!(vouched_public(Some(own), seen), Some(own));
+        let lan: Vec<SocketAddr> = [
+            "192.168.1.5:41820",
+            "10.0.0.2:41820",
+            "100.70.1.2:41820",
+            "169.254.3.4:41820",
+            "192.0.2.80:53",
+            "198.51.100.7:41820",
+            "[2001:db8::5]:41820",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+        let kept = vouched_lan(lan.clone(), seen);
+        assert!(!kept.contains(&victim), "{kept:?}");
+        assert_eq!(kept.len(), lan.len() - 1, "{kept:?}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod ratelimit;
 pub mod records;
 pub mod registry;
 pub mod relay;
+pub mod seen_sources;
 
 #[cfg(test)]
 mod testutil;
