@@ -17,10 +17,15 @@ pub async fn write_quic_frame(send: &mut quinn::SendStream, payload: &[u8]) -> R
 }
 
 pub async fn read_quic_frame(recv: &mut quinn::RecvStream) -> Result<Vec<u8>> {
+    read_quic_frame_max(recv, MAX_FRAME).await
+}
+
+/// A frame of at most `max` bytes (a peer not yet authenticated gets little room).
+pub async fn read_quic_frame_max(recv: &mut quinn::RecvStream, max: usize) -> Result<Vec<u8>> {
     let mut len = [0u8; 4];
     recv.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len) as usize;
-    ensure!(len <= MAX_FRAME, "control frame of {len} bytes");
+    ensure!(len <= max.min(MAX_FRAME), "control frame of {len} bytes");
     let mut buf = vec![0u8; len];
     recv.read_exact(&mut buf).await?;
     Ok(buf)
@@ -34,8 +39,13 @@ pub enum FrameReader {
 
 impl FrameReader {
     pub async fn read_frame(&mut self) -> Result<Vec<u8>> {
+        self.read_frame_max(MAX_FRAME).await
+    }
+
+    /// A frame of at most `max` bytes (over TCP the reader task enforces its own limit).
+    pub async fn read_frame_max(&mut self, max: usize) -> Result<Vec<u8>> {
         match self {
-            FrameReader::Quic(recv) => read_quic_frame(recv).await,
+            FrameReader::Quic(recv) => read_quic_frame_max(recv, max).await,
             FrameReader::Tcp(frames) => frames
                 .recv()
                 .await
