@@ -3,6 +3,7 @@
 
 mod hub;
 mod link;
+mod outbox;
 mod owner;
 mod published;
 mod quic;

@@ -3,6 +3,7 @@
 
 use crate::hub::{error_code, unix_now, Hub};
 use crate::link::{FrameReader, Link};
+use crate::outbox::{outbox, Next, OutboxTx};
 use crate::relay::{Membership, RelayHandle, RelayLease};
 use crate::relay_tickets::ExternalRelay;
 use anyhow::{Context, Result};
@@ -10,7 +11,6 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::mpsc;
 use warren_coordinator_core::InviteGrant;
 use warren_proto::control::auth::ServerHandshake;
 use warren_proto::control::msg::RelayOffer;
@@ -37,6 +37,10 @@ pub struct Server {
     pub hub: Mutex<Hub>,
     /// The hub's generation counter, readable without its lock (see [`Membership`]).
     generation: Arc<AtomicU64>,
+    /// Messages a session's queue holds before its daemon counts as not reading.
+    pub outbox_capacity: usize,
+    /// Sessions ended because their daemon did not read (since start).
+    pub slow_readers: AtomicU64,
 }
 
 impl Server {
@@ -54,6 +58,8 @@ impl Server {
             published: None,
             generation: hub.generation_counter(),
             hub: Mutex::new(hub),
+            outbox_capacity: warren_coordinator_core::outbox::DEFAULT_CAPACITY,
+            slow_readers: AtomicU64::new(0),
         }
     }
 
@@ -152,19 +158,30 @@ pub async fn session(link: Link, server: &Server) -> Result<()> {
     // address its control connection comes from, with its UDP port. Right for public hosts and
     // for NATs that keep ports.
     let reflexive_guess = SocketAddr::new(remote.ip(), hello.udp_port);
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = outbox(server.outbox_capacity);
     let offer = answer.as_ref().ok().and_then(|w| w.relay.as_ref());
     let session = online(server, node, &hello, reflexive_guess, offer, tx);
 
+    let overflow = rx.overflow_watch();
     let writer = tokio::spawn(async move {
-        while let Some(msg) = rx.recv().await {
+        while let Next::Msg(msg) = rx.next().await {
             let bytes = serde_json::to_vec(&msg).expect("serializable");
             if send.write_frame(&bytes).await.is_err() {
                 break;
             }
         }
     });
-    let result = requests(server, node, remote, &mut reader).await;
+    let result = tokio::select! {
+        r = requests(server, node, remote, &mut reader) => r,
+        () = overflow.overflowed() => {
+            let n = server.slow_readers.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::warn!(
+                node = %node, %remote, disconnected_so_far = n,
+                "disconnecting a daemon that does not read what it is sent"
+            );
+            Err(anyhow::anyhow!("the daemon read too slowly: its queue overflowed"))
+        }
+    };
     writer.abort();
     let mut hub = server.hub();
     if hub.go_offline(&node, session) {
@@ -187,7 +204,7 @@ fn online(
     hello: &Hello,
     reflexive_guess: SocketAddr,
     relay: Option<&RelayOffer>,
-    tx: mpsc::UnboundedSender<ServerMsg>,
+    tx: OutboxTx,
 ) -> u64 {
     let mut hub = server.hub();
     let session = hub.go_online(node, tx, hello.lan_endpoints.clone(), Some(reflexive_guess));
@@ -538,10 +555,11 @@ fn membership(
 mod tests {
     use super::*;
     use crate::hub::Hub;
+    use crate::outbox::{outbox, OutboxRx};
     use crate::store::Store;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
-    use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+    use warren_coordinator_core::outbox::DEFAULT_CAPACITY;
     use warren_coordinator_core::{HashParams, Registry, RegistryConfig};
     use warren_proto::invite::parse_secret;
 
@@ -558,7 +576,7 @@ mod tests {
 
     /// alice created "net" and bob joined it; carol is registered but in no network. All three
     /// are online; returns their inboxes in that order.
-    fn setup(dir: &std::path::Path) -> (Server, Vec<UnboundedReceiver<ServerMsg>>) {
+    fn setup(dir: &std::path::Path) -> (Server, Vec<OutboxRx>) {
         let config = RegistryConfig {
             hash_params: HashParams::new(HashParams::MIN_M_COST, 1, 1, None).unwrap(),
             ..Default::default()
@@ -569,7 +587,7 @@ mod tests {
             let k = key(i as u32);
             let c = hub.registry.register_node(k, name, None, 1).unwrap();
             hub.persist(&c).unwrap();
-            let (tx, rx) = unbounded_channel();
+            let (tx, rx) = outbox(DEFAULT_CAPACITY);
             hub.go_online(k, tx, vec![], None);
             inboxes.push(rx);
         }
@@ -584,15 +602,15 @@ mod tests {
     }
 
     /// Everything pushed to an inbox but the network lists (see `owner_controls_…`).
-    fn drain(rx: &mut UnboundedReceiver<ServerMsg>) -> Vec<ServerMsg> {
+    fn drain(rx: &mut OutboxRx) -> Vec<ServerMsg> {
         drain_all(rx)
             .into_iter()
             .filter(|m| !matches!(m, ServerMsg::Networks { .. }))
             .collect()
     }
 
-    fn drain_all(rx: &mut UnboundedReceiver<ServerMsg>) -> Vec<ServerMsg> {
-        std::iter::from_fn(|| rx.try_recv().ok()).collect()
+    fn drain_all(rx: &mut OutboxRx) -> Vec<ServerMsg> {
+        std::iter::from_fn(|| rx.try_recv()).collect()
     }
 
     /// The last network list pushed: (networks, waiting, note).
@@ -759,7 +777,7 @@ mod tests {
         let claim = Ipv4Addr::new(100, 100, 0, 9);
         let alice_hello = hello("alice", Some(claim));
         assert_eq!(welcomed_at(&server, alice, &alice_hello), claim);
-        let (tx, _alice_inbox) = unbounded_channel();
+        let (tx, _alice_inbox) = outbox(DEFAULT_CAPACITY);
         online(&server, alice, &alice_hello, remote(1), None, tx);
         let got = drain(&mut inbox[1]);
         assert!(
@@ -843,6 +861,138 @@ mod tests {
             "{heard} of 50 updates reached alice"
         );
         let _ = alice;
+    }
+
+    /// A daemon at the end of an in-memory link: it completes the handshake as `name` with
+    /// `secret`, and returns (its key, the frames it may send, the frames it was sent).
+    async fn connect(
+        server: &Arc<Server>,
+        secret: [u8; 32],
+        name: &str,
+    ) -> (
+        NodeKey,
+        tokio::sync::mpsc::Sender<Vec<u8>>,
+        tokio::sync::mpsc::Receiver<Vec<u8>>,
+        tokio::task::JoinHandle<Result<()>>,
+    ) {
+        use warren_proto::control::auth::{public_key, ClientHandshake};
+        let (to_server, frames_in) = tokio::sync::mpsc::channel(64);
+        // One frame of room on the way out: a daemon that stops reading stops the writer at
+        // once, as a full socket buffer would, only sooner.
+        let (frames_out, from_server) = tokio::sync::mpsc::channel(1);
+        let binding = [3u8; warren_proto::control::auth::BINDING_LEN];
+        let link = Link {
+            transport: warren_proto::api::ControlTransport::Tcp,
+            remote: remote(77),
+            binding,
+            reader: FrameReader::Tcp(frames_in),
+            writer: crate::link::FrameWriter::Tcp(frames_out),
+            _io: None,
+        };
+        let hello = serde_json::to_vec(&hello(name, None)).unwrap();
+        let (hs, first) =
+            ClientHandshake::start(&secret, &public_key(&server.secret), &binding, &hello).unwrap();
+        let task = tokio::spawn({
+            let server = server.clone();
+            async move { session(link, &server).await }
+        });
+        to_server.send(first).await.unwrap();
+        let mut from_server = from_server;
+        let reply = from_server.recv().await.unwrap();
+        let welcome: Welcome = serde_json::from_slice(&hs.finish(&reply).unwrap()).unwrap();
+        assert_eq!(welcome.v, CONTROL_VERSION);
+        let node = warren_proto::key::public_key(&secret);
+        (node, to_server, from_server, task)
+    }
+
+    async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+        for _ in 0..500 {
+            if cond() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("timed out waiting until {what}");
+    }
+
+    /// A member that joined and then never reads: its peers' churn only refreshes what waits
+    /// for it (the queue stays within its bound), the replies it provokes overflow it, and then
+    /// it is disconnected while the others carry on.
+    #[tokio::test]
+    async fn a_daemon_that_never_reads_is_disconnected_and_the_others_keep_working() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut server, mut inbox) = setup(tmp.path());
+        server.outbox_capacity = 16;
+        let server = Arc::new(server);
+        let (mallory, to_server, _unread, task) = connect(&server, [9; 32], "mallory").await;
+        let frame = |m: &ClientMsg| serde_json::to_vec(m).unwrap();
+        let join = ClientMsg::JoinNetwork {
+            id: 1,
+            name: "net".into(),
+            password: "pw".into(),
+        };
+        to_server.send(frame(&join)).await.unwrap();
+        until("mallory is a member", || {
+            server.hub().registry.is_member(&mallory, "net")
+        })
+        .await;
+
+        // Bob leaves and joins 100 times: each time mallory is sent bob's removal, his record
+        // and a call: far more than 16 messages, all about bob.
+        let bob = key(BOB);
+        for round in 0..100u8 {
+            let leave = ClientMsg::LeaveNetwork {
+                id: 1,
+                name: "net".into(),
+            };
+            handle(&server, bob, remote(round), leave).await;
+            let rejoin = ClientMsg::JoinNetwork {
+                id: 2,
+                name: "net".into(),
+                password: "pw".into(),
+            };
+            handle(&server, bob, remote(round), rejoin).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!task.is_finished(), "churn alone overflowed the queue");
+        assert_eq!(server.slow_readers.load(Ordering::Relaxed), 0);
+
+        // Replies cannot replace each other: 40 of them overflow it.
+        for id in 10..50 {
+            let list = ClientMsg::ListInvites {
+                id,
+                network: "net".into(),
+            };
+            if to_server.send(frame(&list)).await.is_err() {
+                break;
+            }
+        }
+        let ended = tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("the session ended")
+            .unwrap();
+        let why = format!("{:#}", ended.unwrap_err());
+        assert!(why.contains("read too slowly"), "{why}");
+        assert_eq!(server.slow_readers.load(Ordering::Relaxed), 1);
+
+        // The others: alice hears mallory went offline and is still served.
+        assert!(!server.hub().online.contains_key(&mallory));
+        let got = drain(&mut inbox[0]);
+        assert!(
+            got.iter().any(
+                |m| matches!(m, ServerMsg::PeerUpsert { peer } if peer.key == mallory && !peer.online)
+            ),
+            "{got:?}"
+        );
+        let list = ClientMsg::ListInvites {
+            id: 99,
+            network: "net".into(),
+        };
+        handle(&server, key(ALICE), remote(1), list).await;
+        assert!(matches!(
+            drain(&mut inbox[0]).as_slice(),
+            [ServerMsg::Invites { id: 99, .. }]
+        ));
     }
 
     fn remote(last: u8) -> SocketAddr {

@@ -12,6 +12,7 @@ pub mod candidates;
 pub mod invite;
 pub mod lease;
 pub mod name;
+pub mod outbox;
 pub mod password;
 pub mod ratelimit;
 pub mod records;
