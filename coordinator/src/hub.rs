@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use warren_coordinator_core::candidates::EndpointLimiter;
-use warren_coordinator_core::{Change, JoinLimiter, RateLimitConfig, Registry, RegistryError};
+use warren_coordinator_core::{
+    Change, JoinLimiter, PasswordLimiter, RateLimitConfig, Registry, RegistryError,
+};
 use warren_proto::control::msg::{ErrorCode, NatKind, PeerInfo, ServerMsg};
 use warren_proto::key::NodeKey;
 
@@ -42,6 +44,8 @@ pub struct Hub {
     pub store: Store,
     pub online: HashMap<NodeKey, Online>,
     pub limiter: JoinLimiter,
+    /// Password attempts per network and overall (each one costs an Argon2 run).
+    pub passwords: PasswordLimiter,
     next_session: u64,
     /// Bumped with every persisted change, under the hub lock: the relay reads it without
     /// the lock to know when its cached "do these two share a network?" answers are stale.
@@ -91,6 +95,7 @@ impl Hub {
             store,
             online: HashMap::new(),
             limiter: JoinLimiter::new(RateLimitConfig::default()),
+            passwords: PasswordLimiter::default(),
             next_session: 1,
             generation: Arc::new(AtomicU64::new(0)),
         }
@@ -121,6 +126,14 @@ impl Hub {
         self.limiter
             .handle_attempt(source, unix_now_ms())
             .map_err(|_| "too many join attempts from this address; wait a minute".to_string())
+    }
+
+    /// One password attempt (a join, a new network, a new password) from `source` at
+    /// `network`: within the per-source, per-network and overall limits, or why not.
+    pub fn check_password_rate(&mut self, source: IpAddr, network: &str) -> Result<(), String> {
+        self.passwords
+            .attempt(&mut self.limiter, source, network, unix_now_ms())
+            .map_err(|e| e.to_string())
     }
 
     /// Marks `key` online; returns the session number that `go_offline` must present.

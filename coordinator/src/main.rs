@@ -5,6 +5,7 @@ mod hub;
 mod link;
 mod outbox;
 mod owner;
+mod passwords;
 mod published;
 mod quic;
 mod relay;

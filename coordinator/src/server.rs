@@ -41,6 +41,8 @@ pub struct Server {
     pub outbox_capacity: usize,
     /// Sessions ended because their daemon did not read (since start).
     pub slow_readers: AtomicU64,
+    /// The blocking threads Argon2 may use at once ([`crate::passwords`]).
+    pub hashers: tokio::sync::Semaphore,
 }
 
 impl Server {
@@ -60,6 +62,7 @@ impl Server {
             hub: Mutex::new(hub),
             outbox_capacity: warren_coordinator_core::outbox::DEFAULT_CAPACITY,
             slow_readers: AtomicU64::new(0),
+            hashers: tokio::sync::Semaphore::new(crate::passwords::HASHERS),
         }
     }
 
@@ -324,36 +327,31 @@ async fn requests(
 async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientMsg) {
     let (id, outcome) = match msg {
         ClientMsg::CreateNetwork { id, name, password } => {
-            let mut salt = [0u8; 16];
-            if let Err(e) = getrandom::getrandom(&mut salt) {
-                // A fixed salt would make this password's hash precomputable: refuse.
-                tracing::error!("no randomness for a password salt: {e}");
-                server.hub().send(
-                    &node,
-                    ServerMsg::Error {
-                        id,
-                        code: ErrorCode::Internal,
-                        message: "the coordinator could not create the network (no random \
-                                  numbers); try again"
-                            .into(),
-                    },
-                );
+            let Some(salt) = salt(server, node, id) else {
                 return;
-            }
-            (
-                id,
-                membership(server, node, Some(remote), |hub| {
-                    hub.registry
-                        .create_network(node, &name, &password, &salt, unix_now())
-                }),
-            )
+            };
+            let created = crate::passwords::create(server, node, remote, name, password, salt);
+            (id, created.await)
         }
         ClientMsg::JoinNetwork { id, name, password } => {
-            let joined = membership(server, node, Some(remote), |hub| {
-                hub.registry
-                    .join_network(node, &name, &password, unix_now())
-            });
+            let joined = crate::passwords::join(server, node, remote, &name, password).await;
             return join_answered(server, node, id, &name, joined);
+        }
+        ClientMsg::SetPassword {
+            id,
+            network,
+            password,
+        } => {
+            let Some(salt) = salt(server, node, id) else {
+                return;
+            };
+            let reply =
+                match crate::passwords::set(server, node, remote, network, password, salt).await {
+                    Ok(_) => ServerMsg::Ok { id },
+                    Err((code, message)) => ServerMsg::Error { id, code, message },
+                };
+            server.hub().send(&node, reply);
+            return;
         }
         ClientMsg::JoinInvite {
             id,
@@ -373,7 +371,6 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
         msg @ (ClientMsg::ListInvites { .. }
         | ClientMsg::RevokeInvite { .. }
         | ClientMsg::RenameNetwork { .. }
-        | ClientMsg::SetPassword { .. }
         | ClientMsg::LockNetwork { .. }
         | ClientMsg::AnswerRequest { .. }
         | ClientMsg::RemoveMember { .. }
@@ -445,6 +442,29 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
     // After the reply, which older daemons read as "add this network to the list": the
     // pushed list is the coordinator's and wins.
     crate::owner::push_networks(&hub, &node, None);
+}
+
+/// 16 random bytes for a password salt, or `None` after telling the node that there are none
+/// (a fixed salt would make the password's hash precomputable).
+fn salt(server: &Server, node: NodeKey, id: u64) -> Option<[u8; 16]> {
+    let mut salt = [0u8; 16];
+    match getrandom::getrandom(&mut salt) {
+        Ok(()) => Some(salt),
+        Err(e) => {
+            tracing::error!("no randomness for a password salt: {e}");
+            server.hub().send(
+                &node,
+                ServerMsg::Error {
+                    id,
+                    code: ErrorCode::Internal,
+                    message: "the coordinator has no random numbers for the password right \
+                              now; try again"
+                        .into(),
+                },
+            );
+            None
+        }
+    }
 }
 
 /// Asks `target` to move off `ip` when `reporter` may ask it (`Registry::clash_report`);
@@ -523,9 +543,9 @@ pub(crate) fn storage_failed(e: anyhow::Error) -> (ErrorCode, String) {
 }
 
 /// Runs a membership operation, persists it, and pushes the peers it gained or lost.
-/// Password- and invite-checking operations pass their source address for the per-source rate
-/// limit.
-fn membership(
+/// Invite-checking operations pass their source address for the per-source rate limit
+/// (password ones are limited in [`crate::passwords`]).
+pub(crate) fn membership(
     server: &Server,
     node: NodeKey,
     rate_limited: Option<SocketAddr>,
@@ -993,6 +1013,143 @@ mod tests {
             drain(&mut inbox[0]).as_slice(),
             [ServerMsg::Invites { id: 99, .. }]
         ));
+    }
+
+    /// While Argon2 checks one host's password (made deliberately slow here), another
+    /// session's request is answered at once: the check holds no lock.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_password_check_does_not_hold_up_other_sessions() {
+        use warren_coordinator_core::password::hash_password;
+        let tmp = tempfile::tempdir().unwrap();
+        let (server, mut inbox) = setup(tmp.path());
+        let (alice, carol) = (key(ALICE), key(CAROL));
+        let slow = HashParams::new(64 * 1024, 8, 1, None).unwrap();
+        let t = std::time::Instant::now();
+        let phc = hash_password(&slow, "right", &[1; 16]).unwrap();
+        let cost = t.elapsed();
+        {
+            let mut hub = server.hub();
+            let c = hub
+                .registry
+                .create_network_hashed(alice, "slow", phc, 1)
+                .unwrap();
+            hub.persist(&c).unwrap();
+        }
+        let server = Arc::new(server);
+        let guess = tokio::spawn({
+            let server = server.clone();
+            async move {
+                let join = ClientMsg::JoinNetwork {
+                    id: 1,
+                    name: "slow".into(),
+                    password: "wrong".into(),
+                };
+                handle(&server, carol, remote(3), join).await
+            }
+        });
+        tokio::time::sleep(cost / 10).await;
+        let t = std::time::Instant::now();
+        let list = ClientMsg::ListInvites {
+            id: 2,
+            network: "net".into(),
+        };
+        handle(&server, alice, remote(1), list).await;
+        let served = t.elapsed();
+        assert!(
+            served < cost / 4,
+            "served in {served:?} while a hash takes {cost:?}"
+        );
+        assert!(
+            !guess.is_finished(),
+            "the guess ended first (a hash takes {cost:?}): the test proves nothing"
+        );
+        assert!(matches!(
+            drain(&mut inbox[0]).as_slice(),
+            [ServerMsg::Invites { id: 2, .. }]
+        ));
+        guess.await.unwrap();
+        let (code, message) = error_of(&drain(&mut inbox[2]), 1);
+        assert_eq!(
+            (code, message.as_str()),
+            (ErrorCode::WrongPassword, "wrong password for network slow")
+        );
+    }
+
+    /// Guesses at one network from many addresses, and password requests of any kind over
+    /// the whole coordinator, are limited, and the user is told which limit and how long.
+    #[tokio::test]
+    async fn password_attempts_are_limited_per_network_and_overall() {
+        use warren_coordinator_core::ratelimit::{GLOBAL, PER_NETWORK};
+        use warren_coordinator_core::{PasswordLimiter, RateLimitConfig};
+        let tmp = tempfile::tempdir().unwrap();
+        let (server, mut inbox) = setup(tmp.path());
+        let carol = key(CAROL);
+        let guess = |id| ClientMsg::JoinNetwork {
+            id,
+            name: "NET".into(),
+            password: format!("guess{id}"),
+        };
+        for id in 0..PER_NETWORK.burst as u64 {
+            handle(&server, carol, remote(100 + id as u8), guess(id)).await;
+            assert_eq!(
+                error_of(&drain(&mut inbox[2]), id).0,
+                ErrorCode::WrongPassword
+            );
+        }
+        handle(&server, carol, remote(99), guess(50)).await;
+        let (code, message) = error_of(&drain(&mut inbox[2]), 50);
+        assert_eq!(code, ErrorCode::RateLimited);
+        assert_eq!(
+            message,
+            "too many password attempts for network net in the last minute: try again in 6 s"
+        );
+        // Another network is not affected, and neither is the right password elsewhere.
+        let create = ClientMsg::CreateNetwork {
+            id: 51,
+            name: "other".into(),
+            password: "pw".into(),
+        };
+        handle(&server, carol, remote(99), create).await;
+        assert_eq!(drain(&mut inbox[2]), [ServerMsg::Ok { id: 51 }]);
+
+        // Overall: three attempts a minute here, whatever the address or network.
+        server.hub().passwords = PasswordLimiter::new(
+            PER_NETWORK,
+            RateLimitConfig {
+                interval_ms: 60_000,
+                burst: 3,
+                ..GLOBAL
+            },
+        );
+        let set = |id, network: &str| ClientMsg::SetPassword {
+            id,
+            network: network.into(),
+            password: "new".into(),
+        };
+        handle(&server, carol, remote(98), set(60, "other")).await;
+        handle(&server, key(ALICE), remote(97), set(61, "net")).await;
+        let create = |id| ClientMsg::CreateNetwork {
+            id,
+            name: format!("n{id}"),
+            password: "pw".into(),
+        };
+        handle(&server, key(BOB), remote(96), create(62)).await;
+        handle(&server, key(BOB), remote(95), create(63)).await;
+        assert!(drain(&mut inbox[2]).contains(&ServerMsg::Ok { id: 60 }));
+        assert!(drain(&mut inbox[0]).contains(&ServerMsg::Ok { id: 61 }));
+        let bob = drain(&mut inbox[1]);
+        assert_eq!(bob[0], ServerMsg::Ok { id: 62 });
+        let (code, message) = error_of(&bob[1..], 63);
+        assert_eq!(code, ErrorCode::RateLimited);
+        assert_eq!(
+            message,
+            "the coordinator is checking too many passwords at the moment: try again in 60 s"
+        );
+        assert!(!server
+            .hub()
+            .registry
+            .networks_of(&key(BOB))
+            .contains(&"n63".to_string()));
     }
 
     fn remote(last: u8) -> SocketAddr {

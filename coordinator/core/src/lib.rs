@@ -25,7 +25,10 @@ mod testutil;
 pub use invite::{InviteProblem, SecretHash};
 pub use lease::{ClaimRefused, Lease, LeaseError, LeasePool, LEASE_TTL};
 pub use password::{HashParams, DEFAULT_HASH_PARAMS};
-pub use ratelimit::{ClashLimiter, JoinLimiter, RateLimitConfig, RateLimited, CLASH_INTERVAL};
+pub use ratelimit::{
+    AttemptRefused, ClashLimiter, JoinLimiter, PasswordLimiter, RateLimitConfig, RateLimited,
+    CLASH_INTERVAL,
+};
 pub use records::{
     BanRecord, Change, InviteRecord, JoinRequestRecord, LeaseRecord, Membership, NetworkRecord,
     NodeRecord, Snapshot,

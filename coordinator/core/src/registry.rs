@@ -371,6 +371,10 @@ impl Registry {
 
     /// Creates network `name` (normalised) with `password`, hashed with Argon2id and `salt`
     /// (16 random bytes from the caller). The owner becomes its first member.
+    ///
+    /// This is [`Registry::check_create`], [`Registry::hash_new_password`] and
+    /// [`Registry::create_network_hashed`] in one; a shell that must not hold its state lock
+    /// while Argon2 runs calls them one by one.
     pub fn create_network(
         &mut self,
         owner: NodeKey,
@@ -379,6 +383,19 @@ impl Registry {
         salt: &[u8; 16],
         now: u64,
     ) -> Result<Vec<Change>, RegistryError> {
+        self.check_create(owner, name, password)?;
+        let password_hash = Self::hash_new_password(&self.hash_params, password, salt)?;
+        self.create_network_hashed(owner, name, password_hash, now)
+    }
+
+    /// Would [`Registry::create_network`] succeed (before the hashing)? Returns the
+    /// normalised name.
+    pub fn check_create(
+        &self,
+        owner: NodeKey,
+        name: &str,
+        password: &str,
+    ) -> Result<String, RegistryError> {
         let name = name_arg(NameKind::Network, name)?;
         if !self.nodes.contains_key(&owner) {
             return Err(RegistryError::UnknownNode(owner));
@@ -389,7 +406,44 @@ impl Registry {
         if self.networks.contains_key(&name) {
             return Err(RegistryError::NetworkExists(name));
         }
-        let password_hash = hash_password(&self.hash_params, password, salt)?;
+        Ok(name)
+    }
+
+    /// The Argon2id costs new passwords are hashed with.
+    pub fn hash_params(&self) -> &HashParams {
+        &self.hash_params
+    }
+
+    /// Hashes a new network password (tens of milliseconds with the default costs; it
+    /// touches no registry state, so it can run anywhere).
+    pub fn hash_new_password(
+        params: &HashParams,
+        password: &str,
+        salt: &[u8; 16],
+    ) -> Result<String, RegistryError> {
+        if password.is_empty() {
+            return Err(RegistryError::EmptyPassword);
+        }
+        Ok(hash_password(params, password, salt)?)
+    }
+
+    /// The end of [`Registry::create_network`], with the hash made; everything is checked
+    /// again, since the registry may have changed while the hash was made.
+    pub fn create_network_hashed(
+        &mut self,
+        owner: NodeKey,
+        name: &str,
+        password_hash: String,
+        now: u64,
+    ) -> Result<Vec<Change>, RegistryError> {
+        let name = name_arg(NameKind::Network, name)?;
+        if !self.nodes.contains_key(&owner) {
+            return Err(RegistryError::UnknownNode(owner));
+        }
+        if self.networks.contains_key(&name) {
+            return Err(RegistryError::NetworkExists(name));
+        }
+        check_phc(&password_hash)?;
         let network = Network::new(password_hash, owner, now, false);
         let record = network.record(&name);
         self.networks.insert(name.clone(), network);
@@ -413,6 +467,15 @@ impl Registry {
         password: &str,
         now: u64,
     ) -> Result<Vec<Change>, RegistryError> {
+        let phc = self.hash_to_verify(node, name)?;
+        let right = verify_password(&phc, password)?;
+        self.join_verified(node, name, &phc, right, now)
+    }
+
+    /// The first step of [`Registry::join_network`] for a shell that runs Argon2 without its
+    /// state lock: the checks that need no password (name, node, network, ban), and the
+    /// stored hash to verify the password against ([`crate::password::verify_password`]).
+    pub fn hash_to_verify(&self, node: NodeKey, name: &str) -> Result<String, RegistryError> {
         let name = name_arg(NameKind::Network, name)?;
         if !self.nodes.contains_key(&node) {
             return Err(RegistryError::UnknownNode(node));
@@ -423,7 +486,24 @@ impl Registry {
         if network.bans.contains_key(&node) {
             return Err(RegistryError::Banned(name));
         }
-        if !verify_password(&network.password_hash, password)? {
+        Ok(network.password_hash.clone())
+    }
+
+    /// The last step: `right` is whether the password matched `verified`, the hash
+    /// [`Registry::hash_to_verify`] gave. Everything is checked again, since the registry may
+    /// have changed meanwhile; a password checked against a hash that has since been replaced
+    /// is a wrong password now.
+    pub fn join_verified(
+        &mut self,
+        node: NodeKey,
+        name: &str,
+        verified: &str,
+        right: bool,
+        now: u64,
+    ) -> Result<Vec<Change>, RegistryError> {
+        let phc = self.hash_to_verify(node, name)?;
+        let name = name_arg(NameKind::Network, name)?;
+        if !right || phc != verified {
             return Err(RegistryError::WrongPassword(name));
         }
         self.admit(node, &name, now)
