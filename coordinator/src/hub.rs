@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use warren_coordinator_core::candidates::EndpointLimiter;
 use warren_coordinator_core::{
-    Change, JoinLimiter, PasswordLimiter, RateLimitConfig, Registry, RegistryError,
+    Change, JoinLimiter, NewKeyLimiter, PasswordLimiter, RateLimitConfig, Registry, RegistryError,
 };
 use warren_proto::control::msg::{ErrorCode, NatKind, PeerInfo, ServerMsg};
 use warren_proto::key::NodeKey;
@@ -46,6 +46,8 @@ pub struct Hub {
     pub limiter: JoinLimiter,
     /// Password attempts per network and overall (each one costs an Argon2 run).
     pub passwords: PasswordLimiter,
+    /// Keys registering for the first time, per source.
+    pub new_keys: NewKeyLimiter,
     next_session: u64,
     /// Bumped with every persisted change, under the hub lock: the relay reads it without
     /// the lock to know when its cached "do these two share a network?" answers are stale.
@@ -96,6 +98,7 @@ impl Hub {
             online: HashMap::new(),
             limiter: JoinLimiter::new(RateLimitConfig::default()),
             passwords: PasswordLimiter::default(),
+            new_keys: NewKeyLimiter::default(),
             next_session: 1,
             generation: Arc::new(AtomicU64::new(0)),
         }
@@ -133,6 +136,17 @@ impl Hub {
     pub fn check_password_rate(&mut self, source: IpAddr, network: &str) -> Result<(), String> {
         self.passwords
             .attempt(&mut self.limiter, source, network, unix_now_ms())
+            .map_err(|e| e.to_string())
+    }
+
+    /// `key` connects from `source`: a key never seen before counts against the source's
+    /// limit on new keys.
+    pub fn check_new_key(&mut self, key: &NodeKey, source: IpAddr) -> Result<(), String> {
+        if self.registry.node_name(key).is_some() {
+            return Ok(());
+        }
+        self.new_keys
+            .new_key(source, unix_now_ms())
             .map_err(|e| e.to_string())
     }
 

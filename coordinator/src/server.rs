@@ -22,7 +22,8 @@ use warren_proto::key::NodeKey;
 use warren_proto::relay::RelayToken;
 
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Leases last 30 days; renewing hourly while connected keeps them far from expiry.
+/// Leases last 30 days (6 hours for a host in no network); renewing hourly while connected
+/// keeps them far from expiry.
 const RENEW_EVERY: Duration = Duration::from_secs(3600);
 
 pub struct Server {
@@ -126,7 +127,7 @@ pub async fn session(link: Link, server: &Server) -> Result<()> {
             ),
         ))
     } else {
-        register(server, node, &hello)
+        register(server, node, remote, &hello)
     };
     // The node's relay token lives as long as this function: every way out of it, early
     // returns included, withdraws the token.
@@ -224,8 +225,15 @@ fn online(
     session
 }
 
-fn register(server: &Server, node: NodeKey, hello: &Hello) -> Result<Welcome, (ErrorCode, String)> {
+fn register(
+    server: &Server,
+    node: NodeKey,
+    remote: SocketAddr,
+    hello: &Hello,
+) -> Result<Welcome, (ErrorCode, String)> {
     let mut hub = server.hub();
+    hub.check_new_key(&node, remote.ip())
+        .map_err(|m| (ErrorCode::RateLimited, m))?;
     let changes = hub
         .registry
         .register_node(node, &hello.name, hello.claim, unix_now())
@@ -762,7 +770,7 @@ mod tests {
     }
 
     fn welcomed_at(server: &Server, node: NodeKey, hello: &Hello) -> Ipv4Addr {
-        match register(server, node, hello).unwrap().overlay_ip {
+        match register(server, node, remote(9), hello).unwrap().overlay_ip {
             std::net::IpAddr::V4(a) => a,
             other => panic!("{other}"),
         }
@@ -1150,6 +1158,40 @@ mod tests {
             .registry
             .networks_of(&key(BOB))
             .contains(&"n63".to_string()));
+    }
+
+    /// New keys from one address come at a rate and a refused one is not stored; keys the
+    /// coordinator knows, and other addresses, are not held up.
+    #[tokio::test]
+    async fn new_keys_are_limited_per_source() {
+        use warren_coordinator_core::ratelimit::NEW_KEYS;
+        use warren_coordinator_core::{NewKeyLimiter, RateLimitConfig};
+        let tmp = tempfile::tempdir().unwrap();
+        let (server, _inbox) = setup(tmp.path());
+        server.hub().new_keys = NewKeyLimiter::new(RateLimitConfig {
+            burst: 2,
+            ..NEW_KEYS
+        });
+        let from = remote(40);
+        for i in 10..12 {
+            register(&server, key(i), from, &hello(&format!("n{i}"), None)).unwrap();
+        }
+        let (code, message) = register(&server, key(12), from, &hello("n12", None)).unwrap_err();
+        assert_eq!(code, ErrorCode::RateLimited);
+        assert!(
+            message.contains("connect this host again in 30 s"),
+            "{message}"
+        );
+        {
+            let hub = server.hub();
+            assert_eq!(hub.registry.node_name(&key(12)), None);
+            assert_eq!(hub.registry.lease_of(&key(12)), None);
+            assert_eq!(hub.store.load().unwrap(), hub.registry.snapshot());
+        }
+        // Known keys reconnect from there; a new key from elsewhere registers.
+        register(&server, key(10), from, &hello("n10", None)).unwrap();
+        register(&server, key(ALICE), from, &hello("alice", None)).unwrap();
+        register(&server, key(12), remote(41), &hello("n12", None)).unwrap();
     }
 
     fn remote(last: u8) -> SocketAddr {

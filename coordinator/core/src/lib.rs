@@ -23,11 +23,11 @@ pub mod relay;
 mod testutil;
 
 pub use invite::{InviteProblem, SecretHash};
-pub use lease::{ClaimRefused, Lease, LeaseError, LeasePool, LEASE_TTL};
+pub use lease::{ClaimRefused, Lease, LeaseError, LeasePool, LEASE_TTL, NO_NETWORK_LEASE_TTL};
 pub use password::{HashParams, DEFAULT_HASH_PARAMS};
 pub use ratelimit::{
-    AttemptRefused, ClashLimiter, JoinLimiter, PasswordLimiter, RateLimitConfig, RateLimited,
-    CLASH_INTERVAL,
+    AttemptRefused, ClashLimiter, JoinLimiter, NewKeyLimiter, PasswordLimiter, RateLimitConfig,
+    RateLimited, CLASH_INTERVAL,
 };
 pub use records::{
     BanRecord, Change, InviteRecord, JoinRequestRecord, LeaseRecord, Membership, NetworkRecord,

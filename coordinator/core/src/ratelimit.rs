@@ -284,6 +284,63 @@ impl PasswordLimiter {
     }
 }
 
+/// Keys never seen before, registering from one source (IPv4 address or IPv6 /64): each one
+/// costs a stored node and an address lease, so they come at a rate, not for free. A LAN
+/// party of 32 hosts behind one address gets in at once; more, one every 30 s.
+pub const NEW_KEYS: RateLimitConfig = RateLimitConfig {
+    interval_ms: 30_000,
+    burst: 32,
+    max_sources: 65_536,
+};
+
+/// A new key was refused; the text is what the user sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "too many new hosts registered with this coordinator from this address lately: \
+     connect this host again in {} s",
+    retry_after_ms.div_ceil(1000)
+)]
+pub struct TooManyNewKeys {
+    pub retry_after_ms: u64,
+}
+
+/// First registrations per source ([`NEW_KEYS`]); a known key is never limited here.
+#[derive(Clone, Debug)]
+pub struct NewKeyLimiter {
+    by_source: Gcra<IpAddr>,
+}
+
+impl Default for NewKeyLimiter {
+    fn default() -> Self {
+        Self::new(NEW_KEYS)
+    }
+}
+
+impl NewKeyLimiter {
+    pub fn new(config: RateLimitConfig) -> Self {
+        Self {
+            by_source: Gcra::new(config),
+        }
+    }
+
+    /// A key never seen before registers from `ip` at `now_ms`.
+    pub fn new_key(&mut self, ip: IpAddr, now_ms: u64) -> Result<(), TooManyNewKeys> {
+        self.by_source
+            .attempt(source_of(ip), now_ms)
+            .map_err(|e| TooManyNewKeys {
+                retry_after_ms: e.retry_after_ms,
+            })
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_source.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_source.is_empty()
+    }
+}
+
 /// Seconds between two asks to move sent to one host.
 pub const CLASH_INTERVAL: u64 = 60;
 
@@ -511,5 +568,31 @@ mod tests {
         l.attempt(&mut sources, v4(1), "fresh", t0 + GLOBAL.interval_ms)
             .unwrap();
         assert_eq!(l.per_network.len(), burst as usize + 1);
+    }
+
+    #[test]
+    fn new_keys_come_at_a_rate_per_source() {
+        let mut l = NewKeyLimiter::default();
+        let t0 = 9_000_000;
+        for _ in 0..NEW_KEYS.burst {
+            l.new_key(v4(1), t0).unwrap();
+        }
+        let refused = l.new_key(v4(1), t0).unwrap_err();
+        assert_eq!(refused.retry_after_ms, 30_000);
+        assert_eq!(
+            refused.to_string(),
+            "too many new hosts registered with this coordinator from this address lately: \
+             connect this host again in 30 s"
+        );
+        // The same /64, another address: the same source; another source is not affected.
+        let mut l6 = NewKeyLimiter::new(RateLimitConfig {
+            burst: 1,
+            ..NEW_KEYS
+        });
+        l6.new_key("2001:db8::1".parse().unwrap(), t0).unwrap();
+        assert!(l6.new_key("2001:db8::2".parse().unwrap(), t0).is_err());
+        l.new_key(v4(2), t0).unwrap();
+        l.new_key(v4(1), t0 + 30_000).unwrap();
+        assert!(l.new_key(v4(1), t0 + 30_000).is_err());
     }
 }

@@ -355,7 +355,14 @@ impl Registry {
                 waiting: BTreeSet::new(),
             });
         push_lease_changes(&mut changes, key, event);
+        self.sync_lease_ttl(&key);
         Ok(changes)
+    }
+
+    /// Gives `node` the lease length of a node in a network, or of one in none.
+    pub(crate) fn sync_lease_ttl(&mut self, node: &NodeKey) {
+        let member = self.nodes.get(node).is_some_and(|n| !n.networks.is_empty());
+        self.leases.set_in_network(*node, member);
     }
 
     /// Renews `key`'s lease without touching its name or address (a keep-alive for connected
@@ -529,6 +536,7 @@ impl Registry {
         if let Some(n) = self.nodes.get_mut(&node) {
             n.networks.remove(&name);
         }
+        self.sync_lease_ttl(&node);
         Ok(vec![Change::MemberRemoved {
             network: name,
             node,
@@ -661,6 +669,7 @@ impl Registry {
         };
         let networks = std::mem::take(&mut me.networks);
         let waiting: Vec<String> = me.waiting.iter().cloned().collect();
+        self.sync_lease_ttl(&node);
         let mut changes: Vec<Change> = waiting
             .iter()
             .map(|n| self.remove_request(n, node))
@@ -698,6 +707,7 @@ impl Registry {
         if let Some(n) = self.nodes.get_mut(&node) {
             n.networks.insert(network.to_owned());
         }
+        self.sync_lease_ttl(&node);
         Change::MemberAdded(Membership {
             network: network.to_owned(),
             node,
@@ -978,6 +988,10 @@ impl Registry {
                 });
             }
             reg.add_request(&r.network, r.node, r.asked_at);
+        }
+        let keys: Vec<NodeKey> = reg.nodes.keys().copied().collect();
+        for k in &keys {
+            reg.sync_lease_ttl(k);
         }
         Ok(reg)
     }

@@ -215,6 +215,7 @@ impl Registry {
             if let Some(n) = self.nodes.get_mut(&who) {
                 n.networks.remove(&name);
             }
+            self.sync_lease_ttl(&who);
             changes.push(Change::MemberRemoved {
                 network: name.clone(),
                 node: who,
@@ -251,6 +252,7 @@ impl Registry {
             if let Some(n) = self.nodes.get_mut(key) {
                 n.networks.remove(&name);
             }
+            self.sync_lease_ttl(key);
         }
         for key in network.requests.keys() {
             if let Some(n) = self.nodes.get_mut(key) {

@@ -613,3 +613,42 @@ fn a_password_checked_outside_sees_what_changed_meanwhile() {
         .set_password_hashed(a, "other", "not a hash".into())
         .is_err());
 }
+
+/// A key that registered and joined nothing holds its address for hours; a member for a
+/// month; and a restored registry knows which is which.
+#[test]
+fn hosts_in_no_network_hold_their_address_for_hours() {
+    use crate::lease::NO_NETWORK_LEASE_TTL;
+    let (a, b) = colliding_pair();
+    let pref = derive_v4(&a);
+
+    let mut reg = registry();
+    reg.register_node(a, "idle", None, T0).unwrap();
+    let later = T0 + NO_NETWORK_LEASE_TTL;
+    reg.register_node(b, "newcomer", None, later).unwrap();
+    assert_eq!(reg.lease_of(&b).unwrap().addr, pref);
+    assert_eq!(reg.lease_of(&a), None);
+
+    // The same as a member (of a network it created), and after a restore.
+    for restored in [false, true] {
+        let mut reg = registry();
+        reg.register_node(a, "member", None, T0).unwrap();
+        reg.create_network(a, "net", "pw", &SALT, T0).unwrap();
+        if restored {
+            reg = Registry::from_snapshot(config(), reg.snapshot()).unwrap();
+        }
+        reg.register_node(b, "newcomer", None, later).unwrap();
+        assert_ne!(reg.lease_of(&b).unwrap().addr, pref, "restored: {restored}");
+        assert_eq!(reg.lease_of(&a).unwrap().addr, pref);
+        // It leaves: from now on its lease is a short one.
+        reg.logout(a).unwrap();
+        reg.renew_lease(a, later).unwrap();
+        let d = (1000..)
+            .map(key)
+            .find(|k| reg.leases.preferred(k) == pref)
+            .unwrap();
+        reg.register_node(d, "fourth", None, later + NO_NETWORK_LEASE_TTL)
+            .unwrap();
+        assert_eq!(reg.lease_of(&d).unwrap().addr, pref, "restored: {restored}");
+    }
+}
