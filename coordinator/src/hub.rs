@@ -113,16 +113,42 @@ impl Hub {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Persists what an operation changed; the registry and the database never disagree for
-    /// long, and a failed write is reported to the caller rather than ignored. Every registry
-    /// change comes through here, which is why this is also where the generation moves (even
-    /// when the write fails: the registry did change).
+    /// Persists what an operation changed, or undoes it: the registry applies an operation
+    /// in memory first, so when the database refuses the change (a full disk, a failing
+    /// device) the registry is rebuilt from the database, which SQLite left as it was before
+    /// the change, and the caller reports the failure. Memory and database never disagree
+    /// about anything a client was told. Every registry change comes through here, which is
+    /// why this is also where the generation moves.
     pub fn persist(&mut self, changes: &[Change]) -> Result<()> {
-        if !changes.is_empty() {
-            self.generation.fetch_add(1, Ordering::Release);
-            self.store.apply(changes)?;
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.generation.fetch_add(1, Ordering::Release);
+        if let Err(e) = self.store.apply(changes) {
+            self.roll_back(&e);
+            return Err(e.into());
         }
         Ok(())
+    }
+
+    fn roll_back(&mut self, why: &crate::store::StoreError) {
+        let config = self.registry.config();
+        let stored = self
+            .store
+            .load()
+            .map_err(anyhow::Error::from)
+            .and_then(|snap| Ok(Registry::from_snapshot(config, snap)?));
+        match stored {
+            Ok(registry) => {
+                self.registry = registry;
+                tracing::error!("the database refused a change, which was undone: {why}");
+            }
+            Err(e) => tracing::error!(
+                "the database refused a change ({why}) and cannot be read back ({e:#}): \
+                 the coordinator keeps the change in memory; restart it once the database \
+                 works again"
+            ),
+        }
     }
 
     pub fn check_rate(&mut self, source: IpAddr) -> Result<(), String> {

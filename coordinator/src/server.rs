@@ -1194,6 +1194,64 @@ mod tests {
         register(&server, key(12), remote(41), &hello("n12", None)).unwrap();
     }
 
+    /// When the database refuses a change, memory does not keep it: the client is told, its
+    /// peers hear nothing, and the registry is what the database holds.
+    #[tokio::test]
+    async fn a_change_the_database_refuses_is_not_kept_in_memory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (server, mut inbox) = setup(tmp.path());
+        let (alice, carol) = (key(ALICE), key(CAROL));
+        let before = server.hub().registry.snapshot();
+        server.hub().store.fail_writes(true);
+
+        let join = ClientMsg::JoinNetwork {
+            id: 1,
+            name: "net".into(),
+            password: "pw".into(),
+        };
+        handle(&server, carol, remote(3), join.clone()).await;
+        let (code, message) = error_of(&drain(&mut inbox[2]), 1);
+        assert_eq!(code, ErrorCode::Internal);
+        assert!(
+            message.starts_with("coordinator storage failed"),
+            "{message}"
+        );
+        let create = ClientMsg::CreateNetwork {
+            id: 2,
+            name: "new".into(),
+            password: "pw".into(),
+        };
+        handle(&server, carol, remote(3), create).await;
+        assert_eq!(error_of(&drain(&mut inbox[2]), 2).0, ErrorCode::Internal);
+        let invite = ClientMsg::CreateInvite {
+            id: 3,
+            network: "net".into(),
+            ttl_secs: 60,
+        };
+        handle(&server, alice, remote(1), invite).await;
+        assert_eq!(error_of(&drain(&mut inbox[0]), 3).0, ErrorCode::Internal);
+        let newcomer = register(&server, key(20), remote(20), &hello("dave", None));
+        assert_eq!(newcomer.unwrap_err().0, ErrorCode::Internal);
+        for i in [0, 1] {
+            assert!(drain(&mut inbox[i]).is_empty(), "member {i} heard of it");
+        }
+        {
+            let hub = server.hub();
+            assert_eq!(hub.registry.snapshot(), before);
+            assert!(!hub.registry.is_member(&carol, "net"));
+            assert_eq!(hub.registry.node_name(&key(20)), None);
+            assert!(hub.registry.peers_of(&carol).is_empty());
+        }
+
+        // The database works again: so does the join, and both agree.
+        server.hub().store.fail_writes(false);
+        handle(&server, carol, remote(3), join).await;
+        assert!(drain(&mut inbox[2]).contains(&ServerMsg::Ok { id: 1 }));
+        let hub = server.hub();
+        assert!(hub.registry.is_member(&carol, "net"));
+        assert_eq!(hub.store.load().unwrap(), hub.registry.snapshot());
+    }
+
     fn remote(last: u8) -> SocketAddr {
         SocketAddr::from(([198, 51, 100, last], 40000))
     }

@@ -311,6 +311,14 @@ impl Registry {
         })
     }
 
+    /// The configuration this registry was made with (to rebuild it from a snapshot).
+    pub fn config(&self) -> RegistryConfig {
+        RegistryConfig {
+            hash_params: self.hash_params.clone(),
+            lease_pool: self.leases.range(),
+        }
+    }
+
     /// Registers `key` under `name` (normalised), or renames it, and renews its lease (giving it
     /// one if it has none). Call it on every connect. `claim` is the address the node has with
     /// its other coordinators: it gets it, moving there, unless another node holds it
