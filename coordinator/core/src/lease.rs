@@ -397,10 +397,14 @@ impl LeasePool {
         if let Some(host) = self.first_free_from(start) {
             return Ok(self.addr_of(host));
         }
-        match self.by_expiry.first() {
-            Some(&(expires, holder)) if expires <= now => Ok(self.by_node[&holder].addr),
-            _ => Err(LeaseError::Exhausted(self.range)),
-        }
+        // Leases of addresses outside the pool (claimed from another coordinator's) are not
+        // the pool's to give out; there are few of them.
+        self.by_expiry
+            .iter()
+            .take_while(|(expires, _)| *expires <= now)
+            .map(|(_, holder)| self.by_node[holder].addr)
+            .find(|addr| self.host_of(*addr).is_some())
+            .ok_or(LeaseError::Exhausted(self.range))
     }
 
     /// Puts back a lease from a snapshot, refusing anything the pool could not have produced.
@@ -854,6 +858,9 @@ mod tests {
                 taken_from: Some(key(4))
             })
         );
+        // An expired lease outside the pool (a claim) is not given out from it.
+        pool.claim(key(50), Ipv4Addr::new(100, 100, 0, 1), 0)
+            .unwrap();
         assert_eq!(
             pool.acquire(key(99), now),
             Err(LeaseError::Exhausted(net)),
