@@ -4,21 +4,26 @@
 //! Every change touches only the acting node and its peers: one host joining, leaving, or
 //! moving costs O(its peers), never O(network²).
 
+use crate::outbox::OutboxTx;
 use crate::store::Store;
 use anyhow::Result;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
-use tokio::sync::mpsc::UnboundedSender;
-use warren_coordinator_core::{Change, JoinLimiter, RateLimitConfig, Registry, RegistryError};
+use warren_coordinator_core::candidates::EndpointLimiter;
+use warren_coordinator_core::{
+    Change, JoinLimiter, NewKeyLimiter, PasswordLimiter, RateLimitConfig, Registry, RegistryError,
+};
 use warren_proto::control::msg::{ErrorCode, NatKind, PeerInfo, ServerMsg};
 use warren_proto::key::NodeKey;
 
 pub struct Online {
     pub session: u64,
-    pub tx: UnboundedSender<ServerMsg>,
+    /// Bounded: a daemon that stops reading is disconnected, not buffered for.
+    pub tx: OutboxTx,
     pub lan: Vec<SocketAddr>,
     pub reflexive: Option<SocketAddr>,
     pub nat: NatKind,
@@ -27,7 +32,11 @@ pub struct Online {
     /// A port mapping the node holds on its router, as it last reported.
     pub mapped: Option<SocketAddr>,
     /// Its endpoint updates (each one is announced to every peer).
-    pub endpoint_limit: warren_coordinator_core::candidates::EndpointLimiter,
+    pub endpoint_limit: EndpointLimiter,
+    /// The rounds of "call me maybe" its changes start (each one asks every online peer to
+    /// probe it, and it to probe them): as many as endpoint updates, whatever starts them.
+    /// A cell because announcing reads the hub; the hub's lock guards it.
+    pub call_limit: RefCell<EndpointLimiter>,
 }
 
 pub struct Hub {
@@ -35,6 +44,10 @@ pub struct Hub {
     pub store: Store,
     pub online: HashMap<NodeKey, Online>,
     pub limiter: JoinLimiter,
+    /// Password attempts per network and overall (each one costs an Argon2 run).
+    pub passwords: PasswordLimiter,
+    /// Keys registering for the first time, per source.
+    pub new_keys: NewKeyLimiter,
     next_session: u64,
     /// Bumped with every persisted change, under the hub lock: the relay reads it without
     /// the lock to know when its cached "do these two share a network?" answers are stale.
@@ -84,6 +97,8 @@ impl Hub {
             store,
             online: HashMap::new(),
             limiter: JoinLimiter::new(RateLimitConfig::default()),
+            passwords: PasswordLimiter::default(),
+            new_keys: NewKeyLimiter::default(),
             next_session: 1,
             generation: Arc::new(AtomicU64::new(0)),
         }
@@ -98,16 +113,42 @@ impl Hub {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Persists what an operation changed; the registry and the database never disagree for
-    /// long, and a failed write is reported to the caller rather than ignored. Every registry
-    /// change comes through here, which is why this is also where the generation moves (even
-    /// when the write fails: the registry did change).
+    /// Persists what an operation changed, or undoes it: the registry applies an operation
+    /// in memory first, so when the database refuses the change (a full disk, a failing
+    /// device) the registry is rebuilt from the database, which SQLite left as it was before
+    /// the change, and the caller reports the failure. Memory and database never disagree
+    /// about anything a client was told. Every registry change comes through here, which is
+    /// why this is also where the generation moves.
     pub fn persist(&mut self, changes: &[Change]) -> Result<()> {
-        if !changes.is_empty() {
-            self.generation.fetch_add(1, Ordering::Release);
-            self.store.apply(changes)?;
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.generation.fetch_add(1, Ordering::Release);
+        if let Err(e) = self.store.apply(changes) {
+            self.roll_back(&e);
+            return Err(e.into());
         }
         Ok(())
+    }
+
+    fn roll_back(&mut self, why: &crate::store::StoreError) {
+        let config = self.registry.config();
+        let stored = self
+            .store
+            .load()
+            .map_err(anyhow::Error::from)
+            .and_then(|snap| Ok(Registry::from_snapshot(config, snap)?));
+        match stored {
+            Ok(registry) => {
+                self.registry = registry;
+                tracing::error!("the database refused a change, which was undone: {why}");
+            }
+            Err(e) => tracing::error!(
+                "the database refused a change ({why}) and cannot be read back ({e:#}): \
+                 the coordinator keeps the change in memory; restart it once the database \
+                 works again"
+            ),
+        }
     }
 
     pub fn check_rate(&mut self, source: IpAddr) -> Result<(), String> {
@@ -116,11 +157,30 @@ impl Hub {
             .map_err(|_| "too many join attempts from this address; wait a minute".to_string())
     }
 
+    /// One password attempt (a join, a new network, a new password) from `source` at
+    /// `network`: within the per-source, per-network and overall limits, or why not.
+    pub fn check_password_rate(&mut self, source: IpAddr, network: &str) -> Result<(), String> {
+        self.passwords
+            .attempt(&mut self.limiter, source, network, unix_now_ms())
+            .map_err(|e| e.to_string())
+    }
+
+    /// `key` connects from `source`: a key never seen before counts against the source's
+    /// limit on new keys.
+    pub fn check_new_key(&mut self, key: &NodeKey, source: IpAddr) -> Result<(), String> {
+        if self.registry.node_name(key).is_some() {
+            return Ok(());
+        }
+        self.new_keys
+            .new_key(source, unix_now_ms())
+            .map_err(|e| e.to_string())
+    }
+
     /// Marks `key` online; returns the session number that `go_offline` must present.
     pub fn go_online(
         &mut self,
         key: NodeKey,
-        tx: UnboundedSender<ServerMsg>,
+        tx: OutboxTx,
         lan: Vec<SocketAddr>,
         reflexive: Option<SocketAddr>,
     ) -> u64 {
@@ -136,9 +196,8 @@ impl Hub {
                 nat: NatKind::Unknown,
                 relay_token: None,
                 mapped: None,
-                endpoint_limit: warren_coordinator_core::candidates::EndpointLimiter::new(
-                    unix_now(),
-                ),
+                endpoint_limit: EndpointLimiter::new(unix_now()),
+                call_limit: RefCell::new(EndpointLimiter::new(unix_now())),
             },
         );
         session
@@ -200,8 +259,18 @@ impl Hub {
     }
 
     /// Tells `key` and each of its peers about the other, and asks online pairs to probe each
-    /// other now ("call me maybe", sent to both sides at the same moment).
+    /// other now ("call me maybe", sent to both sides at the same moment) unless `key` started
+    /// too many such rounds lately: then the peers still learn its state and probe it on their
+    /// own schedule.
     pub fn announce(&self, key: &NodeKey, peers: &[NodeKey]) {
+        let calls = peers.is_empty()
+            || self
+                .online
+                .get(key)
+                .is_some_and(|o| o.call_limit.borrow_mut().allow(unix_now()));
+        if !calls {
+            tracing::debug!(node = %key, "call-me-maybe round over the rate limit: skipped");
+        }
         for peer in peers {
             if let Some(info) = self.peer_info(key, peer) {
                 self.send(key, ServerMsg::PeerUpsert { peer: info });
@@ -209,7 +278,9 @@ impl Hub {
             if let Some(info) = self.peer_info(peer, key) {
                 self.send(peer, ServerMsg::PeerUpsert { peer: info });
             }
-            self.call_me_maybe(key, peer);
+            if calls {
+                self.call_me_maybe(key, peer);
+            }
         }
     }
 
@@ -267,7 +338,8 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+    use crate::outbox::{outbox, OutboxRx};
+    use warren_coordinator_core::outbox::DEFAULT_CAPACITY;
     use warren_coordinator_core::{HashParams, RegistryConfig};
     use warren_proto::overlay::OVERLAY_V4;
 
@@ -279,7 +351,7 @@ mod tests {
     }
 
     /// `n` online members of one network; returns the hub and each member's inbox.
-    fn network_of(n: u32, dir: &std::path::Path) -> (Hub, Vec<UnboundedReceiver<ServerMsg>>) {
+    fn network_of(n: u32, dir: &std::path::Path) -> (Hub, Vec<OutboxRx>) {
         let config = RegistryConfig {
             hash_params: HashParams::new(HashParams::MIN_M_COST, 1, 1, None).unwrap(),
             lease_pool: OVERLAY_V4,
@@ -300,17 +372,17 @@ mod tests {
             }
             .unwrap();
             hub.persist(&c).unwrap();
-            let (tx, rx) = unbounded_channel();
+            let (tx, rx) = outbox(DEFAULT_CAPACITY);
             hub.go_online(key(i), tx, vec![], None);
             inboxes.push(rx);
         }
         (hub, inboxes)
     }
 
-    fn drain(inboxes: &mut [UnboundedReceiver<ServerMsg>]) -> usize {
+    fn drain(inboxes: &mut [OutboxRx]) -> usize {
         inboxes
             .iter_mut()
-            .map(|rx| std::iter::from_fn(|| rx.try_recv().ok()).count())
+            .map(|rx| std::iter::from_fn(|| rx.try_recv()).count())
             .sum()
     }
 
@@ -337,6 +409,39 @@ mod tests {
         // Each peer gets one upsert and one call-me-maybe, and so does the host per peer.
         assert_eq!(small, 4 * 9);
         assert_eq!(big, 4 * 39);
+    }
+
+    /// However a host's changes come (endpoint updates, joins, reconnects), the rounds of
+    /// "call me maybe" they start are limited per session; its peers still get its state.
+    #[test]
+    fn call_me_maybe_rounds_are_rate_limited_per_session() {
+        use warren_coordinator_core::candidates::ENDPOINT_BURST;
+        let dir = std::env::temp_dir().join(format!("warren-hub-cmm-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (hub, mut inboxes) = network_of(3, &dir);
+        drain(&mut inboxes);
+        let peers = hub.peers(&key(0));
+        let (mut calls, mut upserts) = (0, 0);
+        for _ in 0..50 {
+            hub.announce(&key(0), &peers);
+            for m in std::iter::from_fn(|| inboxes[1].try_recv()) {
+                match m {
+                    ServerMsg::CallMeMaybe { .. } => calls += 1,
+                    ServerMsg::PeerUpsert { .. } => upserts += 1,
+                    _ => {}
+                }
+            }
+        }
+        assert_eq!(upserts, 50);
+        // The burst, and at most one more if the clock passed a refill meanwhile.
+        let burst = ENDPOINT_BURST as usize;
+        assert!((burst..=burst + 1).contains(&calls), "{calls} rounds");
+        // Another host's rounds are its own.
+        assert!(hub.online[&key(1)]
+            .call_limit
+            .borrow_mut()
+            .allow(unix_now()));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -366,14 +471,14 @@ mod tests {
             .register_node(key(99), "loner", None, 1)
             .unwrap();
         hub.persist(&c).unwrap();
-        let (tx, mut rx) = unbounded_channel();
+        let (tx, mut rx) = outbox(DEFAULT_CAPACITY);
         hub.go_online(key(99), tx, vec![], None);
         drain(&mut inboxes);
         let peers = hub.peers(&key(99));
         assert!(peers.is_empty());
         hub.announce(&key(99), &peers);
         assert_eq!(drain(&mut inboxes), 0);
-        assert!(rx.try_recv().is_err());
+        assert!(rx.try_recv().is_none());
         assert!(hub.peer_info(&key(0), &key(99)).is_none());
         std::fs::remove_dir_all(&dir).unwrap();
     }

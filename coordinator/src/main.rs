@@ -3,7 +3,9 @@
 
 mod hub;
 mod link;
+mod outbox;
 mod owner;
+mod passwords;
 mod published;
 mod quic;
 mod relay;

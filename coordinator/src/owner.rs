@@ -122,26 +122,6 @@ fn answer(server: &Server, node: NodeKey, msg: ClientMsg) -> Outcome {
             |_| None,
         )
         .map(|_| ServerMsg::Ok { id }),
-        ClientMsg::SetPassword {
-            id,
-            network,
-            password,
-        } => {
-            let mut salt = [0u8; 16];
-            getrandom::getrandom(&mut salt).map_err(|e| {
-                (
-                    ErrorCode::Internal,
-                    format!("the coordinator has no random source for the password salt: {e}"),
-                )
-            })?;
-            apply(
-                server,
-                &[node],
-                |r| r.set_password(node, &network, &password, &salt),
-                |_| None,
-            )
-            .map(|_| ServerMsg::Ok { id })
-        }
         ClientMsg::RenameNetwork {
             id,
             network,
@@ -257,7 +237,7 @@ fn everyone_in(server: &Server, node: NodeKey, network: &str) -> Vec<NodeKey> {
 
 /// Runs `op`, persists it, and brings every `affected` host up to date: relay ticket, peers,
 /// networks (with `note(host)`).
-fn apply(
+pub(crate) fn apply(
     server: &Server,
     affected: &[NodeKey],
     op: impl FnOnce(&mut Registry) -> Result<Vec<Change>, RegistryError>,

@@ -3,6 +3,7 @@
 
 use crate::hub::{error_code, unix_now, Hub};
 use crate::link::{FrameReader, Link};
+use crate::outbox::{outbox, Next, OutboxTx};
 use crate::relay::{Membership, RelayHandle, RelayLease};
 use crate::relay_tickets::ExternalRelay;
 use anyhow::{Context, Result};
@@ -10,7 +11,6 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::mpsc;
 use warren_coordinator_core::InviteGrant;
 use warren_proto::control::auth::ServerHandshake;
 use warren_proto::control::msg::RelayOffer;
@@ -22,7 +22,8 @@ use warren_proto::key::NodeKey;
 use warren_proto::relay::RelayToken;
 
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Leases last 30 days; renewing hourly while connected keeps them far from expiry.
+/// Leases last 30 days (6 hours for a host in no network); renewing hourly while connected
+/// keeps them far from expiry.
 const RENEW_EVERY: Duration = Duration::from_secs(3600);
 
 pub struct Server {
@@ -37,6 +38,12 @@ pub struct Server {
     pub hub: Mutex<Hub>,
     /// The hub's generation counter, readable without its lock (see [`Membership`]).
     generation: Arc<AtomicU64>,
+    /// Messages a session's queue holds before its daemon counts as not reading.
+    pub outbox_capacity: usize,
+    /// Sessions ended because their daemon did not read (since start).
+    pub slow_readers: AtomicU64,
+    /// The blocking threads Argon2 may use at once ([`crate::passwords`]).
+    pub hashers: tokio::sync::Semaphore,
 }
 
 impl Server {
@@ -54,6 +61,9 @@ impl Server {
             published: None,
             generation: hub.generation_counter(),
             hub: Mutex::new(hub),
+            outbox_capacity: warren_coordinator_core::outbox::DEFAULT_CAPACITY,
+            slow_readers: AtomicU64::new(0),
+            hashers: tokio::sync::Semaphore::new(crate::passwords::HASHERS),
         }
     }
 
@@ -117,7 +127,7 @@ pub async fn session(link: Link, server: &Server) -> Result<()> {
             ),
         ))
     } else {
-        register(server, node, &hello)
+        register(server, node, remote, &hello)
     };
     // The node's relay token lives as long as this function: every way out of it, early
     // returns included, withdraws the token.
@@ -152,19 +162,30 @@ pub async fn session(link: Link, server: &Server) -> Result<()> {
     // address its control connection comes from, with its UDP port. Right for public hosts and
     // for NATs that keep ports.
     let reflexive_guess = SocketAddr::new(remote.ip(), hello.udp_port);
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = outbox(server.outbox_capacity);
     let offer = answer.as_ref().ok().and_then(|w| w.relay.as_ref());
     let session = online(server, node, &hello, reflexive_guess, offer, tx);
 
+    let overflow = rx.overflow_watch();
     let writer = tokio::spawn(async move {
-        while let Some(msg) = rx.recv().await {
+        while let Next::Msg(msg) = rx.next().await {
             let bytes = serde_json::to_vec(&msg).expect("serializable");
             if send.write_frame(&bytes).await.is_err() {
                 break;
             }
         }
     });
-    let result = requests(server, node, remote, &mut reader).await;
+    let result = tokio::select! {
+        r = requests(server, node, remote, &mut reader) => r,
+        () = overflow.overflowed() => {
+            let n = server.slow_readers.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::warn!(
+                node = %node, %remote, disconnected_so_far = n,
+                "disconnecting a daemon that does not read what it is sent"
+            );
+            Err(anyhow::anyhow!("the daemon read too slowly: its queue overflowed"))
+        }
+    };
     writer.abort();
     let mut hub = server.hub();
     if hub.go_offline(&node, session) {
@@ -187,7 +208,7 @@ fn online(
     hello: &Hello,
     reflexive_guess: SocketAddr,
     relay: Option<&RelayOffer>,
-    tx: mpsc::UnboundedSender<ServerMsg>,
+    tx: OutboxTx,
 ) -> u64 {
     let mut hub = server.hub();
     let session = hub.go_online(node, tx, hello.lan_endpoints.clone(), Some(reflexive_guess));
@@ -204,8 +225,15 @@ fn online(
     session
 }
 
-fn register(server: &Server, node: NodeKey, hello: &Hello) -> Result<Welcome, (ErrorCode, String)> {
+fn register(
+    server: &Server,
+    node: NodeKey,
+    remote: SocketAddr,
+    hello: &Hello,
+) -> Result<Welcome, (ErrorCode, String)> {
     let mut hub = server.hub();
+    hub.check_new_key(&node, remote.ip())
+        .map_err(|m| (ErrorCode::RateLimited, m))?;
     let changes = hub
         .registry
         .register_node(node, &hello.name, hello.claim, unix_now())
@@ -307,36 +335,31 @@ async fn requests(
 async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientMsg) {
     let (id, outcome) = match msg {
         ClientMsg::CreateNetwork { id, name, password } => {
-            let mut salt = [0u8; 16];
-            if let Err(e) = getrandom::getrandom(&mut salt) {
-                // A fixed salt would make this password's hash precomputable: refuse.
-                tracing::error!("no randomness for a password salt: {e}");
-                server.hub().send(
-                    &node,
-                    ServerMsg::Error {
-                        id,
-                        code: ErrorCode::Internal,
-                        message: "the coordinator could not create the network (no random \
-                                  numbers); try again"
-                            .into(),
-                    },
-                );
+            let Some(salt) = salt(server, node, id) else {
                 return;
-            }
-            (
-                id,
-                membership(server, node, Some(remote), |hub| {
-                    hub.registry
-                        .create_network(node, &name, &password, &salt, unix_now())
-                }),
-            )
+            };
+            let created = crate::passwords::create(server, node, remote, name, password, salt);
+            (id, created.await)
         }
         ClientMsg::JoinNetwork { id, name, password } => {
-            let joined = membership(server, node, Some(remote), |hub| {
-                hub.registry
-                    .join_network(node, &name, &password, unix_now())
-            });
+            let joined = crate::passwords::join(server, node, remote, &name, password).await;
             return join_answered(server, node, id, &name, joined);
+        }
+        ClientMsg::SetPassword {
+            id,
+            network,
+            password,
+        } => {
+            let Some(salt) = salt(server, node, id) else {
+                return;
+            };
+            let reply =
+                match crate::passwords::set(server, node, remote, network, password, salt).await {
+                    Ok(_) => ServerMsg::Ok { id },
+                    Err((code, message)) => ServerMsg::Error { id, code, message },
+                };
+            server.hub().send(&node, reply);
+            return;
         }
         ClientMsg::JoinInvite {
             id,
@@ -356,7 +379,6 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
         msg @ (ClientMsg::ListInvites { .. }
         | ClientMsg::RevokeInvite { .. }
         | ClientMsg::RenameNetwork { .. }
-        | ClientMsg::SetPassword { .. }
         | ClientMsg::LockNetwork { .. }
         | ClientMsg::AnswerRequest { .. }
         | ClientMsg::RemoveMember { .. }
@@ -428,6 +450,29 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
     // After the reply, which older daemons read as "add this network to the list": the
     // pushed list is the coordinator's and wins.
     crate::owner::push_networks(&hub, &node, None);
+}
+
+/// 16 random bytes for a password salt, or `None` after telling the node that there are none
+/// (a fixed salt would make the password's hash precomputable).
+fn salt(server: &Server, node: NodeKey, id: u64) -> Option<[u8; 16]> {
+    let mut salt = [0u8; 16];
+    match getrandom::getrandom(&mut salt) {
+        Ok(()) => Some(salt),
+        Err(e) => {
+            tracing::error!("no randomness for a password salt: {e}");
+            server.hub().send(
+                &node,
+                ServerMsg::Error {
+                    id,
+                    code: ErrorCode::Internal,
+                    message: "the coordinator has no random numbers for the password right \
+                              now; try again"
+                        .into(),
+                },
+            );
+            None
+        }
+    }
 }
 
 /// Asks `target` to move off `ip` when `reporter` may ask it (`Registry::clash_report`);
@@ -506,9 +551,9 @@ pub(crate) fn storage_failed(e: anyhow::Error) -> (ErrorCode, String) {
 }
 
 /// Runs a membership operation, persists it, and pushes the peers it gained or lost.
-/// Password- and invite-checking operations pass their source address for the per-source rate
-/// limit.
-fn membership(
+/// Invite-checking operations pass their source address for the per-source rate limit
+/// (password ones are limited in [`crate::passwords`]).
+pub(crate) fn membership(
     server: &Server,
     node: NodeKey,
     rate_limited: Option<SocketAddr>,
@@ -538,10 +583,11 @@ fn membership(
 mod tests {
     use super::*;
     use crate::hub::Hub;
+    use crate::outbox::{outbox, OutboxRx};
     use crate::store::Store;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
-    use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+    use warren_coordinator_core::outbox::DEFAULT_CAPACITY;
     use warren_coordinator_core::{HashParams, Registry, RegistryConfig};
     use warren_proto::invite::parse_secret;
 
@@ -558,7 +604,7 @@ mod tests {
 
     /// alice created "net" and bob joined it; carol is registered but in no network. All three
     /// are online; returns their inboxes in that order.
-    fn setup(dir: &std::path::Path) -> (Server, Vec<UnboundedReceiver<ServerMsg>>) {
+    fn setup(dir: &std::path::Path) -> (Server, Vec<OutboxRx>) {
         let config = RegistryConfig {
             hash_params: HashParams::new(HashParams::MIN_M_COST, 1, 1, None).unwrap(),
             ..Default::default()
@@ -569,7 +615,7 @@ mod tests {
             let k = key(i as u32);
             let c = hub.registry.register_node(k, name, None, 1).unwrap();
             hub.persist(&c).unwrap();
-            let (tx, rx) = unbounded_channel();
+            let (tx, rx) = outbox(DEFAULT_CAPACITY);
             hub.go_online(k, tx, vec![], None);
             inboxes.push(rx);
         }
@@ -584,15 +630,15 @@ mod tests {
     }
 
     /// Everything pushed to an inbox but the network lists (see `owner_controls_…`).
-    fn drain(rx: &mut UnboundedReceiver<ServerMsg>) -> Vec<ServerMsg> {
+    fn drain(rx: &mut OutboxRx) -> Vec<ServerMsg> {
         drain_all(rx)
             .into_iter()
             .filter(|m| !matches!(m, ServerMsg::Networks { .. }))
             .collect()
     }
 
-    fn drain_all(rx: &mut UnboundedReceiver<ServerMsg>) -> Vec<ServerMsg> {
-        std::iter::from_fn(|| rx.try_recv().ok()).collect()
+    fn drain_all(rx: &mut OutboxRx) -> Vec<ServerMsg> {
+        std::iter::from_fn(|| rx.try_recv()).collect()
     }
 
     /// The last network list pushed: (networks, waiting, note).
@@ -724,7 +770,7 @@ mod tests {
     }
 
     fn welcomed_at(server: &Server, node: NodeKey, hello: &Hello) -> Ipv4Addr {
-        match register(server, node, hello).unwrap().overlay_ip {
+        match register(server, node, remote(9), hello).unwrap().overlay_ip {
             std::net::IpAddr::V4(a) => a,
             other => panic!("{other}"),
         }
@@ -759,7 +805,7 @@ mod tests {
         let claim = Ipv4Addr::new(100, 100, 0, 9);
         let alice_hello = hello("alice", Some(claim));
         assert_eq!(welcomed_at(&server, alice, &alice_hello), claim);
-        let (tx, _alice_inbox) = unbounded_channel();
+        let (tx, _alice_inbox) = outbox(DEFAULT_CAPACITY);
         online(&server, alice, &alice_hello, remote(1), None, tx);
         let got = drain(&mut inbox[1]);
         assert!(
@@ -843,6 +889,367 @@ mod tests {
             "{heard} of 50 updates reached alice"
         );
         let _ = alice;
+    }
+
+    /// A daemon at the end of an in-memory link: it completes the handshake as `name` with
+    /// `secret`, and returns (its key, the frames it may send, the frames it was sent).
+    async fn connect(
+        server: &Arc<Server>,
+        secret: [u8; 32],
+        name: &str,
+    ) -> (
+        NodeKey,
+        tokio::sync::mpsc::Sender<Vec<u8>>,
+        tokio::sync::mpsc::Receiver<Vec<u8>>,
+        tokio::task::JoinHandle<Result<()>>,
+    ) {
+        use warren_proto::control::auth::{public_key, ClientHandshake};
+        let (to_server, frames_in) = tokio::sync::mpsc::channel(64);
+        // One frame of room on the way out: a daemon that stops reading stops the writer at
+        // once, as a full socket buffer would, only sooner.
+        let (frames_out, from_server) = tokio::sync::mpsc::channel(1);
+        let binding = [3u8; warren_proto::control::auth::BINDING_LEN];
+        let link = Link {
+            transport: warren_proto::api::ControlTransport::Tcp,
+            remote: remote(77),
+            binding,
+            reader: FrameReader::Tcp(frames_in),
+            writer: crate::link::FrameWriter::Tcp(frames_out),
+            _io: None,
+        };
+        let hello = serde_json::to_vec(&hello(name, None)).unwrap();
+        let (hs, first) =
+            ClientHandshake::start(&secret, &public_key(&server.secret), &binding, &hello).unwrap();
+        let task = tokio::spawn({
+            let server = server.clone();
+            async move { session(link, &server).await }
+        });
+        to_server.send(first).await.unwrap();
+        let mut from_server = from_server;
+        let reply = from_server.recv().await.unwrap();
+        let welcome: Welcome = serde_json::from_slice(&hs.finish(&reply).unwrap()).unwrap();
+        assert_eq!(welcome.v, CONTROL_VERSION);
+        let node = warren_proto::key::public_key(&secret);
+        (node, to_server, from_server, task)
+    }
+
+    async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+        for _ in 0..500 {
+            if cond() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("timed out waiting until {what}");
+    }
+
+    /// A member that joined and then never reads: its peers' churn only refreshes what waits
+    /// for it (the queue stays within its bound), the replies it provokes overflow it, and then
+    /// it is disconnected while the others carry on.
+    #[tokio::test]
+    async fn a_daemon_that_never_reads_is_disconnected_and_the_others_keep_working() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut server, mut inbox) = setup(tmp.path());
+        server.outbox_capacity = 16;
+        let server = Arc::new(server);
+        let (mallory, to_server, _unread, task) = connect(&server, [9; 32], "mallory").await;
+        let frame = |m: &ClientMsg| serde_json::to_vec(m).unwrap();
+        let join = ClientMsg::JoinNetwork {
+            id: 1,
+            name: "net".into(),
+            password: "pw".into(),
+        };
+        to_server.send(frame(&join)).await.unwrap();
+        until("mallory is a member", || {
+            server.hub().registry.is_member(&mallory, "net")
+        })
+        .await;
+
+        // Bob leaves and joins 100 times: each time mallory is sent bob's removal, his record
+        // and a call: far more than 16 messages, all about bob.
+        let bob = key(BOB);
+        for round in 0..100u8 {
+            let leave = ClientMsg::LeaveNetwork {
+                id: 1,
+                name: "net".into(),
+            };
+            handle(&server, bob, remote(round), leave).await;
+            let rejoin = ClientMsg::JoinNetwork {
+                id: 2,
+                name: "net".into(),
+                password: "pw".into(),
+            };
+            handle(&server, bob, remote(round), rejoin).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!task.is_finished(), "churn alone overflowed the queue");
+        assert_eq!(server.slow_readers.load(Ordering::Relaxed), 0);
+
+        // Replies cannot replace each other: 40 of them overflow it.
+        for id in 10..50 {
+            let list = ClientMsg::ListInvites {
+                id,
+                network: "net".into(),
+            };
+            if to_server.send(frame(&list)).await.is_err() {
+                break;
+            }
+        }
+        let ended = tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("the session ended")
+            .unwrap();
+        let why = format!("{:#}", ended.unwrap_err());
+        assert!(why.contains("read too slowly"), "{why}");
+        assert_eq!(server.slow_readers.load(Ordering::Relaxed), 1);
+
+        // The others: alice hears mallory went offline and is still served.
+        assert!(!server.hub().online.contains_key(&mallory));
+        let got = drain(&mut inbox[0]);
+        assert!(
+            got.iter().any(
+                |m| matches!(m, ServerMsg::PeerUpsert { peer } if peer.key == mallory && !peer.online)
+            ),
+            "{got:?}"
+        );
+        let list = ClientMsg::ListInvites {
+            id: 99,
+            network: "net".into(),
+        };
+        handle(&server, key(ALICE), remote(1), list).await;
+        assert!(matches!(
+            drain(&mut inbox[0]).as_slice(),
+            [ServerMsg::Invites { id: 99, .. }]
+        ));
+    }
+
+    /// While Argon2 checks one host's password (made deliberately slow here), another
+    /// session's request is answered at once: the check holds no lock.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_password_check_does_not_hold_up_other_sessions() {
+        use warren_coordinator_core::password::hash_password;
+        let tmp = tempfile::tempdir().unwrap();
+        let (server, mut inbox) = setup(tmp.path());
+        let (alice, carol) = (key(ALICE), key(CAROL));
+        let slow = HashParams::new(64 * 1024, 8, 1, None).unwrap();
+        let t = std::time::Instant::now();
+        let phc = hash_password(&slow, "right", &[1; 16]).unwrap();
+        let cost = t.elapsed();
+        {
+            let mut hub = server.hub();
+            let c = hub
+                .registry
+                .create_network_hashed(alice, "slow", phc, 1)
+                .unwrap();
+            hub.persist(&c).unwrap();
+        }
+        let server = Arc::new(server);
+        let guess = tokio::spawn({
+            let server = server.clone();
+            async move {
+                let join = ClientMsg::JoinNetwork {
+                    id: 1,
+                    name: "slow".into(),
+                    password: "wrong".into(),
+                };
+                handle(&server, carol, remote(3), join).await
+            }
+        });
+        tokio::time::sleep(cost / 10).await;
+        let t = std::time::Instant::now();
+        let list = ClientMsg::ListInvites {
+            id: 2,
+            network: "net".into(),
+        };
+        handle(&server, alice, remote(1), list).await;
+        let served = t.elapsed();
+        assert!(
+            served < cost / 4,
+            "served in {served:?} while a hash takes {cost:?}"
+        );
+        assert!(
+            !guess.is_finished(),
+            "the guess ended first (a hash takes {cost:?}): the test proves nothing"
+        );
+        assert!(matches!(
+            drain(&mut inbox[0]).as_slice(),
+            [ServerMsg::Invites { id: 2, .. }]
+        ));
+        guess.await.unwrap();
+        let (code, message) = error_of(&drain(&mut inbox[2]), 1);
+        assert_eq!(
+            (code, message.as_str()),
+            (ErrorCode::WrongPassword, "wrong password for network slow")
+        );
+    }
+
+    /// Guesses at one network from many addresses, and password requests of any kind over
+    /// the whole coordinator, are limited, and the user is told which limit and how long.
+    #[tokio::test]
+    async fn password_attempts_are_limited_per_network_and_overall() {
+        use warren_coordinator_core::ratelimit::{GLOBAL, PER_NETWORK};
+        use warren_coordinator_core::{PasswordLimiter, RateLimitConfig};
+        let tmp = tempfile::tempdir().unwrap();
+        let (server, mut inbox) = setup(tmp.path());
+        let carol = key(CAROL);
+        let guess = |id| ClientMsg::JoinNetwork {
+            id,
+            name: "NET".into(),
+            password: format!("guess{id}"),
+        };
+        for id in 0..PER_NETWORK.burst as u64 {
+            handle(&server, carol, remote(100 + id as u8), guess(id)).await;
+            assert_eq!(
+                error_of(&drain(&mut inbox[2]), id).0,
+                ErrorCode::WrongPassword
+            );
+        }
+        handle(&server, carol, remote(99), guess(50)).await;
+        let (code, message) = error_of(&drain(&mut inbox[2]), 50);
+        assert_eq!(code, ErrorCode::RateLimited);
+        assert_eq!(
+            message,
+            "too many password attempts for network net in the last minute: try again in 6 s"
+        );
+        // Another network is not affected, and neither is the right password elsewhere.
+        let create = ClientMsg::CreateNetwork {
+            id: 51,
+            name: "other".into(),
+            password: "pw".into(),
+        };
+        handle(&server, carol, remote(99), create).await;
+        assert_eq!(drain(&mut inbox[2]), [ServerMsg::Ok { id: 51 }]);
+
+        // Overall: three attempts a minute here, whatever the address or network.
+        server.hub().passwords = PasswordLimiter::new(
+            PER_NETWORK,
+            RateLimitConfig {
+                interval_ms: 60_000,
+                burst: 3,
+                ..GLOBAL
+            },
+        );
+        let set = |id, network: &str| ClientMsg::SetPassword {
+            id,
+            network: network.into(),
+            password: "new".into(),
+        };
+        handle(&server, carol, remote(98), set(60, "other")).await;
+        handle(&server, key(ALICE), remote(97), set(61, "net")).await;
+        let create = |id| ClientMsg::CreateNetwork {
+            id,
+            name: format!("n{id}"),
+            password: "pw".into(),
+        };
+        handle(&server, key(BOB), remote(96), create(62)).await;
+        handle(&server, key(BOB), remote(95), create(63)).await;
+        assert!(drain(&mut inbox[2]).contains(&ServerMsg::Ok { id: 60 }));
+        assert!(drain(&mut inbox[0]).contains(&ServerMsg::Ok { id: 61 }));
+        let bob = drain(&mut inbox[1]);
+        assert_eq!(bob[0], ServerMsg::Ok { id: 62 });
+        let (code, message) = error_of(&bob[1..], 63);
+        assert_eq!(code, ErrorCode::RateLimited);
+        assert_eq!(
+            message,
+            "the coordinator is checking too many passwords at the moment: try again in 60 s"
+        );
+        assert!(!server
+            .hub()
+            .registry
+            .networks_of(&key(BOB))
+            .contains(&"n63".to_string()));
+    }
+
+    /// New keys from one address come at a rate and a refused one is not stored; keys the
+    /// coordinator knows, and other addresses, are not held up.
+    #[tokio::test]
+    async fn new_keys_are_limited_per_source() {
+        use warren_coordinator_core::ratelimit::NEW_KEYS;
+        use warren_coordinator_core::{NewKeyLimiter, RateLimitConfig};
+        let tmp = tempfile::tempdir().unwrap();
+        let (server, _inbox) = setup(tmp.path());
+        server.hub().new_keys = NewKeyLimiter::new(RateLimitConfig {
+            burst: 2,
+            ..NEW_KEYS
+        });
+        let from = remote(40);
+        for i in 10..12 {
+            register(&server, key(i), from, &hello(&format!("n{i}"), None)).unwrap();
+        }
+        let (code, message) = register(&server, key(12), from, &hello("n12", None)).unwrap_err();
+        assert_eq!(code, ErrorCode::RateLimited);
+        assert!(
+            message.contains("connect this host again in 30 s"),
+            "{message}"
+        );
+        {
+            let hub = server.hub();
+            assert_eq!(hub.registry.node_name(&key(12)), None);
+            assert_eq!(hub.registry.lease_of(&key(12)), None);
+            assert_eq!(hub.store.load().unwrap(), hub.registry.snapshot());
+        }
+        // Known keys reconnect from there; a new key from elsewhere registers.
+        register(&server, key(10), from, &hello("n10", None)).unwrap();
+        register(&server, key(ALICE), from, &hello("alice", None)).unwrap();
+        register(&server, key(12), remote(41), &hello("n12", None)).unwrap();
+    }
+
+    /// When the database refuses a change, memory does not keep it: the client is told, its
+    /// peers hear nothing, and the registry is what the database holds.
+    #[tokio::test]
+    async fn a_change_the_database_refuses_is_not_kept_in_memory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (server, mut inbox) = setup(tmp.path());
+        let (alice, carol) = (key(ALICE), key(CAROL));
+        let before = server.hub().registry.snapshot();
+        server.hub().store.fail_writes(true);
+
+        let join = ClientMsg::JoinNetwork {
+            id: 1,
+            name: "net".into(),
+            password: "pw".into(),
+        };
+        handle(&server, carol, remote(3), join.clone()).await;
+        let (code, message) = error_of(&drain(&mut inbox[2]), 1);
+        assert_eq!(code, ErrorCode::Internal);
+        assert!(
+            message.starts_with("coordinator storage failed"),
+            "{message}"
+        );
+        let create = ClientMsg::CreateNetwork {
+            id: 2,
+            name: "new".into(),
+            password: "pw".into(),
+        };
+        handle(&server, carol, remote(3), create).await;
+        assert_eq!(error_of(&drain(&mut inbox[2]), 2).0, ErrorCode::Internal);
+        let invite = ClientMsg::CreateInvite {
+            id: 3,
+            network: "net".into(),
+            ttl_secs: 60,
+        };
+        handle(&server, alice, remote(1), invite).await;
+        assert_eq!(error_of(&drain(&mut inbox[0]), 3).0, ErrorCode::Internal);
+        let newcomer = register(&server, key(20), remote(20), &hello("dave", None));
+        assert_eq!(newcomer.unwrap_err().0, ErrorCode::Internal);
+        for i in [0, 1] {
+            assert!(drain(&mut inbox[i]).is_empty(), "member {i} heard of it");
+        }
+        {
+            let hub = server.hub();
+            assert_eq!(hub.registry.snapshot(), before);
+            assert!(!hub.registry.is_member(&carol, "net"));
+            assert_eq!(hub.registry.node_name(&key(20)), None);
+            assert!(hub.registry.peers_of(&carol).is_empty());
+        }
+
+        // The database works again: so does the join, and both agree.
+        server.hub().store.fail_writes(false);
+        handle(&server, carol, remote(3), join).await;
+        assert!(drain(&mut inbox[2]).contains(&ServerMsg::Ok { id: 1 }));
+        let hub = server.hub();
+        assert!(hub.registry.is_member(&carol, "net"));
+        assert_eq!(hub.store.load().unwrap(), hub.registry.snapshot());
     }
 
     fn remote(last: u8) -> SocketAddr {

@@ -4,7 +4,9 @@
 //! only remembers it. On start the shell calls [`Store::open`], then [`Store::load`] and
 //! `Registry::from_snapshot`; after every registry operation it hands the returned changes to
 //! [`Store::apply`], which writes them in one transaction, before it answers the client (so an
-//! acknowledged join survives a crash).
+//! acknowledged join survives a crash of the coordinator; with `synchronous=NORMAL` in WAL mode
+//! a power loss may take back the last transactions before the next checkpoint). When the write
+//! fails the shell reloads the registry from here, so memory never holds what was not stored.
 //!
 //! - Tables: `nodes`, `leases`, `networks`, `memberships`, `invites` (one row per record of
 //!   `warren_coordinator_core::records`), and `schema_version` (one row). Keys are stored as
@@ -407,6 +409,15 @@ impl Store {
 
         snap.normalize();
         Ok(snap)
+    }
+
+    /// From now on every write fails (as on a full disk), or works again: for tests of what
+    /// the coordinator does when the database refuses a change.
+    #[cfg(test)]
+    pub fn fail_writes(&self, fail: bool) {
+        self.conn
+            .pragma_update(None, "query_only", fail)
+            .expect("query_only");
     }
 
     /// Writes `changes` in order, all or nothing.

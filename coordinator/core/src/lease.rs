@@ -9,8 +9,13 @@
 //!   the node stays connected.
 //! - A lease unrenewed for [`LEASE_TTL`] is *expired* but still held: its node gets the same
 //!   address back when it returns, unless another node needed it in the meantime. Another node
-//!   takes an expired lease only (a) when it is that node's preferred address, or (b) when the
-//!   probe found no free address at all.
+//!   takes an expired lease only (a) when it is that node's preferred address, or (b) when no
+//!   address is free at all: then the lease that expired first is taken.
+//! - A node in no network has a short lease ([`NO_NETWORK_LEASE_TTL`]): any key can register
+//!   for free, and such keys must not hold addresses for a month. The registry says which
+//!   nodes are in a network ([`LeasePool::set_in_network`]).
+//! - Finding an address costs O(log n), never a walk over the pool: the free addresses are
+//!   kept as ranges, the leases by expiry time.
 //! - A node in networks of several coordinators has one address with all of them, so it may
 //!   *claim* an address on connect ([`LeasePool::claim`]): it gets the claimed address unless
 //!   another node holds a live lease of it (an expired one is taken over, as for the preferred
@@ -22,7 +27,7 @@
 //! - Leases are part of the persisted state, so a node keeps its address across restarts of the
 //!   coordinator and of the node.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
@@ -32,19 +37,14 @@ use warren_proto::overlay::{derive_v4, OVERLAY_V4};
 /// How long a lease stays reserved for its node without renewal: 30 days, in seconds.
 pub const LEASE_TTL: u64 = 30 * 24 * 60 * 60;
 
+/// The same for a node in no network: 6 hours (connected nodes renew every hour).
+pub const NO_NETWORK_LEASE_TTL: u64 = 6 * 60 * 60;
+
 /// A node's address and when it was last renewed (unix seconds).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Lease {
     pub addr: Ipv4Addr,
     pub renewed_at: u64,
-}
-
-impl Lease {
-    /// True once the lease has gone [`LEASE_TTL`] without renewal. A clock that went backwards
-    /// never expires anything.
-    pub fn is_expired(&self, now: u64) -> bool {
-        now.saturating_sub(self.renewed_at) >= LEASE_TTL
-    }
 }
 
 /// What [`LeasePool::acquire`] or [`LeasePool::claim`] did.
@@ -88,7 +88,7 @@ pub enum ClaimRefused {
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LeaseError {
-    #[error("no free overlay address left in {0}: every address is leased to a node seen in the last 30 days")]
+    #[error("no free overlay address left in {0}: every address is leased to a node seen lately (in the last 30 days, or 6 hours for a node in no network)")]
     Exhausted(Ipv4Net),
     #[error("the lease pool {0} must lie inside {OVERLAY_V4} and hold at least two addresses")]
     BadPool(Ipv4Net),
@@ -104,12 +104,18 @@ pub enum LeaseError {
     },
 }
 
-/// All leases, indexed both ways.
+/// All leases, indexed both ways and by expiry, and the pool's free addresses.
 #[derive(Clone, Debug)]
 pub struct LeasePool {
     range: Ipv4Net,
     by_node: BTreeMap<NodeKey, Lease>,
     by_addr: BTreeMap<Ipv4Addr, NodeKey>,
+    /// Host numbers of the pool no lease holds, as ranges `first => last` (inclusive).
+    free: BTreeMap<u32, u32>,
+    /// Nodes in no network (short leases).
+    unjoined: BTreeSet<NodeKey>,
+    /// Every lease as (when it expires, its node).
+    by_expiry: BTreeSet<(u64, NodeKey)>,
 }
 
 impl Default for LeasePool {
@@ -126,11 +132,138 @@ impl LeasePool {
         if !OVERLAY_V4.contains(&range) || range.prefix_len() > 30 {
             return Err(LeaseError::BadPool(range));
         }
+        let hosts = (1u32 << (32 - range.prefix_len())) - 2;
         Ok(Self {
             range,
             by_node: BTreeMap::new(),
             by_addr: BTreeMap::new(),
+            free: BTreeMap::from([(1, hosts)]),
+            unjoined: BTreeSet::new(),
+            by_expiry: BTreeSet::new(),
         })
+    }
+
+    /// How long `node`'s lease lasts unrenewed.
+    fn ttl(&self, node: &NodeKey) -> u64 {
+        if self.unjoined.contains(node) {
+            NO_NETWORK_LEASE_TTL
+        } else {
+            LEASE_TTL
+        }
+    }
+
+    fn expiry(&self, node: &NodeKey, lease: &Lease) -> u64 {
+        lease.renewed_at.saturating_add(self.ttl(node))
+    }
+
+    /// True once `node`'s lease has gone its TTL without renewal. A clock that went backwards
+    /// never expires anything.
+    pub fn is_expired(&self, node: &NodeKey, now: u64) -> bool {
+        self.by_node
+            .get(node)
+            .is_some_and(|l| now.saturating_sub(l.renewed_at) >= self.ttl(node))
+    }
+
+    /// Whether `node` is in a network (a long lease) or not (a short one); nodes are taken
+    /// to be in one until told otherwise.
+    pub fn set_in_network(&mut self, node: NodeKey, member: bool) {
+        if member != self.unjoined.contains(&node) {
+            return; // no change
+        }
+        let lease = self.by_node.get(&node).copied();
+        if let Some(l) = lease {
+            self.by_expiry.remove(&(self.expiry(&node, &l), node));
+        }
+        if member {
+            self.unjoined.remove(&node);
+        } else {
+            self.unjoined.insert(node);
+        }
+        if let Some(l) = lease {
+            self.by_expiry.insert((self.expiry(&node, &l), node));
+        }
+    }
+
+    /// The pool's host number of `addr`, if it is one of the pool's host addresses.
+    fn host_of(&self, addr: Ipv4Addr) -> Option<u32> {
+        let host = u32::from(addr) & self.host_mask();
+        (self.range.contains(&addr) && host != 0 && host != self.host_mask()).then_some(host)
+    }
+
+    fn addr_of(&self, host: u32) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.range.network()) | host)
+    }
+
+    /// Marks `addr` leased in the free ranges.
+    fn mark_taken(&mut self, addr: Ipv4Addr) {
+        let Some(h) = self.host_of(addr) else {
+            return;
+        };
+        let Some((&first, &last)) = self.free.range(..=h).next_back() else {
+            return;
+        };
+        if last < h {
+            return; // not free
+        }
+        self.free.remove(&first);
+        if first < h {
+            self.free.insert(first, h - 1);
+        }
+        if h < last {
+            self.free.insert(h + 1, last);
+        }
+    }
+
+    /// Marks `addr` free again, joining it to the free ranges around it.
+    fn mark_free(&mut self, addr: Ipv4Addr) {
+        let Some(h) = self.host_of(addr) else {
+            return;
+        };
+        let (mut first, mut last) = (h, h);
+        if let Some((&f, &l)) = self.free.range(..h).next_back() {
+            if l >= h {
+                return; // already free
+            }
+            if l + 1 == h {
+                self.free.remove(&f);
+                first = f;
+            }
+        }
+        if let Some(l) = self.free.remove(&(h + 1)) {
+            last = l;
+        }
+        self.free.insert(first, last);
+    }
+
+    /// The first free host number from `start` upwards, wrapping around the pool.
+    fn first_free_from(&self, start: u32) -> Option<u32> {
+        if let Some((_, &last)) = self.free.range(..=start).next_back() {
+            if last >= start {
+                return Some(start);
+            }
+        }
+        self.free
+            .range(start..)
+            .next()
+            .or_else(|| self.free.iter().next())
+            .map(|(&first, _)| first)
+    }
+
+    /// Records `node`'s new lease in every index.
+    fn insert(&mut self, node: NodeKey, lease: Lease) {
+        self.by_node.insert(node, lease);
+        self.by_addr.insert(lease.addr, node);
+        self.mark_taken(lease.addr);
+        self.by_expiry.insert((self.expiry(&node, &lease), node));
+    }
+
+    /// Drops `node`'s lease from every index; its address becomes free.
+    fn remove(&mut self, node: &NodeKey) -> Option<Lease> {
+        let lease = self.by_node.remove(node)?;
+        self.by_addr.remove(&lease.addr);
+        self.mark_free(lease.addr);
+        self.by_expiry.remove(&(self.expiry(node, &lease), *node));
+        Some(lease)
     }
 
     pub fn range(&self) -> Ipv4Net {
@@ -196,7 +329,7 @@ impl LeasePool {
         }
         match self.by_addr.get(&addr) {
             Some(holder) if *holder == node => return Ok(self.renew(node, now).expect("held")),
-            Some(holder) if !self.by_node[holder].is_expired(now) => {
+            Some(holder) if !self.is_expired(holder, now) => {
                 return Err(ClaimRefused::Held {
                     addr,
                     holder: *holder,
@@ -204,10 +337,7 @@ impl LeasePool {
             }
             _ => {}
         }
-        let from = self.by_node.remove(&node).map(|old| {
-            self.by_addr.remove(&old.addr);
-            old.addr
-        });
+        let from = self.remove(&node).map(|old| old.addr);
         let (lease, taken_from) = self.take(node, addr, now);
         Ok(match from {
             Some(from) => LeaseEvent::Moved {
@@ -234,52 +364,47 @@ impl LeasePool {
     }
 
     fn renew(&mut self, node: NodeKey, now: u64) -> Option<LeaseEvent> {
-        let lease = self.by_node.get_mut(&node)?;
+        let mut lease = self.remove(&node)?;
         lease.renewed_at = now;
-        Some(LeaseEvent::Renewed(*lease))
+        self.insert(node, lease);
+        Some(LeaseEvent::Renewed(lease))
     }
 
     /// Leases `addr` to `node`, which holds nothing, taking it from its (expired) holder.
     fn take(&mut self, node: NodeKey, addr: Ipv4Addr, now: u64) -> (Lease, Option<NodeKey>) {
-        let taken_from = self.by_addr.remove(&addr);
+        let taken_from = self.by_addr.get(&addr).copied();
         if let Some(old) = taken_from {
-            self.by_node.remove(&old);
+            self.remove(&old);
         }
         let lease = Lease {
             addr,
             renewed_at: now,
         };
-        self.by_node.insert(node, lease);
-        self.by_addr.insert(addr, node);
+        self.insert(node, lease);
         (lease, taken_from)
     }
 
-    /// Probes from the preferred address upwards through every host address of the pool:
-    /// the preferred address if it is free or expired, else the first free one, else the first
-    /// expired one. Worst case (a full pool) it looks at every address once.
+    /// The preferred address if it is free or expired, else the first free one from there
+    /// upwards (wrapping), else the lease that expired first. O(log n) in the leases.
     fn find_addr(&self, node: &NodeKey, now: u64) -> Result<Ipv4Addr, LeaseError> {
-        let net = u32::from(self.range.network());
-        let mask = self.host_mask();
-        let hosts = mask - 1; // host numbers 1..=mask-1; 0 and mask are network and broadcast
-        let start = u32::from(self.preferred(node)) & mask;
-        let mut first_expired = None;
-        for i in 0..hosts {
-            let host = (start - 1 + i) % hosts + 1;
-            let addr = Ipv4Addr::from(net | host);
-            match self.by_addr.get(&addr) {
-                None => return Ok(addr),
-                Some(holder) => {
-                    let expired = self.by_node[holder].is_expired(now);
-                    if expired && i == 0 {
-                        return Ok(addr);
-                    }
-                    if expired && first_expired.is_none() {
-                        first_expired = Some(addr);
-                    }
-                }
+        let preferred = self.preferred(node);
+        if let Some(holder) = self.by_addr.get(&preferred) {
+            if self.is_expired(holder, now) {
+                return Ok(preferred);
             }
         }
-        first_expired.ok_or(LeaseError::Exhausted(self.range))
+        let start = u32::from(preferred) & self.host_mask();
+        if let Some(host) = self.first_free_from(start) {
+            return Ok(self.addr_of(host));
+        }
+        // Leases of addresses outside the pool (claimed from another coordinator's) are not
+        // the pool's to give out; there are few of them.
+        self.by_expiry
+            .iter()
+            .take_while(|(expires, _)| *expires <= now)
+            .map(|(_, holder)| self.by_node[holder].addr)
+            .find(|addr| self.host_of(*addr).is_some())
+            .ok_or(LeaseError::Exhausted(self.range))
     }
 
     /// Puts back a lease from a snapshot, refusing anything the pool could not have produced.
@@ -300,8 +425,7 @@ impl LeasePool {
                 second: node,
             });
         }
-        self.by_node.insert(node, lease);
-        self.by_addr.insert(lease.addr, node);
+        self.insert(node, lease);
         Ok(())
     }
 }
@@ -616,5 +740,186 @@ mod tests {
             pool.restore(key(3), l([100, 64, 0, 0])),
             Err(LeaseError::OutOfRange { .. })
         ));
+    }
+
+    /// The free ranges are exactly the pool's host addresses no lease holds, and the expiry
+    /// index has one entry per lease.
+    fn check_indexes(pool: &LeasePool) {
+        let mask = pool.host_mask();
+        let mut free = Vec::new();
+        for (&first, &last) in &pool.free {
+            assert!(
+                first >= 1 && first <= last && last < mask,
+                "{first}..={last}"
+            );
+            free.extend(first..=last);
+        }
+        let taken: Vec<u32> = pool
+            .by_addr
+            .keys()
+            .filter_map(|a| pool.host_of(*a))
+            .collect();
+        let mut all: Vec<u32> = free.iter().chain(&taken).copied().collect();
+        all.sort();
+        assert_eq!(
+            all,
+            (1..mask).collect::<Vec<_>>(),
+            "free + taken = the pool, once"
+        );
+        // Adjacent ranges would have been joined.
+        let ranges: Vec<(u32, u32)> = pool.free.iter().map(|(a, b)| (*a, *b)).collect();
+        assert!(ranges.windows(2).all(|w| w[0].1 + 1 < w[1].0), "{ranges:?}");
+        assert_eq!(pool.by_expiry.len(), pool.by_node.len());
+    }
+
+    /// The address the old linear probe would pick while some address is free: the
+    /// preferred one if free or expired, else the first free one upwards, wrapping.
+    fn probed(pool: &LeasePool, node: &NodeKey, now: u64) -> Ipv4Addr {
+        let mask = pool.host_mask();
+        let hosts = mask - 1;
+        let start = u32::from(pool.preferred(node)) & mask;
+        for i in 0..hosts {
+            let addr = pool.addr_of((start - 1 + i) % hosts + 1);
+            match pool.by_addr.get(&addr) {
+                None => return addr,
+                Some(h) if i == 0 && pool.is_expired(h, now) => return addr,
+                Some(_) => {}
+            }
+        }
+        panic!("full")
+    }
+
+    /// Grants, renewals, moves and takeovers in a small pool land where the old linear probe
+    /// would have put them, and the indexes stay exact.
+    #[test]
+    fn allocation_without_a_scan_picks_what_the_probe_picked() {
+        let net: Ipv4Net = "100.64.0.0/26".parse().unwrap();
+        let mut pool = LeasePool::new(net).unwrap();
+        let mut t = 0;
+        for i in 0..400u32 {
+            t += 3_600;
+            let k = key(i % 90);
+            match i % 7 {
+                // A move to an address in the pool, or out of it.
+                3 => {
+                    let to = Ipv4Addr::from(u32::from(net.network()) + 1 + (i * 13) % 62);
+                    let _ = pool.claim(k, to, t);
+                }
+                5 => {
+                    let _ = pool.claim(k, Ipv4Addr::new(100, 100, 0, i as u8), t);
+                }
+                _ => {
+                    let free = !pool.free.is_empty();
+                    let want = (free && pool.get(&k).is_none()).then(|| probed(&pool, &k, t));
+                    match pool.acquire(k, t) {
+                        Ok(ev) => {
+                            if let Some(want) = want {
+                                assert_eq!(ev.lease().addr, want, "step {i}");
+                            }
+                        }
+                        Err(LeaseError::Exhausted(_)) => assert!(!free),
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+            if i % 11 == 0 {
+                pool.set_in_network(k, i % 2 == 0);
+            }
+            check_indexes(&pool);
+        }
+    }
+
+    /// With every address taken, a newcomer gets the lease that expired first (not a walk
+    /// over the pool to find one).
+    #[test]
+    fn a_full_pool_gives_out_the_lease_that_expired_first() {
+        let net: Ipv4Net = "100.64.0.0/29".parse().unwrap();
+        let mut pool = LeasePool::new(net).unwrap();
+        for i in 0..6 {
+            pool.acquire(key(i), 100 + u64::from(i)).unwrap();
+        }
+        // key(4) was renewed least recently once the others renew.
+        for i in [0, 1, 2, 3, 5] {
+            pool.acquire(key(i), 200).unwrap();
+        }
+        let oldest = pool.get(&key(4)).unwrap().addr;
+        let now = 104 + LEASE_TTL;
+        let newcomer = (100..)
+            .map(key)
+            .find(|k| pool.preferred(k) != oldest)
+            .unwrap();
+        assert_eq!(
+            pool.acquire(newcomer, now),
+            Ok(LeaseEvent::Granted {
+                lease: Lease {
+                    addr: oldest,
+                    renewed_at: now
+                },
+                taken_from: Some(key(4))
+            })
+        );
+        // An expired lease outside the pool (a claim) is not given out from it.
+        pool.claim(key(50), Ipv4Addr::new(100, 100, 0, 1), 0)
+            .unwrap();
+        assert_eq!(
+            pool.acquire(key(99), now),
+            Err(LeaseError::Exhausted(net)),
+            "the others are live"
+        );
+        check_indexes(&pool);
+    }
+
+    /// A node in no network holds its address hours, not a month; joining one gives it the
+    /// long lease, leaving every network the short one again.
+    #[test]
+    fn nodes_in_no_network_have_short_leases() {
+        let (a, b) = colliding_pair();
+        let pref = derive_v4(&a);
+        let mut pool = LeasePool::default();
+        pool.acquire(a, 0).unwrap();
+        pool.set_in_network(a, false);
+        assert!(!pool.is_expired(&a, NO_NETWORK_LEASE_TTL - 1));
+        assert!(pool.is_expired(&a, NO_NETWORK_LEASE_TTL));
+        let ev = pool.acquire(b, NO_NETWORK_LEASE_TTL).unwrap();
+        assert_eq!(ev.lease().addr, pref, "b takes a's expired address");
+        assert_eq!(pool.get(&a), None);
+
+        pool.set_in_network(b, false);
+        pool.set_in_network(b, true);
+        assert!(!pool.is_expired(&b, NO_NETWORK_LEASE_TTL * 2));
+        assert!(pool.is_expired(&b, NO_NETWORK_LEASE_TTL + LEASE_TTL));
+        check_indexes(&pool);
+    }
+
+    /// Newcomers whose preferred addresses fall inside a long run of taken addresses: the
+    /// old probe walked the run for each of them.
+    #[test]
+    fn allocation_does_not_walk_a_long_run_of_taken_addresses() {
+        let mut pool = LeasePool::default();
+        let base = u32::from(OVERLAY_V4.network());
+        const RUN: u32 = 1 << 18;
+        for h in 1..=RUN {
+            let mut k = [0u8; 32];
+            k[..4].copy_from_slice(&h.to_be_bytes());
+            k[31] = 0xee;
+            let lease = Lease {
+                addr: Ipv4Addr::from(base + h),
+                renewed_at: 0,
+            };
+            pool.restore(NodeKey(k), lease).unwrap();
+        }
+        let inside: Vec<NodeKey> = (0..)
+            .map(key)
+            .filter(|k| u32::from(pool.preferred(k)) - base <= RUN / 2)
+            .take(2_000)
+            .collect();
+        let t = std::time::Instant::now();
+        for k in &inside {
+            pool.acquire(*k, 1).unwrap();
+        }
+        let took = t.elapsed();
+        assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+        let first = pool.get(&inside[0]).unwrap().addr;
+        assert_eq!(first, Ipv4Addr::from(base + RUN + 1));
     }
 }

@@ -12,6 +12,7 @@ pub mod candidates;
 pub mod invite;
 pub mod lease;
 pub mod name;
+pub mod outbox;
 pub mod password;
 pub mod ratelimit;
 pub mod records;
@@ -23,9 +24,12 @@ pub mod seen_sources;
 mod testutil;
 
 pub use invite::{InviteProblem, SecretHash};
-pub use lease::{ClaimRefused, Lease, LeaseError, LeasePool, LEASE_TTL};
+pub use lease::{ClaimRefused, Lease, LeaseError, LeasePool, LEASE_TTL, NO_NETWORK_LEASE_TTL};
 pub use password::{HashParams, DEFAULT_HASH_PARAMS};
-pub use ratelimit::{ClashLimiter, JoinLimiter, RateLimitConfig, RateLimited, CLASH_INTERVAL};
+pub use ratelimit::{
+    AttemptRefused, ClashLimiter, JoinLimiter, NewKeyLimiter, PasswordLimiter, RateLimitConfig,
+    RateLimited, CLASH_INTERVAL,
+};
 pub use records::{
     BanRecord, Change, InviteRecord, JoinRequestRecord, LeaseRecord, Membership, NetworkRecord,
     NodeRecord, Snapshot,

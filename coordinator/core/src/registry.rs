@@ -311,6 +311,14 @@ impl Registry {
         })
     }
 
+    /// The configuration this registry was made with (to rebuild it from a snapshot).
+    pub fn config(&self) -> RegistryConfig {
+        RegistryConfig {
+            hash_params: self.hash_params.clone(),
+            lease_pool: self.leases.range(),
+        }
+    }
+
     /// Registers `key` under `name` (normalised), or renames it, and renews its lease (giving it
     /// one if it has none). Call it on every connect. `claim` is the address the node has with
     /// its other coordinators: it gets it, moving there, unless another node holds it
@@ -355,7 +363,14 @@ impl Registry {
                 waiting: BTreeSet::new(),
             });
         push_lease_changes(&mut changes, key, event);
+        self.sync_lease_ttl(&key);
         Ok(changes)
+    }
+
+    /// Gives `node` the lease length of a node in a network, or of one in none.
+    pub(crate) fn sync_lease_ttl(&mut self, node: &NodeKey) {
+        let member = self.nodes.get(node).is_some_and(|n| !n.networks.is_empty());
+        self.leases.set_in_network(*node, member);
     }
 
     /// Renews `key`'s lease without touching its name or address (a keep-alive for connected
@@ -371,6 +386,10 @@ impl Registry {
 
     /// Creates network `name` (normalised) with `password`, hashed with Argon2id and `salt`
     /// (16 random bytes from the caller). The owner becomes its first member.
+    ///
+    /// This is [`Registry::check_create`], [`Registry::hash_new_password`] and
+    /// [`Registry::create_network_hashed`] in one; a shell that must not hold its state lock
+    /// while Argon2 runs calls them one by one.
     pub fn create_network(
         &mut self,
         owner: NodeKey,
@@ -379,6 +398,19 @@ impl Registry {
         salt: &[u8; 16],
         now: u64,
     ) -> Result<Vec<Change>, RegistryError> {
+        self.check_create(owner, name, password)?;
+        let password_hash = Self::hash_new_password(&self.hash_params, password, salt)?;
+        self.create_network_hashed(owner, name, password_hash, now)
+    }
+
+    /// Would [`Registry::create_network`] succeed (before the hashing)? Returns the
+    /// normalised name.
+    pub fn check_create(
+        &self,
+        owner: NodeKey,
+        name: &str,
+        password: &str,
+    ) -> Result<String, RegistryError> {
         let name = name_arg(NameKind::Network, name)?;
         if !self.nodes.contains_key(&owner) {
             return Err(RegistryError::UnknownNode(owner));
@@ -389,7 +421,44 @@ impl Registry {
         if self.networks.contains_key(&name) {
             return Err(RegistryError::NetworkExists(name));
         }
-        let password_hash = hash_password(&self.hash_params, password, salt)?;
+        Ok(name)
+    }
+
+    /// The Argon2id costs new passwords are hashed with.
+    pub fn hash_params(&self) -> &HashParams {
+        &self.hash_params
+    }
+
+    /// Hashes a new network password (tens of milliseconds with the default costs; it
+    /// touches no registry state, so it can run anywhere).
+    pub fn hash_new_password(
+        params: &HashParams,
+        password: &str,
+        salt: &[u8; 16],
+    ) -> Result<String, RegistryError> {
+        if password.is_empty() {
+            return Err(RegistryError::EmptyPassword);
+        }
+        Ok(hash_password(params, password, salt)?)
+    }
+
+    /// The end of [`Registry::create_network`], with the hash made; everything is checked
+    /// again, since the registry may have changed while the hash was made.
+    pub fn create_network_hashed(
+        &mut self,
+        owner: NodeKey,
+        name: &str,
+        password_hash: String,
+        now: u64,
+    ) -> Result<Vec<Change>, RegistryError> {
+        let name = name_arg(NameKind::Network, name)?;
+        if !self.nodes.contains_key(&owner) {
+            return Err(RegistryError::UnknownNode(owner));
+        }
+        if self.networks.contains_key(&name) {
+            return Err(RegistryError::NetworkExists(name));
+        }
+        check_phc(&password_hash)?;
         let network = Network::new(password_hash, owner, now, false);
         let record = network.record(&name);
         self.networks.insert(name.clone(), network);
@@ -413,6 +482,15 @@ impl Registry {
         password: &str,
         now: u64,
     ) -> Result<Vec<Change>, RegistryError> {
+        let phc = self.hash_to_verify(node, name)?;
+        let right = verify_password(&phc, password)?;
+        self.join_verified(node, name, &phc, right, now)
+    }
+
+    /// The first step of [`Registry::join_network`] for a shell that runs Argon2 without its
+    /// state lock: the checks that need no password (name, node, network, ban), and the
+    /// stored hash to verify the password against ([`crate::password::verify_password`]).
+    pub fn hash_to_verify(&self, node: NodeKey, name: &str) -> Result<String, RegistryError> {
         let name = name_arg(NameKind::Network, name)?;
         if !self.nodes.contains_key(&node) {
             return Err(RegistryError::UnknownNode(node));
@@ -423,7 +501,24 @@ impl Registry {
         if network.bans.contains_key(&node) {
             return Err(RegistryError::Banned(name));
         }
-        if !verify_password(&network.password_hash, password)? {
+        Ok(network.password_hash.clone())
+    }
+
+    /// The last step: `right` is whether the password matched `verified`, the hash
+    /// [`Registry::hash_to_verify`] gave. Everything is checked again, since the registry may
+    /// have changed meanwhile; a password checked against a hash that has since been replaced
+    /// is a wrong password now.
+    pub fn join_verified(
+        &mut self,
+        node: NodeKey,
+        name: &str,
+        verified: &str,
+        right: bool,
+        now: u64,
+    ) -> Result<Vec<Change>, RegistryError> {
+        let phc = self.hash_to_verify(node, name)?;
+        let name = name_arg(NameKind::Network, name)?;
+        if !right || phc != verified {
             return Err(RegistryError::WrongPassword(name));
         }
         self.admit(node, &name, now)
@@ -449,6 +544,7 @@ impl Registry {
         if let Some(n) = self.nodes.get_mut(&node) {
             n.networks.remove(&name);
         }
+        self.sync_lease_ttl(&node);
         Ok(vec![Change::MemberRemoved {
             network: name,
             node,
@@ -581,6 +677,7 @@ impl Registry {
         };
         let networks = std::mem::take(&mut me.networks);
         let waiting: Vec<String> = me.waiting.iter().cloned().collect();
+        self.sync_lease_ttl(&node);
         let mut changes: Vec<Change> = waiting
             .iter()
             .map(|n| self.remove_request(n, node))
@@ -618,6 +715,7 @@ impl Registry {
         if let Some(n) = self.nodes.get_mut(&node) {
             n.networks.insert(network.to_owned());
         }
+        self.sync_lease_ttl(&node);
         Change::MemberAdded(Membership {
             network: network.to_owned(),
             node,
@@ -898,6 +996,10 @@ impl Registry {
                 });
             }
             reg.add_request(&r.network, r.node, r.asked_at);
+        }
+        let keys: Vec<NodeKey> = reg.nodes.keys().copied().collect();
+        for k in &keys {
+            reg.sync_lease_ttl(k);
         }
         Ok(reg)
     }

@@ -25,7 +25,7 @@ use warren_proto::key::NodeKey;
 use super::{name_arg, Registry, RegistryError, SnapshotError};
 use crate::invite::NEVER;
 use crate::name::NameKind;
-use crate::password::hash_password;
+use crate::password::check_phc;
 use crate::records::{BanRecord, Change, JoinRequestRecord};
 
 /// The shortest invite id prefix accepted for a revoke: fewer digits would too easily name
@@ -102,11 +102,35 @@ impl Registry {
         password: &str,
         salt: &[u8; 16],
     ) -> Result<Vec<Change>, RegistryError> {
+        self.check_set_password(node, name, password)?;
+        let password_hash = Self::hash_new_password(&self.hash_params, password, salt)?;
+        self.set_password_hashed(node, name, password_hash)
+    }
+
+    /// Would [`Registry::set_password`] succeed (before the hashing)? Returns the normalised
+    /// name. For a shell that hashes without its state lock, as for creating a network.
+    pub fn check_set_password(
+        &self,
+        node: NodeKey,
+        name: &str,
+        password: &str,
+    ) -> Result<String, RegistryError> {
         let name = self.owned(node, name, "change its password")?;
         if password.is_empty() {
             return Err(RegistryError::EmptyPassword);
         }
-        let password_hash = hash_password(&self.hash_params, password, salt)?;
+        Ok(name)
+    }
+
+    /// The end of [`Registry::set_password`] with the hash made; ownership is checked again.
+    pub fn set_password_hashed(
+        &mut self,
+        node: NodeKey,
+        name: &str,
+        password_hash: String,
+    ) -> Result<Vec<Change>, RegistryError> {
+        let name = self.owned(node, name, "change its password")?;
+        check_phc(&password_hash)?;
         self.networks.get_mut(&name).expect("owned").password_hash = password_hash.clone();
         Ok(vec![Change::PasswordChanged {
             network: name,
@@ -191,6 +215,7 @@ impl Registry {
             if let Some(n) = self.nodes.get_mut(&who) {
                 n.networks.remove(&name);
             }
+            self.sync_lease_ttl(&who);
             changes.push(Change::MemberRemoved {
                 network: name.clone(),
                 node: who,
@@ -227,6 +252,7 @@ impl Registry {
             if let Some(n) = self.nodes.get_mut(key) {
                 n.networks.remove(&name);
             }
+            self.sync_lease_ttl(key);
         }
         for key in network.requests.keys() {
             if let Some(n) = self.nodes.get_mut(key) {

@@ -558,3 +558,97 @@ fn from_snapshot_refuses_inconsistent_state() {
 mod claims;
 mod invites;
 mod owner;
+
+/// A password is checked without the registry (the shell runs Argon2 outside its lock); what
+/// changed meanwhile decides: a new password makes the checked one wrong, a ban or a deleted
+/// network refuses, a network created by someone else meanwhile cannot be created again.
+#[test]
+fn a_password_checked_outside_sees_what_changed_meanwhile() {
+    let mut reg = registry();
+    let (a, b) = (up(&mut reg, 1, "alice"), up(&mut reg, 2, "bob"));
+    reg.create_network(a, "net", "pw", &SALT, T0).unwrap();
+
+    let old = reg.hash_to_verify(b, "NET").unwrap();
+    let right = crate::password::verify_password(&old, "pw").unwrap();
+    assert!(right);
+    reg.set_password(a, "net", "new", &[8; 16]).unwrap();
+    assert_eq!(
+        reg.join_verified(b, "net", &old, right, T0),
+        Err(RegistryError::WrongPassword("net".into()))
+    );
+    assert!(!reg.is_member(&b, "net"));
+    let new = reg.hash_to_verify(b, "net").unwrap();
+    assert_eq!(
+        reg.join_verified(b, "net", &new, false, T0),
+        Err(RegistryError::WrongPassword("net".into()))
+    );
+    reg.join_verified(b, "net", &new, true, T0).unwrap();
+    assert!(reg.is_member(&b, "net"));
+
+    // Checked, then banned.
+    let c = up(&mut reg, 3, "carol");
+    let phc = reg.hash_to_verify(c, "net").unwrap();
+    reg.join_network(c, "net", "new", T0).unwrap();
+    reg.remove_member(a, "net", c, true, T0).unwrap();
+    assert_eq!(
+        reg.join_verified(c, "net", &phc, true, T0),
+        Err(RegistryError::Banned("net".into()))
+    );
+
+    // Created meanwhile: the second creation is refused, not merged.
+    let name = reg.check_create(b, "Other", "pw").unwrap();
+    assert_eq!(name, "other");
+    let hash = Registry::hash_new_password(reg.hash_params(), "pw", &SALT).unwrap();
+    reg.create_network(a, "other", "x", &SALT, T0).unwrap();
+    assert_eq!(
+        reg.create_network_hashed(b, "other", hash.clone(), T0),
+        Err(RegistryError::NetworkExists("other".into()))
+    );
+    // Not the owner any more (here: never was) when the new hash arrives.
+    assert!(matches!(
+        reg.set_password_hashed(b, "other", hash),
+        Err(RegistryError::NotOwner { .. })
+    ));
+    assert!(reg
+        .set_password_hashed(a, "other", "not a hash".into())
+        .is_err());
+}
+
+/// A key that registered and joined nothing holds its address for hours; a member for a
+/// month; and a restored registry knows which is which.
+#[test]
+fn hosts_in_no_network_hold_their_address_for_hours() {
+    use crate::lease::NO_NETWORK_LEASE_TTL;
+    let (a, b) = colliding_pair();
+    let pref = derive_v4(&a);
+
+    let mut reg = registry();
+    reg.register_node(a, "idle", None, T0).unwrap();
+    let later = T0 + NO_NETWORK_LEASE_TTL;
+    reg.register_node(b, "newcomer", None, later).unwrap();
+    assert_eq!(reg.lease_of(&b).unwrap().addr, pref);
+    assert_eq!(reg.lease_of(&a), None);
+
+    // The same as a member (of a network it created), and after a restore.
+    for restored in [false, true] {
+        let mut reg = registry();
+        reg.register_node(a, "member", None, T0).unwrap();
+        reg.create_network(a, "net", "pw", &SALT, T0).unwrap();
+        if restored {
+            reg = Registry::from_snapshot(config(), reg.snapshot()).unwrap();
+        }
+        reg.register_node(b, "newcomer", None, later).unwrap();
+        assert_ne!(reg.lease_of(&b).unwrap().addr, pref, "restored: {restored}");
+        assert_eq!(reg.lease_of(&a).unwrap().addr, pref);
+        // It leaves: from now on its lease is a short one.
+        reg.logout(a).unwrap();
+        reg.renew_lease(a, later).unwrap();
+        let d = (1000..)
+            .map(key)
+            .find(|k| reg.leases.preferred(k) == pref)
+            .unwrap();
+        reg.register_node(d, "fourth", None, later + NO_NETWORK_LEASE_TTL)
+            .unwrap();
+        assert_eq!(reg.lease_of(&d).unwrap().addr, pref, "restored: {restored}");
+    }
+}

@@ -1,0 +1,289 @@
+//! One session's queue of messages waiting to be written to its daemon, bounded.
+//!
+//! A daemon that reads slowly (or never: a member that joined twice and ignores its second
+//! stream) must not make the coordinator grow without bound. Most of what it is sent is state
+//! that a newer message replaces: a peer's record (added, updated or removed), a "call me
+//! maybe" about a peer, its network list, its relay ticket. While such a message waits, a newer
+//! one about the same thing ([`Slot`]) takes its place in the queue instead of queueing behind
+//! it, so the state part of a queue never holds more than one message per peer and kind,
+//! however fast the peers churn. The daemon sees the newest state, at the place the older one
+//! held (so nothing it was told before a reply arrives after it).
+//!
+//! The rest (replies to its own requests, address-clash asks) cannot be merged. When the queue
+//! holds `capacity` messages and another one comes that takes no queued message's place, the
+//! queue is *overflowed*: it takes nothing more, and the shell ends the session. The daemon
+//! reconnects and gets its whole state afresh, which is what it would have needed anyway.
+
+use std::collections::{HashMap, VecDeque};
+
+use warren_proto::control::msg::ServerMsg;
+use warren_proto::key::NodeKey;
+
+/// Messages queued per session by default: enough for a burst to every peer of a host in
+/// thousands of peers' networks (each peer takes at most two places: its record and a call).
+pub const DEFAULT_CAPACITY: usize = 8192;
+
+/// What a queued message is about: a newer message with the same slot replaces it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Slot {
+    /// `PeerUpsert` or `PeerRemove` of this peer: the latest word on it wins.
+    Peer(NodeKey),
+    /// `CallMeMaybe` about this peer: only its newest candidates are worth probing.
+    Call(NodeKey),
+    /// The host's network list.
+    Networks,
+    /// The host's relay ticket.
+    Ticket,
+}
+
+/// The slot of `msg`, or `None` for a message that must be delivered as it is.
+pub fn slot_of(msg: &ServerMsg) -> Option<Slot> {
+    match msg {
+        ServerMsg::PeerUpsert { peer } => Some(Slot::Peer(peer.key)),
+        ServerMsg::PeerRemove { key } => Some(Slot::Peer(*key)),
+        ServerMsg::CallMeMaybe { key, .. } => Some(Slot::Call(*key)),
+        ServerMsg::Networks { .. } => Some(Slot::Networks),
+        ServerMsg::RelayTicket { .. } => Some(Slot::Ticket),
+        _ => None,
+    }
+}
+
+/// The queue was full; the session must end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the daemon reads too slowly: {0} messages wait for it")]
+pub struct Overflow(pub usize);
+
+#[derive(Debug)]
+pub struct Outbox {
+    capacity: usize,
+    queue: VecDeque<ServerMsg>,
+    /// Sequence number of `queue[0]`; a message's number never changes while it waits.
+    head: u64,
+    /// Where each slot's message waits (its sequence number).
+    slots: HashMap<Slot, u64>,
+    overflowed: bool,
+    /// Messages that took an older one's place (for the log).
+    coalesced: u64,
+}
+
+impl Outbox {
+    /// A queue of at most `capacity` messages (at least 1).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            queue: VecDeque::new(),
+            head: 0,
+            slots: HashMap::new(),
+            overflowed: false,
+            coalesced: 0,
+        }
+    }
+
+    /// Queues `msg`, in place of a waiting message with the same slot if there is one. After
+    /// an overflow nothing is taken any more.
+    pub fn push(&mut self, msg: ServerMsg) -> Result<(), Overflow> {
+        if self.overflowed {
+            return Err(Overflow(self.queue.len()));
+        }
+        let slot = slot_of(&msg);
+        if let Some(at) = slot.and_then(|s| self.slots.get(&s)) {
+            let old = &mut self.queue[(at - self.head) as usize];
+            *old = merge(std::mem::replace(old, ServerMsg::Ok { id: 0 }), msg);
+            self.coalesced += 1;
+            return Ok(());
+        }
+        if self.queue.len() >= self.capacity {
+            self.overflowed = true;
+            return Err(Overflow(self.queue.len()));
+        }
+        if let Some(s) = slot {
+            self.slots.insert(s, self.head + self.queue.len() as u64);
+        }
+        self.queue.push_back(msg);
+        Ok(())
+    }
+
+    /// The oldest waiting message.
+    pub fn pop(&mut self) -> Option<ServerMsg> {
+        let msg = self.queue.pop_front()?;
+        let seq = self.head;
+        self.head += 1;
+        if let Some(s) = slot_of(&msg) {
+            if self.slots.get(&s) == Some(&seq) {
+                self.slots.remove(&s);
+            }
+        }
+        Some(msg)
+    }
+
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    pub fn is_overflowed(&self) -> bool {
+        self.overflowed
+    }
+
+    pub fn coalesced(&self) -> u64 {
+        self.coalesced
+    }
+}
+
+/// `new` in place of `old` (same slot). A network list's note says why it changed (a ban, a
+/// rename): a newer list without a note keeps the older one's, so the user still learns why.
+fn merge(old: ServerMsg, new: ServerMsg) -> ServerMsg {
+    match (old, new) {
+        (
+            ServerMsg::Networks { note: Some(n), .. },
+            ServerMsg::Networks {
+                networks,
+                waiting,
+                note: None,
+            },
+        ) => ServerMsg::Networks {
+            networks,
+            waiting,
+            note: Some(n),
+        },
+        (_, new) => new,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    use warren_proto::control::msg::{ErrorCode, NatKind, PeerInfo};
+
+    fn key(i: u8) -> NodeKey {
+        NodeKey([i; 32])
+    }
+
+    fn upsert(i: u8, port: u16) -> ServerMsg {
+        ServerMsg::PeerUpsert {
+            peer: PeerInfo {
+                key: key(i),
+                name: format!("h{i}"),
+                overlay_ip: IpAddr::V4(Ipv4Addr::new(100, 64, 0, i)),
+                networks: vec!["net".into()],
+                online: true,
+                lan: vec![],
+                reflexive: Some(SocketAddr::from(([203, 0, 113, i], port))),
+                nat: NatKind::Unknown,
+                mapped: None,
+            },
+        }
+    }
+
+    fn call(i: u8, port: u16) -> ServerMsg {
+        ServerMsg::CallMeMaybe {
+            key: key(i),
+            lan: vec![],
+            reflexive: Some(SocketAddr::from(([203, 0, 113, i], port))),
+            mapped: None,
+        }
+    }
+
+    fn drain(q: &mut Outbox) -> Vec<ServerMsg> {
+        std::iter::from_fn(|| q.pop()).collect()
+    }
+
+    #[test]
+    fn the_latest_state_per_peer_takes_the_older_ones_place() {
+        let mut q = Outbox::new(100);
+        q.push(upsert(1, 1)).unwrap();
+        q.push(call(1, 1)).unwrap();
+        q.push(ServerMsg::Ok { id: 7 }).unwrap();
+        q.push(upsert(2, 1)).unwrap();
+        q.push(upsert(1, 2)).unwrap();
+        q.push(call(1, 2)).unwrap();
+        q.push(ServerMsg::PeerRemove { key: key(2) }).unwrap();
+        assert_eq!(q.len(), 4);
+        assert_eq!(q.coalesced(), 3);
+        assert_eq!(
+            drain(&mut q),
+            [
+                upsert(1, 2),
+                call(1, 2),
+                ServerMsg::Ok { id: 7 },
+                ServerMsg::PeerRemove { key: key(2) }
+            ]
+        );
+        // Once sent, a slot is free again: the next message queues behind the rest.
+        q.push(ServerMsg::Ok { id: 8 }).unwrap();
+        q.push(upsert(1, 3)).unwrap();
+        assert_eq!(q.pop(), Some(ServerMsg::Ok { id: 8 }));
+        q.push(upsert(1, 4)).unwrap();
+        assert_eq!(drain(&mut q), [upsert(1, 4)]);
+    }
+
+    #[test]
+    fn a_network_list_keeps_the_reason_it_changed() {
+        let mut q = Outbox::new(10);
+        let list = |note: Option<&str>, n: usize| ServerMsg::Networks {
+            networks: vec![],
+            waiting: vec!["x".into(); n],
+            note: note.map(str::to_owned),
+        };
+        q.push(list(Some("banned"), 1)).unwrap();
+        q.push(list(None, 2)).unwrap();
+        assert_eq!(drain(&mut q), [list(Some("banned"), 2)]);
+        q.push(list(Some("old"), 1)).unwrap();
+        q.push(list(Some("new"), 3)).unwrap();
+        assert_eq!(drain(&mut q), [list(Some("new"), 3)]);
+    }
+
+    /// Peers churning forever never grow a queue nobody reads beyond one place per peer and
+    /// kind.
+    #[test]
+    fn churning_peers_keep_an_unread_queue_bounded() {
+        let mut q = Outbox::new(64);
+        for round in 0..10_000u16 {
+            for i in 0..20u8 {
+                if round % 3 == 0 {
+                    q.push(ServerMsg::PeerRemove { key: key(i) }).unwrap();
+                } else {
+                    q.push(upsert(i, round)).unwrap();
+                }
+                q.push(call(i, round)).unwrap();
+            }
+            q.push(ServerMsg::Networks {
+                networks: vec![],
+                waiting: vec![],
+                note: None,
+            })
+            .unwrap();
+            assert!(q.len() <= 41, "{}", q.len());
+        }
+        assert!(!q.is_overflowed());
+        let got = drain(&mut q);
+        assert_eq!(got.len(), 41);
+        // The last round (9 999, a multiple of 3) removed every peer.
+        assert_eq!(got[0], ServerMsg::PeerRemove { key: key(0) });
+        assert_eq!(got[1], call(0, 9_999));
+    }
+
+    #[test]
+    fn replies_that_pile_up_overflow_it_for_good() {
+        let mut q = Outbox::new(3);
+        for id in 0..3 {
+            q.push(ServerMsg::Ok { id }).unwrap();
+        }
+        // A message with a slot of its own needs a place too.
+        assert_eq!(q.push(upsert(1, 1)), Err(Overflow(3)));
+        assert!(q.is_overflowed());
+        // From then on nothing is taken, even after a pop.
+        q.pop();
+        let err = ServerMsg::Error {
+            id: 9,
+            code: ErrorCode::Internal,
+            message: String::new(),
+        };
+        assert_eq!(q.push(err), Err(Overflow(2)));
+        assert_eq!(q.len(), 2);
+    }
+}
