@@ -14,6 +14,8 @@ pub struct Link {
     pub binding: [u8; BINDING_LEN],
     pub reader: FrameReader,
     pub writer: FrameWriter,
+    /// Its slot among the connections still handshaking, until the handshake.
+    pub pre_auth: std::sync::Arc<crate::preauth::PreAuth>,
     /// A TCP link's reader and writer tasks, stopped when this is dropped.
     pub _io: Option<TcpIo>,
 }

@@ -6,6 +6,7 @@ mod link;
 mod outbox;
 mod owner;
 mod passwords;
+mod preauth;
 mod published;
 mod quic;
 mod relay;
@@ -153,7 +154,8 @@ fn run(args: Args) -> Result<()> {
             Some(ports) => ports,
             None => stun::default_ports(args.listen.port())?,
         };
-        let [stun1, stun2] = stun::start(listen.ip(), stun_ports).await?;
+        let seen_sources = stun::Seen::default();
+        let [stun1, stun2] = stun::start(listen.ip(), stun_ports, seen_sources.clone()).await?;
         let external_relay = match (&args.relay_at, &args.relay_secret_file) {
             (Some(addr), Some(file)) => {
                 let (secret, _) = warren_proto::keyfile::load_or_create(file)
@@ -206,6 +208,7 @@ fn run(args: Args) -> Result<()> {
             hub::Hub::new(registry, store),
         );
         server.external_relay = external_relay;
+        server.seen_sources = seen_sources;
         server.published = args.published.clone().map(published::PublishedFile);
         let server = Arc::new(server);
         if let Some((socket, _, inbox)) = relay {

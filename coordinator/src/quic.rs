@@ -49,7 +49,11 @@ pub fn server_endpoint(
 }
 
 /// Completes an incoming connection and accepts its control stream.
-pub async fn accept(incoming: quinn::Incoming, timeout: Duration) -> Result<Link> {
+pub async fn accept(
+    incoming: quinn::Incoming,
+    timeout: Duration,
+    pre_auth: std::sync::Arc<crate::preauth::PreAuth>,
+) -> Result<Link> {
     let conn = incoming.await?;
     let mut binding = [0u8; BINDING_LEN];
     conn.export_keying_material(&mut binding, EXPORTER_LABEL, b"")
@@ -63,6 +67,7 @@ pub async fn accept(incoming: quinn::Incoming, timeout: Duration) -> Result<Link
         binding,
         reader: FrameReader::Quic(recv),
         writer: FrameWriter::Quic(send),
+        pre_auth,
         _io: None,
     })
 }

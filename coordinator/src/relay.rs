@@ -145,6 +145,18 @@ pub struct Inbox {
     frames: mpsc::Receiver<(SocketAddr, Vec<u8>)>,
 }
 
+impl Inbox {
+    /// Frames from TCP connections not yet taken by the relay task.
+    #[cfg(test)]
+    pub fn tcp_frames_waiting(&mut self) -> usize {
+        let mut n = 0;
+        while self.frames.try_recv().is_ok() {
+            n += 1;
+        }
+        n
+    }
+}
+
 /// A handle for the relay bound to `port`, and the inbox [`serve`] reads.
 pub fn channel(port: u16) -> (RelayHandle, Inbox) {
     let (commands, rx) = unbounded_channel();

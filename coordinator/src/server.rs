@@ -7,10 +7,11 @@ use crate::outbox::{outbox, Next, OutboxTx};
 use crate::relay::{Membership, RelayHandle, RelayLease};
 use crate::relay_tickets::ExternalRelay;
 use anyhow::{Context, Result};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use warren_coordinator_core::seen_sources::SeenSources;
 use warren_coordinator_core::InviteGrant;
 use warren_proto::control::auth::ServerHandshake;
 use warren_proto::control::msg::RelayOffer;
@@ -44,6 +45,11 @@ pub struct Server {
     pub slow_readers: AtomicU64,
     /// The blocking threads Argon2 may use at once ([`crate::passwords`]).
     pub hashers: tokio::sync::Semaphore,
+    /// Connections still handshaking, capped ([`crate::preauth`]).
+    pub pre_auth: crate::preauth::PreAuthGate,
+    /// Where STUN requests came from lately: what a member's reported public addresses are
+    /// checked against.
+    pub seen_sources: Arc<Mutex<SeenSources>>,
 }
 
 impl Server {
@@ -64,7 +70,20 @@ impl Server {
             outbox_capacity: warren_coordinator_core::outbox::DEFAULT_CAPACITY,
             slow_readers: AtomicU64::new(0),
             hashers: tokio::sync::Semaphore::new(crate::passwords::HASHERS),
+            pre_auth: Default::default(),
+            seen_sources: Default::default(),
         }
+    }
+
+    /// Whether the coordinator saw a member whose control connection comes from `control`
+    /// come from `ip` (that connection, or a recent STUN request).
+    pub(crate) fn saw(&self, control: IpAddr, ip: IpAddr) -> bool {
+        ip.to_canonical() == control.to_canonical()
+            || self
+                .seen_sources
+                .lock()
+                .expect("seen sources lock")
+                .seen(ip.to_canonical(), unix_now())
     }
 
     pub(crate) fn hub(&self) -> std::sync::MutexGuard<'_, Hub> {
@@ -88,7 +107,12 @@ pub async fn serve(endpoint: quinn::Endpoint, server: Arc<Server>) -> Result<()>
         let server = server.clone();
         tokio::spawn(async move {
             let remote = incoming.remote_address();
-            let r = match crate::quic::accept(incoming, HANDSHAKE_TIMEOUT).await {
+            let Some(pre_auth) = server.pre_auth.enter() else {
+                tracing::debug!(%remote, "too many connections handshaking: refused");
+                incoming.refuse();
+                return;
+            };
+            let r = match crate::quic::accept(incoming, HANDSHAKE_TIMEOUT, pre_auth).await {
                 Ok(link) => session(link, &server).await,
                 Err(e) => Err(e),
             };
@@ -108,13 +132,18 @@ pub async fn session(link: Link, server: &Server) -> Result<()> {
         binding,
         mut reader,
         writer: mut send,
+        pre_auth,
         _io,
     } = link;
-    let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.read_frame())
-        .await
-        .context("no handshake")??;
+    let first = tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        reader.read_frame_max(crate::preauth::PRE_AUTH_MAX_FRAME),
+    )
+    .await
+    .context("no handshake")??;
     // Nothing is accepted from a node before its key is proven.
     let hs = ServerHandshake::accept(&server.secret, &binding, &first)?;
+    pre_auth.authenticated();
     let node = hs.node;
     let hello: Hello = serde_json::from_slice(&hs.payload).context("bad hello")?;
     let answer = if hello.v != CONTROL_VERSION {
@@ -210,8 +239,11 @@ fn online(
     relay: Option<&RelayOffer>,
     tx: OutboxTx,
 ) -> u64 {
+    let lan = warren_coordinator_core::candidates::vouched_lan(hello.lan_endpoints.clone(), |ip| {
+        server.saw(reflexive_guess.ip(), ip)
+    });
     let mut hub = server.hub();
-    let session = hub.go_online(node, tx, hello.lan_endpoints.clone(), Some(reflexive_guess));
+    let session = hub.go_online(node, tx, lan, Some(reflexive_guess));
     if server.external_relay.is_some() {
         let token = relay.and_then(|r| warren_proto::relay::parse_token(&r.token));
         if let Some(o) = hub.online.get_mut(&node) {
@@ -419,7 +451,15 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
             nat,
             mapped,
         } => {
-            use warren_coordinator_core::candidates::{lan_candidates, public_candidate};
+            use warren_coordinator_core::candidates::{vouched_lan, vouched_public};
+            // Only addresses the coordinator saw the member come from are passed on: a
+            // member cannot make its peers probe someone else.
+            let saw = |ip| server.saw(remote.ip(), ip);
+            let (lan, reflexive, mapped) = (
+                vouched_lan(lan, saw),
+                vouched_public(reflexive, saw),
+                vouched_public(mapped, saw),
+            );
             let mut hub = server.hub();
             if let Some(o) = hub.online.get_mut(&node) {
                 // Every update goes to every peer: a member that floods them is ignored.
@@ -427,14 +467,14 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
                     tracing::debug!(node = %node, "endpoint update over the rate limit: ignored");
                     return;
                 }
-                o.lan = lan_candidates(lan);
-                if let Some(r) = public_candidate(reflexive) {
+                o.lan = lan;
+                if let Some(r) = reflexive {
                     o.reflexive = Some(r);
                 }
                 o.nat = nat;
                 // Unlike a STUN answer, a mapping can be withdrawn (`None`): the router
                 // stopped answering or the daemon deleted it, and peers must stop trying it.
-                o.mapped = public_candidate(mapped);
+                o.mapped = mapped;
             }
             let peers = hub.peers(&node);
             hub.announce(&node, &peers);
@@ -891,6 +931,45 @@ mod tests {
         let _ = alice;
     }
 
+    /// A member reports addresses it does not have (someone else's public address as its
+    /// reflexive address, port mapping and LAN address): its peers are not told to probe them.
+    /// Its own address (its control connection's, or a STUN source) is passed on.
+    #[tokio::test]
+    async fn only_addresses_the_coordinator_saw_a_member_come_from_reach_its_peers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (server, mut inbox) = setup(tmp.path());
+        let bob = key(BOB);
+        let victim: SocketAddr = "192.0.2.53:53".parse().unwrap();
+        let own = SocketAddr::new(remote(2).ip(), 41820);
+        let lan_home: SocketAddr = "192.168.1.20:41820".parse().unwrap();
+        let report = |reflexive, mapped| ClientMsg::Endpoints {
+            lan: vec![victim, lan_home],
+            reflexive: Some(reflexive),
+            nat: warren_proto::control::msg::NatKind::Symmetric,
+            mapped: Some(mapped),
+        };
+        handle(&server, bob, remote(2), report(victim, victim)).await;
+        {
+            let hub = server.hub();
+            let o = &hub.online[&bob];
+            assert_eq!(o.lan, vec![lan_home]);
+            assert_ne!(o.reflexive, Some(victim));
+            assert_eq!(o.mapped, None);
+        }
+        drain(&mut inbox[0]);
+        // Its control connection's address, and an address whose STUN request was answered.
+        let stun_seen: SocketAddr = "203.0.113.77:41820".parse().unwrap();
+        server
+            .seen_sources
+            .lock()
+            .unwrap()
+            .saw(stun_seen.ip(), unix_now());
+        handle(&server, bob, remote(2), report(stun_seen, own)).await;
+        let hub = server.hub();
+        let o = &hub.online[&bob];
+        assert_eq!((o.reflexive, o.mapped), (Some(stun_seen), Some(own)));
+    }
+
     /// A daemon at the end of an in-memory link: it completes the handshake as `name` with
     /// `secret`, and returns (its key, the frames it may send, the frames it was sent).
     async fn connect(
@@ -915,6 +994,7 @@ mod tests {
             binding,
             reader: FrameReader::Tcp(frames_in),
             writer: crate::link::FrameWriter::Tcp(frames_out),
+            pre_auth: server.pre_auth.enter().expect("a handshake slot"),
             _io: None,
         };
         let hello = serde_json::to_vec(&hello(name, None)).unwrap();

@@ -18,6 +18,7 @@ use std::net::{IpAddr, SocketAddr};
 use stun_types::attribute::{AttributeStaticType, Fingerprint, XorMappedAddress};
 use stun_types::message::{Message, MessageWrite, MessageWriteExt, MessageWriteMutSlice};
 use tokio::net::UdpSocket;
+use warren_coordinator_core::seen_sources::SeenSources;
 
 const HEADER_LEN: usize = 20;
 const BINDING_REQUEST: u16 = 0x0001;
@@ -54,8 +55,11 @@ pub fn default_ports(control_port: u16) -> Result<[u16; 2]> {
     }
 }
 
+/// Where requests came from, shared with the sessions (see [`SeenSources`]).
+pub type Seen = std::sync::Arc<std::sync::Mutex<SeenSources>>;
+
 /// Binds both ports on `ip` and serves them in background tasks; returns the bound addresses.
-pub async fn start(ip: IpAddr, ports: [u16; 2]) -> Result<[SocketAddr; 2]> {
+pub async fn start(ip: IpAddr, ports: [u16; 2], seen: Seen) -> Result<[SocketAddr; 2]> {
     let mut bound = [SocketAddr::new(ip, 0); 2];
     let mut sockets = Vec::with_capacity(2);
     for (i, port) in ports.into_iter().enumerate() {
@@ -67,13 +71,13 @@ pub async fn start(ip: IpAddr, ports: [u16; 2]) -> Result<[SocketAddr; 2]> {
         sockets.push(socket);
     }
     for socket in sockets {
-        tokio::spawn(serve(socket));
+        tokio::spawn(serve(socket, seen.clone()));
     }
     Ok(bound)
 }
 
 /// Answers Binding Requests on `socket` until the task is dropped.
-pub async fn serve(socket: UdpSocket) {
+pub async fn serve(socket: UdpSocket, seen: Seen) {
     let mut buf = [0u8; RECV_BUF];
     let mut out = [0u8; MAX_RESPONSE];
     loop {
@@ -86,6 +90,9 @@ pub async fn serve(socket: UdpSocket) {
             }
         };
         if let Some(len) = answer(&buf[..n], from, &mut out) {
+            seen.lock()
+                .expect("seen sources lock")
+                .saw(from.ip().to_canonical(), crate::hub::unix_now());
             if let Err(e) = socket.send_to(&out[..len], from).await {
                 tracing::trace!("stun send: {e}");
             }
@@ -171,7 +178,8 @@ mod tests {
     #[tokio::test]
     async fn answers_with_the_client_address_on_both_ports() {
         let lo = IpAddr::from([127, 0, 0, 1]);
-        let servers = start(lo, [0, 0]).await.unwrap();
+        let seen = Seen::default();
+        let servers = start(lo, [0, 0], seen.clone()).await.unwrap();
         assert_ne!(servers[0], servers[1]);
         let client = UdpSocket::bind((lo, 0)).await.unwrap();
         let me = client.local_addr().unwrap();
@@ -199,6 +207,9 @@ mod tests {
             let msg = Message::from_bytes(&buf[..n]).unwrap();
             assert_eq!(msg.has_attribute(Fingerprint::TYPE), i == 0);
         }
+        // What it answered vouches for the client's address; junk vouches for nothing.
+        assert!(seen.lock().unwrap().seen(lo, crate::hub::unix_now()));
+        assert_eq!(seen.lock().unwrap().len(), 1);
     }
 
     #[test]

@@ -7,9 +7,12 @@
 //! Each connection has a reader task (frames off the stream: control frames to the session,
 //! relay frames to the relay task under the connection's synthetic address) and a writer task
 //! (the session's frames first, then what the relay queued for it). A malformed frame ends the
-//! connection, and says why in the log.
+//! connection, and says why in the log. Until the Noise handshake the reader takes one small
+//! control frame and no relay frame at all ([`crate::preauth`]): a connection that proved no
+//! key cannot make the coordinator buffer a megabyte or the relay see its datagrams.
 
 use crate::link::{FrameReader, FrameWriter, Link};
+use crate::preauth::PreAuth;
 use crate::relay::RelayHandle;
 use crate::server::{self, Server};
 use crate::tcp_links::synthetic_addr;
@@ -17,7 +20,7 @@ use anyhow::{anyhow, Context, Result};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -66,11 +69,15 @@ pub async fn serve(listener: TcpListener, tls: rustls::ServerConfig, server: Arc
                 continue;
             }
         };
+        let Some(pre_auth) = server.pre_auth.enter() else {
+            tracing::debug!(%remote, "too many connections handshaking: refused");
+            continue;
+        };
         next += 1;
         let (acceptor, server, synthetic) =
             (acceptor.clone(), server.clone(), synthetic_addr(next));
         tokio::spawn(async move {
-            if let Err(e) = connection(tcp, remote, synthetic, acceptor, &server).await {
+            if let Err(e) = connection(tcp, remote, synthetic, acceptor, &server, pre_auth).await {
                 tracing::debug!(%remote, "TCP connection ended: {e:#}");
             }
         });
@@ -83,6 +90,7 @@ async fn connection(
     synthetic: SocketAddr,
     acceptor: TlsAcceptor,
     server: &Server,
+    pre_auth: Arc<PreAuth>,
 ) -> Result<()> {
     tune(&tcp);
     let tls = tokio::time::timeout(server::HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
@@ -108,6 +116,7 @@ async fn connection(
             relay.clone(),
             synthetic,
             remote,
+            pre_auth.clone(),
         )),
         writer: tokio::spawn(write_loop(write, control_out, relay_out)),
         detach: relay.map(|r| (r, synthetic)),
@@ -118,6 +127,7 @@ async fn connection(
         binding,
         reader: FrameReader::Tcp(control_rx),
         writer: FrameWriter::Tcp(control_tx),
+        pre_auth,
         _io: Some(io),
     };
     server::session(link, server).await
@@ -154,12 +164,13 @@ impl Drop for TcpIo {
 
 type Stream = TlsStream<TcpStream>;
 
-async fn read_loop(
-    read: ReadHalf<Stream>,
+async fn read_loop<R: AsyncRead + Unpin>(
+    read: R,
     control: mpsc::Sender<Vec<u8>>,
     relay: Option<RelayHandle>,
     synthetic: SocketAddr,
     remote: SocketAddr,
+    pre_auth: Arc<PreAuth>,
 ) {
     let mut read = BufReader::new(read);
     loop {
@@ -175,6 +186,10 @@ async fn read_loop(
                 return;
             }
         };
+        if !pre_auth.is_authenticated() && (kind == Kind::Relay || len > pre_auth.max_frame(len)) {
+            tracing::info!(%remote, "closing a TCP connection that sent {kind:?} ({len} bytes) before its handshake");
+            return;
+        }
         let mut payload = vec![0u8; len];
         if let Err(e) = read.read_exact(&mut payload).await {
             tracing::debug!(%remote, "TCP stream ended inside a frame: {e}");
@@ -205,4 +220,63 @@ async fn write_loop(
         return;
     }
     let _ = write.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::preauth::{PreAuthGate, PRE_AUTH_MAX_FRAME};
+    use warren_proto::control::stream::encode;
+
+    /// Runs the reader over `bytes` (the stream ends after them); what reached the session and
+    /// the relay.
+    async fn read_all(bytes: Vec<u8>, pre_auth: Arc<PreAuth>) -> (usize, usize) {
+        let (mut far, near) = tokio::io::duplex(1 << 21);
+        let (handle, mut inbox) = crate::relay::channel(1);
+        let (control, mut control_rx) = mpsc::channel(64);
+        let remote: SocketAddr = "192.0.2.1:1".parse().unwrap();
+        let reader = tokio::spawn(read_loop(
+            near,
+            control,
+            Some(handle),
+            synthetic_addr(1),
+            remote,
+            pre_auth,
+        ));
+        far.write_all(&bytes).await.unwrap();
+        drop(far);
+        reader.await.unwrap();
+        let mut control_frames = 0;
+        while control_rx.try_recv().is_ok() {
+            control_frames += 1;
+        }
+        (control_frames, inbox.tcp_frames_waiting())
+    }
+
+    fn frames(list: &[(Kind, usize)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (kind, len) in list {
+            encode(*kind, &vec![7; *len], &mut out).unwrap();
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn before_its_handshake_a_connection_sends_one_small_frame_and_no_relay_frame() {
+        let gate = PreAuthGate::new(4);
+        // A relay frame first: the connection ends there, the relay never sees it.
+        let stream = frames(&[(Kind::Relay, 40), (Kind::Control, 10)]);
+        assert_eq!(read_all(stream, gate.enter().unwrap()).await, (0, 0));
+        // A handshake-sized frame passes; a large one ends the connection unread.
+        let stream = frames(&[
+            (Kind::Control, 300),
+            (Kind::Control, PRE_AUTH_MAX_FRAME + 1),
+        ]);
+        assert_eq!(read_all(stream, gate.enter().unwrap()).await, (1, 0));
+        // Once authenticated, both kinds and full-size frames are carried.
+        let done = gate.enter().unwrap();
+        done.authenticated();
+        let stream = frames(&[(Kind::Control, PRE_AUTH_MAX_FRAME + 1), (Kind::Relay, 40)]);
+        assert_eq!(read_all(stream, done).await, (1, 1));
+    }
 }
