@@ -33,6 +33,9 @@ use warren_proto::key::NodeKey;
 use warren_proto::overlay::OVERLAY_V4;
 
 use crate::invite::{InviteProblem, Invites, SecretHash, MAX_LIVE_PER_NETWORK};
+
+/// Networks one host may be in: as many as a standalone relay's ticket can name.
+pub const MAX_NETWORKS_PER_HOST: usize = warren_proto::relay_ticket::MAX_TAGS;
 use crate::lease::{Lease, LeaseError, LeaseEvent, LeasePool};
 use crate::name::{normalize_name, NameKind, NameProblem};
 use crate::password::{
@@ -98,6 +101,11 @@ pub enum RegistryError {
     NameTaken { name: String, network: String },
     #[error("this host is not a member of network {0}")]
     NotAMember(String),
+    #[error(
+        "this host is in {MAX_NETWORKS_PER_HOST} networks, the most one host can be in: leave \
+         one first (`warren leave NETWORK`)"
+    )]
+    TooManyNetworks,
     #[error("this invite is not valid for network {0} (was it revoked or mistyped?)")]
     InviteInvalid(String),
     #[error(
@@ -415,6 +423,7 @@ impl Registry {
         if !self.nodes.contains_key(&owner) {
             return Err(RegistryError::UnknownNode(owner));
         }
+        self.check_room(owner)?;
         if password.is_empty() {
             return Err(RegistryError::EmptyPassword);
         }
@@ -455,6 +464,7 @@ impl Registry {
         if !self.nodes.contains_key(&owner) {
             return Err(RegistryError::UnknownNode(owner));
         }
+        self.check_room(owner)?;
         if self.networks.contains_key(&name) {
             return Err(RegistryError::NetworkExists(name));
         }
@@ -654,6 +664,7 @@ impl Registry {
             return Ok(Vec::new());
         }
         self.check_name_free(&self.nodes[&node].name, name, node)?;
+        self.check_room(node)?;
         if network.locked && network.owner != node {
             if network.requests.contains_key(&node) {
                 return Ok(Vec::new());
@@ -692,6 +703,16 @@ impl Registry {
             }
         }));
         Ok(changes)
+    }
+
+    /// A relay ticket names at most [`MAX_NETWORKS_PER_HOST`] networks: a host in more would
+    /// lose its relay paths to some of them without a word.
+    fn check_room(&self, node: NodeKey) -> Result<(), RegistryError> {
+        let n = self.nodes.get(&node).map_or(0, |n| n.networks.len());
+        if n >= MAX_NETWORKS_PER_HOST {
+            return Err(RegistryError::TooManyNetworks);
+        }
+        Ok(())
     }
 
     fn check_name_free(&self, name: &str, network: &str, me: NodeKey) -> Result<(), RegistryError> {

@@ -652,3 +652,27 @@ fn hosts_in_no_network_hold_their_address_for_hours() {
         assert_eq!(reg.lease_of(&d).unwrap().addr, pref, "restored: {restored}");
     }
 }
+
+#[test]
+fn a_host_is_in_at_most_as_many_networks_as_a_relay_ticket_names() {
+    let mut reg = registry();
+    let a = up(&mut reg, 1, "alice");
+    let b = up(&mut reg, 2, "bob");
+    for i in 0..MAX_NETWORKS_PER_HOST {
+        reg.create_network(a, &format!("net{i}"), "pw", &SALT, T0)
+            .unwrap();
+    }
+    let err = reg
+        .create_network(a, "one-more", "pw", &SALT, T0)
+        .unwrap_err();
+    assert_eq!(err, RegistryError::TooManyNetworks);
+    assert!(err.to_string().contains("warren leave"), "{err}");
+    reg.create_network(b, "bobs", "pw", &SALT, T0).unwrap();
+    assert_eq!(
+        reg.join_network(a, "bobs", "pw", T0),
+        Err(RegistryError::TooManyNetworks)
+    );
+    assert_eq!(reg.networks_of(&a).len(), MAX_NETWORKS_PER_HOST);
+    reg.leave_network(a, "net0").unwrap();
+    reg.join_network(a, "bobs", "pw", T0).unwrap();
+}
