@@ -184,7 +184,7 @@ impl Session {
         self.next_id += 1;
         self.slots.push(Slot {
             id,
-            client: Client::new(settings.address.clone(), self.up, now),
+            client: Client::new(settings.address.clone(), self.up, now, jitter_seed()),
             settings,
             generation: 0,
             dialing: None,
@@ -565,6 +565,14 @@ impl Session {
             }
         }
     }
+}
+
+/// Fresh randomness for a client's reconnect jitter (a fixed seed only makes every host
+/// reconnect at the same moment as the others, never wrong).
+fn jitter_seed() -> u64 {
+    let mut seed = [0u8; 8];
+    let _ = getrandom::getrandom(&mut seed);
+    u64::from_le_bytes(seed)
 }
 
 /// A standalone relay's ticket as the coordinator sends it (base64url); `None`, with a warning,

@@ -15,7 +15,9 @@ use warren_proto::control::msg::{ClientMsg, NetworkState, PeerInfo, ServerMsg, W
 use warren_proto::key::NodeKey;
 use warren_proto::overlay::{OVERLAY_V4, OVERLAY_V6};
 
-/// The first retry comes after this; each failure doubles it up to [`MAX_BACKOFF`].
+/// The first retry comes after about this; each failure doubles it up to [`MAX_BACKOFF`]. Each
+/// wait is drawn from half to one and a half times that, so that the hosts of a coordinator
+/// that restarted do not all come back in the same instant.
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -130,11 +132,14 @@ pub struct Client {
     refused: u64,
     transmits: VecDeque<ClientMsg>,
     events: VecDeque<Event>,
+    /// Randomness for the jitter (splitmix64 state; injected, so tests are deterministic).
+    rng: u64,
 }
 
 impl Client {
-    /// A coordinator to follow; it connects at once when `enabled`.
-    pub fn new(label: impl Into<String>, enabled: bool, now: Instant) -> Self {
+    /// A coordinator to follow; it connects at once when `enabled`. `seed` should differ from
+    /// host to host (fresh randomness): it spreads their reconnects.
+    pub fn new(label: impl Into<String>, enabled: bool, now: Instant, seed: u64) -> Self {
         let mut c = Client {
             label: label.into(),
             conn: Conn::Off,
@@ -149,6 +154,7 @@ impl Client {
             refused: 0,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            rng: seed,
         };
         c.set_enabled(enabled, now);
         c
@@ -301,8 +307,9 @@ impl Client {
 
     fn failed(&mut self, now: Instant, error: String) {
         self.last_error = Some(error.clone());
+        let wait = self.jittered(self.backoff);
         self.conn = Conn::Waiting {
-            retry_at: now + self.backoff,
+            retry_at: now + wait,
         };
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
         self.answer_waiting_up(Err(format!(
@@ -310,6 +317,17 @@ impl Client {
             self.label
         )));
         self.events.push_back(Event::Changed);
+    }
+
+    /// `d` times a factor drawn from [0.5, 1.5).
+    fn jittered(&mut self, d: Duration) -> Duration {
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let millis = d.as_millis() as u64;
+        Duration::from_millis(millis / 2 + z % millis.max(1))
     }
 
     /// Sends `msg` under a fresh id, or answers at once why it cannot be sent.

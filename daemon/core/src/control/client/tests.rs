@@ -17,7 +17,7 @@ fn welcome(networks: &[&str]) -> Welcome {
 
 /// A client that dialed and was welcomed, events drained.
 fn connected(now: Instant) -> Client {
-    let mut c = Client::new("203.0.113.1:7443", true, now);
+    let mut c = Client::new("203.0.113.1:7443", true, now, 7);
     c.handle_timeout(now);
     assert_eq!(drain(&mut c), [Event::Connect]);
     c.handle_connected(now, &welcome(&["lan"]), "me").unwrap();
@@ -42,7 +42,7 @@ fn peer(k: u8) -> PeerInfo {
 #[test]
 fn an_enabled_client_dials_at_once_and_answers_the_waiting_up() {
     let t = Instant::now();
-    let mut c = Client::new("203.0.113.1:7443", true, t);
+    let mut c = Client::new("203.0.113.1:7443", true, t, 7);
     assert_eq!(c.poll_timeout(), Some(t));
     c.wait_connected(7, t);
     c.handle_timeout(t);
@@ -58,9 +58,35 @@ fn an_enabled_client_dials_at_once_and_answers_the_waiting_up() {
 }
 
 #[test]
+fn hosts_that_lost_the_same_coordinator_come_back_spread_out() {
+    let t = Instant::now();
+    let firsts: Vec<Duration> = (0..200u64)
+        .map(|seed| {
+            let mut c = Client::new("203.0.113.1:7443", true, t, seed);
+            c.handle_timeout(t);
+            c.handle_connected(t, &welcome(&["lan"]), "me").unwrap();
+            c.handle_disconnected(t, "the coordinator restarted".into());
+            c.poll_timeout().unwrap() - t
+        })
+        .collect();
+    let (lo, hi) = (firsts.iter().min().unwrap(), firsts.iter().max().unwrap());
+    assert!(*lo >= FIRST_BACKOFF / 2 && *hi < FIRST_BACKOFF * 3 / 2);
+    assert!(
+        *hi - *lo > FIRST_BACKOFF * 3 / 4,
+        "spread over most of a second: {lo:?}..{hi:?}"
+    );
+    // No 10 ms slot holds more than a tenth of them.
+    let mut slots = std::collections::HashMap::new();
+    for f in &firsts {
+        *slots.entry(f.as_millis() / 10).or_insert(0) += 1;
+    }
+    assert!(slots.values().all(|n| *n <= 20), "{slots:?}");
+}
+
+#[test]
 fn failures_back_off_doubling_to_a_limit_and_tell_the_waiting_up_why() {
     let t = Instant::now();
-    let mut c = Client::new("203.0.113.1:7443", true, t);
+    let mut c = Client::new("203.0.113.1:7443", true, t, 7);
     c.wait_connected(1, t);
     let mut now = t;
     let mut gaps = Vec::new();
@@ -70,10 +96,15 @@ fn failures_back_off_doubling_to_a_limit_and_tell_the_waiting_up_why() {
         c.handle_connect_failed(now, "timed out".into(), i == 0);
         drain(&mut c);
         let next = c.poll_timeout().unwrap();
-        gaps.push((next - now).as_secs());
+        gaps.push((next - now).as_millis() as u64);
         now = next;
     }
-    assert_eq!(gaps, [1, 2, 4, 8, 16, 30, 30]);
+    for (gap, base) in gaps.iter().zip([1, 2, 4, 8, 16, 30, 30]) {
+        assert!(
+            (base * 500..base * 1500).contains(gap),
+            "{gap} ms for a {base} s backoff: {gaps:?}"
+        );
+    }
     assert_eq!(c.last_error(), Some("timed out"));
     // Only the first attempt said the name was taken.
     assert!(!c.name_taken());
@@ -158,7 +189,11 @@ fn a_dropped_connection_fails_what_waits_and_requests_while_away_say_why() {
     assert!(
         matches!(&ev[0], Event::Reply { token: 4, result: Err(e) } if e.contains("unreachable") && e.contains("reset"))
     );
-    assert_eq!(c.poll_timeout(), Some(t + FIRST_BACKOFF));
+    let retry = c.poll_timeout().unwrap() - t;
+    assert!(
+        retry >= FIRST_BACKOFF / 2 && retry < FIRST_BACKOFF * 3 / 2,
+        "{retry:?}"
+    );
 }
 
 #[test]
@@ -265,7 +300,7 @@ fn data_plane_messages_pass_through() {
 #[test]
 fn a_coordinator_cannot_route_addresses_outside_the_overlay() {
     let t = Instant::now();
-    let mut c = Client::new("203.0.113.1:7443", true, t);
+    let mut c = Client::new("203.0.113.1:7443", true, t, 7);
     c.wait_connected(1, t);
     c.handle_timeout(t);
     drain(&mut c);
