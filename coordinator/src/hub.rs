@@ -104,6 +104,15 @@ impl Hub {
         }
     }
 
+    /// A hub whose limiters are the operator's ([`crate::limits`]).
+    pub fn with_limits(registry: Registry, store: Store, limits: &crate::limits::Limits) -> Self {
+        let mut hub = Self::new(registry, store);
+        hub.limiter = JoinLimiter::new(limits.join());
+        hub.passwords = PasswordLimiter::new(limits.password_network(), limits.password_total());
+        hub.new_keys = NewKeyLimiter::new(limits.new_hosts());
+        hub
+    }
+
     /// The counter behind [`Hub::generation`], to read without the hub lock.
     pub fn generation_counter(&self) -> Arc<AtomicU64> {
         self.generation.clone()

@@ -2,6 +2,7 @@
 //! It never sees traffic between hosts: only who is where.
 
 mod hub;
+mod limits;
 mod link;
 mod outbox;
 mod owner;
@@ -24,7 +25,7 @@ use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use warren_coordinator_core::{Registry, RegistryConfig, RelayConfig};
+use warren_coordinator_core::{Registry, RegistryConfig};
 use warren_proto::control::auth::public_key;
 
 pub const DEFAULT_PORT: u16 = 7443;
@@ -69,6 +70,8 @@ struct Args {
     /// hosts networks on a home PC)
     #[arg(long, hide = true, value_name = "FILE")]
     published: Option<PathBuf>,
+    #[command(flatten)]
+    limits: limits::Limits,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -124,7 +127,7 @@ fn run(args: Args) -> Result<()> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        return runtime.block_on(relay_standalone::run(*listen, secret));
+        return runtime.block_on(relay_standalone::run(*listen, secret, args.limits.relay()));
     }
     let state_dir = args.state_dir.clone().unwrap_or_else(default_state_dir);
     let (secret, _) = warren_proto::keyfile::load_or_create(&state_dir.join(KEY_FILE))?;
@@ -205,7 +208,7 @@ fn run(args: Args) -> Result<()> {
             secret,
             vec![stun1.port(), stun2.port()],
             relay.as_ref().map(|(_, handle, _)| handle.clone()),
-            hub::Hub::new(registry, store),
+            hub::Hub::with_limits(registry, store, &args.limits),
         );
         server.external_relay = external_relay;
         server.seen_sources = seen_sources;
@@ -216,10 +219,7 @@ fn run(args: Args) -> Result<()> {
                 socket,
                 inbox,
                 server.clone(),
-                warren_coordinator_core::Relay::new(
-                    RelayConfig::default(),
-                    relay::cookie_secret()?,
-                ),
+                warren_coordinator_core::Relay::new(args.limits.relay(), relay::cookie_secret()?),
             ));
         }
         if let Some(listener) = tcp_listener {

@@ -23,7 +23,7 @@ impl Membership for ByTickets {
     }
 }
 
-pub async fn run(listen: SocketAddr, secret: [u8; 32]) -> Result<()> {
+pub async fn run(listen: SocketAddr, secret: [u8; 32], config: RelayConfig) -> Result<()> {
     let socket = relay::bind(listen.ip(), listen.port()).await?;
     let addr = socket.local_addr()?;
     println!("relay on {addr}");
@@ -31,7 +31,7 @@ pub async fn run(listen: SocketAddr, secret: [u8; 32]) -> Result<()> {
     // Nothing sends commands to a standalone relay; the handle only keeps the channel open.
     let (_handle, commands) = relay::channel(addr.port());
     let core = Relay::standalone(
-        RelayConfig::default(),
+        config,
         secret,
         crate::hub::unix_now(),
         relay::cookie_secret()?,

@@ -54,6 +54,9 @@ pub struct RelayConfig {
     pub rate_bytes_per_sec: u64,
     /// Bytes a node may send at once after being quiet.
     pub burst_bytes: u64,
+    /// What all nodes together may send, in bytes per second (a second's worth at once);
+    /// `None`: no limit but each node's.
+    pub total_bytes_per_sec: Option<u64>,
 }
 
 impl Default for RelayConfig {
@@ -64,6 +67,7 @@ impl Default for RelayConfig {
         Self {
             rate_bytes_per_sec: 4 << 20,
             burst_bytes: 8 << 20,
+            total_bytes_per_sec: None,
         }
     }
 }
@@ -101,6 +105,8 @@ pub struct RelayCounters {
     pub no_shared_network: u64,
     /// The sender is over its byte rate.
     pub rate_limited: u64,
+    /// All senders together are over the relay's total rate.
+    pub total_rate_limited: u64,
     /// The caller's output buffer cannot hold the reply.
     pub too_large: u64,
     /// A standalone relay's TicketPing whose ticket is forged, expired, malformed, for
@@ -141,6 +147,8 @@ pub struct Relay {
     cookie_secret: [u8; 32],
     /// When the cookie epochs count from (the first datagram).
     started: Option<Instant>,
+    /// All senders' bytes, when [`RelayConfig::total_bytes_per_sec`] limits them.
+    total: ByteBucket,
     /// Invariant: `by_addr[a] == k` exactly when `nodes[k].addr == Some(a)`.
     by_addr: BTreeMap<SocketAddr, NodeKey>,
     counters: RelayCounters,
@@ -158,6 +166,7 @@ impl Relay {
             by_token: BTreeMap::new(),
             cookie_secret,
             started: None,
+            total: ByteBucket::default(),
             by_addr: BTreeMap::new(),
             counters: RelayCounters::default(),
             tickets: None,
@@ -493,6 +502,17 @@ impl Relay {
         if !bucket.take(now, len as u64, &self.config) {
             self.counters.rate_limited += 1;
             return None;
+        }
+        if let Some(total) = self.config.total_bytes_per_sec {
+            let all = RelayConfig {
+                rate_bytes_per_sec: total,
+                burst_bytes: total,
+                total_bytes_per_sec: None,
+            };
+            if !self.total.take(now, len as u64, &all) {
+                self.counters.total_rate_limited += 1;
+                return None;
+            }
         }
         relay::write_deliver_header(out);
         out[DELIVER_HEADER_LEN..len].copy_from_slice(payload);
@@ -951,6 +971,7 @@ mod tests {
         let config = RelayConfig {
             rate_bytes_per_sec: 100_000,
             burst_bytes: 200_000,
+            total_bytes_per_sec: None,
         };
         let mut h = Harness::new(config);
         let payload = [0u8; 1000 - DELIVER_HEADER_LEN];
@@ -992,8 +1013,39 @@ mod tests {
         let mut h = Harness::new(RelayConfig {
             rate_bytes_per_sec: 0,
             burst_bytes: 0,
+            total_bytes_per_sec: None,
         });
         assert!(h.input(addr(1, 1000), &send(B, &[1; 1400])).is_some());
+    }
+
+    #[test]
+    fn a_total_rate_limits_all_senders_together() {
+        let mut h = Harness::new(RelayConfig {
+            total_bytes_per_sec: Some(100_000),
+            ..RelayConfig::default()
+        });
+        let payload = [0u8; 1000 - DELIVER_HEADER_LEN];
+        // A second's worth at once, shared by A and B however they take turns.
+        let passed = (0..200)
+            .filter(|i| {
+                let (from, to) = if i % 2 == 0 {
+                    (addr(1, 1000), B)
+                } else {
+                    (addr(2, 2000), A)
+                };
+                h.input(from, &send(to, &payload)).is_some()
+            })
+            .count();
+        assert_eq!(passed, 100);
+        assert_eq!(h.relay.counters().total_rate_limited, 100);
+        assert_eq!(
+            h.relay.counters().rate_limited,
+            0,
+            "each is far below its own"
+        );
+        h.now += Duration::from_millis(10);
+        assert!(h.input(addr(2, 2000), &send(A, &payload)).is_some());
+        assert!(h.input(addr(1, 1000), &send(B, &payload)).is_none());
     }
 
     #[test]
