@@ -77,8 +77,12 @@ impl Server {
 
     /// Whether the coordinator saw a member whose control connection comes from `control`
     /// come from `ip` (that connection, or a recent STUN request).
+    /// A member on the coordinator's own machine or LAN (the PC that hosts, and the others
+    /// at that home) is vouched for whatever it reports: the coordinator cannot see the
+    /// public address of a LAN it is inside, and whoever shares it is not a stranger.
     pub(crate) fn saw(&self, control: IpAddr, ip: IpAddr) -> bool {
-        ip.to_canonical() == control.to_canonical()
+        warren_coordinator_core::candidates::inside_a_lan(control)
+            || ip.to_canonical() == control.to_canonical()
             || self
                 .seen_sources
                 .lock()

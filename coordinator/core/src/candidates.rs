@@ -49,6 +49,21 @@ pub fn vouched_lan(list: Vec<SocketAddr>, seen: impl Fn(IpAddr) -> bool) -> Vec<
     list
 }
 
+/// Whether a connection from `ip` comes from inside a LAN (loopback, private, shared,
+/// link-local or unique-local): from there the coordinator cannot see the member's public
+/// address.
+pub fn inside_a_lan(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            v4.is_loopback() || v4.is_private() || v4.is_link_local() || shared_v4(v4)
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            v6.is_loopback() || first & 0xfe00 == 0xfc00 || first & 0xffc0 == 0xfe80
+        }
+    }
+}
+
 /// RFC 6598's shared space (carrier-grade NAT), where many home routers' WAN sides live.
 fn shared_v4(ip: std::net::Ipv4Addr) -> bool {
     let [a, b, ..] = ip.octets();
@@ -143,6 +158,25 @@ mod tests {
         let kept = vouched_lan(lan.clone(), seen);
         assert!(!kept.contains(&victim), "{kept:?}");
         assert_eq!(kept.len(), lan.len() - 1, "{kept:?}");
+    }
+
+    #[test]
+    fn connections_from_inside_a_lan_are_told_apart() {
+        for lan in [
+            "127.0.0.1",
+            "192.168.1.3",
+            "10.1.2.3",
+            "100.64.0.1",
+            "fd00::1",
+            "fe80::1",
+            "::1",
+            "::ffff:192.168.1.3",
+        ] {
+            assert!(inside_a_lan(lan.parse().unwrap()), "{lan}");
+        }
+        for public in ["203.0.113.13", "2001:db8::1", "::ffff:198.51.100.1"] {
+            assert!(!inside_a_lan(public.parse().unwrap()), "{public}");
+        }
     }
 
     #[test]
