@@ -64,19 +64,35 @@ pub async fn create(
     password: String,
     salt: [u8; 16],
 ) -> Result<Vec<Change>, Refusal> {
-    let params = admitted(server, remote, &name, |r| {
-        r.check_create(node, &name, &password)?;
-        Ok(r.hash_params().clone())
-    })?;
-    let phc = hashed(server, move || {
-        Registry::hash_new_password(&params, &password, &salt)
+    let phc = new_hash(server, remote, &name, password, salt, |r, password| {
+        r.check_create(node, &name, password).map(drop)
     })
-    .await?
-    .map_err(refused)?;
+    .await?;
     membership(server, node, None, |hub| {
         hub.registry
             .create_network_hashed(node, &name, phc, unix_now())
     })
+}
+
+/// A new password's hash for `network`, once `check` (with the registry, under the lock)
+/// and the rate limits allow it.
+async fn new_hash(
+    server: &Server,
+    remote: SocketAddr,
+    network: &str,
+    password: String,
+    salt: [u8; 16],
+    check: impl FnOnce(&Registry, &str) -> Result<(), RegistryError>,
+) -> Result<String, Refusal> {
+    let params = admitted(server, remote, network, |r| {
+        check(r, &password)?;
+        Ok(r.hash_params().clone())
+    })?;
+    hashed(server, move || {
+        Registry::hash_new_password(&params, &password, &salt)
+    })
+    .await?
+    .map_err(refused)
 }
 
 pub async fn join(
@@ -107,15 +123,10 @@ pub async fn set(
     password: String,
     salt: [u8; 16],
 ) -> Result<Vec<Change>, Refusal> {
-    let params = admitted(server, remote, &network, |r| {
-        r.check_set_password(node, &network, &password)?;
-        Ok(r.hash_params().clone())
-    })?;
-    let phc = hashed(server, move || {
-        Registry::hash_new_password(&params, &password, &salt)
+    let phc = new_hash(server, remote, &network, password, salt, |r, password| {
+        r.check_set_password(node, &network, password).map(drop)
     })
-    .await?
-    .map_err(refused)?;
+    .await?;
     crate::owner::apply(
         server,
         &[node],
