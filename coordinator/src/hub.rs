@@ -39,7 +39,18 @@ pub struct Online {
     pub call_limit: RefCell<EndpointLimiter>,
 }
 
+/// What the hub counts for the metrics ([`crate::metrics`]).
+#[derive(Default)]
+pub struct HubStats {
+    /// Memberships added: joins, and creators joining their new network.
+    pub members_added: AtomicU64,
+    /// Rounds of telling a host's peers about it, and their total time in µs.
+    pub fanouts: AtomicU64,
+    pub fanout_micros: AtomicU64,
+}
+
 pub struct Hub {
+    pub stats: HubStats,
     pub registry: Registry,
     pub store: Store,
     pub online: HashMap<NodeKey, Online>,
@@ -100,6 +111,7 @@ impl Hub {
             passwords: PasswordLimiter::default(),
             new_keys: NewKeyLimiter::default(),
             next_session: 1,
+            stats: HubStats::default(),
             generation: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -137,6 +149,13 @@ impl Hub {
             self.roll_back(&e);
             return Err(e.into());
         }
+        let added = changes
+            .iter()
+            .filter(|c| matches!(c, Change::MemberAdded(_)))
+            .count();
+        self.stats
+            .members_added
+            .fetch_add(added as u64, Ordering::Relaxed);
         Ok(())
     }
 
@@ -272,6 +291,15 @@ impl Hub {
     /// too many such rounds lately: then the peers still learn its state and probe it on their
     /// own schedule.
     pub fn announce(&self, key: &NodeKey, peers: &[NodeKey]) {
+        let started = std::time::Instant::now();
+        self.announce_to(key, peers);
+        self.stats.fanouts.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .fanout_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn announce_to(&self, key: &NodeKey, peers: &[NodeKey]) {
         let calls = peers.is_empty()
             || self
                 .online

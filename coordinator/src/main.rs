@@ -4,6 +4,7 @@
 mod hub;
 mod limits;
 mod link;
+mod metrics;
 mod outbox;
 mod owner;
 mod passwords;
@@ -72,6 +73,10 @@ struct Args {
     published: Option<PathBuf>,
     #[command(flatten)]
     limits: limits::Limits,
+    /// Serve Prometheus metrics over HTTP (GET /metrics) on this address [default when given
+    /// without one: 127.0.0.1:9464]; off unless given
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = metrics::DEFAULT_ADDR)]
+    metrics: Option<SocketAddr>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -214,6 +219,10 @@ fn run(args: Args) -> Result<()> {
         server.seen_sources = seen_sources;
         server.published = args.published.clone().map(published::PublishedFile);
         let server = Arc::new(server);
+        if let Some(addr) = args.metrics {
+            let bound = metrics::start(addr, server.clone()).await?;
+            println!("metrics on http://{bound}/metrics");
+        }
         if let Some((socket, _, inbox)) = relay {
             tokio::spawn(relay::serve(
                 socket,

@@ -59,6 +59,11 @@ impl OutboxTx {
         }
         r
     }
+
+    /// Messages waiting to be written.
+    pub fn len(&self) -> usize {
+        self.0.queue().len()
+    }
 }
 
 impl Drop for OutboxTx {

@@ -48,7 +48,6 @@ impl PreAuthGate {
     }
 
     /// Connections closed because too many were handshaking.
-    #[cfg(test)]
     pub fn refused(&self) -> u64 {
         self.refused.load(Ordering::Relaxed)
     }

@@ -78,6 +78,8 @@ pub trait Membership: Send + Sync + 'static {
     fn generation(&self) -> u64;
     /// Whether `a` and `b` share a network, and the generation that answer belongs to.
     fn shares_network(&self, a: &NodeKey, b: &NodeKey) -> (bool, u64);
+    /// The relay's counters and live hosts, once a second (for the metrics).
+    fn report(&self, _counters: RelayCounters, _hosts: usize) {}
 }
 
 /// Answers of [`Membership::shares_network`], valid for one generation.
@@ -350,7 +352,10 @@ pub async fn serve(
                     state.transmit(&socket, to, len).await;
                 }
             }
-            _ = clock.tick() => state.relay.set_unix_time(crate::hub::unix_now()),
+            _ = clock.tick() => {
+                state.relay.set_unix_time(crate::hub::unix_now());
+                state.membership.report(state.relay.counters(), state.relay.len());
+            }
             _ = report.tick() => {
                 let now = (state.relay.counters(), state.tcp.counters);
                 if now != reported {

@@ -50,6 +50,8 @@ pub struct Server {
     /// Where STUN requests came from lately: what a member's reported public addresses are
     /// checked against.
     pub seen_sources: Arc<Mutex<SeenSources>>,
+    /// The relay's counters for the metrics.
+    pub relay_report: crate::metrics::RelayReport,
 }
 
 impl Server {
@@ -72,6 +74,7 @@ impl Server {
             hashers: tokio::sync::Semaphore::new(crate::passwords::HASHERS),
             pre_auth: Default::default(),
             seen_sources: Default::default(),
+            relay_report: Default::default(),
         }
     }
 
@@ -103,6 +106,10 @@ impl Membership for Server {
     fn shares_network(&self, a: &NodeKey, b: &NodeKey) -> (bool, u64) {
         let hub = self.hub();
         (hub.registry.shares_network(a, b), hub.generation())
+    }
+
+    fn report(&self, counters: warren_coordinator_core::RelayCounters, hosts: usize) {
+        *self.relay_report.lock().expect("relay report lock") = Some((counters, hosts));
     }
 }
 

@@ -815,6 +815,14 @@ impl Registry {
     }
 
     /// The networks `key` is in, sorted.
+    pub fn network_count(&self) -> usize {
+        self.networks.len()
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
     pub fn networks_of(&self, key: &NodeKey) -> Vec<String> {
         self.nodes
             .get(key)
