@@ -63,6 +63,8 @@ pub struct Hub {
     /// Bumped with every persisted change, under the hub lock: the relay reads it without
     /// the lock to know when its cached "do these two share a network?" answers are stale.
     generation: Arc<AtomicU64>,
+    /// The memberships as the relay reads them, without this hub's lock.
+    pub index: Arc<crate::membership_index::MembershipIndex>,
 }
 
 pub fn unix_now() -> u64 {
@@ -103,6 +105,9 @@ pub fn error_code(e: &RegistryError) -> ErrorCode {
 
 impl Hub {
     pub fn new(registry: Registry, store: Store) -> Self {
+        let index = Arc::new(crate::membership_index::MembershipIndex::from_registry(
+            &registry,
+        ));
         Self {
             registry,
             store,
@@ -113,6 +118,7 @@ impl Hub {
             next_session: 1,
             stats: HubStats::default(),
             generation: Arc::new(AtomicU64::new(0)),
+            index,
         }
     }
 
@@ -125,13 +131,9 @@ impl Hub {
         hub
     }
 
-    /// The counter behind [`Hub::generation`], to read without the hub lock.
+    /// The counter that moves with every stored change, to read without the hub lock.
     pub fn generation_counter(&self) -> Arc<AtomicU64> {
         self.generation.clone()
-    }
-
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
     }
 
     /// Persists what an operation changed, or undoes it: the registry applies an operation
@@ -147,8 +149,13 @@ impl Hub {
         self.generation.fetch_add(1, Ordering::Release);
         if let Err(e) = self.store.apply(changes) {
             self.roll_back(&e);
+            self.index.rebuild(&self.registry);
+            self.generation.fetch_add(1, Ordering::Release);
             return Err(e.into());
         }
+        self.index.apply(&self.registry, changes);
+        // Answers the relay cached while the index moved belong to the old generation.
+        self.generation.fetch_add(1, Ordering::Release);
         let added = changes
             .iter()
             .filter(|c| matches!(c, Change::MemberAdded(_)))

@@ -4,6 +4,7 @@
 mod hub;
 mod limits;
 mod link;
+mod membership_index;
 mod metrics;
 mod outbox;
 mod owner;

@@ -52,6 +52,8 @@ pub struct Server {
     pub seen_sources: Arc<Mutex<SeenSources>>,
     /// The relay's counters for the metrics.
     pub relay_report: crate::metrics::RelayReport,
+    /// The hub's membership index, for the relay.
+    index: Arc<crate::membership_index::MembershipIndex>,
 }
 
 impl Server {
@@ -68,6 +70,7 @@ impl Server {
             external_relay: None,
             published: None,
             generation: hub.generation_counter(),
+            index: hub.index.clone(),
             hub: Mutex::new(hub),
             outbox_capacity: warren_coordinator_core::outbox::DEFAULT_CAPACITY,
             slow_readers: AtomicU64::new(0),
@@ -103,9 +106,12 @@ impl Membership for Server {
         self.generation.load(Ordering::Acquire)
     }
 
+    /// From the membership index, never the hub's lock: relayed traffic does not wait for
+    /// control work. The generation is read first, so an answer that raced a change is kept
+    /// under the older generation and asked again.
     fn shares_network(&self, a: &NodeKey, b: &NodeKey) -> (bool, u64) {
-        let hub = self.hub();
-        (hub.registry.shares_network(a, b), hub.generation())
+        let generation = self.generation.load(Ordering::Acquire);
+        (self.index.shares_network(a, b), generation)
     }
 
     fn report(&self, counters: warren_coordinator_core::RelayCounters, hosts: usize) {
@@ -940,6 +946,27 @@ mod tests {
             "{heard} of 50 updates reached alice"
         );
         let _ = alice;
+    }
+
+    /// The relay asks who shares a network without the hub's lock: a commit or a fan-out
+    /// holding it does not hold up relayed traffic.
+    #[test]
+    fn the_relay_asks_about_memberships_without_the_hub_lock() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (server, _inbox) = setup(tmp.path());
+        let server = Arc::new(server);
+        let held = server.hub();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let s = server.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send((
+                Membership::shares_network(&*s, &key(ALICE), &key(BOB)).0,
+                Membership::shares_network(&*s, &key(ALICE), &key(CAROL)).0,
+            ));
+        });
+        let answer = rx.recv_timeout(Duration::from_secs(5));
+        drop(held);
+        assert_eq!(answer, Ok((true, false)), "answered while the hub was locked");
     }
 
     /// A member reports addresses it does not have (someone else's public address as its
