@@ -16,9 +16,13 @@
 //!   through it is printed.
 //!
 //! Each prints one `[faults] …` line with its measurements (the numbers for the README) and
-//! asserts at bounds the machine always meets, well above the goals (stall < 2 s; direct again;
-//! traffic back ≤ 2 s after the relay), so that a slow CI machine does not fail them; the
-//! transfer's checksum must be intact in every one.
+//! asserts the issue's goals: TCP stall < 2 s and direct again after a rebinding, ping gap < 2 s
+//! after roaming, traffic back within 2 s of the relay's return. Each is measured at a third
+//! of its bound or less here (the recovery runs on protocol timers, not CPU), so a slow CI
+//! machine meets them too. The transfer's checksum must be intact in every one.
+//!
+//! TCP stalls count in steps: a lost segment is resent 0.2, 0.6, 1.4, 3 s… after it was first
+//! sent, so an outage of 0.5 s stalls TCP for about 0.6 s, and one of 10 s for 12.6 s.
 
 mod lab;
 
@@ -438,7 +442,7 @@ fn nat_rebinding_mid_transfer() {
         describe_paths(relayed, back)
     );
     assert_intact(&r, total, "rebinding");
-    assert!(stall < 8.0, "TCP stalled {stall:.2} s across the rebinding");
+    assert!(stall < 2.0, "TCP stalled {stall:.2} s across the rebinding");
     assert!(
         back.is_some_and(|b| b < 15.0),
         "not back to direct within 15 s of the rebinding"
@@ -537,22 +541,30 @@ fn relay_down_under_relayed_transfer() {
         Some(300_000.0),
         31,
     );
-    let pinger = Pinger::start(&p.a.ns, p.ip_b, 22, p.lab.dir.join("relaydown-ping.txt"));
-    std::thread::sleep(Duration::from_secs(2));
-    relay.take().expect("running").kill();
-    let down_at = unix_now();
-    std::thread::sleep(Duration::from_secs(10));
-    relay = Some(StandaloneRelay::start(
-        &coord_ns, relay_addr, &secret, &relay_dir,
-    ));
-    let up_at = unix_now();
-    let r = xfer.finish(Duration::from_secs(90));
+    let pinger = Pinger::start(&p.a.ns, p.ip_b, 24, p.lab.dir.join("relaydown-ping.txt"));
+    // When it died and when it listened again (unix seconds).
+    let mut outage = (0.0, 0.0);
+    let (r, stall, _) = transfer_through(
+        xfer,
+        Duration::from_secs(2),
+        Duration::from_secs(90),
+        || {
+            relay.take().expect("running").kill();
+            outage.0 = unix_now();
+            std::thread::sleep(Duration::from_secs(10));
+            relay = Some(StandaloneRelay::start(
+                &coord_ns, relay_addr, &secret, &relay_dir,
+            ));
+            outage.1 = unix_now();
+        },
+    );
+    let (down_at, up_at) = outage;
     let replies = pinger.replies();
     let resumed = first_after(&replies, up_at);
     let gap = longest_gap(&replies, down_at);
     eprintln!(
         "[faults] relay down {:.1} s: first ping reply {} after it returned (ping gap {}), \
-         transfer done in {:.1} s",
+         TCP stall {stall:.2} s (its own retransmission backoff), transfer done in {:.1} s",
         up_at - down_at,
         resumed.map_or("none".into(), |d| format!("{d:.2} s")),
         gap.map_or("-".into(), |g| format!("{g:.2} s")),
@@ -561,7 +573,7 @@ fn relay_down_under_relayed_transfer() {
     assert_intact(&r, total, "relay down");
     let resumed = resumed.expect("pings answered once the relay was back");
     assert!(
-        resumed < 6.0,
+        resumed < 2.0,
         "traffic resumed {resumed:.2} s after the relay returned"
     );
     drop(relay);
