@@ -1102,8 +1102,8 @@ impl Node {
             if peer.paths.poll_timeout().is_some_and(|t| t <= now) {
                 self.disco_dirty.push_back(id);
             }
-            // The peer may have roamed onto this address.
-            if peer.applied_path.is_some_and(|a| a != from) {
+            // The peer may have roamed onto this address: use it (and ping it) now.
+            if peer.paths.best_path().map(|b| b.addr) != peer.applied_path {
                 self.disco_dirty.push_back(id);
                 self.apply_best_path(id);
             }
