@@ -128,7 +128,9 @@ impl Drop for Pair {
 /// The router of `site` forgets its UDP mappings of `host` and from now on maps the host's UDP
 /// to public port `port`: a NAT rebinding (a router that restarted or timed a mapping out, a
 /// carrier-grade NAT moving the host). Mapping stays endpoint-independent (one public port for
-/// every destination), filtering port-restricted. TCP mappings (the control connection) stay.
+/// every destination), filtering port-restricted. Everything the daemon sends is UDP, so all of
+/// it moves: WireGuard, disco, STUN, relay pings and the QUIC control connection (which
+/// migrates to the new port by itself).
 fn rebind(site: &Site, host: Ipv4Addr, port: u16) {
     let router = site.router_ns.as_ref().expect("a NAT site");
     let rule = format!(
@@ -157,7 +159,9 @@ fn rebind(site: &Site, host: Ipv4Addr, port: u16) {
 /// The host moves to LAN address `new` on its site (the old one is removed, as a new DHCP
 /// lease on another access point would do). Its router gives the new address public port
 /// `port` for UDP (endpoint-independent, like the old one) and keeps the old address's mappings
-/// until they time out, as routers do.
+/// until they time out, as routers do. (Plain masquerade would give the new address a random
+/// port per destination while the old mappings hold the usual one: a symmetric NAT, not the
+/// port-restricted one under test.)
 fn roam(site: &Site, host: &mut Host, new: Ipv4Addr, port: u16) {
     let router = site.router_ns.as_ref().expect("a NAT site");
     let rule = format!(
