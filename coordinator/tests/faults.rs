@@ -586,3 +586,57 @@ fn relay_down_under_relayed_transfer() {
     p.a.restore_udp("wfaultcut");
     p.b.restore_udp("wfaultcut");
 }
+
+/// As [`relay_down_under_relayed_transfer`], with the relay inside the coordinator: the
+/// coordinator dies (SIGKILL) for 10 s and restarts with new relay tokens, so the daemons must
+/// notice the restart on their control connection and reconnect before the relay carries them
+/// again. Prints the time from the restart to the first ping reply; asserts only a loose bound
+/// (this recovery is the control connection's, not the relay client's).
+#[test]
+fn coordinator_with_its_relay_down_under_relayed_transfer() {
+    let mut p = Pair::start("coorddown");
+    p.a.cut_udp_with(p.sb.public_ip, "wfaultcut");
+    p.b.cut_udp_with(p.sa.public_ip, "wfaultcut");
+    wait_path(&p.a, &p.b, &["relay"], Duration::from_secs(10));
+    let total = 6_000_000;
+    let xfer = TcpTransfer::start(
+        &p.a.ns,
+        &p.b.ns,
+        SocketAddrV4::new(p.ip_b, TCP_PORT),
+        total,
+        Some(300_000.0),
+        37,
+    );
+    let pinger = Pinger::start(&p.a.ns, p.ip_b, 30, p.lab.dir.join("coorddown-ping.txt"));
+    let mut outage = (0.0, 0.0);
+    let coordinator = &mut p.lab.coordinator;
+    let (r, stall, _) = transfer_through(
+        xfer,
+        Duration::from_secs(2),
+        Duration::from_secs(90),
+        || {
+            coordinator.kill();
+            outage.0 = unix_now();
+            std::thread::sleep(Duration::from_secs(10));
+            coordinator.start();
+            outage.1 = unix_now();
+        },
+    );
+    let (down_at, up_at) = outage;
+    let replies = pinger.replies();
+    let resumed = first_after(&replies, up_at);
+    eprintln!(
+        "[faults] coordinator (and its relay) down {:.1} s: first ping reply {} after it \
+         returned, TCP stall {stall:.2} s",
+        up_at - down_at,
+        resumed.map_or("none".into(), |d| format!("{d:.2} s")),
+    );
+    assert_intact(&r, total, "coordinator down");
+    let resumed = resumed.expect("pings answered once the coordinator was back");
+    assert!(
+        resumed < 15.0,
+        "traffic resumed {resumed:.2} s after the coordinator returned"
+    );
+    p.a.check_alive();
+    p.b.check_alive();
+}

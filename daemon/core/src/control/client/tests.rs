@@ -162,6 +162,26 @@ fn a_dropped_connection_fails_what_waits_and_requests_while_away_say_why() {
 }
 
 #[test]
+fn a_connection_that_lasted_is_dialed_again_at_once_when_it_drops() {
+    let t = Instant::now();
+    // Up for a minute, then reset (the coordinator restarted): dial again now, not in 1 s.
+    let mut c = connected(t);
+    let lost = t + Duration::from_secs(60);
+    c.handle_disconnected(lost, "reset by peer".into());
+    assert_eq!(c.poll_timeout(), Some(lost));
+    c.handle_timeout(lost);
+    assert!(drain(&mut c).contains(&Event::Connect));
+    // Still down: the usual backoff from there.
+    c.handle_connect_failed(lost, "refused".into(), false);
+    assert_eq!(c.poll_timeout(), Some(lost + FIRST_BACKOFF));
+    // A connection dropped right after its welcome waits the backoff.
+    let mut c = connected(t);
+    let early = t + STABLE_FOR - Duration::from_millis(1);
+    c.handle_disconnected(early, "reset by peer".into());
+    assert_eq!(c.poll_timeout(), Some(early + FIRST_BACKOFF));
+}
+
+#[test]
 fn pushed_networks_replace_the_list_and_notes_reach_the_shell() {
     let t = Instant::now();
     let mut c = connected(t);
