@@ -14,6 +14,9 @@
 //! - `relay_down_under_relayed_transfer`: the pair's direct UDP is cut, traffic is relayed; the
 //!   relay is killed for 10 s and restarted; the time from its return to the first ping reply
 //!   through it is printed.
+//! - `coordinator_with_its_relay_down_under_relayed_transfer`: the same with the relay inside
+//!   the coordinator, which is killed for 10 s: traffic waits for the control connection to
+//!   notice the restart and reconnect (printed; asserted only loosely, < 15 s).
 //!
 //! Each prints one `[faults] …` line with its measurements (the numbers for the README) and
 //! asserts the goals: TCP stall < 2 s and direct again after a rebinding, ping gap < 2 s
