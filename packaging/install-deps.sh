@@ -2,7 +2,7 @@
 # Installs what building, testing and the demo need on Debian/Ubuntu. Idempotent; run as root.
 set -euo pipefail
 need=()
-for pkg_cmd in iproute2:ip nftables:nft iputils-ping:ping iperf3:iperf3 procps:ps \
+for pkg_cmd in iproute2:ip nftables:nft conntrack:conntrack iputils-ping:ping iperf3:iperf3 procps:ps \
                build-essential:cc pkg-config:pkg-config curl:curl ca-certificates:update-ca-certificates \
                miniupnpd-nftables:miniupnpd miniupnpc:upnpc \
                dpkg-dev:dpkg-shlibdeps systemd:systemd-analyze dbus-daemon:dbus-daemon x11-utils:xwininfo \

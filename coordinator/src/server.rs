@@ -966,7 +966,11 @@ mod tests {
         });
         let answer = rx.recv_timeout(Duration::from_secs(5));
         drop(held);
-        assert_eq!(answer, Ok((true, false)), "answered while the hub was locked");
+        assert_eq!(
+            answer,
+            Ok((true, false)),
+            "answered while the hub was locked"
+        );
     }
 
     /// A member reports addresses it does not have (someone else's public address as its

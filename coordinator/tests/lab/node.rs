@@ -254,6 +254,16 @@ impl StandaloneRelay {
     }
 }
 
+impl StandaloneRelay {
+    /// SIGKILL: the relay dies at once, as a crash or a power cut would end it.
+    pub fn kill(mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 impl Drop for StandaloneRelay {
     fn drop(&mut self) {
         if let Some(c) = self.child.take() {

@@ -58,6 +58,8 @@ const MAX_PEERS: usize = 1 << 24;
 /// Handshakes a second before the cookie is asked for: a host with hundreds of peers that all
 /// come back at once stays under it.
 pub const HANDSHAKE_LIMIT: u64 = 500;
+/// Least time between two checks of our own NAT mapping prompted by silent paths.
+pub const RECHECK_INTERVAL: Duration = Duration::from_secs(2);
 
 /// A datagram to send: `len` bytes at the start of the caller's output buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,6 +209,10 @@ pub struct Node {
     birthday_runs: u32,
     /// The port mapping our router grants us (UPnP-IGD, NAT-PMP, PCP), if any.
     port_mapping: Option<SocketAddr>,
+    /// When a silent path last made us check our own mapping (see `recheck_own_mapping`),
+    /// and how often it did.
+    last_recheck: Option<Instant>,
+    mapping_rechecks: u64,
 }
 
 impl Node {
@@ -256,6 +262,8 @@ impl Node {
             side_events: VecDeque::new(),
             birthday_runs: 0,
             port_mapping: None,
+            last_recheck: None,
+            mapping_rechecks: 0,
         }
     }
 
@@ -1121,6 +1129,11 @@ impl Node {
             if peer.paths.poll_timeout().is_some_and(|t| t <= now) {
                 self.disco_dirty.push_back(id);
             }
+            // The peer may have roamed onto this address: use it (and ping it) now.
+            if peer.paths.best_path().map(|b| b.addr) != peer.applied_path {
+                self.disco_dirty.push_back(id);
+                self.apply_best_path(id);
+            }
         }
     }
 
@@ -1137,6 +1150,31 @@ impl Node {
         self.announce.clear();
         self.announce
             .extend((0..self.peers.len()).filter(|id| self.peers[*id].is_some()));
+    }
+
+    /// A peer's chosen path stopped answering: perhaps our own NAT mapping changed (rebinding),
+    /// and the peer's packets go to a port of ours that is gone. A STUN run finds our new
+    /// reflexive address (the shell tells the coordinator, which introduces us to our peers
+    /// again) and a ping registers our new port with the relays; at most once per
+    /// [`RECHECK_INTERVAL`], since many paths may fall silent together.
+    fn recheck_own_mapping(&mut self, now: Instant) {
+        if self
+            .last_recheck
+            .is_some_and(|t| now.saturating_duration_since(t) < RECHECK_INTERVAL)
+        {
+            return;
+        }
+        self.last_recheck = Some(now);
+        self.mapping_rechecks += 1;
+        self.discovery.handle_network_change(now);
+        for r in self.relays.iter_mut() {
+            r.handle_network_change(now);
+        }
+    }
+
+    /// How often silent paths made this node check its own NAT mapping.
+    pub fn mapping_rechecks(&self) -> u64 {
+        self.mapping_rechecks
     }
 
     /// Time passed: the next `poll_transmit` calls run every session's timers once.
@@ -1156,8 +1194,12 @@ impl Node {
             };
             if peer.paths.poll_timeout().is_some_and(|t| t <= now) {
                 peer.paths.handle_timeout(now);
+                let suspect = peer.paths.take_suspicion();
                 self.disco_dirty.push_back(id);
                 self.apply_best_path(id);
+                if suspect {
+                    self.recheck_own_mapping(now);
+                }
             }
         }
         self.pump_birthday(now);

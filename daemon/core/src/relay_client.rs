@@ -11,6 +11,16 @@ use warren_proto::relay::{self, RelayToken};
 pub const PING_INTERVAL: Duration = Duration::from_secs(5);
 /// Without a pong for this long, the relay counts as unreachable.
 pub const ALIVE_FOR: Duration = Duration::from_secs(16);
+/// A ping unanswered for this long (or two of the relay's round trips, if longer) is followed
+/// by another: a relay that restarted, or lost our registration, learns our address again
+/// within this of coming back, not at the next [`PING_INTERVAL`].
+pub const RETRY_AFTER: Duration = Duration::from_millis(500);
+/// After this long without a pong the retries slow down to [`SLOW_RETRY`]: a relay gone for
+/// good costs two small pings a second for a minute, then one every few seconds.
+pub const FAST_RETRIES_FOR: Duration = Duration::from_secs(60);
+pub const SLOW_RETRY: Duration = Duration::from_secs(2);
+/// Pings whose pongs still count: a slow relay's answer to an earlier ping is not wasted.
+const PINGS_REMEMBERED: usize = 4;
 
 #[derive(Debug)]
 pub struct RelayClient {
@@ -23,9 +33,9 @@ pub struct RelayClient {
     /// A ping is due, since this instant.
     due: Option<Instant>,
     counter: u64,
-    /// The ping in flight: its tx and when it left.
-    outstanding: Option<([u8; 8], Instant)>,
-    /// The relay's challenge to our ping, to answer with a Register.
+    /// The last pings sent and not answered yet: their tx and when they left.
+    outstanding: [Option<([u8; 8], Instant)>; PINGS_REMEMBERED],
+    /// The relay's challenge to one of our pings, to answer with a Register.
     challenged: Option<([u8; 8], relay::Cookie)>,
     last_pong: Option<Instant>,
     rtt: Option<Duration>,
@@ -45,7 +55,7 @@ impl RelayClient {
             next_ping: now + PING_INTERVAL,
             due: Some(now),
             counter: 0,
-            outstanding: None,
+            outstanding: [None; PINGS_REMEMBERED],
             challenged: None,
             last_pong: None,
             rtt: None,
@@ -85,14 +95,32 @@ impl RelayClient {
     }
 
     pub fn poll_timeout(&self) -> Instant {
-        self.next_ping
+        self.retry_at()
+            .map_or(self.next_ping, |r| r.min(self.next_ping))
     }
 
-    /// Time passed: a ping is due when its interval is over.
+    /// When the latest ping, if it is still unanswered, is followed by another.
+    fn retry_at(&self) -> Option<Instant> {
+        let (_, sent) = self
+            .outstanding
+            .iter()
+            .flatten()
+            .max_by_key(|(_, at)| *at)?;
+        let heard = self.last_pong.unwrap_or(self.created);
+        let wait = if sent.saturating_duration_since(heard) >= FAST_RETRIES_FOR {
+            SLOW_RETRY
+        } else {
+            RETRY_AFTER.max(self.rtt.map_or(Duration::ZERO, |r| r * 2))
+        };
+        Some(*sent + wait)
+    }
+
+    /// Time passed: a ping is due when its interval is over, or when the last one went
+    /// unanswered for [`RETRY_AFTER`].
     pub fn handle_timeout(&mut self, now: Instant) {
         let heard = self.last_pong.unwrap_or(self.created);
         self.usable = now.saturating_duration_since(heard) < ALIVE_FOR;
-        if now >= self.next_ping {
+        if now >= self.next_ping || self.retry_at().is_some_and(|t| now >= t) {
             self.due = Some(now);
             self.next_ping = now + PING_INTERVAL;
         }
@@ -112,25 +140,34 @@ impl RelayClient {
         let at = self.due.take()?;
         self.counter += 1;
         let tx = self.counter.to_be_bytes();
-        self.outstanding = Some((tx, at));
+        let slot = (self.counter as usize) % PINGS_REMEMBERED;
+        self.outstanding[slot] = Some((tx, at));
         match &self.ticket {
             Some(ticket) => relay::write_ticket_ping(out, &self.token, tx, ticket),
             None => Some(relay::write_ping(out, &self.token, tx)),
         }
     }
 
-    /// A pong from `from`; only the relay's answer to our last ping counts.
+    /// A pong from `from`; only the relay's answer to one of our last few pings counts. It
+    /// answers the earlier pings too: nothing is outstanding afterwards.
     pub fn handle_pong(&mut self, now: Instant, from: SocketAddr, tx: [u8; 8]) -> bool {
-        match self.outstanding {
-            Some((sent_tx, at)) if sent_tx == tx && from == self.server => {
-                self.outstanding = None;
-                self.last_pong = Some(now);
-                self.rtt = Some(now.saturating_duration_since(at));
-                self.usable = true;
-                true
-            }
-            _ => false,
+        if from != self.server {
+            return false;
         }
+        let Some(at) = self
+            .outstanding
+            .iter()
+            .flatten()
+            .find(|(sent, _)| *sent == tx)
+            .map(|(_, at)| *at)
+        else {
+            return false;
+        };
+        self.outstanding = [None; PINGS_REMEMBERED];
+        self.last_pong = Some(now);
+        self.rtt = Some(now.saturating_duration_since(at));
+        self.usable = true;
+        true
     }
 
     /// The relay does not know our address as ours yet: it asks us to prove the token. Only a
@@ -142,13 +179,16 @@ impl RelayClient {
         tx: [u8; 8],
         cookie: relay::Cookie,
     ) -> bool {
-        match self.outstanding {
-            Some((sent_tx, _)) if sent_tx == tx && from == self.server => {
-                self.challenged = Some((tx, cookie));
-                true
-            }
-            _ => false,
+        let ours = self
+            .outstanding
+            .iter()
+            .flatten()
+            .any(|(sent, _)| *sent == tx);
+        if from != self.server || !ours {
+            return false;
         }
+        self.challenged = Some((tx, cookie));
+        true
     }
 
     /// Our addresses changed: register the new one with the relay now.
@@ -174,8 +214,6 @@ mod tests {
             panic!("not a ping")
         };
         assert_eq!(token, relay::token_id(&[4; 16]));
-        c.handle_timeout(t0 + Duration::from_secs(1));
-        assert!(c.poll_transmit(&mut out).is_none(), "one per interval");
         assert!(!c.is_alive(t0));
         let other: SocketAddr = "198.51.100.9:7446".parse().unwrap();
         assert!(
@@ -185,6 +223,11 @@ mod tests {
         assert!(!c.handle_pong(t0, server, [0; 8]), "only our tx counts");
         assert!(c.handle_pong(t0 + Duration::from_millis(20), server, tx));
         assert_eq!(c.rtt(), Some(Duration::from_millis(20)));
+        c.handle_timeout(t0 + Duration::from_secs(1));
+        assert!(
+            c.poll_transmit(&mut out).is_none(),
+            "one per interval while the relay answers"
+        );
         assert!(c.is_alive(t0 + Duration::from_secs(1)));
         assert!(!c.is_alive(t0 + ALIVE_FOR + Duration::from_secs(1)));
         assert!(c.is_usable());
@@ -219,6 +262,101 @@ fn a_ticket_rides_in_every_ping_once_set() {
         parse(&out[..n]),
         Ok(RelayFrame::TicketPing { .. })
     ));
+}
+
+/// Runs `c` from `from` to `until` in 10 ms steps; the relay answers each ping after 10 ms
+/// unless `down` says it is down at the time the ping arrives. Returns the send times.
+#[cfg(test)]
+fn drive(
+    c: &mut RelayClient,
+    from: Instant,
+    until: Instant,
+    down: impl Fn(Instant) -> bool,
+) -> Vec<Instant> {
+    use warren_proto::relay::{parse, RelayFrame};
+    let server = c.server();
+    let mut out = [0u8; 64];
+    let mut sent = Vec::new();
+    let mut now = from;
+    while now < until {
+        c.handle_timeout(now);
+        if let Some(n) = c.poll_transmit(&mut out) {
+            let Ok(RelayFrame::Ping { tx, .. }) = parse(&out[..n]) else {
+                panic!("not a ping")
+            };
+            sent.push(now);
+            let at = now + Duration::from_millis(10);
+            if !down(at) {
+                assert!(c.handle_pong(at, server, tx));
+            }
+        }
+        now += Duration::from_millis(10);
+    }
+    sent
+}
+
+#[test]
+fn a_relay_back_from_an_outage_hears_from_us_within_half_a_second() {
+    let t0 = Instant::now();
+    let s = |ms: u64| t0 + Duration::from_millis(ms);
+    let server: SocketAddr = "203.0.113.1:7446".parse().unwrap();
+    let mut c = RelayClient::new(t0, server, [4; 16]);
+    // Down from 2 s to 12 s (a restart: it knows nobody when it is back).
+    let down = |t: Instant| t >= s(2_000) && t < s(12_000);
+    let sent = drive(&mut c, t0, s(20_000), down);
+    // Every 5 s while it answers; the first ping it misses is the one at 5 s, then one every
+    // 500 ms until it is back.
+    let during: Vec<_> = sent.iter().filter(|t| down(**t)).collect();
+    assert_eq!(during.len(), 14);
+    assert_eq!(*during[0], s(5_000));
+    let first_after = sent.iter().find(|t| **t >= s(12_000)).unwrap();
+    assert!(
+        *first_after - s(12_000) <= RETRY_AFTER,
+        "the relay heard from us {:?} after it came back",
+        *first_after - s(12_000)
+    );
+    assert!(c.is_alive(s(20_000)));
+    // Back to one ping per interval.
+    assert_eq!(sent.iter().filter(|t| **t > s(13_000)).count(), 1);
+}
+
+#[test]
+fn a_late_pong_to_an_earlier_ping_counts_and_a_long_outage_slows_the_retries() {
+    use warren_proto::relay::{parse, RelayFrame};
+    let t0 = Instant::now();
+    let server: SocketAddr = "203.0.113.1:7446".parse().unwrap();
+    let mut c = RelayClient::new(t0, server, [4; 16]);
+    let mut out = [0u8; 64];
+    let mut txs = Vec::new();
+    let mut now = t0;
+    // A slow relay (900 ms): the retry at 500 ms goes out before the first pong arrives.
+    while now < t0 + Duration::from_millis(900) {
+        c.handle_timeout(now);
+        if let Some(n) = c.poll_transmit(&mut out) {
+            let Ok(RelayFrame::Ping { tx, .. }) = parse(&out[..n]) else {
+                panic!("not a ping")
+            };
+            txs.push(tx);
+        }
+        now += Duration::from_millis(10);
+    }
+    assert_eq!(txs.len(), 2);
+    assert!(c.handle_pong(now, server, txs[0]), "the first ping's pong");
+    assert_eq!(c.rtt(), Some(Duration::from_millis(900)));
+    assert!(
+        !c.handle_pong(now, server, txs[1]),
+        "nothing outstanding now"
+    );
+    // The next ping is due 5 s after the retry (at 5.5 s); its RTT stretches the next retry
+    // to 2 × 900 ms.
+    let sent = drive(&mut c, now, t0 + Duration::from_millis(7_400), |_| true);
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0], t0 + Duration::from_millis(5_500));
+    assert_eq!(sent[1] - sent[0], Duration::from_millis(1_800));
+    // Silent for more than a minute: a retry every 2 s.
+    let from = now + Duration::from_secs(70);
+    let sent = drive(&mut c, from, from + Duration::from_secs(10), |_| true);
+    assert!((4..=6).contains(&sent.len()), "{}", sent.len());
 }
 
 #[test]

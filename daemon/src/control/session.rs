@@ -94,11 +94,16 @@ struct Session {
     outbox: Vec<(Reply, Result<super::Answer, String>)>,
 }
 
+/// How often the control session looks for a new STUN result to send the coordinator.
+const DISCOVERY_CHECK: Duration = Duration::from_millis(100);
+
 pub async fn run(ctx: ControlContext, mut commands: mpsc::Receiver<Command>) {
     let ctx = Arc::new(ctx);
     let (inputs_tx, mut inputs) = mpsc::unbounded_channel();
     let mut s = Session::start(ctx.clone(), inputs_tx, Instant::now());
-    let mut discovery_check = tokio::time::interval(Duration::from_millis(250));
+    // A new reflexive address (a NAT rebinding the data plane just found) goes to the
+    // coordinator, and from it to our peers, within this: part of how long traffic stops.
+    let mut discovery_check = tokio::time::interval(DISCOVERY_CHECK);
     let mut mapping = ctx.portmap.current.clone();
     mapping.mark_unchanged();
     loop {

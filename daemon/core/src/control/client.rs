@@ -20,6 +20,13 @@ use warren_proto::overlay::{OVERLAY_V4, OVERLAY_V6};
 /// that restarted do not all come back in the same instant.
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A connection that lasted this long is dialed again at once (within [`QUICK_REDIAL`]) when it
+/// drops (the coordinator
+/// restarted, and with it the relay our peers' traffic may be waiting for); one that drops
+/// sooner waits the backoff, so a coordinator that keeps dropping us is not hammered.
+pub const STABLE_FOR: Duration = Duration::from_secs(10);
+/// About how soon such a connection is dialed again (drawn from half to one and a half times).
+pub const QUICK_REDIAL: Duration = Duration::from_millis(300);
 
 /// Who waits for an answer: the shell's handle for a reply channel.
 pub type Token = u64;
@@ -107,6 +114,8 @@ enum Conn {
     /// The shell is dialing.
     Connecting,
     Connected {
+        /// When it was welcomed.
+        since: Instant,
         /// Requests sent and not yet answered, by request id.
         pending: BTreeMap<u64, (Token, ClientMsg)>,
         next_id: u64,
@@ -268,6 +277,7 @@ impl Client {
         }
         self.connected_as = name.to_string();
         self.conn = Conn::Connected {
+            since: now,
             pending: BTreeMap::new(),
             next_id: 1,
         };
@@ -294,15 +304,24 @@ impl Client {
         self.failed(now, error);
     }
 
-    /// The live connection ended.
+    /// The live connection ended: dialed again at once if it had lasted [`STABLE_FOR`], else
+    /// after the backoff.
     pub fn handle_disconnected(&mut self, now: Instant, error: String) {
-        if !matches!(self.conn, Conn::Connected { .. }) {
+        let Conn::Connected { since, .. } = self.conn else {
             return;
-        }
+        };
         self.fail_pending("the coordinator connection dropped; try again");
         // Unsent messages belonged to the old connection; the next hello says it all again.
         self.transmits.clear();
         self.failed(now, format!("connection lost: {error}"));
+        if now.saturating_duration_since(since) >= STABLE_FOR {
+            // Soon, but not all of a restarted coordinator's hosts in the same instant.
+            let wait = self.jittered(QUICK_REDIAL);
+            self.conn = Conn::Waiting {
+                retry_at: now + wait,
+            };
+            self.backoff = FIRST_BACKOFF;
+        }
     }
 
     fn failed(&mut self, now: Instant, error: String) {
@@ -333,7 +352,9 @@ impl Client {
     /// Sends `msg` under a fresh id, or answers at once why it cannot be sent.
     pub fn request(&mut self, msg: ClientMsg, token: Token) {
         match &mut self.conn {
-            Conn::Connected { pending, next_id } => {
+            Conn::Connected {
+                pending, next_id, ..
+            } => {
                 let msg = msg.with_id(*next_id);
                 pending.insert(*next_id, (token, msg.clone()));
                 *next_id += 1;

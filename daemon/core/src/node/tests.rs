@@ -895,6 +895,131 @@ fn relay_carries_a_new_peer_at_once_then_direct_wins_and_loses() {
     assert_eq!(to_b, vec![pkt]);
 }
 
+/// A direct path that stops answering may mean that our own NAT mapping changed under us (a
+/// rebinding): once the path is suspect the node asks STUN where it is seen from now (the
+/// shell then tells the coordinator) and pings the relay from its new port, long before the
+/// periodic STUN run and relay ping; at most once per `RECHECK_INTERVAL`.
+#[test]
+fn a_silent_direct_path_makes_the_node_check_its_own_mapping() {
+    let mut p = Pair::relayed();
+    let servers = [addr("198.51.100.50:3478"), addr("198.51.100.50:3479")];
+    p.a.start_discovery(p.now, servers);
+    // Let the first STUN run give up (nobody answers it) while the relay answers its pings.
+    let end = p.now + Duration::from_secs(5);
+    while p.now < end {
+        p.now += Duration::from_millis(100);
+        let mut wire = Wire::new();
+        for (n, me) in [(&mut p.a, p.a_addr), (&mut p.b, p.b_addr)] {
+            n.handle_timeout(p.now);
+            drain(n, me, &mut wire);
+        }
+        wire.retain(|(_, to, _)| !servers.contains(to));
+        p.run_relayed(wire);
+    }
+    assert!(!p.a.discovery_running());
+    // A direct path, proven by punching.
+    p.a.handle_call_me_maybe(p.now, &key_of(2), &[p.b_addr], None, None);
+    p.b.handle_call_me_maybe(p.now, &key_of(1), &[p.a_addr], None, None);
+    let mut wire = Wire::new();
+    drain(&mut p.a, p.a_addr, &mut wire);
+    drain(&mut p.b, p.b_addr, &mut wire);
+    p.run_relayed(wire);
+    assert_eq!(p.a.peer_status(p.now)[0].path, PathKind::Lan);
+    // A's traffic to B now goes nowhere and nothing comes back.
+    let start = p.now;
+    let mut out = vec![0u8; 2048];
+    let mut stun_at = Vec::new();
+    let mut relay_pings_at = Vec::new();
+    while p.now < start + Duration::from_millis(1_500) {
+        let pkt = ipv4_udp(A_IP, B_IP, b"into the void");
+        let t = p.a.handle_tun_packet(p.now, &pkt, &mut out).expect("sent");
+        assert_eq!(t.dst, p.b_addr);
+        p.a.handle_timeout(p.now);
+        while let Some(t) = p.a.poll_transmit(&mut out) {
+            if servers.contains(&t.dst) {
+                stun_at.push(p.now - start);
+            } else if t.dst == addr(RELAY) {
+                relay_pings_at.push(p.now - start);
+            }
+        }
+        p.now += Duration::from_millis(50);
+    }
+    assert_eq!(p.a.mapping_rechecks(), 1, "once per interval");
+    // A run starts when the path became suspect: one request to each server (then
+    // retransmissions, since nobody answers here).
+    let suspect = crate::path::PathConfig::default().suspect_after;
+    assert_eq!(&stun_at[..2], &[suspect; 2], "{stun_at:?}");
+    assert_eq!(relay_pings_at.first(), Some(&suspect));
+    // B, whose packets to A are lost too, checks its own mapping as well (no STUN servers:
+    // only the relay is pinged).
+    assert_eq!(p.b.mapping_rechecks(), 0, "B saw nothing of this");
+}
+
+/// The peer's NAT rebinds while we send: its packets stop arriving on the proven path, then
+/// come from a new port. A stray packet from elsewhere does not move a path that answers; once
+/// the path is suspect, the peer's next packet from the new port carries our traffic there.
+#[test]
+fn traffic_follows_the_peer_to_its_new_port_once_the_old_path_is_suspect() {
+    let mut p = Pair::new();
+    p.a = Node::new(secret(1), [1; 16]);
+    p.b = Node::new(secret(2), [2; 16]);
+    p.a.add_peer(peer(2, B_IP, None)).unwrap();
+    p.b.add_peer(peer(1, A_IP, None)).unwrap();
+    p.a.handle_call_me_maybe(p.now, &key_of(2), &[p.b_addr], None, None);
+    p.b.handle_call_me_maybe(p.now, &key_of(1), &[p.a_addr], None, None);
+    let mut wire = Wire::new();
+    drain(&mut p.a, p.a_addr, &mut wire);
+    drain(&mut p.b, p.b_addr, &mut wire);
+    p.run(wire);
+    let mut out = vec![0u8; 2048];
+    let mut from_b = |p: &mut Pair, what: &[u8]| {
+        let pkt = ipv4_udp(B_IP, A_IP, what);
+        let t =
+            p.b.handle_tun_packet(p.now, &pkt, &mut out)
+                .expect("sealed");
+        out[..t.len].to_vec()
+    };
+    let moved = addr("198.51.100.7:50000");
+    let mut a_out = vec![0u8; 2048];
+    let mut a_sends = |p: &mut Pair| {
+        let pkt = ipv4_udp(A_IP, B_IP, b"to b");
+        let t =
+            p.a.handle_tun_packet(p.now, &pkt, &mut a_out)
+                .expect("sent");
+        p.a.handle_timeout(p.now);
+        let mut sink = Wire::new();
+        drain(&mut p.a, p.a_addr, &mut sink);
+        (t.dst, sink)
+    };
+    assert_eq!(a_sends(&mut p).0, p.b_addr);
+    // 100 ms into the silence a packet of B's comes from elsewhere: A stays.
+    p.now += Duration::from_millis(100);
+    let early = from_b(&mut p, b"early");
+    let mut sink = vec![0u8; 2048];
+    assert!(matches!(
+        p.a.handle_datagram(p.now, moved, &early, &mut sink),
+        Inbound::ToTun { .. }
+    ));
+    assert_eq!(a_sends(&mut p).0, p.b_addr, "the path was not suspect yet");
+    // Past the suspicion: B's next packet from its new port moves A's traffic at once.
+    let deadline = p.now + crate::path::PathConfig::default().suspect_after;
+    while p.a.peers().next().unwrap().paths.counters().suspicions == 0 {
+        assert!(p.now < deadline, "never suspect");
+        p.now += Duration::from_millis(50);
+        a_sends(&mut p);
+    }
+    assert_eq!(a_sends(&mut p).0, p.b_addr, "suspect, but nothing else yet");
+    let later = from_b(&mut p, b"from the new port");
+    assert!(matches!(
+        p.a.handle_datagram(p.now, moved, &later, &mut sink),
+        Inbound::ToTun { .. }
+    ));
+    let (dst, _) = a_sends(&mut p);
+    assert_eq!(dst, moved);
+    let st = &p.a.peer_status(p.now)[0];
+    assert_eq!((st.path, st.endpoint), (PathKind::Direct, Some(moved)));
+}
+
 #[test]
 fn relay_frames_from_elsewhere_or_garbled_are_dropped() {
     let mut p = Pair::relayed();

@@ -17,9 +17,13 @@ const MAX_QUEUED: usize = 2 * MAX_PATHS;
 
 /// Timing of probes and keepalives. The defaults meet the issues' numbers: a probe round pings
 /// every candidate at once and every 200 ms for 2 s; an idle chosen path is pinged every 5 s
-/// (NAT mappings stay open); a chosen path that owes an answer for 2 s is dropped, so traffic
-/// is back on the relay within 3 s of a path dying; without a path, a new round every 10 s
-/// finds one that opens later (a network change, a NAT mapping that came back).
+/// (NAT mappings stay open); a chosen path that owes an answer is pinged every 150 ms, so a
+/// live one answers within 300 ms (or three round trips), after which it is suspect (a new
+/// probe round, and the node checks its own NAT mapping; any path that answers takes over):
+/// after a NAT rebinding, traffic is back before TCP tries a third time (600 ms). A path that owes
+/// an answer for 2 s is dropped, so traffic is back on the relay within 3 s of a path dying;
+/// without a path, a new round every 10 s finds one that opens later (a network change, a NAT
+/// mapping that came back).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PathConfig {
     /// Time between pings to one candidate during a probe round.
@@ -30,6 +34,10 @@ pub struct PathConfig {
     pub keepalive_interval: Duration,
     /// While the chosen path owes an answer, it is pinged this often.
     pub heartbeat_interval: Duration,
+    /// A chosen path owing an answer for this long (or three of its round trips) is suspect:
+    /// a probe round starts, [`PeerPaths::take_suspicion`] tells the node, and a path that
+    /// answers (a pong, or the peer's packets from a new address) replaces it at once.
+    pub suspect_after: Duration,
     /// A path owing an answer for this long is dead: it is dropped and probing restarts.
     pub reply_timeout: Duration,
     /// Without a proven path, a new probe round starts this long after the last one ended.
@@ -42,7 +50,8 @@ impl Default for PathConfig {
             probe_interval: Duration::from_millis(200),
             probe_attempts: 10,
             keepalive_interval: Duration::from_secs(5),
-            heartbeat_interval: Duration::from_secs(1),
+            heartbeat_interval: Duration::from_millis(150),
+            suspect_after: Duration::from_millis(300),
             reply_timeout: Duration::from_secs(2),
             retry_interval: Duration::from_secs(10),
         }
@@ -55,6 +64,7 @@ impl PathConfig {
         Liveness {
             trust: self.keepalive_interval + self.reply_timeout,
             reply_timeout: self.reply_timeout,
+            suspect_after: self.suspect_after,
         }
     }
 }
@@ -91,6 +101,10 @@ pub struct PathCounters {
     pub candidates_refused: u64,
     /// Pings not queued because the caller did not drain `poll_transmit`.
     pub transmits_dropped: u64,
+    /// Times the chosen path became suspect (owed an answer for `suspect_after`).
+    pub suspicions: u64,
+    /// Times the peer's packets from another address replaced a suspect chosen path.
+    pub roams: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -178,6 +192,11 @@ pub struct PeerPaths {
     counters: PathCounters,
     /// When the next probe round starts while no path is proven.
     next_round: Option<Instant>,
+    /// The `unanswered_since` of the chosen path when it was last found suspect: one
+    /// suspicion per episode of silence.
+    suspected: Option<Instant>,
+    /// A suspicion not yet taken by [`take_suspicion`](Self::take_suspicion).
+    suspicion_pending: bool,
 }
 
 impl PeerPaths {
@@ -192,6 +211,8 @@ impl PeerPaths {
             tx_counter: 0,
             counters: PathCounters::default(),
             next_round: None,
+            suspected: None,
+            suspicion_pending: false,
         }
     }
 
@@ -335,6 +356,11 @@ impl PeerPaths {
     /// address that has not answered a ping yet (one not seen before becomes an
     /// [`CandidateKind::Observed`] candidate) gets a ping, at most one per
     /// [`PathConfig::heartbeat_interval`]. Allocates nothing; cheap enough for every packet.
+    ///
+    /// Roaming, as WireGuard does it: while the chosen path is suspect (it owes an answer for
+    /// [`PathConfig::suspect_after`]), the peer's packets arriving from another address mean
+    /// the peer moved (its NAT rebound, it changed networks): that address becomes the chosen
+    /// path at once, with the old path's RTT until a ping measures its own.
     pub fn handle_authenticated(&mut self, now: Instant, from: SocketAddr) {
         if let Some(b) = self.best.filter(|&b| self.paths[b].addr == from) {
             self.paths[b].heard(now);
@@ -346,11 +372,36 @@ impl PeerPaths {
         else {
             return;
         };
+        let liveness = self.config.liveness();
+        if let Some(b) = self
+            .best
+            .filter(|&b| select::is_suspect(&self.paths[b].stats, now, liveness))
+        {
+            let old_rtt = self.paths[b].stats.rtt;
+            let p = &mut self.paths[i];
+            let measured = p.stats.rtt.is_some();
+            p.stats.rtt = p.stats.rtt.or(old_rtt);
+            p.heard(now);
+            self.best = Some(i);
+            self.counters.roams += 1;
+            if !measured {
+                self.ping_back(now, i, self.config.heartbeat_interval);
+            }
+            return;
+        }
         if self.paths[i].stats.rtt.is_some() {
             self.paths[i].heard(now);
         } else {
             self.ping_back(now, i, self.config.heartbeat_interval);
         }
+    }
+
+    /// Whether the chosen path became suspect since the last call (once per episode of
+    /// silence): the node should check that its own NAT mapping did not change (a new STUN
+    /// run, pings to the relay), since a peer whose packets no longer arrive may simply be
+    /// sending them to where we used to be.
+    pub fn take_suspicion(&mut self) -> bool {
+        std::mem::take(&mut self.suspicion_pending)
     }
 
     /// A WireGuard packet went to the peer on [`best_path`](Self::best_path): the path now owes
@@ -367,14 +418,24 @@ impl PeerPaths {
     }
 
     /// Time passed: drops the chosen path if it stopped answering (and starts a new probe round
-    /// on every candidate), then queues the pings that are due.
+    /// on every candidate), or, once it is suspect, starts a probe round early; then queues the
+    /// pings that are due.
     pub fn handle_timeout(&mut self, now: Instant) {
         let liveness = self.config.liveness();
         if let Some(b) = self.best {
-            if !select::is_proven(&self.paths[b].stats, now, liveness) {
+            let stats = self.paths[b].stats;
+            if !select::is_proven(&stats, now, liveness) {
                 self.paths[b].reset();
                 self.best = None;
                 self.counters.paths_dropped += 1;
+                self.start_round(now);
+            } else if select::is_suspect(&stats, now, liveness)
+                && self.suspected != stats.unanswered_since
+            {
+                // Look for another way to the peer while the chosen one may still recover.
+                self.suspected = stats.unanswered_since;
+                self.suspicion_pending = true;
+                self.counters.suspicions += 1;
                 self.start_round(now);
             }
         }
@@ -413,12 +474,12 @@ impl PeerPaths {
         let probes = self.paths.iter().filter_map(|p| p.next_probe).min();
         let watch = self.best.and_then(|b| {
             let p = &self.paths[b];
-            let dead = select::proven_until(&p.stats, self.config.liveness());
+            let l = self.config.liveness();
+            let dead = select::proven_until(&p.stats, l);
+            let suspect = select::suspect_at(&p.stats, l)
+                .filter(|_| self.suspected != p.stats.unanswered_since);
             let ping = self.next_keepalive(p);
-            match (dead, ping) {
-                (Some(d), Some(k)) => Some(d.min(k)),
-                (d, k) => d.or(k),
-            }
+            [dead, suspect, ping].into_iter().flatten().min()
         });
         [probes, watch, self.next_round].into_iter().flatten().min()
     }

@@ -5,6 +5,12 @@
 //! ping, or to data we sent on it) for [`Liveness::reply_timeout`] or longer. Among proven
 //! paths, same-LAN wins, then the lowest RTT; a path in use is only replaced by one that is
 //! clearly better ([`clearly_better`]), so that two nearly equal paths do not flap.
+//!
+//! A proven path that has owed an answer for a while ([`is_suspect`]: longer than a heartbeat
+//! and a few round trips take) is probably dead, but is kept until the reply timeout in case
+//! it is only slow. Meanwhile it loses every comparison: any proven path that is not suspect
+//! replaces it at once, hysteresis or not, so that a peer that moved (a NAT rebinding, a new
+//! address) is followed as soon as its new path answers instead of after the reply timeout.
 
 use super::candidate::CandidateKind;
 use std::cmp::Ordering;
@@ -46,6 +52,9 @@ pub struct Liveness {
     pub trust: Duration,
     /// A path that owes an answer for this long is no longer proven.
     pub reply_timeout: Duration,
+    /// A path that owes an answer for this long (or three of its round trips, if longer) is
+    /// suspect: see [`is_suspect`].
+    pub suspect_after: Duration,
 }
 
 /// Whether `p` counts as a working path at `now`.
@@ -60,6 +69,20 @@ pub fn proven_until(p: &PathStats, l: Liveness) -> Option<Instant> {
         Some(since) => heard.min(since + l.reply_timeout),
         None => heard,
     })
+}
+
+/// The instant `p` becomes suspect if it stays unanswered: [`Liveness::suspect_after`] or
+/// three round trips (so a slow path with a heartbeat in flight is not suspected) after it
+/// began to owe an answer. `None` while it owes nothing.
+pub fn suspect_at(p: &PathStats, l: Liveness) -> Option<Instant> {
+    let since = p.unanswered_since?;
+    let rtts = p.rtt.map_or(Duration::ZERO, |r| r * 3);
+    Some(since + l.suspect_after.max(rtts))
+}
+
+/// Whether `p` has owed an answer for so long that it is probably dead (see [`suspect_at`]).
+pub fn is_suspect(p: &PathStats, now: Instant, l: Liveness) -> bool {
+    suspect_at(p, l).is_some_and(|t| now >= t)
 }
 
 /// Ranks two proven paths, without hysteresis: `Greater` when `a` is the better one. Same LAN
@@ -97,32 +120,40 @@ pub fn clearly_better(new: &PathStats, current: &PathStats) -> bool {
     }
 }
 
-/// The path to use, as an index into `paths`: the best proven path, except that the current
-/// one (index `current`) is kept while it is proven and nothing is [`clearly_better`]. Ties go
-/// to the earlier path. `None` when no path is proven.
+/// The path to use, as an index into `paths`: the best proven path that is not suspect,
+/// except that the current one (index `current`) is kept while it is proven, not suspect, and
+/// nothing is [`clearly_better`]. A suspect current path is replaced by any proven path that
+/// is not suspect, and kept when there is none. Without a current path, suspect paths are
+/// chosen only when no other is proven. Ties go to the earlier path. `None` when no path is
+/// proven.
 pub fn choose<'a>(
     paths: impl IntoIterator<Item = &'a PathStats>,
     current: Option<usize>,
     now: Instant,
     l: Liveness,
 ) -> Option<usize> {
-    let mut best: Option<(usize, &PathStats)> = None;
-    let mut cur: Option<(usize, &PathStats)> = None;
+    // The best of the healthy proven paths, and of the suspect ones.
+    let mut healthy: Option<(usize, &PathStats)> = None;
+    let mut suspect: Option<(usize, &PathStats)> = None;
+    let mut cur: Option<(usize, &PathStats, bool)> = None;
     for (i, p) in paths.into_iter().enumerate() {
         if !is_proven(p, now, l) {
             continue;
         }
+        let sus = is_suspect(p, now, l);
         if current == Some(i) {
-            cur = Some((i, p));
+            cur = Some((i, p, sus));
         }
-        if best.is_none_or(|(_, b)| better(p, b) == Ordering::Greater) {
-            best = Some((i, p));
+        let slot = if sus { &mut suspect } else { &mut healthy };
+        if slot.is_none_or(|(_, b)| better(p, b) == Ordering::Greater) {
+            *slot = Some((i, p));
         }
     }
-    match (cur, best) {
-        (Some((_, c)), Some((bi, b))) if clearly_better(b, c) => Some(bi),
-        (Some((ci, _)), _) => Some(ci),
-        (None, best) => best.map(|(i, _)| i),
+    match (cur, healthy) {
+        (Some((_, c, false)), Some((bi, b))) if clearly_better(b, c) => Some(bi),
+        (Some((_, _, true)), Some((bi, _))) => Some(bi),
+        (Some((ci, _, _)), _) => Some(ci),
+        (None, healthy) => healthy.or(suspect).map(|(i, _)| i),
     }
 }
 
@@ -134,6 +165,7 @@ mod tests {
     const L: Liveness = Liveness {
         trust: Duration::from_secs(8),
         reply_timeout: Duration::from_secs(3),
+        suspect_after: Duration::from_millis(500),
     };
 
     fn ms(n: u64) -> Duration {
@@ -294,5 +326,70 @@ mod tests {
         }
         // Everything times out eventually.
         assert_eq!(choose(&[p(Lan, 1, t)], Some(0), later, L), None);
+    }
+
+    #[test]
+    fn suspect_table() {
+        let t = Instant::now();
+        let owing = |rtt_ms: u64, since_ms: u64| PathStats {
+            unanswered_since: Some(t + ms(since_ms)),
+            ..p(Reflexive, rtt_ms, t)
+        };
+        // (path, at ms, suspect?)
+        let table = [
+            (p(Reflexive, 10, t), 5_000, false), // owes nothing
+            (owing(10, 0), 499, false),
+            (owing(10, 0), 500, true),
+            (owing(10, 100), 599, false),
+            // A slow path gets three round trips.
+            (owing(300, 0), 899, false),
+            (owing(300, 0), 900, true),
+            // Never answered a ping: suspect_after alone.
+            (
+                PathStats {
+                    rtt: None,
+                    ..owing(0, 0)
+                },
+                500,
+                true,
+            ),
+        ];
+        for (i, (path, at, want)) in table.iter().enumerate() {
+            assert_eq!(is_suspect(path, t + ms(*at), L), *want, "row {i}");
+        }
+        assert_eq!(suspect_at(&owing(10, 100), L), Some(t + ms(600)));
+        assert_eq!(suspect_at(&p(Lan, 1, t), L), None);
+    }
+
+    #[test]
+    fn a_suspect_current_path_gives_way_to_any_healthy_one() {
+        let t = Instant::now();
+        let now = t + ms(800);
+        // In use, owing an answer since t: suspect at `now`, still proven (3 s timeout).
+        let dying = |kind| PathStats {
+            unanswered_since: Some(t),
+            ..p(kind, 5, t)
+        };
+        assert!(is_proven(&dying(Lan), now, L) && is_suspect(&dying(Lan), now, L));
+        let fresh = p(Reflexive, 40, now);
+        // Same class, slower, and still chosen: the current one is probably dead.
+        assert_eq!(choose(&[dying(Reflexive), fresh], Some(0), now, L), Some(1));
+        // Even a LAN path gives way to an internet path that answers.
+        assert_eq!(choose(&[dying(Lan), fresh], Some(0), now, L), Some(1));
+        // Nothing healthy: the suspect one is kept (it may only be slow).
+        assert_eq!(
+            choose(&[dying(Lan), dying(Reflexive)], Some(1), now, L),
+            Some(1)
+        );
+        // A healthy current path is not replaced by a suspect better one.
+        assert_eq!(choose(&[fresh, dying(Lan)], Some(0), now, L), Some(0));
+        // Without a current path, healthy paths come first, suspect ones only if alone.
+        assert_eq!(choose(&[dying(Lan), fresh], None, now, L), Some(1));
+        assert_eq!(choose(&[dying(Lan)], None, now, L), Some(0));
+        // Before it is suspect, hysteresis holds as usual.
+        assert_eq!(
+            choose(&[dying(Reflexive), fresh], Some(0), t + ms(400), L),
+            Some(0)
+        );
     }
 }

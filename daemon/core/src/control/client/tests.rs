@@ -197,6 +197,35 @@ fn a_dropped_connection_fails_what_waits_and_requests_while_away_say_why() {
 }
 
 #[test]
+fn a_connection_that_lasted_is_dialed_again_at_once_when_it_drops() {
+    let t = Instant::now();
+    let within = |c: &Client, from: Instant, base: Duration| {
+        let wait = c.poll_timeout().unwrap() - from;
+        assert!(
+            wait >= base / 2 && wait < base * 3 / 2,
+            "{wait:?} for {base:?}"
+        );
+        from + wait
+    };
+    // Up for a minute, then reset (the coordinator restarted): dial again within a few
+    // hundred milliseconds, not in a second or more.
+    let mut c = connected(t);
+    let lost = t + Duration::from_secs(60);
+    c.handle_disconnected(lost, "reset by peer".into());
+    let redial = within(&c, lost, QUICK_REDIAL);
+    c.handle_timeout(redial);
+    assert!(drain(&mut c).contains(&Event::Connect));
+    // Still down: the usual backoff from there.
+    c.handle_connect_failed(redial, "refused".into(), false);
+    within(&c, redial, FIRST_BACKOFF);
+    // A connection dropped right after its welcome waits the backoff.
+    let mut c = connected(t);
+    let early = t + STABLE_FOR - Duration::from_millis(1);
+    c.handle_disconnected(early, "reset by peer".into());
+    within(&c, early, FIRST_BACKOFF);
+}
+
+#[test]
 fn pushed_networks_replace_the_list_and_notes_reach_the_shell() {
     let t = Instant::now();
     let mut c = connected(t);

@@ -301,8 +301,9 @@ fn idle_chosen_path_gets_keepalives_and_dies_two_seconds_after_a_missed_one() {
         assert!(p.handle_pong(heard, wan, ka[0].1));
     }
     assert_eq!(p.best_path().map(|b| b.addr), Some(wan));
-    // Now the pongs stop: the keepalive is followed by a heartbeat a second later, and 2 s
-    // after the first unanswered ping the path is dropped and a new round starts.
+    // Now the pongs stop: the keepalive is followed by a heartbeat 150 ms later; at 300 ms the
+    // path is suspect and a probe round pings it every 200 ms; 2 s after the first unanswered
+    // ping the path is dropped and a new round starts.
     let missed = heard + cfg.keepalive_interval;
     let mut now = heard;
     let mut pings = 0;
@@ -314,11 +315,14 @@ fn idle_chosen_path_gets_keepalives_and_dies_two_seconds_after_a_missed_one() {
     assert_eq!(now, missed + cfg.reply_timeout);
     assert_eq!(
         pings,
-        2 + 1,
-        "keepalive, one heartbeat, then the new round's first ping"
+        1 + 1 + 9 + 1,
+        "keepalive, a heartbeat, the suspicion's round (0.3 to 1.9 s), the new round's first ping"
     );
     assert_eq!(p.counters().paths_dropped, 1);
-    assert_eq!(p.counters().probe_rounds, 2);
+    assert_eq!(p.counters().suspicions, 1);
+    assert!(p.take_suspicion(), "the node is told once");
+    assert!(!p.take_suspicion());
+    assert_eq!(p.counters().probe_rounds, 3);
     assert_eq!(p.paths().next().unwrap().probes_left, 9);
 }
 
@@ -342,7 +346,8 @@ fn busy_path_needs_no_pings_and_dies_two_seconds_after_the_peer_goes_quiet() {
         }
     }
     assert!(drain(&mut p).is_empty());
-    // The peer falls silent while we keep sending: a heartbeat at +1 s, dropped at +2 s.
+    // The peer falls silent while we keep sending: a heartbeat at +0.15 s, suspect at +0.3 s
+    // (a probe round: 0.3 to 1.9 s), dropped at +2 s.
     let quiet = now + ms(1);
     let mut pings = 0;
     while p.best_path().is_some() {
@@ -360,9 +365,10 @@ fn busy_path_needs_no_pings_and_dies_two_seconds_after_the_peer_goes_quiet() {
     );
     assert_eq!(
         pings,
-        1 + 1,
-        "one heartbeat, then the new round's first ping"
+        1 + 9 + 1,
+        "a heartbeat, the suspicion's round, then the new round's first ping"
     );
+    assert_eq!(p.counters().suspicions, 1);
 }
 
 #[test]
@@ -387,8 +393,112 @@ fn one_way_traffic_is_kept_alive_by_heartbeats() {
         }
     }
     assert_eq!(p.best_path().map(|b| b.addr), Some(wan));
-    // One heartbeat a second while data flows one way.
-    assert!((9..=11).contains(&pings), "{pings}");
+    // About one heartbeat per 150 ms (and its 20 ms answer) while data flows one way, and the
+    // answers come before the path is ever suspect.
+    assert!((55..=70).contains(&pings), "{pings}");
+    assert_eq!(p.counters().suspicions, 0);
+    assert!(!p.take_suspicion());
+}
+
+/// The chosen path to `WAN`, proven at `t0 + 20 ms` with a 20 ms RTT.
+fn settled_on_wan(t0: Instant) -> PeerPaths {
+    let mut p = PeerPaths::new(PathConfig::default(), [1; 8]);
+    p.handle_call_me_maybe(t0, &[Candidate::new(addr(WAN), Reflexive)]);
+    let tx = drain(&mut p)[0].1;
+    assert!(p.handle_pong(t0 + ms(20), addr(WAN), tx));
+    p
+}
+
+#[test]
+fn the_peer_roams_to_a_new_address_once_the_chosen_path_is_suspect() {
+    let t0 = Instant::now();
+    let mut p = settled_on_wan(t0);
+    let moved = addr("198.51.100.7:50000");
+    // While the chosen path answers, packets from elsewhere do not move it (a stray or late
+    // packet, or a peer that sends on another path than ours).
+    p.handle_data_sent(t0 + ms(30));
+    p.handle_authenticated(t0 + ms(40), moved);
+    p.handle_authenticated(t0 + ms(50), addr(WAN));
+    assert_eq!(p.best_path().unwrap().addr, addr(WAN));
+    // Pings to `moved`, and when they left.
+    let mut pings = Vec::new();
+    let mut note = |p: &mut PeerPaths, now: Instant| {
+        pings.extend(
+            drain(p)
+                .into_iter()
+                .filter(|(a, _)| *a == moved)
+                .map(|(_, tx)| (tx, now)),
+        );
+    };
+    note(&mut p, t0 + ms(40));
+    // The peer's NAT rebinds at t0 + 100 ms: our data goes unanswered on WAN from then on.
+    let quiet = t0 + ms(100);
+    let suspect_after = p.config().suspect_after;
+    let mut now = quiet;
+    while now < quiet + suspect_after + ms(50) {
+        p.handle_data_sent(now);
+        if p.poll_timeout().is_some_and(|t| t <= now) {
+            p.handle_timeout(now);
+            note(&mut p, now);
+        }
+        now += ms(10);
+    }
+    assert!(
+        p.take_suspicion(),
+        "suspect without an answer for {suspect_after:?}"
+    );
+    assert_eq!(p.best_path().unwrap().addr, addr(WAN), "not dropped yet");
+    // The peer's packets now come from its new public port: they carry the path at once.
+    p.handle_authenticated(now, moved);
+    let best = p.best_path().unwrap();
+    assert_eq!((best.addr, best.kind), (moved, Observed));
+    assert_eq!(best.rtt, ms(20), "the old path's RTT until measured");
+    assert_eq!(p.counters().roams, 1);
+    // It has been pinged (by the suspicion's probe round, else now); the pong measures it.
+    note(&mut p, now);
+    let (tx, sent_at) = *pings.last().expect("pinged");
+    assert!(sent_at > quiet, "a ping since the rebinding");
+    assert!(p.handle_pong(now + ms(30), moved, tx));
+    let sample = now + ms(30) - sent_at;
+    assert_eq!(p.best_path().unwrap().rtt, (ms(20) * 7 + sample) / 8);
+    // The old path, suspect and silent, does not take over again.
+    p.handle_timeout(now + ms(40));
+    assert_eq!(p.best_path().unwrap().addr, moved);
+}
+
+#[test]
+fn a_suspect_path_gives_way_to_a_probed_one_before_it_is_dropped() {
+    let t0 = Instant::now();
+    let mut p = PeerPaths::new(PathConfig::default(), [1; 8]);
+    let (lan, wan) = (addr(LAN), addr(WAN));
+    p.handle_call_me_maybe(t0, &two_candidates());
+    for (a, tx) in drain(&mut p) {
+        assert!(p.handle_pong(t0 + ms(if a == lan { 2 } else { 20 }), a, tx));
+    }
+    assert_eq!(p.best_path().unwrap().addr, lan);
+    // The LAN dies at t0 + 10 ms while we send; only WAN still answers.
+    let mut now = t0 + ms(10);
+    let mut switched = None;
+    while switched.is_none() && now < t0 + Duration::from_secs(3) {
+        p.handle_data_sent(now);
+        if p.poll_timeout().is_some_and(|t| t <= now) {
+            p.handle_timeout(now);
+            for (a, tx) in drain(&mut p) {
+                if a == wan {
+                    p.handle_pong(now + ms(20), a, tx);
+                }
+            }
+        }
+        if p.best_path().is_some_and(|b| b.addr == wan) {
+            switched = Some(now);
+        }
+        now += ms(10);
+    }
+    let at = switched.expect("moved to WAN") - t0;
+    // Suspect 300 ms after the first unanswered packet (at 10 ms), probed at once, answered
+    // 20 ms later.
+    assert!(at <= ms(350), "{at:?}");
+    assert_eq!(p.counters().paths_dropped, 0, "switched before the timeout");
 }
 
 #[test]
