@@ -44,6 +44,12 @@ struct Args {
     /// root, the per-user data dir otherwise]
     #[arg(long, global = true)]
     state_dir: Option<PathBuf>,
+    /// Keep the state (networks, hosts, addresses) in this PostgreSQL database instead of
+    /// SQLite in --state-dir: postgres://USER:PASSWORD@HOST[:PORT]/DATABASE, or
+    /// postgres://USER@%2Fvar%2Frun%2Fpostgresql/DATABASE for the local socket. The
+    /// connection is plain (no TLS). The coordinator key stays in --state-dir
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
     /// QUIC control address
     #[arg(long, default_value_t = SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)))]
     listen: SocketAddr,
@@ -142,9 +148,12 @@ fn run(args: Args) -> Result<()> {
         println!("{key}");
         return Ok(());
     }
-    let store = store::Store::open(&state_dir)?;
+    let store: Box<dyn store::Storage> = match &args.database {
+        Some(url) => Box::new(store::PgStore::connect(url)?),
+        None => Box::new(store::SqliteStore::open(&state_dir)?),
+    };
     let snapshot = store.load()?;
-    tracing::info!(db = %store.path().display(), "state loaded");
+    tracing::info!(db = %store.describe(), "state loaded");
     let registry = Registry::from_snapshot(RegistryConfig::default(), snapshot)
         .context("the coordinator database is inconsistent; refusing to start")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -641,7 +641,7 @@ mod tests {
     use super::*;
     use crate::hub::Hub;
     use crate::outbox::{outbox, OutboxRx};
-    use crate::store::Store;
+    use crate::store::SqliteStore as Store;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
     use warren_coordinator_core::outbox::DEFAULT_CAPACITY;
@@ -966,7 +966,11 @@ mod tests {
         });
         let answer = rx.recv_timeout(Duration::from_secs(5));
         drop(held);
-        assert_eq!(answer, Ok((true, false)), "answered while the hub was locked");
+        assert_eq!(
+            answer,
+            Ok((true, false)),
+            "answered while the hub was locked"
+        );
     }
 
     /// A member reports addresses it does not have (someone else's public address as its
