@@ -21,7 +21,7 @@ fn command(state: &Path, database: &str) -> Command {
     cmd.arg("--state-dir")
         .arg(state)
         .args(["--database", database])
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0", "--tcp-listen", "off"])
         .args(["--relay-port", "0", "--metrics", "127.0.0.1:0"])
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
