@@ -144,8 +144,8 @@ impl Hub {
     /// in memory first, so when the database refuses the change (a full disk, a failing
     /// device, a lost connection) the registry is rebuilt from the database, which the
     /// transaction left as it was before the change, and the caller reports the failure.
-    /// Memory and database never disagree about anything a client was told. Every registry change comes through here, which is
-    /// why this is also where the generation moves.
+    /// Memory and database never disagree about anything a client was told. Every registry
+    /// change comes through here, which is why this is also where the generation moves.
     pub fn persist(&mut self, changes: &[Change]) -> Result<()> {
         if changes.is_empty() {
             return Ok(());

@@ -8,7 +8,11 @@
 //!   refused with an error naming it, and nothing is written to it.
 //! - One transaction per [`Storage::apply`]; [`Storage::load`] reads in one read-only
 //!   repeatable-read transaction, so it sees one consistent state.
-//! - The connection is plain (no TLS): a local socket, or a network the operator trusts.
+//! - The connection is plain (no TLS): a local socket, or a network the operator trusts. The
+//!   database holds password hashes, as the SQLite file does: give it to the coordinator's
+//!   role alone.
+//! - Every write waits for PostgreSQL under the hub's lock, as SQLite's waits for the disk: a
+//!   slow or distant database slows every control message.
 //! - A broken connection is opened again on the next call: the call that found it broken fails
 //!   (and the hub reloads, which reconnects), the coordinator keeps running.
 //!
