@@ -14,7 +14,12 @@
 //! base64 text, invite secret hashes as hex, addresses as dotted quads, times as Unix seconds;
 //! an invite that lasts until revoked stores `expires` as the largest 64-bit integer.
 
+use std::net::Ipv4Addr;
+
+use warren_coordinator_core::invite::NEVER;
 use warren_coordinator_core::records::{Change, Snapshot};
+use warren_coordinator_core::SecretHash;
+use warren_proto::key::NodeKey;
 
 mod postgres;
 mod sqlite;
@@ -96,6 +101,48 @@ pub enum StoreError {
          warren-coordinator"
     )]
     PgWorkerGone { place: String },
+}
+
+/// Stored text and integers back into record fields, the same way in every store: a value
+/// that does not read makes the store unusable, with an error naming it.
+struct Decode<'a> {
+    place: &'a str,
+    next: &'static str,
+}
+
+impl Decode<'_> {
+    fn bad(&self, what: &str, value: &dyn std::fmt::Debug) -> StoreError {
+        StoreError::Unusable {
+            place: self.place.to_owned(),
+            reason: format!("bad {what} {value:?}"),
+            next: self.next,
+        }
+    }
+
+    fn key(&self, s: String) -> Result<NodeKey, StoreError> {
+        s.parse().map_err(|_| self.bad("node key", &s))
+    }
+
+    fn time(&self, t: i64) -> Result<u64, StoreError> {
+        u64::try_from(t).map_err(|_| self.bad("timestamp", &t))
+    }
+
+    /// An invite's expiry: the largest integer stands for "until revoked".
+    fn expires(&self, t: i64) -> Result<u64, StoreError> {
+        if t == i64::MAX {
+            Ok(NEVER)
+        } else {
+            self.time(t)
+        }
+    }
+
+    fn addr(&self, s: String) -> Result<Ipv4Addr, StoreError> {
+        s.parse().map_err(|_| self.bad("lease address", &s))
+    }
+
+    fn hash(&self, s: String) -> Result<SecretHash, StoreError> {
+        SecretHash::from_hex(&s).ok_or_else(|| self.bad("invite hash", &s))
+    }
 }
 
 /// Unix seconds as 64-bit SQL integers; nothing real comes near i64::MAX, so clamping is

@@ -25,22 +25,18 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use postgres::config::{Host, SslMode};
 use postgres::types::ToSql;
 use postgres::{Client, Config, IsolationLevel, NoTls, Statement, Transaction};
-use warren_coordinator_core::invite::NEVER;
 use warren_coordinator_core::records::{
     BanRecord, Change, InviteRecord, JoinRequestRecord, LeaseRecord, Membership, NetworkRecord,
     NodeRecord, Snapshot,
 };
-use warren_coordinator_core::SecretHash;
-use warren_proto::key::NodeKey;
 
-use super::{to_sql_time, Storage, StoreError, CHILD_TABLES, SCHEMA_VERSION};
+use super::{to_sql_time, Decode, Storage, StoreError, CHILD_TABLES, SCHEMA_VERSION};
 
 /// The whole schema; every statement may run again on an existing database.
 const SCHEMA: &str = "
@@ -399,11 +395,10 @@ impl Conn {
     fn load_once(&mut self, broken: &Cell<bool>) -> Result<Snapshot, StoreError> {
         let place = self.place.clone();
         let e = |e| noted(&place, broken, e);
-        let bad = |what: &str, value: &dyn std::fmt::Debug| {
-            unusable(&place, format!("bad {what} {value:?}"))
+        let d = Decode {
+            place: &place,
+            next: UNUSABLE_NEXT,
         };
-        let key = |s: String| s.parse::<NodeKey>().map_err(|_| bad("node key", &s));
-        let time = |t: i64| u64::try_from(t).map_err(|_| bad("timestamp", &t));
         let mut snap = Snapshot::default();
         let client = self.client()?;
         // Every table as of one moment, whoever else writes meanwhile.
@@ -417,64 +412,55 @@ impl Conn {
 
         for r in rows("SELECT key, name, created_at FROM nodes")? {
             snap.nodes.push(NodeRecord {
-                key: key(r.get(0))?,
+                key: d.key(r.get(0))?,
                 name: r.get(1),
-                created_at: time(r.get(2))?,
+                created_at: d.time(r.get(2))?,
             });
         }
         for r in rows("SELECT node, addr, renewed_at FROM leases")? {
-            let addr: String = r.get(1);
             snap.leases.push(LeaseRecord {
-                node: key(r.get(0))?,
-                addr: addr
-                    .parse::<Ipv4Addr>()
-                    .map_err(|_| bad("lease address", &addr))?,
-                renewed_at: time(r.get(2))?,
+                node: d.key(r.get(0))?,
+                addr: d.addr(r.get(1))?,
+                renewed_at: d.time(r.get(2))?,
             });
         }
         for r in rows("SELECT name, password_hash, owner, created_at, locked FROM networks")? {
             snap.networks.push(NetworkRecord {
                 name: r.get(0),
                 password_hash: r.get(1),
-                owner: key(r.get(2))?,
-                created_at: time(r.get(3))?,
+                owner: d.key(r.get(2))?,
+                created_at: d.time(r.get(3))?,
                 locked: r.get(4),
             });
         }
         for r in rows("SELECT network, node, joined_at FROM memberships")? {
             snap.memberships.push(Membership {
                 network: r.get(0),
-                node: key(r.get(1))?,
-                joined_at: time(r.get(2))?,
+                node: d.key(r.get(1))?,
+                joined_at: d.time(r.get(2))?,
             });
         }
         for r in rows("SELECT hash, network, created_by, created_at, expires FROM invites")? {
-            let hash: String = r.get(0);
-            let expires: i64 = r.get(4);
             snap.invites.push(InviteRecord {
-                hash: SecretHash::from_hex(&hash).ok_or_else(|| bad("invite hash", &hash))?,
+                hash: d.hash(r.get(0))?,
                 network: r.get(1),
-                created_by: key(r.get(2))?,
-                created_at: time(r.get(3))?,
-                expires: if expires == i64::MAX {
-                    NEVER
-                } else {
-                    time(expires)?
-                },
+                created_by: d.key(r.get(2))?,
+                created_at: d.time(r.get(3))?,
+                expires: d.expires(r.get(4))?,
             });
         }
         for r in rows("SELECT network, node, banned_at FROM bans")? {
             snap.bans.push(BanRecord {
                 network: r.get(0),
-                node: key(r.get(1))?,
-                banned_at: time(r.get(2))?,
+                node: d.key(r.get(1))?,
+                banned_at: d.time(r.get(2))?,
             });
         }
         for r in rows("SELECT network, node, asked_at FROM join_requests")? {
             snap.requests.push(JoinRequestRecord {
                 network: r.get(0),
-                node: key(r.get(1))?,
-                asked_at: time(r.get(2))?,
+                node: d.key(r.get(1))?,
+                asked_at: d.time(r.get(2))?,
             });
         }
         tx.commit().map_err(e)?;

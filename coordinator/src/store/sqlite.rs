@@ -21,19 +21,15 @@
 
 use std::fs;
 use std::io;
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{to_sql_time, Storage, StoreError, CHILD_TABLES, SCHEMA_VERSION};
-use warren_coordinator_core::invite::NEVER;
+use super::{to_sql_time, Decode, Storage, StoreError, CHILD_TABLES, SCHEMA_VERSION};
 use warren_coordinator_core::records::{
     BanRecord, Change, InviteRecord, JoinRequestRecord, LeaseRecord, Membership, NetworkRecord,
     NodeRecord, Snapshot,
 };
-use warren_coordinator_core::SecretHash;
-use warren_proto::key::NodeKey;
 
 pub const DB_FILE: &str = "coordinator.db";
 
@@ -253,11 +249,11 @@ impl Storage for SqliteStore {
     }
 
     fn load(&self) -> Result<Snapshot, StoreError> {
-        let bad = |what: &str, value: &dyn std::fmt::Debug| {
-            self.unusable(format!("bad {what} {value:?}"))
+        let place = self.path.display().to_string();
+        let d = Decode {
+            place: &place,
+            next: UNUSABLE_NEXT,
         };
-        let key = |s: String| s.parse::<NodeKey>().map_err(|_| bad("node key", &s));
-        let time = |t: i64| u64::try_from(t).map_err(|_| bad("timestamp", &t));
         let e = self.sql_err();
         let mut snap = Snapshot::default();
 
@@ -269,9 +265,9 @@ impl Storage for SqliteStore {
         for row in rows.map_err(&e)? {
             let (k, name, created_at): (String, String, i64) = row.map_err(&e)?;
             snap.nodes.push(NodeRecord {
-                key: key(k)?,
+                key: d.key(k)?,
                 name,
-                created_at: time(created_at)?,
+                created_at: d.time(created_at)?,
             });
         }
 
@@ -283,11 +279,9 @@ impl Storage for SqliteStore {
         for row in rows.map_err(&e)? {
             let (node, addr, renewed_at): (String, String, i64) = row.map_err(&e)?;
             snap.leases.push(LeaseRecord {
-                node: key(node)?,
-                addr: addr
-                    .parse::<Ipv4Addr>()
-                    .map_err(|_| bad("lease address", &addr))?,
-                renewed_at: time(renewed_at)?,
+                node: d.key(node)?,
+                addr: d.addr(addr)?,
+                renewed_at: d.time(renewed_at)?,
             });
         }
 
@@ -309,8 +303,8 @@ impl Storage for SqliteStore {
             snap.networks.push(NetworkRecord {
                 name,
                 password_hash,
-                owner: key(owner)?,
-                created_at: time(created_at)?,
+                owner: d.key(owner)?,
+                created_at: d.time(created_at)?,
                 locked: locked != 0,
             });
         }
@@ -324,8 +318,8 @@ impl Storage for SqliteStore {
             let (network, node, joined_at): (String, String, i64) = row.map_err(&e)?;
             snap.memberships.push(Membership {
                 network,
-                node: key(node)?,
-                joined_at: time(joined_at)?,
+                node: d.key(node)?,
+                joined_at: d.time(joined_at)?,
             });
         }
 
@@ -345,15 +339,11 @@ impl Storage for SqliteStore {
                 i64,
             ) = row.map_err(&e)?;
             snap.invites.push(InviteRecord {
-                hash: SecretHash::from_hex(&hash).ok_or_else(|| bad("invite hash", &hash))?,
+                hash: d.hash(hash)?,
                 network,
-                created_by: key(created_by)?,
-                created_at: time(created_at)?,
-                expires: if expires == i64::MAX {
-                    NEVER
-                } else {
-                    time(expires)?
-                },
+                created_by: d.key(created_by)?,
+                created_at: d.time(created_at)?,
+                expires: d.expires(expires)?,
             });
         }
 
@@ -365,7 +355,7 @@ impl Storage for SqliteStore {
             let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)));
             for row in rows.map_err(&e)? {
                 let (network, node, at): (String, String, i64) = row.map_err(&e)?;
-                let (node, at) = (key(node)?, time(at)?);
+                let (node, at) = (d.key(node)?, d.time(at)?);
                 if table == "bans" {
                     snap.bans.push(BanRecord {
                         network,
