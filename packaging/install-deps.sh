@@ -48,6 +48,31 @@ if ! command -v nmbd >/dev/null 2>&1 || ! command -v nmblookup >/dev/null 2>&1; 
   fi
   command -v nmbd >/dev/null 2>&1 || { echo "samba installed but nmbd is missing" >&2; exit 1; }
 fi
+# The coordinator's PostgreSQL store tests start their own server (initdb in a temporary
+# directory, as nobody; coordinator/src/store/test_pg.rs): only the programs are wanted, not a
+# cluster of this host's own nor its service, so neither is created or started here.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "installing: postgresql (programs only; no cluster, no service)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  mkdir -p /etc/postgresql-common/createcluster.d
+  echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/warren-tests.conf
+  own_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  rc=0
+  apt-get install -y -qq --no-install-recommends postgresql >/dev/null || rc=$?
+  if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+  [ "$rc" -eq 0 ] || exit "$rc"
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now postgresql >/dev/null 2>&1 || true
+  fi
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 ||
+    { echo "postgresql installed but initdb is missing" >&2; exit 1; }
+fi
 if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
   echo "installing the Rust toolchain with rustup"
   curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal

@@ -5,7 +5,7 @@
 //! moving costs O(its peers), never O(network²).
 
 use crate::outbox::OutboxTx;
-use crate::store::Store;
+use crate::store::Storage;
 use anyhow::Result;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -52,7 +52,7 @@ pub struct HubStats {
 pub struct Hub {
     pub stats: HubStats,
     pub registry: Registry,
-    pub store: Store,
+    pub store: Box<dyn Storage>,
     pub online: HashMap<NodeKey, Online>,
     pub limiter: JoinLimiter,
     /// Password attempts per network and overall (each one costs an Argon2 run).
@@ -104,13 +104,13 @@ pub fn error_code(e: &RegistryError) -> ErrorCode {
 }
 
 impl Hub {
-    pub fn new(registry: Registry, store: Store) -> Self {
+    pub fn new(registry: Registry, store: impl Into<Box<dyn Storage>>) -> Self {
         let index = Arc::new(crate::membership_index::MembershipIndex::from_registry(
             &registry,
         ));
         Self {
             registry,
-            store,
+            store: store.into(),
             online: HashMap::new(),
             limiter: JoinLimiter::new(RateLimitConfig::default()),
             passwords: PasswordLimiter::default(),
@@ -123,7 +123,11 @@ impl Hub {
     }
 
     /// A hub whose limiters are the operator's ([`crate::limits`]).
-    pub fn with_limits(registry: Registry, store: Store, limits: &crate::limits::Limits) -> Self {
+    pub fn with_limits(
+        registry: Registry,
+        store: impl Into<Box<dyn Storage>>,
+        limits: &crate::limits::Limits,
+    ) -> Self {
         let mut hub = Self::new(registry, store);
         hub.limiter = JoinLimiter::new(limits.join());
         hub.passwords = PasswordLimiter::new(limits.password_network(), limits.password_total());
@@ -138,10 +142,10 @@ impl Hub {
 
     /// Persists what an operation changed, or undoes it: the registry applies an operation
     /// in memory first, so when the database refuses the change (a full disk, a failing
-    /// device) the registry is rebuilt from the database, which SQLite left as it was before
-    /// the change, and the caller reports the failure. Memory and database never disagree
-    /// about anything a client was told. Every registry change comes through here, which is
-    /// why this is also where the generation moves.
+    /// device, a lost connection) the registry is rebuilt from the database, which the
+    /// transaction left as it was before the change, and the caller reports the failure.
+    /// Memory and database never disagree about anything a client was told. Every registry
+    /// change comes through here, which is why this is also where the generation moves.
     pub fn persist(&mut self, changes: &[Change]) -> Result<()> {
         if changes.is_empty() {
             return Ok(());
@@ -383,6 +387,7 @@ impl Hub {
 mod tests {
     use super::*;
     use crate::outbox::{outbox, OutboxRx};
+    use crate::store::SqliteStore as Store;
     use warren_coordinator_core::outbox::DEFAULT_CAPACITY;
     use warren_coordinator_core::{HashParams, RegistryConfig};
     use warren_proto::overlay::OVERLAY_V4;
@@ -525,5 +530,71 @@ mod tests {
         assert!(rx.try_recv().is_none());
         assert!(hub.peer_info(&key(0), &key(99)).is_none());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Through the hub, on PostgreSQL: a network and a join are stored; a change PostgreSQL
+    /// refuses is undone; a new hub on the same database (a restart) has the same registry.
+    /// Run inside both kinds of tokio runtime, as the hub's callers are async tasks.
+    fn the_hub_keeps_its_registry_in_postgresql(pg: &crate::store::tests::Pg) {
+        let connect = || crate::store::PgStore::connect(&pg.url()).unwrap();
+        let config = || RegistryConfig {
+            hash_params: HashParams::new(HashParams::MIN_M_COST, 1, 1, None).unwrap(),
+            lease_pool: OVERLAY_V4,
+        };
+        let mut hub = Hub::new(Registry::new(config()).unwrap(), connect());
+        for i in 0..3 {
+            let c = hub
+                .registry
+                .register_node(key(i), &format!("h{i}"), None, 1)
+                .unwrap();
+            hub.persist(&c).unwrap();
+        }
+        let c = hub
+            .registry
+            .create_network(key(0), "net", "pw", &[7; 16], 1)
+            .unwrap();
+        hub.persist(&c).unwrap();
+        let c = hub.registry.join_network(key(1), "net", "pw", 2).unwrap();
+        hub.persist(&c).unwrap();
+
+        hub.store.fail_writes(true);
+        let c = hub.registry.join_network(key(2), "net", "pw", 3).unwrap();
+        assert!(hub.persist(&c).is_err());
+        assert!(!hub.registry.is_member(&key(2), "net"));
+        hub.store.fail_writes(false);
+        let want = hub.registry.snapshot();
+        assert_eq!(hub.store.load().unwrap(), want);
+        drop(hub);
+
+        let store = connect();
+        let back = Registry::from_snapshot(config(), store.load().unwrap()).unwrap();
+        assert_eq!(back.snapshot(), want);
+        assert!(back.is_member(&key(1), "net"));
+        assert_eq!(back.peers_of(&key(1)).len(), 1);
+        let mut hub = Hub::new(back, store);
+        let c = hub.registry.join_network(key(2), "net", "pw", 4).unwrap();
+        hub.persist(&c).unwrap();
+        assert_eq!(hub.store.load().unwrap(), hub.registry.snapshot());
+    }
+
+    // The test's own database is made outside the runtime: the test's direct client (not the
+    // store) is the `postgres` crate's, which must not be called from inside one.
+    #[test]
+    fn the_hub_keeps_its_registry_in_postgresql_current_thread() {
+        let pg = crate::store::tests::Pg::new();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async { the_hub_keeps_its_registry_in_postgresql(&pg) });
+    }
+
+    #[test]
+    fn the_hub_keeps_its_registry_in_postgresql_multi_thread() {
+        let pg = crate::store::tests::Pg::new();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        runtime.block_on(async { the_hub_keeps_its_registry_in_postgresql(&pg) });
     }
 }

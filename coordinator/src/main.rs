@@ -44,6 +44,12 @@ struct Args {
     /// root, the per-user data dir otherwise]
     #[arg(long, global = true)]
     state_dir: Option<PathBuf>,
+    /// Keep the state (networks, hosts, addresses) in this PostgreSQL database instead of
+    /// SQLite in --state-dir: postgres://USER:PASSWORD@HOST[:PORT]/DATABASE, or
+    /// postgres://USER@%2Fvar%2Frun%2Fpostgresql/DATABASE for the local socket. The
+    /// connection is plain (no TLS). The coordinator key stays in --state-dir
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
     /// QUIC control address
     #[arg(long, default_value_t = SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)))]
     listen: SocketAddr,
@@ -65,8 +71,8 @@ struct Args {
     relay_secret_file: Option<PathBuf>,
     /// The control channel and the relay over TCP+TLS, for hosts whose network blocks UDP:
     /// IP:PORT, or `off` [default: the --listen address, over TCP]
-    #[arg(long, value_name = "ADDR|off", value_parser = tcp::parse_listen)]
-    tcp_listen: Option<Option<SocketAddr>>,
+    #[arg(long, value_name = "ADDR|off", value_parser = parse_tcp_listen)]
+    tcp_listen: Option<TcpListen>,
     /// Public addresses under which this coordinator is reached through a router's port
     /// forwarding, with the public STUN and relay ports there (JSON; written by warrend when it
     /// hosts networks on a home PC)
@@ -80,6 +86,16 @@ struct Args {
     metrics: Option<SocketAddr>,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// `--tcp-listen`'s value: an address, or `None` for `off`. A type of its own because clap
+/// reads `Option<Option<T>>` as a flag whose value may be left out, and then panics on every
+/// use of `--tcp-listen` when the parser returns an `Option`.
+#[derive(Clone, Copy, Debug)]
+struct TcpListen(Option<SocketAddr>);
+
+fn parse_tcp_listen(s: &str) -> Result<TcpListen, String> {
+    tcp::parse_listen(s).map(TcpListen)
 }
 
 #[derive(Subcommand, Debug)]
@@ -142,9 +158,12 @@ fn run(args: Args) -> Result<()> {
         println!("{key}");
         return Ok(());
     }
-    let store = store::Store::open(&state_dir)?;
+    let store: Box<dyn store::Storage> = match &args.database {
+        Some(url) => Box::new(store::PgStore::connect(url)?),
+        None => Box::new(store::SqliteStore::open(&state_dir)?),
+    };
     let snapshot = store.load()?;
-    tracing::info!(db = %store.path().display(), "state loaded");
+    tracing::info!(db = %store.describe(), "state loaded");
     let registry = Registry::from_snapshot(RegistryConfig::default(), snapshot)
         .context("the coordinator database is inconsistent; refusing to start")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -155,7 +174,7 @@ fn run(args: Args) -> Result<()> {
         let endpoint = quic::server_endpoint(args.listen, tls.clone(), &secret)?;
         let listen = endpoint.local_addr()?;
         // Bound before the key is printed: whoever waits for the key may connect at once.
-        let tcp_listener = match args.tcp_listen.unwrap_or(Some(listen)) {
+        let tcp_listener = match args.tcp_listen.map_or(Some(listen), |t| t.0) {
             Some(addr) => Some(tcp::bind(addr).await?),
             None => None,
         };
@@ -240,4 +259,33 @@ fn run(args: Args) -> Result<()> {
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tcp_listen(value: &str) -> Option<Option<SocketAddr>> {
+        Args::try_parse_from(["warren-coordinator", "--tcp-listen", value])
+            .unwrap()
+            .tcp_listen
+            .map(|t| t.0)
+    }
+
+    #[test]
+    fn tcp_listen_takes_an_address_or_off() {
+        assert_eq!(tcp_listen("off"), Some(None));
+        assert_eq!(
+            tcp_listen("127.0.0.1:8443"),
+            Some(Some(SocketAddr::from(([127, 0, 0, 1], 8443))))
+        );
+        assert_eq!(
+            Args::try_parse_from(["warren-coordinator"])
+                .unwrap()
+                .tcp_listen
+                .map(|t| t.0),
+            None
+        );
+        assert!(Args::try_parse_from(["warren-coordinator", "--tcp-listen", "nowhere"]).is_err());
+    }
 }

@@ -210,7 +210,7 @@ async fn request_path(conn: &mut tokio::net::TcpStream) -> Option<String> {
 mod tests {
     use super::*;
     use crate::hub::Hub;
-    use crate::store::Store;
+    use crate::store::SqliteStore as Store;
     use warren_coordinator_core::{Registry, RegistryConfig};
 
     async fn get(addr: SocketAddr, path: &str) -> String {

@@ -641,7 +641,7 @@ mod tests {
     use super::*;
     use crate::hub::Hub;
     use crate::outbox::{outbox, OutboxRx};
-    use crate::store::Store;
+    use crate::store::SqliteStore as Store;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
     use warren_coordinator_core::outbox::DEFAULT_CAPACITY;
