@@ -82,6 +82,33 @@ impl Spawned {
         }
     }
 
+    /// The coordinator's warnings and errors so far, counted by message (fields left out).
+    pub fn log_warnings(&self) -> Vec<String> {
+        let text =
+            std::fs::read_to_string(self.dir.path().join("coordinator.log")).unwrap_or_default();
+        let mut counted = crate::report::Counted::default();
+        for line in text.lines() {
+            let Some(level) = ["WARN", "ERROR"]
+                .into_iter()
+                .find(|l| line.split_whitespace().nth(1) == Some(*l))
+            else {
+                continue;
+            };
+            // `time LEVEL target: message field=value …`
+            let message = line.split_once(": ").map_or(line, |(_, m)| m);
+            let message = match message.find(|c: char| c == '=') {
+                Some(eq) => message[..eq].rsplit_once(' ').map_or(message, |(m, _)| m),
+                None => message,
+            };
+            counted.add(&format!("{level} {message}"));
+        }
+        counted
+            .0
+            .into_iter()
+            .map(|(m, n)| format!("{n:>6} × {m}"))
+            .collect()
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -161,6 +188,18 @@ fn free_port() -> Result<u16> {
         }
     }
     bail!("no four consecutive free ports on 127.0.0.1")
+}
+
+/// CPU seconds (user + system) process `pid` used so far.
+pub fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name (which may hold spaces) start at state, field 3.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Some(ticks / hz)
 }
 
 /// The resident and peak memory of process `pid` in kB (VmRSS, VmHWM).

@@ -90,12 +90,16 @@ impl Dialer {
     async fn quic(&self, from: IpAddr, to: SocketAddr) -> Result<Link> {
         let socket = std::net::UdpSocket::bind(SocketAddr::new(from, 0))
             .with_context(|| format!("cannot bind a UDP socket on {from}"))?;
-        // quinn sizes each endpoint's receive buffer by the largest datagram it accepts;
-        // thousands of endpoints in one process want the small size a control channel needs.
+        // quinn sizes each endpoint's receive buffer by the largest datagram it accepts (and
+        // GRO, see `small_udp`): thousands of endpoints in one process want small ones.
         let mut config = quinn::EndpointConfig::default();
         config.max_udp_payload_size(1472)?;
-        let mut endpoint =
-            quinn::Endpoint::new(config, None, socket, Arc::new(quinn::TokioRuntime))?;
+        let mut endpoint = quinn::Endpoint::new_with_abstract_socket(
+            config,
+            None,
+            crate::small_udp::NoGro::wrap(socket)?,
+            Arc::new(quinn::TokioRuntime),
+        )?;
         endpoint.set_default_client_config(self.quic.clone());
         let conn = endpoint
             .connect(to, "warren")?

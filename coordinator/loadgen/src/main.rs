@@ -9,6 +9,7 @@ mod host;
 mod link;
 mod report;
 mod scenario;
+mod small_udp;
 mod tls;
 
 use anyhow::{bail, Result};

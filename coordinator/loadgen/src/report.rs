@@ -30,6 +30,11 @@ pub struct Outcome {
     pub disconnects: Counted,
     pub received: BTreeMap<&'static str, u64>,
     pub restart: Option<Restart>,
+    /// CPU seconds used during the run by the coordinator and by the load generator.
+    pub coordinator_cpu: Option<f64>,
+    pub loadgen_cpu: Option<f64>,
+    pub wall: Duration,
+    pub coordinator_warnings: Vec<String>,
 }
 
 #[derive(Default)]
@@ -232,12 +237,29 @@ impl Outcome {
         if let Some(kb) = self.loadgen_rss_kb {
             row(&mut out, "load generator RSS", mb(kb));
         }
+        let cpu = |c: Option<f64>| c.map_or("unknown".into(), |c| format!("{c:.1} s"));
+        row(
+            &mut out,
+            "CPU used: coordinator / load generator (wall time)",
+            format!(
+                "{} / {} ({:.1} s)",
+                cpu(self.coordinator_cpu),
+                cpu(self.loadgen_cpu),
+                self.wall.as_secs_f64()
+            ),
+        );
         self.connect_errors.lines(&mut out, "connect errors");
         self.join_errors.lines(&mut out, "join errors");
         self.disconnects.lines(&mut out, "connections lost");
         if let Some(r) = &self.restart {
             r.connect_errors
                 .lines(&mut out, "connect errors after the restart");
+        }
+        if !self.coordinator_warnings.is_empty() {
+            let _ = writeln!(out, "coordinator log warnings:");
+            for w in &self.coordinator_warnings {
+                let _ = writeln!(out, "  {w}");
+            }
         }
         for n in &self.notes {
             let _ = writeln!(out, "note: {n}");

@@ -3,7 +3,7 @@
 //! killed and restarted and the hosts reconnect. Every phase has a time limit, so a run always
 //! ends with a table, whatever failed.
 
-use crate::coordinator::{memory_kb, Spawned};
+use crate::coordinator::{cpu_secs, memory_kb, Spawned};
 use crate::host::{Host, JoinMode, Net, Phase, World};
 use crate::link::{Dialer, Transport};
 use crate::report::{Outcome, Restart};
@@ -108,6 +108,10 @@ pub async fn run(opts: &Options, mut target: Target, notes: Vec<String>) -> Resu
     };
 
     let start = Instant::now();
+    let cpu_at_start = (
+        target.pid().and_then(cpu_secs),
+        cpu_secs(std::process::id()),
+    );
     let mut tasks = Vec::with_capacity(hosts.len());
     for h in &hosts {
         let delay = opts.ramp.mul_f64(h.index as f64 / opts.hosts.max(1) as f64);
@@ -150,6 +154,16 @@ pub async fn run(opts: &Options, mut target: Target, notes: Vec<String>) -> Resu
         out.restart = Some(restart(opts, &mut target, &hosts, &mut out.notes).await);
     }
     out.peak_rss_kb = peak;
+    out.wall = start.elapsed();
+    // Across a restart the coordinator is a new process: its CPU is the new one's only.
+    out.coordinator_cpu = target
+        .pid()
+        .and_then(cpu_secs)
+        .map(|c| c - cpu_at_start.0.filter(|_| !opts.restart).unwrap_or(0.0));
+    out.loadgen_cpu = cpu_secs(std::process::id()).map(|c| c - cpu_at_start.1.unwrap_or(0.0));
+    if let Target::Spawned(s) = &target {
+        out.coordinator_warnings = s.log_warnings();
+    }
     out.loadgen_rss_kb = memory_kb(std::process::id()).map(|(rss, _)| rss);
     for h in &hosts {
         let r = h.record.lock().expect("record");
