@@ -22,7 +22,7 @@ run() {
     echo "(exit $?: 0 complete, 2 incomplete)"
 }
 
-scenarios=${*:-"150-1 150-1-password 1000-10 2000-1 10000-100 restart"}
+scenarios=${*:-"150-1 150-1-password 1000-10 1000-10-password 2000-1 10000-100 restart"}
 uname -a
 nproc
 grep -m1 'model name' /proc/cpuinfo

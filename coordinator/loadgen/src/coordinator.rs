@@ -96,7 +96,7 @@ impl Spawned {
             };
             // `time LEVEL target: message field=value …`
             let message = line.split_once(": ").map_or(line, |(_, m)| m);
-            let message = match message.find(|c: char| c == '=') {
+            let message = match message.find('=') {
                 Some(eq) => message[..eq].rsplit_once(' ').map_or(message, |(m, _)| m),
                 None => message,
             };
