@@ -34,6 +34,7 @@ for s in $scenarios; do
     1000-10-password) run "$s" --hosts 1000 --networks 10 --transport mixed --join password ;;
     2000-1) run "$s" --hosts 2000 --networks 1 --transport mixed ;;
     10000-100) run "$s" --hosts 10000 --networks 100 --transport mixed ;;
+    10000-100-ramp) run "$s" --hosts 10000 --networks 100 --transport mixed --ramp 60 ;;
     restart) run "$s" --hosts 1000 --networks 10 --transport mixed --restart ;;
     *) echo "unknown scenario $s" >&2 ;;
     esac

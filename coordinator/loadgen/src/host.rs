@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use warren_proto::control::auth::ClientHandshake;
-use warren_proto::control::msg::{ClientMsg, Hello, NatKind, ServerMsg, Welcome, CONTROL_VERSION};
+use warren_proto::control::msg::{
+    ClientMsg, ErrorCode, Hello, NatKind, ServerMsg, Welcome, CONTROL_VERSION,
+};
 use warren_proto::key::NodeKey;
 
 /// The UDP port every simulated host reports (there is no real socket behind it).
@@ -23,6 +25,19 @@ pub const MARKER_PORT: u16 = 41821;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(12);
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Tries at creating a network the coordinator refuses over its rate limits.
+const CREATE_ATTEMPTS: u32 = 10;
+
+/// The wait a rate-limit message names ("… try again in 3 s"), at least 1 s.
+fn retry_after(message: &str) -> Duration {
+    let secs = message
+        .rsplit_once("try again in ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(1);
+    Duration::from_secs(secs.clamp(1, 60))
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JoinMode {
@@ -80,6 +95,8 @@ pub struct Record {
     pub disconnects: Vec<String>,
     pub joined_at: Option<Instant>,
     pub join_error: Option<String>,
+    /// Requests refused over a rate limit, then retried.
+    pub refusals: Vec<String>,
     /// The join was answered with an error, yet a later Welcome lists the network.
     pub joined_after_error: bool,
     /// Peers as the coordinator told them since the last Welcome: key -> online.
@@ -307,21 +324,37 @@ impl Host {
             return Ok(());
         }
         if self.owner {
-            let id = take(next_id);
-            let create = ClientMsg::CreateNetwork {
-                id,
-                name: net.name.clone(),
-                password: net.password.clone(),
-            };
-            match request(writer, replies, create).await? {
-                ServerMsg::Ok { .. } => self.rec().joined_at = Some(Instant::now()),
-                other => {
-                    let why = describe(&other);
-                    self.rec().join_error = Some(format!("create: {why}"));
-                    net.ready.send_replace(Some(Err(format!(
-                        "its first host could not create it: {why}"
-                    ))));
-                    return Ok(());
+            // Creating a network hashes its password, under the coordinator's password limits:
+            // a refusal with a wait is retried after it (as a person would), and counted.
+            let mut attempts = 0;
+            loop {
+                attempts += 1;
+                let create = ClientMsg::CreateNetwork {
+                    id: take(next_id),
+                    name: net.name.clone(),
+                    password: net.password.clone(),
+                };
+                match request(writer, replies, create).await? {
+                    ServerMsg::Ok { .. } => {
+                        self.rec().joined_at = Some(Instant::now());
+                        break;
+                    }
+                    ServerMsg::Error {
+                        code: ErrorCode::RateLimited,
+                        message,
+                        ..
+                    } if attempts < CREATE_ATTEMPTS => {
+                        self.rec().refusals.push(format!("create: {message}"));
+                        tokio::time::sleep(retry_after(&message)).await;
+                    }
+                    other => {
+                        let why = describe(&other);
+                        self.rec().join_error = Some(format!("create: {why}"));
+                        net.ready.send_replace(Some(Err(format!(
+                            "its first host could not create it: {why}"
+                        ))));
+                        return Ok(());
+                    }
                 }
             }
             return self.publish_ready(world, writer, replies, next_id).await;
@@ -550,6 +583,14 @@ pub fn source_address(i: usize) -> Ipv4Addr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rate_limit_waits_are_read_from_the_message() {
+        let m = "the coordinator is checking too many passwords at the moment: try again in 3 s";
+        assert_eq!(retry_after(m), Duration::from_secs(3));
+        assert_eq!(retry_after("no number here"), Duration::from_secs(1));
+        assert_eq!(retry_after("try again in 0 s"), Duration::from_secs(1));
+    }
 
     #[test]
     fn source_addresses_are_distinct_and_avoid_the_coordinator() {

@@ -16,6 +16,7 @@ pub struct Outcome {
     pub joins_failed: usize,
     pub joined_after_error: usize,
     pub join_errors: Counted,
+    pub refusals: Counted,
     /// From the start until the last host's join was answered (only if all were accepted).
     pub all_joined: Option<Duration>,
     pub last_join: Option<Duration>,
@@ -250,6 +251,8 @@ impl Outcome {
         );
         self.connect_errors.lines(&mut out, "connect errors");
         self.join_errors.lines(&mut out, "join errors");
+        self.refusals
+            .lines(&mut out, "refused over a rate limit, then retried");
         self.disconnects.lines(&mut out, "connections lost");
         if let Some(r) = &self.restart {
             r.connect_errors

@@ -237,6 +237,9 @@ fn summarize(out: &mut Outcome, hosts: &[Arc<Host>], world: &World, start: Insta
         for e in &r.connect_errors {
             out.connect_errors.add(e);
         }
+        for e in &r.refusals {
+            out.refusals.add(e);
+        }
         match (r.joined_at, &r.join_error) {
             (Some(t), _) => {
                 out.joins_ok += 1;
