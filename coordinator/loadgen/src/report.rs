@@ -133,7 +133,7 @@ impl Outcome {
             &mut out,
             "connected (Welcome received)",
             format!(
-                "{}/{} (connect attempts failed: {}; Welcome p50 {} p99 {})",
+                "{}/{} (connect attempts failed: {}; first Welcome after the host starts: p50 {} p99 {})",
                 self.connected,
                 self.hosts,
                 self.connect_errors.total(),

@@ -114,7 +114,7 @@ pub async fn run(opts: &Options, mut target: Target, notes: Vec<String>) -> Resu
     );
     let mut tasks = Vec::with_capacity(hosts.len());
     for h in &hosts {
-        let delay = opts.ramp.mul_f64(h.index as f64 / opts.hosts.max(1) as f64);
+        let delay = ramp_delay(opts, h.index);
         let (h, w) = (h.clone(), world.clone());
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep(delay).await;
@@ -147,7 +147,7 @@ pub async fn run(opts: &Options, mut target: Target, notes: Vec<String>) -> Resu
         tokio::time::sleep(TICK).await;
     }
     sample(target.pid());
-    summarize(&mut out, &hosts, &world, start);
+    summarize(&mut out, &hosts, &world, start, opts);
     out.rss_kb = target.pid().and_then(memory_kb);
 
     if opts.restart {
@@ -225,14 +225,27 @@ fn changes_arrived(hosts: &[Arc<Host>]) -> bool {
         .all(|h| h.record.lock().expect("record").change_seen_at.is_some())
 }
 
-fn summarize(out: &mut Outcome, hosts: &[Arc<Host>], world: &World, start: Instant) {
+/// When host `index` starts, after the run's start.
+fn ramp_delay(opts: &Options, index: usize) -> Duration {
+    opts.ramp.mul_f64(index as f64 / opts.hosts.max(1) as f64)
+}
+
+fn summarize(
+    out: &mut Outcome,
+    hosts: &[Arc<Host>],
+    world: &World,
+    start: Instant,
+    opts: &Options,
+) {
     let mut last_join = None::<Instant>;
     let mut last_full = None::<Instant>;
     for h in hosts {
         let r = h.record.lock().expect("record");
         if let Some(w) = r.welcomes.first() {
             out.connected += 1;
-            out.welcome_latency.push(w.duration_since(start));
+            // From the host's own start (later than the run's with --ramp).
+            let began = start + ramp_delay(opts, h.index);
+            out.welcome_latency.push(w.saturating_duration_since(began));
         }
         for e in &r.connect_errors {
             out.connect_errors.add(e);
