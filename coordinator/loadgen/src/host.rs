@@ -95,9 +95,11 @@ pub struct Record {
     pub disconnects: Vec<String>,
     pub joined_at: Option<Instant>,
     pub join_error: Option<String>,
-    /// Requests refused over a rate limit, then retried.
+    /// Requests refused over a rate limit or cut off by a dropped connection, then retried.
     pub refusals: Vec<String>,
-    /// The join was answered with an error, yet a later Welcome lists the network.
+    /// A join's connection dropped before its answer.
+    pub join_dropped: bool,
+    /// The join's answer was an error or never came, yet a later Welcome lists the network.
     pub joined_after_error: bool,
     /// Peers as the coordinator told them since the last Welcome: key -> online.
     pub peers: HashMap<NodeKey, bool>,
@@ -310,7 +312,7 @@ impl Host {
                 let mut r = self.rec();
                 if r.joined_at.is_none() {
                     r.joined_at = Some(Instant::now());
-                    r.joined_after_error = r.join_error.is_some();
+                    r.joined_after_error = r.join_error.is_some() || r.join_dropped;
                 }
             }
             let unpublished = net.ready.borrow().is_none();
@@ -388,7 +390,12 @@ impl Host {
             Ok(ServerMsg::Ok { .. }) => self.rec().joined_at = Some(Instant::now()),
             Ok(other) => self.rec().join_error = Some(describe(&other)),
             Err(e) => {
-                self.rec().join_error = Some(format!("{e:#}"));
+                // "the coordinator connection dropped; try again", as a daemon says: the
+                // user tries again, after the reconnect (the join may have taken effect).
+                let mut r = self.rec();
+                r.join_dropped = true;
+                r.refusals.push(format!("join: {e:#}"));
+                drop(r);
                 return Err(e);
             }
         }

@@ -150,7 +150,7 @@ impl Outcome {
                 self.joins_failed,
                 if self.joined_after_error > 0 {
                     format!(
-                        " ({} reported failed but took effect)",
+                        " ({} took effect though their answer was lost)",
                         self.joined_after_error
                     )
                 } else {
@@ -252,7 +252,7 @@ impl Outcome {
         self.connect_errors.lines(&mut out, "connect errors");
         self.join_errors.lines(&mut out, "join errors");
         self.refusals
-            .lines(&mut out, "refused over a rate limit, then retried");
+            .lines(&mut out, "refused or cut off, then retried");
         self.disconnects.lines(&mut out, "connections lost");
         if let Some(r) = &self.restart {
             r.connect_errors
