@@ -138,6 +138,12 @@ fn main() {
     let mut f = [0u8; relay::PONG_LEN];
     let n = relay::write_pong(&mut f, [1; 8]);
     write("relay_frame", "pong", &f[..n]);
+    let mut f = [0u8; relay::CHALLENGE_LEN];
+    let n = relay::write_challenge(&mut f, [1; 8], &[5; 16]);
+    write("relay_frame", "challenge", &f[..n]);
+    let mut f = [0u8; relay::REGISTER_LEN];
+    let n = relay::write_register(&mut f, &token, [1; 8], &[5; 16]);
+    write("relay_frame", "register", &f[..n]);
     write(
         "relay_frame",
         "token",

@@ -18,9 +18,29 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(out, data);
         }
         Ok(RelayFrame::Ping { token, tx }) => {
-            let mut out = [0u8; relay::PING_LEN];
-            let n = relay::write_ping(&mut out, &token, tx);
+            // The token itself never travels: the frame names its id.
+            assert_eq!(data.len(), relay::PING_LEN.max(data.len()));
+            assert_eq!(token[..], data[6..6 + relay::TOKEN_ID_LEN]);
+            assert_eq!(tx[..], data[6 + relay::TOKEN_ID_LEN..14 + relay::TOKEN_ID_LEN]);
+        }
+        Ok(RelayFrame::Challenge { tx, cookie }) => {
+            let mut out = [0u8; relay::CHALLENGE_LEN];
+            let n = relay::write_challenge(&mut out, tx, &cookie);
             assert_eq!(out[..n], data[..n]);
+        }
+        Ok(RelayFrame::Register {
+            token,
+            tx,
+            cookie,
+            proof,
+        }) => {
+            // A proof is a MAC: one made for another token or cookie never holds.
+            assert_eq!(token[..], data[6..6 + relay::TOKEN_ID_LEN]);
+            let made = relay::proof(&[0; relay::TOKEN_LEN], tx, &cookie);
+            assert_eq!(
+                relay::proof_holds(&[0; relay::TOKEN_LEN], tx, &cookie, &proof),
+                made == proof
+            );
         }
         Ok(RelayFrame::Pong { tx }) => {
             let mut out = [0u8; relay::PONG_LEN];
