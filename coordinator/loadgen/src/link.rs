@@ -64,7 +64,7 @@ impl Drop for Keep {
 
 impl Dialer {
     pub fn new() -> Result<Self> {
-        let tls = crate::tls::client_config()?;
+        let tls = warren_proto::control::tls::client_config()?;
         let mut quic = quinn::ClientConfig::new(Arc::new(
             quinn::crypto::rustls::QuicClientConfig::try_from(tls.clone())?,
         ));

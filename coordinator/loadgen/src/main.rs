@@ -10,7 +10,6 @@ mod link;
 mod report;
 mod scenario;
 mod small_udp;
-mod tls;
 
 use anyhow::{bail, Result};
 use clap::Parser;

@@ -16,7 +16,6 @@ mod relay_shim;
 pub mod session;
 mod settings;
 mod tcp;
-mod tls;
 mod tunnel_state;
 
 pub use lan::lan_endpoints;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub fn client_endpoint() -> Result<quinn::Endpoint> {
-    let tls = super::tls::client_config()?;
+    let tls = warren_proto::control::tls::client_config()?;
     let mut config = quinn::ClientConfig::new(Arc::new(
         quinn::crypto::rustls::QuicClientConfig::try_from(tls)?,
     ));

@@ -52,7 +52,7 @@ pub async fn connect(addr: SocketAddr, udp_port: u16) -> Result<Link> {
         .with_context(|| format!("TCP connection to {addr} failed"))?;
     tune(&tcp);
     let fd = tcp.as_raw_fd();
-    let connector = TlsConnector::from(Arc::new(super::tls::client_config()?));
+    let connector = TlsConnector::from(Arc::new(warren_proto::control::tls::client_config()?));
     let name = rustls::pki_types::ServerName::try_from("warren")?;
     let tls = connector
         .connect(name, tcp)

@@ -16,6 +16,8 @@ pub mod frame;
 pub mod io;
 pub mod msg;
 pub mod stream;
+#[cfg(feature = "io")]
+pub mod tls;
 
 /// ALPN of the control protocol on the coordinator's QUIC and TCP ports.
 pub const ALPN: &[u8] = b"warren-control/1";

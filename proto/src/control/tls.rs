@@ -1,15 +1,16 @@
-//! The TLS client config of a simulated daemon, for QUIC and for TCP: a copy of the daemon's
-//! (`daemon/src/control/tls.rs`, a binary crate). TLS only carries the connection: the
-//! coordinator is authenticated by the Noise handshake bound to the exporter, so the
-//! certificate is checked only for a valid signature.
+//! A daemon's TLS client config (the daemon's, and the load generator's simulated ones), for
+//! QUIC and for TCP. TLS only carries the connection: the
+//! coordinator is authenticated by the Noise handshake bound to this connection's exporter
+//! (see `warren_proto::control::auth`), so the certificate is not checked against any
+//! authority, only for a valid signature.
 
+use super::ALPN;
 use anyhow::Result;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use std::sync::Arc;
-use warren_proto::control::ALPN;
 
 #[derive(Debug)]
 struct BoundByNoise(Arc<CryptoProvider>);
