@@ -82,6 +82,31 @@ impl Pair {
         Self::with_lab(lab_sites(&mut lab), lab)
     }
 
+    /// Only the relay connects the two (each drops UDP from and to the other's public
+    /// address); then a paced TCP transfer of `total` bytes (`seed`) and a ping of `secs` s
+    /// from A to B start through it.
+    fn relayed_transfer(
+        &mut self,
+        total: u64,
+        seed: u64,
+        secs: u32,
+        tag: &str,
+    ) -> (TcpTransfer, Pinger) {
+        self.a.cut_udp_with(self.sb.public_ip, "wfaultcut");
+        self.b.cut_udp_with(self.sa.public_ip, "wfaultcut");
+        wait_path(&self.a, &self.b, &["relay"], Duration::from_secs(10));
+        let xfer = TcpTransfer::start(
+            &self.a.ns,
+            &self.b.ns,
+            SocketAddrV4::new(self.ip_b, TCP_PORT),
+            total,
+            Some(300_000.0),
+            seed,
+        );
+        let out = self.lab.dir.join(format!("{tag}-ping.txt"));
+        (xfer, Pinger::start(&self.a.ns, self.ip_b, secs, out))
+    }
+
     fn with_lab(sites: (Site, Host, Site, Host), lab: Lab) -> Pair {
         let (sa, mut a, sb, mut b) = sites;
         start_all(&mut [&mut a, &mut b]);
@@ -534,21 +559,8 @@ fn relay_down_under_relayed_transfer() {
     lab.coordinator.start();
     let sites = lab_sites(&mut lab);
     let mut p = Pair::with_lab(sites, lab);
-    // Only the relay connects them: each drops UDP from and to the other's public address.
-    p.a.cut_udp_with(p.sb.public_ip, "wfaultcut");
-    p.b.cut_udp_with(p.sa.public_ip, "wfaultcut");
-    wait_path(&p.a, &p.b, &["relay"], Duration::from_secs(10));
-
     let total = 6_000_000;
-    let xfer = TcpTransfer::start(
-        &p.a.ns,
-        &p.b.ns,
-        SocketAddrV4::new(p.ip_b, TCP_PORT),
-        total,
-        Some(300_000.0),
-        31,
-    );
-    let pinger = Pinger::start(&p.a.ns, p.ip_b, 24, p.lab.dir.join("relaydown-ping.txt"));
+    let (xfer, pinger) = p.relayed_transfer(total, 31, 24, "relaydown");
     // When it died and when it listened again (unix seconds).
     let mut outage = (0.0, 0.0);
     let (r, stall, _) = transfer_through(
@@ -598,19 +610,8 @@ fn relay_down_under_relayed_transfer() {
 #[test]
 fn coordinator_with_its_relay_down_under_relayed_transfer() {
     let mut p = Pair::start("coorddown");
-    p.a.cut_udp_with(p.sb.public_ip, "wfaultcut");
-    p.b.cut_udp_with(p.sa.public_ip, "wfaultcut");
-    wait_path(&p.a, &p.b, &["relay"], Duration::from_secs(10));
     let total = 6_000_000;
-    let xfer = TcpTransfer::start(
-        &p.a.ns,
-        &p.b.ns,
-        SocketAddrV4::new(p.ip_b, TCP_PORT),
-        total,
-        Some(300_000.0),
-        37,
-    );
-    let pinger = Pinger::start(&p.a.ns, p.ip_b, 30, p.lab.dir.join("coorddown-ping.txt"));
+    let (xfer, pinger) = p.relayed_transfer(total, 37, 30, "coorddown");
     let mut outage = (0.0, 0.0);
     let coordinator = &mut p.lab.coordinator;
     let (r, stall, _) = transfer_through(

@@ -82,7 +82,11 @@ impl SenderClock {
 
     pub fn now_ms(&self) -> u64 {
         static ANCHOR: OnceLock<Instant> = OnceLock::new();
-        let latest = self.latest.unwrap_or_else(Instant::now);
+        // Every entry point notes its `now` before anything is sealed; without one there is
+        // no time to tell yet.
+        let Some(latest) = self.latest else {
+            return self.wall.map_or(0, |(_, ms)| ms);
+        };
         let (base, base_ms) = self
             .wall
             .unwrap_or_else(|| (*ANCHOR.get_or_init(|| latest), 0));
