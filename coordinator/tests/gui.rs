@@ -770,7 +770,7 @@ fn gui_actions_against_a_daemon() {
 #[test]
 fn gui_first_run_host_invite_approve_remove() {
     let mut lab = Lab::start("guihost");
-    let (_sa, mut ha) = lab.add_site(SiteKind::PortRestrictedUpnp, 1, "a");
+    let (site_a, mut ha) = lab.add_site(SiteKind::PortRestrictedUpnp, 1, "a");
     let (_sb, mut hb) = lab.add_site(SiteKind::FullCone, 1, "b");
     let (a, b) = (&mut ha[0], &mut hb[0]);
     start_all(&mut [&mut *a, &mut *b]);
@@ -822,6 +822,15 @@ fn gui_first_run_host_invite_approve_remove() {
         String::from_utf8_lossy(&o.stdout),
         code,
         "the code is on the clipboard"
+    );
+    // Made right after hosting began, the invite still names the router's public address
+    // (the daemon waits for the router's answer), so the friend on the internet can use it.
+    let decoded = warren_proto::invite::Invite::decode(&code).expect("an invite");
+    assert!(
+        decoded
+            .coordinator
+            .starts_with(&format!("{}:", site_a.public_ip)),
+        "{decoded:?}"
     );
     let st = a.status();
     assert_eq!(st["self"]["name"], a.name.as_str(), "the first run's name");

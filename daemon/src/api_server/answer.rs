@@ -423,7 +423,7 @@ async fn create_invite(state: &ApiState, network: String, ttl_secs: u64) -> Resp
             // at the loopback address this host itself uses.
             let hosted = state.hosting.status().map(|h| h.public_key) == Some(c.public_key);
             let (coordinator, alternates) = if hosted {
-                match state.hosting.invite_addresses() {
+                match state.hosting.invite_addresses().await {
                     Ok(a) => a,
                     Err(e) => return error(e),
                 }

@@ -23,6 +23,10 @@ use warren_proto::control::msg::Published;
 use warren_proto::invite::MAX_ALTERNATES;
 use warren_proto::key::NodeKey;
 
+/// How long an invite waits for the router to answer the port-mapping requests (PCP and
+/// NAT-PMP answer within a second; UPnP discovery gives up after a few).
+const INVITE_WAIT: Duration = Duration::from_secs(10);
+
 /// How long `warren host` waits for a freshly started coordinator to listen.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -278,9 +282,16 @@ impl Hosting {
 
     /// The addresses an invite to a hosted network carries: the public one first when the
     /// router forwards the ports, then the LAN ones (for friends on this LAN, whose router
-    /// may not loop the public address back).
-    pub fn invite_addresses(&self) -> Result<(String, Vec<String>), String> {
-        let r = self.reachability();
+    /// may not loop the public address back). While the router has not answered yet it
+    /// waits for it (at most `INVITE_WAIT`): an invite made right after hosting started
+    /// would otherwise carry only LAN addresses, and friends on the internet could not use it.
+    pub async fn invite_addresses(&self) -> Result<(String, Vec<String>), String> {
+        let deadline = tokio::time::Instant::now() + INVITE_WAIT;
+        let mut r = self.reachability();
+        while r.state == ReachState::Checking && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            r = self.reachability();
+        }
         let mut all: Vec<String> = Vec::new();
         if let (ReachState::Reachable, Some(public)) = (r.state, r.public) {
             all.push(public.to_string());
