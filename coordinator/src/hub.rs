@@ -5,6 +5,7 @@
 //! moving costs O(its peers), never O(network²).
 
 use crate::outbox::OutboxTx;
+use warren_coordinator_core::outbox::Frame;
 use crate::store::Storage;
 use anyhow::Result;
 use std::cell::RefCell;
@@ -259,16 +260,15 @@ impl Hub {
         if to == about {
             return None;
         }
-        let mine = self.registry.networks_of(to);
-        let networks: Vec<String> = self
-            .registry
-            .networks_of(about)
-            .into_iter()
-            .filter(|n| mine.binary_search(n).is_ok())
-            .collect();
+        let networks = self.registry.shared_networks(to, about);
         if networks.is_empty() {
             return None;
         }
+        self.info_in(about, networks)
+    }
+
+    /// `about` as members of `networks` see it.
+    fn info_in(&self, about: &NodeKey, networks: Vec<String>) -> Option<PeerInfo> {
         let online = self.online.get(about);
         Some(PeerInfo {
             key: *about,
@@ -283,18 +283,15 @@ impl Hub {
         })
     }
 
-    pub fn send(&self, to: &NodeKey, msg: ServerMsg) {
+    pub fn send(&self, to: &NodeKey, msg: impl Into<Frame>) {
         if let Some(o) = self.online.get(to) {
             let _ = o.tx.send(msg);
         }
     }
 
+    /// `key`'s peers, sorted.
     pub fn peers(&self, key: &NodeKey) -> Vec<NodeKey> {
-        self.registry
-            .peers_of(key)
-            .into_iter()
-            .map(|p| p.key)
-            .collect()
+        self.registry.peer_keys(key)
     }
 
     /// Tells `key` and each of its peers about the other, and asks online pairs to probe each
@@ -302,15 +299,25 @@ impl Hub {
     /// too many such rounds lately: then the peers still learn its state and probe it on their
     /// own schedule.
     pub fn announce(&self, key: &NodeKey, peers: &[NodeKey]) {
+        self.timed(|| self.announce_to(key, peers, true));
+    }
+
+    /// After `key` reported new endpoints: its peers learn them, and it learns its peers'
+    /// (which it already knows) only where the message carries a call to probe.
+    pub fn announce_moved(&self, key: &NodeKey, peers: &[NodeKey]) {
+        self.timed(|| self.announce_to(key, peers, false));
+    }
+
+    fn timed(&self, fanout: impl FnOnce()) {
         let started = std::time::Instant::now();
-        self.announce_to(key, peers);
+        fanout();
         self.stats.fanouts.fetch_add(1, Ordering::Relaxed);
         self.stats
             .fanout_micros
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
     }
 
-    fn announce_to(&self, key: &NodeKey, peers: &[NodeKey]) {
+    fn announce_to(&self, key: &NodeKey, peers: &[NodeKey], introduce: bool) {
         let calls = peers.is_empty()
             || self
                 .online
@@ -319,35 +326,36 @@ impl Hub {
         if !calls {
             tracing::debug!(node = %key, "call-me-maybe round over the rate limit: skipped");
         }
+        let key_online = self.online.contains_key(key);
+        // `key` as its peers see it depends only on the networks they share (for most, all
+        // of its networks): each such view is built and encoded once, for all of them.
+        let mut views: Vec<(Vec<String>, bool, Frame)> = Vec::new();
         for peer in peers {
-            if let Some(info) = self.peer_info(key, peer) {
-                self.send(key, ServerMsg::PeerUpsert { peer: info });
+            // Both sides probe at once when both are online: the upserts carry the call.
+            let call = calls && key_online && self.online.contains_key(peer);
+            let shared = self.registry.shared_networks(key, peer);
+            if shared.is_empty() {
+                continue;
             }
-            if let Some(info) = self.peer_info(peer, key) {
-                self.send(peer, ServerMsg::PeerUpsert { peer: info });
+            if introduce || call {
+                if let Some(info) = self.info_in(peer, shared.clone()) {
+                    self.send(key, ServerMsg::PeerUpsert { peer: info, call });
+                }
             }
-            if calls {
-                self.call_me_maybe(key, peer);
-            }
+            let view = views.iter().find(|(n, c, _)| *n == shared && *c == call);
+            let frame = match view {
+                Some((_, _, f)) => f.clone(),
+                None => {
+                    let Some(info) = self.info_in(key, shared.clone()) else {
+                        continue;
+                    };
+                    let f = Frame::new(ServerMsg::PeerUpsert { peer: info, call });
+                    views.push((shared, call, f.clone()));
+                    f
+                }
+            };
+            self.send(peer, frame);
         }
-    }
-
-    fn call_me_maybe(&self, a: &NodeKey, b: &NodeKey) {
-        let (Some(oa), Some(ob)) = (self.online.get(a), self.online.get(b)) else {
-            return;
-        };
-        let _ = oa.tx.send(ServerMsg::CallMeMaybe {
-            key: *b,
-            lan: ob.lan.clone(),
-            reflexive: ob.reflexive,
-            mapped: ob.mapped,
-        });
-        let _ = ob.tx.send(ServerMsg::CallMeMaybe {
-            key: *a,
-            lan: oa.lan.clone(),
-            reflexive: oa.reflexive,
-            mapped: oa.mapped,
-        });
     }
 
     /// After `key` registered: the peers of a node whose expired lease it took drop that node,
@@ -370,12 +378,14 @@ impl Hub {
     /// are removed both ways.
     pub fn reconcile(&self, key: &NodeKey, before: &[NodeKey]) {
         let after = self.peers(key);
+        let mut before = before.to_vec();
+        before.sort_unstable();
         let gained: Vec<NodeKey> = after
             .iter()
-            .filter(|p| !before.contains(p))
+            .filter(|p| before.binary_search(p).is_err())
             .copied()
             .collect();
-        for lost in before.iter().filter(|p| !after.contains(p)) {
+        for lost in before.iter().filter(|p| after.binary_search(p).is_err()) {
             self.send(key, ServerMsg::PeerRemove { key: *lost });
             self.send(lost, ServerMsg::PeerRemove { key: *key });
         }
@@ -455,9 +465,52 @@ mod tests {
     #[test]
     fn one_hosts_change_costs_messages_linear_in_its_peers() {
         let (small, big) = (cost_of_one_change(10), cost_of_one_change(40));
-        // Each peer gets one upsert and one call-me-maybe, and so does the host per peer.
-        assert_eq!(small, 4 * 9);
-        assert_eq!(big, 4 * 39);
+        // Each peer gets one upsert (which carries the call to probe), and so does the host
+        // per peer.
+        assert_eq!(small, 2 * 9);
+        assert_eq!(big, 2 * 39);
+    }
+
+    /// A host's new endpoints reach its peers, each peer's record built once for all of them
+    /// (one shared frame); the host itself is not sent records it already has, unless they
+    /// carry a call to probe.
+    #[test]
+    fn a_move_is_one_shared_frame_to_the_peers_and_calls_back() {
+        use warren_coordinator_core::candidates::ENDPOINT_BURST;
+        let dir = std::env::temp_dir().join(format!("warren-hub-mv-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (hub, mut inboxes) = network_of(5, &dir);
+        drain(&mut inboxes);
+        let peers = hub.peers(&key(0));
+        assert_eq!(peers.len(), 4);
+        let mut call_rounds = 0;
+        for round in 0..ENDPOINT_BURST as usize + 3 {
+            hub.announce_moved(&key(0), &peers);
+            let to_mover: Vec<ServerMsg> = std::iter::from_fn(|| inboxes[0].try_recv()).collect();
+            // The burst, then none (or one more if the clock passed a refill meanwhile).
+            let calls = !to_mover.is_empty();
+            assert!(calls || round >= ENDPOINT_BURST as usize, "round {round}");
+            call_rounds += usize::from(calls);
+            if calls {
+                assert_eq!(to_mover.len(), 4, "round {round}");
+                assert!(to_mover
+                    .iter()
+                    .all(|m| matches!(m, ServerMsg::PeerUpsert { call: true, .. })));
+            } else {
+                assert!(to_mover.is_empty(), "round {round}: {to_mover:?}");
+            }
+            for rx in &mut inboxes[1..] {
+                let got: Vec<ServerMsg> = std::iter::from_fn(|| rx.try_recv()).collect();
+                assert!(
+                    matches!(&got[..], [ServerMsg::PeerUpsert { peer, call }]
+                        if peer.key == key(0) && *call == calls),
+                    "round {round}: {got:?}"
+                );
+            }
+        }
+        let burst = ENDPOINT_BURST as usize;
+        assert!((burst..=burst + 1).contains(&call_rounds), "{call_rounds}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// However a host's changes come (endpoint updates, joins, reconnects), the rounds of
@@ -474,10 +527,9 @@ mod tests {
         for _ in 0..50 {
             hub.announce(&key(0), &peers);
             for m in std::iter::from_fn(|| inboxes[1].try_recv()) {
-                match m {
-                    ServerMsg::CallMeMaybe { .. } => calls += 1,
-                    ServerMsg::PeerUpsert { .. } => upserts += 1,
-                    _ => {}
+                if let ServerMsg::PeerUpsert { call, .. } = m {
+                    upserts += 1;
+                    calls += usize::from(call);
                 }
             }
         }

@@ -4,8 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
-use warren_coordinator_core::outbox::{Outbox, Overflow};
-use warren_proto::control::msg::ServerMsg;
+use warren_coordinator_core::outbox::{Frame, Outbox, Overflow};
 
 struct Shared {
     queue: Mutex<Outbox>,
@@ -26,7 +25,7 @@ pub struct OutboxRx(Arc<Shared>);
 /// What the writer gets next.
 #[derive(Debug, PartialEq)]
 pub enum Next {
-    Msg(ServerMsg),
+    Msg(Frame),
     /// The daemon fell too far behind: end the session.
     Overflowed,
     /// The hub dropped the sender (a newer session of the node replaced this one).
@@ -51,7 +50,7 @@ impl Shared {
 
 impl OutboxTx {
     /// Queues `msg` (never waits). On an overflow the writer is woken to end the session.
-    pub fn send(&self, msg: ServerMsg) -> Result<(), Overflow> {
+    pub fn send(&self, msg: impl Into<Frame>) -> Result<(), Overflow> {
         let r = self.0.queue().push(msg);
         self.0.wake.notify_one();
         if r.is_err() {
@@ -126,9 +125,9 @@ impl OutboxRx {
 
     /// The next queued message, if any (tests read the queue with it).
     #[cfg(test)]
-    pub fn try_recv(&mut self) -> Option<ServerMsg> {
+    pub fn try_recv(&mut self) -> Option<warren_proto::control::msg::ServerMsg> {
         match self.try_next()? {
-            Next::Msg(m) => Some(m),
+            Next::Msg(m) => Some(m.into_msg()),
             _ => None,
         }
     }
@@ -137,6 +136,7 @@ impl OutboxRx {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use warren_proto::control::msg::ServerMsg;
 
     #[tokio::test]
     async fn the_writer_wakes_for_a_message_an_overflow_and_a_gone_sender() {
@@ -148,7 +148,7 @@ mod tests {
         tokio::task::yield_now().await;
         tx.send(ServerMsg::Ok { id: 1 }).unwrap();
         let (mut rx, first) = waiting.await.unwrap();
-        assert_eq!(first, Next::Msg(ServerMsg::Ok { id: 1 }));
+        assert_eq!(first, Next::Msg(ServerMsg::Ok { id: 1 }.into()));
 
         for id in 2..4 {
             tx.send(ServerMsg::Ok { id }).unwrap();

@@ -38,7 +38,7 @@ pub fn resync(hub: &Hub, node: &NodeKey, before: &[NodeKey]) {
     }
     for kept in after.iter().filter(|p| before.contains(p)) {
         if let Some(peer) = hub.peer_info(node, kept) {
-            hub.send(node, ServerMsg::PeerUpsert { peer });
+            hub.send(node, ServerMsg::PeerUpsert { peer, call: false });
         }
     }
     let gained: Vec<NodeKey> = after

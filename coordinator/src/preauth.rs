@@ -2,49 +2,89 @@
 //! costs the coordinator a TLS session and buffers, and proves nothing: their number is
 //! capped, what they may send is small (one handshake frame), and over TCP no relay frame is
 //! taken from them.
+//!
+//! A connection over the cap waits in line for a slot (a bounded line, for a bounded time)
+//! before it is closed: when thousands of hosts come at once (a restart, a large network
+//! starting up) they are served in turn at the pace the handshakes go, instead of being turned
+//! away and coming back in waves after their backoff.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Connections between accept and a completed handshake, at most (QUIC and TCP together).
 pub const MAX_UNAUTHENTICATED: usize = 256;
+/// Connections waiting for a slot, at most: holding one costs a socket (and for QUIC its first
+/// packet), not a TLS session.
+pub const MAX_WAITING: usize = 8192;
+/// How long a connection waits for a slot: well within a daemon's 12 s connect timeout, so
+/// that one turned away still has time to try another address.
+pub const MAX_WAIT: Duration = Duration::from_secs(6);
 /// The largest frame taken before the handshake: the handshake with its Hello is far smaller.
 pub const PRE_AUTH_MAX_FRAME: usize = 16 << 10;
 
 pub struct PreAuthGate {
     slots: Arc<Semaphore>,
     refused: AtomicU64,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+    max_wait: Duration,
 }
 
 impl PreAuthGate {
     pub fn new(max: usize) -> Self {
+        Self::with_line(max, MAX_WAITING, MAX_WAIT)
+    }
+
+    /// `max` handshaking, up to `max_waiting` more waiting for at most `max_wait` each.
+    pub fn with_line(max: usize, max_waiting: usize, max_wait: Duration) -> Self {
         Self {
             slots: Arc::new(Semaphore::new(max)),
             refused: AtomicU64::new(0),
+            waiting: AtomicUsize::new(0),
+            max_waiting,
+            max_wait,
         }
     }
 
-    /// A slot for a new connection; `None` (counted) when every slot holds one still
-    /// handshaking: the caller closes it at once.
-    pub fn enter(&self) -> Option<Arc<PreAuth>> {
-        match self.slots.clone().try_acquire_owned() {
-            Ok(permit) => Some(Arc::new(PreAuth {
-                permit: Mutex::new(Some(permit)),
-                authenticated: AtomicBool::new(false),
-            })),
+    /// A slot for a new connection, after waiting in line if every slot holds one still
+    /// handshaking; `None` (counted) when the line is full too or the wait ran out: the
+    /// caller closes the connection then.
+    pub async fn enter(&self) -> Option<Arc<PreAuth>> {
+        let permit = match self.slots.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) if self.waiting.fetch_add(1, Ordering::AcqRel) < self.max_waiting => {
+                let waited =
+                    tokio::time::timeout(self.max_wait, self.slots.clone().acquire_owned()).await;
+                self.waiting.fetch_sub(1, Ordering::AcqRel);
+                waited.ok().and_then(Result::ok)
+            }
             Err(_) => {
-                let n = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
-                if n.is_power_of_two() {
-                    tracing::warn!(
-                        refused_so_far = n,
-                        "too many connections handshaking at once: new ones are closed until \
-                         some finish (a flood, or very many hosts reconnecting)"
-                    );
-                }
+                self.waiting.fetch_sub(1, Ordering::AcqRel);
                 None
             }
-        }
+        };
+        let Some(permit) = permit else {
+            let n = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
+                tracing::warn!(
+                    refused_so_far = n,
+                    "too many connections handshaking at once: new ones are closed until \
+                     some finish (a flood, or very many hosts reconnecting)"
+                );
+            }
+            return None;
+        };
+        Some(Arc::new(PreAuth {
+            permit: Mutex::new(Some(permit)),
+            authenticated: AtomicBool::new(false),
+        }))
+    }
+
+    /// Connections waiting for a slot now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
     }
 
     /// Connections closed because too many were handshaking.
@@ -90,22 +130,47 @@ impl PreAuth {
 mod tests {
     use super::*;
 
-    #[test]
-    fn slots_are_capped_and_given_back_by_the_handshake_or_the_end() {
-        let gate = PreAuthGate::new(2);
-        let a = gate.enter().unwrap();
-        let b = gate.enter().unwrap();
-        assert!(gate.enter().is_none(), "both slots handshaking");
+    #[tokio::test(start_paused = true)]
+    async fn slots_are_capped_and_given_back_by_the_handshake_or_the_end() {
+        let gate = PreAuthGate::with_line(2, 0, MAX_WAIT);
+        let a = gate.enter().await.unwrap();
+        let b = gate.enter().await.unwrap();
+        assert!(gate.enter().await.is_none(), "both slots handshaking");
         assert_eq!(gate.refused(), 1);
         assert_eq!(a.max_frame(1 << 20), PRE_AUTH_MAX_FRAME);
         a.authenticated();
         assert_eq!(a.max_frame(1 << 20), 1 << 20);
-        let c = gate.enter().expect("a's slot is free again");
+        let c = gate.enter().await.expect("a's slot is free again");
         drop(b);
         assert!(
-            gate.enter().is_some(),
+            gate.enter().await.is_some(),
             "a connection that ended frees its slot"
         );
         drop(c);
+    }
+
+    /// Over the cap a connection waits for a slot: it gets the first one freed, in turn; the
+    /// line is bounded in length and in time.
+    #[tokio::test(start_paused = true)]
+    async fn connections_over_the_cap_wait_in_a_bounded_line() {
+        let gate = Arc::new(PreAuthGate::with_line(1, 2, Duration::from_secs(6)));
+        let first = gate.enter().await.unwrap();
+        let g = gate.clone();
+        let second = tokio::spawn(async move { g.enter().await });
+        let g = gate.clone();
+        let third = tokio::spawn(async move { g.enter().await });
+        tokio::task::yield_now().await;
+        assert_eq!(gate.waiting(), 2);
+        assert!(gate.enter().await.is_none(), "the line is full");
+        assert_eq!(gate.refused(), 1);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        first.authenticated();
+        let second = second.await.unwrap().expect("the freed slot");
+        assert!(!third.is_finished());
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert!(third.await.unwrap().is_none(), "waited too long");
+        assert_eq!(gate.refused(), 2);
+        assert_eq!(gate.waiting(), 0);
+        drop(second);
     }
 }

@@ -124,7 +124,7 @@ pub async fn serve(endpoint: quinn::Endpoint, server: Arc<Server>) -> Result<()>
         let server = server.clone();
         tokio::spawn(async move {
             let remote = incoming.remote_address();
-            let Some(pre_auth) = server.pre_auth.enter() else {
+            let Some(pre_auth) = server.pre_auth.enter().await else {
                 tracing::debug!(%remote, "too many connections handshaking: refused");
                 incoming.refuse();
                 return;
@@ -215,8 +215,7 @@ pub async fn session(link: Link, server: &Server) -> Result<()> {
     let overflow = rx.overflow_watch();
     let writer = tokio::spawn(async move {
         while let Next::Msg(msg) = rx.next().await {
-            let bytes = serde_json::to_vec(&msg).expect("serializable");
-            if send.write_frame(&bytes).await.is_err() {
+            if send.write_frame(msg.json()).await.is_err() {
                 break;
             }
         }
@@ -238,7 +237,13 @@ pub async fn session(link: Link, server: &Server) -> Result<()> {
         tracing::info!(node = %node, "node disconnected");
         for peer in hub.peers(&node) {
             if let Some(info) = hub.peer_info(&peer, &node) {
-                hub.send(&peer, ServerMsg::PeerUpsert { peer: info });
+                hub.send(
+                    &peer,
+                    ServerMsg::PeerUpsert {
+                        peer: info,
+                        call: false,
+                    },
+                );
             }
         }
     }
@@ -494,7 +499,7 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
                 o.mapped = mapped;
             }
             let peers = hub.peers(&node);
-            hub.announce(&node, &peers);
+            hub.announce_moved(&node, &peers);
             return;
         }
     };
@@ -774,7 +779,7 @@ mod tests {
         for k in [alice, bob] {
             assert!(
                 got.iter()
-                    .any(|m| matches!(m, ServerMsg::PeerUpsert { peer } if peer.key == k)),
+                    .any(|m| matches!(m, ServerMsg::PeerUpsert { peer, .. } if peer.key == k)),
                 "{got:?}"
             );
         }
@@ -784,7 +789,7 @@ mod tests {
         assert!(drain(&mut inbox[0]).contains(&ServerMsg::Ok { id: 3 }));
         assert!(drain(&mut inbox[1])
             .iter()
-            .any(|m| matches!(m, ServerMsg::PeerUpsert { peer } if peer.key == carol)));
+            .any(|m| matches!(m, ServerMsg::PeerUpsert { peer, .. } if peer.key == carol)));
 
         // Remove and ban bob: everyone drops him, he drops everyone, and cannot come back.
         let remove = ClientMsg::RemoveMember {
@@ -867,7 +872,7 @@ mod tests {
         let got = drain(&mut inbox[1]);
         assert!(
             got.iter()
-                .any(|m| matches!(m, ServerMsg::PeerUpsert { peer }
+                .any(|m| matches!(m, ServerMsg::PeerUpsert { peer, .. }
                 if peer.key == alice && peer.overlay_ip == std::net::IpAddr::V4(claim))),
             "{got:?}"
         );
@@ -938,7 +943,7 @@ mod tests {
         }
         let heard = drain(&mut inbox[0])
             .iter()
-            .filter(|m| matches!(m, ServerMsg::PeerUpsert { peer } if peer.key == bob))
+            .filter(|m| matches!(m, ServerMsg::PeerUpsert { peer, .. } if peer.key == bob))
             .count();
         assert!(heard > 0, "updates within the limit reach the peers");
         assert!(
@@ -1036,7 +1041,7 @@ mod tests {
             binding,
             reader: FrameReader::Tcp(frames_in),
             writer: crate::link::FrameWriter::Tcp(frames_out),
-            pre_auth: server.pre_auth.enter().expect("a handshake slot"),
+            pre_auth: server.pre_auth.enter().await.expect("a handshake slot"),
             _io: None,
         };
         let hello = serde_json::to_vec(&hello(name, None)).unwrap();
@@ -1130,7 +1135,7 @@ mod tests {
         let got = drain(&mut inbox[0]);
         assert!(
             got.iter().any(
-                |m| matches!(m, ServerMsg::PeerUpsert { peer } if peer.key == mallory && !peer.online)
+                |m| matches!(m, ServerMsg::PeerUpsert { peer, .. } if peer.key == mallory && !peer.online)
             ),
             "{got:?}"
         );
@@ -1436,7 +1441,7 @@ mod tests {
         let upserts: Vec<NodeKey> = got
             .iter()
             .filter_map(|m| match m {
-                ServerMsg::PeerUpsert { peer } => Some(peer.key),
+                ServerMsg::PeerUpsert { peer, .. } => Some(peer.key),
                 _ => None,
             })
             .collect();
@@ -1446,7 +1451,7 @@ mod tests {
             assert!(
                 drain(&mut inbox[i])
                     .iter()
-                    .any(|m| matches!(m, ServerMsg::PeerUpsert { peer } if peer.key == carol)),
+                    .any(|m| matches!(m, ServerMsg::PeerUpsert { peer, .. } if peer.key == carol)),
                 "member {i} was not told about carol"
             );
         }

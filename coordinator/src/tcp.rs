@@ -69,14 +69,14 @@ pub async fn serve(listener: TcpListener, tls: rustls::ServerConfig, server: Arc
                 continue;
             }
         };
-        let Some(pre_auth) = server.pre_auth.enter() else {
-            tracing::debug!(%remote, "too many connections handshaking: refused");
-            continue;
-        };
         next += 1;
         let (acceptor, server, synthetic) =
             (acceptor.clone(), server.clone(), synthetic_addr(next));
         tokio::spawn(async move {
+            let Some(pre_auth) = server.pre_auth.enter().await else {
+                tracing::debug!(%remote, "too many connections handshaking: refused");
+                return;
+            };
             if let Err(e) = connection(tcp, remote, synthetic, acceptor, &server, pre_auth).await {
                 tracing::debug!(%remote, "TCP connection ended: {e:#}");
             }
@@ -266,15 +266,15 @@ mod tests {
         let gate = PreAuthGate::new(4);
         // A relay frame first: the connection ends there, the relay never sees it.
         let stream = frames(&[(Kind::Relay, 40), (Kind::Control, 10)]);
-        assert_eq!(read_all(stream, gate.enter().unwrap()).await, (0, 0));
+        assert_eq!(read_all(stream, gate.enter().await.unwrap()).await, (0, 0));
         // A handshake-sized frame passes; a large one ends the connection unread.
         let stream = frames(&[
             (Kind::Control, 300),
             (Kind::Control, PRE_AUTH_MAX_FRAME + 1),
         ]);
-        assert_eq!(read_all(stream, gate.enter().unwrap()).await, (1, 0));
+        assert_eq!(read_all(stream, gate.enter().await.unwrap()).await, (1, 0));
         // Once authenticated, both kinds and full-size frames are carried.
-        let done = gate.enter().unwrap();
+        let done = gate.enter().await.unwrap();
         done.authenticated();
         let stream = frames(&[(Kind::Control, PRE_AUTH_MAX_FRAME + 1), (Kind::Relay, 40)]);
         assert_eq!(read_all(stream, done).await, (1, 1));

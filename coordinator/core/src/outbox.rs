@@ -15,6 +15,7 @@
 //! reconnects and gets its whole state afresh, which is what it would have needed anyway.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, OnceLock};
 
 use warren_proto::control::msg::ServerMsg;
 use warren_proto::key::NodeKey;
@@ -39,12 +40,66 @@ pub enum Slot {
 /// The slot of `msg`, or `None` for a message that must be delivered as it is.
 pub fn slot_of(msg: &ServerMsg) -> Option<Slot> {
     match msg {
-        ServerMsg::PeerUpsert { peer } => Some(Slot::Peer(peer.key)),
+        ServerMsg::PeerUpsert { peer, .. } => Some(Slot::Peer(peer.key)),
         ServerMsg::PeerRemove { key } => Some(Slot::Peer(*key)),
         ServerMsg::CallMeMaybe { key, .. } => Some(Slot::Call(*key)),
         ServerMsg::Networks { .. } => Some(Slot::Networks),
         ServerMsg::RelayTicket { .. } => Some(Slot::Ticket),
         _ => None,
+    }
+}
+
+/// A message as queued: one allocation shared by every session it goes to (a host's record
+/// goes to all its peers alike), and encoded once, by whichever writer gets to it first.
+/// In a network of thousands forming at once this is what keeps the fan-out cheap.
+#[derive(Clone, Debug)]
+pub struct Frame(Arc<Encoded>);
+
+#[derive(Debug)]
+struct Encoded {
+    msg: ServerMsg,
+    json: OnceLock<Vec<u8>>,
+}
+
+impl Frame {
+    pub fn new(msg: ServerMsg) -> Self {
+        Frame(Arc::new(Encoded {
+            msg,
+            json: OnceLock::new(),
+        }))
+    }
+
+    pub fn msg(&self) -> &ServerMsg {
+        &self.0.msg
+    }
+
+    /// The message as the wire carries it (JSON), encoded on first use.
+    pub fn json(&self) -> &[u8] {
+        self.0.json.get_or_init(|| {
+            let mut out = Vec::with_capacity(256);
+            serde_json::to_writer(&mut out, &self.0.msg).expect("a server message serializes");
+            out
+        })
+    }
+
+    /// The message itself (copied only if another session still holds it).
+    pub fn into_msg(self) -> ServerMsg {
+        match Arc::try_unwrap(self.0) {
+            Ok(e) => e.msg,
+            Err(shared) => shared.msg.clone(),
+        }
+    }
+}
+
+impl From<ServerMsg> for Frame {
+    fn from(msg: ServerMsg) -> Self {
+        Frame::new(msg)
+    }
+}
+
+impl PartialEq for Frame {
+    fn eq(&self, other: &Self) -> bool {
+        self.msg() == other.msg()
     }
 }
 
@@ -56,7 +111,7 @@ pub struct Overflow(pub usize);
 #[derive(Debug)]
 pub struct Outbox {
     capacity: usize,
-    queue: VecDeque<ServerMsg>,
+    queue: VecDeque<Frame>,
     /// Sequence number of `queue[0]`; a message's number never changes while it waits.
     head: u64,
     /// Where each slot's message waits (its sequence number).
@@ -81,14 +136,15 @@ impl Outbox {
 
     /// Queues `msg`, in place of a waiting message with the same slot if there is one. After
     /// an overflow nothing is taken any more.
-    pub fn push(&mut self, msg: ServerMsg) -> Result<(), Overflow> {
+    pub fn push(&mut self, msg: impl Into<Frame>) -> Result<(), Overflow> {
+        let msg = msg.into();
         if self.overflowed {
             return Err(Overflow(self.queue.len()));
         }
-        let slot = slot_of(&msg);
+        let slot = slot_of(msg.msg());
         if let Some(at) = slot.and_then(|s| self.slots.get(&s)) {
             let old = &mut self.queue[(at - self.head) as usize];
-            *old = merge(std::mem::replace(old, ServerMsg::Ok { id: 0 }), msg);
+            *old = merge(old, msg);
             self.coalesced += 1;
             return Ok(());
         }
@@ -104,11 +160,11 @@ impl Outbox {
     }
 
     /// The oldest waiting message.
-    pub fn pop(&mut self) -> Option<ServerMsg> {
+    pub fn pop(&mut self) -> Option<Frame> {
         let msg = self.queue.pop_front()?;
         let seq = self.head;
         self.head += 1;
-        if let Some(s) = slot_of(&msg) {
+        if let Some(s) = slot_of(msg.msg()) {
             if self.slots.get(&s) == Some(&seq) {
                 self.slots.remove(&s);
             }
@@ -135,8 +191,8 @@ impl Outbox {
 
 /// `new` in place of `old` (same slot). A network list's note says why it changed (a ban, a
 /// rename): a newer list without a note keeps the older one's, so the user still learns why.
-fn merge(old: ServerMsg, new: ServerMsg) -> ServerMsg {
-    match (old, new) {
+fn merge(old: &Frame, new: Frame) -> Frame {
+    match (old.msg(), new.msg()) {
         (
             ServerMsg::Networks { note: Some(n), .. },
             ServerMsg::Networks {
@@ -144,12 +200,20 @@ fn merge(old: ServerMsg, new: ServerMsg) -> ServerMsg {
                 waiting,
                 note: None,
             },
-        ) => ServerMsg::Networks {
-            networks,
-            waiting,
-            note: Some(n),
-        },
-        (_, new) => new,
+        ) => Frame::new(ServerMsg::Networks {
+            networks: networks.clone(),
+            waiting: waiting.clone(),
+            note: Some(n.clone()),
+        }),
+        // A probe asked for and not yet delivered still stands while the peer is online.
+        (
+            ServerMsg::PeerUpsert { call: true, .. },
+            ServerMsg::PeerUpsert { peer, call: false },
+        ) if peer.online => Frame::new(ServerMsg::PeerUpsert {
+            peer: peer.clone(),
+            call: true,
+        }),
+        _ => new,
     }
 }
 
@@ -176,6 +240,7 @@ mod tests {
                 nat: NatKind::Unknown,
                 mapped: None,
             },
+            call: false,
         }
     }
 
@@ -189,7 +254,7 @@ mod tests {
     }
 
     fn drain(q: &mut Outbox) -> Vec<ServerMsg> {
-        std::iter::from_fn(|| q.pop()).collect()
+        std::iter::from_fn(|| q.pop().map(Frame::into_msg)).collect()
     }
 
     #[test]
@@ -216,9 +281,38 @@ mod tests {
         // Once sent, a slot is free again: the next message queues behind the rest.
         q.push(ServerMsg::Ok { id: 8 }).unwrap();
         q.push(upsert(1, 3)).unwrap();
-        assert_eq!(q.pop(), Some(ServerMsg::Ok { id: 8 }));
+        assert_eq!(q.pop().map(Frame::into_msg), Some(ServerMsg::Ok { id: 8 }));
         q.push(upsert(1, 4)).unwrap();
         assert_eq!(drain(&mut q), [upsert(1, 4)]);
+    }
+
+    /// A queued upsert that asks to probe keeps asking when a newer state of the peer takes
+    /// its place (the peer is still online), and stops when the peer went offline.
+    #[test]
+    fn a_call_to_probe_survives_a_newer_state_of_the_peer() {
+        let with_call = |i, port| match upsert(i, port) {
+            ServerMsg::PeerUpsert { peer, .. } => ServerMsg::PeerUpsert { peer, call: true },
+            _ => unreachable!(),
+        };
+        let mut q = Outbox::new(10);
+        q.push(with_call(1, 1)).unwrap();
+        q.push(upsert(1, 2)).unwrap();
+        let Some(ServerMsg::PeerUpsert { peer, call }) = q.pop().map(Frame::into_msg) else {
+            panic!("an upsert")
+        };
+        assert!(call);
+        assert_eq!(peer.reflexive.unwrap().port(), 2);
+        q.push(with_call(1, 3)).unwrap();
+        let offline = match upsert(1, 3) {
+            ServerMsg::PeerUpsert { mut peer, .. } => {
+                peer.online = false;
+                ServerMsg::PeerUpsert { peer, call: false }
+            }
+            _ => unreachable!(),
+        };
+        q.push(offline).unwrap();
+        assert!(matches!(q.pop().map(Frame::into_msg), Some(ServerMsg::PeerUpsert { call: false, .. })));
+        assert!(q.pop().map(Frame::into_msg).is_none());
     }
 
     #[test]
@@ -277,7 +371,7 @@ mod tests {
         assert_eq!(q.push(upsert(1, 1)), Err(Overflow(3)));
         assert!(q.is_overflowed());
         // From then on nothing is taken, even after a pop.
-        q.pop();
+        q.pop().map(Frame::into_msg);
         let err = ServerMsg::Error {
             id: 9,
             code: ErrorCode::Internal,

@@ -823,6 +823,32 @@ impl Registry {
         self.nodes.len()
     }
 
+    /// The keys of the hosts sharing a network with `key` and holding an address (those
+    /// [`Registry::peers_of`] describes), sorted: for fan-out, which needs no records.
+    pub fn peer_keys(&self, key: &NodeKey) -> Vec<NodeKey> {
+        let Some(me) = self.nodes.get(key) else {
+            return Vec::new();
+        };
+        let mut keys: Vec<NodeKey> = me
+            .networks
+            .iter()
+            .flat_map(|net| self.networks[net].members.keys())
+            .filter(|m| *m != key && self.leases.get(m).is_some())
+            .copied()
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+
+    /// The networks `a` and `b` are both in, sorted, without copying either's list.
+    pub fn shared_networks(&self, a: &NodeKey, b: &NodeKey) -> Vec<String> {
+        let (Some(a), Some(b)) = (self.nodes.get(a), self.nodes.get(b)) else {
+            return Vec::new();
+        };
+        a.networks.intersection(&b.networks).cloned().collect()
+    }
+
     pub fn networks_of(&self, key: &NodeKey) -> Vec<String> {
         self.nodes
             .get(key)

@@ -550,7 +550,7 @@ async fn read_loop(
         let mut r = host.rec();
         *r.received.entry(kind(&msg)).or_default() += 1;
         match &msg {
-            ServerMsg::PeerUpsert { peer } => {
+            ServerMsg::PeerUpsert { peer, .. } => {
                 if peer.lan.iter().any(|a| a.port() == MARKER_PORT) && r.change_seen_at.is_none() {
                     r.change_seen_at = Some(now);
                 }

@@ -364,6 +364,11 @@ pub enum ServerMsg {
     /// A peer appeared or changed; only the changed peer is sent, never the whole map.
     PeerUpsert {
         peer: PeerInfo,
+        /// Probe `peer` now, as a [`ServerMsg::CallMeMaybe`] with its candidates would say:
+        /// both sides get it at the same moment. Carried on the upsert so that a host meeting
+        /// thousands of peers at once gets one message per peer, not two.
+        #[serde(default, skip_serializing_if = "is_false")]
+        call: bool,
     },
     PeerRemove {
         key: NodeKey,
@@ -386,6 +391,10 @@ pub enum ServerMsg {
         #[serde(default)]
         mapped: Option<SocketAddr>,
     },
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 #[cfg(test)]

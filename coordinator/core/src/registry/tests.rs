@@ -676,3 +676,35 @@ fn a_host_is_in_at_most_as_many_networks_as_a_relay_ticket_names() {
     reg.leave_network(a, "net0").unwrap();
     reg.join_network(a, "bobs", "pw", T0).unwrap();
 }
+
+/// The fan-out's cheap views agree with the full records: the peers' keys (sorted, each
+/// once though shared in two networks) and the networks two hosts share.
+#[test]
+fn peer_keys_and_shared_networks_match_the_records() {
+    let mut reg = registry();
+    let a = up(&mut reg, 1, "a");
+    let b = up(&mut reg, 2, "b");
+    let c = up(&mut reg, 3, "c");
+    let d = up(&mut reg, 4, "d");
+    reg.create_network(a, "one", "pw", &SALT, T0).unwrap();
+    reg.create_network(a, "two", "pw", &SALT, T0).unwrap();
+    reg.join_network(b, "one", "pw", T0).unwrap();
+    reg.join_network(b, "two", "pw", T0).unwrap();
+    reg.join_network(c, "two", "pw", T0).unwrap();
+    reg.create_network(d, "three", "pw", &SALT, T0).unwrap();
+    for k in [a, b, c, d] {
+        let want: Vec<NodeKey> = reg.peers_of(&k).iter().map(|p| p.key).collect();
+        assert_eq!(reg.peer_keys(&k), want, "peers of {k:?}");
+        for p in reg.peers_of(&k) {
+            assert_eq!(reg.shared_networks(&k, &p.key), p.networks);
+        }
+    }
+    assert_eq!(reg.peer_keys(&a), {
+        let mut v = vec![b, c];
+        v.sort();
+        v
+    });
+    assert!(reg.peer_keys(&d).is_empty());
+    assert!(reg.shared_networks(&a, &d).is_empty());
+    assert!(reg.peer_keys(&key(99)).is_empty());
+}

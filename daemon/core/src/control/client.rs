@@ -440,7 +440,7 @@ impl Client {
                 self.networks = Networks::from_states(networks, waiting);
                 self.events.push_back(Event::Changed);
             }
-            ServerMsg::PeerUpsert { peer } if !in_overlay(peer.overlay_ip) => {
+            ServerMsg::PeerUpsert { peer, .. } if !in_overlay(peer.overlay_ip) => {
                 // Only overlay addresses are ever routed into the tunnel.
                 self.refused += 1;
                 self.events.push_back(Event::Refused(format!(
@@ -449,9 +449,19 @@ impl Client {
                     peer.name, peer.overlay_ip
                 )));
             }
-            ServerMsg::PeerUpsert { peer } => {
+            ServerMsg::PeerUpsert { peer, call } => {
                 self.peers.insert(peer.key);
+                // The peer is known before it is probed.
+                let probe = call.then(|| ServerMsg::CallMeMaybe {
+                    key: peer.key,
+                    lan: peer.lan.clone(),
+                    reflexive: peer.reflexive,
+                    mapped: peer.mapped,
+                });
                 self.events.push_back(Event::PeerUpsert(peer));
+                if let Some(probe) = probe {
+                    self.events.push_back(Event::Dataplane(probe));
+                }
             }
             ServerMsg::PeerRemove { key } => {
                 if self.peers.remove(&key) {

@@ -267,8 +267,14 @@ fn pushed_networks_replace_the_list_and_notes_reach_the_shell() {
 fn logout_removes_exactly_this_coordinators_peers() {
     let t = Instant::now();
     let mut c = connected(t);
-    c.handle_message(ServerMsg::PeerUpsert { peer: peer(1) });
-    c.handle_message(ServerMsg::PeerUpsert { peer: peer(2) });
+    c.handle_message(ServerMsg::PeerUpsert {
+        peer: peer(1),
+        call: false,
+    });
+    c.handle_message(ServerMsg::PeerUpsert {
+        peer: peer(2),
+        call: false,
+    });
     c.handle_message(ServerMsg::PeerRemove {
         key: NodeKey([2; 32]),
     });
@@ -345,11 +351,20 @@ fn a_coordinator_cannot_route_addresses_outside_the_overlay() {
     let mut c = connected(t);
     let mut evil = peer(7);
     evil.overlay_ip = "1.1.1.1".parse().unwrap();
-    c.handle_message(ServerMsg::PeerUpsert { peer: evil });
+    c.handle_message(ServerMsg::PeerUpsert {
+        peer: evil,
+        call: false,
+    });
     let mut six = peer(8);
     six.overlay_ip = "2001:db8::1".parse().unwrap();
-    c.handle_message(ServerMsg::PeerUpsert { peer: six });
-    c.handle_message(ServerMsg::PeerUpsert { peer: peer(9) });
+    c.handle_message(ServerMsg::PeerUpsert {
+        peer: six,
+        call: false,
+    });
+    c.handle_message(ServerMsg::PeerUpsert {
+        peer: peer(9),
+        call: false,
+    });
     let ev = drain(&mut c);
     assert_eq!(
         ev.iter()
@@ -359,4 +374,38 @@ fn a_coordinator_cannot_route_addresses_outside_the_overlay() {
         "{ev:?}"
     );
     assert_eq!(c.refused_peers(), 2);
+}
+
+/// An upsert that carries the call to probe becomes the peer, then the probe, in that order
+/// (the data plane probes only peers it knows); one without it is only the peer.
+#[test]
+fn an_upsert_with_a_call_is_the_peer_then_its_probe() {
+    let t = Instant::now();
+    let mut c = connected(t);
+    drain(&mut c);
+    let mut p = peer(1);
+    p.reflexive = Some("198.51.100.7:41820".parse().unwrap());
+    p.lan = vec!["192.168.1.7:41820".parse().unwrap()];
+    c.handle_message(ServerMsg::PeerUpsert {
+        peer: p.clone(),
+        call: true,
+    });
+    let ev = drain(&mut c);
+    assert_eq!(
+        ev,
+        vec![
+            Event::PeerUpsert(p.clone()),
+            Event::Dataplane(ServerMsg::CallMeMaybe {
+                key: p.key,
+                lan: p.lan.clone(),
+                reflexive: p.reflexive,
+                mapped: None,
+            }),
+        ]
+    );
+    c.handle_message(ServerMsg::PeerUpsert {
+        peer: p.clone(),
+        call: false,
+    });
+    assert_eq!(drain(&mut c), vec![Event::PeerUpsert(p)]);
 }
