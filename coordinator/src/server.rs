@@ -241,6 +241,7 @@ pub async fn session(link: Link, server: &Server) -> Result<()> {
                 hub.send(&peer, ServerMsg::PeerUpsert { peer: info });
             }
         }
+        hub.cluster_offline(&node);
     }
     result
 }
@@ -269,6 +270,7 @@ fn online(
     }
     let peers = hub.peers(&node);
     hub.announce(&node, &peers);
+    hub.cluster_online(&node);
     // Owned and locked networks, requests and waits: what the Welcome does not carry.
     crate::owner::push_networks(&hub, &node, None);
     session
@@ -495,6 +497,7 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
             }
             let peers = hub.peers(&node);
             hub.announce(&node, &peers);
+            hub.cluster_online(&node);
             return;
         }
     };
@@ -633,6 +636,13 @@ pub(crate) fn membership(
     // the new network by the time they send through it.
     refresh_ticket(server, &hub, &node);
     hub.reconcile(&node, &before);
+    // Peers gained that are online at other coordinators: those ask their side to probe.
+    let gained: Vec<NodeKey> = hub
+        .peers(&node)
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    hub.call_remote(&node, &gained);
     Ok(changes)
 }
 

@@ -48,6 +48,8 @@ fn sample(peers: Vec<PeerStatus>, networks: &[&str]) -> Status {
         },
         coordinator: Some(CoordinatorStatus {
             address: "203.0.113.1:7443".into(),
+            alternates: vec![],
+            connected_to: None,
             name: "alice".into(),
             overlay_ip: None,
             public_key: NodeKey([9; 32]),

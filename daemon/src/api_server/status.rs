@@ -13,6 +13,7 @@ pub fn build(state: &ApiState) -> Status {
             let link = v.connections.get(&c.public_key).filter(|_| c.connected);
             c.rtt_ms = link.and_then(|l| l.rtt()).map(|r| r.as_millis() as u32);
             c.transport = link.map(|l| l.transport);
+            c.connected_to = link.map(|l| l.remote.to_string());
         }
         (
             list,
