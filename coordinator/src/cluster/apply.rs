@@ -34,6 +34,9 @@ pub fn batch(server: &Server, id: u64, payloads: &[String], now: Instant) {
             );
             sync = true;
         }
+        if envelope.event != Event::Alive {
+            tracing::debug!(from = %format!("{from:016x}"), event = ?envelope.event, "cluster event");
+        }
         match envelope.event {
             Event::Alive => {}
             Event::Sync => republish = true,
