@@ -162,7 +162,7 @@ fn two_coordinators_on_one_database_and_one_dies() {
     let invite = a1.warren_ok(&["invite", NETWORK]).trim().to_string();
     let decoded = warren_proto::invite::Invite::decode(&invite).expect("an invite code");
     assert_eq!(decoded.coordinator, c1_addr, "the invite names C1 first");
-    assert_eq!(decoded.alternates, [c2_addr.clone()], "and C2 after it");
+    assert_eq!(decoded.alternates, vec![c2_addr.clone()], "and C2 after it");
     let out = b2.warren_ok(&["join", &invite]);
     assert!(out.contains("joined network"), "{out}");
     a2.warren_ok(&["join", NETWORK, "--password", PASSWORD]);
