@@ -10,10 +10,11 @@
 //! Coordinators C1 (203.0.113.1) and C2 (203.0.113.2) share the database and the key. Four
 //! hosts, each behind a NAT of its own (two full-cone, two port-restricted), know both
 //! addresses; one of each kind names C1 first and the other C2, so each coordinator serves
-//! one of each. A network is created through C1 and joined through C2 (by password and by an invite
-//! that names both coordinators); every host pings every other. C1 is killed: its hosts are on
-//! C2 within seconds (printed), the pings go on, and a host that joins afterwards reaches
-//! everyone.
+//! one of each. A network is created through C1 and joined through C2 (by password and by an
+//! invite that names both coordinators); every host pings every other. C1 is killed: its
+//! hosts are on C2 within seconds (printed), a ping between the two sides goes on through the
+//! kill, and a host that joins afterwards reaches everyone. C1 is started again: a host that
+//! connects to it reaches the five on C2.
 //!
 //! Each coordinator's built-in relay knows only its own sessions, so every pair here is one
 //! that finds a direct path (as in `nat_lab`'s matrix): a pair split across coordinators that
@@ -133,7 +134,8 @@ fn two_coordinators_on_one_database_and_one_dies() {
     let (_sa2, mut a2) = site(SiteKind::FullCone, "a2");
     let (_sb2, mut b2) = site(SiteKind::PortRestricted, "b2");
     let (_sl, mut late) = site(SiteKind::Public, "late");
-    start_all(&mut [&mut a1, &mut a2, &mut b1, &mut b2, &mut late]);
+    let (_sk, mut back) = site(SiteKind::Public, "back");
+    start_all(&mut [&mut a1, &mut a2, &mut b1, &mut b2, &mut late, &mut back]);
 
     // Each coordinator gets the hosts that name it first.
     let ip_a1 = up(&a1, &c1_first, &key);
@@ -181,7 +183,13 @@ fn two_coordinators_on_one_database_and_one_dies() {
         t0.elapsed().as_secs_f64()
     );
 
-    // C1 dies without a word; its hosts move to C2.
+    // C1 dies without a word; its hosts move to C2. Meanwhile a host of C1 pings one of C2
+    // every 0.2 s for 10 s: their direct path never needed a coordinator.
+    let across = {
+        let ns = a1.ns.clone();
+        std::thread::spawn(move || ping(&ns, ip_b2, 50, 1))
+    };
+    std::thread::sleep(Duration::from_secs(1));
     lab.coordinator.kill();
     let killed = Instant::now();
     let mut moved = Vec::new();
@@ -201,6 +209,16 @@ fn two_coordinators_on_one_database_and_one_dies() {
             "{name} took {after:?} to move to C2"
         );
     }
+    let across = across.join().expect("pinger");
+    eprintln!(
+        "[cluster] {} -> {}: {}/{} pings answered across the kill",
+        a1.name, b2.name, across.received, across.transmitted
+    );
+    assert!(
+        across.transmitted == 50 && across.received >= 45,
+        "the ping across the kill: {}",
+        across.output
+    );
     everyone_pings_everyone(&members, Duration::from_secs(15));
     for h in four {
         let others: Vec<&Host> = four.into_iter().filter(|o| o.name != h.name).collect();
@@ -221,4 +239,23 @@ fn two_coordinators_on_one_database_and_one_dies() {
         pings(&late, ip, Duration::from_secs(20));
     }
     eprintln!("[cluster] a host joining after the kill reaches all four");
+
+    // C1 comes back on the same database: a host connected to it reaches everyone on C2, and
+    // they it (C1 learns who is online at C2 when it first hears from it).
+    lab.coordinator.start();
+    let ip_back = up(&back, &c1_first, &key);
+    assert_eq!(
+        connected_to(&back.status()).as_deref(),
+        Some(c1_addr.as_str())
+    );
+    back.warren_ok(&["join", NETWORK, "--password", PASSWORD]);
+    let five = [&a1, &a2, &b1, &b2, &late];
+    sees_all_online(&back, &five);
+    for h in five {
+        sees_all_online(h, &[&back]);
+        let ip = Host::overlay_in(&h.status()).expect("an overlay address");
+        pings(h, ip_back, Duration::from_secs(20));
+        pings(&back, ip, Duration::from_secs(20));
+    }
+    eprintln!("[cluster] C1 restarted: a host on it reaches the five on C2");
 }
