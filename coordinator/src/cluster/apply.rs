@@ -134,3 +134,118 @@ fn view(
     peers.sort();
     (peers, hub.registry.networks_state(key))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::event::encode;
+    use crate::cluster::presence::DEAD_AFTER;
+    use crate::cluster::Publisher;
+    use crate::outbox::{outbox, OutboxRx};
+    use crate::store::{PgStore, Storage};
+    use std::net::SocketAddr;
+    use std::sync::mpsc::Receiver;
+    use warren_coordinator_core::outbox::DEFAULT_CAPACITY;
+    use warren_coordinator_core::{HashParams, RegistryConfig};
+    use warren_proto::control::msg::ServerMsg;
+
+    const ALICE: NodeKey = NodeKey([1; 32]);
+    const BOB: NodeKey = NodeKey([2; 32]);
+
+    /// A coordinator on the database at `url`, as it starts (the registry read from it), and
+    /// the events it publishes.
+    fn coordinator(url: &str) -> (Server, Receiver<Event>) {
+        let store = PgStore::connect(url).unwrap();
+        let config = RegistryConfig {
+            hash_params: HashParams::new(HashParams::MIN_M_COST, 1, 1, None).unwrap(),
+            ..Default::default()
+        };
+        let registry = Registry::from_snapshot(config, store.load().unwrap()).unwrap();
+        let mut hub = Hub::new(registry, store);
+        let (publisher, events) = Publisher::new();
+        hub.cluster = Some(publisher);
+        (Server::new([0; 32], vec![], None, hub), events)
+    }
+
+    /// What `from` published so far, as the others receive it.
+    fn heard(from: u64, events: &Receiver<Event>) -> Vec<String> {
+        events.try_iter().map(|e| encode(from, &e)).collect()
+    }
+
+    fn upserts(rx: &mut OutboxRx) -> Vec<(NodeKey, bool, Option<SocketAddr>)> {
+        std::iter::from_fn(|| rx.try_recv())
+            .filter_map(|m| match m {
+                ServerMsg::PeerUpsert { peer } => Some((peer.key, peer.online, peer.reflexive)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Alice is connected to coordinator 1, which creates her network; Bob connects to
+    /// coordinator 2, then joins it there. Alice hears of Bob, online with his endpoints, and is
+    /// asked to probe him; when coordinator 2 falls silent, Bob goes offline for her.
+    #[test]
+    fn a_join_at_one_coordinator_reaches_the_members_at_the_other() {
+        let pg = crate::store::tests::Pg::new();
+        let (c1, out1) = coordinator(&pg.url());
+        let (c2, out2) = coordinator(&pg.url());
+        let t0 = Instant::now();
+        let (tx, mut alice) = outbox(DEFAULT_CAPACITY);
+        {
+            let mut hub = c1.hub();
+            let c = hub.registry.register_node(ALICE, "alice", None, 1).unwrap();
+            hub.persist(&c).unwrap();
+            hub.go_online(ALICE, tx, vec![], None);
+            hub.cluster_online(&ALICE);
+            let c = hub
+                .registry
+                .create_network(ALICE, "net", "pw", &[7; 16], 1)
+                .unwrap();
+            hub.persist(&c).unwrap();
+        }
+        batch(&c2, 2, &heard(1, &out1), t0);
+        assert!(c2.hub().registry.is_member(&ALICE, "net"), "read back");
+
+        let there: SocketAddr = "203.0.113.20:41820".parse().unwrap();
+        let (tx, _bob) = outbox(DEFAULT_CAPACITY);
+        {
+            let mut hub = c2.hub();
+            let c = hub.registry.register_node(BOB, "bob", None, 2).unwrap();
+            hub.persist(&c).unwrap();
+            hub.go_online(BOB, tx, vec![], Some(there));
+            hub.cluster_online(&BOB);
+        }
+        batch(&c1, 1, &heard(2, &out2), t0);
+        assert!(upserts(&mut alice).is_empty(), "Bob is nobody to Alice yet");
+        {
+            let mut hub = c2.hub();
+            let c = hub.registry.join_network(BOB, "net", "pw", 2).unwrap();
+            hub.persist(&c).unwrap();
+        }
+        batch(&c1, 1, &heard(2, &out2), t0);
+        let msgs: Vec<ServerMsg> = std::iter::from_fn(|| alice.try_recv()).collect();
+        assert!(
+            msgs.iter()
+                .any(|m| matches!(m, ServerMsg::PeerUpsert { peer }
+                if peer.key == BOB && peer.online && peer.reflexive == Some(there))),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter().any(
+                |m| matches!(m, ServerMsg::CallMeMaybe { key, reflexive, .. }
+                if *key == BOB && *reflexive == Some(there))
+            ),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter().any(|m| matches!(m, ServerMsg::Networks { .. })),
+            "{msgs:?}"
+        );
+
+        // Coordinator 2 says nothing more (it died): Bob is offline for Alice.
+        batch(&c1, 1, &[], t0 + DEAD_AFTER / 2);
+        assert!(upserts(&mut alice).is_empty(), "not silent long enough yet");
+        batch(&c1, 1, &[], t0 + DEAD_AFTER);
+        assert_eq!(upserts(&mut alice), vec![(BOB, false, None)]);
+    }
+}
