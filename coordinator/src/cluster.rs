@@ -17,9 +17,11 @@
 //! - Events travel by `NOTIFY` on [`event::CHANNEL`]: one connection publishes
 //!   ([`pg::publisher`]), another listens ([`pg::listener`]), each on its own thread, as the
 //!   store's connection is (the `postgres` crate is blocking). A coordinator hearing one it
-//!   did not know (it just started, or came back) asks everyone to say again who is online
-//!   ([`Event::Sync`]); after its own listening connection broke, it does the same and reads
-//!   the registry back, since notifications sent meanwhile are lost.
+//!   did not know (it just started, or came back after a silence) reads the registry back and
+//!   asks everyone to say again who is online ([`Event::Sync`]); after its own listening
+//!   connection broke, it does the same, since notifications sent meanwhile are lost. Events
+//!   lost in a shorter break (under [`presence::DEAD_AFTER`]) are not recovered until the
+//!   next change of the same node.
 //! - Not shared: each coordinator's built-in relay knows only its own sessions, so two hosts
 //!   that need the relay and are connected to different coordinators have no path.
 

@@ -32,7 +32,9 @@ pub fn batch(server: &Server, id: u64, payloads: &[String], now: Instant) {
                 coordinator = %format!("{from:016x}"),
                 "another coordinator shares the database: exchanging who is online"
             );
+            // Whatever it did while we did not hear from it is read back too.
             sync = true;
+            reload = true;
         }
         if envelope.event != Event::Alive {
             tracing::debug!(from = %format!("{from:016x}"), event = ?envelope.event, "cluster event");
@@ -183,7 +185,8 @@ mod tests {
 
     /// Alice is connected to coordinator 1, which creates her network; Bob connects to
     /// coordinator 2, then joins it there. Alice hears of Bob, online with his endpoints, and is
-    /// asked to probe him; when coordinator 2 falls silent, Bob goes offline for her.
+    /// asked to probe him; when coordinator 2 falls silent, Bob goes offline for her, and
+    /// when it speaks again it is asked who is online there.
     #[test]
     fn a_join_at_one_coordinator_reaches_the_members_at_the_other() {
         let pg = crate::store::tests::Pg::new();
@@ -205,6 +208,11 @@ mod tests {
         }
         batch(&c2, 2, &heard(1, &out1), t0);
         assert!(c2.hub().registry.is_member(&ALICE, "net"), "read back");
+        let said: Vec<Event> = out2.try_iter().collect();
+        assert!(
+            said.contains(&Event::Sync),
+            "a coordinator heard for the first time is asked who is online: {said:?}"
+        );
 
         let there: SocketAddr = "203.0.113.20:41820".parse().unwrap();
         let (tx, _bob) = outbox(DEFAULT_CAPACITY);
@@ -247,5 +255,11 @@ mod tests {
         assert!(upserts(&mut alice).is_empty(), "not silent long enough yet");
         batch(&c1, 1, &[], t0 + DEAD_AFTER);
         assert_eq!(upserts(&mut alice), vec![(BOB, false, None)]);
+
+        // It speaks again (its database connection came back): asked who is online again.
+        out1.try_iter().for_each(drop);
+        batch(&c1, 1, &[encode(2, &Event::Alive)], t0 + DEAD_AFTER * 2);
+        let said: Vec<Event> = out1.try_iter().collect();
+        assert!(said.contains(&Event::Sync), "{said:?}");
     }
 }

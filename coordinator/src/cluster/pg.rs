@@ -43,11 +43,17 @@ pub fn publisher(config: Config, id: u64, events: mpsc::Receiver<Event>) {
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         };
         let payload = encode(id, &event);
-        // One try after a reconnect: an event that cannot be sent is dropped (the others
-        // resynchronise when they hear from this coordinator again).
+        // One try after a reconnect. An event that cannot be sent is dropped, and so is what
+        // queued up meanwhile: the others take this coordinator for dead after a few seconds
+        // of silence, and when they hear from it again they read the registry back and it
+        // says again who is online here.
         for _ in 0..2 {
             if client.as_ref().is_none_or(Client::is_closed) {
                 client = connect(&config, "publisher");
+                if client.is_none() {
+                    let dropped = events.try_iter().count();
+                    tracing::debug!(dropped, "cluster publisher: events dropped while offline");
+                }
             }
             let Some(c) = client.as_mut() else { break };
             match c.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]) {
