@@ -48,7 +48,10 @@ struct Args {
     /// Keep the state (networks, hosts, addresses) in this PostgreSQL database instead of
     /// SQLite in --state-dir: postgres://USER:PASSWORD@HOST[:PORT]/DATABASE, or
     /// postgres://USER@%2Fvar%2Frun%2Fpostgresql/DATABASE for the local socket. The
-    /// connection is plain (no TLS). The coordinator key stays in --state-dir
+    /// connection is plain (no TLS). The coordinator key stays in --state-dir. Several
+    /// coordinators may share one database, each with a copy of the same key file: they serve
+    /// the same networks, and hosts given all their addresses (`warren up --coordinator A
+    /// --coordinator B …`) move to another when theirs stops
     #[arg(long, value_name = "URL")]
     database: Option<String>,
     /// QUIC control address
