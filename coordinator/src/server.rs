@@ -636,13 +636,16 @@ pub(crate) fn membership(
     // the new network by the time they send through it.
     refresh_ticket(server, &hub, &node);
     hub.reconcile(&node, &before);
-    // Peers gained that are online at other coordinators: those ask their side to probe.
-    let gained: Vec<NodeKey> = hub
-        .peers(&node)
-        .into_iter()
-        .filter(|p| !before.contains(p))
-        .collect();
-    hub.call_remote(&node, &gained);
+    if hub.cluster.is_some() {
+        // Peers gained that are online at other coordinators: the node is asked to probe
+        // them here, they are asked to probe it there (once their coordinator reads this back).
+        let gained: Vec<NodeKey> = hub
+            .peers(&node)
+            .into_iter()
+            .filter(|p| !before.contains(p))
+            .collect();
+        hub.call_remote(&node, &gained);
+    }
     Ok(changes)
 }
 
