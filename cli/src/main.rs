@@ -50,9 +50,10 @@ enum Command {
     Up {
         /// An invite code (`warren invite` makes them): connect and join its network
         invite: Option<String>,
-        /// The coordinator's address, HOST:PORT
+        /// The coordinator's address, HOST:PORT; repeat it for coordinators sharing one
+        /// database (the first is tried first, the others when it does not answer)
         #[arg(long, requires = "coordinator_key", conflicts_with = "invite")]
-        coordinator: Option<String>,
+        coordinator: Vec<String>,
         /// The coordinator's public key, as `warren-coordinator key` prints it
         #[arg(long, requires = "coordinator")]
         coordinator_key: Option<NodeKey>,
@@ -285,11 +286,7 @@ fn run(cli: Cli) -> Result<()> {
             coordinator,
             coordinator_key,
             name,
-        } => done(call(Request::Up {
-            coordinator,
-            coordinator_key,
-            name,
-        })?),
+        } => done(call(up_request(coordinator, coordinator_key, name))?),
         Command::Down => done(call(Request::Down)?),
         Command::Name { name } => operator::name(socket, name)?,
         Command::Operator { action } => operator::operator(socket, action)?,
@@ -610,4 +607,73 @@ fn ping(socket: &std::path::Path, peer: &str, count: u32, json: bool) -> Result<
         );
     }
     Ok(())
+}
+
+/// `warren up` without an invite: the first `--coordinator` is its address, the rest its
+/// alternates.
+fn up_request(
+    mut coordinator: Vec<String>,
+    coordinator_key: Option<NodeKey>,
+    name: Option<String>,
+) -> Request {
+    let first = (!coordinator.is_empty()).then(|| coordinator.remove(0));
+    Request::Up {
+        coordinator: first,
+        coordinator_key,
+        name,
+        alternates: coordinator,
+    }
+}
+
+#[cfg(test)]
+mod up_tests {
+    use super::*;
+
+    fn up(args: &[&str]) -> Request {
+        let cli = Cli::try_parse_from(["warren", "up"].iter().chain(args)).unwrap();
+        match cli.command {
+            Command::Up {
+                coordinator,
+                coordinator_key,
+                name,
+                ..
+            } => up_request(coordinator, coordinator_key, name),
+            _ => unreachable!("parsed as up"),
+        }
+    }
+
+    #[test]
+    fn several_coordinator_addresses_make_one_address_and_alternates() {
+        let key = NodeKey([5; 32]).to_string();
+        let Request::Up {
+            coordinator,
+            alternates,
+            coordinator_key,
+            ..
+        } = up(&[
+            "--coordinator",
+            "a.example:7443",
+            "--coordinator",
+            "b.example:7443",
+            "--coordinator",
+            "c.example:7443",
+            "--coordinator-key",
+            &key,
+        ])
+        else {
+            panic!("not an up request");
+        };
+        assert_eq!(coordinator.as_deref(), Some("a.example:7443"));
+        assert_eq!(alternates, ["b.example:7443", "c.example:7443"]);
+        assert_eq!(coordinator_key, Some(NodeKey([5; 32])));
+        let one = up(&["--coordinator", "a.example:7443", "--coordinator-key", &key]);
+        assert!(matches!(one, Request::Up { alternates, .. } if alternates.is_empty()));
+        assert!(matches!(
+            up(&[]),
+            Request::Up {
+                coordinator: None,
+                ..
+            }
+        ));
+    }
 }

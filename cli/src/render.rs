@@ -126,8 +126,13 @@ pub fn coordinators(s: &Status) -> Vec<&CoordinatorStatus> {
 
 fn coordinator_line(c: &CoordinatorStatus, state: TunnelState) -> String {
     if c.connected {
+        // Another coordinator on the same database, when the first did not answer.
+        let through = match &c.connected_to {
+            Some(t) if c.alternates.contains(t) => format!(" through {t}"),
+            _ => String::new(),
+        };
         format!(
-            "coordinator {}: connected{}{}\n",
+            "coordinator {}: connected{through}{}{}\n",
             c.address,
             match c.transport {
                 Some(ControlTransport::Quic) => " over QUIC",

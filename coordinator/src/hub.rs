@@ -4,8 +4,9 @@
 //! Every change touches only the acting node and its peers: one host joining, leaving, or
 //! moving costs O(its peers), never O(network²).
 
+mod cluster;
+
 use crate::outbox::OutboxTx;
-use warren_coordinator_core::outbox::Frame;
 use crate::store::Storage;
 use anyhow::Result;
 use std::cell::RefCell;
@@ -15,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use warren_coordinator_core::candidates::EndpointLimiter;
+use warren_coordinator_core::outbox::Frame;
 use warren_coordinator_core::{
     Change, JoinLimiter, NewKeyLimiter, PasswordLimiter, RateLimitConfig, Registry, RegistryError,
 };
@@ -66,6 +68,10 @@ pub struct Hub {
     generation: Arc<AtomicU64>,
     /// The memberships as the relay reads them, without this hub's lock.
     pub index: Arc<crate::membership_index::MembershipIndex>,
+    /// Where this coordinator's events go for the others on its database (`None`: alone).
+    pub cluster: Option<crate::cluster::Publisher>,
+    /// The nodes online at the other coordinators on the database.
+    pub remote: crate::cluster::presence::RemotePresence,
 }
 
 pub fn unix_now() -> u64 {
@@ -120,6 +126,8 @@ impl Hub {
             stats: HubStats::default(),
             generation: Arc::new(AtomicU64::new(0)),
             index,
+            cluster: None,
+            remote: Default::default(),
         }
     }
 
@@ -168,6 +176,7 @@ impl Hub {
         self.stats
             .members_added
             .fetch_add(added as u64, Ordering::Relaxed);
+        self.cluster_publish(crate::cluster::Event::Registry);
         Ok(())
     }
 
@@ -269,17 +278,18 @@ impl Hub {
 
     /// `about` as members of `networks` see it.
     fn info_in(&self, about: &NodeKey, networks: Vec<String>) -> Option<PeerInfo> {
-        let online = self.online.get(about);
+        // Connected here, else at another coordinator on the same database.
+        let online = self.endpoints_of(about);
         Some(PeerInfo {
             key: *about,
             name: self.registry.node_name(about)?.to_string(),
             overlay_ip: IpAddr::V4(self.registry.lease_of(about)?.addr),
             networks,
             online: online.is_some(),
-            lan: online.map(|o| o.lan.clone()).unwrap_or_default(),
-            reflexive: online.and_then(|o| o.reflexive),
-            nat: online.map(|o| o.nat).unwrap_or(NatKind::Unknown),
-            mapped: online.and_then(|o| o.mapped),
+            nat: online.as_ref().map(|o| o.nat).unwrap_or(NatKind::Unknown),
+            reflexive: online.as_ref().and_then(|o| o.reflexive),
+            mapped: online.as_ref().and_then(|o| o.mapped),
+            lan: online.map(|o| o.lan).unwrap_or_default(),
         })
     }
 

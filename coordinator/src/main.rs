@@ -1,6 +1,7 @@
 //! `warren-coordinator`: networks, address leases, peer maps and hole-punch introductions.
 //! It never sees traffic between hosts: only who is where.
 
+mod cluster;
 mod hub;
 mod limits;
 mod link;
@@ -47,7 +48,10 @@ struct Args {
     /// Keep the state (networks, hosts, addresses) in this PostgreSQL database instead of
     /// SQLite in --state-dir: postgres://USER:PASSWORD@HOST[:PORT]/DATABASE, or
     /// postgres://USER@%2Fvar%2Frun%2Fpostgresql/DATABASE for the local socket. The
-    /// connection is plain (no TLS). The coordinator key stays in --state-dir
+    /// connection is plain (no TLS). The coordinator key stays in --state-dir. Several
+    /// coordinators may share one database, each with a copy of the same key file: they serve
+    /// the same networks, and hosts given all their addresses (`warren up --coordinator A
+    /// --coordinator B …`) move to another when theirs stops
     #[arg(long, value_name = "URL")]
     database: Option<String>,
     /// QUIC control address
@@ -229,16 +233,27 @@ fn run(args: Args) -> Result<()> {
                 None
             }
         };
+        let mut hub = hub::Hub::with_limits(registry, store, &args.limits);
+        // On PostgreSQL, other coordinators may share the database: they hear of this one's
+        // changes and hosts, and it of theirs.
+        let cluster = args.database.as_ref().map(|url| {
+            let (publisher, events) = cluster::Publisher::new();
+            hub.cluster = Some(publisher);
+            (url.clone(), events)
+        });
         let mut server = server::Server::new(
             secret,
             vec![stun1.port(), stun2.port()],
             relay.as_ref().map(|(_, handle, _)| handle.clone()),
-            hub::Hub::with_limits(registry, store, &args.limits),
+            hub,
         );
         server.external_relay = external_relay;
         server.seen_sources = seen_sources;
         server.published = args.published.clone().map(published::PublishedFile);
         let server = Arc::new(server);
+        if let Some((url, events)) = cluster {
+            cluster::start(&url, cluster::new_id(), events, server.clone())?;
+        }
         if let Some(addr) = args.metrics {
             let bound = metrics::start(addr, server.clone()).await?;
             println!("metrics on http://{bound}/metrics");

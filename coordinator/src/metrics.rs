@@ -98,8 +98,15 @@ pub fn render(server: &Server) -> String {
     counter(
         &mut out,
         "warren_handshakes_refused_total",
-        "Connections closed because too many were handshaking.",
+        "Connections closed because too many were handshaking and the line was full or \
+         their wait ran out.",
         server.pre_auth.refused(),
+    );
+    gauge(
+        &mut out,
+        "warren_handshakes_waiting",
+        "Connections waiting for a handshake slot.",
+        server.pre_auth.waiting() as f64,
     );
     let relay = *server.relay_report.lock().expect("relay report lock");
     if let Some((c, nodes)) = relay {
@@ -260,6 +267,7 @@ mod tests {
             "warren_hosts_online 0",
             "warren_networks 0",
             "warren_fanout_seconds_count 0",
+            "warren_handshakes_waiting 0",
             "warren_relay_hosts 2",
             "warren_relay_forwarded_bytes_total 4096",
             "warren_relay_dropped_total{reason=\"rate_limited\"} 3",

@@ -246,6 +246,7 @@ pub async fn session(link: Link, server: &Server) -> Result<()> {
                 );
             }
         }
+        hub.cluster_offline(&node);
     }
     result
 }
@@ -274,6 +275,7 @@ fn online(
     }
     let peers = hub.peers(&node);
     hub.announce(&node, &peers);
+    hub.cluster_online(&node);
     // Owned and locked networks, requests and waits: what the Welcome does not carry.
     crate::owner::push_networks(&hub, &node, None);
     session
@@ -500,6 +502,7 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
             }
             let peers = hub.peers(&node);
             hub.announce_moved(&node, &peers);
+            hub.cluster_online(&node);
             return;
         }
     };
@@ -638,6 +641,16 @@ pub(crate) fn membership(
     // the new network by the time they send through it.
     refresh_ticket(server, &hub, &node);
     hub.reconcile(&node, &before);
+    if hub.cluster.is_some() {
+        // Peers gained that are online at other coordinators: the node is asked to probe
+        // them here, they are asked to probe it there (once their coordinator reads this back).
+        let gained: Vec<NodeKey> = hub
+            .peers(&node)
+            .into_iter()
+            .filter(|p| !before.contains(p))
+            .collect();
+        hub.call_remote(&node, &gained);
+    }
     Ok(changes)
 }
 

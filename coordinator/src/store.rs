@@ -24,6 +24,7 @@ use warren_proto::key::NodeKey;
 mod postgres;
 mod sqlite;
 
+pub(crate) use self::postgres::parse_url;
 pub use self::postgres::PgStore;
 pub use self::sqlite::SqliteStore;
 

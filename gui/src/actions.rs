@@ -164,6 +164,7 @@ impl Action {
                 coordinator: None,
                 coordinator_key: None,
                 name: None,
+                alternates: Vec::new(),
             },
             Action::Power(false) => Request::Down,
             Action::Create { name, password } => {

@@ -48,6 +48,8 @@ fn sample(peers: Vec<PeerStatus>, networks: &[&str]) -> Status {
         },
         coordinator: Some(CoordinatorStatus {
             address: "203.0.113.1:7443".into(),
+            alternates: vec![],
+            connected_to: None,
             name: "alice".into(),
             overlay_ip: None,
             public_key: NodeKey([9; 32]),
@@ -680,4 +682,26 @@ fn an_optional_port_that_is_not_open_says_so() {
     assert!(check_line(&closed, true).starts_with("3389/udp: nothing listening on bob"));
     let open = r(PortProto::Tcp, Verdict::Reachable);
     assert!(check_line(&open, false).starts_with("3389/tcp: reachable — "));
+}
+
+#[test]
+fn status_says_which_other_address_of_the_coordinator_it_went_through() {
+    let mut s = sample(vec![], &["home"]);
+    let c = s.coordinator.as_mut().unwrap();
+    c.alternates = vec!["203.0.113.2:7443".into()];
+    c.connected_to = Some("203.0.113.1:7443".into());
+    let text = status(&s);
+    assert!(
+        text.contains("coordinator 203.0.113.1:7443: connected over QUIC, RTT 3 ms\n"),
+        "{text}"
+    );
+    let c = s.coordinator.as_mut().unwrap();
+    c.connected_to = Some("203.0.113.2:7443".into());
+    let text = status(&s);
+    assert!(
+        text.contains(
+            "coordinator 203.0.113.1:7443: connected through 203.0.113.2:7443 over QUIC, RTT 3 ms\n"
+        ),
+        "{text}"
+    );
 }

@@ -206,13 +206,14 @@ fn merge(old: &Frame, new: Frame) -> Frame {
             note: Some(n.clone()),
         }),
         // A probe asked for and not yet delivered still stands while the peer is online.
-        (
-            ServerMsg::PeerUpsert { call: true, .. },
-            ServerMsg::PeerUpsert { peer, call: false },
-        ) if peer.online => Frame::new(ServerMsg::PeerUpsert {
-            peer: peer.clone(),
-            call: true,
-        }),
+        (ServerMsg::PeerUpsert { call: true, .. }, ServerMsg::PeerUpsert { peer, call: false })
+            if peer.online =>
+        {
+            Frame::new(ServerMsg::PeerUpsert {
+                peer: peer.clone(),
+                call: true,
+            })
+        }
         _ => new,
     }
 }
@@ -311,7 +312,10 @@ mod tests {
             _ => unreachable!(),
         };
         q.push(offline).unwrap();
-        assert!(matches!(q.pop().map(Frame::into_msg), Some(ServerMsg::PeerUpsert { call: false, .. })));
+        assert!(matches!(
+            q.pop().map(Frame::into_msg),
+            Some(ServerMsg::PeerUpsert { call: false, .. })
+        ));
         assert!(q.pop().map(Frame::into_msg).is_none());
     }
 

@@ -20,6 +20,7 @@
 #![allow(dead_code)]
 
 // Command running and TCP traffic are the data-plane harness's own, shared rather than copied.
+pub mod cluster;
 #[path = "../../../daemon/tests/common/cmd.rs"]
 pub mod cmd;
 pub mod discovery_apps;
@@ -113,6 +114,11 @@ impl Lab {
     /// Builds the internet and starts the coordinator on it. `tag` must be unique among the
     /// tests of this binary (it names namespaces and the temp dir).
     pub fn start(tag: &str) -> Lab {
+        Self::start_with(tag, Vec::new())
+    }
+
+    /// [`Lab::start`], the coordinator started with `coordinator_args` too.
+    pub fn start_with(tag: &str, coordinator_args: Vec<String>) -> Lab {
         require_root();
         // Fail before building anything if a binary is missing.
         let _ = (sibling_bin("warrend"), sibling_bin("warren"), nft_bin());
@@ -143,6 +149,7 @@ impl Lab {
         run_ok("ip", &["-n", &inet_ns, "link", "set", "br0", "up"]);
         lab.namespaces.push(Netns::create(&coord_ns));
         lab.plug("coord", &coord_ns, "eth0", COORDINATOR_IP);
+        lab.coordinator.extra_args = coordinator_args;
         lab.coordinator.start();
         eprintln!(
             "[{tag}] lab up: internet {inet_ns}, coordinator {} key {}, dir {}",

@@ -74,6 +74,8 @@ pub fn dump_file(title: &str, path: &Path, max: usize) {
 
 pub struct Coordinator {
     pub ns: String,
+    /// Its address on the lab's internet ([`COORDINATOR_IP`] for the lab's own).
+    pub ip: Ipv4Addr,
     pub state_dir: PathBuf,
     /// stderr (the tracing log) of every start, appended.
     pub log: PathBuf,
@@ -88,10 +90,16 @@ pub struct Coordinator {
 
 impl Coordinator {
     pub(crate) fn new(ns: &str, lab_dir: &Path) -> Coordinator {
-        let dir = lab_dir.join("coordinator");
+        Self::named(ns, lab_dir, "coordinator", COORDINATOR_IP)
+    }
+
+    /// A coordinator at `ip` whose files live in the lab's directory `name`.
+    pub(crate) fn named(ns: &str, lab_dir: &Path, name: &str, ip: Ipv4Addr) -> Coordinator {
+        let dir = lab_dir.join(name);
         fs::create_dir_all(&dir).expect("create coordinator dir");
         Coordinator {
             ns: ns.to_string(),
+            ip,
             state_dir: dir.join("state"),
             log: dir.join("coordinator.log"),
             key: String::new(),
@@ -103,7 +111,7 @@ impl Coordinator {
     }
 
     pub fn address(&self) -> String {
-        SocketAddrV4::new(COORDINATOR_IP, COORDINATOR_PORT).to_string()
+        SocketAddrV4::new(self.ip, COORDINATOR_PORT).to_string()
     }
 
     /// Starts `warren-coordinator` in its namespace and waits (10 s at most) for it to print
@@ -193,7 +201,11 @@ impl Coordinator {
     }
 
     pub fn dump_log(&self) {
-        dump_file("warren-coordinator log", &self.log, 300);
+        dump_file(
+            &format!("warren-coordinator log ({})", self.address()),
+            &self.log,
+            300,
+        );
     }
 }
 

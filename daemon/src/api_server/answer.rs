@@ -9,6 +9,30 @@ use warren_proto::control::msg::ClientMsg;
 use warren_proto::invite::{self, Invite};
 use warren_proto::key::NodeKey;
 
+/// More addresses for `warren up`'s coordinator: only with an address, as many as an invite
+/// carries, none repeated.
+fn check_alternates(with_address: bool, alternates: &[String]) -> Result<(), String> {
+    if alternates.is_empty() {
+        return Ok(());
+    }
+    if !with_address {
+        return Err(
+            "more coordinator addresses need the first one and its key: give \
+                    --coordinator HOST:PORT (repeated) and --coordinator-key KEY"
+                .into(),
+        );
+    }
+    let most = warren_proto::invite::MAX_ALTERNATES + 1;
+    if alternates.len() + 1 > most {
+        return Err(format!(
+            "at most {most} --coordinator addresses (an invite carries no more); leave out \
+             {}",
+            alternates.len() + 1 - most
+        ));
+    }
+    Ok(())
+}
+
 /// Longer than a connection attempt (10 s), so `warren up` reports how that went.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
 /// The longest invite the coordinator grants; asking for more is refused here with a reason.
@@ -24,7 +48,11 @@ pub async fn answer(req: Request, state: &ApiState) -> Response {
             coordinator,
             coordinator_key,
             name,
+            alternates,
         } => {
+            if let Err(e) = check_alternates(coordinator.is_some(), &alternates) {
+                return error(e);
+            }
             if let Some(n) = &name {
                 match super::set_name::remember(state, n) {
                     Ok(_) => {}
@@ -37,7 +65,7 @@ pub async fn answer(req: Request, state: &ApiState) -> Response {
                     address,
                     public_key,
                     name: name.unwrap_or_else(|| current_name(state)),
-                    alternates: Vec::new(),
+                    alternates,
                 }),
                 (None, None) if name.is_some() => {
                     // A new name alone: reconnect to the remembered coordinator under it.
@@ -499,5 +527,22 @@ async fn ping(state: &ApiState, query: &str) -> Response {
         }
         // The pong is handled on the data plane's receive thread; look again shortly.
         tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[cfg(test)]
+mod alternates_tests {
+    use super::check_alternates;
+
+    #[test]
+    fn alternates_need_an_address_and_fit_an_invite() {
+        assert!(check_alternates(false, &[]).is_ok());
+        assert!(check_alternates(true, &["b:7443".into()]).is_ok());
+        let alone = check_alternates(false, &["b:7443".into()]).unwrap_err();
+        assert!(alone.contains("--coordinator-key"), "{alone}");
+        let many = vec!["b:7443".to_string(); warren_proto::invite::MAX_ALTERNATES + 1];
+        let e = check_alternates(true, &many).unwrap_err();
+        assert!(e.contains("leave out 1"), "{e}");
+        assert!(check_alternates(true, &many[1..]).is_ok());
     }
 }

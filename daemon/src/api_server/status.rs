@@ -13,6 +13,10 @@ pub fn build(state: &ApiState) -> Status {
             let link = v.connections.get(&c.public_key).filter(|_| c.connected);
             c.rtt_ms = link.and_then(|l| l.rtt()).map(|r| r.as_millis() as u32);
             c.transport = link.map(|l| l.transport);
+            // As users write it: 203.0.113.1:7443, not [::ffff:203.0.113.1]:7443.
+            c.connected_to = link.map(|l| {
+                std::net::SocketAddr::new(l.remote.ip().to_canonical(), l.remote.port()).to_string()
+            });
         }
         (
             list,

@@ -130,7 +130,7 @@ fn attempt<'a>(
         };
         let link = async {
             match transport {
-                ControlTransport::Quic => quic::connect(addr).await,
+                ControlTransport::Quic => quic::connect(addr, !s.alternates.is_empty()).await,
                 ControlTransport::Tcp => tcp::connect(addr, ctx.udp_port).await,
             }
         };

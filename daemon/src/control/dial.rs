@@ -134,8 +134,15 @@ impl Drop for LiveLink {
     }
 }
 
-/// Connects to the coordinator at any of its addresses: all are tried at once, the first
-/// that gets through the handshake is used.
+/// How long the first address is tried alone before the alternates join in: the address
+/// the user gave first is the one used whenever it answers (so hosts given different first
+/// addresses of coordinators sharing a database spread over them), and a dead one costs
+/// little more than this.
+const FIRST_ADDRESS_HEAD_START: Duration = Duration::from_millis(250);
+
+/// Connects to the coordinator at any of its addresses: the first address, then after
+/// [`FIRST_ADDRESS_HEAD_START`] all the others at once too; the first that gets through the
+/// handshake is used.
 async fn connect(
     ctx: &ControlContext,
     s: &CoordinatorSettings,
@@ -146,8 +153,11 @@ async fn connect(
         return super::connect::connect(ctx, s, claim, addr).await;
     }
     let mut attempts: Vec<super::connect::Pending<'_, Result<(Link, Welcome)>>> = Vec::new();
-    for a in std::iter::once(&s.address).chain(&s.alternates) {
+    for (i, a) in std::iter::once(&s.address).chain(&s.alternates).enumerate() {
         attempts.push(Box::pin(async move {
+            if i > 0 {
+                tokio::time::sleep(FIRST_ADDRESS_HEAD_START).await;
+            }
             let addr = resolve(a).await?;
             super::connect::connect(ctx, s, claim, addr)
                 .await

@@ -46,6 +46,7 @@ impl Link {
             writer,
             info: LinkInfo {
                 transport: ControlTransport::Quic,
+                remote,
                 rtt: Rtt::Quic(conn.clone()),
                 relay_alias: None,
             },
@@ -70,6 +71,7 @@ impl Link {
             writer,
             info: LinkInfo {
                 transport: ControlTransport::Tcp,
+                remote,
                 rtt: Rtt::Tcp(io.rtt_us.clone()),
                 relay_alias: Some((io.shim, remote)),
             },
@@ -123,6 +125,8 @@ impl Carried {
 #[derive(Clone)]
 pub struct LinkInfo {
     pub transport: ControlTransport,
+    /// The coordinator's address this link goes to.
+    pub remote: SocketAddr,
     rtt: Rtt,
     /// Over TCP, the node's relay is the loopback shim: (shim, the coordinator's address), so
     /// users see where their traffic really goes.

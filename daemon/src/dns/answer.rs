@@ -304,6 +304,8 @@ pub(crate) mod tests {
             },
             coordinator: Some(CoordinatorStatus {
                 address: "x".into(),
+                alternates: vec![],
+                connected_to: None,
                 name: "Alice".into(),
                 overlay_ip: None,
                 public_key: NodeKey([1; 32]),

@@ -29,6 +29,8 @@ fn peer(name: &str, last: u8, online: bool, path: PathKind, nets: &[&str]) -> Pe
 fn coordinator(connected: bool, error: Option<&str>, nets: &[&str]) -> CoordinatorStatus {
     CoordinatorStatus {
         address: "coord.example:7443".into(),
+        alternates: vec![],
+        connected_to: None,
         name: "alice".into(),
         overlay_ip: Some("100.64.0.1".parse().unwrap()),
         public_key: NodeKey([9; 32]),

@@ -42,6 +42,10 @@ pub enum Request {
         coordinator_key: Option<NodeKey>,
         #[serde(default)]
         name: Option<String>,
+        /// More addresses of the same coordinator (others on its database), tried when
+        /// `coordinator` does not answer; carried by the invites this host makes.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        alternates: Vec<String>,
     },
     /// Turn the tunnel off (also across restarts); identity, coordinator and networks are kept.
     Down,

@@ -94,6 +94,13 @@ pub struct BroadcastStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CoordinatorStatus {
     pub address: String,
+    /// More addresses of the same coordinator (others sharing its database, or its LAN
+    /// address), tried when `address` does not answer.
+    #[serde(default)]
+    pub alternates: Vec<String>,
+    /// The address the live connection goes to, while connected.
+    #[serde(default)]
+    pub connected_to: Option<String>,
     /// This host's name in its networks.
     pub name: String,
     /// The address the coordinator leased to this host, once connected.

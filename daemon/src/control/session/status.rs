@@ -14,6 +14,9 @@ impl Session {
                 let connected = c.is_connected();
                 CoordinatorStatus {
                     address: s.settings.address.clone(),
+                    alternates: s.settings.alternates.clone(),
+                    // Filled in by status from the live link.
+                    connected_to: None,
                     name: s.settings.name.clone(),
                     overlay_ip: c.overlay_ip(),
                     public_key: s.settings.public_key,
