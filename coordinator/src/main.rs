@@ -6,6 +6,7 @@ mod hub;
 mod limits;
 mod link;
 mod membership_index;
+mod memory;
 mod metrics;
 mod outbox;
 mod owner;
@@ -129,6 +130,7 @@ fn default_state_dir() -> PathBuf {
 }
 
 fn main() {
+    memory::return_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -136,6 +138,8 @@ fn main() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    let files = warren_proto::fdlimit::raise();
+    tracing::debug!(files, "open-file limit");
     if let Err(e) = run(Args::parse()) {
         eprintln!("warren-coordinator: {e:#}");
         std::process::exit(1);

@@ -17,10 +17,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub const MAX_UNAUTHENTICATED: usize = 256;
 /// Connections waiting for a slot, at most: holding one costs a socket (and for QUIC its first
 /// packet), not a TLS session.
-pub const MAX_WAITING: usize = 8192;
+pub const MAX_WAITING: usize = 16384;
 /// How long a connection waits for a slot: well within a daemon's 12 s connect timeout, so
 /// that one turned away still has time to try another address.
-pub const MAX_WAIT: Duration = Duration::from_secs(6);
+pub const MAX_WAIT: Duration = Duration::from_secs(8);
 /// The largest frame taken before the handshake: the handshake with its Hello is far smaller.
 pub const PRE_AUTH_MAX_FRAME: usize = 16 << 10;
 

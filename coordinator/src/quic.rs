@@ -37,9 +37,24 @@ pub fn server_endpoint(
     ));
     let mut transport = quinn::TransportConfig::default();
     transport.max_idle_timeout(Some(Duration::from_secs(15).try_into()?));
+    // A control connection is one stream of small frames, and there may be tens of thousands
+    // of them: no other streams, no datagrams, small windows (each connection's buffers and
+    // stream state are what the coordinator's memory grows with).
+    transport.max_concurrent_bidi_streams(1u32.into());
+    transport.max_concurrent_uni_streams(0u32.into());
+    transport.datagram_receive_buffer_size(None);
+    transport.stream_receive_window((256u32 << 10).into());
+    transport.receive_window((256u32 << 10).into());
+    transport.send_window(1 << 20);
+    // A batch buffer of several packets per connection is kept once used; control traffic
+    // does not need batches, nor packets larger than the first.
+    transport.enable_segmentation_offload(false);
+    transport.mtu_discovery_config(None);
     config.transport_config(Arc::new(transport));
     let socket =
         std::net::UdpSocket::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
+    // Thousands of hosts connecting at once (a restart) send their first packets together.
+    warren_proto::socket_buffers::enlarge(&socket, 8 << 20);
     Ok(quinn::Endpoint::new(
         endpoint_config(secret),
         Some(config),

@@ -31,6 +31,10 @@ use warren_proto::control::auth::{BINDING_LEN, EXPORTER_LABEL};
 use warren_proto::control::io::write_frames;
 use warren_proto::control::stream::{parse_header, Kind, HEADER_LEN};
 
+/// Each connection's read and write buffer: a few relayed packets or a burst of control
+/// frames (half tokio's default: with tens of thousands of hosts these are much of the
+/// coordinator's memory).
+const IO_BUFFER: usize = 4096;
 /// Control frames are few; a session that stops reading its queue stops the reader too.
 const CONTROL_QUEUE: usize = 64;
 /// Relayed datagrams waiting for one connection's writer; beyond this the relay drops them,
@@ -172,7 +176,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     remote: SocketAddr,
     pre_auth: Arc<PreAuth>,
 ) {
-    let mut read = BufReader::new(read);
+    let mut read = BufReader::with_capacity(IO_BUFFER, read);
     loop {
         let mut h = [0u8; HEADER_LEN];
         if let Err(e) = read.read_exact(&mut h).await {
@@ -214,7 +218,7 @@ async fn write_loop(
     mut control: mpsc::Receiver<Vec<u8>>,
     mut relay: mpsc::Receiver<Vec<u8>>,
 ) {
-    let mut write = BufWriter::new(write);
+    let mut write = BufWriter::with_capacity(IO_BUFFER, write);
     if let Err(e) = write_frames(&mut write, &mut control, &mut relay).await {
         tracing::debug!("TCP write: {e}");
         return;

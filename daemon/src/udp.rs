@@ -5,7 +5,6 @@ use quinn_udp::{UdpSockRef, UdpSocketState};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::net::UdpSocket;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::AsRawFd;
 
 /// Several MB so a burst of GSO sends or GRO receives does not overflow the socket.
 const SOCKET_BUFFER: usize = 8 << 20;
@@ -78,25 +77,7 @@ fn bind_v6_dual(port: u16) -> std::io::Result<Socket> {
 }
 
 fn set_buffers(s: &Socket) {
-    // As root, the FORCE variants exceed net.core.{r,w}mem_max; otherwise take what we get.
-    for (force, plain) in [
-        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
-        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
-    ] {
-        let size = SOCKET_BUFFER as libc::c_int;
-        let set = |opt| unsafe {
-            libc::setsockopt(
-                s.as_raw_fd(),
-                libc::SOL_SOCKET,
-                opt,
-                &size as *const _ as *const libc::c_void,
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if set(force) != 0 {
-            set(plain);
-        }
-    }
+    warren_proto::socket_buffers::enlarge(s, SOCKET_BUFFER);
 }
 
 #[cfg(test)]

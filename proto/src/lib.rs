@@ -7,6 +7,8 @@ pub mod api;
 pub mod control;
 pub mod datagram;
 pub mod disco;
+#[cfg(feature = "io")]
+pub mod fdlimit;
 pub mod invite;
 pub mod key;
 pub mod keyfile;
@@ -14,3 +16,5 @@ pub mod name;
 pub mod overlay;
 pub mod relay;
 pub mod relay_ticket;
+#[cfg(feature = "io")]
+pub mod socket_buffers;

@@ -4,7 +4,6 @@
 //! its peers (and came back after a restart, when asked).
 
 mod coordinator;
-mod fdlimit;
 mod host;
 mod link;
 mod report;
@@ -91,18 +90,18 @@ fn main() {
 
 async fn run(args: Args) -> Result<bool> {
     let mut notes = Vec::new();
-    let limit = fdlimit::raise();
-    if args.hosts as u64 > fdlimit::max_hosts(limit) {
+    let limit = warren_proto::fdlimit::raise();
+    if args.hosts as u64 > warren_proto::fdlimit::max_hosts(limit) {
         bail!(
             "{} hosts need about {} open files, but the limit is {limit} (hard limit): raise it \
              (ulimit -Hn, or /etc/security/limits.conf) or run fewer hosts",
             args.hosts,
-            args.hosts as u64 + fdlimit::RESERVE
+            args.hosts as u64 + warren_proto::fdlimit::RESERVE
         );
     }
     notes.push(format!(
         "open-file limit {limit}: enough for up to {} hosts",
-        fdlimit::max_hosts(limit)
+        warren_proto::fdlimit::max_hosts(limit)
     ));
     if args.restart && args.coordinator.is_some() {
         bail!("--restart needs a coordinator this run starts: leave out --coordinator");

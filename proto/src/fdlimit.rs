@@ -1,6 +1,6 @@
-//! Every simulated host holds one socket (and a spawned coordinator, which inherits the limit,
-//! one per TCP host): the soft file limit is raised to the hard one, and the run says when even
-//! that caps the host count.
+//! The open-file limit. A coordinator holds a socket per host on TCP, and the load generator
+//! one per simulated host; the usual soft limit (1 024) is far below what either needs, the
+//! hard one is not: both raise the soft limit to the hard one at start.
 
 /// Raises RLIMIT_NOFILE's soft limit to its hard limit; returns the limit now in force.
 pub fn raise() -> u64 {
@@ -30,4 +30,23 @@ pub const RESERVE: u64 = 64;
 /// The most hosts `limit` descriptors allow.
 pub fn max_hosts(limit: u64) -> u64 {
     limit.saturating_sub(RESERVE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_soft_limit_becomes_the_hard_one() {
+        let limit = raise();
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: a valid rlimit for the kernel to fill in.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+        assert_eq!(limit, lim.rlim_cur);
+        assert_eq!(lim.rlim_cur, lim.rlim_max);
+        assert_eq!(max_hosts(limit), limit - RESERVE);
+    }
 }
