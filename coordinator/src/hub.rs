@@ -40,6 +40,8 @@ pub struct Online {
     /// probe it, and it to probe them): as many as endpoint updates, whatever starts them.
     /// A cell because announcing reads the hub; the hub's lock guards it.
     pub call_limit: RefCell<EndpointLimiter>,
+    /// Its daemon reads [`ServerMsg::Calls`] (one message for a round of calls).
+    pub batch_calls: bool,
 }
 
 /// What the hub counts for the metrics ([`crate::metrics`]).
@@ -247,6 +249,7 @@ impl Hub {
                 mapped: None,
                 endpoint_limit: EndpointLimiter::new(unix_now()),
                 call_limit: RefCell::new(EndpointLimiter::new(unix_now())),
+                batch_calls: false,
             },
         );
         session
@@ -337,6 +340,8 @@ impl Hub {
             tracing::debug!(node = %key, "call-me-maybe round over the rate limit: skipped");
         }
         let key_online = self.online.contains_key(key);
+        let batch = self.online.get(key).is_some_and(|o| o.batch_calls);
+        let mut to_call: Vec<NodeKey> = Vec::new();
         // `key` as its peers see it depends only on the networks they share (for most, all
         // of its networks): each such view is built and encoded once, for all of them.
         let mut views: Vec<(Vec<String>, bool, Frame)> = Vec::new();
@@ -347,7 +352,9 @@ impl Hub {
             if shared.is_empty() {
                 continue;
             }
-            if introduce || call {
+            if !introduce && call && batch {
+                to_call.push(*peer);
+            } else if introduce || call {
                 if let Some(info) = self.info_in(peer, shared.clone()) {
                     self.send(key, ServerMsg::PeerUpsert { peer: info, call });
                 }
@@ -365,6 +372,9 @@ impl Hub {
                 }
             };
             self.send(peer, frame);
+        }
+        if !to_call.is_empty() {
+            self.send(key, ServerMsg::Calls { keys: to_call });
         }
     }
 
@@ -489,17 +499,32 @@ mod tests {
         use warren_coordinator_core::candidates::ENDPOINT_BURST;
         let dir = std::env::temp_dir().join(format!("warren-hub-mv-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let (hub, mut inboxes) = network_of(5, &dir);
+        let (mut hub, mut inboxes) = network_of(5, &dir);
         drain(&mut inboxes);
         let peers = hub.peers(&key(0));
         assert_eq!(peers.len(), 4);
-        let mut call_rounds = 0;
+        // A daemon that reads `Calls` gets one message for the round, however many peers.
+        hub.online.get_mut(&key(0)).unwrap().batch_calls = true;
+        hub.announce_moved(&key(0), &peers);
+        let got: Vec<ServerMsg> = std::iter::from_fn(|| inboxes[0].try_recv()).collect();
+        assert_eq!(
+            got,
+            [ServerMsg::Calls {
+                keys: peers.clone()
+            }]
+        );
+        drain(&mut inboxes);
+        hub.online.get_mut(&key(0)).unwrap().batch_calls = false;
+        let mut call_rounds = 1;
         for round in 0..ENDPOINT_BURST as usize + 3 {
             hub.announce_moved(&key(0), &peers);
             let to_mover: Vec<ServerMsg> = std::iter::from_fn(|| inboxes[0].try_recv()).collect();
             // The burst, then none (or one more if the clock passed a refill meanwhile).
             let calls = !to_mover.is_empty();
-            assert!(calls || round >= ENDPOINT_BURST as usize, "round {round}");
+            assert!(
+                calls || round + 1 >= ENDPOINT_BURST as usize,
+                "round {round}"
+            );
             call_rounds += usize::from(calls);
             if calls {
                 assert_eq!(to_mover.len(), 4, "round {round}");

@@ -267,6 +267,9 @@ fn online(
     });
     let mut hub = server.hub();
     let session = hub.go_online(node, tx, lan, Some(reflexive_guess));
+    if let Some(o) = hub.online.get_mut(&node) {
+        o.batch_calls = hello.calls;
+    }
     if server.external_relay.is_some() {
         let token = relay.and_then(|r| warren_proto::relay::parse_token(&r.token));
         if let Some(o) = hub.online.get_mut(&node) {
@@ -841,6 +844,7 @@ mod tests {
             lan_endpoints: vec![],
             dialed: None,
             claim,
+            calls: true,
         }
     }
 

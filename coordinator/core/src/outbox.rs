@@ -31,6 +31,8 @@ pub enum Slot {
     Peer(NodeKey),
     /// `CallMeMaybe` about this peer: only its newest candidates are worth probing.
     Call(NodeKey),
+    /// `Calls`: the peers to probe, merged.
+    Calls,
     /// The host's network list.
     Networks,
     /// The host's relay ticket.
@@ -43,6 +45,7 @@ pub fn slot_of(msg: &ServerMsg) -> Option<Slot> {
         ServerMsg::PeerUpsert { peer, .. } => Some(Slot::Peer(peer.key)),
         ServerMsg::PeerRemove { key } => Some(Slot::Peer(*key)),
         ServerMsg::CallMeMaybe { key, .. } => Some(Slot::Call(*key)),
+        ServerMsg::Calls { .. } => Some(Slot::Calls),
         ServerMsg::Networks { .. } => Some(Slot::Networks),
         ServerMsg::RelayTicket { .. } => Some(Slot::Ticket),
         _ => None,
@@ -214,6 +217,12 @@ fn merge(old: &Frame, new: Frame) -> Frame {
                 call: true,
             })
         }
+        (ServerMsg::Calls { keys: waiting }, ServerMsg::Calls { keys }) => {
+            let mut all: Vec<NodeKey> = waiting.iter().chain(keys).copied().collect();
+            all.sort_unstable();
+            all.dedup();
+            Frame::new(ServerMsg::Calls { keys: all })
+        }
         _ => new,
     }
 }
@@ -317,6 +326,30 @@ mod tests {
             Some(ServerMsg::PeerUpsert { call: false, .. })
         ));
         assert!(q.pop().map(Frame::into_msg).is_none());
+    }
+
+    /// Rounds of calls waiting for a slow reader merge into one message: each peer once.
+    #[test]
+    fn rounds_of_calls_merge() {
+        let mut q = Outbox::new(10);
+        q.push(ServerMsg::Calls {
+            keys: vec![key(3), key(1)],
+        })
+        .unwrap();
+        q.push(ServerMsg::Ok { id: 1 }).unwrap();
+        q.push(ServerMsg::Calls {
+            keys: vec![key(2), key(1)],
+        })
+        .unwrap();
+        assert_eq!(
+            drain(&mut q),
+            [
+                ServerMsg::Calls {
+                    keys: vec![key(1), key(2), key(3)]
+                },
+                ServerMsg::Ok { id: 1 }
+            ]
+        );
     }
 
     #[test]

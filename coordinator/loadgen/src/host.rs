@@ -212,6 +212,7 @@ impl Host {
             lan_endpoints: vec![self.lan(UDP_PORT)],
             dialed: Some(world.coordinator),
             claim: None,
+            calls: true,
         };
         let (hs, first) = ClientHandshake::start(
             &self.secret,
@@ -511,6 +512,7 @@ fn kind(m: &ServerMsg) -> &'static str {
         ServerMsg::PeerRemove { .. } => "peer_remove",
         ServerMsg::RelayTicket { .. } => "relay_ticket",
         ServerMsg::AddressClash { .. } => "address_clash",
+        ServerMsg::Calls { .. } => "calls",
         ServerMsg::CallMeMaybe { .. } => "call_me_maybe",
     }
 }

@@ -170,6 +170,7 @@ async fn handshake(
         lan_endpoints: lan::lan_endpoints(ctx.udp_port, &ctx.tun),
         dialed: Some(dialed),
         claim: Some(claim),
+        calls: true,
     };
     let (hs, first) = ClientHandshake::start(
         &ctx.node_secret,

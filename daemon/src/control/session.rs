@@ -341,6 +341,25 @@ impl Session {
                     self.ctx.dataplane.flush_now();
                 }
             }
+            ServerMsg::Calls { keys } => {
+                let mut known = false;
+                for key in keys {
+                    let Some(p) = self.peers.info_from(id, &key) else {
+                        continue;
+                    };
+                    known |= self.ctx.dataplane.node().handle_call_me_maybe(
+                        now,
+                        &key,
+                        &p.lan,
+                        p.reflexive,
+                        p.mapped,
+                    );
+                }
+                if known {
+                    // Probe at once: each of them was told at the same moment.
+                    self.ctx.dataplane.flush_now();
+                }
+            }
             ServerMsg::AddressClash { ip } => {
                 tracing::warn!(%ip, "a member sees another host at this host's overlay address");
                 let decision = self.address.clash_reported(now, ip);

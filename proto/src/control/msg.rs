@@ -29,6 +29,10 @@ pub struct Hello {
     /// to a fresh address everywhere. Absent from older daemons (leased as before).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claim: Option<Ipv4Addr>,
+    /// The daemon understands [`ServerMsg::Calls`]. Absent from older daemons, which are
+    /// asked to probe peer by peer instead.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub calls: bool,
 }
 
 /// A public address under which a coordinator is reached through port forwarding, with the
@@ -382,6 +386,13 @@ pub enum ServerMsg {
     /// coordinator, at this host's overlay address `ip`: move to a fresh address everywhere.
     AddressClash {
         ip: Ipv4Addr,
+    },
+    /// Probe these peers now, at the candidates this host was last told for each: after this
+    /// host reported new endpoints, each of them got its new state with a call to probe it,
+    /// at the same moment. One message however many peers (only to daemons whose
+    /// [`Hello::calls`] says they read it).
+    Calls {
+        keys: Vec<NodeKey>,
     },
     /// Both sides get this at the same moment: probe `peer`'s candidates now.
     CallMeMaybe {

@@ -470,6 +470,7 @@ impl Client {
             }
             other @ (ServerMsg::RelayTicket { .. }
             | ServerMsg::CallMeMaybe { .. }
+            | ServerMsg::Calls { .. }
             | ServerMsg::AddressClash { .. }) => self.events.push_back(Event::Dataplane(other)),
         }
     }

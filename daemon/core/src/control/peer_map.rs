@@ -72,6 +72,15 @@ impl PeerMap {
         Self::default()
     }
 
+    /// What coordinator `coord` last said about `key`.
+    pub fn info_from(&self, coord: CoordId, key: &NodeKey) -> Option<&PeerInfo> {
+        self.entries
+            .get(key)?
+            .from
+            .get(&coord)
+            .map(|(_, info)| info)
+    }
+
     pub fn upsert(&mut self, coord: CoordId, info: PeerInfo) -> Vec<PeerChange> {
         self.seq += 1;
         let seq = self.seq;
@@ -243,6 +252,26 @@ mod tests {
                 PeerChange::Remove(_) => None,
             })
             .collect()
+    }
+
+    /// A round of calls is answered from what the calling coordinator itself said of each
+    /// peer (its candidates), not another coordinator's word.
+    #[test]
+    fn what_each_coordinator_said_is_kept_apart() {
+        let mut m = PeerMap::new();
+        let mut one = info(5, "100.64.0.5", &["alpha"]);
+        one.reflexive = Some("198.51.100.1:41820".parse().unwrap());
+        let mut two = info(5, "100.64.0.5", &["beta"]);
+        two.reflexive = Some("198.51.100.2:41820".parse().unwrap());
+        m.upsert(1, one.clone());
+        m.upsert(2, two.clone());
+        let k = NodeKey([5; 32]);
+        assert_eq!(m.info_from(1, &k), Some(&one));
+        assert_eq!(m.info_from(2, &k), Some(&two));
+        assert_eq!(m.info_from(3, &k), None);
+        m.remove(1, &k);
+        assert_eq!(m.info_from(1, &k), None);
+        assert_eq!(m.info_from(9, &NodeKey([6; 32])), None);
     }
 
     #[test]

@@ -409,3 +409,16 @@ fn an_upsert_with_a_call_is_the_peer_then_its_probe() {
     });
     assert_eq!(drain(&mut c), vec![Event::PeerUpsert(p)]);
 }
+
+/// A round of calls goes to the data plane as it is (the session looks up each peer).
+#[test]
+fn a_round_of_calls_goes_to_the_data_plane() {
+    let t = Instant::now();
+    let mut c = connected(t);
+    drain(&mut c);
+    let calls = ServerMsg::Calls {
+        keys: vec![NodeKey([1; 32]), NodeKey([2; 32])],
+    };
+    c.handle_message(calls.clone());
+    assert_eq!(drain(&mut c), vec![Event::Dataplane(calls)]);
+}
