@@ -70,6 +70,10 @@ pub struct Hub {
     generation: Arc<AtomicU64>,
     /// The memberships as the relay reads them, without this hub's lock.
     pub index: Arc<crate::membership_index::MembershipIndex>,
+    /// The last upsert built about each host: the next one with the same content is this
+    /// frame again, so a host's record queued for thousands of peers (a large network
+    /// forming) is one allocation, encoded once.
+    upserts: RefCell<HashMap<NodeKey, Frame>>,
     /// Where this coordinator's events go for the others on its database (`None`: alone).
     pub cluster: Option<crate::cluster::Publisher>,
     /// The nodes online at the other coordinators on the database.
@@ -130,6 +134,7 @@ impl Hub {
             index,
             cluster: None,
             remote: Default::default(),
+            upserts: RefCell::new(HashMap::new()),
         }
     }
 
@@ -296,6 +301,24 @@ impl Hub {
         })
     }
 
+    /// An upsert of `about` as members of `networks` see it: the frame built last time if
+    /// nothing in it changed since (see [`Hub::upserts`]).
+    fn upsert(&self, about: &NodeKey, networks: Vec<String>, call: bool) -> Option<Frame> {
+        let msg = ServerMsg::PeerUpsert {
+            peer: self.info_in(about, networks)?,
+            call,
+        };
+        let mut upserts = self.upserts.borrow_mut();
+        match upserts.get(about) {
+            Some(f) if *f.msg() == msg => Some(f.clone()),
+            _ => {
+                let f = Frame::new(msg);
+                upserts.insert(*about, f.clone());
+                Some(f)
+            }
+        }
+    }
+
     pub fn send(&self, to: &NodeKey, msg: impl Into<Frame>) {
         if let Some(o) = self.online.get(to) {
             let _ = o.tx.send(msg);
@@ -342,9 +365,6 @@ impl Hub {
         let key_online = self.online.contains_key(key);
         let batch = self.online.get(key).is_some_and(|o| o.batch_calls);
         let mut to_call: Vec<NodeKey> = Vec::new();
-        // `key` as its peers see it depends only on the networks they share (for most, all
-        // of its networks): each such view is built and encoded once, for all of them.
-        let mut views: Vec<(Vec<String>, bool, Frame)> = Vec::new();
         for peer in peers {
             // Both sides probe at once when both are online: the upserts carry the call.
             let call = calls && key_online && self.online.contains_key(peer);
@@ -355,23 +375,13 @@ impl Hub {
             if !introduce && call && batch {
                 to_call.push(*peer);
             } else if introduce || call {
-                if let Some(info) = self.info_in(peer, shared.clone()) {
-                    self.send(key, ServerMsg::PeerUpsert { peer: info, call });
+                if let Some(f) = self.upsert(peer, shared.clone(), call) {
+                    self.send(key, f);
                 }
             }
-            let view = views.iter().find(|(n, c, _)| *n == shared && *c == call);
-            let frame = match view {
-                Some((_, _, f)) => f.clone(),
-                None => {
-                    let Some(info) = self.info_in(key, shared.clone()) else {
-                        continue;
-                    };
-                    let f = Frame::new(ServerMsg::PeerUpsert { peer: info, call });
-                    views.push((shared, call, f.clone()));
-                    f
-                }
-            };
-            self.send(peer, frame);
+            if let Some(f) = self.upsert(key, shared, call) {
+                self.send(peer, f);
+            }
         }
         if !to_call.is_empty() {
             self.send(key, ServerMsg::Calls { keys: to_call });
@@ -545,6 +555,67 @@ mod tests {
         }
         let burst = ENDPOINT_BURST as usize;
         assert!((burst..=burst + 1).contains(&call_rounds), "{call_rounds}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A host's record is one frame however many hosts it goes to: its peers all get the
+    /// same allocation when it moves, and two hosts joining after it are introduced to it with
+    /// the same one too; a change of its state makes a new frame.
+    #[test]
+    fn a_hosts_record_is_one_frame_for_all_its_peers() {
+        use crate::outbox::Next;
+        let dir = std::env::temp_dir().join(format!("warren-hub-fr-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (mut hub, mut inboxes) = network_of(4, &dir);
+        drain(&mut inboxes);
+        let frame = |rx: &mut OutboxRx| match rx.try_next() {
+            Some(Next::Msg(f)) => f,
+            other => panic!("{other:?}"),
+        };
+        let peers = hub.peers(&key(0));
+        hub.announce_moved(&key(0), &peers);
+        let (a, b) = (frame(&mut inboxes[1]), frame(&mut inboxes[2]));
+        assert!(a.is_shared_with(&b));
+        drain(&mut inboxes);
+
+        // Two newcomers are introduced to host 0 by the same frame.
+        for i in [10, 11] {
+            let c = hub
+                .registry
+                .register_node(key(i), &format!("h{i}"), None, 1)
+                .unwrap();
+            hub.persist(&c).unwrap();
+            let (tx, rx) = outbox(DEFAULT_CAPACITY);
+            hub.go_online(key(i), tx, vec![], None);
+            inboxes.push(rx);
+            let before = hub.peers(&key(i));
+            let c = hub.registry.join_network(key(i), "net", "pw", 1).unwrap();
+            hub.persist(&c).unwrap();
+            hub.reconcile(&key(i), &before);
+        }
+        let about_0 = |rx: &mut OutboxRx| {
+            std::iter::from_fn(|| match rx.try_next() {
+                Some(Next::Msg(f)) => Some(f),
+                _ => None,
+            })
+            .find(|f| matches!(f.msg(), ServerMsg::PeerUpsert { peer, .. } if peer.key == key(0)))
+            .expect("host 0 introduced")
+        };
+        let (n10, n11) = (inboxes.len() - 2, inboxes.len() - 1);
+        let first = about_0(&mut inboxes[n10]);
+        let second = about_0(&mut inboxes[n11]);
+        assert!(first.is_shared_with(&second));
+
+        // Host 0 moves: a new frame with its new address.
+        if let Some(o) = hub.online.get_mut(&key(0)) {
+            o.reflexive = Some("203.0.113.50:41820".parse().unwrap());
+        }
+        let peers = hub.peers(&key(0));
+        hub.announce_moved(&key(0), &peers);
+        let moved = about_0(&mut inboxes[n10]);
+        assert!(!moved.is_shared_with(&first));
+        assert!(matches!(moved.msg(), ServerMsg::PeerUpsert { peer, .. }
+            if peer.reflexive == Some("203.0.113.50:41820".parse().unwrap())));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

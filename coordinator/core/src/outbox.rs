@@ -85,6 +85,11 @@ impl Frame {
         })
     }
 
+    /// The same allocation (queued for several sessions), not only the same content.
+    pub fn is_shared_with(&self, other: &Frame) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// The message itself (copied only if another session still holds it).
     pub fn into_msg(self) -> ServerMsg {
         match Arc::try_unwrap(self.0) {
