@@ -22,7 +22,7 @@ run() {
     echo "(exit $?: 0 complete, 2 incomplete)"
 }
 
-scenarios=${*:-"150-1 150-1-password 1000-10 1000-10-password 2000-1 10000-100 restart"}
+scenarios=${*:-"150-1 150-1-password 1000-10 1000-10-password 2000-1 10000-100 10000-100-password restart restart-10000"}
 uname -a
 nproc
 grep -m1 'model name' /proc/cpuinfo
@@ -35,7 +35,9 @@ for s in $scenarios; do
     2000-1) run "$s" --hosts 2000 --networks 1 --transport mixed ;;
     10000-100) run "$s" --hosts 10000 --networks 100 --transport mixed ;;
     10000-100-ramp) run "$s" --hosts 10000 --networks 100 --transport mixed --ramp 60 ;;
+    10000-100-password) run "$s" --hosts 10000 --networks 100 --transport mixed --join password ;;
     restart) run "$s" --hosts 1000 --networks 10 --transport mixed --restart ;;
+    restart-10000) run "$s" --hosts 10000 --networks 100 --transport mixed --restart ;;
     *) echo "unknown scenario $s" >&2 ;;
     esac
 done

@@ -138,6 +138,7 @@ fn main() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    memory::trim_in_background();
     let files = warren_proto::fdlimit::raise();
     tracing::debug!(files, "open-file limit");
     if let Err(e) = run(Args::parse()) {

@@ -8,6 +8,9 @@
 //! its own, returned when it is freed (the coordinator-at-scale benchmark in
 //! `coordinator/loadgen` shows the difference).
 
+/// How often the pages freed in the allocator's heaps are handed back.
+const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Blocks from this size on get a mapping of their own.
 const MMAP_THRESHOLD: i32 = 64 * 1024;
 
@@ -19,4 +22,22 @@ pub fn return_freed_memory() {
         // Fails only for a value out of range, which this is not.
         libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
     }
+}
+
+/// Hands the pages freed inside the allocator's heaps back to the system every
+/// [`TRIM_EVERY`]: after a burst (a large network forming, a restart) the small blocks of
+/// thousands of drained queues and send buffers are free but would stay counted.
+pub fn trim_in_background() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    std::thread::Builder::new()
+        .name("memory-trim".into())
+        .spawn(|| loop {
+            std::thread::sleep(TRIM_EVERY);
+            // SAFETY: malloc_trim only releases free memory; it is thread-safe.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+        })
+        .map(drop)
+        .unwrap_or_else(|e| tracing::warn!("no memory trimming: {e}"));
 }

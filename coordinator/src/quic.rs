@@ -45,7 +45,7 @@ pub fn server_endpoint(
     transport.datagram_receive_buffer_size(None);
     transport.stream_receive_window((256u32 << 10).into());
     transport.receive_window((256u32 << 10).into());
-    transport.send_window(1 << 20);
+    transport.send_window(512 << 10);
     // A batch buffer of several packets per connection is kept once used; control traffic
     // does not need batches, nor packets larger than the first.
     transport.enable_segmentation_offload(false);

@@ -24,6 +24,9 @@ use warren_proto::key::NodeKey;
 /// thousands of peers' networks (each peer takes at most two places: its record and a call).
 pub const DEFAULT_CAPACITY: usize = 8192;
 
+/// Room an empty queue keeps for the next burst; beyond it, the room is given back.
+const KEPT_ROOM: usize = 64;
+
 /// What a queued message is about: a newer message with the same slot replaces it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Slot {
@@ -177,7 +180,26 @@ impl Outbox {
                 self.slots.remove(&s);
             }
         }
+        if self.queue.is_empty() {
+            self.release();
+        }
         Some(msg)
+    }
+
+    /// Gives back the room a burst took: a queue that held thousands of messages once (a
+    /// large network forming) keeps no more than a small one's, for every session.
+    fn release(&mut self) {
+        if self.queue.capacity() > KEPT_ROOM {
+            self.queue = VecDeque::new();
+        }
+        if self.slots.capacity() > KEPT_ROOM {
+            self.slots = HashMap::new();
+        }
+    }
+
+    /// The room the queue holds now, in messages and slots (for tests and metrics).
+    pub fn room(&self) -> (usize, usize) {
+        (self.queue.capacity(), self.slots.capacity())
     }
 
     pub fn len(&self) -> usize {
@@ -331,6 +353,27 @@ mod tests {
             Some(ServerMsg::PeerUpsert { call: false, .. })
         ));
         assert!(q.pop().map(Frame::into_msg).is_none());
+    }
+
+    /// A burst's room is given back once the queue is empty.
+    #[test]
+    fn an_emptied_queue_gives_back_its_room() {
+        let mut q = Outbox::new(10_000);
+        for i in 0..5_000u16 {
+            q.push(upsert((i % 250) as u8, i)).unwrap();
+            q.push(ServerMsg::Ok { id: i.into() }).unwrap();
+        }
+        let (queue, slots) = q.room();
+        assert!(queue >= 5_000 && slots >= 250, "{queue} {slots}");
+        while q.len() > 1 {
+            q.pop();
+        }
+        assert!(q.room().0 >= 5_000, "not while messages wait");
+        q.pop();
+        let (queue, slots) = q.room();
+        assert!(queue <= KEPT_ROOM && slots <= KEPT_ROOM, "{queue} {slots}");
+        q.push(upsert(1, 1)).unwrap();
+        assert_eq!(drain(&mut q), [upsert(1, 1)]);
     }
 
     /// Rounds of calls waiting for a slow reader merge into one message: each peer once.
