@@ -10,6 +10,7 @@ mod memory;
 mod metrics;
 mod outbox;
 mod owner;
+mod password_memo;
 mod passwords;
 mod preauth;
 mod published;

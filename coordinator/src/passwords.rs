@@ -64,10 +64,12 @@ pub async fn create(
     password: String,
     salt: [u8; 16],
 ) -> Result<Vec<Change>, Refusal> {
+    let remembered = password.clone();
     let phc = new_hash(server, remote, &name, password, salt, |r, password| {
         r.check_create(node, &name, password).map(drop)
     })
     .await?;
+    server.password_memo.remember(&phc, &remembered);
     membership(server, node, None, |hub| {
         hub.registry
             .create_network_hashed(node, &name, phc, unix_now())
@@ -102,13 +104,30 @@ pub async fn join(
     name: &str,
     password: String,
 ) -> Result<Vec<Change>, Refusal> {
+    let known = {
+        let hub = server.hub();
+        let phc = hub.registry.hash_to_verify(node, name).map_err(refused)?;
+        server.password_memo.knows(&phc, &password).then_some(phc)
+    };
+    if let Some(phc) = known {
+        // The right password, found right before: no Argon2, and no password attempt spent
+        // (the registry step checks the network and its hash anew).
+        return membership(server, node, None, |hub| {
+            hub.registry
+                .join_verified(node, name, &phc, true, unix_now())
+        });
+    }
     let phc = admitted(server, remote, name, |r| r.hash_to_verify(node, name))?;
     let verified = phc.clone();
+    let remembered = password.clone();
     let right = hashed(server, move || {
         password::verify_password(&verified, &password)
     })
     .await?
     .map_err(|e| refused(e.into()))?;
+    if right {
+        server.password_memo.remember(&phc, &remembered);
+    }
     membership(server, node, None, |hub| {
         hub.registry
             .join_verified(node, name, &phc, right, unix_now())

@@ -14,7 +14,9 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Connections between accept and a completed handshake, at most (QUIC and TCP together).
-pub const MAX_UNAUTHENTICATED: usize = 256;
+/// A slot is held for the handshake's round trips, so slow or distant hosts hold it long:
+/// about 50 KiB of TLS state each, 50 MiB for all.
+pub const MAX_UNAUTHENTICATED: usize = 1024;
 /// Connections waiting for a slot, at most: holding one costs a socket (and for QUIC its first
 /// packet), not a TLS session.
 pub const MAX_WAITING: usize = 16384;

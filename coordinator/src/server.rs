@@ -45,6 +45,8 @@ pub struct Server {
     pub slow_readers: AtomicU64,
     /// The blocking threads Argon2 may use at once ([`crate::passwords`]).
     pub hashers: tokio::sync::Semaphore,
+    /// Passwords Argon2 found right ([`crate::password_memo`]).
+    pub password_memo: crate::password_memo::PasswordMemo,
     /// Connections still handshaking, capped ([`crate::preauth`]).
     pub pre_auth: crate::preauth::PreAuthGate,
     /// Where STUN requests came from lately: what a member's reported public addresses are
@@ -75,6 +77,7 @@ impl Server {
             outbox_capacity: warren_coordinator_core::outbox::DEFAULT_CAPACITY,
             slow_readers: AtomicU64::new(0),
             hashers: tokio::sync::Semaphore::new(crate::passwords::HASHERS),
+            password_memo: crate::password_memo::PasswordMemo::new(),
             pre_auth: Default::default(),
             seen_sources: Default::default(),
             relay_report: Default::default(),
@@ -1302,6 +1305,67 @@ mod tests {
             .registry
             .networks_of(&key(BOB))
             .contains(&"n63".to_string()));
+    }
+
+    /// A password Argon2 found right is not checked (nor counted) again: friends joining with
+    /// it get in while guesses at the same network are refused by its limit; a wrong one, and
+    /// the old one after a password change, still are guesses.
+    #[tokio::test]
+    async fn the_right_password_again_costs_no_attempt() {
+        use warren_coordinator_core::ratelimit::PER_NETWORK;
+        let tmp = tempfile::tempdir().unwrap();
+        let (server, mut inbox) = setup(tmp.path());
+        let carol = key(CAROL);
+        let join = |id, password: &str| ClientMsg::JoinNetwork {
+            id,
+            name: "net".into(),
+            password: password.into(),
+        };
+        let leave = |id| ClientMsg::LeaveNetwork {
+            id,
+            name: "net".into(),
+        };
+        handle(&server, carol, remote(100), join(1, "pw")).await;
+        assert!(drain(&mut inbox[2]).contains(&ServerMsg::Ok { id: 1 }));
+        handle(&server, carol, remote(100), leave(2)).await;
+        // The first check spent one attempt; the guesses spend the rest.
+        for id in 1..PER_NETWORK.burst as u64 {
+            handle(
+                &server,
+                carol,
+                remote(101 + id as u8),
+                join(10 + id, "guess"),
+            )
+            .await;
+        }
+        drain(&mut inbox[2]);
+        handle(&server, carol, remote(99), join(50, "guess")).await;
+        let (code, _) = error_of(&drain(&mut inbox[2]), 50);
+        assert_eq!(code, ErrorCode::RateLimited, "the network's limit is spent");
+        handle(&server, carol, remote(98), join(51, "pw")).await;
+        assert!(drain(&mut inbox[2]).contains(&ServerMsg::Ok { id: 51 }));
+        assert!(server.hub().registry.is_member(&carol, "net"));
+
+        // A new password (the limits renewed): the old one is checked again, and is wrong.
+        let set = ClientMsg::SetPassword {
+            id: 60,
+            network: "net".into(),
+            password: "new".into(),
+        };
+        server.hub().passwords = Default::default();
+        handle(&server, key(ALICE), remote(97), set).await;
+        assert!(drain(&mut inbox[0]).contains(&ServerMsg::Ok { id: 60 }));
+        handle(&server, carol, remote(98), leave(61)).await;
+        handle(&server, carol, remote(98), join(62, "pw")).await;
+        assert!(drain(&mut inbox[2]).iter().any(|m| matches!(
+            m,
+            ServerMsg::Error {
+                id: 62,
+                code: ErrorCode::WrongPassword,
+                ..
+            }
+        )));
+        assert!(!server.hub().registry.is_member(&carol, "net"));
     }
 
     /// New keys from one address come at a rate and a refused one is not stored; keys the

@@ -26,7 +26,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(12);
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-/// Tries at creating a network the coordinator refuses over its rate limits.
+/// Tries at creating or joining a network the coordinator refuses over its rate limits.
 const CREATE_ATTEMPTS: u32 = 10;
 
 /// The wait a rate-limit message names ("… try again in 3 s"), at least 1 s.
@@ -374,31 +374,45 @@ impl Host {
                 return Ok(());
             }
         };
-        let id = take(next_id);
-        let msg = match world.join {
-            JoinMode::Password => ClientMsg::JoinNetwork {
-                id,
-                name: net.name.clone(),
-                password: net.password.clone(),
-            },
-            JoinMode::Invite => ClientMsg::JoinInvite {
-                id,
-                network: net.name.clone(),
-                secret,
-            },
-        };
-        match request(writer, replies, msg).await {
-            Ok(ServerMsg::Ok { .. }) => self.rec().joined_at = Some(Instant::now()),
-            Ok(other) => self.rec().join_error = Some(describe(&other)),
-            Err(e) => {
-                // "the coordinator connection dropped; try again", as a daemon says: the
-                // user tries again, after the reconnect (the join may have taken effect).
-                let mut r = self.rec();
-                r.join_dropped = true;
-                r.refusals.push(format!("join: {e:#}"));
-                drop(r);
-                return Err(e);
+        // A refusal with a wait ("… try again in 6 s") is tried again after it, as a person
+        // would; any other refusal is the result.
+        for attempt in 1..=CREATE_ATTEMPTS {
+            let id = take(next_id);
+            let msg = match world.join {
+                JoinMode::Password => ClientMsg::JoinNetwork {
+                    id,
+                    name: net.name.clone(),
+                    password: net.password.clone(),
+                },
+                JoinMode::Invite => ClientMsg::JoinInvite {
+                    id,
+                    network: net.name.clone(),
+                    secret: secret.clone(),
+                },
+            };
+            match request(writer, replies, msg).await {
+                Ok(ServerMsg::Ok { .. }) => self.rec().joined_at = Some(Instant::now()),
+                Ok(ServerMsg::Error {
+                    code: ErrorCode::RateLimited,
+                    message,
+                    ..
+                }) if attempt < CREATE_ATTEMPTS => {
+                    self.rec().refusals.push(format!("join: {message}"));
+                    tokio::time::sleep(retry_after(&message)).await;
+                    continue;
+                }
+                Ok(other) => self.rec().join_error = Some(describe(&other)),
+                Err(e) => {
+                    // "the coordinator connection dropped; try again", as a daemon says: the
+                    // user tries again, after the reconnect (the join may have taken effect).
+                    let mut r = self.rec();
+                    r.join_dropped = true;
+                    r.refusals.push(format!("join: {e:#}"));
+                    drop(r);
+                    return Err(e);
+                }
             }
+            break;
         }
         Ok(())
     }
