@@ -23,6 +23,10 @@ use warren_coordinator_core::{
 use warren_proto::control::msg::{ErrorCode, NatKind, PeerInfo, ServerMsg};
 use warren_proto::key::NodeKey;
 
+/// Upserts kept for reuse at most (one per host): hosts that come and go for good are
+/// forgotten when the cache starts over.
+const MAX_CACHED_UPSERTS: usize = 200_000;
+
 pub struct Online {
     pub session: u64,
     /// Bounded: a daemon that stops reading is disconnected, not buffered for.
@@ -40,7 +44,8 @@ pub struct Online {
     /// probe it, and it to probe them): as many as endpoint updates, whatever starts them.
     /// A cell because announcing reads the hub; the hub's lock guards it.
     pub call_limit: RefCell<EndpointLimiter>,
-    /// Its daemon reads [`ServerMsg::Calls`] (one message for a round of calls).
+    /// Its daemon reads the call to probe on an upsert and [`ServerMsg::Calls`] (one message
+    /// for a round of calls); older daemons are sent [`ServerMsg::CallMeMaybe`] instead.
     pub batch_calls: bool,
 }
 
@@ -309,6 +314,9 @@ impl Hub {
             call,
         };
         let mut upserts = self.upserts.borrow_mut();
+        if upserts.len() >= MAX_CACHED_UPSERTS && !upserts.contains_key(about) {
+            upserts.clear(); // a cost (frames built anew), never a wrong record
+        }
         match upserts.get(about) {
             Some(f) if *f.msg() == msg => Some(f.clone()),
             _ => {
@@ -375,16 +383,39 @@ impl Hub {
             if !introduce && call && batch {
                 to_call.push(*peer);
             } else if introduce || call {
-                if let Some(f) = self.upsert(peer, shared.clone(), call) {
-                    self.send(key, f);
-                }
+                self.tell(key, peer, shared.clone(), call);
             }
-            if let Some(f) = self.upsert(key, shared, call) {
-                self.send(peer, f);
+            // Nothing is sent to a peer not connected here: building its copy would only
+            // push a frame of another shape through the cache.
+            if self.online.contains_key(peer) {
+                self.tell(peer, key, shared, call);
             }
         }
         if !to_call.is_empty() {
             self.send(key, ServerMsg::Calls { keys: to_call });
+        }
+    }
+
+    /// Sends `to` the record of `about` (as members of `networks` see it), with the call to
+    /// probe it if `call`: on the upsert for daemons that read it there, else as the
+    /// separate call-me-maybe older daemons know.
+    fn tell(&self, to: &NodeKey, about: &NodeKey, networks: Vec<String>, call: bool) {
+        let Some(recipient) = self.online.get(to) else {
+            return;
+        };
+        let flagged = call && recipient.batch_calls;
+        if let Some(f) = self.upsert(about, networks, flagged) {
+            let _ = recipient.tx.send(f);
+        }
+        if call && !recipient.batch_calls {
+            if let Some(e) = self.endpoints_of(about) {
+                let _ = recipient.tx.send(ServerMsg::CallMeMaybe {
+                    key: *about,
+                    lan: e.lan,
+                    reflexive: e.reflexive,
+                    mapped: e.mapped,
+                });
+            }
         }
     }
 
@@ -463,6 +494,7 @@ mod tests {
             hub.persist(&c).unwrap();
             let (tx, rx) = outbox(DEFAULT_CAPACITY);
             hub.go_online(key(i), tx, vec![], None);
+            hub.online.get_mut(&key(i)).unwrap().batch_calls = true;
             inboxes.push(rx);
         }
         (hub, inboxes)
@@ -509,38 +541,27 @@ mod tests {
         use warren_coordinator_core::candidates::ENDPOINT_BURST;
         let dir = std::env::temp_dir().join(format!("warren-hub-mv-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let (mut hub, mut inboxes) = network_of(5, &dir);
+        let (hub, mut inboxes) = network_of(5, &dir);
         drain(&mut inboxes);
         let peers = hub.peers(&key(0));
         assert_eq!(peers.len(), 4);
-        // A daemon that reads `Calls` gets one message for the round, however many peers.
-        hub.online.get_mut(&key(0)).unwrap().batch_calls = true;
-        hub.announce_moved(&key(0), &peers);
-        let got: Vec<ServerMsg> = std::iter::from_fn(|| inboxes[0].try_recv()).collect();
-        assert_eq!(
-            got,
-            [ServerMsg::Calls {
-                keys: peers.clone()
-            }]
-        );
-        drain(&mut inboxes);
-        hub.online.get_mut(&key(0)).unwrap().batch_calls = false;
-        let mut call_rounds = 1;
+        let mut call_rounds = 0;
         for round in 0..ENDPOINT_BURST as usize + 3 {
             hub.announce_moved(&key(0), &peers);
             let to_mover: Vec<ServerMsg> = std::iter::from_fn(|| inboxes[0].try_recv()).collect();
             // The burst, then none (or one more if the clock passed a refill meanwhile).
             let calls = !to_mover.is_empty();
-            assert!(
-                calls || round + 1 >= ENDPOINT_BURST as usize,
-                "round {round}"
-            );
+            assert!(calls || round >= ENDPOINT_BURST as usize, "round {round}");
             call_rounds += usize::from(calls);
             if calls {
-                assert_eq!(to_mover.len(), 4, "round {round}");
-                assert!(to_mover
-                    .iter()
-                    .all(|m| matches!(m, ServerMsg::PeerUpsert { call: true, .. })));
+                // One message for the round, however many peers.
+                assert_eq!(
+                    to_mover,
+                    [ServerMsg::Calls {
+                        keys: peers.clone()
+                    }],
+                    "round {round}"
+                );
             } else {
                 assert!(to_mover.is_empty(), "round {round}: {to_mover:?}");
             }
@@ -555,6 +576,40 @@ mod tests {
         }
         let burst = ENDPOINT_BURST as usize;
         assert!((burst..=burst + 1).contains(&call_rounds), "{call_rounds}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A daemon that did not say it reads calls on upserts (an older one) is asked to probe
+    /// with a call-me-maybe beside a plain upsert, both ways, as before.
+    #[test]
+    fn older_daemons_are_called_the_old_way() {
+        let dir = std::env::temp_dir().join(format!("warren-hub-old-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (mut hub, mut inboxes) = network_of(3, &dir);
+        hub.online.get_mut(&key(1)).unwrap().batch_calls = false;
+        hub.online.get_mut(&key(0)).unwrap().reflexive = Some("203.0.113.9:41820".parse().unwrap());
+        drain(&mut inboxes);
+        let peers = hub.peers(&key(0));
+        hub.announce(&key(0), &peers);
+        let old: Vec<ServerMsg> = std::iter::from_fn(|| inboxes[1].try_recv()).collect();
+        assert!(
+            matches!(&old[..], [ServerMsg::PeerUpsert { peer, call: false },
+                ServerMsg::CallMeMaybe { key: k, reflexive, .. }]
+                if peer.key == key(0) && *k == key(0)
+                    && *reflexive == Some("203.0.113.9:41820".parse().unwrap())),
+            "{old:?}"
+        );
+        let new: Vec<ServerMsg> = std::iter::from_fn(|| inboxes[2].try_recv()).collect();
+        assert!(
+            matches!(&new[..], [ServerMsg::PeerUpsert { peer, call: true }] if peer.key == key(0)),
+            "{new:?}"
+        );
+        // The host itself (a current daemon) learns both with the call on the upsert.
+        let own: Vec<ServerMsg> = std::iter::from_fn(|| inboxes[0].try_recv()).collect();
+        assert_eq!(own.len(), 2, "{own:?}");
+        assert!(own
+            .iter()
+            .all(|m| matches!(m, ServerMsg::PeerUpsert { call: true, .. })));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

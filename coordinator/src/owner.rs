@@ -33,17 +33,19 @@ pub fn push_networks(hub: &Hub, node: &NodeKey, note: Option<String>) {
 /// Brings `node`'s peer map from `before` to what the registry says now (see the module doc).
 pub fn resync(hub: &Hub, node: &NodeKey, before: &[NodeKey]) {
     let after = hub.peers(node);
-    for lost in before.iter().filter(|p| !after.contains(p)) {
+    let mut before = before.to_vec();
+    before.sort_unstable();
+    for lost in before.iter().filter(|p| after.binary_search(p).is_err()) {
         hub.send(node, ServerMsg::PeerRemove { key: *lost });
     }
-    for kept in after.iter().filter(|p| before.contains(p)) {
+    for kept in after.iter().filter(|p| before.binary_search(p).is_ok()) {
         if let Some(peer) = hub.peer_info(node, kept) {
             hub.send(node, ServerMsg::PeerUpsert { peer, call: false });
         }
     }
     let gained: Vec<NodeKey> = after
         .iter()
-        .filter(|p| !before.contains(p))
+        .filter(|p| before.binary_search(p).is_err())
         .copied()
         .collect();
     hub.announce(node, &gained);

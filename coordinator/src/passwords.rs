@@ -105,13 +105,22 @@ pub async fn join(
     password: String,
 ) -> Result<Vec<Change>, Refusal> {
     let known = {
-        let hub = server.hub();
+        let mut hub = server.hub();
         let phc = hub.registry.hash_to_verify(node, name).map_err(refused)?;
-        server.password_memo.knows(&phc, &password).then_some(phc)
+        match server.password_memo.knows(&phc, &password) {
+            true => {
+                // Still a join from this address, which its limit counts (each costs a
+                // database write and a fan-out).
+                hub.check_rate(remote.ip())
+                    .map_err(|m| (ErrorCode::RateLimited, m))?;
+                Some(phc)
+            }
+            false => None,
+        }
     };
     if let Some(phc) = known {
-        // The right password, found right before: no Argon2, and no password attempt spent
-        // (the registry step checks the network and its hash anew).
+        // The right password, found right before: no Argon2, and none of the network's
+        // password attempts spent (the registry step checks the network and its hash anew).
         return membership(server, node, None, |hub| {
             hub.registry
                 .join_verified(node, name, &phc, true, unix_now())

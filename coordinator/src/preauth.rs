@@ -20,8 +20,9 @@ pub const MAX_UNAUTHENTICATED: usize = 1024;
 /// Connections waiting for a slot, at most: holding one costs a socket (and for QUIC its first
 /// packet), not a TLS session.
 pub const MAX_WAITING: usize = 16384;
-/// How long a connection waits for a slot: well within a daemon's 12 s connect timeout, so
-/// that one turned away still has time to try another address.
+/// How long a connection waits for a slot: within a daemon's 12 s connect timeout. (A daemon
+/// that knows several addresses of its coordinator gives up on QUIC after 4 s and tries them
+/// again; a connection it left is closed by the handshake's own deadline.)
 pub const MAX_WAIT: Duration = Duration::from_secs(8);
 /// The largest frame taken before the handshake: the handshake with its Hello is far smaller.
 pub const PRE_AUTH_MAX_FRAME: usize = 16 << 10;
@@ -56,15 +57,17 @@ impl PreAuthGate {
     pub async fn enter(&self) -> Option<Arc<PreAuth>> {
         let permit = match self.slots.clone().try_acquire_owned() {
             Ok(permit) => Some(permit),
-            Err(_) if self.waiting.fetch_add(1, Ordering::AcqRel) < self.max_waiting => {
-                let waited =
-                    tokio::time::timeout(self.max_wait, self.slots.clone().acquire_owned()).await;
-                self.waiting.fetch_sub(1, Ordering::AcqRel);
-                waited.ok().and_then(Result::ok)
-            }
             Err(_) => {
-                self.waiting.fetch_sub(1, Ordering::AcqRel);
-                None
+                // Counted while in line, also if the connection's task is dropped meanwhile.
+                let _in_line = InLine::join(&self.waiting);
+                if self.waiting.load(Ordering::Acquire) > self.max_waiting {
+                    None
+                } else {
+                    tokio::time::timeout(self.max_wait, self.slots.clone().acquire_owned())
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                }
             }
         };
         let Some(permit) = permit else {
@@ -98,6 +101,22 @@ impl PreAuthGate {
 impl Default for PreAuthGate {
     fn default() -> Self {
         Self::new(MAX_UNAUTHENTICATED)
+    }
+}
+
+/// A place in the line, given up when dropped.
+struct InLine<'a>(&'a AtomicUsize);
+
+impl<'a> InLine<'a> {
+    fn join(waiting: &'a AtomicUsize) -> Self {
+        waiting.fetch_add(1, Ordering::AcqRel);
+        InLine(waiting)
+    }
+}
+
+impl Drop for InLine<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -172,6 +191,15 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(6)).await;
         assert!(third.await.unwrap().is_none(), "waited too long");
         assert_eq!(gate.refused(), 2);
+        assert_eq!(gate.waiting(), 0);
+
+        // A connection whose task ends while in line gives its place up.
+        let g = gate.clone();
+        let gone = tokio::spawn(async move { g.enter().await });
+        tokio::task::yield_now().await;
+        assert_eq!(gate.waiting(), 1);
+        gone.abort();
+        let _ = gone.await;
         assert_eq!(gate.waiting(), 0);
         drop(second);
     }

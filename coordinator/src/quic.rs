@@ -69,7 +69,11 @@ pub async fn accept(
     timeout: Duration,
     pre_auth: std::sync::Arc<crate::preauth::PreAuth>,
 ) -> Result<Link> {
-    let conn = incoming.await?;
+    // A client that left while its connection waited for a slot holds the slot no longer than
+    // this, not for the whole idle timeout.
+    let conn = tokio::time::timeout(timeout, incoming)
+        .await
+        .context("no QUIC handshake")??;
     let mut binding = [0u8; BINDING_LEN];
     conn.export_keying_material(&mut binding, EXPORTER_LABEL, b"")
         .map_err(|_| anyhow!("TLS exporter unavailable"))?;

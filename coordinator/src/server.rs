@@ -650,10 +650,11 @@ pub(crate) fn membership(
     if hub.cluster.is_some() {
         // Peers gained that are online at other coordinators: the node is asked to probe
         // them here, they are asked to probe it there (once their coordinator reads this back).
+        // `before` came sorted from `peers`.
         let gained: Vec<NodeKey> = hub
             .peers(&node)
             .into_iter()
-            .filter(|p| !before.contains(p))
+            .filter(|p| before.binary_search(p).is_err())
             .collect();
         hub.call_remote(&node, &gained);
     }
@@ -1366,6 +1367,41 @@ mod tests {
             }
         )));
         assert!(!server.hub().registry.is_member(&carol, "net"));
+    }
+
+    /// Joins with a remembered password still count against their address's join limit:
+    /// someone who knows the password cannot join and leave as fast as they can send.
+    #[tokio::test]
+    async fn remembered_passwords_still_count_as_joins_from_their_address() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (server, mut inbox) = setup(tmp.path());
+        let carol = key(CAROL);
+        let mut refused = None;
+        for round in 0..20u64 {
+            let join = ClientMsg::JoinNetwork {
+                id: 2 * round,
+                name: "net".into(),
+                password: "pw".into(),
+            };
+            handle(&server, carol, remote(100), join).await;
+            let got = drain(&mut inbox[2]);
+            if let Some(ServerMsg::Error { code, message, .. }) =
+                got.iter().find(|m| matches!(m, ServerMsg::Error { .. }))
+            {
+                refused = Some((round, *code, message.clone()));
+                break;
+            }
+            let leave = ClientMsg::LeaveNetwork {
+                id: 2 * round + 1,
+                name: "net".into(),
+            };
+            handle(&server, carol, remote(100), leave).await;
+            drain(&mut inbox[2]);
+        }
+        let (round, code, message) = refused.expect("the address's join limit");
+        assert!(round >= 2, "the first joins go through (round {round})");
+        assert_eq!(code, ErrorCode::RateLimited);
+        assert!(message.contains("from this address"), "{message}");
     }
 
     /// New keys from one address come at a rate and a refused one is not stored; keys the
