@@ -14,9 +14,10 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Connections between accept and a completed handshake, at most (QUIC and TCP together).
-/// A slot is held for the handshake's round trips, so slow or distant hosts hold it long:
-/// about 50 KiB of TLS state each, 50 MiB for all.
-pub const MAX_UNAUTHENTICATED: usize = 1024;
+/// Connections over it wait in line. (1 024 slots made a restart with 10 000 hosts slower in
+/// the benchmark, not faster: more handshakes at once, each slower, more of them past the
+/// daemons' connect timeout.)
+pub const MAX_UNAUTHENTICATED: usize = 256;
 /// Connections waiting for a slot, at most: holding one costs a socket (and for QUIC its first
 /// packet), not a TLS session.
 pub const MAX_WAITING: usize = 16384;
