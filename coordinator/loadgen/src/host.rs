@@ -2,7 +2,9 @@
 //! (the first host of a network creates it and, for invite joins, asks for an invite its
 //! network's other hosts then use), reports its endpoints, and reads everything the
 //! coordinator sends, counting and timestamping it. When its connection drops it reconnects
-//! as the daemon does (first retry after 1 s, doubling to 30 s, no jitter).
+//! as the daemon does (`warren_daemon_core::control::client`): at once (~0.3 s, jittered) after
+//! a connection that had lasted, else after a backoff from 1 s doubling to 30 s, each wait
+//! drawn from half to one and a half times.
 
 use crate::link::{Dialer, Link, Transport};
 use anyhow::{anyhow, bail, Context, Result};
@@ -23,8 +25,9 @@ const UDP_PORT: u16 = 41820;
 pub const MARKER_PORT: u16 = 41821;
 /// The daemon's CONNECT_TIMEOUT (daemon/src/control/dial.rs).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(12);
-const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+use warren_daemon_core::control::client::{
+    jitter, FIRST_BACKOFF, MAX_BACKOFF, QUICK_REDIAL, STABLE_FOR,
+};
 
 /// Tries at creating or joining a network the coordinator refuses over its rate limits.
 const CREATE_ATTEMPTS: u32 = 10;
@@ -161,6 +164,10 @@ impl Host {
     pub async fn run(self: Arc<Self>, world: Arc<World>) {
         let mut phase = world.phase.clone();
         let mut backoff = FIRST_BACKOFF;
+        let mut rng = [0u8; 8];
+        // Without a random source the index alone still sets the hosts' waits apart.
+        let _ = getrandom::getrandom(&mut rng);
+        let mut rng = u64::from_le_bytes(rng) ^ self.index as u64;
         loop {
             if *phase.borrow() == Phase::Stop {
                 return;
@@ -170,28 +177,40 @@ impl Host {
                 Ok(Ok(connected)) => connected,
                 Ok(Err(e)) => {
                     self.rec().connect_errors.push(format!("{e:#}"));
-                    self.pause(&mut phase, &mut backoff).await;
+                    self.pause(&mut phase, &mut backoff, &mut rng).await;
                     continue;
                 }
                 Err(_) => {
                     self.rec()
                         .connect_errors
                         .push("no welcome within 12 s".into());
-                    self.pause(&mut phase, &mut backoff).await;
+                    self.pause(&mut phase, &mut backoff, &mut rng).await;
                     continue;
                 }
             };
             backoff = FIRST_BACKOFF;
+            let since = Instant::now();
             match self.session(&world, link, welcome, &mut phase).await {
                 Ok(()) => return,
                 Err(e) => self.rec().disconnects.push(format!("{e:#}")),
             }
-            self.pause(&mut phase, &mut backoff).await;
+            if since.elapsed() >= STABLE_FOR {
+                let mut quick = QUICK_REDIAL;
+                self.pause(&mut phase, &mut quick, &mut rng).await;
+            } else {
+                self.pause(&mut phase, &mut backoff, &mut rng).await;
+            }
         }
     }
 
-    async fn pause(&self, phase: &mut watch::Receiver<Phase>, backoff: &mut Duration) {
-        let wait = *backoff;
+    /// Waits `backoff` (jittered), then doubles it.
+    async fn pause(
+        &self,
+        phase: &mut watch::Receiver<Phase>,
+        backoff: &mut Duration,
+        rng: &mut u64,
+    ) {
+        let wait = jitter(*backoff, rng);
         *backoff = (*backoff * 2).min(MAX_BACKOFF);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}

@@ -48,6 +48,10 @@ pub struct Restart {
     pub all_full: Option<Duration>,
     pub rss_kb: Option<(u64, u64)>,
     pub connect_errors: Counted,
+    /// From the kill until the new process was ready (its key read back).
+    pub ready: Option<Duration>,
+    /// From the kill until each returning host's Welcome.
+    pub welcomes: Vec<Duration>,
 }
 
 /// Error texts and how often each came, with numbers masked so that the same error from
@@ -206,6 +210,18 @@ impl Outcome {
                         Some(d) => secs(Some(d)),
                         None => "— (not all)".into(),
                     }
+                ),
+            );
+            row(
+                &mut out,
+                "restart: timeline after the kill",
+                format!(
+                    "coordinator ready {}; hosts back p10 {} p50 {} p90 {} p99 {}",
+                    secs(r.ready),
+                    secs(quantile(&r.welcomes, 0.1)),
+                    secs(quantile(&r.welcomes, 0.5)),
+                    secs(quantile(&r.welcomes, 0.9)),
+                    secs(quantile(&r.welcomes, 0.99)),
                 ),
             );
             row(

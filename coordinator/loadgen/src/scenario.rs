@@ -326,6 +326,7 @@ async fn restart(
             return r;
         }
     };
+    r.ready = Some(killed.elapsed());
     let deadline = killed + opts.restart_limit;
     let back = |h: &Host| {
         let rec = h.record.lock().expect("record");
@@ -353,7 +354,8 @@ async fn restart(
     let (mut last_back, mut last_full) = (None::<Instant>, None::<Instant>);
     for (h, b) in hosts.iter().zip(&before) {
         let (welcome, full) = back(h);
-        if b.0 && welcome.is_some() {
+        if let Some(w) = welcome.filter(|_| b.0) {
+            r.welcomes.push(w.duration_since(killed));
             r.reconnected += 1;
             last_back = last_back.max(welcome);
         }

@@ -28,6 +28,17 @@ pub const STABLE_FOR: Duration = Duration::from_secs(10);
 /// About how soon such a connection is dialed again (drawn from half to one and a half times).
 pub const QUICK_REDIAL: Duration = Duration::from_millis(300);
 
+/// `d` times a factor drawn from [0.5, 1.5), from the splitmix64 state `rng` (advanced).
+pub fn jitter(d: Duration, rng: &mut u64) -> Duration {
+    *rng = rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *rng;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    let millis = d.as_millis() as u64;
+    Duration::from_millis(millis / 2 + z % millis.max(1))
+}
+
 /// Who waits for an answer: the shell's handle for a reply channel.
 pub type Token = u64;
 
@@ -338,15 +349,8 @@ impl Client {
         self.events.push_back(Event::Changed);
     }
 
-    /// `d` times a factor drawn from [0.5, 1.5).
     fn jittered(&mut self, d: Duration) -> Duration {
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        let millis = d.as_millis() as u64;
-        Duration::from_millis(millis / 2 + z % millis.max(1))
+        jitter(d, &mut self.rng)
     }
 
     /// Sends `msg` under a fresh id, or answers at once why it cannot be sent.
