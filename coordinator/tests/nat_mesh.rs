@@ -18,8 +18,9 @@
 
 mod lab;
 
-use lab::mesh::{pair, run_mesh, Mesh, MeshSite, PairExpect, DIRECT, LAN, RELAY};
+use lab::mesh::{check_table, pair, run_mesh, Mesh, MeshSite, PairExpect, DIRECT, LAN, RELAY};
 use lab::site::SiteKind::*;
+use std::panic::catch_unwind;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -164,4 +165,27 @@ fn mesh_all_site_kinds() {
 fn symmetric_with_four_cone_peers() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     run_mesh(&SYMMETRIC_FAN);
+}
+
+/// The tables name every pair of their roles exactly once (no root needed); a table with a
+/// pair missing or listed twice is refused before any lab is built.
+#[test]
+fn mesh_tables_list_every_pair_once() {
+    check_table(&FULL_MESH);
+    check_table(&SYMMETRIC_FAN);
+    assert_eq!(FULL_MESH_PAIRS.len(), 28);
+    let missing = Mesh {
+        pairs: &FULL_MESH_PAIRS[1..],
+        ..FULL_MESH
+    };
+    assert!(catch_unwind(|| check_table(&missing)).is_err());
+    const TWICE: &[PairExpect] = &[
+        pair("symmetric", "port_restricted", DIRECT),
+        pair("port_restricted", "symmetric", DIRECT),
+    ];
+    let twice = Mesh {
+        pairs: TWICE,
+        ..SYMMETRIC_FAN
+    };
+    assert!(catch_unwind(|| check_table(&twice)).is_err());
 }

@@ -98,7 +98,7 @@ impl MeshReport {
 
 /// Panics unless `mesh.pairs` names every pair of its roles exactly once, with known roles: a
 /// table with a gap would silently measure less than it claims.
-fn check_table(mesh: &Mesh) {
+pub fn check_table(mesh: &Mesh) {
     let roles: Vec<&str> = mesh
         .sites
         .iter()
