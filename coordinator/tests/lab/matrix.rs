@@ -391,7 +391,7 @@ fn run_case(lab: &mut Lab, case: &Case, row: &mut Row) {
 }
 
 /// Only a host behind a UDP-blocking site reaches the coordinator over TCP.
-fn check_transport(h: &Host, kind: SiteKind) {
+pub fn check_transport(h: &Host, kind: SiteKind) {
     let want = if kind == UdpBlocked { "tcp" } else { "quic" };
     let st = h.status();
     assert_eq!(

@@ -25,6 +25,7 @@ pub mod cluster;
 pub mod cmd;
 pub mod discovery_apps;
 pub mod matrix;
+pub mod mesh;
 pub mod netns;
 pub mod node;
 pub mod site;
