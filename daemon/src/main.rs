@@ -118,6 +118,10 @@ fn run(args: Args) -> Result<()> {
         return operator_command(&state_dir, action);
     }
     let secret = identity::load_or_create(&state_dir)?;
+    // Birthday runs toward several peers at once hold 256 side sockets each; the usual soft
+    // limit of 1 024 descriptors would cut them short.
+    let fds = warren_proto::fdlimit::raise();
+    tracing::debug!(fds, "open-file limit");
     let mut seed = [0u8; 16];
     getrandom::getrandom(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
     let mut node = Node::new(secret, seed);

@@ -80,6 +80,7 @@ fn main() {
                 listening: Listening::Overlay,
             },
         ),
+        ("birthday", DiscoMsg::Birthday { tx_id: [7; 12] }),
     ];
     // disco_open: sealed datagrams (mode 0) and nonce + plaintext (mode 1).
     for (name, m) in &msgs {

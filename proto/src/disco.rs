@@ -15,6 +15,9 @@
 //! ```text
 //! Ping: 0x01 | tx_id (12)
 //! Pong: 0x02 | tx_id (12) | family 4 or 6 (1) | IP (4 or 16) | port (2)
+//! PortQuery: 0x03 | tx_id (12) | port (2) | protocol 6 or 17 (1)
+//! PortAnswer: 0x04 | tx_id (12) | listening 0, 1 or 2 (1)
+//! Birthday: 0x05 | tx_id (12)
 //! ```
 //! Bytes after a known message's fields are ignored (authenticated all the same), so later
 //! additions such as padding for path-MTU probes remain readable by version-1 nodes.
@@ -54,6 +57,7 @@ const TYPE_PING: u8 = 0x01;
 const TYPE_PONG: u8 = 0x02;
 const TYPE_PORT_QUERY: u8 = 0x03;
 const TYPE_PORT_ANSWER: u8 = 0x04;
+const TYPE_BIRTHDAY: u8 = 0x05;
 const TX_ID_LEN: usize = 12;
 const PONG_V6_LEN: usize = 1 + TX_ID_LEN + 1 + 16 + 2;
 
@@ -83,6 +87,11 @@ pub enum DiscoMsg {
     PortAnswer {
         tx_id: TxId,
         listening: Listening,
+    },
+    /// "I start a birthday run toward you now: start yours" (sent through the relay; both
+    /// sides' packets must be in flight together for the punch to meet).
+    Birthday {
+        tx_id: TxId,
     },
 }
 
@@ -342,6 +351,10 @@ impl DiscoMsg {
                     Listening::OtherAddress => 2,
                 });
             }
+            DiscoMsg::Birthday { tx_id } => {
+                out.push(TYPE_BIRTHDAY);
+                out.extend_from_slice(tx_id);
+            }
         }
     }
 
@@ -391,6 +404,7 @@ impl DiscoMsg {
                 };
                 Ok(DiscoMsg::PortAnswer { tx_id, listening })
             }
+            TYPE_BIRTHDAY => Ok(DiscoMsg::Birthday { tx_id }),
             other => Err(DiscoError::UnknownType(other)),
         }
     }
@@ -500,6 +514,7 @@ mod tests {
                 tx_id: [6; 12],
                 listening: Listening::Nothing,
             },
+            DiscoMsg::Birthday { tx_id: [7; 12] },
         ];
         let known_a = |k: &NodeKey| *k == public_key(&A);
         for msg in msgs {

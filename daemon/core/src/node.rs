@@ -39,7 +39,7 @@ mod user_ping;
 use fanout::{Fanout, FanoutConfig, FanoutCounters};
 use port_check::{PortChecks, PortQuestion};
 
-pub use birthday::{SideEvent, SideSocket, RETRY_AFTER};
+pub use birthday::{SideEvent, SideSocket};
 use relays::{RelayId, Relays};
 pub use user_ping::PingAnswer;
 use user_ping::UserPings;
@@ -201,9 +201,10 @@ pub struct Node {
     game_ports: discovery_ports::DiscoveryCounters,
     /// `warren check` questions to and from peers.
     port_checks: PortChecks<Route>,
-    /// The one birthday run going on, the side sockets that won earlier ones, what the shell
-    /// must do with side sockets, and the last run's number.
-    birthday: Option<birthday::Run>,
+    /// The birthday runs going on and when the next ones start, the side sockets that won
+    /// earlier ones, what the shell must do with side sockets, and the last run's number.
+    birthday: Vec<birthday::Run>,
+    birthday_schedule: birthday::Schedule<PeerId>,
     side_kept: Vec<birthday::Kept>,
     side_events: VecDeque<SideEvent>,
     birthday_runs: u32,
@@ -257,7 +258,8 @@ impl Node {
             lan_broadcasts: Vec::new(),
             game_ports: Default::default(),
             port_checks: PortChecks::default(),
-            birthday: None,
+            birthday: Vec::new(),
+            birthday_schedule: birthday::Schedule::default(),
             side_kept: Vec::new(),
             side_events: VecDeque::new(),
             birthday_runs: 0,
@@ -508,7 +510,6 @@ impl Node {
             applied_path: None,
             nat: NatKind::Unknown,
             reflexive: None,
-            birthday_not_before: None,
             relays: Vec::new(),
             discovery: true,
         };
@@ -871,6 +872,10 @@ impl Node {
             }
             Ok(DiscoMsg::PortAnswer { tx_id, listening }) => {
                 self.port_checks.answered(&tx_id, listening);
+                return;
+            }
+            Ok(DiscoMsg::Birthday { .. }) => {
+                self.birthday_requested(now, id);
                 return;
             }
             Err(_) => {

@@ -45,8 +45,6 @@ pub struct Peer {
     /// decide whether a birthday run may help, and where it aims.
     pub(crate) nat: NatKind,
     pub(crate) reflexive: Option<SocketAddr>,
-    /// No birthday run toward the peer before this (the last one ended recently).
-    pub(crate) birthday_not_before: Option<Instant>,
     /// The relays that reach it (its coordinators'); empty: any.
     pub(crate) relays: Vec<crate::node::relays::RelayId>,
     /// It gets this host's broadcasts and multicast, and this host its (game discovery).

@@ -465,4 +465,4 @@ fn canonical(addr: SocketAddr) -> SocketAddr {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

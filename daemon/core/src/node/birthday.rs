@@ -1,11 +1,12 @@
 //! The `Node`'s side of a birthday run ([`crate::path::birthday`]): when to start one, the
 //! side sockets it asks the shell for, and the socket that won.
 //!
-//! A run starts only on a "call me maybe" (the coordinator introduced the peer), when this
-//! host's NAT and the peer's call for it ([`role`]), the peer has a reflexive address and no
-//! proven path, no other run is going on (side sockets cost file descriptors), and the last
-//! run toward that peer ended at least [`RETRY_AFTER`] ago. A proven path, the peer's removal
-//! or the run's own bounds end it.
+//! Runs are wanted only after a "call me maybe" (the coordinator introduced the peer), when
+//! this host's NAT and the peer's call for it ([`role`]) and the peer has a reflexive address
+//! and no proven path. When they start — several at once, the rest in line, failed ones again
+//! after a backoff — is [`schedule`]'s business; a run we start on our own is announced to the
+//! peer through the relay ([`DiscoMsg::Birthday`]), whose request starts its run at once. A
+//! proven path, the peer's removal or the run's own bounds end a run.
 //!
 //! Outputs for the shell: [`Node::poll_side_event`] (open sockets, keep the winner for an
 //! address, close a run's sockets) and [`Node::poll_side_transmit`] (the hard side's pings,
@@ -15,18 +16,19 @@
 
 use super::{Inbound, Node, PeerId, Route, Transmit};
 use crate::counters::DropReason;
-use crate::path::birthday::{role, Birthday, BirthdayConfig, BirthdayEvent, Role};
+use crate::path::birthday::{role, Birthday, BirthdayConfig, BirthdayEvent, Phase, Role};
 use crate::path::CandidateKind;
 use blake2::{Blake2s256, Digest};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use warren_proto::control::msg::NatKind;
 use warren_proto::datagram::{classify, DatagramKind};
 use warren_proto::disco::DiscoMsg;
 use warren_proto::key::NodeKey;
 
-/// A run toward a peer does not start again sooner than this after the last one ended.
-pub const RETRY_AFTER: Duration = Duration::from_secs(60);
+mod schedule;
+
+pub use schedule::{Schedule, Start};
 
 /// One extra UDP socket of the shell: socket `index` of birthday run `run`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -70,25 +72,49 @@ impl Node {
         }
     }
 
-    /// After a "call me maybe" for peer `id`: starts a run if everything calls for one.
-    pub(super) fn maybe_start_birthday(&mut self, now: Instant, id: PeerId) {
+    /// Whether a birthday run toward peer `id` could help now, and our role in it.
+    fn birthday_role(&self, id: PeerId) -> Option<(Role, SocketAddr)> {
         let ours = self.discovery.result().map_or(NatKind::Unknown, |d| d.nat);
-        let Some(peer) = self.peers[id].as_ref() else {
-            return;
-        };
-        let Some(role) = role(ours, peer.nat) else {
-            return;
-        };
-        let Some(target) = peer.reflexive else {
-            return;
-        };
-        if !peer.config.relay
-            || peer.paths.best_path().is_some()
-            || self.birthday.is_some()
-            || peer.birthday_not_before.is_some_and(|t| now < t)
-        {
+        let peer = self.peers[id].as_ref()?;
+        let role = role(ours, peer.nat)?;
+        let target = peer.reflexive?;
+        (peer.config.relay && peer.paths.best_path().is_none()).then_some((role, target))
+    }
+
+    /// After a "call me maybe" for peer `id`: a run is wanted if everything calls for one.
+    pub(super) fn maybe_start_birthday(&mut self, now: Instant, id: PeerId) {
+        if self.birthday_role(id).is_none() {
             return;
         }
+        self.birthday_schedule.introduced(id);
+        self.start_due_birthdays(now);
+    }
+
+    /// The peer started a run toward us and asks for ours ([`DiscoMsg::Birthday`]).
+    pub(super) fn birthday_requested(&mut self, now: Instant, id: PeerId) {
+        if self.birthday_role(id).is_none() {
+            return;
+        }
+        if self.birthday_schedule.requested(now, id) {
+            self.start_birthday(now, id, Start::Asked);
+        }
+    }
+
+    /// Starts the runs the schedule says are due.
+    fn start_due_birthdays(&mut self, now: Instant) {
+        while let Some((id, why)) = self.birthday_schedule.poll_start(now) {
+            if self.birthday_role(id).is_some() {
+                self.start_birthday(now, id, why);
+            } else {
+                self.birthday_schedule.forget(id);
+            }
+        }
+    }
+
+    fn start_birthday(&mut self, now: Instant, id: PeerId, why: Start) {
+        let Some((role, target)) = self.birthday_role(id) else {
+            return;
+        };
         // A socket that won an earlier run but lost its path: a new run replaces it.
         self.release_kept(id);
         let nonce = self.next_nonce();
@@ -100,7 +126,18 @@ impl Node {
         let salt: [u8; 8] = hash[8..16].try_into().expect("8 bytes");
         self.birthday_runs = self.birthday_runs.wrapping_add(1);
         let plan = Birthday::new(now, role, target, BirthdayConfig::default(), seed, salt);
-        self.birthday = Some(Run {
+        if why == Start::Ours {
+            // The peer must run at the same time: ask it, through whatever reaches it now.
+            let route = self.peers[id]
+                .as_ref()
+                .and_then(|p| super::route_of(p, &self.relays));
+            if let Some(route) = route {
+                let tx_id = plan.tx_id_of_start();
+                self.pongs
+                    .push_back((id, route, DiscoMsg::Birthday { tx_id }));
+            }
+        }
+        self.birthday.push(Run {
             id: self.birthday_runs,
             peer: id,
             plan,
@@ -120,24 +157,47 @@ impl Node {
 
     /// Peer `id` went away: a run toward it ends at once, and its sockets close.
     pub(super) fn end_birthday_with(&mut self, id: PeerId) {
-        if let Some(mut run) = self.birthday.take_if(|r| r.peer == id) {
+        self.birthday_schedule.forget(id);
+        let events = &mut self.side_events;
+        self.birthday.retain_mut(|run| {
+            if run.peer != id {
+                return true;
+            }
             run.plan.cancel();
             if run.plan.poll_event() == Some(BirthdayEvent::CloseSockets) {
-                self.side_events.push_back(SideEvent::Close { run: run.id });
+                events.push_back(SideEvent::Close { run: run.id });
             }
-        }
+            false
+        });
     }
 
     pub(super) fn birthday_timeout(&self) -> Option<Instant> {
-        self.birthday.as_ref()?.plan.poll_timeout()
+        self.birthday
+            .iter()
+            .filter_map(|r| r.plan.poll_timeout())
+            .chain(self.birthday_schedule.poll_timeout())
+            .min()
     }
 
-    /// Time passed, or anything else that may concern the run: moves it on and applies what
-    /// it reports.
+    /// Time passed, or anything else that may concern the runs: moves them on, applies what
+    /// they report, and starts the ones now due.
     pub(super) fn pump_birthday(&mut self, now: Instant) {
-        let Some(run) = self.birthday.as_mut() else {
-            return;
-        };
+        let mut i = 0;
+        while i < self.birthday.len() {
+            if self.pump_run(now, i) {
+                let run = self.birthday.remove(i);
+                let found = matches!(run.plan.phase(), Phase::Won(_) | Phase::Found(_));
+                self.birthday_schedule.ended(now, run.peer, found);
+            } else {
+                i += 1;
+            }
+        }
+        self.start_due_birthdays(now);
+    }
+
+    /// Moves run `i` on; returns whether it is over.
+    fn pump_run(&mut self, now: Instant, i: usize) -> bool {
+        let run = &mut self.birthday[i];
         let id = run.peer;
         match self.peers[id].as_mut() {
             Some(peer) if peer.paths.best_path().is_none() => {}
@@ -178,12 +238,7 @@ impl Node {
                 }
             }
         }
-        if run.plan.is_over() {
-            if let Some(p) = self.peers[id].as_mut() {
-                p.birthday_not_before = Some(now + RETRY_AFTER);
-            }
-            self.birthday = None;
-        }
+        run.plan.is_over()
     }
 
     /// A pong from peer `id` that no plain probe claimed: maybe the answer to a birthday probe.
@@ -194,7 +249,7 @@ impl Node {
         from: SocketAddr,
         tx: &[u8; 12],
     ) {
-        if let Some(run) = self.birthday.as_mut().filter(|r| r.peer == id) {
+        if let Some(run) = self.birthday.iter_mut().find(|r| r.peer == id) {
             if run.plan.handle_pong(from, tx) {
                 self.pump_birthday(now);
             }
@@ -211,8 +266,8 @@ impl Node {
     /// file-descriptor limit was near).
     pub fn side_sockets_opened(&mut self, now: Instant, run: u32, n: u16) {
         self.note_time(now);
-        match self.birthday.as_mut() {
-            Some(r) if r.id == run => r.plan.sockets_opened(now, n),
+        match self.birthday.iter_mut().find(|r| r.id == run) {
+            Some(r) => r.plan.sockets_opened(now, n),
             // The run ended meanwhile: the sockets go again.
             _ => self.side_events.push_back(SideEvent::Close { run }),
         }
@@ -224,12 +279,11 @@ impl Node {
         if !self.up {
             return None;
         }
-        let run = self.birthday.as_mut()?;
-        if run.plan.role() != Role::Hard {
-            return None;
-        }
-        let probe = run.plan.poll_transmit()?;
-        let (run_id, peer) = (run.id, run.peer);
+        let (run_id, peer, probe) = self
+            .birthday
+            .iter_mut()
+            .filter(|r| r.plan.role() == Role::Hard)
+            .find_map(|r| Some((r.id, r.peer, r.plan.poll_transmit()?)))?;
         let socket = SideSocket {
             run: run_id,
             index: probe.socket?,
@@ -241,12 +295,11 @@ impl Node {
 
     /// The easy side's next probe, from the main socket.
     pub(super) fn poll_easy_probe(&mut self, out: &mut [u8]) -> Option<Transmit> {
-        let run = self.birthday.as_mut()?;
-        if run.plan.role() != Role::Easy {
-            return None;
-        }
-        let probe = run.plan.poll_transmit()?;
-        let peer = run.peer;
+        let (peer, probe) = self
+            .birthday
+            .iter_mut()
+            .filter(|r| r.plan.role() == Role::Easy)
+            .find_map(|r| Some((r.peer, r.plan.poll_transmit()?)))?;
         let ping = DiscoMsg::Ping { tx_id: probe.tx_id };
         self.seal_disco(peer, Route::Direct(probe.dst), ping, out)
     }
@@ -267,7 +320,7 @@ impl Node {
         if self.side_kept.iter().any(|k| k.socket == socket) {
             return self.handle_datagram(now, from, datagram, out);
         }
-        let Some(run) = self.birthday.as_ref().filter(|r| r.id == socket.run) else {
+        let Some(run) = self.birthday.iter().find(|r| r.id == socket.run) else {
             self.counters.drop(DropReason::Unhandled);
             return Inbound::Nothing;
         };
@@ -281,7 +334,8 @@ impl Node {
             && self.up
             && self
                 .birthday
-                .as_mut()
+                .iter_mut()
+                .find(|r| r.id == socket.run)
                 .is_some_and(|r| r.plan.handle_side_disco(socket.index, from));
         if !won {
             self.counters.drop(DropReason::Unhandled);
@@ -291,3 +345,6 @@ impl Node {
         self.handle_datagram(now, from, datagram, out)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -408,6 +408,13 @@ impl Birthday {
         };
     }
 
+    /// The id this run's announcement to the peer carries (none of its pings has it).
+    pub fn tx_id_of_start(&self) -> TxId {
+        let mut id = [0xff; 12];
+        id[..8].copy_from_slice(&self.tx_salt);
+        id
+    }
+
     fn tx_id(&self) -> TxId {
         let mut id = [0u8; 12];
         id[..8].copy_from_slice(&self.tx_salt);

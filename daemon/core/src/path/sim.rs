@@ -395,8 +395,10 @@ impl Sim {
                             }
                         }
                     }
-                    DiscoMsg::PortQuery { .. } | DiscoMsg::PortAnswer { .. } => {
-                        panic!("path probing sends no port checks")
+                    DiscoMsg::PortQuery { .. }
+                    | DiscoMsg::PortAnswer { .. }
+                    | DiscoMsg::Birthday { .. } => {
+                        panic!("path probing sends only pings and pongs")
                     }
                 }
             }

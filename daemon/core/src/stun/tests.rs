@@ -58,7 +58,7 @@ impl Nat {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Reply {
+pub(crate) enum Reply {
     XorMapped,
     /// Only MAPPED-ADDRESS, as an RFC 3489 server answers.
     MappedOnly,
@@ -180,7 +180,7 @@ impl World {
 }
 
 /// A STUN server's answer to `request`, built with the STUN crate the way a server would.
-fn respond(request: &[u8], seen: SocketAddr, reply: Reply) -> Vec<u8> {
+pub(crate) fn respond(request: &[u8], seen: SocketAddr, reply: Reply) -> Vec<u8> {
     let request = Message::from_bytes(request).expect("a valid request");
     assert!(request.has_class(MessageClass::Request) && request.has_method(BINDING));
     let txid = request.transaction_id();
