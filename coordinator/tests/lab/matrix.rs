@@ -316,11 +316,11 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
 }
 
-/// The hosts of one pair and their sites; hosts drop (daemons stop, logs dumped on failure)
-/// before the sites' namespaces go.
-struct Setup {
-    hosts: Vec<Host>,
-    sites: Vec<Site>,
+/// Hosts and their sites (one pair's, or a mesh's); hosts drop (daemons stop, logs dumped on
+/// failure) before the sites' namespaces go (routers described on failure).
+pub struct Setup {
+    pub hosts: Vec<Host>,
+    pub sites: Vec<Site>,
 }
 
 impl Drop for Setup {

@@ -9,9 +9,9 @@
 //! window, then pings across every pair (each must connect somehow, relayed or not), prints a
 //! table and the totals, and panics naming every pair that missed its expectation.
 
-use super::matrix::{check_transport, first_reply, peer_path};
+use super::matrix::{check_transport, first_reply, peer_path, Setup};
 use super::node::{start_all, Host};
-use super::site::{Site, SiteKind};
+use super::site::SiteKind;
 use super::Lab;
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
@@ -143,24 +143,6 @@ pub fn check_table(mesh: &Mesh) {
     );
 }
 
-/// The hosts and sites of a mesh; hosts drop first (daemons stop, logs dumped on failure), then
-/// the sites' namespaces (routers described on failure).
-struct Setup {
-    hosts: Vec<Host>,
-    roles: Vec<&'static str>,
-    sites: Vec<Site>,
-}
-
-impl Drop for Setup {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            for s in &self.sites {
-                eprintln!("{}", s.describe_router());
-            }
-        }
-    }
-}
-
 /// Builds the mesh's lab, has every host join one network at once, measures, prints the table
 /// and totals; panics (after printing) naming every pair that missed its expectation.
 pub fn run_mesh(mesh: &Mesh) -> MeshReport {
@@ -180,14 +162,14 @@ fn mesh_run(mesh: &Mesh, strict: bool) -> MeshReport {
     let mut lab = Lab::start(tag);
     let mut setup = Setup {
         hosts: Vec::new(),
-        roles: Vec::new(),
         sites: Vec::new(),
     };
+    let mut roles: Vec<&'static str> = Vec::new();
     for s in mesh.sites {
         let (site, hosts) = lab.add_site(s.kind, s.roles.len(), s.label);
         setup.sites.push(site);
         setup.hosts.extend(hosts);
-        setup.roles.extend(s.roles.iter().copied());
+        roles.extend(s.roles.iter().copied());
     }
     let kinds: Vec<SiteKind> = mesh
         .sites
@@ -213,7 +195,7 @@ fn mesh_run(mesh: &Mesh, strict: bool) -> MeshReport {
     for (h, kind) in hosts.iter().zip(&kinds) {
         check_transport(h, *kind);
     }
-    for ((h, role), ip) in hosts.iter().zip(&setup.roles).zip(&ips) {
+    for ((h, role), ip) in hosts.iter().zip(&roles).zip(&ips) {
         eprintln!("[{tag}] {role}: {} at {} overlay {ip}", h.name, h.ip);
     }
 
@@ -250,8 +232,7 @@ fn mesh_run(mesh: &Mesh, strict: bool) -> MeshReport {
 
     let n = hosts.len();
     let idx = |role: &str| {
-        setup
-            .roles
+        roles
             .iter()
             .position(|r| *r == role)
             .expect("checked by check_table")
