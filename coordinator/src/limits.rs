@@ -21,13 +21,17 @@ pub struct Limits {
     /// Hosts never seen before, registering from one address (IPv6: one /64)
     #[arg(long, value_name = "BURST/INTERVAL", default_value = "32/30s", value_parser = parse_rate)]
     pub new_hosts_limit: Rate,
-    /// What one host may send through the relay, per second (e.g. 4MiB, 500KiB, 10MB)
-    #[arg(long, value_name = "BYTES", default_value = "4MiB", value_parser = parse_bytes)]
+    /// What one host may send through the relay, per second (e.g. 8MiB, 500KiB, 10MB); 0: no
+    /// limit per host. The default carries a remote desktop (~25 Mbit/s, more in bursts) and a
+    /// game from one host at full speed
+    #[arg(long, value_name = "BYTES", default_value = "8MiB", value_parser = parse_bytes)]
     pub relay_rate: u64,
     /// What one host may send through the relay at once after a quiet spell
-    #[arg(long, value_name = "BYTES", default_value = "8MiB", value_parser = parse_bytes)]
+    #[arg(long, value_name = "BYTES", default_value = "16MiB", value_parser = parse_bytes)]
     pub relay_burst: u64,
-    /// What all hosts together may send through the relay, per second; 0: no limit
+    /// What all hosts together may send through the relay, per second; 0: no limit. On a home
+    /// connection, set it below the upload speed (e.g. 3MB for a 40 Mbit/s uplink) so relayed
+    /// traffic leaves room for the household
     #[arg(long, value_name = "BYTES", default_value = "0", value_parser = parse_bytes)]
     pub relay_total_rate: u64,
 }
@@ -156,6 +160,9 @@ mod tests {
         assert_eq!(l.new_hosts().burst, 10_000);
         assert_eq!(l.relay().rate_bytes_per_sec, 100 << 20);
         assert_eq!(l.relay().total_bytes_per_sec, Some(1_000_000_000));
+        let none = Cli::parse_from(["x", "--relay-rate", "0", "--relay-total-rate", "0"]).limits;
+        assert_eq!(none.relay().rate_bytes_per_sec, 0, "0 is no limit per host");
+        assert_eq!(none.relay().total_bytes_per_sec, None);
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod preauth;
 mod published;
 mod quic;
 mod relay;
+mod relay_io;
 mod relay_standalone;
 mod relay_tickets;
 mod server;

@@ -15,6 +15,11 @@
 //! "May these two talk?" comes from the hub's registry through [`Membership`], behind a
 //! small cache that is emptied whenever the registry's generation changes, so a leave or a
 //! logout stops relaying at once without taking the hub lock for every datagram.
+//!
+//! The socket is read and written in batches ([`crate::relay_io`]): one receive call takes
+//! every datagram waiting (GRO-coalesced where the kernel can), the core answers each into
+//! one send batch, and that batch leaves as one GSO send per run of equal-sized datagrams
+//! to one address.
 
 use anyhow::{Context, Result};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -30,12 +35,12 @@ use warren_proto::control::msg::RelayOffer;
 use warren_proto::key::NodeKey;
 use warren_proto::relay::RelayToken;
 
+use crate::relay_io::{RelaySocket, RxBatch, RX_BATCH, RX_CHUNK};
 use crate::tcp_links::{is_synthetic, TcpLinks};
+use warren_proto::tx_batch::TxBatch;
 
 /// The relay's default port is the control port + 3: 7446, after STUN's 7444 and 7445.
 const PORT_OFFSET: u16 = 3;
-/// Larger than any UDP datagram, so none arrives cut short.
-const RECV_BUF: usize = 65_536;
 /// Pairs remembered by the shares cache before it starts over; a cache miss costs one short
 /// hub lock, so a small cache is enough.
 const MAX_CACHED_PAIRS: usize = 4096;
@@ -44,7 +49,7 @@ const REPORT_EVERY: Duration = Duration::from_secs(60);
 /// Frames from TCP connections waiting for the relay task; a full queue makes the
 /// connections' readers wait (TCP backpressure), never the relay.
 const TCP_INBOX: usize = 1024;
-/// After each UDP datagram, at most this many waiting TCP frames are handled too, so a busy
+/// For each UDP datagram, at most this many waiting TCP frames are handled too, so a busy
 /// UDP socket does not starve the TCP hosts.
 const TCP_PER_DATAGRAM: usize = 4;
 
@@ -64,11 +69,14 @@ pub fn port_to_bind(flag: Option<u16>, control_port: u16) -> Result<Option<u16>>
     }
 }
 
-pub async fn bind(ip: IpAddr, port: u16) -> Result<UdpSocket> {
+pub async fn bind(ip: IpAddr, port: u16) -> Result<RelaySocket> {
     let addr = SocketAddr::new(ip, port);
-    UdpSocket::bind(addr)
+    let socket = UdpSocket::bind(addr)
         .await
-        .with_context(|| format!("cannot bind the relay port {addr}"))
+        .with_context(|| format!("cannot bind the relay port {addr}"))?;
+    RelaySocket::new(socket).with_context(|| {
+        format!("cannot set up the relay port {addr}; --relay-port 0 turns the relay off")
+    })
 }
 
 /// Who may relay to whom: the hub's registry, as the relay task sees it.
@@ -250,8 +258,9 @@ struct State<M> {
     cache: SharesCache,
     membership: Arc<M>,
     tcp: TcpLinks,
-    /// A Deliver is shorter than the Send it comes from, so this always fits.
-    out: Vec<u8>,
+    /// Answers for UDP hosts, sent together once a receive batch is handled. A Deliver is
+    /// shorter than the Send it comes from, so one receive batch's answers always fit.
+    tx: TxBatch,
 }
 
 impl<M: Membership> State<M> {
@@ -269,30 +278,46 @@ impl<M: Membership> State<M> {
         true
     }
 
-    /// Runs one frame through the core; the answer to send, if any, is in `self.out`.
-    fn frame(&mut self, from: SocketAddr, frame: &[u8]) -> Option<(SocketAddr, usize)> {
+    /// Runs one frame through the core: its answer joins the send batch, or goes into a TCP
+    /// connection's queue.
+    async fn frame(
+        &mut self,
+        socket: &mut RelaySocket,
+        now: Instant,
+        from: SocketAddr,
+        frame: &[u8],
+    ) {
+        if self.tx.spare().is_none() {
+            self.flush(socket).await;
+        }
+        let out = self.tx.spare().expect("an empty batch has room");
         let (membership, cache) = (&*self.membership, &mut self.cache);
         let shares = |a: &NodeKey, b: &NodeKey| cache.shares(membership, a, b);
-        let t = self
-            .relay
-            .handle_datagram(Instant::now(), from, frame, shares, &mut self.out)?;
-        Some((t.to, t.len))
+        let Some(t) = self.relay.handle_datagram(now, from, frame, shares, out) else {
+            return;
+        };
+        if is_synthetic(&t.to) {
+            self.tcp.send(&t.to, &out[..t.len]);
+        } else {
+            self.tx.commit(t.to, t.len);
+        }
     }
 
-    /// Sends the core's answer: over UDP, or into a TCP connection's queue.
-    async fn transmit(&mut self, socket: &UdpSocket, to: SocketAddr, len: usize) {
-        if is_synthetic(&to) {
-            self.tcp.send(&to, &self.out[..len]);
-        } else if let Err(e) = socket.send_to(&self.out[..len], to).await {
-            tracing::trace!("relay send: {e}");
+    /// Sends the batched answers.
+    async fn flush(&mut self, socket: &mut RelaySocket) {
+        if !self.tx.is_empty() {
+            socket.send(&self.tx).await;
+            self.tx.clear();
         }
+        // quinn-udp lowers this when the kernel refuses GSO.
+        self.tx.set_max_segments(socket.max_gso_segments());
     }
 }
 
 /// Relays on `socket` (and for TCP connections) until every [`RelayHandle`] (and lease) is
 /// dropped.
 pub async fn serve(
-    socket: UdpSocket,
+    mut socket: RelaySocket,
     inbox: Inbox,
     membership: Arc<impl Membership>,
     relay: Relay,
@@ -308,11 +333,16 @@ pub async fn serve(
         cache: SharesCache::default(),
         membership,
         tcp: TcpLinks::default(),
-        out: vec![0u8; RECV_BUF],
+        tx: TxBatch::new(RX_BATCH + 1, RX_CHUNK),
     };
-    let mut buf = vec![0u8; RECV_BUF];
+    state.tx.set_max_segments(socket.max_gso_segments());
+    let mut rx = RxBatch::default();
     let mut report = tokio::time::interval(REPORT_EVERY);
-    let mut reported = (RelayCounters::default(), state.tcp.counters);
+    let mut reported = (
+        RelayCounters::default(),
+        state.tcp.counters,
+        socket.counters,
+    );
     loop {
         tokio::select! {
             biased;
@@ -321,49 +351,48 @@ pub async fn serve(
                     return;
                 }
             }
-            received = socket.recv_from(&mut buf) => {
-                let (n, from) = match received {
-                    Ok(r) => r,
-                    Err(e) => {
-                        // E.g. an ICMP error reported on the socket; nothing to do but go on.
-                        tracing::trace!("relay receive: {e}");
-                        continue;
-                    }
-                };
-                // Only TCP connections have these addresses; over UDP one is forged.
-                if !is_synthetic(&from) {
-                    if let Some((to, len)) = state.frame(from, &buf[..n]) {
-                        state.transmit(&socket, to, len).await;
+            received = socket.recv(&mut rx) => {
+                if let Err(e) = received {
+                    // E.g. an ICMP error reported on the socket; nothing to do but go on.
+                    tracing::trace!("relay receive: {e}");
+                    continue;
+                }
+                let now = Instant::now();
+                let mut datagrams = 0;
+                for (from, datagram) in rx.datagrams() {
+                    datagrams += 1;
+                    // Only TCP connections have these addresses; over UDP one is forged.
+                    if !is_synthetic(&from) {
+                        state.frame(&mut socket, now, from, datagram).await;
                     }
                 }
-                for _ in 0..TCP_PER_DATAGRAM {
+                for _ in 0..TCP_PER_DATAGRAM * datagrams {
                     // Commands first, as in the select: an Attach precedes its first frame.
                     while let Ok(command) = commands.try_recv() {
                         state.command(Some(command));
                     }
                     let Ok((from, frame)) = frames.try_recv() else { break };
-                    if let Some((to, len)) = state.frame(from, &frame) {
-                        state.transmit(&socket, to, len).await;
-                    }
+                    state.frame(&mut socket, now, from, &frame).await;
                 }
+                state.flush(&mut socket).await;
             }
             Some((from, frame)) = frames.recv() => {
-                if let Some((to, len)) = state.frame(from, &frame) {
-                    state.transmit(&socket, to, len).await;
-                }
+                state.frame(&mut socket, Instant::now(), from, &frame).await;
+                state.flush(&mut socket).await;
             }
             _ = clock.tick() => {
                 state.relay.set_unix_time(crate::hub::unix_now());
                 state.membership.report(state.relay.counters(), state.relay.len());
             }
             _ = report.tick() => {
-                let now = (state.relay.counters(), state.tcp.counters);
+                let now = (state.relay.counters(), state.tcp.counters, socket.counters);
                 if now != reported {
                     tracing::debug!(
                         nodes = state.relay.len(),
                         tcp_links = state.tcp.len(),
                         counters = ?now.0,
                         tcp = ?now.1,
+                        io = ?now.2,
                         "relay"
                     );
                     reported = now;
@@ -558,6 +587,32 @@ mod tests {
             .unwrap();
         ping(&sa, relay, &ta, 4).await;
         nothing_on(&sb);
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_sends_arrives_whole_and_in_order() {
+        let (relay, handle) = start().await;
+        let (a, b) = (key(1), key(2));
+        let (lease_a, lease_b) = (handle.admit(a).unwrap(), handle.admit(b).unwrap());
+        let sa = UdpSocket::bind((LO, 0)).await.unwrap();
+        let sb = UdpSocket::bind((LO, 0)).await.unwrap();
+        // B reads only after A has sent everything: room for all of it.
+        warren_proto::socket_buffers::enlarge(&sb, 4 << 20);
+        ping(&sa, relay, &token_of(&lease_a), 1).await;
+        ping(&sb, relay, &token_of(&lease_b), 2).await;
+        // Equal sizes (one GSO run out) with a shorter one between (a run ends there).
+        let payload = |i: u16| {
+            let len = if i == 100 { 300 } else { 1000 };
+            vec![i as u8; len]
+        };
+        for i in 0..200u16 {
+            sa.send_to(&send_frame(&b, &payload(i)), relay)
+                .await
+                .unwrap();
+        }
+        for i in 0..200u16 {
+            assert_eq!(deliver_of(&sb, relay).await, payload(i), "datagram {i}");
+        }
     }
 
     #[tokio::test]

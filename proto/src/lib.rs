@@ -18,3 +18,4 @@ pub mod relay;
 pub mod relay_ticket;
 #[cfg(feature = "io")]
 pub mod socket_buffers;
+pub mod tx_batch;

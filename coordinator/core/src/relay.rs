@@ -50,9 +50,10 @@ use warren_proto::relay_ticket::Ticket;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RelayConfig {
-    /// Sustained rate each node may send through the relay, in bytes per second.
+    /// Sustained rate each node may send through the relay, in bytes per second; 0: no
+    /// limit per node (the total, if any, still applies).
     pub rate_bytes_per_sec: u64,
-    /// Bytes a node may send at once after being quiet.
+    /// Bytes a node may send at once after being quiet (unused when the rate is 0).
     pub burst_bytes: u64,
     /// What all nodes together may send, in bytes per second (a second's worth at once);
     /// `None`: no limit but each node's.
@@ -60,13 +61,17 @@ pub struct RelayConfig {
 }
 
 impl Default for RelayConfig {
-    /// 4 MiB/s sustained (~34 Mbit/s) with an 8 MiB burst: enough for interactive use and a
-    /// game or a file copy between two hosts that cannot reach each other directly, while a
-    /// handful of busy pairs cannot fill a small server's uplink.
+    /// 8 MiB/s sustained per sending host (~67 Mbit/s) with a 16 MiB burst, no total. Sized
+    /// for a relay on a home connection carrying two gamers and one remote desktop at once:
+    /// a game sends ~1 Mbit/s, a remote desktop ~25 Mbit/s with bursts well above that when
+    /// the screen changes a lot (a streamed game or video: up to ~50 Mbit/s), so one host's
+    /// desktop plus its game fits with room for those bursts, while no single host can take
+    /// a whole uplink. No total by default: the home's uplink is the real total, and only
+    /// the operator knows it (`--relay-total-rate`).
     fn default() -> Self {
         Self {
-            rate_bytes_per_sec: 4 << 20,
-            burst_bytes: 8 << 20,
+            rate_bytes_per_sec: 8 << 20,
+            burst_bytes: 16 << 20,
             total_bytes_per_sec: None,
         }
     }
@@ -499,7 +504,7 @@ impl Relay {
             return None;
         }
         let bucket = &mut self.nodes.get_mut(&src).expect("sender is live").bucket;
-        if !bucket.take(now, len as u64, &self.config) {
+        if self.config.rate_bytes_per_sec > 0 && !bucket.take(now, len as u64, &self.config) {
             self.counters.rate_limited += 1;
             return None;
         }
@@ -535,8 +540,9 @@ struct ByteBucket {
 
 impl ByteBucket {
     fn take(&mut self, now: Instant, bytes: u64, config: &RelayConfig) -> bool {
-        // A zero rate would never refill, and a burst below one datagram would block that
-        // datagram forever: raise both to workable minimums.
+        // A zero rate (which callers treat as "no limit" and never pass) would never refill,
+        // and a burst below one datagram would block that datagram forever: raise both to
+        // workable minimums.
         let rate = u128::from(config.rate_bytes_per_sec.max(1));
         let burst = u128::from(config.burst_bytes.max(u64::from(u16::MAX)));
         let nanos = |bytes: u128| Duration::from_nanos((bytes * 1_000_000_000 / rate) as u64);
@@ -1011,11 +1017,36 @@ mod tests {
     #[test]
     fn a_bucket_smaller_than_a_datagram_still_passes_it() {
         let mut h = Harness::new(RelayConfig {
-            rate_bytes_per_sec: 0,
+            rate_bytes_per_sec: 1,
             burst_bytes: 0,
             total_bytes_per_sec: None,
         });
         assert!(h.input(addr(1, 1000), &send(B, &[1; 1400])).is_some());
+    }
+
+    #[test]
+    fn a_zero_rate_is_no_limit_per_node_but_the_total_still_holds() {
+        let mut h = Harness::new(RelayConfig {
+            rate_bytes_per_sec: 0,
+            burst_bytes: 0,
+            total_bytes_per_sec: None,
+        });
+        // 100 MB in the same instant: far past any bucket a rate of 0 could be rounded to.
+        let frame = send(B, &[1; 1000]);
+        for i in 0..100_000 {
+            assert!(h.input(addr(1, 1000), &frame).is_some(), "frame {i}");
+        }
+        assert_eq!(h.relay.counters().rate_limited, 0);
+        let mut h = Harness::new(RelayConfig {
+            rate_bytes_per_sec: 0,
+            burst_bytes: 0,
+            total_bytes_per_sec: Some(100_000),
+        });
+        let passed = (0..200)
+            .filter(|_| h.input(addr(1, 1000), &frame).is_some())
+            .count();
+        assert!((90..=100).contains(&passed), "{passed} frames of ~1 kB");
+        assert_eq!(h.relay.counters().total_rate_limited, 200 - passed as u64);
     }
 
     #[test]

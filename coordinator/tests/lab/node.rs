@@ -194,6 +194,11 @@ impl Coordinator {
         }
     }
 
+    /// The coordinator's process id while it runs (for CPU figures from /proc).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn stop(&mut self) {
         if let Some(c) = self.child.take() {
             stop_child("warren-coordinator", c);
@@ -321,6 +326,11 @@ impl Host {
             dir,
             child: None,
         }
+    }
+
+    /// warrend's process id while it runs (for CPU figures from /proc).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Starts `warrend` (no config file: the coordinator supplies peers).
