@@ -358,9 +358,10 @@ fn peer_table(peers: &[&PeerStatus]) -> String {
                 p.name.clone(),
                 p.overlay_ip.map(|i| i.to_string()).unwrap_or("-".into()),
                 if p.online { "yes" } else { "no" }.into(),
-                match (p.path, p.relay) {
-                    (PathKind::Relay, Some(r)) => format!("relay via {r}"),
-                    (path, _) => path_words(path).into(),
+                match (p.path, p.relay, p.transport.as_deref()) {
+                    (PathKind::Relay, Some(r), _) => format!("relay via {r}"),
+                    (PathKind::Direct, _, Some("tcp")) => "direct over TCP".into(),
+                    (path, _, _) => path_words(path).into(),
                 },
                 p.endpoint.map(|e| e.to_string()).unwrap_or("-".into()),
                 p.rtt_ms.map(|r| format!("{r} ms")).unwrap_or("-".into()),

@@ -199,7 +199,9 @@ fn standalone_relay() {
 fn udp_blocked_relay_survives_coordinator_restart() {
     let mut lab = Lab::start("udpb-restart");
     let (_sa, mut ha) = lab.add_site(SiteKind::UdpBlocked, 1, "a");
-    let (_sb, mut hb) = lab.add_site(SiteKind::Public, 1, "b");
+    // Behind a full-cone NAT that forwards only UDP: no direct TCP path either, so the pair
+    // stays on the relay (a public host would be reached over TCP: see the next test).
+    let (_sb, mut hb) = lab.add_site(SiteKind::FullCone, 1, "b");
     let (a, b) = (&mut ha[0], &mut hb[0]);
     start_all(&mut [&mut *a, &mut *b]);
     let ip_a = a.up(&lab.coordinator);
@@ -237,6 +239,81 @@ fn udp_blocked_relay_survives_coordinator_restart() {
             from.name, r.output
         );
     }
+}
+
+/// A hotel guest (no UDP out) and a host with a public address: direct over TCP instead of the
+/// relay (issue 18). `status` says `direct` with transport `tcp` and the peer's real address on
+/// both sides; a ping and a checksummed TCP transfer go through; and when the stream is cut
+/// (nftables resets TCP between them) traffic falls back to the relay.
+#[test]
+fn udp_blocked_reaches_a_public_host_over_tcp() {
+    let mut lab = Lab::start("udpb-tcp");
+    let (_sa, mut ha) = lab.add_site(SiteKind::UdpBlocked, 1, "a");
+    let (sb, mut hb) = lab.add_site(SiteKind::Public, 1, "b");
+    let (a, b) = (&mut ha[0], &mut hb[0]);
+    start_all(&mut [&mut *a, &mut *b]);
+    let ip_a = a.up(&lab.coordinator);
+    let ip_b = b.up(&lab.coordinator);
+    a.warren_ok(&["create", "hotel", "--password", "pw-hotel"]);
+    b.warren_ok(&["join", "hotel", "--password", "pw-hotel"]);
+    first_reply_blocking(a, ip_b, Instant::now());
+    let took = wait_path(a, b, &["direct"], Duration::from_secs(20));
+    eprintln!("udp_blocked-public direct after {took:?}");
+    let public = b.status()["self"]["listen_port"].as_u64().unwrap();
+    for (me, other) in [(&*a, &*b), (&*b, &*a)] {
+        let st = me.status();
+        let p = Host::peer_in(&st, &other.name)
+            .expect("peer listed")
+            .clone();
+        assert_eq!(
+            p["transport"], "tcp",
+            "{}'s view of {}: {p}",
+            me.name, other.name
+        );
+        if me.name == a.name {
+            assert!(
+                p["endpoint"]
+                    .as_str()
+                    .is_some_and(|e| e.ends_with(&format!(":{public}"))),
+                "the endpoint shown is the public host's TCP address: {p}"
+            );
+        }
+    }
+    for (from, to) in [(&*a, ip_b), (&*b, ip_a)] {
+        let r = ping(&from.ns, to, 3, 1);
+        assert_eq!(
+            r.received, 3,
+            "{} -> {to} over TCP:\n{}",
+            from.name, r.output
+        );
+    }
+    let xfer = lab::traffic::TcpTransfer::start(
+        &a.ns,
+        &b.ns,
+        SocketAddrV4::new(ip_b, 5201),
+        8_000_000,
+        None,
+        0x7463_7000,
+    );
+    let r = xfer.finish(Duration::from_secs(60));
+    assert_eq!(
+        (r.received.bytes, r.received.hash),
+        (r.sent.bytes, r.sent.hash),
+        "the transfer over the TCP path arrived damaged"
+    );
+    eprintln!(
+        "TCP through the overlay over TCP: {:.1} MB/s",
+        r.mbytes_per_sec()
+    );
+    // The stream breaks (TCP between the two reset from now on): the relay carries the pair.
+    a.cut_tcp_with(sb.public_ip, "wtcpcut");
+    wait_path(a, b, &["relay"], Duration::from_secs(15));
+    let r = ping(&a.ns, ip_b, 3, 1);
+    assert_eq!(
+        r.received, 3,
+        "through the relay after the cut:\n{}",
+        r.output
+    );
 }
 
 #[test]

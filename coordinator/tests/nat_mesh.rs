@@ -34,7 +34,7 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// UDP-blocked ↔ public: relayed today. Direct TCP (issue 18: the reachable side listens on
 /// TCP, WireGuard framed on the stream) will make it `direct`: flip this to `DIRECT` then.
-const UDP_BLOCKED_PUBLIC: &[&str] = RELAY;
+const UDP_BLOCKED_PUBLIC: &[&str] = DIRECT;
 
 /// Seven site kinds, eight hosts: the issue's lab.
 const FULL_MESH: Mesh = Mesh {

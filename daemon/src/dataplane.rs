@@ -42,6 +42,8 @@ pub struct Dataplane {
     /// The interface's overlay IPv4: key-derived at start, the coordinator's lease later.
     pub overlay_v4: Mutex<std::net::Ipv4Addr>,
     pub side: SideSockets,
+    /// Direct paths over TCP, each behind a loopback UDP socket (see `tcp_path`).
+    pub tcp: crate::tcp_path::TcpPaths,
 }
 
 impl Dataplane {

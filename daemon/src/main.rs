@@ -16,6 +16,7 @@ mod operators;
 mod paths;
 mod portmap;
 mod side;
+mod tcp_path;
 mod tun;
 mod udp;
 
@@ -244,6 +245,7 @@ async fn serve(
         mtu,
         overlay_v4: Mutex::new(v4),
         side: Default::default(),
+        tcp: Default::default(),
     });
     let up = dp.node().is_up();
     let portmap = {
@@ -294,6 +296,7 @@ async fn serve(
         games: games.clone(),
     });
     tokio::spawn(control::run(control_ctx, command_rx));
+    tcp_path::spawn(dp.clone(), api.self_status.listen_port);
     let (failed_tx, mut failed) = tokio::sync::mpsc::unbounded_channel();
     dataplane::spawn(dp, failed_tx)?;
     if args.dns_port != 0 {

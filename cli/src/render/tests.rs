@@ -5,6 +5,7 @@ use warren_proto::key::NodeKey;
 fn peer(name: &str, ip: &str, networks: &[&str], online: bool, path: PathKind) -> PeerStatus {
     PeerStatus {
         address_clash: false,
+        transport: None,
         name: name.into(),
         public_key: NodeKey([name.len() as u8; 32]),
         overlay_ip: Some(ip.parse().unwrap()),
@@ -144,6 +145,12 @@ fn status_groups_peers_by_network_with_every_column() {
     let text = status(&sample(vec![relayed], &["work"]));
     let dave = text.lines().find(|l| l.contains("dave")).unwrap();
     assert!(dave.contains("relay via 203.0.113.1:7446"), "{dave:?}");
+
+    let mut over_tcp = peer("erin", "100.64.0.6", &["work"], true, PathKind::Direct);
+    over_tcp.transport = Some("tcp".into());
+    let text = status(&sample(vec![over_tcp], &["work"]));
+    let erin = text.lines().find(|l| l.contains("erin")).unwrap();
+    assert!(erin.contains("direct over TCP"), "{erin:?}");
 }
 
 #[test]

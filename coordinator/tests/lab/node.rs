@@ -631,7 +631,20 @@ impl Host {
         super::cmd::run_ok("ip", &["netns", "exec", &self.ns, super::nft_bin(), &rules]);
     }
 
-    /// Undoes [`Host::cut_udp_with`].
+    /// Breaks TCP to and from `other`'s daemon port: new and existing connections are reset
+    /// (a direct path over TCP ends at once) until [`Host::restore_udp`] with the same table.
+    pub fn cut_tcp_with(&self, other: Ipv4Addr, table: &str) {
+        let rules = format!(
+            "add table inet {table} {{ \
+               chain i {{ type filter hook input priority 0; ip saddr {other} tcp sport {port} drop; }}; \
+               chain o {{ type filter hook output priority 0; ip daddr {other} tcp dport {port} reject with tcp reset; }}; \
+             }}",
+            port = WG_PORT
+        );
+        super::cmd::run_ok("ip", &["netns", "exec", &self.ns, super::nft_bin(), &rules]);
+    }
+
+    /// Undoes [`Host::cut_udp_with`] or [`Host::cut_tcp_with`].
     pub fn restore_udp(&self, table: &str) {
         let delete = format!("delete table inet {table}");
         super::cmd::run_ok(

@@ -34,6 +34,7 @@ pub mod discovery_ports;
 pub mod fanout;
 pub mod port_check;
 pub mod relays;
+mod tcp_dial;
 mod user_ping;
 
 use fanout::{Fanout, FanoutConfig, FanoutCounters};
@@ -41,6 +42,7 @@ use port_check::{PortChecks, PortQuestion};
 
 pub use birthday::{SideEvent, SideSocket};
 use relays::{RelayId, Relays};
+pub use tcp_dial::REDIAL_AFTER;
 pub use user_ping::PingAnswer;
 use user_ping::UserPings;
 use warren_proto::disco::{Listening, PortProto};
@@ -208,6 +210,8 @@ pub struct Node {
     side_kept: Vec<birthday::Kept>,
     side_events: VecDeque<SideEvent>,
     birthday_runs: u32,
+    /// When each peer was last dialed over TCP (see `tcp_dial`).
+    tcp_dialed: HashMap<PeerId, Instant>,
     /// The port mapping our router grants us (UPnP-IGD, NAT-PMP, PCP), if any.
     port_mapping: Option<SocketAddr>,
     /// When a silent path last made us check our own mapping (see `recheck_own_mapping`),
@@ -263,6 +267,7 @@ impl Node {
             side_kept: Vec::new(),
             side_events: VecDeque::new(),
             birthday_runs: 0,
+            tcp_dialed: HashMap::new(),
             port_mapping: None,
             last_recheck: None,
             mapping_rechecks: 0,
@@ -530,6 +535,7 @@ impl Node {
         self.peers[id] = None;
         self.release_kept(id);
         self.end_birthday_with(id);
+        self.forget_tcp_dial(id);
         self.flush.retain(|p| *p != id);
         self.announce.retain(|p| *p != id);
         self.disco_dirty.retain(|p| *p != id);
@@ -1405,6 +1411,7 @@ impl Node {
                 let rtt = best.map(|b| b.rtt.as_millis() as u32).or(handshake_rtt);
                 PeerStatus {
                     address_clash: false,
+                    transport: None,
                     name: p.name().to_string(),
                     public_key: p.public_key(),
                     overlay_ip: p.overlay_ip(),

@@ -57,6 +57,10 @@ pub fn build(state: &ApiState) -> Status {
                 .or(Some(relay));
         }
         p.address_clash = clashing.contains(&p.public_key);
+        if let Some(remote) = p.endpoint.and_then(|e| state.dataplane.tcp.remote_of(e)) {
+            p.endpoint = Some(remote);
+            p.transport = Some("tcp".into());
+        }
     }
     Status {
         coordinators,

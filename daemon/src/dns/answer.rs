@@ -260,6 +260,7 @@ pub(crate) mod tests {
         use warren_proto::key::NodeKey;
         let peer = |name: &str, ip: &str, net: &str, key: u8| PeerStatus {
             address_clash: false,
+            transport: None,
             name: name.into(),
             public_key: NodeKey([key; 32]),
             overlay_ip: Some(ip.parse().unwrap()),

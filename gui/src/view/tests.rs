@@ -10,6 +10,7 @@ use warren_proto::key::NodeKey;
 fn peer(name: &str, last: u8, online: bool, path: PathKind, nets: &[&str]) -> PeerStatus {
     PeerStatus {
         address_clash: false,
+        transport: None,
         name: name.into(),
         public_key: NodeKey([last; 32]),
         overlay_ip: Some(format!("100.64.0.{last}").parse().unwrap()),

@@ -316,6 +316,7 @@ mod tests {
             },
             peers: vec![PeerStatus {
                 address_clash: false,
+                transport: None,
                 name: "b".into(),
                 public_key: NodeKey([2; 32]),
                 overlay_ip: None,

@@ -96,6 +96,7 @@ mod tests {
     fn peer(name: &str, ip: &str, key_byte: u8) -> PeerStatus {
         PeerStatus {
             address_clash: false,
+            transport: None,
             name: name.into(),
             public_key: NodeKey([key_byte; 32]),
             overlay_ip: Some(ip.parse().unwrap()),

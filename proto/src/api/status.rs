@@ -202,6 +202,11 @@ pub struct PeerStatus {
     /// first: this one is not routed until one of them moves (which happens within seconds).
     #[serde(default)]
     pub address_clash: bool,
+    /// How a `direct` path is carried when not over UDP: `"tcp"` when this host's network
+    /// blocks UDP and the peer is reached over a TCP stream (`endpoint` is then the peer's TCP
+    /// address). Absent for UDP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
 }
 
 /// One pong: which path it took and how long the round trip was.
