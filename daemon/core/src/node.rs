@@ -35,6 +35,8 @@ pub mod fanout;
 pub mod port_check;
 pub mod relays;
 mod tcp_dial;
+#[cfg(test)]
+mod test_peers;
 mod user_ping;
 
 use fanout::{Fanout, FanoutConfig, FanoutCounters};

@@ -19,7 +19,7 @@ impl Node {
     pub fn udp_blocked(&self) -> bool {
         self.discovery
             .result()
-            .is_some_and(|d| d.reflexive.is_none() && d.mapped.iter().all(Option::is_none))
+            .is_some_and(|d| d.reflexive.is_none())
     }
 
     /// The TCP connections to try now: (peer, its public address; the same port on TCP). Each

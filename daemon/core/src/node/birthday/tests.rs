@@ -2,23 +2,14 @@
 //! behind cone NATs starts a run toward each at once, announces it to each peer, and tries a
 //! run that found nothing again seconds later.
 
+use super::super::test_peers::{addr, coordinator_peer, key_of};
 use super::super::*;
-use crate::peer::PeerConfig;
 use crate::stun::tests::{respond, Reply};
-use std::net::Ipv4Addr;
 use std::time::Duration;
 use warren_proto::datagram::{classify, DatagramKind};
 
 const RELAY: &str = "198.51.100.9:7446";
 const STUN: [&str; 2] = ["198.51.100.9:7444", "198.51.100.9:7445"];
-
-fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
-
-fn key_of(seed: u8) -> NodeKey {
-    Node::new([seed; 32], [0; 16]).public_key()
-}
 
 /// A node whose STUN run found a symmetric NAT (each server saw another public port).
 fn symmetric_node(now: Instant) -> Node {
@@ -48,17 +39,7 @@ fn symmetric_node(now: Instant) -> Node {
 fn introduce(n: &mut Node, now: Instant, seeds: &[u8]) {
     n.set_relay(now, Some((addr(RELAY), [9; 16])));
     for &seed in seeds {
-        n.add_peer(PeerConfig {
-            name: format!("n{seed}"),
-            public_key: key_of(seed),
-            allowed_ips: vec![format!("{}/32", Ipv4Addr::new(100, 64, 0, seed))
-                .parse()
-                .unwrap()],
-            endpoint: None,
-            persistent_keepalive: None,
-            relay: true,
-        })
-        .unwrap();
+        n.add_peer(coordinator_peer(seed)).unwrap();
         n.set_peer_nat(&key_of(seed), NatKind::EndpointIndependent);
         let reflexive = addr(&format!("203.0.113.{seed}:41641"));
         assert!(n.handle_call_me_maybe(now, &key_of(seed), &[], Some(reflexive), None));

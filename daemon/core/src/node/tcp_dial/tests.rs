@@ -1,30 +1,11 @@
+use super::super::test_peers::{addr, coordinator_peer, key_of};
 use super::super::*;
-use crate::peer::PeerConfig;
-use std::net::Ipv4Addr;
 
-fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
-
-fn key_of(seed: u8) -> NodeKey {
-    Node::new([seed; 32], [0; 16]).public_key()
-}
-
-/// A node with one coordinator peer at a public address, and its STUN run answered by
-/// `stun_answers` (nothing: UDP is blocked here).
+/// A node with one coordinator peer at a public address, its STUN run answered unless
+/// `blocked` (its UDP gets nowhere).
 fn node(now: &mut Instant, blocked: bool) -> Node {
     let mut n = Node::new([1; 32], [1; 16]);
-    n.add_peer(PeerConfig {
-        name: "pub".into(),
-        public_key: key_of(2),
-        allowed_ips: vec![format!("{}/32", Ipv4Addr::new(100, 64, 0, 2))
-            .parse()
-            .unwrap()],
-        endpoint: None,
-        persistent_keepalive: None,
-        relay: true,
-    })
-    .unwrap();
+    n.add_peer(coordinator_peer(2)).unwrap();
     n.set_relay(*now, Some((addr("198.51.100.9:7446"), [9; 16])));
     n.handle_call_me_maybe(*now, &key_of(2), &[], Some(addr("203.0.113.2:41820")), None);
     let servers = [addr("198.51.100.9:7444"), addr("198.51.100.9:7445")];
