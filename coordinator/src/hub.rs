@@ -38,6 +38,10 @@ pub struct Online {
     pub relay_token: Option<warren_proto::relay::RelayToken>,
     /// A port mapping the node holds on its router, as it last reported.
     pub mapped: Option<SocketAddr>,
+    /// It relays for its peers, and they can reach it ([`candidates::can_relay`]).
+    ///
+    /// [`candidates::can_relay`]: warren_coordinator_core::candidates::can_relay
+    pub relay: bool,
     /// Its endpoint updates (each one is announced to every peer).
     pub endpoint_limit: EndpointLimiter,
     /// The rounds of "call me maybe" its changes start (each one asks every online peer to
@@ -257,6 +261,7 @@ impl Hub {
                 nat: NatKind::Unknown,
                 relay_token: None,
                 mapped: None,
+                relay: false,
                 endpoint_limit: EndpointLimiter::new(unix_now()),
                 call_limit: RefCell::new(EndpointLimiter::new(unix_now())),
                 batch_calls: false,
@@ -302,6 +307,7 @@ impl Hub {
             nat: online.as_ref().map(|o| o.nat).unwrap_or(NatKind::Unknown),
             reflexive: online.as_ref().and_then(|o| o.reflexive),
             mapped: online.as_ref().and_then(|o| o.mapped),
+            relay: online.as_ref().is_some_and(|o| o.relay),
             lan: online.map(|o| o.lan).unwrap_or_default(),
         })
     }

@@ -480,8 +480,9 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
             reflexive,
             nat,
             mapped,
+            relay,
         } => {
-            use warren_coordinator_core::candidates::{vouched_lan, vouched_public};
+            use warren_coordinator_core::candidates::{can_relay, vouched_lan, vouched_public};
             // Only addresses the coordinator saw the member come from are passed on: a
             // member cannot make its peers probe someone else.
             let saw = |ip| server.saw(remote.ip(), ip);
@@ -505,6 +506,7 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
                 // Unlike a STUN answer, a mapping can be withdrawn (`None`): the router
                 // stopped answering or the daemon deleted it, and peers must stop trying it.
                 o.mapped = mapped;
+                o.relay = can_relay(relay, &o.lan, o.reflexive, o.mapped);
             }
             let peers = hub.peers(&node);
             hub.announce_moved(&node, &peers);
@@ -946,6 +948,7 @@ mod tests {
             reflexive: Some("0.0.0.0:9".parse().unwrap()),
             nat: warren_proto::control::msg::NatKind::Unknown,
             mapped: Some("224.0.0.1:9".parse().unwrap()),
+            relay: false,
         };
         let flood: Vec<SocketAddr> = (0..80_000u32)
             .map(|i| SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 41820)))
@@ -1015,6 +1018,7 @@ mod tests {
             reflexive: Some(reflexive),
             nat: warren_proto::control::msg::NatKind::Symmetric,
             mapped: Some(mapped),
+            relay: false,
         };
         handle(&server, bob, remote(2), report(victim, victim)).await;
         {

@@ -53,6 +53,7 @@ pub const MIN_LEN: usize = HEADER_LEN + 1 + TAG_LEN;
 pub const MAX_SEALED_LEN: usize = HEADER_LEN + PONG_V6_LEN + TAG_LEN;
 
 const KEY_DOMAIN: &[u8] = b"warren disco v1 xchacha20poly1305 key";
+const RELAY_TOKEN_DOMAIN: &[u8] = b"warren peer relay v1 token";
 const TYPE_PING: u8 = 0x01;
 const TYPE_PONG: u8 = 0x02;
 const TYPE_PORT_QUERY: u8 = 0x03;
@@ -154,6 +155,7 @@ pub use crate::key::public_key;
 /// The symmetric key one pair of nodes uses for disco, in both directions.
 pub struct DiscoKey {
     cipher: XChaCha20Poly1305,
+    relay_token: crate::relay::RelayToken,
     me: NodeKey,
     peer: NodeKey,
 }
@@ -184,17 +186,30 @@ impl DiscoKey {
         } else {
             (peer, my_public)
         };
-        let key = Blake2s256::new()
-            .chain_update(KEY_DOMAIN)
-            .chain_update(shared.as_bytes())
-            .chain_update(lo.0)
-            .chain_update(hi.0)
-            .finalize();
+        let derive = |domain: &[u8]| {
+            Blake2s256::new()
+                .chain_update(domain)
+                .chain_update(shared.as_bytes())
+                .chain_update(lo.0)
+                .chain_update(hi.0)
+                .finalize()
+        };
+        let key = derive(KEY_DOMAIN);
+        let mut relay_token = [0u8; crate::relay::TOKEN_LEN];
+        relay_token.copy_from_slice(&derive(RELAY_TOKEN_DOMAIN)[..crate::relay::TOKEN_LEN]);
         Ok(Self {
             cipher: XChaCha20Poly1305::new(&key),
+            relay_token,
             me: my_public,
             peer,
         })
+    }
+
+    /// The token under which either of the two uses the other as a peer relay: only the two
+    /// can make it (it comes from their static keys' shared secret, under its own domain, so
+    /// it says nothing of the disco key), and the relay side needs no one to tell it.
+    pub fn relay_token(&self) -> crate::relay::RelayToken {
+        self.relay_token
     }
 
     /// The peer this key talks to.
@@ -524,6 +539,16 @@ mod tests {
             assert_eq!(sender(&d), Ok(public_key(&A)));
             assert_eq!(open(&d, &B, known_a), Ok((public_key(&A), msg)));
         }
+    }
+
+    #[test]
+    fn both_ends_make_the_same_relay_token_and_no_third_key_does() {
+        let (a, b, c) = ([7u8; 32], [9u8; 32], [11u8; 32]);
+        let (pa, pb, pc) = (public_key(&a), public_key(&b), public_key(&c));
+        let ab = DiscoKey::derive(&a, pa, pb).unwrap().relay_token();
+        assert_eq!(ab, DiscoKey::derive(&b, pb, pa).unwrap().relay_token());
+        assert_ne!(ab, DiscoKey::derive(&c, pc, pb).unwrap().relay_token());
+        assert_ne!(ab, DiscoKey::derive(&a, pa, pc).unwrap().relay_token());
     }
 
     #[test]

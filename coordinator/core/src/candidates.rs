@@ -49,6 +49,25 @@ pub fn vouched_lan(list: Vec<SocketAddr>, seen: impl Fn(IpAddr) -> bool) -> Vec<
     list
 }
 
+/// Whether a member that offers to relay for its peers (`offered`) may be named to them as a
+/// relay: only one they can all reach unasked, through a port mapping or at a public address
+/// on its own interface (its reflexive address is one of its LAN addresses: no NAT). Behind a
+/// NAT without a mapping it would answer only those it wrote to first. The addresses are the
+/// vouched ones, so a member cannot name someone else's address as its relay.
+pub fn can_relay(
+    offered: bool,
+    lan: &[SocketAddr],
+    reflexive: Option<SocketAddr>,
+    mapped: Option<SocketAddr>,
+) -> bool {
+    offered
+        && (mapped.is_some()
+            || reflexive.is_some_and(|r| {
+                lan.iter()
+                    .any(|l| l.ip().to_canonical() == r.ip().to_canonical())
+            }))
+}
+
 /// Whether a connection from `ip` comes from inside a LAN (loopback, private, shared,
 /// link-local or unique-local): from there the coordinator cannot see the member's public
 /// address.
@@ -113,6 +132,26 @@ impl EndpointLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_member_others_can_reach_unasked_is_named_a_relay() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let public = a("203.0.113.5:41641");
+        let lan = [a("192.168.1.5:41641"), a("203.0.113.5:41641")];
+        // A public address on its own interface, or a port mapping: yes.
+        assert!(can_relay(true, &lan, Some(public), None));
+        assert!(can_relay(
+            true,
+            &lan[..1],
+            None,
+            Some(a("198.51.100.9:5000"))
+        ));
+        // Behind a NAT without a mapping: its reflexive address is none of its own.
+        assert!(!can_relay(true, &lan[..1], Some(public), None));
+        assert!(!can_relay(true, &lan[..1], None, None));
+        // Not offered: never.
+        assert!(!can_relay(false, &lan, Some(public), Some(public)));
+    }
 
     #[test]
     fn lists_are_capped_deduplicated_and_only_probeable() {

@@ -276,6 +276,7 @@ mod tests {
                 reflexive: Some(SocketAddr::from(([203, 0, 113, i], port))),
                 nat: NatKind::Unknown,
                 mapped: None,
+                relay: false,
             },
             call: false,
         }

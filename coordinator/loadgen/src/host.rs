@@ -286,6 +286,7 @@ impl Host {
             reflexive: None,
             nat: NatKind::Unknown,
             mapped: None,
+            relay: false,
         };
         let mut changed = false;
         let mut current = UDP_PORT;

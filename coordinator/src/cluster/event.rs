@@ -21,6 +21,9 @@ pub struct Endpoints {
     pub nat: NatKind,
     #[serde(default)]
     pub mapped: Option<SocketAddr>,
+    /// It relays for its peers (see `hub::Online::relay`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub relay: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,6 +93,7 @@ mod tests {
             reflexive: Some("203.0.113.7:41820".parse().unwrap()),
             nat: NatKind::EndpointIndependent,
             mapped: None,
+            relay: false,
         }
     }
 

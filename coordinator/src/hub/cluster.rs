@@ -20,6 +20,7 @@ impl Hub {
                 reflexive: o.reflexive,
                 nat: o.nat,
                 mapped: o.mapped,
+                relay: o.relay,
             }),
             None => self.remote.get(key).cloned(),
         }
@@ -220,6 +221,7 @@ mod tests {
             reflexive: Some(there),
             nat: NatKind::EndpointIndependent,
             mapped: None,
+            relay: false,
         };
         assert_eq!(
             hub.peer_info(&key(1), &key(3)).map(|p| p.online),
@@ -277,6 +279,7 @@ mod tests {
                 reflexive: Some("203.0.113.99:1".parse().unwrap()),
                 nat: NatKind::Unknown,
                 mapped: None,
+                relay: false,
             },
         );
         hub.remote_changed(&key(2));

@@ -32,6 +32,7 @@ pub mod capture;
 pub mod disco_freshness;
 pub mod discovery_ports;
 pub mod fanout;
+mod peer_relay;
 pub mod port_check;
 pub mod relays;
 mod tcp_dial;
@@ -43,7 +44,7 @@ use fanout::{Fanout, FanoutConfig, FanoutCounters};
 use port_check::{PortChecks, PortQuestion};
 
 pub use birthday::{SideEvent, SideSocket};
-use relays::{RelayId, Relays};
+use relays::{RelayId, Relays, Target};
 pub use tcp_dial::REDIAL_AFTER;
 pub use user_ping::PingAnswer;
 use user_ping::UserPings;
@@ -62,6 +63,9 @@ const MAX_PEERS: usize = 1 << 24;
 /// Handshakes a second before the cookie is asked for: a host with hundreds of peers that all
 /// come back at once stays under it.
 pub const HANDSHAKE_LIMIT: u64 = 500;
+/// A peer without a direct path heard from this recently has traffic through a relay: the
+/// relays are then pinged faster, so a dead one is left within 2 s.
+const RELAYED_TRAFFIC_RECENT: Duration = Duration::from_secs(10);
 /// Least time between two checks of our own NAT mapping prompted by silent paths.
 pub const RECHECK_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -86,7 +90,12 @@ fn route_of(peer: &Peer, relays: &Relays) -> Option<Route> {
     if let Some(best) = peer.paths.best_path() {
         return Some(Route::Direct(best.addr));
     }
-    let relay = relays.for_peer(&peer.relays).filter(|_| peer.config.relay);
+    let target = Target {
+        coordinators: &peer.relays,
+        key: &peer.config.public_key,
+        networks: &peer.networks,
+    };
+    let relay = relays.for_peer(&target).filter(|_| peer.config.relay);
     match relay {
         Some(r) if r.is_usable() || peer.endpoint.is_none() => Some(Route::Relay(r.server())),
         _ => peer.endpoint.map(Route::Direct),
@@ -192,8 +201,10 @@ pub struct Node {
     user_pings: UserPings,
     /// Pings a person asked for, to send: (peer, route, message).
     user_ping_out: VecDeque<(PeerId, Route, DiscoMsg)>,
-    /// The coordinator's relay, once it offered one.
+    /// The relays we may send through: the coordinators' and our peers'.
     relays: Relays,
+    /// Our relay for our peers, while we offer one (see `peer_relay`).
+    serving: Option<peer_relay::Serving>,
     /// Broadcast and multicast packets from the TUN, copied to every peer.
     fanout: Fanout<PeerId>,
     /// This host's overlay IPv4 address: the source of discovery packets copied from the LAN.
@@ -258,6 +269,7 @@ impl Node {
             user_pings: UserPings::default(),
             user_ping_out: VecDeque::new(),
             relays: Relays::default(),
+            serving: None,
             fanout: Fanout::new(FanoutConfig::default()),
             own_v4: None,
             capture_buf: Vec::new(),
@@ -518,6 +530,7 @@ impl Node {
             nat: NatKind::Unknown,
             reflexive: None,
             relays: Vec::new(),
+            networks: Vec::new(),
             discovery: true,
         };
         if id == self.peers.len() {
@@ -525,6 +538,7 @@ impl Node {
         } else {
             self.peers[id] = Some(peer);
         }
+        self.serve_peer_added(key);
         Ok(id)
     }
 
@@ -538,6 +552,7 @@ impl Node {
         self.release_kept(id);
         self.end_birthday_with(id);
         self.forget_tcp_dial(id);
+        self.serve_peer_removed(key);
         self.flush.retain(|p| *p != id);
         self.announce.retain(|p| *p != id);
         self.disco_dirty.retain(|p| *p != id);
@@ -771,6 +786,16 @@ impl Node {
         datagram: &[u8],
         out: &mut [u8],
     ) -> Inbound {
+        let to_a_relay = matches!(
+            relay_frame::parse(datagram),
+            Ok(RelayFrame::Ping { .. }
+                | RelayFrame::TicketPing { .. }
+                | RelayFrame::Register { .. }
+                | RelayFrame::Send { .. })
+        );
+        if to_a_relay {
+            return self.serve_relay_frame(now, from, datagram, out);
+        }
         if !self.relays.is_server(from) {
             self.counters.drop(DropReason::Unhandled);
             return Inbound::Nothing;
@@ -1201,10 +1226,16 @@ impl Node {
         for r in self.relays.iter_mut() {
             r.handle_timeout(now);
         }
+        let mut relayed_traffic = false;
         for id in 0..self.peers.len() {
             let Some(peer) = self.peers[id].as_mut() else {
                 continue;
             };
+            relayed_traffic |= peer.config.relay
+                && peer.paths.best_path().is_none()
+                && peer
+                    .last_authenticated
+                    .is_some_and(|t| now.saturating_duration_since(t) < RELAYED_TRAFFIC_RECENT);
             if peer.paths.poll_timeout().is_some_and(|t| t <= now) {
                 peer.paths.handle_timeout(now);
                 let suspect = peer.paths.take_suspicion();
@@ -1215,6 +1246,7 @@ impl Node {
                 }
             }
         }
+        self.relays.set_active(now, relayed_traffic);
         self.pump_birthday(now);
         if self.next_tick.is_some_and(|t| now < t) {
             return;

@@ -47,6 +47,8 @@ pub struct Peer {
     pub(crate) reflexive: Option<SocketAddr>,
     /// The relays that reach it (its coordinators'); empty: any.
     pub(crate) relays: Vec<crate::node::relays::RelayId>,
+    /// The networks we share with it: the peer relays of those networks reach it.
+    pub(crate) networks: Vec<String>,
     /// It gets this host's broadcasts and multicast, and this host its (game discovery).
     pub(crate) discovery: bool,
 }

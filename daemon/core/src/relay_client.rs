@@ -19,6 +19,12 @@ pub const RETRY_AFTER: Duration = Duration::from_millis(500);
 /// good costs two small pings a second for a minute, then one every few seconds.
 pub const FAST_RETRIES_FOR: Duration = Duration::from_secs(60);
 pub const SLOW_RETRY: Duration = Duration::from_secs(2);
+/// While traffic goes through relays, each is pinged this often: a relay that dies under a
+/// transfer is noticed (see [`RelayClient::is_suspect`]) and left for another within 2 s.
+pub const ACTIVE_PING_INTERVAL: Duration = Duration::from_secs(1);
+/// A ping unanswered for this long (or three of the relay's round trips, if longer) makes the
+/// relay suspect: peers move to another relay that answers, if there is one.
+pub const SUSPECT_AFTER: Duration = Duration::from_millis(600);
 /// Pings whose pongs still count: a slow relay's answer to an earlier ping is not wasted.
 const PINGS_REMEMBERED: usize = 4;
 
@@ -43,6 +49,11 @@ pub struct RelayClient {
     /// Worth sending through: it answered within [`ALIVE_FOR`], or is new and not yet proven
     /// silent. Updated on every pong and timeout, so routing needs no clock.
     usable: bool,
+    /// A ping went unanswered for [`SUSPECT_AFTER`]: the relay may have died. Updated like
+    /// `usable`.
+    suspect: bool,
+    /// Traffic goes through relays: ping every [`ACTIVE_PING_INTERVAL`].
+    active: bool,
 }
 
 impl RelayClient {
@@ -61,12 +72,49 @@ impl RelayClient {
             rtt: None,
             created: now,
             usable: true,
+            suspect: false,
+            active: false,
         }
     }
 
     /// Whether packets should go through the relay (see `usable`).
     pub fn is_usable(&self) -> bool {
         self.usable
+    }
+
+    /// Whether a ping of ours went unanswered for [`SUSPECT_AFTER`] (three round trips if
+    /// longer): another relay that answers is the better choice until it answers again.
+    pub fn is_suspect(&self) -> bool {
+        self.suspect
+    }
+
+    /// Traffic goes through relays (or no longer does): ping faster, or at the usual pace.
+    pub fn set_active(&mut self, now: Instant, active: bool) {
+        if active == self.active {
+            return;
+        }
+        self.active = active;
+        if active {
+            self.next_ping = self.next_ping.min(now + ACTIVE_PING_INTERVAL);
+        }
+    }
+
+    fn interval(&self) -> Duration {
+        if self.active {
+            ACTIVE_PING_INTERVAL
+        } else {
+            PING_INTERVAL
+        }
+    }
+
+    /// When the oldest unanswered ping makes the relay suspect.
+    fn suspect_at(&self) -> Option<Instant> {
+        let (_, sent) = self
+            .outstanding
+            .iter()
+            .flatten()
+            .min_by_key(|(_, at)| *at)?;
+        Some(*sent + SUSPECT_AFTER.max(self.rtt.map_or(Duration::ZERO, |r| r * 3)))
     }
 
     pub fn server(&self) -> SocketAddr {
@@ -95,8 +143,11 @@ impl RelayClient {
     }
 
     pub fn poll_timeout(&self) -> Instant {
-        self.retry_at()
-            .map_or(self.next_ping, |r| r.min(self.next_ping))
+        let suspect_at = self.suspect_at().filter(|_| !self.suspect);
+        [self.retry_at(), suspect_at]
+            .into_iter()
+            .flatten()
+            .fold(self.next_ping, Instant::min)
     }
 
     /// When the latest ping, if it is still unanswered, is followed by another.
@@ -120,9 +171,10 @@ impl RelayClient {
     pub fn handle_timeout(&mut self, now: Instant) {
         let heard = self.last_pong.unwrap_or(self.created);
         self.usable = now.saturating_duration_since(heard) < ALIVE_FOR;
+        self.suspect = self.suspect_at().is_some_and(|t| now >= t);
         if now >= self.next_ping || self.retry_at().is_some_and(|t| now >= t) {
             self.due = Some(now);
-            self.next_ping = now + PING_INTERVAL;
+            self.next_ping = now + self.interval();
         }
     }
 
@@ -167,6 +219,7 @@ impl RelayClient {
         self.last_pong = Some(now);
         self.rtt = Some(now.saturating_duration_since(at));
         self.usable = true;
+        self.suspect = false;
         true
     }
 
@@ -194,7 +247,7 @@ impl RelayClient {
     /// Our addresses changed: register the new one with the relay now.
     pub fn handle_network_change(&mut self, now: Instant) {
         self.due = Some(now);
-        self.next_ping = now + PING_INTERVAL;
+        self.next_ping = now + self.interval();
     }
 }
 
@@ -238,6 +291,54 @@ mod tests {
         c.handle_network_change(t0 + PING_INTERVAL + Duration::from_secs(1));
         assert!(c.poll_transmit(&mut out).is_some());
     }
+}
+
+#[test]
+fn a_relay_that_stops_answering_under_traffic_is_suspect_within_two_seconds() {
+    use warren_proto::relay::{parse, RelayFrame};
+    let t0 = Instant::now();
+    let server: SocketAddr = "203.0.113.1:7451".parse().unwrap();
+    let mut c = RelayClient::new(t0, server, [5; 16]);
+    let answer = |c: &mut RelayClient, at: Instant| {
+        let mut out = [0u8; 64];
+        let n = c.poll_transmit(&mut out).expect("a ping is due");
+        let Ok(RelayFrame::Ping { tx, .. }) = parse(&out[..n]) else {
+            panic!("not a ping")
+        };
+        assert!(c.handle_pong(at + Duration::from_millis(10), server, tx));
+    };
+    answer(&mut c, t0);
+    c.set_active(t0, true);
+    // Pinged every second while traffic flows, and answered: never suspect.
+    let mut t = t0;
+    for _ in 0..5 {
+        t = c.poll_timeout();
+        assert!(t - t0 <= Duration::from_secs(5));
+        c.handle_timeout(t);
+        answer(&mut c, t);
+        assert!(!c.is_suspect() && c.is_usable());
+    }
+    assert_eq!(t - t0, 5 * ACTIVE_PING_INTERVAL);
+    // It dies right after a pong: the next ping goes unanswered.
+    let died = t + Duration::from_millis(10);
+    loop {
+        let next = c.poll_timeout();
+        c.handle_timeout(next);
+        while c.poll_transmit(&mut [0u8; 64]).is_some() {}
+        if c.is_suspect() {
+            assert!(next - died <= Duration::from_secs(2), "{:?}", next - died);
+            break;
+        }
+        assert!(next - died < Duration::from_secs(3), "never suspect");
+    }
+    assert!(
+        c.is_usable(),
+        "suspect is not dead: still a relay when it is the only one"
+    );
+    // Without traffic a relay is pinged at the usual pace.
+    let mut idle = RelayClient::new(t0, server, [5; 16]);
+    answer(&mut idle, t0);
+    assert_eq!(idle.poll_timeout(), t0 + PING_INTERVAL);
 }
 
 #[test]

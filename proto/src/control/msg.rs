@@ -124,6 +124,11 @@ pub enum ClientMsg {
         /// from anywhere even behind a symmetric NAT. Absent from older daemons.
         #[serde(default)]
         mapped: Option<SocketAddr>,
+        /// This host offers to relay for the others in its networks (a peer relay). The
+        /// coordinator passes it on only for a host others can reach: one with a port mapping
+        /// or a public address on its interface. Absent from older daemons.
+        #[serde(default, skip_serializing_if = "is_false")]
+        relay: bool,
     },
     /// Two peers of this host, from different coordinators, have the same overlay address
     /// `ip`: `key`, a member of this coordinator, should move (the one with the greater key
@@ -275,6 +280,10 @@ pub struct PeerInfo {
     /// The peer's router port mapping, when it holds one (see [`ClientMsg::Endpoints`]).
     #[serde(default)]
     pub mapped: Option<SocketAddr>,
+    /// The peer relays for the others in its networks, at its port mapping or else its
+    /// reflexive address (see [`ClientMsg::Endpoints`]). Absent from older coordinators.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub relay: bool,
 }
 
 /// One network of this host, in [`ServerMsg::Networks`].

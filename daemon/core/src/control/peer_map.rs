@@ -33,6 +33,8 @@ pub struct MergedPeer {
     pub lan: Vec<SocketAddr>,
     pub reflexive: Option<SocketAddr>,
     pub mapped: Option<SocketAddr>,
+    /// It relays for its peers (at `mapped`, else `reflexive`).
+    pub relay: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -223,6 +225,7 @@ fn merge(key: NodeKey, e: &Entry) -> MergedPeer {
         lan: latest.lan.clone(),
         reflexive: latest.reflexive,
         mapped: latest.mapped,
+        relay: latest.relay,
     }
 }
 
@@ -241,6 +244,7 @@ mod tests {
             reflexive: None,
             nat: NatKind::Unknown,
             mapped: None,
+            relay: false,
         }
     }
 

@@ -36,6 +36,7 @@ fn peer(k: u8) -> PeerInfo {
         reflexive: None,
         nat: NatKind::Unknown,
         mapped: None,
+        relay: false,
     }
 }
 
