@@ -6,6 +6,7 @@ mod client;
 mod games;
 mod operator;
 mod password;
+mod relay;
 mod render;
 
 use anyhow::{bail, Result};
@@ -209,6 +210,14 @@ enum Command {
     /// Show the name others see, or set it (kept across restarts; a connected host reconnects
     /// under it)
     Name { name: Option<String> },
+    /// Show whether this PC relays for friends in its networks who cannot connect to each
+    /// other directly, or switch it on or off (kept across restarts; on by default while
+    /// this PC hosts a network). Friends use it when they can reach this PC: a public address
+    /// or a port the router forwards
+    Relay {
+        #[arg(value_enum)]
+        switch: Option<relay::Switch>,
+    },
     /// Who may use Warren on this computer besides root and group warren: operator users
     Operator {
         #[command(subcommand)]
@@ -289,6 +298,7 @@ fn run(cli: Cli) -> Result<()> {
         } => done(call(up_request(coordinator, coordinator_key, name))?),
         Command::Down => done(call(Request::Down)?),
         Command::Name { name } => operator::name(socket, name)?,
+        Command::Relay { switch } => relay::relay(socket, switch)?,
         Command::Operator { action } => operator::operator(socket, action)?,
         Command::Logout { force } => done(call(Request::Logout { force })?),
         Command::Create { network, password } => {

@@ -126,6 +126,10 @@ fn host(pc: &Host) -> String {
         "{out}"
     );
     assert!(out.contains(&format!("warren invite {NET}")), "{out}");
+    // A hosting PC relays for its friends unless told otherwise (issue 18).
+    wait_status(pc, Duration::from_secs(5), "relaying for others", |st| {
+        st["self"]["relay_for_others"] == true
+    });
     out
 }
 

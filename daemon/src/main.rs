@@ -15,6 +15,7 @@ mod netwatch;
 mod operators;
 mod paths;
 mod portmap;
+mod relay_offer;
 mod side;
 mod tcp_path;
 mod tun;
@@ -216,6 +217,8 @@ async fn serve(
         .unwrap_or_else(paths::hostname);
     let self_status = SelfStatus {
         address_moves: 0,
+        relay_for_others: false,
+        relayed_bytes: 0,
         name: name.clone(),
         overlay_ip: v4.into(),
         overlay_ip6: v6.map(Into::into),
@@ -262,6 +265,7 @@ async fn serve(
     let view = Arc::new(Mutex::new(control::ControlView::default()));
     let (changed_tx, changed_rx) = tokio::sync::watch::channel(0u64);
     let api_state_dir = state_dir.clone();
+    let relay_offer = Arc::new(relay_offer::RelayOffer::load(&state_dir));
     let control_ctx = control::session::ControlContext {
         node_secret: secret,
         node_key: key,
@@ -272,6 +276,7 @@ async fn serve(
         view: view.clone(),
         changed: changed_tx,
         portmap: portmap.clone(),
+        relay_offer: relay_offer.clone(),
     };
     let games = games::Games::start(
         dp.clone(),
@@ -294,7 +299,9 @@ async fn serve(
         portmap: portmap.clone(),
         hosting: hosting.clone(),
         games: games.clone(),
+        relay_offer: relay_offer.clone(),
     });
+    tokio::spawn(relay_offer::run(relay_offer, hosting.clone(), dp.clone()));
     tokio::spawn(control::run(control_ctx, command_rx));
     tcp_path::spawn(dp.clone(), api.self_status.listen_port);
     let (failed_tx, mut failed) = tokio::sync::mpsc::unbounded_channel();

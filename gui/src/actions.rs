@@ -21,6 +21,8 @@ pub struct JoinForm {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     Power(bool),
+    /// Relay for friends in our networks who cannot connect directly, or stop.
+    Relay(bool),
     Create {
         name: String,
         password: String,
@@ -243,6 +245,7 @@ impl Action {
                 network: network.clone(),
                 enabled: *enabled,
             },
+            Action::Relay(on) => Request::SetRelay { on: *on },
         })
     }
 
@@ -580,6 +583,10 @@ mod tests {
             })
         );
         assert!(add.is_games() && switch.is_games());
+        assert_eq!(
+            Action::Relay(true).request(),
+            Ok(Request::SetRelay { on: true })
+        );
         assert!(!Action::Leave("lan".into()).is_games());
         // An incomplete form is not sent; it says what to type.
         let dir = std::env::temp_dir().join(format!("warren-gui-test-{}", std::process::id()));

@@ -497,6 +497,21 @@ impl App {
                 }
             }
         });
+        if let Some(mut relay) = vm.relay_for_others {
+            let switch = ui
+                .add_enabled(
+                    !busy,
+                    egui::Checkbox::new(&mut relay, "Help friends who can't connect directly"),
+                )
+                .on_hover_text(
+                    "This PC passes on their traffic, still encrypted end to end, when they \
+                     can reach it (a public address, or a port your router forwards). On by \
+                     default while this PC hosts a network.",
+                );
+            if switch.changed() {
+                self.run_action(ctx, Action::Relay(relay));
+            }
+        }
         ui.horizontal(|ui| {
             let enabled = vm.can_manage_networks && !busy;
             if ui

@@ -76,6 +76,9 @@ pub struct ViewModel {
     pub me: Option<Me>,
     /// Whether the on/off switch is on (the tunnel is up), `None` without a daemon.
     pub power: Option<bool>,
+    /// Whether this PC relays for friends who cannot connect directly, `None` without a
+    /// daemon.
+    pub relay_for_others: Option<bool>,
     pub networks: Vec<NetworkView>,
     /// Shown instead of the network list when it is empty (and there is a daemon).
     pub empty_hint: Option<String>,
@@ -163,6 +166,7 @@ pub fn model(link: &Link, ui: &UiState) -> ViewModel {
         headline: String::new(),
         me: None,
         power: None,
+        relay_for_others: None,
         networks: Vec::new(),
         empty_hint: None,
         can_manage_networks: false,
@@ -203,6 +207,7 @@ pub fn model(link: &Link, ui: &UiState) -> ViewModel {
     });
     let up = status.state == TunnelState::Up;
     vm.power = Some(up);
+    vm.relay_for_others = Some(status.self_.relay_for_others);
     vm.can_host = true;
     vm.first_run = hosting::first_run(status, ui.name_chosen);
     vm.hosting = status.hosting.as_ref().map(hosting::hosting);

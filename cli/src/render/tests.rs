@@ -28,6 +28,8 @@ fn sample(peers: Vec<PeerStatus>, networks: &[&str]) -> Status {
         state: TunnelState::Up,
         self_: SelfStatus {
             address_moves: 0,
+            relay_for_others: false,
+            relayed_bytes: 0,
             name: "alice".into(),
             overlay_ip: "100.64.0.1".parse().unwrap(),
             overlay_ip6: None,

@@ -33,6 +33,7 @@ pub mod disco_freshness;
 pub mod discovery_ports;
 pub mod fanout;
 mod peer_relay;
+pub use peer_relay::{RelayConfig, RelayCounters};
 pub mod port_check;
 pub mod relays;
 mod tcp_dial;

@@ -203,10 +203,31 @@ pub async fn answer(req: Request, state: &ApiState) -> Response {
         Request::Host { network, password } => {
             done(super::host::host(state, &network, password).await)
         }
+        Request::SetRelay { on } => set_relay(state, on),
         // Answered by `set_name` and `access` (they need the caller or their own state).
         Request::SetName { .. } | Request::SetOperator { .. } | Request::Operators => {
             error("not answered here")
         }
+    }
+}
+
+/// `SetRelay`: the choice is kept; the coordinators hear of it with our endpoints.
+fn set_relay(state: &ApiState, on: bool) -> Response {
+    if let Err(e) = state.relay_offer.set(on, state.hosting.hosts_any()) {
+        return error(format!(
+            "{e:#}; check that the disk is not full and that warrend can write its state directory"
+        ));
+    }
+    let message = if on {
+        "this PC now relays for friends in your networks who cannot connect to each other \
+         directly; they use it when they can reach this PC (a public address, or a port the \
+         router forwards)"
+    } else {
+        "this PC no longer relays for others; friends who cannot connect directly use another \
+         relay"
+    };
+    Response::Done {
+        message: message.into(),
     }
 }
 

@@ -45,6 +45,8 @@ pub struct ApiState {
     pub access: access::Access,
     /// LAN game discovery (`warren games`).
     pub games: Arc<crate::games::Games>,
+    /// Whether this host relays for others (`SetRelay`).
+    pub relay_offer: Arc<crate::relay_offer::RelayOffer>,
 }
 
 /// Binds the socket, refusing to steal it from a live daemon. It is mode 0666, owned by root

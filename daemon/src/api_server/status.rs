@@ -42,6 +42,8 @@ pub fn build(state: &ApiState) -> Status {
         self_.nat = d.nat;
     }
     self_.mapped = node.port_mapping();
+    self_.relay_for_others = node.is_relaying();
+    self_.relayed_bytes = node.relaying_counters().map_or(0, |c| c.forwarded_bytes);
     self_.address_moves = moves;
     let mut peers = node.peer_status(Instant::now());
     for p in &mut peers {

@@ -40,6 +40,11 @@ pub fn apply(node: &mut Node, changes: &[PeerChange]) {
 fn set(node: &mut Node, info: &MergedPeer) {
     add_or_refresh(node, info);
     node.set_peer_relays(&info.key, info.sources.clone());
+    node.set_peer_networks(&info.key, info.networks.clone());
+    // A peer relay is reached where anyone reaches it: its port mapping, else its public
+    // address (the coordinator names only such peers relays).
+    let relay_at = info.relay.then(|| info.mapped.or(info.reflexive)).flatten();
+    node.set_peer_relay(std::time::Instant::now(), &info.key, relay_at);
 }
 
 fn add_or_refresh(node: &mut Node, info: &MergedPeer) {
@@ -109,6 +114,7 @@ mod tests {
             lan: vec![],
             reflexive: None,
             mapped: None,
+            relay: false,
         }
     }
 

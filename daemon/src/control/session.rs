@@ -38,6 +38,8 @@ pub struct ControlContext {
     /// The router port mapping task: told of `up`/`down` and of a new public address; its
     /// mapping is advertised with our other endpoints.
     pub portmap: crate::portmap::Handle,
+    /// Whether we relay for others: told to each coordinator with our endpoints.
+    pub relay_offer: Arc<crate::relay_offer::RelayOffer>,
 }
 
 impl ControlContext {
@@ -106,6 +108,7 @@ pub async fn run(ctx: ControlContext, mut commands: mpsc::Receiver<Command>) {
     let mut discovery_check = tokio::time::interval(DISCOVERY_CHECK);
     let mut mapping = ctx.portmap.current.clone();
     mapping.mark_unchanged();
+    let mut relay_offer = ctx.relay_offer.subscribe();
     loop {
         s.drive(Instant::now());
         let deadline = s.poll_timeout();
@@ -131,6 +134,10 @@ pub async fn run(ctx: ControlContext, mut commands: mpsc::Receiver<Command>) {
                 tracing::debug!(mapped = ?m.map(|m| m.external), "advertising the port mapping");
                 s.send_endpoints();
                 s.dirty = true;
+            }
+            Ok(()) = relay_offer.changed() => {
+                relay_offer.mark_unchanged();
+                s.send_endpoints();
             }
         }
     }
@@ -560,6 +567,7 @@ impl Session {
             reflexive: discovery.and_then(|d| d.reflexive),
             nat: discovery.map(|d| d.nat).unwrap_or(NatKind::Unknown),
             mapped: self.ctx.portmap.current.borrow().map(|m| m.external),
+            relay: self.ctx.relay_offer.is_on(),
         }
     }
 

@@ -280,6 +280,8 @@ pub(crate) mod tests {
             state: warren_proto::api::TunnelState::Up,
             self_: SelfStatus {
                 address_moves: 0,
+                relay_for_others: false,
+                relayed_bytes: 0,
                 name: "Alice".into(),
                 overlay_ip: "100.64.0.1".parse().unwrap(),
                 overlay_ip6: None,

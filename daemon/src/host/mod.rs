@@ -265,6 +265,11 @@ impl Hosting {
         reach::reachability(self.port, &ports, &self.lan(), self.supervisor.running())
     }
 
+    /// This PC hosts at least one network.
+    pub fn hosts_any(&self) -> bool {
+        !self.inner().config.networks.is_empty()
+    }
+
     /// `None` while this PC hosts nothing.
     pub fn status(&self) -> Option<HostingStatus> {
         let networks = self.inner().config.networks.clone();

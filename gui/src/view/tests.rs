@@ -58,6 +58,8 @@ fn status(up: bool, coord: Option<CoordinatorStatus>, peers: Vec<PeerStatus>) ->
         },
         self_: SelfStatus {
             address_moves: 0,
+            relay_for_others: false,
+            relayed_bytes: 0,
             name: "alice-host".into(),
             overlay_ip: "100.100.1.1".parse().unwrap(),
             overlay_ip6: None,
@@ -114,6 +116,7 @@ fn online_peers_by_path_online_first() {
         })
     );
     assert_eq!(vm.power, Some(true));
+    assert_eq!(vm.relay_for_others, Some(false));
     assert!(vm.can_manage_networks);
     assert_eq!(vm.empty_hint, None);
     assert_eq!(vm.networks.len(), 1);
@@ -246,6 +249,7 @@ fn daemon_missing_and_not_yet_heard() {
     assert_eq!(vm.headline, why);
     assert_eq!(vm.me, None);
     assert_eq!(vm.power, None);
+    assert_eq!(vm.relay_for_others, None, "no switch without a daemon");
     assert!(vm.networks.is_empty());
     assert_eq!(vm.empty_hint, None);
     assert!(!vm.can_manage_networks);

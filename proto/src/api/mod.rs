@@ -165,6 +165,11 @@ pub enum Request {
     SetName {
         name: String,
     },
+    /// Relay for the others in this host's networks who cannot connect directly (`on`), or
+    /// stop; kept across restarts. Answered by `Done`.
+    SetRelay {
+        on: bool,
+    },
     /// Root only: let a local user (a name, or a numeric uid) use this API without being in the
     /// socket's group (`allow`), or stop letting them. Kept in the daemon's state directory.
     SetOperator {
@@ -303,6 +308,8 @@ mod tests {
             state: TunnelState::Up,
             self_: SelfStatus {
                 address_moves: 0,
+                relay_for_others: false,
+                relayed_bytes: 0,
                 name: "a".into(),
                 overlay_ip: "100.64.0.1".parse().unwrap(),
                 overlay_ip6: None,

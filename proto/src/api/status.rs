@@ -172,6 +172,14 @@ pub struct SelfStatus {
     /// address (a coordinator refused it, or a member saw a clash); see the README.
     #[serde(default)]
     pub address_moves: u64,
+    /// This host relays for the others in its networks who cannot connect directly
+    /// (`warren relay on`; on by default on a PC that hosts a network). Its peers use it
+    /// only when they can reach it: through a port mapping or at a public address.
+    #[serde(default)]
+    pub relay_for_others: bool,
+    /// Bytes this host relayed for others since relaying was last switched on.
+    #[serde(default)]
+    pub relayed_bytes: u64,
 }
 
 fn unknown_nat() -> NatKind {

@@ -16,7 +16,8 @@ use blake2::{Blake2s256, Digest};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
-use warren_coordinator_core::{Relay, RelayConfig, RelayCounters};
+use warren_coordinator_core::Relay;
+pub use warren_coordinator_core::{RelayConfig, RelayCounters};
 use warren_proto::key::NodeKey;
 
 const COOKIE_DOMAIN: &[u8] = b"warren peer relay v1 cookie secret";
