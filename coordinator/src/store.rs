@@ -37,7 +37,7 @@ pub mod tests;
 pub const SCHEMA_VERSION: i64 = 1;
 
 /// The tables whose rows name a network (by a foreign key on `network`).
-const CHILD_TABLES: [&str; 4] = ["memberships", "invites", "bans", "join_requests"];
+const CHILD_TABLES: [&str; 5] = ["memberships", "invites", "bans", "join_requests", "routes"];
 
 /// One place the coordinator's state is kept. `Send`: the hub that owns it moves between the
 /// runtime's threads (under its mutex).

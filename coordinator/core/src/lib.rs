@@ -32,7 +32,7 @@ pub use ratelimit::{
 };
 pub use records::{
     BanRecord, Change, InviteRecord, JoinRequestRecord, LeaseRecord, Membership, NetworkRecord,
-    NodeRecord, Snapshot,
+    NodeRecord, RouteRecord, Snapshot,
 };
 pub use registry::{
     ClashDropped, InviteGrant, PeerInfo, Registry, RegistryConfig, RegistryError, SnapshotError,

@@ -46,6 +46,16 @@ pub struct BanRecord {
     pub banned_at: u64,
 }
 
+/// A LAN prefix a member advertised and the network's owner approved: the network's other
+/// members route it through that member (subnet routes, issue 19).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RouteRecord {
+    pub network: String,
+    pub node: NodeKey,
+    /// Canonical CIDR (host bits zero), as `ipnet` prints it.
+    pub prefix: String,
+}
+
 /// A host waiting for the owner's answer to join a locked network.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JoinRequestRecord {
@@ -85,6 +95,7 @@ pub struct Snapshot {
     pub invites: Vec<InviteRecord>,
     pub bans: Vec<BanRecord>,
     pub requests: Vec<JoinRequestRecord>,
+    pub routes: Vec<RouteRecord>,
 }
 
 impl Snapshot {
@@ -101,6 +112,7 @@ impl Snapshot {
             .sort_by(|a, b| (&a.network, a.node).cmp(&(&b.network, b.node)));
         self.requests
             .sort_by(|a, b| (&a.network, a.node).cmp(&(&b.network, b.node)));
+        self.routes.sort();
     }
 }
 
@@ -160,7 +172,11 @@ pub enum Change {
         node: NodeKey,
     },
     Banned(BanRecord),
-    /// The network is gone, with its members, invites, bans and requests.
+    /// The owner approved a member's route, or took the approval back. A member that leaves
+    /// (or is removed) loses its approvals with its membership.
+    RouteApproved(RouteRecord),
+    RouteRevoked(RouteRecord),
+    /// The network is gone, with its members, invites, bans, requests and routes.
     NetworkDeleted {
         network: String,
     },

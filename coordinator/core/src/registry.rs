@@ -43,12 +43,13 @@ use crate::password::{
 };
 use crate::ratelimit::{ClashLimiter, CLASH_INTERVAL};
 mod owner;
+mod routes;
 
 pub use owner::MIN_INVITE_ID;
 
 use crate::records::{
     BanRecord, Change, InviteRecord, JoinRequestRecord, LeaseRecord, Membership, NetworkRecord,
-    NodeRecord, Snapshot,
+    NodeRecord, RouteRecord, Snapshot,
 };
 
 #[derive(Clone, Debug)]
@@ -101,6 +102,8 @@ pub enum RegistryError {
     NameTaken { name: String, network: String },
     #[error("this host is not a member of network {0}")]
     NotAMember(String),
+    #[error("{0}")]
+    InvalidRoute(String),
     #[error(
         "this host is in {MAX_NETWORKS_PER_HOST} networks, the most one host can be in: leave \
          one first (`warren leave NETWORK`)"
@@ -250,6 +253,8 @@ struct Network {
     bans: BTreeMap<NodeKey, u64>,
     /// Waiting host → asked_at (only while locked, or until the owner answers).
     requests: BTreeMap<NodeKey, u64>,
+    /// Members' LAN prefixes the owner approved (see `routes`).
+    routes: BTreeSet<(NodeKey, String)>,
 }
 
 impl Network {
@@ -262,6 +267,7 @@ impl Network {
             members: BTreeMap::new(),
             bans: BTreeMap::new(),
             requests: BTreeMap::new(),
+            routes: BTreeSet::new(),
         }
     }
 
@@ -551,6 +557,7 @@ impl Registry {
         if network.members.remove(&node).is_none() {
             return Err(RegistryError::NotAMember(name));
         }
+        network.routes.retain(|(k, _)| *k != node);
         if let Some(n) = self.nodes.get_mut(&node) {
             n.networks.remove(&name);
         }
@@ -696,6 +703,7 @@ impl Registry {
         changes.extend(networks.into_iter().map(|name| {
             if let Some(n) = self.networks.get_mut(&name) {
                 n.members.remove(&node);
+                n.routes.retain(|(k, _)| *k != node);
             }
             Change::MemberRemoved {
                 network: name,
@@ -930,6 +938,17 @@ impl Registry {
                     })
                 })
                 .collect(),
+            routes: self
+                .networks
+                .iter()
+                .flat_map(|(name, n)| {
+                    n.routes.iter().map(|(k, prefix)| RouteRecord {
+                        network: name.clone(),
+                        node: *k,
+                        prefix: prefix.clone(),
+                    })
+                })
+                .collect(),
         };
         snap.normalize();
         snap
@@ -1041,6 +1060,14 @@ impl Registry {
                 .expect("checked")
                 .bans
                 .insert(b.node, b.banned_at);
+        }
+        for r in snapshot.routes {
+            reg.check_owner_record(&r.network, r.node)?;
+            reg.networks
+                .get_mut(&r.network)
+                .expect("checked")
+                .routes
+                .insert((r.node, r.prefix));
         }
         for r in snapshot.requests {
             reg.check_owner_record(&r.network, r.node)?;

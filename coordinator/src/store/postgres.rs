@@ -33,7 +33,7 @@ use postgres::types::ToSql;
 use postgres::{Client, Config, IsolationLevel, NoTls, Statement, Transaction};
 use warren_coordinator_core::records::{
     BanRecord, Change, InviteRecord, JoinRequestRecord, LeaseRecord, Membership, NetworkRecord,
-    NodeRecord, Snapshot,
+    NodeRecord, RouteRecord, Snapshot,
 };
 
 use super::{to_sql_time, Decode, Storage, StoreError, CHILD_TABLES, SCHEMA_VERSION};
@@ -83,6 +83,12 @@ CREATE TABLE IF NOT EXISTS join_requests (
     node     TEXT NOT NULL REFERENCES nodes(key),
     asked_at BIGINT NOT NULL,
     PRIMARY KEY (network, node)
+);
+CREATE TABLE IF NOT EXISTS routes (
+    network TEXT NOT NULL REFERENCES networks(name),
+    node    TEXT NOT NULL REFERENCES nodes(key),
+    prefix  TEXT NOT NULL,
+    PRIMARY KEY (network, node, prefix)
 );
 ";
 
@@ -456,6 +462,13 @@ impl Conn {
                 banned_at: d.time(r.get(2))?,
             });
         }
+        for r in rows("SELECT network, node, prefix FROM routes")? {
+            snap.routes.push(RouteRecord {
+                network: r.get(0),
+                node: d.key(r.get(1))?,
+                prefix: r.get(2),
+            });
+        }
         for r in rows("SELECT network, node, asked_at FROM join_requests")? {
             snap.requests.push(JoinRequestRecord {
                 network: r.get(0),
@@ -560,11 +573,32 @@ fn apply_one(
             "INSERT INTO memberships (network, node, joined_at) VALUES ($1, $2, $3)",
             &[&m.network, &m.node.to_string(), &to_sql_time(m.joined_at)],
         ),
-        Change::MemberRemoved { network, node } => run(
+        Change::MemberRemoved { network, node } => {
+            // Its approved routes go with the membership.
+            run(
+                tx,
+                st,
+                "DELETE FROM routes WHERE network = $1 AND node = $2",
+                &[network, &node.to_string()],
+            )?;
+            run(
+                tx,
+                st,
+                "DELETE FROM memberships WHERE network = $1 AND node = $2",
+                &[network, &node.to_string()],
+            )
+        }
+        Change::RouteApproved(r) => run(
             tx,
             st,
-            "DELETE FROM memberships WHERE network = $1 AND node = $2",
-            &[network, &node.to_string()],
+            "INSERT INTO routes (network, node, prefix) VALUES ($1, $2, $3)",
+            &[&r.network, &r.node.to_string(), &r.prefix],
+        ),
+        Change::RouteRevoked(r) => run(
+            tx,
+            st,
+            "DELETE FROM routes WHERE network = $1 AND node = $2 AND prefix = $3",
+            &[&r.network, &r.node.to_string(), &r.prefix],
         ),
         Change::InviteCreated(i) => run(
             tx,

@@ -28,7 +28,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::{to_sql_time, Decode, Storage, StoreError, CHILD_TABLES, SCHEMA_VERSION};
 use warren_coordinator_core::records::{
     BanRecord, Change, InviteRecord, JoinRequestRecord, LeaseRecord, Membership, NetworkRecord,
-    NodeRecord, Snapshot,
+    NodeRecord, RouteRecord, Snapshot,
 };
 
 pub const DB_FILE: &str = "coordinator.db";
@@ -80,6 +80,12 @@ CREATE TABLE IF NOT EXISTS join_requests (
     node     TEXT NOT NULL REFERENCES nodes(key),
     asked_at INTEGER NOT NULL,
     PRIMARY KEY (network, node)
+) STRICT;
+CREATE TABLE IF NOT EXISTS routes (
+    network TEXT NOT NULL REFERENCES networks(name),
+    node    TEXT NOT NULL REFERENCES nodes(key),
+    prefix  TEXT NOT NULL,
+    PRIMARY KEY (network, node, prefix)
 ) STRICT;
 ";
 
@@ -372,6 +378,20 @@ impl Storage for SqliteStore {
             }
         }
 
+        let mut st = self
+            .conn
+            .prepare("SELECT network, node, prefix FROM routes")
+            .map_err(&e)?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)));
+        for row in rows.map_err(&e)? {
+            let (network, node, prefix): (String, String, String) = row.map_err(&e)?;
+            snap.routes.push(RouteRecord {
+                network,
+                node: d.key(node)?,
+                prefix,
+            });
+        }
+
         snap.normalize();
         Ok(snap)
     }
@@ -447,9 +467,19 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Resul
                 m.node.to_string(),
                 to_sql_time(m.joined_at)
             ]),
-        Change::MemberRemoved { network, node } => tx
-            .prepare_cached("DELETE FROM memberships WHERE network = ?1 AND node = ?2")?
-            .execute(params![network, node.to_string()]),
+        Change::MemberRemoved { network, node } => {
+            // Its approved routes go with the membership.
+            tx.prepare_cached("DELETE FROM routes WHERE network = ?1 AND node = ?2")?
+                .execute(params![network, node.to_string()])?;
+            tx.prepare_cached("DELETE FROM memberships WHERE network = ?1 AND node = ?2")?
+                .execute(params![network, node.to_string()])
+        }
+        Change::RouteApproved(r) => tx
+            .prepare_cached("INSERT INTO routes (network, node, prefix) VALUES (?1, ?2, ?3)")?
+            .execute(params![r.network, r.node.to_string(), r.prefix]),
+        Change::RouteRevoked(r) => tx
+            .prepare_cached("DELETE FROM routes WHERE network = ?1 AND node = ?2 AND prefix = ?3")?
+            .execute(params![r.network, r.node.to_string(), r.prefix]),
         Change::InviteCreated(i) => tx
             .prepare_cached(
                 "INSERT INTO invites (hash, network, created_by, created_at, expires)

@@ -99,6 +99,23 @@ pub fn populate(store: &mut dyn Storage) -> Registry {
         .create_network(a, "temp", "pw4", &SALT, late + 2)
         .unwrap());
     run(reg.join_network(b, "temp", "pw4", late + 2).unwrap());
+    // Approved routes: one kept through the rename, one that goes with its member's removal,
+    // one with the deleted network, one taken back.
+    run(reg
+        .approve_route(a, "games", e, "192.168.7.0/24", true)
+        .unwrap());
+    run(reg
+        .approve_route(a, "games", x, "10.9.0.0/16", true)
+        .unwrap());
+    run(reg
+        .approve_route(a, "temp", b, "10.8.0.0/16", true)
+        .unwrap());
+    run(reg
+        .approve_route(a, "games", e, "10.7.0.0/16", true)
+        .unwrap());
+    run(reg
+        .approve_route(a, "games", e, "10.7.0.0/16", false)
+        .unwrap());
     run(reg
         .create_invite(a, "temp", &[3; 16], 0, late + 2)
         .unwrap()
@@ -107,6 +124,10 @@ pub fn populate(store: &mut dyn Storage) -> Registry {
     run(reg.rename_network(a, "games", "party").unwrap());
     run(reg.set_password(a, "party", "pw5", &SALT).unwrap());
     run(reg.remove_member(a, "party", x, true, late + 3).unwrap());
+    assert_eq!(
+        reg.approved_routes("party"),
+        vec![(e, "192.168.7.0/24".to_string())]
+    );
     run(reg
         .create_invite(a, "work", &[4; 16], 0, late + 3)
         .unwrap()

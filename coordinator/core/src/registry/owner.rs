@@ -34,7 +34,7 @@ pub const MIN_INVITE_ID: usize = 4;
 
 impl Registry {
     /// The normalised name of network `name` if `node` owns it; else why not.
-    fn owned(
+    pub(super) fn owned(
         &self,
         node: NodeKey,
         name: &str,
@@ -207,11 +207,9 @@ impl Registry {
             changes.push(self.remove_request(&name, who));
         }
         if member {
-            self.networks
-                .get_mut(&name)
-                .expect("owned")
-                .members
-                .remove(&who);
+            let network = self.networks.get_mut(&name).expect("owned");
+            network.members.remove(&who);
+            network.routes.retain(|(k, _)| *k != who);
             if let Some(n) = self.nodes.get_mut(&who) {
                 n.networks.remove(&name);
             }

@@ -558,6 +558,7 @@ fn from_snapshot_refuses_inconsistent_state() {
 mod claims;
 mod invites;
 mod owner;
+mod routes;
 
 /// A password is checked without the registry (the shell runs Argon2 outside its lock); what
 /// changed meanwhile decides: a new password makes the checked one wrong, a ban or a deleted
