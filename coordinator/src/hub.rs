@@ -20,7 +20,7 @@ use warren_coordinator_core::outbox::Frame;
 use warren_coordinator_core::{
     Change, JoinLimiter, NewKeyLimiter, PasswordLimiter, RateLimitConfig, Registry, RegistryError,
 };
-use warren_proto::control::msg::{ErrorCode, NatKind, PeerInfo, ServerMsg};
+use warren_proto::control::msg::{ErrorCode, NatKind, PeerInfo, PeerRoute, ServerMsg};
 use warren_proto::key::NodeKey;
 
 /// Upserts kept for reuse at most (one per host): hosts that come and go for good are
@@ -42,6 +42,8 @@ pub struct Online {
     ///
     /// [`candidates::can_relay`]: warren_coordinator_core::candidates::can_relay
     pub relay: bool,
+    /// The LAN prefixes it advertises (valid, at most `MAX_ROUTES_PER_NODE`).
+    pub routes: Vec<String>,
     /// Its endpoint updates (each one is announced to every peer).
     pub endpoint_limit: EndpointLimiter,
     /// The rounds of "call me maybe" its changes start (each one asks every online peer to
@@ -83,6 +85,9 @@ pub struct Hub {
     /// frame again, so a host's record queued for thousands of peers (a large network
     /// forming) is one allocation, encoded once.
     upserts: RefCell<HashMap<NodeKey, Frame>>,
+    /// The nodes online here that advertise subnet routes (few: home routers, NAS boxes), so
+    /// a network's routes are listed without walking its members.
+    pub advertisers: std::collections::BTreeSet<NodeKey>,
     /// Where this coordinator's events go for the others on its database (`None`: alone).
     pub cluster: Option<crate::cluster::Publisher>,
     /// The nodes online at the other coordinators on the database.
@@ -144,6 +149,7 @@ impl Hub {
             cluster: None,
             remote: Default::default(),
             upserts: RefCell::new(HashMap::new()),
+            advertisers: Default::default(),
         }
     }
 
@@ -251,6 +257,8 @@ impl Hub {
     ) -> u64 {
         let session = self.next_session;
         self.next_session += 1;
+        // A new session starts with no routes until the daemon advertises them again.
+        self.advertisers.remove(&key);
         self.online.insert(
             key,
             Online {
@@ -262,6 +270,7 @@ impl Hub {
                 relay_token: None,
                 mapped: None,
                 relay: false,
+                routes: Vec::new(),
                 endpoint_limit: EndpointLimiter::new(unix_now()),
                 call_limit: RefCell::new(EndpointLimiter::new(unix_now())),
                 batch_calls: false,
@@ -274,6 +283,7 @@ impl Hub {
     pub fn go_offline(&mut self, key: &NodeKey, session: u64) -> bool {
         if self.online.get(key).is_some_and(|o| o.session == session) {
             self.online.remove(key);
+            self.advertisers.remove(key);
             true
         } else {
             false
@@ -298,6 +308,18 @@ impl Hub {
     fn info_in(&self, about: &NodeKey, networks: Vec<String>) -> Option<PeerInfo> {
         // Connected here, else at another coordinator on the same database.
         let online = self.endpoints_of(about);
+        let routes = online
+            .as_ref()
+            .map(|o| {
+                o.routes
+                    .iter()
+                    .map(|prefix| PeerRoute {
+                        approved: self.registry.route_approved(&networks, about, prefix),
+                        prefix: prefix.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         Some(PeerInfo {
             key: *about,
             name: self.registry.node_name(about)?.to_string(),
@@ -308,6 +330,7 @@ impl Hub {
             reflexive: online.as_ref().and_then(|o| o.reflexive),
             mapped: online.as_ref().and_then(|o| o.mapped),
             relay: online.as_ref().is_some_and(|o| o.relay),
+            routes,
             lan: online.map(|o| o.lan).unwrap_or_default(),
         })
     }

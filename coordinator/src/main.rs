@@ -19,6 +19,7 @@ mod relay;
 mod relay_io;
 mod relay_standalone;
 mod relay_tickets;
+mod routes;
 mod server;
 mod store;
 mod stun;

@@ -19,7 +19,10 @@ pub fn push_networks(hub: &Hub, node: &NodeKey, note: Option<String>) {
     if !hub.online.contains_key(node) {
         return;
     }
-    let (networks, waiting) = hub.registry.networks_state(node);
+    let (mut networks, waiting) = hub.registry.networks_state(node);
+    for n in &mut networks {
+        n.routes = crate::routes::of_network(hub, &n.name);
+    }
     hub.send(
         node,
         ServerMsg::Networks {
@@ -198,6 +201,22 @@ fn answer(server: &Server, node: NodeKey, msg: ClientMsg) -> Outcome {
                 &affected,
                 |r| r.remove_member(node, &network, who, ban, now),
                 |k| (*k == who).then(|| note.clone()),
+            )
+            .map(|_| ServerMsg::Ok { id })
+        }
+        ClientMsg::ApproveRoute {
+            id,
+            network,
+            node: who,
+            prefix,
+            approve,
+        } => {
+            let affected = everyone_in(server, node, &network);
+            apply(
+                server,
+                &affected,
+                |r| r.approve_route(node, &network, who, &prefix, approve),
+                |_| None,
             )
             .map(|_| ServerMsg::Ok { id })
         }

@@ -444,8 +444,13 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
         | ClientMsg::LockNetwork { .. }
         | ClientMsg::AnswerRequest { .. }
         | ClientMsg::RemoveMember { .. }
+        | ClientMsg::ApproveRoute { .. }
         | ClientMsg::DeleteNetwork { .. }) => {
             crate::owner::handle(server, node, msg);
+            return;
+        }
+        ClientMsg::AdvertiseRoutes { routes } => {
+            crate::routes::advertise(server, node, routes);
             return;
         }
         ClientMsg::LeaveNetwork { id, name } => (
@@ -741,6 +746,60 @@ mod tests {
             } => Some((networks.clone(), waiting.clone(), note.clone())),
             _ => None,
         })
+    }
+
+    /// The routes `msgs`' last upsert about `about` carries: (prefix, approved).
+    fn routes_in(msgs: &[ServerMsg], about: NodeKey) -> Option<Vec<(String, bool)>> {
+        msgs.iter().rev().find_map(|m| match m {
+            ServerMsg::PeerUpsert { peer, .. } if peer.key == about => Some(
+                peer.routes
+                    .iter()
+                    .map(|r| (r.prefix.clone(), r.approved))
+                    .collect(),
+            ),
+            _ => None,
+        })
+    }
+
+    /// Bob advertises a LAN: alice (the owner) sees it unapproved in her peer map and her
+    /// network list; only she may approve it; then her peer map carries it approved, and a
+    /// bad prefix never reaches anyone.
+    #[tokio::test]
+    async fn an_advertised_route_reaches_peers_and_is_used_once_the_owner_approves() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (server, mut inbox) = setup(tmp.path());
+        let (alice, bob) = (key(ALICE), key(BOB));
+        let lan = "192.168.1.0/24".to_string();
+        let advertise = ClientMsg::AdvertiseRoutes {
+            routes: vec!["192.168.1.9/24".into(), "0.0.0.0/0".into(), "nope".into()],
+        };
+        handle(&server, bob, remote(2), advertise).await;
+        let got = drain_all(&mut inbox[0]);
+        assert_eq!(routes_in(&got, bob), Some(vec![(lan.clone(), false)]));
+        let (nets, _, _) = last_networks(&got).expect("a network list");
+        assert_eq!(nets[0].routes.len(), 1, "{nets:?}");
+        assert!(nets[0].routes[0].advertised && !nets[0].routes[0].approved);
+        assert!(
+            drain_all(&mut inbox[2]).is_empty(),
+            "carol shares no network"
+        );
+        drain_all(&mut inbox[1]);
+
+        let approve = |id| ClientMsg::ApproveRoute {
+            id,
+            network: "net".into(),
+            node: bob,
+            prefix: lan.clone(),
+            approve: true,
+        };
+        handle(&server, bob, remote(2), approve(1)).await;
+        assert_eq!(error_of(&drain(&mut inbox[1]), 1).0, ErrorCode::NotOwner);
+        handle(&server, alice, remote(1), approve(2)).await;
+        let got = drain_all(&mut inbox[0]);
+        assert!(got.contains(&ServerMsg::Ok { id: 2 }));
+        assert_eq!(routes_in(&got, bob), Some(vec![(lan.clone(), true)]));
+        let (nets, _, _) = last_networks(&drain_all(&mut inbox[1])).expect("bob's list");
+        assert!(nets[0].routes[0].approved, "bob sees his route approved");
     }
 
     /// Lock, a join that waits, the owner told at once, approve, remove and ban, all through

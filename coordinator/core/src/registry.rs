@@ -43,7 +43,7 @@ use crate::password::{
 };
 use crate::ratelimit::{ClashLimiter, CLASH_INTERVAL};
 mod owner;
-mod routes;
+pub mod routes;
 
 pub use owner::MIN_INVITE_ID;
 

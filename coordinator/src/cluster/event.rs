@@ -24,6 +24,9 @@ pub struct Endpoints {
     /// It relays for its peers (see `hub::Online::relay`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub relay: bool,
+    /// The LAN prefixes it advertises.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,6 +97,7 @@ mod tests {
             nat: NatKind::EndpointIndependent,
             mapped: None,
             relay: false,
+            routes: Vec::new(),
         }
     }
 

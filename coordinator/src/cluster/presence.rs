@@ -96,6 +96,7 @@ mod tests {
             nat: NatKind::Unknown,
             mapped: None,
             relay: false,
+            routes: Vec::new(),
         }
     }
 

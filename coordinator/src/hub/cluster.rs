@@ -21,6 +21,7 @@ impl Hub {
                 nat: o.nat,
                 mapped: o.mapped,
                 relay: o.relay,
+                routes: o.routes.clone(),
             }),
             None => self.remote.get(key).cloned(),
         }
@@ -222,6 +223,7 @@ mod tests {
             nat: NatKind::EndpointIndependent,
             mapped: None,
             relay: false,
+            routes: Vec::new(),
         };
         assert_eq!(
             hub.peer_info(&key(1), &key(3)).map(|p| p.online),
@@ -280,6 +282,7 @@ mod tests {
                 nat: NatKind::Unknown,
                 mapped: None,
                 relay: false,
+                routes: Vec::new(),
             },
         );
         hub.remote_changed(&key(2));

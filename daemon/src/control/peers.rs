@@ -115,6 +115,7 @@ mod tests {
             reflexive: None,
             mapped: None,
             relay: false,
+            routes: vec![],
         }
     }
 

@@ -183,6 +183,19 @@ pub enum ClientMsg {
         #[serde(default)]
         ban: bool,
     },
+    /// The LAN prefixes this host routes for its networks (subnet routes; replaces the list
+    /// sent before; empty: none). Each is used once the network's owner approves it.
+    AdvertiseRoutes {
+        routes: Vec<String>,
+    },
+    /// Owner: approve (or withdraw the approval of) member `node`'s route `prefix`.
+    ApproveRoute {
+        id: u64,
+        network: String,
+        node: NodeKey,
+        prefix: String,
+        approve: bool,
+    },
     /// Owner: delete the network for every member.
     DeleteNetwork {
         id: u64,
@@ -207,8 +220,11 @@ impl ClientMsg {
             | ClientMsg::LockNetwork { id, .. }
             | ClientMsg::AnswerRequest { id, .. }
             | ClientMsg::RemoveMember { id, .. }
+            | ClientMsg::ApproveRoute { id, .. }
             | ClientMsg::DeleteNetwork { id, .. } => *id,
-            ClientMsg::Endpoints { .. } | ClientMsg::AddressClash { .. } => 0,
+            ClientMsg::Endpoints { .. }
+            | ClientMsg::AddressClash { .. }
+            | ClientMsg::AdvertiseRoutes { .. } => 0,
         }
     }
 
@@ -228,8 +244,11 @@ impl ClientMsg {
             | ClientMsg::LockNetwork { id, .. }
             | ClientMsg::AnswerRequest { id, .. }
             | ClientMsg::RemoveMember { id, .. }
+            | ClientMsg::ApproveRoute { id, .. }
             | ClientMsg::DeleteNetwork { id, .. } => *id = new,
-            ClientMsg::Endpoints { .. } | ClientMsg::AddressClash { .. } => {}
+            ClientMsg::Endpoints { .. }
+            | ClientMsg::AddressClash { .. }
+            | ClientMsg::AdvertiseRoutes { .. } => {}
         }
         self
     }
@@ -284,6 +303,28 @@ pub struct PeerInfo {
     /// reflexive address (see [`ClientMsg::Endpoints`]). Absent from older coordinators.
     #[serde(default, skip_serializing_if = "is_false")]
     pub relay: bool,
+    /// The LAN prefixes the peer routes for its networks: use one only when `approved` (by
+    /// the owner of a network shared with it). Absent from older coordinators.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<PeerRoute>,
+}
+
+/// A LAN prefix a peer routes (see [`PeerInfo::routes`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerRoute {
+    pub prefix: String,
+    pub approved: bool,
+}
+
+/// A member's route in one network, as its members see it in [`NetworkState`]: advertised now
+/// (the member is online and asks for it) and/or approved by the owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkRoute {
+    pub key: NodeKey,
+    pub name: String,
+    pub prefix: String,
+    pub advertised: bool,
+    pub approved: bool,
 }
 
 /// One network of this host, in [`ServerMsg::Networks`].
@@ -302,6 +343,9 @@ pub struct NetworkState {
     /// Hosts waiting for approval (only for the owner).
     #[serde(default)]
     pub requests: Vec<JoinRequest>,
+    /// Its members' subnet routes. Absent from older coordinators.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<NetworkRoute>,
 }
 
 fn yes() -> bool {
@@ -522,6 +566,13 @@ mod tests {
                         key: k,
                         name: "bob".into(),
                         asked_at: 9,
+                    }],
+                    routes: vec![NetworkRoute {
+                        key: k,
+                        name: "bob".into(),
+                        prefix: "192.168.1.0/24".into(),
+                        advertised: true,
+                        approved: false,
                     }],
                 }],
                 waiting: vec!["other".into()],

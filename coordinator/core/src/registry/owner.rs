@@ -391,6 +391,8 @@ impl Registry {
                     owned,
                     locked: n.locked,
                     requests,
+                    // Advertisements are session state: the coordinator's hub adds them.
+                    routes: Vec::new(),
                 }
             })
             .collect();

@@ -35,6 +35,9 @@ pub struct MergedPeer {
     pub mapped: Option<SocketAddr>,
     /// It relays for its peers (at `mapped`, else `reflexive`).
     pub relay: bool,
+    /// LAN prefixes it routes, approved by the owner of a network shared with it (by any
+    /// coordinator that brought it).
+    pub routes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -226,6 +229,17 @@ fn merge(key: NodeKey, e: &Entry) -> MergedPeer {
         reflexive: latest.reflexive,
         mapped: latest.mapped,
         relay: latest.relay,
+        routes: {
+            let mut r: Vec<String> = e
+                .from
+                .values()
+                .flat_map(|(_, i)| i.routes.iter().filter(|r| r.approved))
+                .map(|r| r.prefix.clone())
+                .collect();
+            r.sort();
+            r.dedup();
+            r
+        },
     }
 }
 
@@ -245,6 +259,7 @@ mod tests {
             nat: NatKind::Unknown,
             mapped: None,
             relay: false,
+            routes: vec![],
         }
     }
 

@@ -37,6 +37,7 @@ fn peer(k: u8) -> PeerInfo {
         nat: NatKind::Unknown,
         mapped: None,
         relay: false,
+        routes: vec![],
     }
 }
 
@@ -242,6 +243,7 @@ fn pushed_networks_replace_the_list_and_notes_reach_the_shell() {
                     name: "bob".into(),
                     asked_at: 5,
                 }],
+                routes: vec![],
             },
             NetworkState {
                 name: "left".into(),
@@ -249,6 +251,7 @@ fn pushed_networks_replace_the_list_and_notes_reach_the_shell() {
                 owned: true,
                 locked: false,
                 requests: vec![],
+                routes: vec![],
             },
         ],
         waiting: vec!["club".into()],
