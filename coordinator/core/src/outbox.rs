@@ -277,6 +277,7 @@ mod tests {
                 nat: NatKind::Unknown,
                 mapped: None,
                 relay: false,
+                routes: vec![],
             },
             call: false,
         }

@@ -41,6 +41,8 @@ pub struct MergedPeer {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+// A batch holds a handful of changes; boxing each peer would only add allocations.
+#[allow(clippy::large_enum_variant)]
 pub enum PeerChange {
     Set(MergedPeer),
     Remove(NodeKey),
