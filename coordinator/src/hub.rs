@@ -38,6 +38,8 @@ pub struct Online {
     pub relay_token: Option<warren_proto::relay::RelayToken>,
     /// A port mapping the node holds on its router, as it last reported.
     pub mapped: Option<SocketAddr>,
+    /// Its router's mapping of its TCP listen port, as it last reported.
+    pub mapped_tcp: Option<SocketAddr>,
     /// Its endpoint updates (each one is announced to every peer).
     pub endpoint_limit: EndpointLimiter,
     /// The rounds of "call me maybe" its changes start (each one asks every online peer to
@@ -257,6 +259,7 @@ impl Hub {
                 nat: NatKind::Unknown,
                 relay_token: None,
                 mapped: None,
+                mapped_tcp: None,
                 endpoint_limit: EndpointLimiter::new(unix_now()),
                 call_limit: RefCell::new(EndpointLimiter::new(unix_now())),
                 batch_calls: false,
@@ -302,6 +305,7 @@ impl Hub {
             nat: online.as_ref().map(|o| o.nat).unwrap_or(NatKind::Unknown),
             reflexive: online.as_ref().and_then(|o| o.reflexive),
             mapped: online.as_ref().and_then(|o| o.mapped),
+            mapped_tcp: online.as_ref().and_then(|o| o.mapped_tcp),
             lan: online.map(|o| o.lan).unwrap_or_default(),
         })
     }
@@ -414,6 +418,7 @@ impl Hub {
                     lan: e.lan,
                     reflexive: e.reflexive,
                     mapped: e.mapped,
+                    mapped_tcp: e.mapped_tcp,
                 });
             }
         }

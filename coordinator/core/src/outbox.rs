@@ -276,6 +276,7 @@ mod tests {
                 reflexive: Some(SocketAddr::from(([203, 0, 113, i], port))),
                 nat: NatKind::Unknown,
                 mapped: None,
+                mapped_tcp: None,
             },
             call: false,
         }
@@ -287,6 +288,7 @@ mod tests {
             lan: vec![],
             reflexive: Some(SocketAddr::from(([203, 0, 113, i], port))),
             mapped: None,
+            mapped_tcp: None,
         }
     }
 

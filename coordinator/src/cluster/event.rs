@@ -21,6 +21,8 @@ pub struct Endpoints {
     pub nat: NatKind,
     #[serde(default)]
     pub mapped: Option<SocketAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapped_tcp: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,6 +92,7 @@ mod tests {
             reflexive: Some("203.0.113.7:41820".parse().unwrap()),
             nat: NatKind::EndpointIndependent,
             mapped: None,
+            mapped_tcp: None,
         }
     }
 

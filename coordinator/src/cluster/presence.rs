@@ -95,6 +95,7 @@ mod tests {
             reflexive: Some(std::net::SocketAddr::from(([203, 0, 113, 9], port))),
             nat: NatKind::Unknown,
             mapped: None,
+            mapped_tcp: None,
         }
     }
 

@@ -20,6 +20,7 @@ impl Hub {
                 reflexive: o.reflexive,
                 nat: o.nat,
                 mapped: o.mapped,
+                mapped_tcp: o.mapped_tcp,
             }),
             None => self.remote.get(key).cloned(),
         }
@@ -75,6 +76,7 @@ impl Hub {
                         lan: e.lan.clone(),
                         reflexive: e.reflexive,
                         mapped: e.mapped,
+                        mapped_tcp: e.mapped_tcp,
                     },
                 );
             }
@@ -110,6 +112,7 @@ impl Hub {
                         lan: e.lan.clone(),
                         reflexive: e.reflexive,
                         mapped: e.mapped,
+                        mapped_tcp: e.mapped_tcp,
                     },
                 );
             }
@@ -220,6 +223,7 @@ mod tests {
             reflexive: Some(there),
             nat: NatKind::EndpointIndependent,
             mapped: None,
+            mapped_tcp: None,
         };
         assert_eq!(
             hub.peer_info(&key(1), &key(3)).map(|p| p.online),
@@ -277,6 +281,7 @@ mod tests {
                 reflexive: Some("203.0.113.99:1".parse().unwrap()),
                 nat: NatKind::Unknown,
                 mapped: None,
+                mapped_tcp: None,
             },
         );
         hub.remote_changed(&key(2));

@@ -38,6 +38,9 @@ pub struct ControlContext {
     /// The router port mapping task: told of `up`/`down` and of a new public address; its
     /// mapping is advertised with our other endpoints.
     pub portmap: crate::portmap::Handle,
+    /// The same for our TCP listen port (the same number as the UDP port): peers whose UDP is
+    /// blocked dial its mapping.
+    pub portmap_tcp: crate::portmap::Handle,
 }
 
 impl ControlContext {
@@ -106,6 +109,8 @@ pub async fn run(ctx: ControlContext, mut commands: mpsc::Receiver<Command>) {
     let mut discovery_check = tokio::time::interval(DISCOVERY_CHECK);
     let mut mapping = ctx.portmap.current.clone();
     mapping.mark_unchanged();
+    let mut mapping_tcp = ctx.portmap_tcp.current.clone();
+    mapping_tcp.mark_unchanged();
     loop {
         s.drive(Instant::now());
         let deadline = s.poll_timeout();
@@ -131,6 +136,11 @@ pub async fn run(ctx: ControlContext, mut commands: mpsc::Receiver<Command>) {
                 tracing::debug!(mapped = ?m.map(|m| m.external), "advertising the port mapping");
                 s.send_endpoints();
                 s.dirty = true;
+            }
+            Ok(()) = mapping_tcp.changed() => {
+                let m = *mapping_tcp.borrow_and_update();
+                tracing::debug!(mapped_tcp = ?m.map(|m| m.external), "advertising the TCP port mapping");
+                s.send_endpoints();
             }
         }
     }
@@ -329,13 +339,14 @@ impl Session {
                 lan,
                 reflexive,
                 mapped,
+                mapped_tcp,
             } => {
-                tracing::debug!(peer = %key, ?lan, ?reflexive, ?mapped, "call me maybe");
-                let known = self
-                    .ctx
-                    .dataplane
-                    .node()
-                    .handle_call_me_maybe(now, &key, &lan, reflexive, mapped);
+                tracing::debug!(peer = %key, ?lan, ?reflexive, ?mapped, ?mapped_tcp, "call me maybe");
+                let known = {
+                    let mut node = self.ctx.dataplane.node();
+                    node.set_peer_mapped_tcp(&key, mapped_tcp);
+                    node.handle_call_me_maybe(now, &key, &lan, reflexive, mapped)
+                };
                 if known {
                     // Probe at once: both sides were told at the same moment.
                     self.ctx.dataplane.flush_now();
@@ -347,13 +358,9 @@ impl Session {
                     let Some(p) = self.peers.info_from(id, &key) else {
                         continue;
                     };
-                    known |= self.ctx.dataplane.node().handle_call_me_maybe(
-                        now,
-                        &key,
-                        &p.lan,
-                        p.reflexive,
-                        p.mapped,
-                    );
+                    let mut node = self.ctx.dataplane.node();
+                    node.set_peer_mapped_tcp(&key, p.mapped_tcp);
+                    known |= node.handle_call_me_maybe(now, &key, &p.lan, p.reflexive, p.mapped);
                 }
                 if known {
                     // Probe at once: each of them was told at the same moment.
@@ -560,6 +567,7 @@ impl Session {
             reflexive: discovery.and_then(|d| d.reflexive),
             nat: discovery.map(|d| d.nat).unwrap_or(NatKind::Unknown),
             mapped: self.ctx.portmap.current.borrow().map(|m| m.external),
+            mapped_tcp: self.ctx.portmap_tcp.current.borrow().map(|m| m.external),
         }
     }
 
@@ -572,9 +580,9 @@ impl Session {
         if self.reflexive.is_some() && d.reflexive.is_some() && d.reflexive != self.reflexive {
             // A new public address: a new uplink, or a router that restarted and may have
             // forgotten our mapping.
-            self.ctx
-                .portmap
-                .send(crate::portmap::Command::NetworkChanged);
+            for portmap in [&self.ctx.portmap, &self.ctx.portmap_tcp] {
+                portmap.send(crate::portmap::Command::NetworkChanged);
+            }
         }
         self.reflexive = d.reflexive.or(self.reflexive);
         self.send_endpoints();

@@ -124,6 +124,11 @@ pub enum ClientMsg {
         /// from anywhere even behind a symmetric NAT. Absent from older daemons.
         #[serde(default)]
         mapped: Option<SocketAddr>,
+        /// The router's mapping of this host's TCP listen port (direct paths over TCP for
+        /// peers whose UDP is blocked): often `mapped`'s port, but the router may give
+        /// another. Absent from older daemons.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mapped_tcp: Option<SocketAddr>,
     },
     /// Two peers of this host, from different coordinators, have the same overlay address
     /// `ip`: `key`, a member of this coordinator, should move (the one with the greater key
@@ -275,6 +280,9 @@ pub struct PeerInfo {
     /// The peer's router port mapping, when it holds one (see [`ClientMsg::Endpoints`]).
     #[serde(default)]
     pub mapped: Option<SocketAddr>,
+    /// Its router's mapping of its TCP listen port (see [`ClientMsg::Endpoints`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapped_tcp: Option<SocketAddr>,
 }
 
 /// One network of this host, in [`ServerMsg::Networks`].
@@ -401,6 +409,8 @@ pub enum ServerMsg {
         reflexive: Option<SocketAddr>,
         #[serde(default)]
         mapped: Option<SocketAddr>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mapped_tcp: Option<SocketAddr>,
     },
 }
 
@@ -550,6 +560,10 @@ mod tests {
             panic!("not endpoints");
         };
         assert_eq!(mapped, None);
+        let ClientMsg::Endpoints { mapped_tcp, .. } = serde_json::from_str(old).unwrap() else {
+            panic!("not endpoints");
+        };
+        assert_eq!(mapped_tcp, None);
         let old = r#"{"type":"call_me_maybe","key":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=","lan":[],"reflexive":"198.51.100.1:41820"}"#;
         let m: ServerMsg = serde_json::from_str(old).unwrap();
         assert!(matches!(m, ServerMsg::CallMeMaybe { mapped: None, .. }));
@@ -558,6 +572,20 @@ mod tests {
             lan: vec![],
             reflexive: None,
             mapped: Some("198.20.0.2:41820".parse().unwrap()),
+            mapped_tcp: None,
+        };
+        let j = serde_json::to_string(&m).unwrap();
+        assert!(
+            !j.contains("mapped_tcp"),
+            "unchanged for older readers: {j}"
+        );
+        assert_eq!(serde_json::from_str::<ServerMsg>(&j).unwrap(), m);
+        let m = ServerMsg::CallMeMaybe {
+            key: NodeKey([1; 32]),
+            lan: vec![],
+            reflexive: None,
+            mapped: Some("198.20.0.2:41820".parse().unwrap()),
+            mapped_tcp: Some("198.20.0.2:41821".parse().unwrap()),
         };
         let j = serde_json::to_string(&m).unwrap();
         assert_eq!(serde_json::from_str::<ServerMsg>(&j).unwrap(), m);

@@ -241,6 +241,7 @@ mod tests {
             reflexive: None,
             nat: NatKind::Unknown,
             mapped: None,
+            mapped_tcp: None,
         }
     }
 

@@ -36,6 +36,7 @@ fn peer(k: u8) -> PeerInfo {
         reflexive: None,
         nat: NatKind::Unknown,
         mapped: None,
+        mapped_tcp: None,
     }
 }
 
@@ -400,6 +401,7 @@ fn an_upsert_with_a_call_is_the_peer_then_its_probe() {
                 lan: p.lan.clone(),
                 reflexive: p.reflexive,
                 mapped: None,
+                mapped_tcp: None,
             }),
         ]
     );
