@@ -7,7 +7,7 @@
 //! ```
 //!
 //! - `nat_matrix`: every pair of site kinds (public, full cone, port-restricted, symmetric, two
-//!   hosts behind one NAT; a UDP-blocking site against four of them), expectations as data in `lab::matrix::MATRIX`; prints a summary
+//!   hosts behind one NAT; a UDP-blocking site against eight of them), expectations as data in `lab::matrix::MATRIX`; prints a summary
 //!   table (path, time to first ping reply, TCP MB/s). `WARREN_LAB_PAIRS=a-b,c-d` runs only
 //!   those pairs; `WARREN_LAB_LOG` sets the processes' `RUST_LOG` (default `info`).
 //! - `udp_blocked_relay_survives_coordinator_restart`: a host behind a UDP-blocking site on
