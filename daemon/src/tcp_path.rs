@@ -221,3 +221,30 @@ async fn link(
     });
     Ok(at)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dialer leaves from the port the listener holds (what a simultaneous open through a
+    /// NAT that keeps ports needs), while the listener still accepts.
+    #[tokio::test]
+    async fn dialers_share_the_listen_port() {
+        let listener = listen((Ipv6Addr::UNSPECIFIED, 0).into())
+            .or_else(|_| listen((Ipv4Addr::UNSPECIFIED, 0).into()))
+            .expect("a listener");
+        let port = listener.local_addr().unwrap().port();
+        let other = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let to = other.local_addr().unwrap();
+        let dialed = connect(to, port).await.expect("dial from the listen port");
+        assert_eq!(dialed.local_addr().unwrap().port(), port);
+        let (_, from) = other.accept().await.unwrap();
+        assert_eq!(from.port(), port, "the peer sees our listen port");
+        // The listener is still the one that takes new connections to the port.
+        let _c = TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+            .await
+            .unwrap();
+        let accepted = tokio::time::timeout(Duration::from_secs(2), listener.accept()).await;
+        assert!(matches!(accepted, Ok(Ok(_))));
+    }
+}
