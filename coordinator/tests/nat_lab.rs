@@ -329,16 +329,7 @@ fn udp_blocked_reaches_a_port_mapped_host_over_tcp() {
     let (a, b) = (&mut ha[0], &mut hb[0]);
     start_all(&mut [&mut *a, &mut *b]);
     let t0 = Instant::now();
-    let tcp_forwarded = |rules: String| {
-        rules
-            .lines()
-            // miniupnpd matches the protocol byte itself: `@nh,72,8 0x6` is TCP.
-            .any(|l| {
-                (l.contains("tcp") || l.contains(",8 0x6 "))
-                    && l.contains(&format!("dport {}", lab::WG_PORT))
-            })
-    };
-    while !tcp_forwarded(lab::upnp::redirects(&router)) {
+    while !lab::upnp::forwards_tcp(&router, lab::WG_PORT) {
         assert!(
             t0.elapsed() < Duration::from_secs(20),
             "the router forwards the TCP listen port: {}",
@@ -875,6 +866,16 @@ fn port_mapping_is_reported_and_deleted() {
         rules.contains(&format!("dport {}", lab::WG_PORT)),
         "miniupnpd forwards the port: {rules}"
     );
+    // The TCP listen port too (direct paths over TCP), asked for a moment after the UDP one.
+    let t0 = Instant::now();
+    while !lab::upnp::forwards_tcp(&router, lab::WG_PORT) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "miniupnpd forwards the TCP port: {}",
+            redirects(&router)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     let wait_rules = |gone: bool, what: &str| {
         let t0 = Instant::now();
