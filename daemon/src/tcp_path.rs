@@ -1,6 +1,7 @@
 //! Direct paths over TCP (issue 18): a host whose network lets no UDP out (a hotel, an office)
-//! talks to a peer with a public address straight over TCP instead of through the relay, as
-//! EasyTier does.
+//! talks straight over TCP instead of through the relay, as EasyTier does, to a peer with a
+//! public address, a router port mapping of its TCP port (`portmap`, advertised as
+//! `mapped_tcp`), or a NAT that keeps ports (simultaneous open, below).
 //!
 //! Every host listens on TCP at its UDP port, and dials from that same port (SO_REUSEPORT on
 //! the listener and on every dialer): behind a NAT that keeps ports, the peer then knows where
