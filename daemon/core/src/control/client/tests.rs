@@ -387,6 +387,7 @@ fn an_upsert_with_a_call_is_the_peer_then_its_probe() {
     let mut p = peer(1);
     p.reflexive = Some("198.51.100.7:41820".parse().unwrap());
     p.lan = vec!["192.168.1.7:41820".parse().unwrap()];
+    p.mapped_tcp = Some("198.51.100.7:41821".parse().unwrap());
     c.handle_message(ServerMsg::PeerUpsert {
         peer: p.clone(),
         call: true,
@@ -401,7 +402,7 @@ fn an_upsert_with_a_call_is_the_peer_then_its_probe() {
                 lan: p.lan.clone(),
                 reflexive: p.reflexive,
                 mapped: None,
-                mapped_tcp: None,
+                mapped_tcp: p.mapped_tcp,
             }),
         ]
     );
