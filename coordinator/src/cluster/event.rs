@@ -92,7 +92,7 @@ mod tests {
             reflexive: Some("203.0.113.7:41820".parse().unwrap()),
             nat: NatKind::EndpointIndependent,
             mapped: None,
-            mapped_tcp: None,
+            mapped_tcp: Some("203.0.113.7:41821".parse().unwrap()),
         }
     }
 
