@@ -44,6 +44,8 @@ pub struct Online {
     pub relay: bool,
     /// The LAN prefixes it advertises (valid, at most `MAX_ROUTES_PER_NODE`).
     pub routes: Vec<String>,
+    /// Its router's mapping of its TCP listen port, as it last reported.
+    pub mapped_tcp: Option<SocketAddr>,
     /// Its endpoint updates (each one is announced to every peer).
     pub endpoint_limit: EndpointLimiter,
     /// The rounds of "call me maybe" its changes start (each one asks every online peer to
@@ -271,6 +273,7 @@ impl Hub {
                 mapped: None,
                 relay: false,
                 routes: Vec::new(),
+                mapped_tcp: None,
                 endpoint_limit: EndpointLimiter::new(unix_now()),
                 call_limit: RefCell::new(EndpointLimiter::new(unix_now())),
                 batch_calls: false,
@@ -331,6 +334,7 @@ impl Hub {
             mapped: online.as_ref().and_then(|o| o.mapped),
             relay: online.as_ref().is_some_and(|o| o.relay),
             routes,
+            mapped_tcp: online.as_ref().and_then(|o| o.mapped_tcp),
             lan: online.map(|o| o.lan).unwrap_or_default(),
         })
     }
@@ -443,6 +447,7 @@ impl Hub {
                     lan: e.lan,
                     reflexive: e.reflexive,
                     mapped: e.mapped,
+                    mapped_tcp: e.mapped_tcp,
                 });
             }
         }

@@ -486,15 +486,17 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
             nat,
             mapped,
             relay,
+            mapped_tcp,
         } => {
             use warren_coordinator_core::candidates::{can_relay, vouched_lan, vouched_public};
             // Only addresses the coordinator saw the member come from are passed on: a
             // member cannot make its peers probe someone else.
             let saw = |ip| server.saw(remote.ip(), ip);
-            let (lan, reflexive, mapped) = (
+            let (lan, reflexive, mapped, mapped_tcp) = (
                 vouched_lan(lan, saw),
                 vouched_public(reflexive, saw),
                 vouched_public(mapped, saw),
+                vouched_public(mapped_tcp, saw),
             );
             let mut hub = server.hub();
             if let Some(o) = hub.online.get_mut(&node) {
@@ -512,6 +514,7 @@ async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, msg: ClientM
                 // stopped answering or the daemon deleted it, and peers must stop trying it.
                 o.mapped = mapped;
                 o.relay = can_relay(relay, &o.lan, o.reflexive, o.mapped);
+                o.mapped_tcp = mapped_tcp;
             }
             let peers = hub.peers(&node);
             hub.announce_moved(&node, &peers);
@@ -1008,6 +1011,7 @@ mod tests {
             nat: warren_proto::control::msg::NatKind::Unknown,
             mapped: Some("224.0.0.1:9".parse().unwrap()),
             relay: false,
+            mapped_tcp: Some("224.0.0.1:9".parse().unwrap()),
         };
         let flood: Vec<SocketAddr> = (0..80_000u32)
             .map(|i| SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 41820)))
@@ -1018,6 +1022,7 @@ mod tests {
             let o = &hub.online[&bob];
             assert_eq!(o.lan.len(), MAX_LAN_CANDIDATES);
             assert_eq!(o.mapped, None, "a multicast 'mapping' is not passed on");
+            assert_eq!(o.mapped_tcp, None, "nor a multicast TCP mapping");
             assert_ne!(o.reflexive, Some("0.0.0.0:9".parse().unwrap()));
         }
         drain(&mut inbox[0]);
@@ -1078,6 +1083,7 @@ mod tests {
             nat: warren_proto::control::msg::NatKind::Symmetric,
             mapped: Some(mapped),
             relay: false,
+            mapped_tcp: Some(SocketAddr::new(mapped.ip(), 41821)),
         };
         handle(&server, bob, remote(2), report(victim, victim)).await;
         {
@@ -1086,6 +1092,7 @@ mod tests {
             assert_eq!(o.lan, vec![lan_home]);
             assert_ne!(o.reflexive, Some(victim));
             assert_eq!(o.mapped, None);
+            assert_eq!(o.mapped_tcp, None, "nor the TCP mapping");
         }
         drain(&mut inbox[0]);
         // Its control connection's address, and an address whose STUN request was answered.
@@ -1099,6 +1106,11 @@ mod tests {
         let hub = server.hub();
         let o = &hub.online[&bob];
         assert_eq!((o.reflexive, o.mapped), (Some(stun_seen), Some(own)));
+        let own_tcp = SocketAddr::new(own.ip(), 41821);
+        assert_eq!(o.mapped_tcp, Some(own_tcp), "the TCP mapping is passed on");
+        let alice = key(ALICE);
+        let info = hub.peer_info(&alice, &bob).expect("they share a network");
+        assert_eq!(info.mapped_tcp, Some(own_tcp), "peers see the TCP mapping");
     }
 
     /// A daemon at the end of an in-memory link: it completes the handshake as `name` with

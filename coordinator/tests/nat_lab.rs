@@ -7,7 +7,7 @@
 //! ```
 //!
 //! - `nat_matrix`: every pair of site kinds (public, full cone, port-restricted, symmetric, two
-//!   hosts behind one NAT; a UDP-blocking site against four of them), expectations as data in `lab::matrix::MATRIX`; prints a summary
+//!   hosts behind one NAT; a UDP-blocking site against eight of them), expectations as data in `lab::matrix::MATRIX`; prints a summary
 //!   table (path, time to first ping reply, TCP MB/s). `WARREN_LAB_PAIRS=a-b,c-d` runs only
 //!   those pairs; `WARREN_LAB_LOG` sets the processes' `RUST_LOG` (default `info`).
 //! - `udp_blocked_relay_survives_coordinator_restart`: a host behind a UDP-blocking site on
@@ -199,9 +199,10 @@ fn standalone_relay() {
 fn udp_blocked_relay_survives_coordinator_restart() {
     let mut lab = Lab::start("udpb-restart");
     let (_sa, mut ha) = lab.add_site(SiteKind::UdpBlocked, 1, "a");
-    // Behind a full-cone NAT that forwards only UDP: no direct TCP path either, so the pair
-    // stays on the relay (a public host would be reached over TCP: see the next test).
-    let (_sb, mut hb) = lab.add_site(SiteKind::FullCone, 1, "b");
+    // Behind a symmetric NAT: its random ports meet no SYN, so no direct TCP path either and
+    // the pair stays on the relay (a public host, a port-mapping router or a NAT that keeps
+    // ports would be reached over TCP: see the next tests).
+    let (_sb, mut hb) = lab.add_site(SiteKind::Symmetric, 1, "b");
     let (a, b) = (&mut ha[0], &mut hb[0]);
     start_all(&mut [&mut *a, &mut *b]);
     let ip_a = a.up(&lab.coordinator);
@@ -313,6 +314,121 @@ fn udp_blocked_reaches_a_public_host_over_tcp() {
         r.received, 3,
         "through the relay after the cut:\n{}",
         r.output
+    );
+}
+
+/// UDP-blocked ↔ a host behind a home router that maps ports (UPnP-IGD, NAT-PMP, PCP; issue
+/// 18): the mapped host asks its router to forward its TCP listen port too and advertises the
+/// mapping (`mapped_tcp`); the UDP-blocked host dials it. Direct over TCP on both sides, ping
+/// and a checksummed transfer.
+#[test]
+fn udp_blocked_reaches_a_port_mapped_host_over_tcp() {
+    let mut lab = Lab::start("udpb-pmap");
+    let (_sa, mut ha) = lab.add_site(SiteKind::UdpBlocked, 1, "a");
+    let (sb, mut hb) = lab.add_site(SiteKind::PortRestrictedUpnp, 1, "b");
+    let router = sb.router_ns.clone().expect("a router");
+    let (a, b) = (&mut ha[0], &mut hb[0]);
+    start_all(&mut [&mut *a, &mut *b]);
+    let t0 = Instant::now();
+    while !lab::upnp::forwards_tcp(&router, lab::WG_PORT) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the router forwards the TCP listen port: {}",
+            lab::upnp::redirects(&router)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    direct_over_tcp(&lab, a, b, "udp_blocked-port_restricted_upnp", 0x7463_7001);
+    // B's router forwarded A's connection to B's listener.
+    assert!(tcp_streams(b, "accepted") >= 1, "B accepted no TCP stream");
+}
+
+/// UDP-blocked ↔ a host behind a port-restricted NAT without port mapping (issue 18): nothing
+/// listens at a public address, so both dial at once from their listen ports (the UDP-blocked
+/// host asks the other through the relay): a TCP simultaneous open through both NATs.
+#[test]
+fn udp_blocked_reaches_a_natted_host_by_tcp_simultaneous_open() {
+    let mut lab = Lab::start("udpb-simo");
+    let (_sa, mut ha) = lab.add_site(SiteKind::UdpBlocked, 1, "a");
+    let (_sb, mut hb) = lab.add_site(SiteKind::PortRestricted, 1, "b");
+    let (a, b) = (&mut ha[0], &mut hb[0]);
+    start_all(&mut [&mut *a, &mut *b]);
+    direct_over_tcp(&lab, a, b, "udp_blocked-port_restricted", 0x7463_7002);
+    // Neither side's listener took the stream: both connect() calls met.
+    for h in [&*a, &*b] {
+        assert!(
+            tcp_streams(h, "connected") >= 1,
+            "{} connected no stream",
+            h.name
+        );
+        assert_eq!(
+            tcp_streams(h, "accepted"),
+            0,
+            "{} accepted a stream",
+            h.name
+        );
+    }
+}
+
+/// How many TCP paths `h`'s daemon logged as `how` ("connected" or "accepted").
+fn tcp_streams(h: &Host, how: &str) -> usize {
+    std::fs::read_to_string(&h.log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(&format!("direct path over TCP: {how}")))
+        .count()
+}
+
+/// `a` (UDP-blocked) and `b` join one network; both see the other on a direct path over
+/// TCP; pings both ways and a checksummed 8 MB transfer go through.
+fn direct_over_tcp(lab: &Lab, a: &mut Host, b: &mut Host, pair: &str, seed: u64) {
+    let ip_a = a.up(&lab.coordinator);
+    let ip_b = b.up(&lab.coordinator);
+    a.warren_ok(&["create", "hotel", "--password", "pw-hotel"]);
+    b.warren_ok(&["join", "hotel", "--password", "pw-hotel"]);
+    let t0 = Instant::now();
+    first_reply_blocking(a, ip_b, t0);
+    wait_path(a, b, &["direct"], Duration::from_secs(40));
+    eprintln!(
+        "[{pair}] both sides direct {:.1} s after the first ping",
+        t0.elapsed().as_secs_f64()
+    );
+    for (me, other) in [(&*a, &*b), (&*b, &*a)] {
+        let st = me.status();
+        let p = Host::peer_in(&st, &other.name)
+            .expect("peer listed")
+            .clone();
+        assert_eq!(
+            p["transport"], "tcp",
+            "{}'s view of {}: {p}",
+            me.name, other.name
+        );
+    }
+    for (from, to) in [(&*a, ip_b), (&*b, ip_a)] {
+        let r = ping(&from.ns, to, 3, 1);
+        assert_eq!(
+            r.received, 3,
+            "{} -> {to} over TCP:\n{}",
+            from.name, r.output
+        );
+    }
+    let xfer = lab::traffic::TcpTransfer::start(
+        &a.ns,
+        &b.ns,
+        SocketAddrV4::new(ip_b, 5201),
+        8_000_000,
+        None,
+        seed,
+    );
+    let r = xfer.finish(Duration::from_secs(60));
+    assert_eq!(
+        (r.received.bytes, r.received.hash),
+        (r.sent.bytes, r.sent.hash),
+        "the transfer over the TCP path arrived damaged"
+    );
+    eprintln!(
+        "[{pair}] TCP through the overlay over TCP: {:.1} MB/s",
+        r.mbytes_per_sec()
     );
 }
 
@@ -751,6 +867,16 @@ fn port_mapping_is_reported_and_deleted() {
         rules.contains(&format!("dport {}", lab::WG_PORT)),
         "miniupnpd forwards the port: {rules}"
     );
+    // The TCP listen port too (direct paths over TCP), asked for a moment after the UDP one.
+    let t0 = Instant::now();
+    while !lab::upnp::forwards_tcp(&router, lab::WG_PORT) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "miniupnpd forwards the TCP port: {}",
+            redirects(&router)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     let wait_rules = |gone: bool, what: &str| {
         let t0 = Instant::now();

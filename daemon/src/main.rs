@@ -260,6 +260,14 @@ async fn serve(
             Box::new(move |m| dp.node().set_port_mapping(m.map(|m| m.external))),
         )
     };
+    // The TCP listen port (tcp_path) has the UDP port's number: the router is asked for the
+    // same external port first, as for UDP, and whatever it gives is advertised separately.
+    let portmap_tcp = portmap::spawn(
+        portmap::Transport::Tcp,
+        self_status.listen_port,
+        up,
+        Box::new(|_| {}),
+    );
     let hosting = host::Hosting::start(state_dir.clone(), args.tun.clone());
     let (commands, command_rx) = tokio::sync::mpsc::channel(16);
     let view = Arc::new(Mutex::new(control::ControlView::default()));
@@ -277,6 +285,7 @@ async fn serve(
         changed: changed_tx,
         portmap: portmap.clone(),
         relay_offer: relay_offer.clone(),
+        portmap_tcp: portmap_tcp.clone(),
     };
     let games = games::Games::start(
         dp.clone(),
@@ -330,7 +339,7 @@ async fn serve(
         }
     }
     // The router would otherwise keep forwarding the ports here until the leases run out.
-    portmap.shutdown().await;
+    tokio::join!(portmap.shutdown(), portmap_tcp.shutdown());
     hosting.shutdown().await;
     // No discovery rules or memberships of ours stay in the kernel.
     tokio::task::block_in_place(|| games.shutdown());

@@ -1,10 +1,14 @@
 //! Direct paths over TCP (issue 18): a host whose network lets no UDP out (a hotel, an office)
-//! talks to a peer with a public address straight over TCP instead of through the relay, as
-//! EasyTier does.
+//! talks straight over TCP instead of through the relay, as EasyTier does, to a peer with a
+//! public address, a router port mapping of its TCP port (`portmap`, advertised as
+//! `mapped_tcp`), or a NAT that keeps ports (simultaneous open, below).
 //!
-//! Every host listens on TCP at its UDP port. The core says whom to dial
-//! (`Node::poll_tcp_dials`: only when our UDP is blocked, only peers the coordinator introduced,
-//! each at most every 30 s). A stream — dialed or accepted — gets a UDP socket on loopback (the
+//! Every host listens on TCP at its UDP port, and dials from that same port (SO_REUSEPORT on
+//! the listener and on every dialer): behind a NAT that keeps ports, the peer then knows where
+//! our SYNs come from, and its SYN to our public address at that port meets ours — a TCP
+//! simultaneous open, the TCP form of hole punching. The core says whom to dial and when
+//! (`Node::poll_tcp_dials`: peers the coordinator introduced, each at most every 30 s; see
+//! `node/tcp_dial.rs`). A stream — dialed or accepted — gets a UDP socket on loopback (the
 //! relay-over-TCP trick, `control::relay_shim`): what the node's UDP socket sends to that
 //! socket goes onto the stream, what comes off the stream is sent from it to the node. So the
 //! core sees the peer at a loopback address and proves, chooses and drops the path with its
@@ -20,15 +24,18 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 
 /// Streams at once, dialed and accepted together: each costs a socket pair and two tasks.
 const MAX_LINKS: usize = 64;
 /// A stream that carries nothing for this long is closed (a live path pings every 5 s).
 const IDLE: Duration = Duration::from_secs(30);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// How often the core is asked whom to dial.
-const DIAL_EVERY: Duration = Duration::from_secs(1);
+/// Long enough for a simultaneous open: the peer's SYN follows a relay trip after ours, and
+/// the first of ours may have been dropped by its NAT (the kernel sends it again after 1 s).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the core is asked whom to dial: a peer's ask to dial it back (its SYNs are in
+/// flight now) waits at most this.
+const DIAL_EVERY: Duration = Duration::from_millis(250);
 
 /// The streams in use: the loopback address the core sees each at, and the peer's real one.
 #[derive(Default)]
@@ -49,12 +56,9 @@ impl TcpPaths {
 
 /// Listens on TCP at `port` and dials what the core asks for, until the runtime ends.
 pub fn spawn(dp: Arc<Dataplane>, port: u16) {
-    let listener = std::net::TcpListener::bind((Ipv6Addr::UNSPECIFIED, port))
-        .or_else(|_| std::net::TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)));
-    match listener.and_then(|l| {
-        l.set_nonblocking(true)?;
-        TcpListener::from_std(l)
-    }) {
+    let listener = listen((Ipv6Addr::UNSPECIFIED, port).into())
+        .or_else(|_| listen((Ipv4Addr::UNSPECIFIED, port).into()));
+    match listener {
         Ok(l) => {
             tokio::spawn(accept(dp.clone(), l, port));
         }
@@ -65,6 +69,39 @@ pub fn spawn(dp: Arc<Dataplane>, port: u16) {
         ),
     }
     tokio::spawn(dial(dp, port));
+}
+
+/// A listener that dialers may share its port with (dual-stack when `at` is IPv6).
+fn listen(at: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::for_address(at), Type::STREAM, None)?;
+    if at.is_ipv6() {
+        s.set_only_v6(false)?;
+    }
+    s.set_reuse_address(true)?;
+    s.set_reuse_port(true)?;
+    s.bind(&at.into())?;
+    s.listen(128)?;
+    s.set_nonblocking(true)?;
+    TcpListener::from_std(s.into())
+}
+
+/// Connects to `remote` from our listen `port` (see the module's comment).
+async fn connect(remote: SocketAddr, port: u16) -> std::io::Result<TcpStream> {
+    let (socket, local) = match remote {
+        SocketAddr::V4(_) => (
+            TcpSocket::new_v4()?,
+            SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
+        ),
+        SocketAddr::V6(_) => (
+            TcpSocket::new_v6()?,
+            SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)),
+        ),
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(local)?;
+    socket.connect(remote).await
 }
 
 async fn accept(dp: Arc<Dataplane>, listener: TcpListener, port: u16) {
@@ -101,7 +138,7 @@ async fn dial(dp: Arc<Dataplane>, port: u16) {
             }
             let dp = dp.clone();
             tokio::spawn(async move {
-                let connected = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(remote))
+                let connected = tokio::time::timeout(CONNECT_TIMEOUT, connect(remote, port))
                     .await
                     .map_err(|_| anyhow::anyhow!("no answer within {CONNECT_TIMEOUT:?}"))
                     .and_then(|r| r.map_err(Into::into));
@@ -184,4 +221,31 @@ async fn link(
         tracing::info!(%remote, "direct path over TCP: closed");
     });
     Ok(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dialer leaves from the port the listener holds (what a simultaneous open through a
+    /// NAT that keeps ports needs), while the listener still accepts.
+    #[tokio::test]
+    async fn dialers_share_the_listen_port() {
+        let listener = listen((Ipv6Addr::UNSPECIFIED, 0).into())
+            .or_else(|_| listen((Ipv4Addr::UNSPECIFIED, 0).into()))
+            .expect("a listener");
+        let port = listener.local_addr().unwrap().port();
+        let other = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let to = other.local_addr().unwrap();
+        let dialed = connect(to, port).await.expect("dial from the listen port");
+        assert_eq!(dialed.local_addr().unwrap().port(), port);
+        let (_, from) = other.accept().await.unwrap();
+        assert_eq!(from.port(), port, "the peer sees our listen port");
+        // The listener is still the one that takes new connections to the port.
+        let _c = TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+            .await
+            .unwrap();
+        let accepted = tokio::time::timeout(Duration::from_secs(2), listener.accept()).await;
+        assert!(matches!(accepted, Ok(Ok(_))));
+    }
 }

@@ -18,6 +18,7 @@
 //! PortQuery: 0x03 | tx_id (12) | port (2) | protocol 6 or 17 (1)
 //! PortAnswer: 0x04 | tx_id (12) | listening 0, 1 or 2 (1)
 //! Birthday: 0x05 | tx_id (12)
+//! TcpDial: 0x06 | tx_id (12)
 //! ```
 //! Bytes after a known message's fields are ignored (authenticated all the same), so later
 //! additions such as padding for path-MTU probes remain readable by version-1 nodes.
@@ -59,6 +60,7 @@ const TYPE_PONG: u8 = 0x02;
 const TYPE_PORT_QUERY: u8 = 0x03;
 const TYPE_PORT_ANSWER: u8 = 0x04;
 const TYPE_BIRTHDAY: u8 = 0x05;
+const TYPE_TCP_DIAL: u8 = 0x06;
 const TX_ID_LEN: usize = 12;
 const PONG_V6_LEN: usize = 1 + TX_ID_LEN + 1 + 16 + 2;
 
@@ -92,6 +94,13 @@ pub enum DiscoMsg {
     /// "I start a birthday run toward you now: start yours" (sent through the relay; both
     /// sides' packets must be in flight together for the punch to meet).
     Birthday {
+        tx_id: TxId,
+    },
+    /// "I connect to you over TCP now, from my listen port: connect to me from yours" (sent
+    /// through the relay). Both SYNs in flight together are a TCP simultaneous open, which
+    /// two NATs that keep ports let through as they let a UDP punch through. Older nodes
+    /// drop the unknown type.
+    TcpDial {
         tx_id: TxId,
     },
 }
@@ -370,6 +379,10 @@ impl DiscoMsg {
                 out.push(TYPE_BIRTHDAY);
                 out.extend_from_slice(tx_id);
             }
+            DiscoMsg::TcpDial { tx_id } => {
+                out.push(TYPE_TCP_DIAL);
+                out.extend_from_slice(tx_id);
+            }
         }
     }
 
@@ -420,6 +433,7 @@ impl DiscoMsg {
                 Ok(DiscoMsg::PortAnswer { tx_id, listening })
             }
             TYPE_BIRTHDAY => Ok(DiscoMsg::Birthday { tx_id }),
+            TYPE_TCP_DIAL => Ok(DiscoMsg::TcpDial { tx_id }),
             other => Err(DiscoError::UnknownType(other)),
         }
     }
@@ -530,6 +544,7 @@ mod tests {
                 listening: Listening::Nothing,
             },
             DiscoMsg::Birthday { tx_id: [7; 12] },
+            DiscoMsg::TcpDial { tx_id: [8; 12] },
         ];
         let known_a = |k: &NodeKey| *k == public_key(&A);
         for msg in msgs {

@@ -278,6 +278,7 @@ mod tests {
                 mapped: None,
                 relay: false,
                 routes: vec![],
+                mapped_tcp: None,
             },
             call: false,
         }
@@ -289,6 +290,7 @@ mod tests {
             lan: vec![],
             reflexive: Some(SocketAddr::from(([203, 0, 113, i], port))),
             mapped: None,
+            mapped_tcp: None,
         }
     }
 

@@ -287,6 +287,7 @@ impl Host {
             nat: NatKind::Unknown,
             mapped: None,
             relay: false,
+            mapped_tcp: None,
         };
         let mut changed = false;
         let mut current = UDP_PORT;
@@ -472,7 +473,7 @@ impl Host {
 
 /// What the reader passes to the session: answers to requests, or the end of the link.
 enum Reply {
-    Msg(ServerMsg),
+    Msg(Box<ServerMsg>),
     Ended(String),
 }
 
@@ -507,7 +508,7 @@ async fn request(
     send(writer, &msg).await?;
     loop {
         match replies.recv().await {
-            Some(Reply::Msg(m)) if reply_id(&m) == Some(id) => return Ok(m),
+            Some(Reply::Msg(m)) if reply_id(&m) == Some(id) => return Ok(*m),
             Some(Reply::Msg(_)) => {}
             Some(Reply::Ended(e)) => bail!("the connection dropped before the answer ({e})"),
             None => bail!("the connection dropped before the answer"),
@@ -607,7 +608,7 @@ async fn read_loop(
             r.first_full_at.get_or_insert(now);
         }
         drop(r);
-        if reply_id(&msg).is_some() && replies.send(Reply::Msg(msg)).is_err() {
+        if reply_id(&msg).is_some() && replies.send(Reply::Msg(Box::new(msg))).is_err() {
             return;
         }
     }

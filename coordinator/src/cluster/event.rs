@@ -27,6 +27,8 @@ pub struct Endpoints {
     /// The LAN prefixes it advertises.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapped_tcp: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,6 +100,7 @@ mod tests {
             mapped: None,
             relay: false,
             routes: Vec::new(),
+            mapped_tcp: Some("203.0.113.7:41821".parse().unwrap()),
         }
     }
 

@@ -97,6 +97,7 @@ mod tests {
             mapped: None,
             relay: false,
             routes: Vec::new(),
+            mapped_tcp: None,
         }
     }
 

@@ -22,6 +22,7 @@ impl Hub {
                 mapped: o.mapped,
                 relay: o.relay,
                 routes: o.routes.clone(),
+                mapped_tcp: o.mapped_tcp,
             }),
             None => self.remote.get(key).cloned(),
         }
@@ -77,6 +78,7 @@ impl Hub {
                         lan: e.lan.clone(),
                         reflexive: e.reflexive,
                         mapped: e.mapped,
+                        mapped_tcp: e.mapped_tcp,
                     },
                 );
             }
@@ -112,6 +114,7 @@ impl Hub {
                         lan: e.lan.clone(),
                         reflexive: e.reflexive,
                         mapped: e.mapped,
+                        mapped_tcp: e.mapped_tcp,
                     },
                 );
             }
@@ -224,6 +227,7 @@ mod tests {
             mapped: None,
             relay: false,
             routes: Vec::new(),
+            mapped_tcp: None,
         };
         assert_eq!(
             hub.peer_info(&key(1), &key(3)).map(|p| p.online),
@@ -283,6 +287,7 @@ mod tests {
                 mapped: None,
                 relay: false,
                 routes: Vec::new(),
+                mapped_tcp: None,
             },
         );
         hub.remote_changed(&key(2));

@@ -164,7 +164,10 @@ pub const MATRIX: &[Case] = &[
     ),
     case("same_lan", Sites::SameLan, Expect::Path(LAN)),
     // No UDP gets out of a hotel network: the control channel and the relay go over TCP+TLS.
-    // Direct over TCP (issue 18): the public host listens on TCP at its UDP port.
+    // Direct over TCP (issue 18): every host listens on TCP at its UDP port, and dials from
+    // it. A public host is dialed straight; a port-mapping router forwards the TCP port too
+    // (mapped_tcp); behind NATs that keep ports, both sides dial at once (the UDP-blocked host
+    // asks the other through the relay) and the crossing SYNs open the stream.
     case(
         "udp_blocked-public",
         Sites::Pair(UdpBlocked, Public),
@@ -173,27 +176,38 @@ pub const MATRIX: &[Case] = &[
     case(
         "udp_blocked-full_cone",
         Sites::Pair(UdpBlocked, FullCone),
-        Expect::Path(RELAY),
+        Expect::Path(DIRECT),
     ),
     case(
         "udp_blocked-double_nat",
         Sites::Pair(UdpBlocked, DoubleNat),
-        Expect::Path(RELAY),
+        Expect::Path(DIRECT),
     ),
     case(
         "udp_blocked-port_restricted",
         Sites::Pair(UdpBlocked, PortRestricted),
-        Expect::Path(RELAY),
+        Expect::Path(DIRECT),
     ),
+    case(
+        "udp_blocked-port_restricted_upnp",
+        Sites::Pair(UdpBlocked, PortRestrictedUpnp),
+        Expect::Path(DIRECT),
+    ),
+    // The symmetric router's random ports meet no SYN; its mapping of the TCP port does.
     case(
         "udp_blocked-symmetric",
         Sites::Pair(UdpBlocked, Symmetric),
         Expect::Path(RELAY),
     ),
     case(
+        "udp_blocked-symmetric_upnp",
+        Sites::Pair(UdpBlocked, SymmetricUpnp),
+        Expect::Path(DIRECT),
+    ),
+    case(
         "udp_blocked-udp_blocked",
         Sites::Pair(UdpBlocked, UdpBlocked),
-        Expect::Path(RELAY),
+        Expect::Path(DIRECT),
     ),
 ];
 

@@ -164,3 +164,11 @@ impl Drop for Miniupnpd {
         }
     }
 }
+
+/// Whether miniupnpd in `router_ns` forwards TCP `port` (it matches the protocol byte itself:
+/// `@nh,72,8 0x6` is TCP).
+pub fn forwards_tcp(router_ns: &str, port: u16) -> bool {
+    redirects(router_ns).lines().any(|l| {
+        (l.contains("tcp") || l.contains(",8 0x6 ")) && l.contains(&format!("dport {port}"))
+    })
+}

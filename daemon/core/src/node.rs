@@ -224,8 +224,8 @@ pub struct Node {
     side_kept: Vec<birthday::Kept>,
     side_events: VecDeque<SideEvent>,
     birthday_runs: u32,
-    /// When each peer was last dialed over TCP (see `tcp_dial`).
-    tcp_dialed: HashMap<PeerId, Instant>,
+    /// When each peer was last dialed over TCP, and where (see `tcp_dial`).
+    tcp_dials: tcp_dial::TcpDials,
     /// The port mapping our router grants us (UPnP-IGD, NAT-PMP, PCP), if any.
     port_mapping: Option<SocketAddr>,
     /// When a silent path last made us check our own mapping (see `recheck_own_mapping`),
@@ -282,7 +282,7 @@ impl Node {
             side_kept: Vec::new(),
             side_events: VecDeque::new(),
             birthday_runs: 0,
-            tcp_dialed: HashMap::new(),
+            tcp_dials: Default::default(),
             port_mapping: None,
             last_recheck: None,
             mapping_rechecks: 0,
@@ -910,6 +910,10 @@ impl Node {
             }
             Ok(DiscoMsg::Birthday { .. }) => {
                 self.birthday_requested(now, id);
+                return;
+            }
+            Ok(DiscoMsg::TcpDial { .. }) => {
+                self.tcp_dial_requested(now, id);
                 return;
             }
             Err(_) => {

@@ -40,6 +40,9 @@ pub struct ControlContext {
     pub portmap: crate::portmap::Handle,
     /// Whether we relay for others: told to each coordinator with our endpoints.
     pub relay_offer: Arc<crate::relay_offer::RelayOffer>,
+    /// The same for our TCP listen port (the same number as the UDP port): peers whose UDP is
+    /// blocked dial its mapping.
+    pub portmap_tcp: crate::portmap::Handle,
 }
 
 impl ControlContext {
@@ -109,6 +112,8 @@ pub async fn run(ctx: ControlContext, mut commands: mpsc::Receiver<Command>) {
     let mut mapping = ctx.portmap.current.clone();
     mapping.mark_unchanged();
     let mut relay_offer = ctx.relay_offer.subscribe();
+    let mut mapping_tcp = ctx.portmap_tcp.current.clone();
+    mapping_tcp.mark_unchanged();
     loop {
         s.drive(Instant::now());
         let deadline = s.poll_timeout();
@@ -137,6 +142,11 @@ pub async fn run(ctx: ControlContext, mut commands: mpsc::Receiver<Command>) {
             }
             Ok(()) = relay_offer.changed() => {
                 relay_offer.mark_unchanged();
+                s.send_endpoints();
+            }
+            Ok(()) = mapping_tcp.changed() => {
+                let m = *mapping_tcp.borrow_and_update();
+                tracing::debug!(mapped_tcp = ?m.map(|m| m.external), "advertising the TCP port mapping");
                 s.send_endpoints();
             }
         }
@@ -336,13 +346,14 @@ impl Session {
                 lan,
                 reflexive,
                 mapped,
+                mapped_tcp,
             } => {
-                tracing::debug!(peer = %key, ?lan, ?reflexive, ?mapped, "call me maybe");
-                let known = self
-                    .ctx
-                    .dataplane
-                    .node()
-                    .handle_call_me_maybe(now, &key, &lan, reflexive, mapped);
+                tracing::debug!(peer = %key, ?lan, ?reflexive, ?mapped, ?mapped_tcp, "call me maybe");
+                let known = {
+                    let mut node = self.ctx.dataplane.node();
+                    node.set_peer_mapped_tcp(&key, mapped_tcp);
+                    node.handle_call_me_maybe(now, &key, &lan, reflexive, mapped)
+                };
                 if known {
                     // Probe at once: both sides were told at the same moment.
                     self.ctx.dataplane.flush_now();
@@ -354,13 +365,9 @@ impl Session {
                     let Some(p) = self.peers.info_from(id, &key) else {
                         continue;
                     };
-                    known |= self.ctx.dataplane.node().handle_call_me_maybe(
-                        now,
-                        &key,
-                        &p.lan,
-                        p.reflexive,
-                        p.mapped,
-                    );
+                    let mut node = self.ctx.dataplane.node();
+                    node.set_peer_mapped_tcp(&key, p.mapped_tcp);
+                    known |= node.handle_call_me_maybe(now, &key, &p.lan, p.reflexive, p.mapped);
                 }
                 if known {
                     // Probe at once: each of them was told at the same moment.
@@ -568,6 +575,7 @@ impl Session {
             nat: discovery.map(|d| d.nat).unwrap_or(NatKind::Unknown),
             mapped: self.ctx.portmap.current.borrow().map(|m| m.external),
             relay: self.ctx.relay_offer.is_on(),
+            mapped_tcp: self.ctx.portmap_tcp.current.borrow().map(|m| m.external),
         }
     }
 
@@ -580,9 +588,9 @@ impl Session {
         if self.reflexive.is_some() && d.reflexive.is_some() && d.reflexive != self.reflexive {
             // A new public address: a new uplink, or a router that restarted and may have
             // forgotten our mapping.
-            self.ctx
-                .portmap
-                .send(crate::portmap::Command::NetworkChanged);
+            for portmap in [&self.ctx.portmap, &self.ctx.portmap_tcp] {
+                portmap.send(crate::portmap::Command::NetworkChanged);
+            }
         }
         self.reflexive = d.reflexive.or(self.reflexive);
         self.send_endpoints();

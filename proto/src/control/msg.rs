@@ -129,6 +129,11 @@ pub enum ClientMsg {
         /// or a public address on its interface. Absent from older daemons.
         #[serde(default, skip_serializing_if = "is_false")]
         relay: bool,
+        /// The router's mapping of this host's TCP listen port (direct paths over TCP for
+        /// peers whose UDP is blocked): often `mapped`'s port, but the router may give
+        /// another. Absent from older daemons.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mapped_tcp: Option<SocketAddr>,
     },
     /// Two peers of this host, from different coordinators, have the same overlay address
     /// `ip`: `key`, a member of this coordinator, should move (the one with the greater key
@@ -307,6 +312,9 @@ pub struct PeerInfo {
     /// the owner of a network shared with it). Absent from older coordinators.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<PeerRoute>,
+    /// Its router's mapping of its TCP listen port (see [`ClientMsg::Endpoints`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapped_tcp: Option<SocketAddr>,
 }
 
 /// A LAN prefix a peer routes (see [`PeerInfo::routes`]).
@@ -454,6 +462,8 @@ pub enum ServerMsg {
         reflexive: Option<SocketAddr>,
         #[serde(default)]
         mapped: Option<SocketAddr>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mapped_tcp: Option<SocketAddr>,
     },
 }
 
@@ -610,6 +620,10 @@ mod tests {
             panic!("not endpoints");
         };
         assert_eq!(mapped, None);
+        let ClientMsg::Endpoints { mapped_tcp, .. } = serde_json::from_str(old).unwrap() else {
+            panic!("not endpoints");
+        };
+        assert_eq!(mapped_tcp, None);
         let old = r#"{"type":"call_me_maybe","key":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=","lan":[],"reflexive":"198.51.100.1:41820"}"#;
         let m: ServerMsg = serde_json::from_str(old).unwrap();
         assert!(matches!(m, ServerMsg::CallMeMaybe { mapped: None, .. }));
@@ -618,6 +632,20 @@ mod tests {
             lan: vec![],
             reflexive: None,
             mapped: Some("198.20.0.2:41820".parse().unwrap()),
+            mapped_tcp: None,
+        };
+        let j = serde_json::to_string(&m).unwrap();
+        assert!(
+            !j.contains("mapped_tcp"),
+            "unchanged for older readers: {j}"
+        );
+        assert_eq!(serde_json::from_str::<ServerMsg>(&j).unwrap(), m);
+        let m = ServerMsg::CallMeMaybe {
+            key: NodeKey([1; 32]),
+            lan: vec![],
+            reflexive: None,
+            mapped: Some("198.20.0.2:41820".parse().unwrap()),
+            mapped_tcp: Some("198.20.0.2:41821".parse().unwrap()),
         };
         let j = serde_json::to_string(&m).unwrap();
         assert_eq!(serde_json::from_str::<ServerMsg>(&j).unwrap(), m);

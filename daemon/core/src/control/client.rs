@@ -461,6 +461,7 @@ impl Client {
                     lan: peer.lan.clone(),
                     reflexive: peer.reflexive,
                     mapped: peer.mapped,
+                    mapped_tcp: peer.mapped_tcp,
                 });
                 self.events.push_back(Event::PeerUpsert(peer));
                 if let Some(probe) = probe {

@@ -262,6 +262,7 @@ mod tests {
             mapped: None,
             relay: false,
             routes: vec![],
+            mapped_tcp: None,
         }
     }
 

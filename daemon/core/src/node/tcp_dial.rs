@@ -1,18 +1,62 @@
 //! Direct paths over TCP for a host whose network lets no UDP out (a hotel, an office): the
-//! `Node`'s side. It says which peers to dial (those it cannot reach but through the relay,
-//! whose public address it knows), and takes the connected stream as one more candidate
-//! address to probe. The shell carries a TCP stream behind a UDP socket on loopback (the same
-//! trick as the relay over TCP), so to the core a TCP path is an address like any other: it
-//! is proven by disco pings and pongs, chosen over the relay, and dropped when it falls silent.
+//! `Node`'s side. It says which peers to dial and takes the connected stream as one more
+//! candidate address to probe. The shell carries a TCP stream behind a UDP socket on loopback
+//! (the same trick as the relay over TCP), so to the core a TCP path is an address like any
+//! other: it is proven by disco pings and pongs, chosen over the relay, and dropped when it
+//! falls silent.
+//!
+//! Whom to dial, and where:
+//! - A UDP-blocked host dials each relayed peer's router port mapping of its TCP listen port
+//!   (`mapped_tcp`, when the coordinator passed one on) and its public address (a public host
+//!   listens on TCP at its UDP port).
+//! - Behind a NAT nothing listens at a public address, so the UDP-blocked host also asks the
+//!   peer through the relay ([`DiscoMsg::TcpDial`]) to dial it back at once. Both dial from
+//!   their listen ports to the other's public address: two SYNs in flight together are a
+//!   TCP simultaneous open, which NATs that keep ports let through (each SYN is a reply to
+//!   the one that went out). The answering side dials only the address the coordinator gave
+//!   for the peer (its control connection's source, vouched for), never one the message
+//!   names, and only peers the coordinator introduced (which are the ones with a public
+//!   address).
+//!
+//! Each peer is dialed at most once per [`REDIAL_AFTER`], whoever started it, and only while
+//! it has no direct path.
 
-use super::{Node, PeerId};
+use super::{route_of, Node, PeerId};
 use crate::path::CandidateKind;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+use warren_proto::disco::DiscoMsg;
 use warren_proto::key::NodeKey;
 
 /// A peer is not dialed again sooner than this after the last try.
 pub const REDIAL_AFTER: Duration = Duration::from_secs(30);
+/// A peer's ask to dial it back is answered within this or not at all: its SYNs stop soon
+/// after (the shell's connect timeout). An ask that comes a little before the peer is due
+/// again (each side's clock started its 30 s a relay trip apart) waits for it.
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(2);
+
+/// What the core knows per peer about TCP dials.
+#[derive(Debug, Default)]
+pub(super) struct TcpDials {
+    peers: HashMap<PeerId, TcpPeer>,
+}
+
+#[derive(Debug, Default)]
+struct TcpPeer {
+    /// When it was last dialed.
+    last: Option<Instant>,
+    /// Its router's mapping of its TCP listen port, as the coordinator passed it on.
+    mapped_tcp: Option<SocketAddr>,
+    /// When it asked us to dial it back ([`DiscoMsg::TcpDial`]).
+    asked: Option<Instant>,
+}
+
+impl TcpPeer {
+    fn due(&self, now: Instant) -> bool {
+        self.last.is_none_or(|t| now >= t + REDIAL_AFTER)
+    }
+}
 
 impl Node {
     /// Whether STUN heard nothing at all: this host's UDP does not get out.
@@ -22,31 +66,69 @@ impl Node {
             .is_some_and(|d| d.reflexive.is_none())
     }
 
-    /// The TCP connections to try now: (peer, its public address; the same port on TCP). Each
-    /// peer at most once per [`REDIAL_AFTER`], only while it has no direct path, only peers the
-    /// coordinator introduced with a public address, and only when our UDP is blocked.
+    /// The coordinator says `key`'s router forwards `mapped_tcp` to its TCP listen port (or,
+    /// with `None`, that it holds no such mapping). Pass it on with each call to probe.
+    pub fn set_peer_mapped_tcp(&mut self, key: &NodeKey, mapped_tcp: Option<SocketAddr>) {
+        if let Some(id) = self.peer_id(key) {
+            self.tcp_dials.peers.entry(id).or_default().mapped_tcp = mapped_tcp;
+        }
+    }
+
+    /// The TCP connections to try now: (peer, address). The shell dials each from its TCP
+    /// listen port. See the module's comment for whom and where.
     pub fn poll_tcp_dials(&mut self, now: Instant) -> Vec<(NodeKey, SocketAddr)> {
-        if !self.up || !self.udp_blocked() {
+        if !self.up {
             return Vec::new();
         }
+        let blocked = self.udp_blocked();
         let mut out = Vec::new();
+        let mut ask = Vec::new();
         for id in 0..self.peers.len() {
             let Some(peer) = self.peers[id].as_ref() else {
                 continue;
             };
-            let Some(target) = peer.reflexive else {
+            let state = self.tcp_dials.peers.entry(id).or_default();
+            let asked = match state.asked {
+                Some(at) if now >= at + ANSWER_WITHIN => {
+                    state.asked = None;
+                    false
+                }
+                Some(_) => true,
+                None => false,
+            };
+            // Only peers the coordinator introduced have a public address here.
+            let Some(public) = peer.reflexive else {
                 continue;
             };
-            let due = self
-                .tcp_dialed
-                .get(&id)
-                .is_none_or(|t| now >= *t + REDIAL_AFTER);
-            if peer.paths.best_path().is_none() && due {
-                out.push((peer.public_key(), target));
-                self.tcp_dialed.insert(id, now);
+            if peer.paths.best_path().is_some() || !state.due(now) || !(blocked || asked) {
+                continue;
+            }
+            state.last = Some(now);
+            state.asked = None;
+            let key = peer.public_key();
+            if let Some(m) = state.mapped_tcp.filter(|m| *m != public && blocked) {
+                out.push((key, m));
+            }
+            out.push((key, public));
+            if blocked && !asked {
+                // The peer dials us back at the same moment (we may both be behind NATs).
+                ask.extend(route_of(peer, &self.relays).map(|r| (id, r)));
             }
         }
+        for (id, route) in ask {
+            let nonce = self.next_nonce();
+            let tx_id = nonce[12..].try_into().expect("12 bytes");
+            self.pongs
+                .push_back((id, route, DiscoMsg::TcpDial { tx_id }));
+        }
         out
+    }
+
+    /// The peer `id` dials us over TCP now and asks us to dial it back
+    /// ([`DiscoMsg::TcpDial`]): the next [`poll_tcp_dials`](Self::poll_tcp_dials) does, if
+    /// the peer is due.
+    pub(super) fn tcp_dial_requested(&mut self, now: Instant, id: PeerId) {
+        self.tcp_dials.peers.entry(id).or_default().asked = Some(now);
     }
 
     /// The shell connected to `key` over TCP; the stream is reached at `link` (a loopback
@@ -64,7 +146,7 @@ impl Node {
     }
 
     pub(super) fn forget_tcp_dial(&mut self, id: PeerId) {
-        self.tcp_dialed.remove(&id);
+        self.tcp_dials.peers.remove(&id);
     }
 }
 

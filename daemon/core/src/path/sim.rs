@@ -397,7 +397,8 @@ impl Sim {
                     }
                     DiscoMsg::PortQuery { .. }
                     | DiscoMsg::PortAnswer { .. }
-                    | DiscoMsg::Birthday { .. } => {
+                    | DiscoMsg::Birthday { .. }
+                    | DiscoMsg::TcpDial { .. } => {
                         panic!("path probing sends only pings and pongs")
                     }
                 }

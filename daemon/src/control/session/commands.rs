@@ -198,6 +198,9 @@ impl Session {
         }
         self.ctx.dataplane.node().set_up(up);
         self.ctx.portmap.send(crate::portmap::Command::Enabled(up));
+        self.ctx
+            .portmap_tcp
+            .send(crate::portmap::Command::Enabled(up));
         for s in &mut self.slots {
             s.client.set_enabled(up, now);
         }

@@ -38,6 +38,7 @@ fn peer(k: u8) -> PeerInfo {
         mapped: None,
         relay: false,
         routes: vec![],
+        mapped_tcp: None,
     }
 }
 
@@ -390,6 +391,7 @@ fn an_upsert_with_a_call_is_the_peer_then_its_probe() {
     let mut p = peer(1);
     p.reflexive = Some("198.51.100.7:41820".parse().unwrap());
     p.lan = vec!["192.168.1.7:41820".parse().unwrap()];
+    p.mapped_tcp = Some("198.51.100.7:41821".parse().unwrap());
     c.handle_message(ServerMsg::PeerUpsert {
         peer: p.clone(),
         call: true,
@@ -404,6 +406,7 @@ fn an_upsert_with_a_call_is_the_peer_then_its_probe() {
                 lan: p.lan.clone(),
                 reflexive: p.reflexive,
                 mapped: None,
+                mapped_tcp: p.mapped_tcp,
             }),
         ]
     );
