@@ -8,6 +8,7 @@ mod operator;
 mod password;
 mod relay;
 mod render;
+mod routes;
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
@@ -218,6 +219,24 @@ enum Command {
         #[arg(value_enum)]
         switch: Option<relay::Switch>,
     },
+    /// Change this host's settings
+    Set {
+        /// LAN prefixes this host routes for its networks, comma-separated (e.g.
+        /// 192.168.1.0/24); "" for none. Each is used once its network's owner approves it
+        /// (`warren routes approve`). This host then forwards and masquerades from the overlay
+        /// into them (see the README's subnet routes)
+        #[arg(long, value_name = "PREFIX[,PREFIX…]")]
+        advertise_routes: Option<String>,
+    },
+    /// The subnet routes of your networks (who advertises what, approved or not); as a
+    /// network's owner, approve or withdraw them
+    #[command(args_conflicts_with_subcommands = true)]
+    Routes {
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        action: Option<routes::RoutesCommand>,
+    },
     /// Who may use Warren on this computer besides root and group warren: operator users
     Operator {
         #[command(subcommand)]
@@ -299,6 +318,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Down => done(call(Request::Down)?),
         Command::Name { name } => operator::name(socket, name)?,
         Command::Relay { switch } => relay::relay(socket, switch)?,
+        Command::Set { advertise_routes } => match advertise_routes {
+            Some(list) => routes::advertise(socket, &list)?,
+            None => bail!("nothing to set: try `warren set --advertise-routes 192.168.1.0/24`"),
+        },
+        Command::Routes { json, action } => routes::routes(socket, action, json)?,
         Command::Operator { action } => operator::operator(socket, action)?,
         Command::Logout { force } => done(call(Request::Logout { force })?),
         Command::Create { network, password } => {

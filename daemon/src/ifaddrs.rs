@@ -8,6 +8,8 @@ pub struct IfAddr {
     pub ip: IpAddr,
     /// Its directed broadcast address, for an IPv4 address on a broadcast-capable interface.
     pub broadcast: Option<Ipv4Addr>,
+    /// The length of its network prefix (from the netmask), when the kernel gives one.
+    pub prefix_len: Option<u8>,
 }
 
 /// Every IPv4 and IPv6 address of every interface (empty when the kernel will not say).
@@ -42,12 +44,28 @@ pub fn list() -> Vec<IfAddr> {
             let broadcast = (ip.is_ipv4() && has_broadcast && !ifa.ifa_ifu.is_null())
                 .then(|| v4(ifa.ifa_ifu))
                 .filter(|b| !b.is_unspecified());
+            let prefix_len = (!ifa.ifa_netmask.is_null()).then(|| {
+                let mask = &*ifa.ifa_netmask;
+                match mask.sa_family as i32 {
+                    libc::AF_INET6 => {
+                        let sa = &*(ifa.ifa_netmask as *const libc::sockaddr_in6);
+                        sa.sin6_addr
+                            .s6_addr
+                            .iter()
+                            .map(|b| b.count_ones())
+                            .sum::<u32>() as u8
+                    }
+                    // Some kernels leave the family of an IPv4 netmask unset.
+                    _ => v4(ifa.ifa_netmask).to_bits().count_ones() as u8,
+                }
+            });
             out.push(IfAddr {
                 name: std::ffi::CStr::from_ptr(ifa.ifa_name)
                     .to_string_lossy()
                     .into_owned(),
                 ip,
                 broadcast,
+                prefix_len,
             });
         }
         libc::freeifaddrs(ifap);

@@ -17,6 +17,7 @@ mod paths;
 mod portmap;
 mod relay_offer;
 mod side;
+mod subnet_routes;
 mod tcp_path;
 mod tun;
 mod udp;
@@ -219,6 +220,8 @@ async fn serve(
         address_moves: 0,
         relay_for_others: false,
         relayed_bytes: 0,
+        advertised_routes: vec![],
+        forwarding: vec![],
         name: name.clone(),
         overlay_ip: v4.into(),
         overlay_ip6: v6.map(Into::into),
@@ -274,6 +277,7 @@ async fn serve(
     let (changed_tx, changed_rx) = tokio::sync::watch::channel(0u64);
     let api_state_dir = state_dir.clone();
     let relay_offer = Arc::new(relay_offer::RelayOffer::load(&state_dir));
+    let subnets = Arc::new(subnet_routes::SubnetRoutes::load(&state_dir, &args.tun));
     let control_ctx = control::session::ControlContext {
         node_secret: secret,
         node_key: key,
@@ -285,6 +289,7 @@ async fn serve(
         changed: changed_tx,
         portmap: portmap.clone(),
         relay_offer: relay_offer.clone(),
+        subnets: subnets.clone(),
         portmap_tcp: portmap_tcp.clone(),
     };
     let games = games::Games::start(
@@ -300,7 +305,7 @@ async fn serve(
         offload,
         control: control::ControlHandle {
             commands,
-            view,
+            view: view.clone(),
             changed: changed_rx,
         },
         names: host_name::Names::load(&api_state_dir, name),
@@ -309,8 +314,15 @@ async fn serve(
         hosting: hosting.clone(),
         games: games.clone(),
         relay_offer: relay_offer.clone(),
+        subnets: subnets.clone(),
     });
     tokio::spawn(relay_offer::run(relay_offer, hosting.clone(), dp.clone()));
+    tokio::spawn(subnet_routes::run(
+        subnets.clone(),
+        dp.clone(),
+        view.clone(),
+        key,
+    ));
     tokio::spawn(control::run(control_ctx, command_rx));
     tcp_path::spawn(dp.clone(), api.self_status.listen_port);
     let (failed_tx, mut failed) = tokio::sync::mpsc::unbounded_channel();
@@ -341,6 +353,7 @@ async fn serve(
     // The router would otherwise keep forwarding the ports here until the leases run out.
     tokio::join!(portmap.shutdown(), portmap_tcp.shutdown());
     hosting.shutdown().await;
+    subnets.shutdown();
     // No discovery rules or memberships of ours stay in the kernel.
     tokio::task::block_in_place(|| games.shutdown());
     Ok(())

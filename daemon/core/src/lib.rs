@@ -16,4 +16,5 @@ pub mod portmap;
 pub mod relay_client;
 pub mod route;
 pub mod stun;
+pub mod subnet;
 pub mod tx_batch;

@@ -33,6 +33,7 @@ pub mod disco_freshness;
 pub mod discovery_ports;
 pub mod fanout;
 mod peer_relay;
+mod subnets;
 pub use peer_relay::{RelayConfig, RelayCounters};
 pub mod port_check;
 pub mod relays;
@@ -532,6 +533,7 @@ impl Node {
             reflexive: None,
             relays: Vec::new(),
             networks: Vec::new(),
+            subnets: Vec::new(),
             discovery: true,
         };
         if id == self.peers.len() {
@@ -1451,6 +1453,7 @@ impl Node {
                 PeerStatus {
                     address_clash: false,
                     transport: None,
+                    routes: vec![],
                     name: p.name().to_string(),
                     public_key: p.public_key(),
                     overlay_ip: p.overlay_ip(),

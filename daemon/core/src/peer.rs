@@ -49,6 +49,8 @@ pub struct Peer {
     pub(crate) relays: Vec<crate::node::relays::RelayId>,
     /// The networks we share with it: the peer relays of those networks reach it.
     pub(crate) networks: Vec<String>,
+    /// LAN prefixes routed through it (subnet routes), besides its own addresses.
+    pub(crate) subnets: Vec<ipnet::IpNet>,
     /// It gets this host's broadcasts and multicast, and this host its (game discovery).
     pub(crate) discovery: bool,
 }
@@ -64,6 +66,11 @@ impl Peer {
 
     pub fn endpoint(&self) -> Option<SocketAddr> {
         self.endpoint
+    }
+
+    /// The networks this host shares with it (coordinator peers).
+    pub fn networks(&self) -> &[String] {
+        &self.networks
     }
 
     pub fn allowed_ips(&self) -> &[IpNet] {

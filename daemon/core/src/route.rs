@@ -41,6 +41,18 @@ impl<T: Copy + PartialEq> RouteTable<T> {
         Ok(())
     }
 
+    /// Removes the route for exactly `net` when `owner` holds it.
+    pub fn remove(&mut self, net: IpNet, owner: T) {
+        let net = net.trunc();
+        if net.prefix_len() == net.max_prefix_len() {
+            if self.hosts.get(&net.addr()) == Some(&owner) {
+                self.hosts.remove(&net.addr());
+            }
+            return;
+        }
+        self.prefixes.retain(|(n, o)| !(*n == net && *o == owner));
+    }
+
     /// Removes every route of `owner`.
     pub fn remove_owner(&mut self, owner: T) {
         self.hosts.retain(|_, o| *o != owner);

@@ -204,10 +204,36 @@ pub async fn answer(req: Request, state: &ApiState) -> Response {
             done(super::host::host(state, &network, password).await)
         }
         Request::SetRelay { on } => set_relay(state, on),
+        Request::SetAdvertisedRoutes { routes } => set_advertised_routes(state, &routes),
+        Request::ApproveRoute {
+            network,
+            who,
+            prefix,
+            approve,
+        } => owner::approve_route(state, network, who, prefix, approve).await,
         // Answered by `set_name` and `access` (they need the caller or their own state).
         Request::SetName { .. } | Request::SetOperator { .. } | Request::Operators => {
             error("not answered here")
         }
+    }
+}
+
+/// `SetAdvertisedRoutes`: kept, and told to the coordinators at once.
+fn set_advertised_routes(state: &ApiState, routes: &[String]) -> Response {
+    match state.subnets.set_advertised(routes) {
+        Ok(list) if list.is_empty() => Response::Done {
+            message: "this host advertises no routes now".into(),
+        },
+        Ok(list) => Response::Done {
+            message: format!(
+                "this host now offers to route {} for its networks; each network's owner \
+                 approves them (`warren routes approve NETWORK {} PREFIX`), then its members \
+                 reach those addresses through this host",
+                list.join(", "),
+                state.names.chosen().unwrap_or_else(|| "THIS-HOST".into())
+            ),
+        },
+        Err(e) => error(e),
     }
 }
 

@@ -47,6 +47,8 @@ pub struct ApiState {
     pub games: Arc<crate::games::Games>,
     /// Whether this host relays for others (`SetRelay`).
     pub relay_offer: Arc<crate::relay_offer::RelayOffer>,
+    /// Subnet routes: what this host advertises, routes and forwards.
+    pub subnets: Arc<crate::subnet_routes::SubnetRoutes>,
 }
 
 /// Binds the socket, refusing to steal it from a live daemon. It is mode 0666, owned by root

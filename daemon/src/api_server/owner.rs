@@ -103,6 +103,42 @@ pub async fn remove_member(state: &ApiState, network: String, who: String, ban: 
     )
 }
 
+/// Owner: approve (or withdraw) member `who`'s route `prefix` in `network`.
+pub async fn approve_route(
+    state: &ApiState,
+    network: String,
+    who: String,
+    prefix: String,
+    approve: bool,
+) -> Response {
+    let members: Vec<_> = status::build(state)
+        .peers
+        .into_iter()
+        .filter(|p| p.networks.iter().any(|n| n.eq_ignore_ascii_case(&network)))
+        .collect();
+    let node = match find_peer(&members, &who) {
+        Ok(p) => p.public_key,
+        Err(e) => return error(format!("{e} (in network {network})")),
+    };
+    let prefix = match warren_daemon_core::subnet::route_prefix(&prefix) {
+        Ok(p) => p,
+        Err(e) => return error(e),
+    };
+    done(
+        request(
+            state,
+            ClientMsg::ApproveRoute {
+                id: 0,
+                network,
+                node,
+                prefix,
+                approve,
+            },
+        )
+        .await,
+    )
+}
+
 /// The one request to join `network` that `who` names: a name (case-insensitive) or a key
 /// prefix.
 fn find_request(waiting: &[JoinRequestInfo], who: &str, network: &str) -> Result<NodeKey, String> {

@@ -43,6 +43,8 @@ pub fn build(state: &ApiState) -> Status {
     }
     self_.mapped = node.port_mapping();
     self_.relay_for_others = node.is_relaying();
+    self_.advertised_routes = state.subnets.advertised();
+    self_.forwarding = state.subnets.forwarding();
     self_.relayed_bytes = node.relaying_counters().map_or(0, |c| c.forwarded_bytes);
     self_.address_moves = moves;
     let mut peers = node.peer_status(Instant::now());
@@ -50,6 +52,7 @@ pub fn build(state: &ApiState) -> Status {
         if let Some(n) = peer_networks.get(&p.public_key) {
             p.networks = n.clone();
         }
+        p.routes = state.subnets.peer_status(&p.public_key);
         if let Some(relay) = p.relay {
             // Over TCP a relay is a loopback shim: show the coordinator it goes through.
             p.relay = links

@@ -69,6 +69,8 @@ pub struct ControlView {
     pub settings: Vec<CoordinatorSettings>,
     /// The networks each coordinator peer shares with this host.
     pub peer_networks: HashMap<NodeKey, Vec<String>>,
+    /// Each coordinator peer's approved subnet routes (see `subnet_routes`).
+    pub peer_routes: HashMap<NodeKey, Vec<String>>,
     /// Peers not routed by IPv4 because another one has their address (see `PeerMap`).
     pub clashing: Vec<NodeKey>,
     /// The STUN servers in use (the first connected coordinator's), once connected.

@@ -40,6 +40,8 @@ pub struct ControlContext {
     pub portmap: crate::portmap::Handle,
     /// Whether we relay for others: told to each coordinator with our endpoints.
     pub relay_offer: Arc<crate::relay_offer::RelayOffer>,
+    /// The LAN prefixes we advertise: told to each coordinator at connect and on change.
+    pub subnets: Arc<crate::subnet_routes::SubnetRoutes>,
     /// The same for our TCP listen port (the same number as the UDP port): peers whose UDP is
     /// blocked dial its mapping.
     pub portmap_tcp: crate::portmap::Handle,
@@ -112,6 +114,7 @@ pub async fn run(ctx: ControlContext, mut commands: mpsc::Receiver<Command>) {
     let mut mapping = ctx.portmap.current.clone();
     mapping.mark_unchanged();
     let mut relay_offer = ctx.relay_offer.subscribe();
+    let mut advertised = ctx.subnets.subscribe();
     let mut mapping_tcp = ctx.portmap_tcp.current.clone();
     mapping_tcp.mark_unchanged();
     loop {
@@ -143,6 +146,10 @@ pub async fn run(ctx: ControlContext, mut commands: mpsc::Receiver<Command>) {
             Ok(()) = relay_offer.changed() => {
                 relay_offer.mark_unchanged();
                 s.send_endpoints();
+            }
+            Ok(()) = advertised.changed() => {
+                advertised.mark_unchanged();
+                s.send_routes();
             }
             Ok(()) = mapping_tcp.changed() => {
                 let m = *mapping_tcp.borrow_and_update();
@@ -564,6 +571,20 @@ impl Session {
         let msg = self.endpoints();
         for s in &mut self.slots {
             s.client.notify(msg.clone());
+        }
+    }
+
+    /// Tells every connected coordinator the LAN prefixes we advertise.
+    fn send_routes(&mut self) {
+        let msg = self.routes_msg();
+        for s in &mut self.slots {
+            s.client.notify(msg.clone());
+        }
+    }
+
+    fn routes_msg(&self) -> ClientMsg {
+        ClientMsg::AdvertiseRoutes {
+            routes: self.ctx.subnets.advertised(),
         }
     }
 

@@ -11,6 +11,7 @@ fn peer(name: &str, last: u8, online: bool, path: PathKind, nets: &[&str]) -> Pe
     PeerStatus {
         address_clash: false,
         transport: None,
+        routes: vec![],
         name: name.into(),
         public_key: NodeKey([last; 32]),
         overlay_ip: Some(format!("100.64.0.{last}").parse().unwrap()),
@@ -45,6 +46,7 @@ fn coordinator(connected: bool, error: Option<&str>, nets: &[&str]) -> Coordinat
         locked: vec![],
         requests: vec![],
         waiting: vec![],
+        routes: vec![],
     }
 }
 
@@ -60,6 +62,8 @@ fn status(up: bool, coord: Option<CoordinatorStatus>, peers: Vec<PeerStatus>) ->
             address_moves: 0,
             relay_for_others: false,
             relayed_bytes: 0,
+            advertised_routes: vec![],
+            forwarding: vec![],
             name: "alice-host".into(),
             overlay_ip: "100.100.1.1".parse().unwrap(),
             overlay_ip6: None,

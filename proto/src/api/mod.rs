@@ -165,6 +165,18 @@ pub enum Request {
     SetName {
         name: String,
     },
+    /// The LAN prefixes this host routes for its networks (subnet routes; replaces the list;
+    /// empty: none). Each is used once its network's owner approves it. Answered by `Done`.
+    SetAdvertisedRoutes {
+        routes: Vec<String>,
+    },
+    /// Owner: approve (`approve`) or withdraw member `who`'s route `prefix` in `network`.
+    ApproveRoute {
+        network: String,
+        who: String,
+        prefix: String,
+        approve: bool,
+    },
     /// Relay for the others in this host's networks who cannot connect directly (`on`), or
     /// stop; kept across restarts. Answered by `Done`.
     SetRelay {
@@ -310,6 +322,8 @@ mod tests {
                 address_moves: 0,
                 relay_for_others: false,
                 relayed_bytes: 0,
+                advertised_routes: vec![],
+                forwarding: vec![],
                 name: "a".into(),
                 overlay_ip: "100.64.0.1".parse().unwrap(),
                 overlay_ip6: None,
@@ -324,6 +338,7 @@ mod tests {
             peers: vec![PeerStatus {
                 address_clash: false,
                 transport: None,
+                routes: vec![],
                 name: "b".into(),
                 public_key: NodeKey([2; 32]),
                 overlay_ip: None,

@@ -97,6 +97,7 @@ mod tests {
         PeerStatus {
             address_clash: false,
             transport: None,
+            routes: vec![],
             name: name.into(),
             public_key: NodeKey([key_byte; 32]),
             overlay_ip: Some(ip.parse().unwrap()),

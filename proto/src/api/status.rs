@@ -132,6 +132,34 @@ pub struct CoordinatorStatus {
     /// Networks this host asked to join that are locked: waiting for their owner.
     #[serde(default)]
     pub waiting: Vec<String>,
+    /// The subnet routes of this host's networks here: who advertises what, approved or not.
+    #[serde(default)]
+    pub routes: Vec<RouteInfo>,
+}
+
+/// A member's LAN prefix in one network (subnet routes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteInfo {
+    pub network: String,
+    /// The member that routes it.
+    pub name: String,
+    pub public_key: NodeKey,
+    pub prefix: String,
+    /// The member asks for it now (it is online and advertises it).
+    pub advertised: bool,
+    /// The network's owner approved it: members route it through that member.
+    pub approved: bool,
+}
+
+/// An approved route of a peer, as this host uses it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerRouteStatus {
+    pub prefix: String,
+    /// Packets to it go through this peer.
+    pub routed: bool,
+    /// Why it is not routed here, in plain words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// How the daemon reaches its coordinator: QUIC, or TCP+TLS where UDP is blocked (then the
@@ -180,6 +208,13 @@ pub struct SelfStatus {
     /// Bytes this host relayed for others since relaying was last switched on.
     #[serde(default)]
     pub relayed_bytes: u64,
+    /// The LAN prefixes this host offers to route for its networks (`warren set
+    /// --advertise-routes`); each is used once its network's owner approves it.
+    #[serde(default)]
+    pub advertised_routes: Vec<String>,
+    /// What this host forwards now: its approved prefixes it routes into its LAN.
+    #[serde(default)]
+    pub forwarding: Vec<String>,
 }
 
 fn unknown_nat() -> NatKind {
@@ -215,6 +250,9 @@ pub struct PeerStatus {
     /// address). Absent for UDP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transport: Option<String>,
+    /// The peer's approved LAN prefixes (subnet routes) and whether this host routes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<PeerRouteStatus>,
 }
 
 /// One pong: which path it took and how long the round trip was.

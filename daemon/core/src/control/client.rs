@@ -79,6 +79,7 @@ pub struct Networks {
     pub locked: Vec<String>,
     pub requests: Vec<JoinRequestInfo>,
     pub waiting: Vec<String>,
+    pub routes: Vec<warren_proto::api::RouteInfo>,
 }
 
 impl Networks {
@@ -112,6 +113,19 @@ impl Networks {
                 })
                 .collect(),
             waiting,
+            routes: states
+                .iter()
+                .flat_map(|n| {
+                    n.routes.iter().map(|r| warren_proto::api::RouteInfo {
+                        network: n.name.clone(),
+                        name: r.name.clone(),
+                        public_key: r.key,
+                        prefix: r.prefix.clone(),
+                        advertised: r.advertised,
+                        approved: r.approved,
+                    })
+                })
+                .collect(),
         }
     }
 }

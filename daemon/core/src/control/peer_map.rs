@@ -127,6 +127,11 @@ impl PeerMap {
         self.shown.iter().map(|(k, p)| (k, &p.networks))
     }
 
+    /// Each peer's approved subnet routes.
+    pub fn routes(&self) -> impl Iterator<Item = (&NodeKey, &Vec<String>)> {
+        self.shown.iter().map(|(k, p)| (k, &p.routes))
+    }
+
     /// Peers not routed by IPv4 because another one holds their address.
     pub fn clashing(&self) -> impl Iterator<Item = NodeKey> + '_ {
         self.shown.values().filter(|p| p.clash).map(|p| p.key)

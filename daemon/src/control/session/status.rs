@@ -35,6 +35,7 @@ impl Session {
                     locked: n.locked.clone(),
                     requests: n.requests.clone(),
                     waiting: n.waiting.clone(),
+                    routes: n.routes.clone(),
                 }
             })
             .collect();
@@ -44,6 +45,12 @@ impl Session {
             .networks()
             .map(|(k, n)| (*k, n.clone()))
             .collect();
+        let peer_routes = self
+            .peers
+            .routes()
+            .filter(|(_, r)| !r.is_empty())
+            .map(|(k, r)| (*k, r.clone()))
+            .collect();
         let clashing = self.peers.clashing().collect();
         let moves = self.address.saved().moves;
         self.ctx.publish(|v| {
@@ -51,6 +58,7 @@ impl Session {
             v.coordinators = list;
             v.settings = settings;
             v.peer_networks = peer_networks;
+            v.peer_routes = peer_routes;
             v.clashing = clashing;
             v.address_moves = moves;
         });

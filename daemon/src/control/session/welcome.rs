@@ -68,6 +68,10 @@ impl Session {
         // The coordinator forgets a node's endpoints when its connection ends: tell it again.
         let endpoints = self.endpoints();
         self.slots[i].client.notify(endpoints);
+        if !self.ctx.subnets.advertised().is_empty() {
+            let routes = self.routes_msg();
+            self.slots[i].client.notify(routes);
+        }
         self.ctx.dataplane.flush_now();
         self.dirty = true;
     }

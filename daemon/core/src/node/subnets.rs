@@ -1,0 +1,87 @@
+//! LAN prefixes routed through a peer (subnet routes, issue 19): they join its own addresses
+//! in cryptokey routing, so packets to them go to the peer and packets from them are accepted
+//! from it — and from no other peer.
+
+use super::{Node, NodeError};
+use ipnet::IpNet;
+use warren_proto::key::NodeKey;
+
+impl Node {
+    /// Routes exactly `nets` through peer `key` (replacing the ones before). A prefix another
+    /// peer holds is refused and left out; the others still apply.
+    pub fn set_peer_subnets(&mut self, key: &NodeKey, nets: &[IpNet]) -> Result<(), NodeError> {
+        let Some(id) = self.peer_id(key) else {
+            return Ok(());
+        };
+        let Some(peer) = self.peers[id].as_mut() else {
+            return Ok(());
+        };
+        let old = std::mem::take(&mut peer.subnets);
+        for net in &old {
+            self.routes.remove(*net, id);
+        }
+        let mut kept = Vec::new();
+        let mut refused = None;
+        for net in nets {
+            match self.routes.insert(*net, id) {
+                Ok(()) => kept.push(*net),
+                Err(owner) => {
+                    refused = Some(NodeError::RouteConflict {
+                        net: net.to_string(),
+                        peer: self.peers[id]
+                            .as_ref()
+                            .map(|p| p.name().to_string())
+                            .unwrap_or_default(),
+                        owner: self
+                            .peer(owner)
+                            .map(|p| p.name().to_string())
+                            .unwrap_or_default(),
+                    })
+                }
+            }
+        }
+        if let Some(p) = self.peers[id].as_mut() {
+            p.subnets = kept;
+        }
+        refused.map_or(Ok(()), Err)
+    }
+
+    /// The prefixes routed through peer `key`.
+    pub fn peer_subnets(&self, key: &NodeKey) -> Vec<IpNet> {
+        self.peer_id(key)
+            .and_then(|id| self.peers[id].as_ref())
+            .map(|p| p.subnets.clone())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_peers::coordinator_peer;
+    use super::*;
+
+    #[test]
+    fn a_routed_prefix_goes_to_its_peer_until_it_is_withdrawn() {
+        let mut node = Node::new([1; 32], [0; 16]);
+        let (a, b) = (coordinator_peer(2), coordinator_peer(3));
+        let (ka, kb) = (a.public_key, b.public_key);
+        node.add_peer(a).unwrap();
+        node.add_peer(b).unwrap();
+        let lan: IpNet = "192.168.1.0/24".parse().unwrap();
+        let host = "192.168.1.10".parse().unwrap();
+        assert_eq!(node.routes.lookup(host), None);
+        node.set_peer_subnets(&ka, &[lan]).unwrap();
+        assert_eq!(node.routes.lookup(host), node.peer_id(&ka));
+        // The same prefix through another peer is refused; the first keeps it.
+        assert!(node.set_peer_subnets(&kb, &[lan]).is_err());
+        assert_eq!(node.routes.lookup(host), node.peer_id(&ka));
+        assert!(node.peer_subnets(&kb).is_empty());
+        // Withdrawn: nobody routes it, and the peer's own address still does.
+        node.set_peer_subnets(&ka, &[]).unwrap();
+        assert_eq!(node.routes.lookup(host), None);
+        assert_eq!(
+            node.routes.lookup("100.64.0.2".parse().unwrap()),
+            node.peer_id(&ka)
+        );
+    }
+}
