@@ -580,9 +580,12 @@ impl Node {
         };
         // A host with a public address lists it among its interface addresses too; the same
         // address as its reflexive one is not a LAN path.
+        // An address inside a LAN routed through a peer would be reached through the overlay
+        // itself (WireGuard inside WireGuard): not a direct path.
         let mut candidates: Vec<Candidate> = lan
             .iter()
             .filter(|a| Some(**a) != reflexive && Some(**a) != mapped)
+            .filter(|a| !self.in_a_subnet_route(a.ip()))
             .map(|a| Candidate::new(*a, CandidateKind::Lan))
             .collect();
         candidates.extend(mapped.map(|a| Candidate::new(a, CandidateKind::Mapped)));

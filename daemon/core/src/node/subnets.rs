@@ -46,6 +46,14 @@ impl Node {
         refused.map_or(Ok(()), Err)
     }
 
+    /// `ip` lies in a LAN routed through one of our peers.
+    pub(super) fn in_a_subnet_route(&self, ip: std::net::IpAddr) -> bool {
+        self.peers
+            .iter()
+            .flatten()
+            .any(|p| p.subnets.iter().any(|n| n.contains(&ip)))
+    }
+
     /// The prefixes routed through peer `key`.
     pub fn peer_subnets(&self, key: &NodeKey) -> Vec<IpNet> {
         self.peer_id(key)
@@ -72,6 +80,15 @@ mod tests {
         assert_eq!(node.routes.lookup(host), None);
         node.set_peer_subnets(&ka, &[lan]).unwrap();
         assert_eq!(node.routes.lookup(host), node.peer_id(&ka));
+        // A peer's LAN address inside that LAN is not probed as a direct path: it would be
+        // reached through the overlay.
+        let t = std::time::Instant::now();
+        let inside: std::net::SocketAddr = "192.168.1.20:41820".parse().unwrap();
+        let outside: std::net::SocketAddr = "10.0.0.20:41820".parse().unwrap();
+        node.handle_call_me_maybe(t, &kb, &[inside, outside], None, None);
+        let b = node.peer(node.peer_id(&kb).unwrap()).unwrap();
+        let probed: Vec<_> = b.paths.paths().map(|p| p.addr).collect();
+        assert!(probed.contains(&outside) && !probed.contains(&inside), "{probed:?}");
         // The same prefix through another peer is refused; the first keeps it.
         assert!(node.set_peer_subnets(&kb, &[lan]).is_err());
         assert_eq!(node.routes.lookup(host), node.peer_id(&ka));
