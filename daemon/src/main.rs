@@ -222,6 +222,7 @@ async fn serve(
         relayed_bytes: 0,
         advertised_routes: vec![],
         forwarding: vec![],
+        lans: vec![],
         name: name.clone(),
         overlay_ip: v4.into(),
         overlay_ip6: v6.map(Into::into),

@@ -109,6 +109,17 @@ impl SubnetRoutes {
         self.changed.subscribe()
     }
 
+    /// The prefixes of this host's own networks.
+    pub fn lans(&self) -> Vec<String> {
+        let mut l: Vec<String> = own_lans(&self.tun)
+            .into_iter()
+            .map(|l| l.net.to_string())
+            .collect();
+        l.sort();
+        l.dedup();
+        l
+    }
+
     /// What this host forwards now.
     pub fn forwarding(&self) -> Vec<String> {
         let a = self.applied.lock().expect("applied");

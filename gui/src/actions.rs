@@ -23,6 +23,15 @@ pub enum Action {
     Power(bool),
     /// Relay for friends in our networks who cannot connect directly, or stop.
     Relay(bool),
+    /// The LAN prefixes this PC offers to route for its networks (subnet routes).
+    AdvertiseRoutes(Vec<String>),
+    /// Owner: let members reach `who`'s LAN `prefix` (or stop).
+    ApproveRoute {
+        network: String,
+        who: String,
+        prefix: String,
+        approve: bool,
+    },
     Create {
         name: String,
         password: String,
@@ -246,6 +255,20 @@ impl Action {
                 enabled: *enabled,
             },
             Action::Relay(on) => Request::SetRelay { on: *on },
+            Action::AdvertiseRoutes(routes) => Request::SetAdvertisedRoutes {
+                routes: routes.clone(),
+            },
+            Action::ApproveRoute {
+                network,
+                who,
+                prefix,
+                approve,
+            } => Request::ApproveRoute {
+                network: network.clone(),
+                who: who.clone(),
+                prefix: prefix.clone(),
+                approve: *approve,
+            },
         })
     }
 
@@ -586,6 +609,21 @@ mod tests {
         assert_eq!(
             Action::Relay(true).request(),
             Ok(Request::SetRelay { on: true })
+        );
+        assert_eq!(
+            Action::ApproveRoute {
+                network: "home".into(),
+                who: "abc".into(),
+                prefix: "192.168.1.0/24".into(),
+                approve: true
+            }
+            .request(),
+            Ok(Request::ApproveRoute {
+                network: "home".into(),
+                who: "abc".into(),
+                prefix: "192.168.1.0/24".into(),
+                approve: true
+            })
         );
         assert!(!Action::Leave("lan".into()).is_games());
         // An incomplete form is not sent; it says what to type.

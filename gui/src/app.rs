@@ -512,6 +512,26 @@ impl App {
                 self.run_action(ctx, Action::Relay(relay));
             }
         }
+        if let Some(share) = &vm.share_lan {
+            let mut on = share.on;
+            let label = format!(
+                "Let friends reach this PC's home network ({})",
+                share.prefix
+            );
+            let switch = ui
+                .add_enabled(!busy, egui::Checkbox::new(&mut on, label))
+                .on_hover_text(
+                    "Friends in your networks can then reach the other computers at home (a \
+                     PC for remote desktop, a NAS), once the network's owner approves it. This \
+                     PC passes their traffic on and nothing else.",
+                );
+            if switch.changed() {
+                self.run_action(ctx, Action::AdvertiseRoutes(share.with(on)));
+            }
+            if let Some(note) = &share.note {
+                ui.weak(note);
+            }
+        }
         ui.horizontal(|ui| {
             let enabled = vm.can_manage_networks && !busy;
             if ui

@@ -79,6 +79,9 @@ pub struct ViewModel {
     /// Whether this PC relays for friends who cannot connect directly, `None` without a
     /// daemon.
     pub relay_for_others: Option<bool>,
+    /// The switch that lets friends reach this PC's home network (subnet routes), when it is
+    /// on one.
+    pub share_lan: Option<ShareLan>,
     pub networks: Vec<NetworkView>,
     /// Shown instead of the network list when it is empty (and there is a daemon).
     pub empty_hint: Option<String>,
@@ -96,6 +99,55 @@ pub struct ViewModel {
     pub games: Option<GamesView>,
     pub error: Option<String>,
     pub notice: Option<String>,
+}
+
+/// "Let friends reach this PC's home network": its first private IPv4 network, whether it is
+/// offered, and what happens with it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShareLan {
+    pub prefix: String,
+    pub on: bool,
+    /// Everything this PC advertises now (the switch changes only `prefix` in it).
+    pub advertised: Vec<String>,
+    /// "Waiting for the network owner's approval" / "Friends can reach it now".
+    pub note: Option<String>,
+}
+
+impl ShareLan {
+    /// The advertised list with the switch turned to `on`.
+    pub fn with(&self, on: bool) -> Vec<String> {
+        let mut l: Vec<String> = self
+            .advertised
+            .iter()
+            .filter(|p| **p != self.prefix)
+            .cloned()
+            .collect();
+        if on {
+            l.push(self.prefix.clone());
+        }
+        l
+    }
+}
+
+fn share_lan(status: &Status) -> Option<ShareLan> {
+    let prefix = status.self_.lans.iter().find(|l| {
+        l.parse::<ipnet::Ipv4Net>()
+            .is_ok_and(|n| n.addr().is_private() && n.prefix_len() >= 16)
+    })?;
+    let on = status.self_.advertised_routes.contains(prefix);
+    let note = on.then(|| {
+        if status.self_.forwarding.contains(prefix) {
+            "Friends in your networks can reach it now".to_string()
+        } else {
+            "Waiting for the network owner to approve it".to_string()
+        }
+    });
+    Some(ShareLan {
+        prefix: prefix.clone(),
+        on,
+        advertised: status.self_.advertised_routes.clone(),
+        note,
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -167,6 +219,7 @@ pub fn model(link: &Link, ui: &UiState) -> ViewModel {
         me: None,
         power: None,
         relay_for_others: None,
+        share_lan: None,
         networks: Vec::new(),
         empty_hint: None,
         can_manage_networks: false,
@@ -208,6 +261,7 @@ pub fn model(link: &Link, ui: &UiState) -> ViewModel {
     let up = status.state == TunnelState::Up;
     vm.power = Some(up);
     vm.relay_for_others = Some(status.self_.relay_for_others);
+    vm.share_lan = share_lan(status);
     vm.can_host = true;
     vm.first_run = hosting::first_run(status, ui.name_chosen);
     vm.hosting = status.hosting.as_ref().map(hosting::hosting);

@@ -33,6 +33,7 @@ fn sample(peers: Vec<PeerStatus>, networks: &[&str]) -> Status {
             relayed_bytes: 0,
             advertised_routes: vec![],
             forwarding: vec![],
+            lans: vec![],
             name: "alice".into(),
             overlay_ip: "100.64.0.1".parse().unwrap(),
             overlay_ip6: None,

@@ -45,6 +45,7 @@ pub fn build(state: &ApiState) -> Status {
     self_.relay_for_others = node.is_relaying();
     self_.advertised_routes = state.subnets.advertised();
     self_.forwarding = state.subnets.forwarding();
+    self_.lans = state.subnets.lans();
     self_.relayed_bytes = node.relaying_counters().map_or(0, |c| c.forwarded_bytes);
     self_.address_moves = moves;
     let mut peers = node.peer_status(Instant::now());

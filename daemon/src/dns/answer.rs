@@ -285,6 +285,7 @@ pub(crate) mod tests {
                 relayed_bytes: 0,
                 advertised_routes: vec![],
                 forwarding: vec![],
+                lans: vec![],
                 name: "Alice".into(),
                 overlay_ip: "100.64.0.1".parse().unwrap(),
                 overlay_ip6: None,

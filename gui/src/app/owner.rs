@@ -135,6 +135,30 @@ impl App {
                     },
                 );
             }
+            for r in &owner.routes {
+                ui.horizontal(|ui| {
+                    ui.label(&r.text);
+                    let (label, approve) = if r.approved {
+                        ("Stop", false)
+                    } else {
+                        ("Allow", true)
+                    };
+                    if ui
+                        .add_enabled(!busy, egui::Button::new(label).small())
+                        .clicked()
+                    {
+                        self.run_action(
+                            ctx,
+                            Action::ApproveRoute {
+                                network: network.to_string(),
+                                who: r.who.clone(),
+                                prefix: r.prefix.clone(),
+                                approve,
+                            },
+                        );
+                    }
+                });
+            }
             for r in &owner.requests {
                 ui.horizontal(|ui| {
                     ui.label(&r.text);

@@ -46,6 +46,19 @@ pub struct OwnerView {
     /// New members wait for the owner's approval.
     pub locked: bool,
     pub requests: Vec<RequestView>,
+    /// Members' home networks to let the others reach (subnet routes).
+    pub routes: Vec<RouteView>,
+}
+
+/// A member's LAN that the owner may let the others reach.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RouteView {
+    /// A key prefix of the member (names may clash).
+    pub who: String,
+    pub prefix: String,
+    pub approved: bool,
+    /// "bob's home network 192.168.1.0/24: members can reach it".
+    pub text: String,
 }
 
 /// Someone asking to join a locked network.
@@ -196,6 +209,30 @@ pub(super) fn owner(c: &CoordinatorStatus, network: &str) -> Option<OwnerView> {
             .iter()
             .filter(|r| r.network == network)
             .map(request)
+            .collect(),
+        routes: c
+            .routes
+            .iter()
+            .filter(|r| r.network == network)
+            .map(|r| {
+                let key = r.public_key.to_string();
+                RouteView {
+                    who: key[..12.min(key.len())].to_string(),
+                    prefix: r.prefix.clone(),
+                    approved: r.approved,
+                    text: if r.approved {
+                        format!(
+                            "{}'s home network {}: members can reach it",
+                            r.name, r.prefix
+                        )
+                    } else {
+                        format!(
+                            "{} offers its home network {} to the members",
+                            r.name, r.prefix
+                        )
+                    },
+                }
+            })
             .collect(),
     })
 }

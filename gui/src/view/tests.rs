@@ -64,6 +64,7 @@ fn status(up: bool, coord: Option<CoordinatorStatus>, peers: Vec<PeerStatus>) ->
             relayed_bytes: 0,
             advertised_routes: vec![],
             forwarding: vec![],
+            lans: vec![],
             name: "alice-host".into(),
             overlay_ip: "100.100.1.1".parse().unwrap(),
             overlay_ip6: None,
@@ -449,7 +450,8 @@ fn owner_sees_requests_and_controls_of_owned_networks_only() {
         vm.networks[0].owner,
         Some(OwnerView {
             locked: false,
-            requests: vec![]
+            requests: vec![],
+            routes: vec![],
         })
     );
 }
@@ -1032,4 +1034,50 @@ fn lan_games_asks_at_most_every_two_seconds_one_at_a_time() {
     assert!(!games_due(Some(t0), t0 + GAMES_POLL / 2, false));
     assert!(games_due(Some(t0), t0 + GAMES_POLL, false));
     assert!(!games_due(Some(t0), t0 + GAMES_POLL * 3, true));
+}
+
+#[test]
+fn the_home_network_switch_and_the_owners_route_approvals() {
+    use warren_proto::api::RouteInfo;
+    let mut c = coordinator(true, None, &["home"]);
+    c.owned = vec!["home".into()];
+    c.routes = vec![RouteInfo {
+        network: "home".into(),
+        name: "nas".into(),
+        public_key: warren_proto::key::NodeKey([9; 32]),
+        prefix: "192.168.1.0/24".into(),
+        advertised: true,
+        approved: false,
+    }];
+    let Link::Live(mut st) = status(true, Some(c), vec![]) else {
+        unreachable!()
+    };
+    st.self_.lans = vec!["10.0.0.0/8".into(), "192.168.7.0/24".into()];
+    st.self_.advertised_routes = vec!["10.9.0.0/16".into()];
+    let vm = model(&Link::Live(st.clone()), &UiState::default());
+    let share = vm.share_lan.clone().expect("a home network to share");
+    assert_eq!((share.prefix.as_str(), share.on), ("192.168.7.0/24", false));
+    assert_eq!(share.with(true), ["10.9.0.0/16", "192.168.7.0/24"]);
+    st.self_.advertised_routes = share.with(true);
+    let share = model(&Link::Live(st.clone()), &UiState::default())
+        .share_lan
+        .unwrap();
+    assert!(share.on);
+    assert_eq!(
+        share.note.as_deref(),
+        Some("Waiting for the network owner to approve it")
+    );
+    assert_eq!(share.with(false), ["10.9.0.0/16"], "other routes stay");
+    let owner = vm.networks[0].owner.clone().expect("owner controls");
+    assert_eq!(owner.routes.len(), 1);
+    assert!(!owner.routes[0].approved);
+    assert_eq!(
+        owner.routes[0].text,
+        "nas offers its home network 192.168.1.0/24 to the members"
+    );
+    // No LAN: no switch.
+    st.self_.lans.clear();
+    assert!(model(&Link::Live(st.clone()), &UiState::default())
+        .share_lan
+        .is_none());
 }

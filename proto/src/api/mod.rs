@@ -324,6 +324,7 @@ mod tests {
                 relayed_bytes: 0,
                 advertised_routes: vec![],
                 forwarding: vec![],
+                lans: vec![],
                 name: "a".into(),
                 overlay_ip: "100.64.0.1".parse().unwrap(),
                 overlay_ip6: None,

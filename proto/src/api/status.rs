@@ -215,6 +215,9 @@ pub struct SelfStatus {
     /// What this host forwards now: its approved prefixes it routes into its LAN.
     #[serde(default)]
     pub forwarding: Vec<String>,
+    /// The networks (prefixes) of this host's own interfaces: what it could advertise.
+    #[serde(default)]
+    pub lans: Vec<String>,
 }
 
 fn unknown_nat() -> NatKind {

@@ -88,7 +88,10 @@ mod tests {
         node.handle_call_me_maybe(t, &kb, &[inside, outside], None, None);
         let b = node.peer(node.peer_id(&kb).unwrap()).unwrap();
         let probed: Vec<_> = b.paths.paths().map(|p| p.addr).collect();
-        assert!(probed.contains(&outside) && !probed.contains(&inside), "{probed:?}");
+        assert!(
+            probed.contains(&outside) && !probed.contains(&inside),
+            "{probed:?}"
+        );
         // The same prefix through another peer is refused; the first keeps it.
         assert!(node.set_peer_subnets(&kb, &[lan]).is_err());
         assert_eq!(node.routes.lookup(host), node.peer_id(&ka));
