@@ -181,7 +181,8 @@ enum Command {
     /// Is a program on a peer reachable through Warren? Says "reachable", "nothing
     /// listening on PEER" or "PEER's firewall drops it"
     Check {
-        /// A name, overlay IP or key prefix
+        /// A name, overlay IP or key prefix; or the address of a computer on a peer's network
+        /// reached through a subnet route
         peer: String,
         /// PORT, PORT/tcp or PORT/udp (TCP if not said)
         #[arg(required_unless_present = "app", conflicts_with = "app")]

@@ -102,6 +102,11 @@ fn a_member_reaches_a_lan_host_without_warren_through_an_approved_route() {
     first_reply_blocking(laptop, pc_ip, std::time::Instant::now());
     let p = ping(&laptop.ns, pc_ip, 3, 2);
     assert_eq!(p.received, 3, "laptop -> the PC at home:\n{}", p.output);
+    // `warren check` on the LAN host's address: nothing listens on 3389 yet, and it says so.
+    let pc_s = pc_ip.to_string();
+    let c = laptop.warren(&["check", &pc_s, "3389", "--json"]);
+    let v: Value = serde_json::from_str(&c.stdout).unwrap_or_else(|e| panic!("{e}: {c:?}"));
+    assert_eq!(v[0]["verdict"], "nothing_listening", "{v}");
     let xfer = lab::traffic::TcpTransfer::start(
         &laptop.ns,
         &pc.ns,

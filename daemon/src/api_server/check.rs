@@ -26,6 +26,9 @@ enum Probe {
 
 pub async fn check(state: &ApiState, query: &str, port: u16, proto: PortProto) -> Response {
     let peers = status::build(state).peers;
+    if let Some((ip, via)) = behind_a_route(&peers, query) {
+        return check_lan_host(ip, &via, port, proto).await;
+    }
     let peer = match find_peer(&peers, query) {
         Ok(p) => p.clone(),
         Err(e) => return Response::Error { message: e },
@@ -48,6 +51,59 @@ pub async fn check(state: &ApiState, query: &str, port: u16, proto: PortProto) -
         proto,
         verdict,
         peer_listening: listening,
+        detail,
+    })
+}
+
+/// `query` is an address in a LAN routed through a peer (subnet routes): that address and
+/// the peer's name.
+fn behind_a_route(
+    peers: &[warren_proto::api::PeerStatus],
+    query: &str,
+) -> Option<(IpAddr, String)> {
+    let ip: IpAddr = query.trim().parse().ok()?;
+    peers.iter().find_map(|p| {
+        p.routes
+            .iter()
+            .filter(|r| r.routed)
+            .filter_map(|r| r.prefix.parse::<ipnet::IpNet>().ok())
+            .any(|n| n.contains(&ip))
+            .then(|| (ip, p.name.clone()))
+    })
+}
+
+/// A host on a peer's LAN runs no Warren daemon to ask: the probe alone decides.
+async fn check_lan_host(ip: IpAddr, via: &str, port: u16, proto: PortProto) -> Response {
+    let wait = Duration::from_millis(CHECK_TIMEOUT_MS);
+    let probe = probe(SocketAddr::new(ip, port), proto, wait).await;
+    let what = format!("{port}/{}", proto.name());
+    let (verdict, detail) = match probe {
+        Probe::Answered => (
+            Verdict::Reachable,
+            format!("{what} on {ip} (on {via}'s network) is reachable through Warren"),
+        ),
+        Probe::Refused => (
+            Verdict::NothingListening,
+            format!(
+                "nothing listening on {ip} for {what}: is the program (server) running on that \
+                 computer?"
+            ),
+        ),
+        Probe::Silent => (
+            Verdict::Unreachable,
+            format!(
+                "{ip} did not answer on {what} through {via}: is that computer on, and does its \
+                 firewall allow {what} from {via}'s network?"
+            ),
+        ),
+    };
+    Response::Check(CheckReport {
+        peer: format!("{ip} via {via}"),
+        overlay_ip: Some(ip),
+        port,
+        proto,
+        verdict,
+        peer_listening: None,
         detail,
     })
 }
