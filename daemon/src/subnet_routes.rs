@@ -313,6 +313,15 @@ pub async fn run(
     view: Arc<Mutex<ControlView>>,
     me: NodeKey,
 ) {
+    // A daemon that crashed may have left its table behind: nothing is forwarded until a
+    // route is approved again. (Its sysctl value is not known any more; it stays.)
+    tokio::task::spawn_blocking(|| {
+        nft(&format!(
+            "add table inet {TABLE}\ndelete table inet {TABLE}"
+        ))
+    })
+    .await
+    .ok();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
