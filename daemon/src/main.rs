@@ -20,6 +20,7 @@ mod side;
 mod tcp_path;
 mod tun;
 mod udp;
+mod wake;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};

@@ -40,6 +40,7 @@ mod tcp_dial;
 #[cfg(test)]
 mod test_peers;
 mod user_ping;
+pub mod wake;
 
 use fanout::{Fanout, FanoutConfig, FanoutCounters};
 use port_check::{PortChecks, PortQuestion};
@@ -226,6 +227,7 @@ pub struct Node {
     birthday_runs: u32,
     /// When each peer was last dialed over TCP, and where (see `tcp_dial`).
     tcp_dials: tcp_dial::TcpDials,
+    wakes: wake::Wakes,
     /// The port mapping our router grants us (UPnP-IGD, NAT-PMP, PCP), if any.
     port_mapping: Option<SocketAddr>,
     /// When a silent path last made us check our own mapping (see `recheck_own_mapping`),
@@ -283,6 +285,7 @@ impl Node {
             side_events: VecDeque::new(),
             birthday_runs: 0,
             tcp_dials: Default::default(),
+            wakes: Default::default(),
             port_mapping: None,
             last_recheck: None,
             mapping_rechecks: 0,
@@ -916,6 +919,7 @@ impl Node {
                 self.tcp_dial_requested(now, id);
                 return;
             }
+            Ok(DiscoMsg::Wake { mac, .. }) => return self.wake_requested(now, id, mac),
             Err(_) => {
                 self.counters.drop(DropReason::DecryptFailed);
                 return;
