@@ -12,8 +12,8 @@
 //! - `wake_a_pc_through_a_member`: `warren wake MAC --via B` on A (behind another NAT) makes
 //!   member B send the exact Wake-on-LAN magic packet as a broadcast on its LAN, where a PC
 //!   without Warren (a UDP socket on port 9 bound to the LAN's broadcast address) receives it;
-//!   a second request within a second is not carried out; a mistyped MAC gets an error that
-//!   says what to type.
+//!   a second request within a second is not carried out; the GUI's "Wake PC" does the same;
+//!   a mistyped MAC gets an error that says what to type.
 
 mod lab;
 
@@ -25,6 +25,7 @@ use lab::site::SiteKind;
 use lab::Lab;
 use std::net::{SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
+use warren_gui::actions::Action;
 
 #[test]
 fn rdp_to_a_member_by_name() {
@@ -139,6 +140,28 @@ fn wake_a_pc_through_a_member() {
     a.warren_ok(&["wake", "525400abcdef", "--via", &b.name]);
     let (again, _) = receive(Duration::from_secs(5)).expect("a wake a second later");
     assert_eq!(again, magic);
+    // The GUI's "Wake PC" beside member B, as the window's worker thread runs it.
+    std::thread::sleep(Duration::from_millis(1100));
+    let said = warren_gui::actions::run(
+        &a.socket,
+        &Action::Wake {
+            via: b.name.clone(),
+            mac: "52:54:00:AB:CD:EF".into(),
+        },
+    )
+    .expect("Wake PC");
+    assert!(said.contains(&format!("asked {}", b.name)), "{said}");
+    let (from_gui, _) = receive(Duration::from_secs(5)).expect("the GUI's wake");
+    assert_eq!(from_gui, magic);
+    let wrong = warren_gui::actions::run(
+        &a.socket,
+        &Action::Wake {
+            via: b.name.clone(),
+            mac: "office pc".into(),
+        },
+    )
+    .unwrap_err();
+    assert!(wrong.contains("aa:bb:cc:dd:ee:ff"), "{wrong}");
 
     for bad in ["52:54:00:ab:cd", "52:54:00:ab:cd:zz", "office-pc"] {
         a.warren_err(

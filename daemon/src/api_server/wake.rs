@@ -17,8 +17,8 @@ pub fn wake(state: &ApiState, mac: Mac, via: &str) -> Response {
     if let Err(e) = asked {
         return Response::Error {
             message: format!(
-                "cannot ask {} to wake {mac}: {e}; `warren status` shows whether {} is online \
-                 (it must be awake, on the sleeping PC's LAN)",
+                "cannot ask {} to wake {mac}: {e}; {} must be online: awake, connected to \
+                 Warren and on the sleeping PC's LAN",
                 peer.name, peer.name
             ),
         };
