@@ -240,19 +240,23 @@ pub fn artifacts_dir() -> PathBuf {
     dir
 }
 
-/// What a screenshot shows: the colour of its top-left corner and how many colours it has.
-fn look(png: &Path) -> Result<(String, u32), String> {
+/// What a screenshot shows: the colours of its top-left and bottom-right corners and how many
+/// colours it has. The desktop is painted in bands, so both corners in xrdp's colour mean the
+/// whole screen has arrived, not just its top.
+fn look(png: &Path) -> Result<(String, String, u32), String> {
     let mut cmd = Command::new("convert");
-    cmd.arg(png)
-        .args(["-format", "%[pixel:p{5,5}] %k", "info:"]);
+    cmd.arg(png).args([
+        "-format",
+        "%[pixel:p{5,5}] %[pixel:p{1018,762}] %k",
+        "info:",
+    ]);
     let o = run_timeout(&mut cmd, Duration::from_secs(20))?;
-    let (corner, colours) = o
-        .stdout
-        .trim()
-        .rsplit_once(' ')
-        .ok_or_else(|| format!("convert said {o:?}"))?;
+    let words: Vec<&str> = o.stdout.split_whitespace().collect();
+    let [top, bottom, colours] = words[..] else {
+        return Err(format!("convert said {o:?}"));
+    };
     let colours = colours.parse().map_err(|_| format!("convert said {o:?}"))?;
-    Ok((corner.to_string(), colours))
+    Ok((top.to_string(), bottom.to_string(), colours))
 }
 
 /// Runs FreeRDP (`xfreerdp`, under Xvfb) in `client`'s namespace against `target` (a name or
@@ -337,9 +341,9 @@ pub fn rdp_login_screen_in(ns: &str, dir: &Path, target: &str, tag: &str) -> Pat
             })
             .filter(|o| o.success())
             .and_then(|_| look(&png).ok());
-        if let Some((corner, colours)) = &taken {
-            if corner == XRDP_BLUE && *colours >= MIN_COLOURS {
-                break (corner.clone(), *colours);
+        if let Some((top, bottom, colours)) = &taken {
+            if top == XRDP_BLUE && bottom == XRDP_BLUE && *colours >= MIN_COLOURS {
+                break (top.clone(), *colours);
             }
         }
         if let Ok(Some(st)) = child.try_wait() {
