@@ -9,6 +9,8 @@
 //! - `rdp_to_a_lan_host_without_warren`: xrdp on a host of a site's LAN that runs no Warren,
 //!   reached from the member on that LAN by its LAN address (the harness the subnet-route test
 //!   builds on).
+//! - `the_harness_fails_without_a_server`: with nothing listening, the helper fails (FreeRDP's
+//!   log says why) instead of returning a screenshot.
 //! - `wake_a_pc_through_a_member`: `warren wake MAC --via B` on A (behind another NAT) makes
 //!   member B send the exact Wake-on-LAN magic packet as a broadcast on its LAN, where a PC
 //!   without Warren (a UDP socket on port 9 bound to the LAN's broadcast address) receives it;
@@ -182,4 +184,15 @@ fn wake_a_pc_through_a_member() {
         None,
         "nothing sent for those"
     );
+}
+
+/// The harness itself can fail: with no RDP server at the address, FreeRDP gives up and the
+/// helper says so rather than returning a screenshot.
+#[test]
+#[should_panic(expected = "before the connection was active")]
+fn the_harness_fails_without_a_server() {
+    let mut lab = Lab::start("rdpnone");
+    let (site, hosts) = lab.add_site_with_lan_hosts(SiteKind::PortRestricted, 1, "home", 1);
+    let pc = site.lan_hosts[0].clone();
+    rdp_login_screen(&hosts[0], &pc.ip.to_string(), "no-server");
 }

@@ -289,6 +289,8 @@ pub fn rdp_login_screen_in(ns: &str, dir: &Path, target: &str, tag: &str) -> Pat
             "com.freerdp.core.connection:DEBUG,com.freerdp.core:DEBUG",
         )
         .env("DISPLAY", &x.display)
+        // FreeRDP keeps server certificates under the config home: the test's, not root's.
+        .env("XDG_CONFIG_HOME", dir.join("config"))
         .env_remove("WAYLAND_DISPLAY")
         .stdin(Stdio::null())
         .stdout(Stdio::from(log.try_clone().unwrap()))
