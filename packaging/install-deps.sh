@@ -15,6 +15,12 @@ command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
 for pkg in libgl1-mesa-dri libegl1 libgl1 libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || need+=("$pkg")
 done
+# The remote desktop lab tests (coordinator/tests/remote_desktop.rs): a real RDP client (FreeRDP 2)
+# under Xvfb, and xwd + ImageMagick for screenshots of what it shows. The server is below.
+for pkg_cmd in freerdp2-x11:xfreerdp x11-apps:xwd imagemagick:/usr/bin/convert; do
+  pkg=${pkg_cmd%%:*}; cmd=${pkg_cmd##*:}
+  command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
+done
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -47,6 +53,28 @@ if ! command -v nmbd >/dev/null 2>&1 || ! command -v nmblookup >/dev/null 2>&1; 
     systemctl disable --now smbd nmbd samba-ad-dc >/dev/null 2>&1 || true
   fi
   command -v nmbd >/dev/null 2>&1 || { echo "samba installed but nmbd is missing" >&2; exit 1; }
+fi
+# The remote desktop lab tests' RDP server, xrdp (with xrdp-sesman): the tests run it in the
+# foreground in lab namespaces with their own config; the package's services are not wanted on
+# this host, so they are kept from starting while it installs and disabled afterwards.
+if ! command -v xrdp >/dev/null 2>&1 || ! command -v xrdp-sesman >/dev/null 2>&1; then
+  echo "installing: xrdp (binaries only; its services stay off)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  own_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  rc=0
+  apt-get install -y -qq --no-install-recommends xrdp >/dev/null || rc=$?
+  if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+  [ "$rc" -eq 0 ] || exit "$rc"
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now xrdp xrdp-sesman >/dev/null 2>&1 || true
+  fi
+  command -v xrdp >/dev/null 2>&1 || { echo "xrdp installed but the xrdp program is missing" >&2; exit 1; }
 fi
 # The coordinator's PostgreSQL store tests start their own server (initdb in a temporary
 # directory, as nobody; coordinator/src/store/test_pg.rs): only the programs are wanted, not a

@@ -9,6 +9,7 @@ mod password;
 mod relay;
 mod render;
 mod routes;
+mod wake;
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
@@ -203,6 +204,15 @@ enum Command {
         json: bool,
         #[command(subcommand)]
         action: Option<games::GamesCommand>,
+    },
+    /// Wake a sleeping PC (Wake-on-LAN) through a member awake on the same LAN: the member
+    /// sends the wake-up packet there
+    Wake {
+        /// The sleeping PC's MAC address, e.g. aa:bb:cc:dd:ee:ff
+        mac: String,
+        /// The member on the PC's LAN that sends the packet: a name, overlay IP or key prefix
+        #[arg(long)]
+        via: String,
     },
     /// Check this host's connectivity: UDP, public address, NAT kind, port mapping, RTTs
     Netcheck {
@@ -533,6 +543,7 @@ fn run(cli: Cli) -> Result<()> {
             json,
         } => check::check(socket, &peer, port.as_deref(), app.as_deref(), json)?,
         Command::Games { json, action } => games::games(socket, action, json)?,
+        Command::Wake { mac, via } => wake::wake(socket, &mac, &via)?,
         Command::Netcheck { json } => {
             let r = call(Request::Netcheck)?;
             let Response::Netcheck(report) = r else {

@@ -155,3 +155,61 @@ fn a_member_reaches_a_lan_host_without_warren_through_an_approved_route() {
     let (_, routes) = in_ns(&laptop.ns, &["ip", "route", "show", "dev", "warren0"]);
     assert!(!routes.contains(&lan), "{routes}");
 }
+
+/// The remote desktop, for real: a home PC that runs no Warren but xrdp, reached by
+/// FreeRDP on a laptop behind a symmetric NAT through the NAS's approved route, to xrdp's
+/// login screen (screenshot in `target/lab-artifacts/rdp-subnet-route.png`); xrdp sees the
+/// NAS's LAN address (masqueraded); `warren check ADDRESS --app rdp` says reachable.
+#[test]
+fn rdp_to_a_home_pc_without_warren_through_a_subnet_route() {
+    let mut lab = Lab::start("subrdp");
+    let (home, mut home_hosts) =
+        lab.add_site_with_lan_hosts(SiteKind::PortRestricted, 1, "home", 1);
+    let (_away, mut away_hosts) = lab.add_site(SiteKind::Symmetric, 1, "away");
+    let pc = home.lan_hosts[0].clone();
+    let lan = format!("192.168.{}.0/24", home.index);
+    let (nas, laptop) = (&mut home_hosts[0], &mut away_hosts[0]);
+    start_all(&mut [&mut *nas, &mut *laptop]);
+    nas.up(&lab.coordinator);
+    laptop.up(&lab.coordinator);
+    laptop.warren_ok(&["create", "home", "--password", "pw-home"]);
+    nas.warren_ok(&["join", "home", "--password", "pw-home"]);
+    nas.warren_ok(&["set", "--advertise-routes", &lan]);
+    wait_status(
+        laptop,
+        Duration::from_secs(10),
+        "the route advertised",
+        |st| {
+            st["coordinator"]["routes"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r["prefix"] == lan.as_str()))
+        },
+    );
+    laptop.warren_ok(&["routes", "approve", "home", &nas.name, &lan]);
+    wait_status(laptop, Duration::from_secs(10), "the route in use", |st| {
+        peer_routes(st, &nas.name)
+            .iter()
+            .any(|r| r["routed"] == true)
+    });
+    wait_status(nas, Duration::from_secs(10), "forwarding", |st| {
+        st["self"]["forwarding"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty())
+    });
+    let server = lab::rdp::Xrdp::start(&pc.ns, &pc.dir);
+    let shot = lab::rdp::rdp_login_screen(laptop, &pc.ip.to_string(), "subnet-route");
+    eprintln!(
+        "[subrdp] xrdp's login screen through the route: {}",
+        shot.display()
+    );
+    assert_eq!(
+        server.clients(),
+        vec![nas.ip],
+        "the PC sees the NAS's LAN address (masqueraded)"
+    );
+    let c = laptop.warren(&["check", &pc.ip.to_string(), "--app", "rdp"]);
+    assert!(
+        c.success() && c.stdout.contains("reachable"),
+        "warren check through the route: {c:?}"
+    );
+}

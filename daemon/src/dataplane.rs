@@ -358,6 +358,7 @@ fn timers(dp: &Dataplane) -> Result<()> {
         std::thread::sleep(wait);
         dp.node().handle_timeout(Instant::now());
         answer_port_questions(dp);
+        send_wakes(dp);
         side::pump(dp);
         flush_pending(dp, &mut batch);
     }
@@ -373,6 +374,21 @@ fn answer_port_questions(dp: &Dataplane) {
     for q in questions {
         let listening = crate::listening::answer_for_peer(q.port, q.proto);
         dp.node().answer_port_question(q, listening);
+    }
+}
+
+/// Peers' `warren wake` requests, broadcast on the LAN (without the node lock held).
+fn send_wakes(dp: &Dataplane) {
+    let macs: Vec<_> = {
+        let mut node = dp.node();
+        std::iter::from_fn(|| node.take_wake()).collect()
+    };
+    if macs.is_empty() {
+        return;
+    }
+    let tun = dp.tun.name().unwrap_or_default();
+    for mac in macs {
+        crate::wake::send(mac, &tun);
     }
 }
 

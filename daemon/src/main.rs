@@ -21,6 +21,7 @@ mod subnet_routes;
 mod tcp_path;
 mod tun;
 mod udp;
+mod wake;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};

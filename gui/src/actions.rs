@@ -43,6 +43,12 @@ pub enum Action {
         peer: String,
         port: String,
     },
+    /// "Wake PC" beside a member: the member sends the Wake-on-LAN packet for `mac` (as typed)
+    /// on its LAN.
+    Wake {
+        via: String,
+        mac: String,
+    },
     /// The name others see (first run, or another one when it is taken); then `retry`, the
     /// action the coordinator refused for the old name.
     SetName {
@@ -199,6 +205,10 @@ impl Action {
                     proto,
                 }
             }
+            Action::Wake { via, mac } => Request::Wake {
+                mac: mac.parse()?,
+                via: via.clone(),
+            },
             Action::SetName { name, .. } => Request::SetName {
                 name: trimmed(name, "Type the name your friends will see")?,
             },
@@ -374,6 +384,32 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(no_pw.request().unwrap_err(), "Type the password of x");
+    }
+
+    #[test]
+    fn wake_takes_a_mac_as_people_copy_it_and_says_what_to_type_otherwise() {
+        let wake = |mac: &str| {
+            Action::Wake {
+                via: "home-pc".into(),
+                mac: mac.into(),
+            }
+            .request()
+        };
+        assert_eq!(
+            wake(" 52-54-00-AB-CD-EF "),
+            Ok(Request::Wake {
+                mac: warren_proto::mac::Mac([0x52, 0x54, 0, 0xab, 0xcd, 0xef]),
+                via: "home-pc".into()
+            })
+        );
+        for bad in ["", "52:54:00:ab:cd", "my office pc"] {
+            let e = wake(bad).unwrap_err();
+            assert!(e.contains("aa:bb:cc:dd:ee:ff"), "{bad:?}: {e}");
+            assert!(
+                !e.contains("--"),
+                "no command-line flags in the window: {e}"
+            );
+        }
     }
 
     #[test]

@@ -122,6 +122,8 @@ pub struct App {
     dialog: Dialog,
     /// The port typed for "Check port", per peer.
     ports: std::collections::HashMap<String, String>,
+    /// The MAC typed beside each member for "Wake PC", by member name.
+    wake_macs: std::collections::HashMap<String, String>,
     has_tray: bool,
     /// A panel shows the tray icon now (it can go away and come back while the GUI runs).
     tray_host: bool,
@@ -165,6 +167,7 @@ impl App {
             tray_rx,
             dialog: Dialog::None,
             ports: Default::default(),
+            wake_macs: Default::default(),
             has_tray,
             tray_host: has_tray,
             hide_at_start: hidden && has_tray,
@@ -653,6 +656,9 @@ impl App {
                             self.member_controls(ui, &net.name, &m.name, busy);
                         }
                     });
+                    if m.online {
+                        self.wake_row(ui, ctx, &m.name, busy);
+                    }
                 }
                 if net.can_leave
                     && ui
@@ -662,6 +668,40 @@ impl App {
                     self.dialog = Dialog::Leave(net.name.clone());
                 }
             });
+    }
+
+    /// Wake a sleeping PC on `member`'s LAN (Wake-on-LAN): the member, awake there, sends the
+    /// wake-up packet for the MAC typed here.
+    fn wake_row(&mut self, ui: &mut egui::Ui, ctx: &egui::Context, member: &str, busy: bool) {
+        ui.horizontal(|ui| {
+            ui.add_space(16.0);
+            let mac = self.wake_macs.entry(member.to_string()).or_default();
+            ui.add(
+                egui::TextEdit::singleline(mac)
+                    .hint_text("MAC of a PC on its LAN, e.g. aa:bb:cc:dd:ee:ff")
+                    .desired_width(260.0),
+            )
+            .on_hover_text(format!(
+                "{member} sends the wake-up packet on its own network, so a PC there that is \
+                 asleep (and has Wake-on-LAN switched on) starts"
+            ));
+            let mac = mac.clone();
+            if ui
+                .add_enabled(
+                    !busy && !mac.trim().is_empty(),
+                    egui::Button::new("Wake PC").small(),
+                )
+                .clicked()
+            {
+                self.run_action(
+                    ctx,
+                    Action::Wake {
+                        via: member.to_string(),
+                        mac,
+                    },
+                );
+            }
+        });
     }
 
     fn dialogs(&mut self, ctx: &egui::Context, busy: bool) {

@@ -19,6 +19,7 @@
 //! PortAnswer: 0x04 | tx_id (12) | listening 0, 1 or 2 (1)
 //! Birthday: 0x05 | tx_id (12)
 //! TcpDial: 0x06 | tx_id (12)
+//! Wake: 0x07 | tx_id (12) | MAC (6)
 //! ```
 //! Bytes after a known message's fields are ignored (authenticated all the same), so later
 //! additions such as padding for path-MTU probes remain readable by version-1 nodes.
@@ -61,6 +62,7 @@ const TYPE_PORT_QUERY: u8 = 0x03;
 const TYPE_PORT_ANSWER: u8 = 0x04;
 const TYPE_BIRTHDAY: u8 = 0x05;
 const TYPE_TCP_DIAL: u8 = 0x06;
+const TYPE_WAKE: u8 = 0x07;
 const TX_ID_LEN: usize = 12;
 const PONG_V6_LEN: usize = 1 + TX_ID_LEN + 1 + 16 + 2;
 
@@ -102,6 +104,13 @@ pub enum DiscoMsg {
     /// drop the unknown type.
     TcpDial {
         tx_id: TxId,
+    },
+    /// "Send the Wake-on-LAN packet for this MAC on your LAN" (`warren wake MAC --via YOU`):
+    /// a sleeping PC cannot hear the overlay, but a member awake on its LAN can wake it. Older
+    /// nodes drop the unknown type.
+    Wake {
+        tx_id: TxId,
+        mac: [u8; 6],
     },
 }
 
@@ -383,6 +392,11 @@ impl DiscoMsg {
                 out.push(TYPE_TCP_DIAL);
                 out.extend_from_slice(tx_id);
             }
+            DiscoMsg::Wake { tx_id, mac } => {
+                out.push(TYPE_WAKE);
+                out.extend_from_slice(tx_id);
+                out.extend_from_slice(mac);
+            }
         }
     }
 
@@ -434,6 +448,10 @@ impl DiscoMsg {
             }
             TYPE_BIRTHDAY => Ok(DiscoMsg::Birthday { tx_id }),
             TYPE_TCP_DIAL => Ok(DiscoMsg::TcpDial { tx_id }),
+            TYPE_WAKE => Ok(DiscoMsg::Wake {
+                tx_id,
+                mac: take(body)?,
+            }),
             other => Err(DiscoError::UnknownType(other)),
         }
     }
@@ -545,6 +563,10 @@ mod tests {
             },
             DiscoMsg::Birthday { tx_id: [7; 12] },
             DiscoMsg::TcpDial { tx_id: [8; 12] },
+            DiscoMsg::Wake {
+                tx_id: [9; 12],
+                mac: [0x52, 0x54, 0, 0xab, 0xcd, 0xef],
+            },
         ];
         let known_a = |k: &NodeKey| *k == public_key(&A);
         for msg in msgs {
@@ -735,6 +757,10 @@ mod tests {
         );
         assert_eq!(open_b(&raw(&[TYPE_PING; 12])), Err(DiscoError::Malformed));
         assert_eq!(open_b(&raw(&[9; 13])), Err(DiscoError::UnknownType(9)));
+        // A wake without its whole MAC.
+        let mut wake = vec![TYPE_WAKE];
+        wake.extend_from_slice(&[1; 12 + 5]);
+        assert_eq!(open_b(&raw(&wake)), Err(DiscoError::Malformed));
         let mut pong = vec![TYPE_PONG];
         pong.extend_from_slice(&[0; 12]);
         assert_eq!(open_b(&raw(&pong)), Err(DiscoError::Malformed));

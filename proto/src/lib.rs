@@ -12,6 +12,7 @@ pub mod fdlimit;
 pub mod invite;
 pub mod key;
 pub mod keyfile;
+pub mod mac;
 pub mod name;
 pub mod overlay;
 pub mod relay;

@@ -28,6 +28,7 @@ pub mod matrix;
 pub mod mesh;
 pub mod netns;
 pub mod node;
+pub mod rdp;
 pub mod site;
 #[path = "../../../daemon/tests/common/traffic.rs"]
 pub mod traffic;
@@ -208,7 +209,26 @@ impl Lab {
             self.tag
         );
         self.next_site += 1;
-        Site::build(self, kind, index, hosts, label)
+        Site::build(self, kind, index, hosts, label, 0)
+    }
+
+    /// [`Lab::add_site`] with `bare` more hosts on the site's LAN that run no Warren at all
+    /// (a printer, a PC without Warren): plain namespaces, in [`Site::lan_hosts`].
+    pub fn add_site_with_lan_hosts(
+        &mut self,
+        kind: SiteKind,
+        hosts: usize,
+        label: &str,
+        bare: usize,
+    ) -> (Site, Vec<Host>) {
+        let index = self.next_site;
+        assert!(
+            index <= MAX_SITES,
+            "lab {} ran out of site numbers",
+            self.tag
+        );
+        self.next_site += 1;
+        Site::build(self, kind, index, hosts, label, bare)
     }
 }
 

@@ -35,7 +35,7 @@ pub fn die_with_parent(cmd: &mut Command) {
 }
 
 /// SIGTERM, then SIGKILL after 3 s.
-fn stop_child(what: &str, mut c: Child) {
+pub fn stop_child(what: &str, mut c: Child) {
     if let Ok(Some(_)) = c.try_wait() {
         return;
     }

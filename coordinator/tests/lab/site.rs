@@ -142,7 +142,19 @@ pub struct Site {
     pub dir: PathBuf,
     /// The port-mapping daemon of a router that offers it; stopped before the namespaces go.
     pub miniupnpd: Option<Miniupnpd>,
+    /// Hosts on the LAN that run no Warren ([`Lab::add_site_with_lan_hosts`]).
+    pub lan_hosts: Vec<LanHost>,
     namespaces: Vec<Netns>,
+}
+
+/// A plain namespace on a site's LAN, no daemon in it (its namespace belongs to the [`Site`]).
+#[derive(Debug, Clone)]
+pub struct LanHost {
+    pub ns: String,
+    pub ip: Ipv4Addr,
+    /// The LAN's broadcast address (192.168.K.255).
+    pub broadcast: Ipv4Addr,
+    pub dir: PathBuf,
 }
 
 impl Site {
@@ -153,8 +165,13 @@ impl Site {
         index: u8,
         hosts: usize,
         label: &str,
+        bare: usize,
     ) -> (Site, Vec<Host>) {
         assert!(hosts >= 1);
+        assert!(
+            kind != SiteKind::Public || bare == 0,
+            "a public site has no LAN for other hosts"
+        );
         assert!(
             kind != SiteKind::Public || hosts == 1,
             "a public site has exactly one host"
@@ -175,6 +192,7 @@ impl Site {
             cgn_ns: None,
             dir,
             miniupnpd: None,
+            lan_hosts: Vec::new(),
             namespaces: Vec::new(),
         };
         let port = format!("s{index}");
@@ -205,7 +223,8 @@ impl Site {
         let lan_gw_cidr = format!("{lan_gw}/24");
         let host_ip = |i: usize| Ipv4Addr::new(192, 168, index, 2 + i as u8);
         // One host: a veth straight to it; several: a LAN bridge in the router.
-        if hosts > 1 {
+        let bridged = hosts + bare > 1;
+        if bridged {
             run_ok(
                 "ip",
                 &["-n", &router, "link", "add", "lan", "type", "bridge"],
@@ -216,7 +235,7 @@ impl Site {
             let hlabel = format!("h{}", i + 1);
             let ns = lab.ns_name(&format!("s{index}-{hlabel}"));
             site.namespaces.push(Netns::create(&ns));
-            let rdev = if hosts > 1 {
+            let rdev = if bridged {
                 hlabel.clone()
             } else {
                 "lan".into()
@@ -228,7 +247,7 @@ impl Site {
                     "netns", &ns,
                 ],
             );
-            if hosts > 1 {
+            if bridged {
                 run_ok(
                     "ip",
                     &["-n", &router, "link", "set", &rdev, "master", "lan"],
@@ -251,6 +270,40 @@ impl Site {
                 host_ip(i),
                 &site.dir,
             ));
+        }
+        for j in 0..bare {
+            let blabel = format!("b{}", j + 1);
+            let ns = lab.ns_name(&format!("s{index}-{blabel}"));
+            site.namespaces.push(Netns::create(&ns));
+            run_ok(
+                "ip",
+                &[
+                    "link", "add", &blabel, "netns", &router, "type", "veth", "peer", "name",
+                    "eth0", "netns", &ns,
+                ],
+            );
+            run_ok(
+                "ip",
+                &["-n", &router, "link", "set", &blabel, "master", "lan"],
+            );
+            run_ok("ip", &["-n", &router, "link", "set", &blabel, "up"]);
+            let ip = host_ip(hosts + j);
+            let cidr = format!("{ip}/24");
+            run_ok(
+                "ip",
+                &["-n", &ns, "addr", "add", &cidr, "brd", "+", "dev", "eth0"],
+            );
+            run_ok("ip", &["-n", &ns, "link", "set", "eth0", "up"]);
+            let gw = lan_gw.to_string();
+            run_ok("ip", &["-n", &ns, "route", "add", "default", "via", &gw]);
+            let dir = site.dir.join(&blabel);
+            fs::create_dir_all(&dir).expect("create LAN host dir");
+            site.lan_hosts.push(LanHost {
+                ns,
+                ip,
+                broadcast: Ipv4Addr::new(192, 168, index, 255),
+                dir,
+            });
         }
         run_ok(
             "ip",

@@ -40,10 +40,13 @@ pub enum DropReason {
     UnderLoad,
     /// A disco message sealed by the peer that was seen before or is too old: a replay.
     StaleDisco,
+    /// A datagram from an overlay address or from inside a LAN routed through a peer: it came
+    /// through the tunnel itself (WireGuard inside WireGuard), never a path.
+    Looped,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 17] = [
+    pub const ALL: [DropReason; 18] = [
         DropReason::Malformed,
         DropReason::Oversized,
         DropReason::NoRoute,
@@ -61,6 +64,7 @@ impl DropReason {
         DropReason::TunnelDown,
         DropReason::UnderLoad,
         DropReason::StaleDisco,
+        DropReason::Looped,
     ];
 
     pub fn name(self) -> &'static str {
@@ -82,6 +86,7 @@ impl DropReason {
             DropReason::TunnelDown => "tunnel_down",
             DropReason::UnderLoad => "under_load",
             DropReason::StaleDisco => "stale_disco",
+            DropReason::Looped => "looped",
         }
     }
 }

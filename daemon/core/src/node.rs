@@ -41,6 +41,7 @@ mod tcp_dial;
 #[cfg(test)]
 mod test_peers;
 mod user_ping;
+pub mod wake;
 
 use fanout::{Fanout, FanoutConfig, FanoutCounters};
 use port_check::{PortChecks, PortQuestion};
@@ -227,6 +228,7 @@ pub struct Node {
     birthday_runs: u32,
     /// When each peer was last dialed over TCP, and where (see `tcp_dial`).
     tcp_dials: tcp_dial::TcpDials,
+    wakes: wake::Wakes,
     /// The port mapping our router grants us (UPnP-IGD, NAT-PMP, PCP), if any.
     port_mapping: Option<SocketAddr>,
     /// When a silent path last made us check our own mapping (see `recheck_own_mapping`),
@@ -284,6 +286,7 @@ impl Node {
             side_events: VecDeque::new(),
             birthday_runs: 0,
             tcp_dials: Default::default(),
+            wakes: Default::default(),
             port_mapping: None,
             last_recheck: None,
             mapping_rechecks: 0,
@@ -733,6 +736,10 @@ impl Node {
             self.counters.drop(DropReason::TunnelDown);
             return Inbound::Nothing;
         }
+        if self.came_through_the_tunnel(from.ip()) {
+            self.counters.drop(DropReason::Looped);
+            return Inbound::Nothing;
+        }
         match classify(datagram) {
             DatagramKind::WireGuard(_) => self.handle_wireguard(now, from, false, datagram, out),
             DatagramKind::Disco => {
@@ -921,6 +928,7 @@ impl Node {
                 self.tcp_dial_requested(now, id);
                 return;
             }
+            Ok(DiscoMsg::Wake { mac, .. }) => return self.wake_requested(now, id, mac),
             Err(_) => {
                 self.counters.drop(DropReason::DecryptFailed);
                 return;

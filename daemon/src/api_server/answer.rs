@@ -143,6 +143,7 @@ pub async fn answer(req: Request, state: &ApiState) -> Response {
         Request::Check { peer, port, proto } => {
             super::check::check(state, &peer, port, proto).await
         }
+        Request::Wake { mac, via } => super::wake::wake(state, mac, &via),
         Request::Netcheck => netcheck::run(state).await,
         Request::Subscribe => error("subscribe must be the first request on its connection"),
         Request::ListInvites { network } => owner::list_invites(state, network).await,

@@ -10,6 +10,7 @@ mod owner;
 mod set_name;
 pub mod status;
 mod subscribe;
+mod wake;
 
 use crate::control::ControlHandle;
 use crate::dataplane::Dataplane;

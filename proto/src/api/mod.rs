@@ -88,6 +88,12 @@ pub enum Request {
         port: u16,
         proto: crate::disco::PortProto,
     },
+    /// Have the member `via` (name, overlay IP or key prefix) send the Wake-on-LAN packet for
+    /// `mac` on its LAN; answered by `Done` once the request is on its way to `via`.
+    Wake {
+        mac: crate::mac::Mac,
+        via: String,
+    },
     /// Measure this host's connectivity now.
     Netcheck,
     /// Keep the connection: the daemon answers `Status` now and again whenever it changes.

@@ -54,6 +54,15 @@ impl Node {
             .any(|p| p.subnets.iter().any(|n| n.contains(&ip)))
     }
 
+    /// A datagram from `ip` reached our UDP socket through our own tunnel: from an address our
+    /// cryptokey routing sends into the tunnel (a peer's overlay address, or a LAN we route
+    /// through a peer — e.g. we probed a peer's LAN address inside a routed LAN). Taking it as
+    /// a path would put WireGuard inside WireGuard. (Not the whole 100.64/10: hosts behind one
+    /// carrier-grade NAT meet directly at such addresses.)
+    pub(super) fn came_through_the_tunnel(&self, ip: std::net::IpAddr) -> bool {
+        self.routes.lookup(ip.to_canonical()).is_some()
+    }
+
     /// The prefixes routed through peer `key`.
     pub fn peer_subnets(&self, key: &NodeKey) -> Vec<IpNet> {
         self.peer_id(key)

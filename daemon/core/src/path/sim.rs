@@ -398,6 +398,7 @@ impl Sim {
                     DiscoMsg::PortQuery { .. }
                     | DiscoMsg::PortAnswer { .. }
                     | DiscoMsg::Birthday { .. }
+                    | DiscoMsg::Wake { .. }
                     | DiscoMsg::TcpDial { .. } => {
                         panic!("path probing sends only pings and pongs")
                     }
