@@ -592,6 +592,9 @@ impl App {
                 if let Some(note) = &net.host_offline {
                     ui.colored_label(look_color(view::Look::Connecting), note);
                 }
+                for r in &net.routes {
+                    ui.weak(r);
+                }
                 if net.can_invite
                     && ui
                         .add_enabled(!busy, egui::Button::new("Invite friends…"))

@@ -174,6 +174,9 @@ pub struct NetworkView {
     /// [`HOST_OFFLINE`] while Warren is on and this network's coordinator is not connected:
     /// with several coordinators the others' networks are fine, so the note goes here.
     pub host_offline: Option<String>,
+    /// Members' home networks reachable through them (subnet routes), for everyone to see:
+    /// "nas: 192.168.1.0/24".
+    pub routes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -356,6 +359,12 @@ pub fn model(link: &Link, ui: &UiState) -> ViewModel {
         let mut view = network(net, members, true);
         view.can_invite = true;
         view.owner = hosts.iter().find_map(|c| hosting::owner(c, net));
+        view.routes = hosts
+            .iter()
+            .flat_map(|c| c.routes.iter())
+            .filter(|r| r.network == *net && r.approved)
+            .map(|r| format!("{}'s home network: {}", r.name, r.prefix))
+            .collect();
         view.host_offline = (up && hosts.iter().any(|c| !c.connected)).then(|| HOST_OFFLINE.into());
         vm.networks.push(view);
     }
@@ -412,6 +421,7 @@ fn network(name: &str, mut members: Vec<MemberView>, can_leave: bool) -> Network
         waiting: false,
         owner: None,
         host_offline: None,
+        routes: Vec::new(),
     }
 }
 

@@ -1068,12 +1068,25 @@ fn the_home_network_switch_and_the_owners_route_approvals() {
         Some("Waiting for the network owner to approve it")
     );
     assert_eq!(share.with(false), ["10.9.0.0/16"], "other routes stay");
+    assert!(
+        vm.networks[0].routes.is_empty(),
+        "not approved: not listed for members"
+    );
     let owner = vm.networks[0].owner.clone().expect("owner controls");
     assert_eq!(owner.routes.len(), 1);
     assert!(!owner.routes[0].approved);
     assert_eq!(
         owner.routes[0].text,
         "nas offers its home network 192.168.1.0/24 to the members"
+    );
+    // Approved: every member sees where the home network is.
+    if let Some(c) = st.coordinator.as_mut() {
+        c.routes[0].approved = true;
+    }
+    let vm = model(&Link::Live(st.clone()), &UiState::default());
+    assert_eq!(
+        vm.networks[0].routes,
+        ["nas's home network: 192.168.1.0/24"]
     );
     // No LAN: no switch.
     st.self_.lans.clear();
