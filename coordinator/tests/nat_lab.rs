@@ -253,58 +253,15 @@ fn udp_blocked_reaches_a_public_host_over_tcp() {
     let (sb, mut hb) = lab.add_site(SiteKind::Public, 1, "b");
     let (a, b) = (&mut ha[0], &mut hb[0]);
     start_all(&mut [&mut *a, &mut *b]);
-    let ip_a = a.up(&lab.coordinator);
-    let ip_b = b.up(&lab.coordinator);
-    a.warren_ok(&["create", "hotel", "--password", "pw-hotel"]);
-    b.warren_ok(&["join", "hotel", "--password", "pw-hotel"]);
-    first_reply_blocking(a, ip_b, Instant::now());
-    let took = wait_path(a, b, &["direct"], Duration::from_secs(20));
-    eprintln!("udp_blocked-public direct after {took:?}");
+    let (_, ip_b) = direct_over_tcp(&lab, a, b, "udp_blocked-public", 0x7463_7000);
     let public = b.status()["self"]["listen_port"].as_u64().unwrap();
-    for (me, other) in [(&*a, &*b), (&*b, &*a)] {
-        let st = me.status();
-        let p = Host::peer_in(&st, &other.name)
-            .expect("peer listed")
-            .clone();
-        assert_eq!(
-            p["transport"], "tcp",
-            "{}'s view of {}: {p}",
-            me.name, other.name
-        );
-        if me.name == a.name {
-            assert!(
-                p["endpoint"]
-                    .as_str()
-                    .is_some_and(|e| e.ends_with(&format!(":{public}"))),
-                "the endpoint shown is the public host's TCP address: {p}"
-            );
-        }
-    }
-    for (from, to) in [(&*a, ip_b), (&*b, ip_a)] {
-        let r = ping(&from.ns, to, 3, 1);
-        assert_eq!(
-            r.received, 3,
-            "{} -> {to} over TCP:\n{}",
-            from.name, r.output
-        );
-    }
-    let xfer = lab::traffic::TcpTransfer::start(
-        &a.ns,
-        &b.ns,
-        SocketAddrV4::new(ip_b, 5201),
-        8_000_000,
-        None,
-        0x7463_7000,
-    );
-    let r = xfer.finish(Duration::from_secs(60));
-    assert_eq!(
-        (r.received.bytes, r.received.hash),
-        (r.sent.bytes, r.sent.hash),
-        "the transfer over the TCP path arrived damaged"
-    );
-    eprintln!(
-        "TCP through the overlay over TCP: {:.1} MB/s",
-        r.mbytes_per_sec()
+    let st = a.status();
+    let p = Host::peer_in(&st, &b.name).expect("peer listed");
+    assert!(
+        p["endpoint"]
+            .as_str()
+            .is_some_and(|e| e.ends_with(&format!(":{public}"))),
+        "the endpoint shown is the public host's TCP address: {p}"
     );
     // The stream breaks (TCP between the two reset from now on): the relay carries the pair.
     a.cut_tcp_with(sb.public_ip, "wtcpcut");
@@ -381,7 +338,13 @@ fn tcp_streams(h: &Host, how: &str) -> usize {
 
 /// `a` (UDP-blocked) and `b` join one network; both see the other on a direct path over
 /// TCP; pings both ways and a checksummed 8 MB transfer go through.
-fn direct_over_tcp(lab: &Lab, a: &mut Host, b: &mut Host, pair: &str, seed: u64) {
+fn direct_over_tcp(
+    lab: &Lab,
+    a: &mut Host,
+    b: &mut Host,
+    pair: &str,
+    seed: u64,
+) -> (std::net::Ipv4Addr, std::net::Ipv4Addr) {
     let ip_a = a.up(&lab.coordinator);
     let ip_b = b.up(&lab.coordinator);
     a.warren_ok(&["create", "hotel", "--password", "pw-hotel"]);
@@ -412,24 +375,16 @@ fn direct_over_tcp(lab: &Lab, a: &mut Host, b: &mut Host, pair: &str, seed: u64)
             from.name, r.output
         );
     }
-    let xfer = lab::traffic::TcpTransfer::start(
+    let speed = lab::transfer_intact(
         &a.ns,
         &b.ns,
         SocketAddrV4::new(ip_b, 5201),
         8_000_000,
-        None,
         seed,
+        &format!("{pair} over the TCP path"),
     );
-    let r = xfer.finish(Duration::from_secs(60));
-    assert_eq!(
-        (r.received.bytes, r.received.hash),
-        (r.sent.bytes, r.sent.hash),
-        "the transfer over the TCP path arrived damaged"
-    );
-    eprintln!(
-        "[{pair}] TCP through the overlay over TCP: {:.1} MB/s",
-        r.mbytes_per_sec()
-    );
+    eprintln!("[{pair}] TCP through the overlay over TCP: {speed:.1} MB/s");
+    (ip_a, ip_b)
 }
 
 #[test]

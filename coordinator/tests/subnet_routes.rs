@@ -32,6 +32,22 @@ fn in_ns(ns: &str, args: &[&str]) -> (bool, String) {
     )
 }
 
+/// The owner (`owner`) approves `router`'s `lan` in network "home"; waits until the owner
+/// routes it and the router forwards into it.
+fn approve(owner: &Host, router: &Host, lan: &str) {
+    owner.warren_ok(&["routes", "approve", "home", &router.name, lan]);
+    wait_status(owner, Duration::from_secs(10), "the route in use", |st| {
+        peer_routes(st, &router.name)
+            .iter()
+            .any(|r| r["prefix"] == lan && r["routed"] == true)
+    });
+    wait_status(router, Duration::from_secs(10), "forwarding", |st| {
+        st["self"]["forwarding"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|p| p == lan))
+    });
+}
+
 #[test]
 fn a_member_reaches_a_lan_host_without_warren_through_an_approved_route() {
     let mut lab = Lab::start("subnet");
@@ -79,17 +95,7 @@ fn a_member_reaches_a_lan_host_without_warren_through_an_approved_route() {
     // Only the owner approves.
     let refused = nas.warren(&["routes", "approve", "home", &nas.name, &lan]);
     assert!(!refused.success(), "a member approved its own route");
-    laptop.warren_ok(&["routes", "approve", "home", &nas.name, &lan]);
-    wait_status(laptop, Duration::from_secs(10), "the route in use", |st| {
-        peer_routes(st, &nas.name)
-            .iter()
-            .any(|r| r["prefix"] == lan.as_str() && r["routed"] == true)
-    });
-    wait_status(nas, Duration::from_secs(10), "forwarding", |st| {
-        st["self"]["forwarding"]
-            .as_array()
-            .is_some_and(|f| f.iter().any(|p| p == lan.as_str()))
-    });
+    approve(laptop, nas, &lan);
     let (_, routes) = in_ns(&laptop.ns, &["ip", "route", "show", "dev", "warren0"]);
     assert!(
         routes.contains(&lan),
@@ -107,19 +113,13 @@ fn a_member_reaches_a_lan_host_without_warren_through_an_approved_route() {
     let c = laptop.warren(&["check", &pc_s, "3389", "--json"]);
     let v: Value = serde_json::from_str(&c.stdout).unwrap_or_else(|e| panic!("{e}: {c:?}"));
     assert_eq!(v[0]["verdict"], "nothing_listening", "{v}");
-    let xfer = lab::traffic::TcpTransfer::start(
+    lab::transfer_intact(
         &laptop.ns,
         &pc.ns,
         SocketAddrV4::new(pc_ip, 3389),
         4_000_000,
-        None,
         0x7375_626e,
-    );
-    let x = xfer.finish(Duration::from_secs(60));
-    assert_eq!(
-        (x.received.bytes, x.received.hash),
-        (x.sent.bytes, x.sent.hash),
-        "the transfer to the LAN host arrived damaged"
+        "to the LAN host through the route",
     );
 
     // The TV is on that LAN itself: it does not route it through the NAS, and says why.
@@ -185,17 +185,7 @@ fn rdp_to_a_home_pc_without_warren_through_a_subnet_route() {
                 .is_some_and(|r| r.iter().any(|r| r["prefix"] == lan.as_str()))
         },
     );
-    laptop.warren_ok(&["routes", "approve", "home", &nas.name, &lan]);
-    wait_status(laptop, Duration::from_secs(10), "the route in use", |st| {
-        peer_routes(st, &nas.name)
-            .iter()
-            .any(|r| r["routed"] == true)
-    });
-    wait_status(nas, Duration::from_secs(10), "forwarding", |st| {
-        st["self"]["forwarding"]
-            .as_array()
-            .is_some_and(|f| !f.is_empty())
-    });
+    approve(laptop, nas, &lan);
     let server = lab::rdp::Xrdp::start(&pc.ns, &pc.dir);
     let shot = lab::rdp::rdp_login_screen(laptop, &pc.ip.to_string(), "subnet-route");
     eprintln!(

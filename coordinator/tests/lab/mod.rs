@@ -247,3 +247,24 @@ impl Drop for Lab {
         }
     }
 }
+
+/// A TCP transfer of `bytes` from namespace `from` to `dst` in namespace `to`, at full speed;
+/// panics (naming `what`) unless every byte arrived intact. Returns the MB/s it ran at.
+#[allow(dead_code)] // not every test binary that includes the lab transfers
+pub fn transfer_intact(
+    from: &str,
+    to: &str,
+    dst: std::net::SocketAddrV4,
+    bytes: u64,
+    seed: u64,
+    what: &str,
+) -> f64 {
+    let xfer = traffic::TcpTransfer::start(from, to, dst, bytes, None, seed);
+    let r = xfer.finish(std::time::Duration::from_secs(60));
+    assert_eq!(
+        (r.received.bytes, r.received.hash),
+        (r.sent.bytes, r.sent.hash),
+        "{what}: the transfer arrived damaged"
+    );
+    r.mbytes_per_sec()
+}

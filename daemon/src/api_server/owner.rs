@@ -69,12 +69,17 @@ pub async fn answer_request(
     )
 }
 
-pub async fn remove_member(state: &ApiState, network: String, who: String, ban: bool) -> Response {
-    let members: Vec<_> = status::build(state)
+/// The peers that are members of `network` now.
+fn members_of(state: &ApiState, network: &str) -> Vec<warren_proto::api::PeerStatus> {
+    status::build(state)
         .peers
         .into_iter()
-        .filter(|p| p.networks.iter().any(|n| n.eq_ignore_ascii_case(&network)))
-        .collect();
+        .filter(|p| p.networks.iter().any(|n| n.eq_ignore_ascii_case(network)))
+        .collect()
+}
+
+pub async fn remove_member(state: &ApiState, network: String, who: String, ban: bool) -> Response {
+    let members = members_of(state, &network);
     let node = match find_peer(&members, &who) {
         Ok(p) => p.public_key,
         // A host still waiting can be removed (and banned) too.
@@ -111,11 +116,7 @@ pub async fn approve_route(
     prefix: String,
     approve: bool,
 ) -> Response {
-    let members: Vec<_> = status::build(state)
-        .peers
-        .into_iter()
-        .filter(|p| p.networks.iter().any(|n| n.eq_ignore_ascii_case(&network)))
-        .collect();
+    let members = members_of(state, &network);
     let node = match find_peer(&members, &who) {
         Ok(p) => p.public_key,
         Err(e) => return error(format!("{e} (in network {network})")),
