@@ -31,73 +31,49 @@ if [ ${#need[@]} -gt 0 ]; then
   # (miniupnpd-nftables), not the `miniupnpd` package, whose service would start on this host.
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# Installs packages whose services are not wanted on this host (the lab tests run the programs
+# in their own namespaces with their own config): the services are kept from starting while the
+# packages install (policy-rc.d, unless one exists already) and disabled afterwards under systemd.
+# Usage: install_without_services "PKG…" "SERVICE…"
+install_without_services() {
+  local pkgs=$1 services=$2 own_policy= rc=0
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  # shellcheck disable=SC2086 # word splitting of the package list is wanted
+  apt-get install -y -qq --no-install-recommends $pkgs >/dev/null || rc=$?
+  if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+  [ "$rc" -eq 0 ] || exit "$rc"
+  if [ -d /run/systemd/system ]; then
+    # shellcheck disable=SC2086
+    systemctl disable --now $services >/dev/null 2>&1 || true
+  fi
+}
 # The game discovery test's real LAN discovery programs: Samba's NetBIOS name server nmbd (in
-# `samba`) and nmblookup (`samba-common-bin`), both run in lab namespaces. The package's own
-# smbd/nmbd/samba-ad-dc services are not wanted on this host: they are kept from starting while
-# it installs (policy-rc.d, unless one exists already) and disabled afterwards under systemd.
+# `samba`) and nmblookup (`samba-common-bin`), both run in lab namespaces.
 if ! command -v nmbd >/dev/null 2>&1 || ! command -v nmblookup >/dev/null 2>&1; then
   echo "installing: samba samba-common-bin (binaries only; their services stay off)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  own_policy=
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-    chmod 755 /usr/sbin/policy-rc.d
-    own_policy=1
-  fi
-  rc=0
-  apt-get install -y -qq --no-install-recommends samba samba-common-bin >/dev/null || rc=$?
-  if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
-  [ "$rc" -eq 0 ] || exit "$rc"
-  if [ -d /run/systemd/system ]; then
-    systemctl disable --now smbd nmbd samba-ad-dc >/dev/null 2>&1 || true
-  fi
+  install_without_services "samba samba-common-bin" "smbd nmbd samba-ad-dc"
   command -v nmbd >/dev/null 2>&1 || { echo "samba installed but nmbd is missing" >&2; exit 1; }
 fi
-# The remote desktop lab tests' RDP server, xrdp (with xrdp-sesman): the tests run it in the
-# foreground in lab namespaces with their own config; the package's services are not wanted on
-# this host, so they are kept from starting while it installs and disabled afterwards.
+# The remote desktop lab tests' RDP server, xrdp (with xrdp-sesman), run in the foreground.
 if ! command -v xrdp >/dev/null 2>&1 || ! command -v xrdp-sesman >/dev/null 2>&1; then
   echo "installing: xrdp (binaries only; its services stay off)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  own_policy=
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-    chmod 755 /usr/sbin/policy-rc.d
-    own_policy=1
-  fi
-  rc=0
-  apt-get install -y -qq --no-install-recommends xrdp >/dev/null || rc=$?
-  if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
-  [ "$rc" -eq 0 ] || exit "$rc"
-  if [ -d /run/systemd/system ]; then
-    systemctl disable --now xrdp xrdp-sesman >/dev/null 2>&1 || true
-  fi
+  install_without_services xrdp "xrdp xrdp-sesman"
   command -v xrdp >/dev/null 2>&1 || { echo "xrdp installed but the xrdp program is missing" >&2; exit 1; }
 fi
 # The coordinator's PostgreSQL store tests start their own server (initdb in a temporary
 # directory, as nobody; coordinator/src/store/test_pg.rs): only the programs are wanted, not a
-# cluster of this host's own nor its service, so neither is created or started here.
+# cluster of this host's own nor its service, so neither is created nor started here.
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   echo "installing: postgresql (programs only; no cluster, no service)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
   mkdir -p /etc/postgresql-common/createcluster.d
   echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/warren-tests.conf
-  own_policy=
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-    chmod 755 /usr/sbin/policy-rc.d
-    own_policy=1
-  fi
-  rc=0
-  apt-get install -y -qq --no-install-recommends postgresql >/dev/null || rc=$?
-  if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
-  [ "$rc" -eq 0 ] || exit "$rc"
-  if [ -d /run/systemd/system ]; then
-    systemctl disable --now postgresql >/dev/null 2>&1 || true
-  fi
+  install_without_services postgresql postgresql
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 ||
     { echo "postgresql installed but initdb is missing" >&2; exit 1; }
 fi
