@@ -15,7 +15,7 @@ command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
 for pkg in libgl1-mesa-dri libegl1 libgl1 libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || need+=("$pkg")
 done
-# The remote desktop lab tests (coordinator/tests/remote_desktop.rs): a real RDP client (FreeRDP 2)
+# The remote desktop lab tests (lab/tests/remote_desktop.rs): a real RDP client (FreeRDP 2)
 # under Xvfb, and xwd + ImageMagick for screenshots of what it shows. The server is below.
 for pkg_cmd in freerdp2-x11:xfreerdp x11-apps:xwd imagemagick:/usr/bin/convert; do
   pkg=${pkg_cmd%%:*}; cmd=${pkg_cmd##*:}
@@ -67,7 +67,7 @@ if ! command -v xrdp >/dev/null 2>&1 || ! command -v xrdp-sesman >/dev/null 2>&1
   command -v xrdp >/dev/null 2>&1 || { echo "xrdp installed but the xrdp program is missing" >&2; exit 1; }
 fi
 # The coordinator's PostgreSQL store tests start their own server (initdb in a temporary
-# directory, as nobody; coordinator/src/store/test_pg.rs): only the programs are wanted, not a
+# directory, as nobody; lab/src/pg.rs): only the programs are wanted, not a
 # cluster of this host's own nor its service, so neither is created nor started here.
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   echo "installing: postgresql (programs only; no cluster, no service)"

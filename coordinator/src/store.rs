@@ -29,7 +29,7 @@ pub use self::postgres::PgStore;
 pub use self::sqlite::SqliteStore;
 
 #[cfg(test)]
-pub mod test_pg;
+pub use warren_lab::pg as test_pg;
 #[cfg(test)]
 pub mod tests;
 

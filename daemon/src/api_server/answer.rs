@@ -530,6 +530,17 @@ async fn create_invite(state: &ApiState, network: String, ttl_secs: u64) -> Resp
     }
 }
 
+/// Why a ping could not be sent, with what to do about it.
+pub(super) fn ping_error_text(e: &warren_daemon_core::node::PingError) -> &'static str {
+    use warren_daemon_core::node::PingError;
+    match e {
+        PingError::Down => "the tunnel is down (`warren up` turns it on)",
+        PingError::UnknownPeer => "no such peer (`warren status` lists them)",
+        PingError::NoPath => "no path to this peer yet (is it online? `warren status` shows it)",
+        PingError::NoDisco => "path messages are off for this peer's key (it was added by hand)",
+    }
+}
+
 /// One disco ping on the peer's current path; the data plane threads carry it and its pong.
 async fn ping(state: &ApiState, query: &str) -> Response {
     let peers = status::build(state).peers;
@@ -543,7 +554,13 @@ async fn ping(state: &ApiState, query: &str) -> Response {
     };
     let tx = match sent {
         Ok(tx) => tx,
-        Err(e) => return error(format!("cannot ping {}: {e}", peer.name)),
+        Err(e) => {
+            return error(format!(
+                "cannot ping {}: {}",
+                peer.name,
+                ping_error_text(&e)
+            ))
+        }
     };
     state.dataplane.flush_now();
     let deadline = tokio::time::Instant::now() + Duration::from_millis(PING_TIMEOUT_MS);

@@ -3,7 +3,8 @@
 
 use super::ApiState;
 use std::time::Instant;
-use warren_proto::api::{BroadcastStatus, Status, TunnelState};
+use warren_daemon_core::node::PeerSnapshot;
+use warren_proto::api::{BroadcastStatus, PeerStatus, Status, TunnelState};
 
 pub fn build(state: &ApiState) -> Status {
     let (coordinators, peer_networks, clashing, moves, links) = {
@@ -48,7 +49,11 @@ pub fn build(state: &ApiState) -> Status {
     self_.lans = state.subnets.lans();
     self_.relayed_bytes = node.relaying_counters().map_or(0, |c| c.forwarded_bytes);
     self_.address_moves = moves;
-    let mut peers = node.peer_status(Instant::now());
+    let mut peers: Vec<PeerStatus> = node
+        .peer_status(Instant::now())
+        .into_iter()
+        .map(peer_status_of)
+        .collect();
     for p in &mut peers {
         if let Some(n) = peer_networks.get(&p.public_key) {
             p.networks = n.clone();
@@ -90,5 +95,28 @@ pub fn build(state: &ApiState) -> Status {
             }
         },
         hosting: state.hosting.status(),
+    }
+}
+
+/// The local API's view of a peer from the data plane's; the fields only the shell knows are
+/// filled in by the caller.
+fn peer_status_of(p: PeerSnapshot) -> PeerStatus {
+    PeerStatus {
+        name: p.name,
+        public_key: p.public_key,
+        overlay_ip: p.overlay_ip,
+        allowed_ips: p.allowed_ips.iter().map(|n| n.to_string()).collect(),
+        online: p.online,
+        path: p.path,
+        endpoint: p.endpoint,
+        rtt_ms: p.rtt_ms,
+        last_handshake_secs: p.last_handshake.map(|d| d.as_secs()),
+        rx_bytes: p.rx_bytes,
+        tx_bytes: p.tx_bytes,
+        networks: Vec::new(),
+        relay: p.relay,
+        address_clash: false,
+        transport: None,
+        routes: Vec::new(),
     }
 }

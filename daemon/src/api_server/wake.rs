@@ -17,9 +17,11 @@ pub fn wake(state: &ApiState, mac: Mac, via: &str) -> Response {
     if let Err(e) = asked {
         return Response::Error {
             message: format!(
-                "cannot ask {} to wake {mac}: {e}; {} must be online: awake, connected to \
+                "cannot ask {} to wake {mac}: {}; {} must be online: awake, connected to \
                  Warren and on the sleeping PC's LAN",
-                peer.name, peer.name
+                peer.name,
+                super::answer::ping_error_text(&e),
+                peer.name
             ),
         };
     }

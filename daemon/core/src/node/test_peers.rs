@@ -1,4 +1,4 @@
-//! Small builders shared by the node's tests of birthday runs and TCP dials.
+//! Small builders shared by the node's tests (birthday runs, TCP dials, wake, subnets).
 
 use super::*;
 use crate::peer::PeerConfig;
@@ -24,4 +24,24 @@ pub fn coordinator_peer(seed: u8) -> PeerConfig {
         persistent_keepalive: None,
         relay: true,
     }
+}
+
+/// What the relay at `relay` would deliver to the other side of everything `n` sends it now:
+/// each `Send` frame's payload re-framed as a `Deliver` (other transmits are dropped).
+pub fn relayed_frames(n: &mut Node, relay: SocketAddr) -> Vec<Vec<u8>> {
+    use warren_proto::relay::{RelayFrame, DELIVER_HEADER_LEN};
+    let mut out = vec![0u8; 2048];
+    let mut frames = Vec::new();
+    while let Some(t) = n.poll_transmit(&mut out) {
+        if t.dst != relay {
+            continue;
+        }
+        if let Ok(RelayFrame::Send { payload, .. }) = warren_proto::relay::parse(&out[..t.len]) {
+            let mut frame = vec![0u8; DELIVER_HEADER_LEN + payload.len()];
+            warren_proto::relay::write_deliver_header(&mut frame);
+            frame[DELIVER_HEADER_LEN..].copy_from_slice(payload);
+            frames.push(frame);
+        }
+    }
+    frames
 }

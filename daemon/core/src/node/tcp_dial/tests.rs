@@ -1,6 +1,5 @@
-use super::super::test_peers::{addr, coordinator_peer, key_of};
+use super::super::test_peers::{addr, coordinator_peer, key_of, relayed_frames};
 use super::super::*;
-use warren_proto::relay::{RelayFrame, DELIVER_HEADER_LEN};
 
 const RELAY: &str = "198.51.100.9:7446";
 
@@ -39,20 +38,7 @@ fn node(now: &mut Instant, blocked: bool) -> Node {
 
 /// The disco messages `n` sends through the relay, as the relay would deliver them.
 fn relayed(n: &mut Node) -> Vec<Vec<u8>> {
-    let mut out = vec![0u8; 2048];
-    let mut frames = Vec::new();
-    while let Some(t) = n.poll_transmit(&mut out) {
-        if t.dst != addr(RELAY) {
-            continue;
-        }
-        if let Ok(RelayFrame::Send { payload, .. }) = warren_proto::relay::parse(&out[..t.len]) {
-            let mut frame = vec![0u8; DELIVER_HEADER_LEN + payload.len()];
-            warren_proto::relay::write_deliver_header(&mut frame);
-            frame[DELIVER_HEADER_LEN..].copy_from_slice(payload);
-            frames.push(frame);
-        }
-    }
-    frames
+    relayed_frames(n, addr(RELAY))
 }
 
 /// A host whose UDP gets nowhere dials its relayed peers' public addresses over TCP, each at

@@ -1,7 +1,6 @@
-use super::super::test_peers::{addr, coordinator_peer, key_of};
+use super::super::test_peers::{addr, coordinator_peer, key_of, relayed_frames};
 use super::super::*;
 use super::*;
-use warren_proto::relay::{RelayFrame, DELIVER_HEADER_LEN};
 
 const RELAY: &str = "198.51.100.9:7446";
 const PC: Mac = Mac([0x52, 0x54, 0x00, 0xab, 0xcd, 0xef]);
@@ -17,19 +16,7 @@ fn node(now: Instant, me: u8, peer: u8) -> Node {
 /// What `from` sends through the relay, delivered to `to` as the relay would.
 fn carry(from: &mut Node, to: &mut Node, now: Instant) {
     let mut out = vec![0u8; 2048];
-    let mut frames = Vec::new();
-    while let Some(t) = from.poll_transmit(&mut out) {
-        if t.dst != addr(RELAY) {
-            continue;
-        }
-        if let Ok(RelayFrame::Send { payload, .. }) = warren_proto::relay::parse(&out[..t.len]) {
-            let mut frame = vec![0u8; DELIVER_HEADER_LEN + payload.len()];
-            warren_proto::relay::write_deliver_header(&mut frame);
-            frame[DELIVER_HEADER_LEN..].copy_from_slice(payload);
-            frames.push(frame);
-        }
-    }
-    for f in frames {
+    for f in relayed_frames(from, addr(RELAY)) {
         to.handle_datagram(now, addr(RELAY), &f, &mut out);
     }
 }
