@@ -1,10 +1,11 @@
 //! One simulated host: the real [`Node`] with the sockets a daemon gives it (its one main UDP
 //! socket and the birthday side sockets), a TUN that answers echo requests, and the control
-//! glue ([`control`]) that follows the coordinator the way `warrend`'s control session does.
+//! glue (`host/control.rs`) that follows the coordinator the way `warrend`'s control session
+//! does.
 //!
-//! A host takes inputs ([`Host::receive`], [`Host::timeout`], [`Host::send_echo`] and the
-//! control inputs) and returns what it puts on the wire as [`Out`]s; the [`crate::World`]
-//! carries them. After every input it records each peer's path kind when it changed.
+//! A host takes inputs (datagrams, timeouts, echo requests from its TUN, control messages)
+//! and returns what it puts on the wire as [`Out`]s; the [`crate::World`] carries them. After
+//! every input it records each peer's path kind when it changed.
 
 mod control;
 

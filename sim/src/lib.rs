@@ -21,8 +21,20 @@
 //! - [`host`]: one host — the node, its main socket and birthday side sockets as `warrend`'s
 //!   shell handles them, a TUN that answers echo requests, and the control glue.
 //! - [`coordinator`]: the coordinator actor (what is real and what is glued: see there).
-//! - [`world`]: the clock, the queue, the control connections, loss.
+//! - [`world`]: the clock and the queue; the control connections (dial, welcome, messages,
+//!   a crashed coordinator), traffic (echo requests and background streams), faults (loss,
+//!   partitions, a silent relay, roaming, rebinding), and hosts without a coordinator for
+//!   tests of path probing itself.
+//! - [`packet`]: the echo packets hosts send into the overlay.
 //! - [`seed`]: the world's one random generator.
+//!
+//! # Tests (`sim/tests/`)
+//! The lab's pair matrix (`matrix.rs`), several hosts joining at once and several behind one
+//! symmetric NAT (`mesh.rs`), birthday runs (`birthday.rs`), relay fallback and return
+//! (`relay.rs`), roaming (`roaming.rs`), rebinding (`rebinding.rs`), the relay going away
+//! (`relay_loss.rs`), the coordinator going away (`coordinator_loss.rs`), path probing between
+//! two nodes (`paths.rs`), and replay by seed (`determinism.rs`). All of them take about ten
+//! seconds in a debug build.
 //!
 //! # Determinism and seeds
 //! Every random choice (keys, node seeds, NAT ports, loss, relay tokens, reconnect jitter,
@@ -59,7 +71,8 @@
 //!   and through NATs that keep ports.
 //! - The control channel's transport (QUIC, TCP+TLS, Noise): messages arrive typed, after
 //!   the fabric's delay; a roaming host's connection drops and is dialed again (QUIC's
-//!   connection migration is not modelled).
+//!   connection migration is not modelled). A new STUN answer goes to the coordinator at
+//!   once (the daemon looks for one every 100 ms).
 //! - Peer relays, standalone relays and tickets, several coordinators, subnet routes, game
 //!   discovery, `warren check` questions.
 //! - Mapping timeouts: a router keeps its mappings until [`World::rebind`].

@@ -10,7 +10,6 @@ use crate::fabric::{
     Delivery, Dropped, Endpoint, Fabric, Flight, Hop, HostId, Iface, Server, INTERNET,
 };
 use crate::host::{self, Host, Out, COORDINATOR, MAIN_PORT};
-use crate::packet::Echo;
 use crate::seed::{Rng, SeedReport};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -18,8 +17,10 @@ use warren_daemon_core::control::Client;
 use warren_proto::datagram::{classify, DatagramKind};
 
 mod control;
+mod faults;
 mod manual;
 mod queue;
+mod traffic;
 
 pub use queue::Ev;
 use queue::Queue;
@@ -98,7 +99,9 @@ impl World {
             latency: Duration::from_millis(5),
             up: true,
         });
-        // A real instant: boringtun reads the real clock, and both must agree on "now".
+        // Instants come only from the real clock: the virtual one starts at a real instant and
+        // then moves on by itself (what boringtun reads of the real clock meanwhile: see the
+        // crate's docs).
         let start = Instant::now();
         Self {
             now: start,
@@ -395,140 +398,8 @@ impl World {
         self.advance(flight, server.latency, bytes);
     }
 
-    fn is_cut(&self, a: IpAddr, b: IpAddr) -> bool {
-        self.cuts
-            .iter()
-            .any(|&(x, y)| (x, y) == (a, b) || (y, x) == (a, b))
-    }
-
     fn server_up(&self) -> bool {
         self.fabric.server.is_some_and(|s| s.up)
-    }
-
-    /// Host `h` sends an echo request to `to`'s overlay address; its reply is in `h`'s
-    /// [`Host::arrivals`] when it comes.
-    pub fn send_echo(&mut self, h: HostId, to: HostId, seq: u64) {
-        let Some(ip) = self.hosts[to].overlay_ip() else {
-            return;
-        };
-        let now = self.now;
-        let out = self.hosts[h].send_echo(now, ip, seq);
-        self.carry(h, out);
-    }
-
-    /// Echo requests from `a` to `b` every `every` until a reply comes or `limit` passed:
-    /// the time from the first request to the first reply.
-    pub fn ping(
-        &mut self,
-        a: HostId,
-        b: HostId,
-        every: Duration,
-        limit: Duration,
-    ) -> Option<Duration> {
-        let t0 = self.now;
-        let first = self.next_seq;
-        let replied = |w: &World| {
-            w.hosts[a]
-                .arrivals
-                .iter()
-                .find(|x| {
-                    matches!(x.echo, Echo::Reply(s) if s >= first && s < w.next_seq)
-                        && x.from == w.hosts[b].overlay_ip().unwrap_or(Ipv4Addr::UNSPECIFIED)
-                })
-                .map(|x| x.at)
-        };
-        while self.now - t0 < limit {
-            let seq = self.next_seq;
-            self.next_seq += 1;
-            self.send_echo(a, b, seq);
-            if self.run_until(every, |w| replied(w).is_some()) {
-                return replied(self).map(|at| at - t0);
-            }
-        }
-        None
-    }
-
-    /// `n` echo requests from `a` to `b`, `every` apart, then `wait` for the last replies:
-    /// how many replies came.
-    pub fn echoes(&mut self, a: HostId, b: HostId, n: u64, every: Duration, wait: Duration) -> u64 {
-        let first = self.next_seq;
-        for _ in 0..n {
-            let seq = self.next_seq;
-            self.next_seq += 1;
-            self.send_echo(a, b, seq);
-            self.run_for(every);
-        }
-        self.run_for(wait);
-        let last = self.next_seq;
-        let from = self.hosts[b].overlay_ip();
-        self.hosts[a]
-            .arrivals
-            .iter()
-            .filter(|x| matches!(x.echo, Echo::Reply(s) if s >= first && s < last))
-            .filter(|x| Some(x.from) == from)
-            .count() as u64
-    }
-
-    /// Runs `f` on host `h`'s node (what the local API would ask of it) and sends what that
-    /// queued.
-    pub fn on_node<T>(
-        &mut self,
-        h: HostId,
-        f: impl FnOnce(&mut warren_daemon_core::node::Node, Instant) -> T,
-    ) -> T {
-        let now = self.now;
-        let t = f(&mut self.hosts[h].node, now);
-        let out = self.hosts[h].drain_now(now);
-        self.carry(h, out);
-        t
-    }
-
-    /// The path kind `a` reports for `b` now.
-    pub fn path(&self, a: HostId, b: HostId) -> warren_proto::api::PathKind {
-        self.hosts[a].path_to(self.now, &self.hosts[b].key())
-    }
-
-    /// The relay stops answering (or answers again), its state kept: a relay that is
-    /// unreachable for a while, as the lab's relay killed and restarted with its tokens.
-    pub fn set_relay_up(&mut self, up: bool) {
-        self.relay_up = up;
-    }
-
-    /// From now on `a` and `b` send each other an echo request every `every` (`None`: stop),
-    /// as an application would, in the background of whatever the test does.
-    pub fn set_traffic(&mut self, a: HostId, b: HostId, every: Option<Duration>) {
-        let stream = self.streams.get(&(a, b)).map_or(1, |s| s + 1);
-        self.streams.insert((a, b), stream);
-        if let Some(every) = every {
-            let ev = Ev::Traffic {
-                a,
-                b,
-                every,
-                stream,
-            };
-            self.queue.push(self.now, ev);
-        }
-    }
-
-    /// Drops a fraction of every datagram from now on.
-    pub fn set_loss(&mut self, percent: u32) {
-        self.loss_percent = percent;
-    }
-
-    /// Host `h`'s interfaces change (it moved to another network): its node is told, and its
-    /// control connection, which came from the old address, drops and is dialed again.
-    pub fn roam(&mut self, h: HostId, ifaces: Vec<Iface>) {
-        let lan = lan_of(&ifaces);
-        self.fabric.hosts[h] = ifaces;
-        let now = self.now;
-        let out = self.hosts[h].network_changed(now, lan);
-        self.carry(h, out);
-        self.drop_link(h);
-    }
-
-    /// The router `n` forgets its mappings (a reboot, a timeout): a rebinding.
-    pub fn rebind(&mut self, n: crate::fabric::NatId) {
-        self.fabric.routers[n].nat.rebind();
     }
 }
 
@@ -549,7 +420,7 @@ fn synthetic_host(a: SocketAddr) -> Option<HostId> {
 }
 
 /// A host's LAN candidates: every interface address with the main port.
-fn lan_of(ifaces: &[Iface]) -> Vec<SocketAddr> {
+pub(crate) fn lan_of(ifaces: &[Iface]) -> Vec<SocketAddr> {
     ifaces
         .iter()
         .filter(|i| i.up)

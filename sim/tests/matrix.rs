@@ -46,12 +46,23 @@ fn run_pair(
     seed: u64,
     build: impl FnOnce(&mut World) -> (usize, usize),
     expect: PathKind,
+    udp_blocked: [bool; 2],
 ) -> Row {
     let mut w = World::new(seed);
     let (a, b) = build(&mut w);
     w.network(&[a, b], "m");
     let t0 = w.now;
     let mut problems = Vec::new();
+    // Only a host behind a UDP-blocking site reaches the coordinator over TCP.
+    for (h, blocked) in [a, b].into_iter().zip(udp_blocked) {
+        if w.over_tcp(h) != blocked {
+            problems.push(format!(
+                "{}: control over TCP is {}",
+                w.host(h).name,
+                !blocked
+            ));
+        }
+    }
     let first = w.ping(a, b, Duration::from_millis(50), FIRST_REPLY_LIMIT);
     match first {
         None => problems.push(format!("no reply within {FIRST_REPLY_LIMIT:?}")),
@@ -109,6 +120,7 @@ fn every_site_kind_meets_every_other_as_the_lab_expects() {
                     (a, b)
                 },
                 expected(ka, kb),
+                [ka == UdpBlocked, kb == UdpBlocked],
             ));
         }
     }
@@ -121,6 +133,7 @@ fn every_site_kind_meets_every_other_as_the_lab_expects() {
             (s.hosts[0], s.hosts[1])
         },
         PathKind::Lan,
+        [false, false],
     ));
     let mut table = String::from(
         "\npair                                        paths a>b/b>a     1st reply  settled\n",

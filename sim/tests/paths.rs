@@ -526,3 +526,41 @@ fn an_idle_path_costs_one_keepalive_exchange_per_five_seconds() {
     assert!(total <= 4 * 12 + 4, "{total} datagrams in 60 s");
     assert!(total >= 2 * 12 - 2, "{total}: keepalives must flow");
 }
+
+#[test]
+fn two_hosts_behind_one_nat_meet_at_its_public_address_only_if_it_hairpins() {
+    // Only their public candidates are handed over (as if the coordinator had not vouched
+    // for their LAN addresses): the way between them runs out to the router's public address
+    // and back in, which a router does only when it hairpins.
+    for hairpin in [true, false] {
+        let mut w = World::new(1);
+        let site = w.add_site(SiteKind::PortRestricted, 2, "lan");
+        let r = site.router.unwrap();
+        w.fabric.routers[r].nat.config.hairpin = hairpin;
+        let (a, b) = (site.hosts[0], site.hosts[1]);
+        w.introduce(a, b);
+        // Each socket's mapping exists once it sent anything out: the STUN answer it reports.
+        let stun: SocketAddr = "192.0.2.1:7444".parse().unwrap();
+        for h in [a, b] {
+            w.on_node(h, |n, now| n.start_discovery(now, [stun, stun]));
+        }
+        w.run_for(ms(100));
+        let public = |w: &World, h: HostId| {
+            let nat = &w.fabric.routers[r].nat;
+            let inside = SocketAddr::new(w.fabric.hosts[h][0].ip, MAIN_PORT);
+            SocketAddr::new(nat.outside, nat.public_port_of(inside).unwrap())
+        };
+        let (pa, pb) = (public(&w, a), public(&w, b));
+        assert_ne!(pa, pb, "two sockets, two public ports");
+        w.call_me_maybe(a, b, &[], Some(pb));
+        w.call_me_maybe(b, a, &[], Some(pa));
+        w.run_for(secs(3));
+        if hairpin {
+            assert_eq!(best(&w, a).map(|p| p.addr), Some(pb));
+            assert_eq!(best(&w, b).map(|p| p.addr), Some(pa));
+            assert!(w.fabric.routers[r].nat.counters.hairpinned > 0);
+        } else {
+            assert_eq!((best(&w, a), best(&w, b)), (None, None));
+        }
+    }
+}

@@ -155,7 +155,7 @@ impl World {
     }
 
     /// The coordinator's machine goes down: everything it knew but its database is lost, and
-    /// its hosts notice after [`NOTICE_LOSS`].
+    /// its hosts notice after `NOTICE_LOSS` (3 s).
     pub fn crash_coordinator(&mut self) {
         if let Some(s) = &mut self.fabric.server {
             s.up = false;
@@ -207,6 +207,11 @@ impl World {
         };
         let out = self.hosts[h].request(self.now, msg);
         self.carry(h, out);
+    }
+
+    /// Whether `h`'s control connection goes over TCP (its UDP does not get out).
+    pub fn over_tcp(&self, h: HostId) -> bool {
+        self.links[h].0 == (Link::Up { tcp: true })
     }
 
     /// Whether `h` is connected to the coordinator (its client says so).

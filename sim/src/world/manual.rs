@@ -62,17 +62,6 @@ impl World {
         let out = self.hosts[h].drain_now(now);
         self.carry(h, out);
     }
-
-    /// Datagrams between addresses `a` and `b` are lost from now on (a partition between two
-    /// places on the internet; each still reaches everyone else).
-    pub fn cut(&mut self, a: IpAddr, b: IpAddr) {
-        self.cuts.push((a, b));
-    }
-
-    /// Ends every partition.
-    pub fn heal(&mut self) {
-        self.cuts.clear();
-    }
 }
 
 fn manual_ip(h: HostId) -> Ipv4Addr {
