@@ -62,8 +62,13 @@ pub struct Server {
 /// Where a datagram arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
-    /// Host `h`'s socket at `port`, by its interface `iface`.
-    Host { h: HostId, iface: usize, port: u16 },
+    /// Host `h`'s socket at `port`, by its interface `iface` with address `ip`.
+    Host {
+        h: HostId,
+        iface: usize,
+        ip: IpAddr,
+        port: u16,
+    },
     /// The coordinator, at this address of it (which port says STUN or relay).
     Server(SocketAddr),
 }
@@ -191,6 +196,7 @@ impl Fabric {
                 to: Endpoint::Host {
                     h: to,
                     iface,
+                    ip: f.dst.ip(),
                     port: f.dst.port(),
                 },
                 from: f.src,

@@ -27,8 +27,10 @@ use queue::Queue;
 
 /// The wall clock (unix ms) at the start of every run: disco messages carry it.
 const START_UNIX_MS: u64 = 1_750_000_000_000;
-/// Steps one run may take before the world calls it a livelock.
+/// Steps one run may take, and steps at one instant, before the world calls it a livelock
+/// (a timer that never moves on, datagrams that answer each other without end).
 const MAX_STEPS: u64 = 50_000_000;
+const MAX_STEPS_AT_ONE_INSTANT: u64 = 1_000_000;
 
 /// Counts of what happened to datagrams.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -177,6 +179,7 @@ impl World {
     }
 
     fn run_until_at(&mut self, end: Instant, mut done: impl FnMut(&World) -> bool) -> bool {
+        let mut same_instant = 0;
         for _ in 0..MAX_STEPS {
             if done(self) {
                 return true;
@@ -197,6 +200,17 @@ impl World {
             if next > end {
                 self.now = self.now.max(end);
                 return done(self);
+            }
+            if next <= self.now {
+                same_instant += 1;
+                assert!(
+                    same_instant < MAX_STEPS_AT_ONE_INSTANT,
+                    "the simulation does not move on from {:?} (seed {})",
+                    self.elapsed(),
+                    self.seed()
+                );
+            } else {
+                same_instant = 0;
             }
             self.now = self.now.max(next);
             if event.is_some_and(|e| e <= self.now) {
@@ -298,13 +312,22 @@ impl World {
         let now = self.now;
         match ev {
             Ev::Udp { to, from, bytes } => {
-                self.stats.delivered += 1;
                 match to {
-                    Endpoint::Host { h, port, .. } => {
+                    Endpoint::Host { h, iface, ip, port } => {
+                        // It moved away while the datagram was on its way.
+                        let there = self.fabric.hosts[h]
+                            .get(iface)
+                            .is_some_and(|i| i.up && i.ip == ip);
+                        if !there {
+                            self.stats.no_route += 1;
+                            return;
+                        }
+                        self.stats.delivered += 1;
                         let out = self.hosts[h].receive(now, port, from, &bytes);
                         self.carry(h, out);
                     }
                     Endpoint::Server(dst) => {
+                        self.stats.delivered += 1;
                         let unix = self.unix();
                         let mut said = Vec::new();
                         self.coordinator

@@ -53,9 +53,10 @@ impl World {
     /// The connection breaks under the host (it moved, its uplink died): both ends notice.
     pub fn drop_link(&mut self, h: HostId) {
         let (state, link) = self.links[h];
-        if state == Link::Closed {
+        // A dial under way goes on from the new place.
+        let Link::Up { .. } = state else {
             return;
-        }
+        };
         self.links[h] = (Link::Closed, link + 1);
         self.queue.push(self.now, Ev::ServerSeesClose { h, link });
         self.queue.push(self.now, Ev::Lost { h, link });
@@ -161,9 +162,10 @@ impl World {
             s.up = false;
         }
         self.coordinator.restart();
+        // A dial under way fails by itself: its hello finds nobody.
         for h in 0..self.hosts.len() {
             let (state, link) = self.links[h];
-            if state != Link::Closed {
+            if let Link::Up { .. } = state {
                 self.links[h] = (Link::Closed, link + 1);
                 self.queue
                     .push(self.now + NOTICE_LOSS, Ev::Lost { h, link });
