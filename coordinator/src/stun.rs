@@ -13,13 +13,11 @@
 //! so over IPv6 a request must carry at least FINGERPRINT (28 bytes) and gets 44 bytes, without
 //! a FINGERPRINT of its own. Over IPv4, FINGERPRINT is added when the request had one.
 
-mod answer;
-
-pub use answer::{answer, MAX_RESPONSE};
 use anyhow::{Context, Result};
 use std::net::{IpAddr, SocketAddr};
 use tokio::net::UdpSocket;
 use warren_coordinator_core::seen_sources::SeenSources;
+pub use warren_coordinator_core::stun_answer::{answer, MAX_RESPONSE};
 /// Larger datagrams arrive cut short, fail the length check and are dropped.
 const RECV_BUF: usize = 1500;
 
@@ -97,11 +95,11 @@ pub async fn serve(socket: UdpSocket, seen: Seen) {
 
 #[cfg(test)]
 mod tests {
-    use super::answer::HEADER_LEN;
     use super::*;
     use stun_types::attribute::{AttributeStaticType, Fingerprint, XorMappedAddress};
     use stun_types::message::{Message, MessageWrite, MessageWriteExt};
     use stun_types::message::{MessageClass, MessageType, MessageWriteVec, TransactionId, BINDING};
+    use warren_coordinator_core::stun_answer::HEADER_LEN;
 
     fn request(txid: u128, fingerprint: bool) -> Vec<u8> {
         let mtype = MessageType::from_class_method(MessageClass::Request, BINDING);

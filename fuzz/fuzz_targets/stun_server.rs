@@ -1,10 +1,10 @@
-//! The coordinator's STUN server: Binding Requests from anyone. It lives in the coordinator's
-//! binary crate, so its pure part (`stun/answer.rs`) is included here as a module. Every answer must parse, name the
-//! sender, and stay within the 1.6x amplification bound.
+//! The coordinator's STUN server: Binding Requests from anyone. Its pure part lives in the
+//! coordinator core (`stun_answer.rs`) and is included here as a module. Every answer must
+//! parse, name the sender, and stay within the 1.6x amplification bound.
 #![no_main]
 
 #[allow(dead_code)]
-#[path = "../../coordinator/src/stun/answer.rs"]
+#[path = "../../coordinator/core/src/stun_answer.rs"]
 mod stun;
 
 use libfuzzer_sys::fuzz_target;

@@ -1,5 +1,5 @@
 //! The coordinator's state, free of I/O: networks, memberships, invites, node names, overlay
-//! address leases, join rate limits and the relay.
+//! address leases, join rate limits, the relay and the STUN answer.
 //!
 //! Nothing here reads a clock or the OS RNG: every operation takes the time (`now`, unix
 //! seconds, for anything persisted; `now_ms` for the rate limiter) and password salts and invite
@@ -23,6 +23,7 @@ pub mod records;
 pub mod registry;
 pub mod relay;
 pub mod seen_sources;
+pub mod stun_answer;
 
 #[cfg(test)]
 mod testutil;

@@ -10,7 +10,6 @@ mod connect;
 mod dial;
 mod lan;
 pub mod link;
-mod peers;
 mod quic;
 mod relay_shim;
 pub mod session;

@@ -9,7 +9,7 @@ mod status;
 mod welcome;
 
 use super::dial::{self, Input, Inputs, LiveLink};
-use super::{peers, ControlView, CoordinatorSettings, Reply, TunnelState};
+use super::{ControlView, CoordinatorSettings, Reply, TunnelState};
 use crate::dataplane::Dataplane;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -414,7 +414,14 @@ impl Session {
         if changes.is_empty() {
             return;
         }
-        peers::apply(&mut self.ctx.dataplane.node(), changes);
+        let refused = warren_daemon_core::control::apply::apply(
+            &mut self.ctx.dataplane.node(),
+            changes,
+            Instant::now(),
+        );
+        for (peer, e) in refused {
+            tracing::warn!(%peer, "cannot add peer from the coordinator: {e}");
+        }
         self.dirty = true;
     }
 

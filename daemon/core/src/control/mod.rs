@@ -12,6 +12,7 @@
 
 pub mod address;
 pub mod answer;
+pub mod apply;
 pub mod client;
 pub mod peer_map;
 

@@ -462,6 +462,4 @@ fn splitmix(state: &mut u64) -> u64 {
 }
 
 #[cfg(test)]
-mod sim_tests;
-#[cfg(test)]
 mod tests;

@@ -16,8 +16,3 @@ pub mod select;
 pub use candidate::{Candidate, CandidateKind};
 pub use peer_paths::{BestPath, PathConfig, PathCounters, PathInfo, PeerPaths, MAX_PATHS};
 pub use select::{Liveness, PathStats};
-
-#[cfg(test)]
-mod sim;
-#[cfg(test)]
-mod tests;

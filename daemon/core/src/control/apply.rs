@@ -1,16 +1,22 @@
 //! What the merged peer map decides, applied to the data plane: a peer's WireGuard session, the
-//! addresses routed to it, its NAT kind and a first endpoint to try.
+//! addresses routed to it, its NAT kind and a first endpoint to try. The daemon's control
+//! session and the simulation (`sim/`) both apply changes through [`apply`].
 
+use super::peer_map::{MergedPeer, PeerChange};
+use crate::node::{Node, NodeError};
+use crate::peer::{PeerConfig, DEFAULT_KEEPALIVE_SECS};
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
-use warren_daemon_core::control::peer_map::{MergedPeer, PeerChange};
-use warren_daemon_core::node::Node;
-use warren_daemon_core::peer::{PeerConfig, DEFAULT_KEEPALIVE_SECS};
+use std::time::Instant;
+
+/// A peer the node refused (its name, and why): the caller logs it.
+pub type Refused = (String, NodeError);
 
 /// Applies a batch of changes: first every removal and every peer whose addresses change
 /// leaves, then the others are added or refreshed — so an address one peer gives up is free
 /// when another takes it in the same batch (a clash resolved), whatever the order.
-pub fn apply(node: &mut Node, changes: &[PeerChange]) {
+pub fn apply(node: &mut Node, changes: &[PeerChange], now: Instant) -> Vec<Refused> {
+    let mut refused = Vec::new();
     for change in changes {
         match change {
             PeerChange::Remove(key) => {
@@ -30,24 +36,28 @@ pub fn apply(node: &mut Node, changes: &[PeerChange]) {
     }
     for change in changes {
         if let PeerChange::Set(p) = change {
-            set(node, p);
+            if let Err(e) = set(node, p, now) {
+                refused.push((p.name.clone(), e));
+            }
         }
     }
+    refused
 }
 
 /// Adds or refreshes a peer. The WireGuard endpoint starts at the best guess among its
 /// candidates and then follows path probing and authenticated packets.
-fn set(node: &mut Node, info: &MergedPeer) {
-    add_or_refresh(node, info);
+fn set(node: &mut Node, info: &MergedPeer, now: Instant) -> Result<(), NodeError> {
+    add_or_refresh(node, info)?;
     node.set_peer_relays(&info.key, info.sources.clone());
     node.set_peer_networks(&info.key, info.networks.clone());
     // A peer relay is reached where anyone reaches it: its port mapping, else its public
     // address (the coordinator names only such peers relays).
     let relay_at = info.relay.then(|| info.mapped.or(info.reflexive)).flatten();
-    node.set_peer_relay(std::time::Instant::now(), &info.key, relay_at);
+    node.set_peer_relay(now, &info.key, relay_at);
+    Ok(())
 }
 
-fn add_or_refresh(node: &mut Node, info: &MergedPeer) {
+fn add_or_refresh(node: &mut Node, info: &MergedPeer) -> Result<(), NodeError> {
     let allowed = allowed_ips(info);
     if let Some(id) = node.peer_id(&info.key) {
         let same = node.peer(id).is_some_and(|p| p.allowed_ips() == allowed);
@@ -59,7 +69,7 @@ fn add_or_refresh(node: &mut Node, info: &MergedPeer) {
                     node.set_endpoint(&info.key, ep);
                 }
             }
-            return;
+            return Ok(());
         }
         node.remove_peer(&info.key);
     }
@@ -71,10 +81,9 @@ fn add_or_refresh(node: &mut Node, info: &MergedPeer) {
         persistent_keepalive: Some(DEFAULT_KEEPALIVE_SECS),
         relay: true,
     };
-    if let Err(e) = node.add_peer(config) {
-        tracing::warn!(peer = %info.name, "cannot add peer from the coordinator: {e}");
-    }
+    node.add_peer(config)?;
     node.set_peer_nat(&info.key, info.nat);
+    Ok(())
 }
 
 /// The coordinator leases IPv4; the IPv6 overlay address is the one derived from the key, as
@@ -126,20 +135,25 @@ mod tests {
             merged(2, "100.64.0.5", false),
             merged(3, "100.64.0.5", true),
         );
-        apply(
+        let now = Instant::now();
+        let refused = apply(
             &mut node,
             &[PeerChange::Set(a.clone()), PeerChange::Set(b.clone())],
+            now,
         );
+        assert!(refused.is_empty(), "{refused:?}");
         assert_eq!(node.peers().count(), 2);
         // A moves away and B gets the address, B listed first.
         let (a2, b2) = (
             merged(2, "100.64.9.9", false),
             merged(3, "100.64.0.5", false),
         );
-        apply(
+        let refused = apply(
             &mut node,
             &[PeerChange::Set(b2.clone()), PeerChange::Set(a2.clone())],
+            now,
         );
+        assert!(refused.is_empty(), "{refused:?}");
         let allowed = |m: &MergedPeer| {
             let id = node.peer_id(&m.key).expect("present");
             node.peer(id).unwrap().allowed_ips().to_vec()

@@ -1,5 +1,6 @@
-//! The answer to one Binding Request: pure (bytes and the sender in, bytes out), so that the
-//! fuzz target (`fuzz/fuzz_targets/stun_server.rs`) includes this file alone.
+//! The coordinator's answer to one STUN Binding Request: pure (bytes and the sender in, bytes
+//! out), so that the coordinator's STUN socket, the simulation (`sim/`) and the fuzz target
+//! (`fuzz/fuzz_targets/stun_server.rs`, which includes this file alone) share it.
 
 use std::net::{IpAddr, SocketAddr};
 use stun_types::attribute::{AttributeStaticType, Fingerprint, XorMappedAddress};
