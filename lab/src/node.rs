@@ -488,20 +488,7 @@ impl Host {
     }
 
     pub fn try_status(&self) -> Result<Value, String> {
-        let mut cmd = Command::new(sibling_bin("warren"));
-        cmd.arg("--socket")
-            .arg(&self.socket)
-            .args(["status", "--json"]);
-        let o = run_timeout(&mut cmd, Duration::from_secs(5))?;
-        if !o.success() {
-            return Err(format!(
-                "exit {}: {}{}",
-                o.status,
-                o.stderr.trim(),
-                o.stdout.trim()
-            ));
-        }
-        serde_json::from_str(&o.stdout).map_err(|e| format!("bad JSON ({e}): {}", o.stdout))
+        status_at(&self.socket)
     }
 
     /// Names the host in its config file, as a user's "name others see" would (a PC that
@@ -652,4 +639,20 @@ impl Host {
             &["netns", "exec", &self.ns, super::nft_bin(), &delete],
         );
     }
+}
+
+/// `warren --socket SOCKET status --json`, parsed; why not, otherwise.
+pub fn status_at(socket: &std::path::Path) -> Result<Value, String> {
+    let mut cmd = Command::new(sibling_bin("warren"));
+    cmd.arg("--socket").arg(socket).args(["status", "--json"]);
+    let o = run_timeout(&mut cmd, Duration::from_secs(5))?;
+    if !o.success() {
+        return Err(format!(
+            "exit {}: {}{}",
+            o.status,
+            o.stderr.trim(),
+            o.stdout.trim()
+        ));
+    }
+    serde_json::from_str(&o.stdout).map_err(|e| format!("bad JSON ({e}): {}", o.stdout))
 }

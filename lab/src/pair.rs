@@ -416,20 +416,7 @@ fn spawn_daemon(n: &mut Node, warrend: &Path, extra_args: &[&str]) {
 }
 
 fn try_status(n: &Node) -> Result<serde_json::Value, String> {
-    let mut cmd = Command::new(warren_bin());
-    cmd.arg("--socket")
-        .arg(&n.socket)
-        .args(["status", "--json"]);
-    let o = run_timeout(&mut cmd, Duration::from_secs(5))?;
-    if !o.success() {
-        return Err(format!(
-            "exit {}: {}{}",
-            o.status,
-            o.stderr.trim(),
-            o.stdout.trim()
-        ));
-    }
-    serde_json::from_str(&o.stdout).map_err(|e| format!("bad JSON ({e}): {}", o.stdout))
+    crate::node::status_at(&n.socket)
 }
 
 pub struct PingResult {
