@@ -1,22 +1,42 @@
-//! One request/response exchange with the daemon, with errors that say what to do.
+//! The daemon's answers for the command line: the shared client
+//! ([`warren_proto::api::client`]), its failures in words that say what to do. The daemon's
+//! own errors stay [`ApiError`]s inside the `anyhow::Error`, so a caller can still read their
+//! code.
 
-use anyhow::{anyhow, bail, Result};
-use std::io::{BufRead, BufReader, Write};
+use anyhow::{anyhow, Result};
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::net::UnixStream;
 use std::path::Path;
-use warren_proto::api::{Request, RequestEnvelope, Response, ResponseEnvelope, API_VERSION};
+use warren_proto::api::client::{self, CallError};
+use warren_proto::api::{ApiError, ErrorCode, Request, Response};
 
-pub fn connect(socket: &Path) -> Result<UnixStream> {
-    UnixStream::connect(socket).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => anyhow!(
-            "the Warren daemon is not running (no socket at {}); start it with \
-             `sudo systemctl start warrend` or `sudo warrend`",
-            socket.display()
-        ),
-        std::io::ErrorKind::PermissionDenied => anyhow!("{}", permission_hint(socket)),
-        _ => anyhow!("cannot reach the daemon at {}: {e}", socket.display()),
-    })
+pub fn call(socket: &Path, request: Request) -> Result<Response> {
+    client::call(socket, request).map_err(words)
+}
+
+/// The code of the daemon's refusal behind `e`, if that is what it is.
+pub fn code(e: &anyhow::Error) -> Option<ErrorCode> {
+    e.downcast_ref::<ApiError>().map(|a| a.code)
+}
+
+fn words(e: CallError) -> anyhow::Error {
+    let code = e.code();
+    match e {
+        CallError::Connect { socket, error } => match code {
+            ErrorCode::NotRunning => anyhow!(
+                "the Warren daemon is not running (no socket at {}); start it with \
+                 `sudo systemctl start warrend` or `sudo warrend`",
+                socket.display()
+            ),
+            ErrorCode::PermissionDenied => anyhow!("{}", permission_hint(&socket)),
+            _ => anyhow!("cannot reach the daemon at {}: {error}", socket.display()),
+        },
+        CallError::Lost(error) => error.into(),
+        CallError::Closed => anyhow!("the daemon closed the connection without answering"),
+        CallError::Garbled(error) => {
+            anyhow!("unintelligible answer from the daemon (other version?): {error}")
+        }
+        CallError::Daemon(refusal) => refusal.into(),
+    }
 }
 
 /// Names the group that may use the socket, read from the socket itself.
@@ -55,33 +75,30 @@ fn group_name(gid: u32) -> Option<String> {
     }
 }
 
-pub fn send(stream: &UnixStream, request: Request) -> Result<()> {
-    let mut line = serde_json::to_vec(&RequestEnvelope {
-        v: API_VERSION,
-        request,
-    })?;
-    line.push(b'\n');
-    (&*stream).write_all(&line)?;
-    Ok(())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Reads one response; the daemon's errors become `Err` with its message.
-pub fn receive(reader: &mut impl BufRead) -> Result<Response> {
-    let mut reply = String::new();
-    reader.read_line(&mut reply)?;
-    if reply.is_empty() {
-        bail!("the daemon closed the connection without answering");
+    #[test]
+    fn a_missing_daemon_is_said_with_the_way_to_start_it() {
+        let socket = std::env::temp_dir().join(format!("warren-cli-none-{}", std::process::id()));
+        let e = call(&socket, Request::Status).unwrap_err();
+        let text = format!("{e:#}");
+        assert!(
+            text.starts_with("the Warren daemon is not running (no socket at"),
+            "{text}"
+        );
+        assert!(text.contains("sudo systemctl start warrend"), "{text}");
+        assert_eq!(code(&e), None, "not the daemon's refusal");
     }
-    let env: ResponseEnvelope = serde_json::from_str(&reply)
-        .map_err(|e| anyhow!("unintelligible answer from the daemon (other version?): {e}"))?;
-    match env.response {
-        Response::Error { message } => bail!("{message}"),
-        other => Ok(other),
-    }
-}
 
-pub fn call(socket: &Path, request: Request) -> Result<Response> {
-    let stream = connect(socket)?;
-    send(&stream, request)?;
-    receive(&mut BufReader::new(&stream))
+    #[test]
+    fn the_daemons_refusal_keeps_its_words_and_code() {
+        let e = words(CallError::Daemon(ApiError::new(
+            ErrorCode::TimedOut,
+            "no pong from bob within 2000 ms",
+        )));
+        assert_eq!(format!("{e:#}"), "no pong from bob within 2000 ms");
+        assert_eq!(code(&e), Some(ErrorCode::TimedOut));
+    }
 }

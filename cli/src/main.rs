@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use warren_proto::api::{
-    find_peer, ReachState, Reachability, Request, Response, Status, DEFAULT_SOCKET,
+    find_peer, ErrorCode, ReachState, Reachability, Request, Response, Status, DEFAULT_SOCKET,
 };
 use warren_proto::invite::Invite;
 use warren_proto::key::NodeKey;
@@ -626,7 +626,8 @@ fn ping(socket: &std::path::Path, peer: &str, count: u32, json: bool) -> Result<
             Err(e) => {
                 let msg = format!("{e:#}");
                 // A peer that cannot be named or a daemon that is gone will not get better.
-                if replies.is_empty() && errors.is_empty() && !msg.starts_with("no pong") {
+                let lost = client::code(&e) == Some(ErrorCode::TimedOut);
+                if replies.is_empty() && errors.is_empty() && !lost {
                     return Err(e);
                 }
                 if !json {

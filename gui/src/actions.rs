@@ -3,7 +3,7 @@
 
 use crate::client::call;
 use std::path::Path;
-use warren_proto::api::{parse_port, InviteInfo, PathKind, Request, Response};
+use warren_proto::api::{parse_port, ApiError, ErrorCode, InviteInfo, PathKind, Request, Response};
 
 mod forms;
 pub mod games;
@@ -291,17 +291,22 @@ impl Action {
     }
 }
 
+/// What a form lacks (a form's `request()` error), as the window keeps errors.
+pub fn incomplete(message: String) -> ApiError {
+    ApiError::new(ErrorCode::InvalidArgument, message)
+}
+
 /// Carries out `action`: `Ok` with a sentence to show, `Err` with the daemon's own message.
-pub fn run(socket: &Path, action: &Action) -> Result<String, String> {
+pub fn run(socket: &Path, action: &Action) -> Result<String, ApiError> {
     run_reply(socket, action).map(|r| r.message())
 }
 
 /// Carries out `action` and returns what it brought back (an invite code, a list).
-pub fn run_reply(socket: &Path, action: &Action) -> Result<Reply, String> {
-    let request = action.request()?;
+pub fn run_reply(socket: &Path, action: &Action) -> Result<Reply, ApiError> {
+    let request = action.request().map_err(incomplete)?;
     let response = call(socket, request).map_err(|e| {
         if action.is_games() {
-            crate::view::games_error_words(&e)
+            ApiError::new(e.code, crate::view::games_error_words(&e))
         } else {
             e
         }
@@ -606,7 +611,7 @@ mod tests {
                 password: String::new(),
             },
         );
-        assert_eq!(not_sent, Err("Type the new password".into()));
+        assert_eq!(not_sent, Err(incomplete("Type the new password".into())));
     }
 
     #[test]
@@ -668,7 +673,7 @@ mod tests {
             &dir.join("nope.sock"),
             &Action::AddGamePort(GamePortForm::default()),
         );
-        assert!(empty.unwrap_err().starts_with("Type the port"));
+        assert!(empty.unwrap_err().message.starts_with("Type the port"));
     }
 
     #[test]
@@ -690,6 +695,7 @@ mod tests {
     fn daemon_missing_is_said_plainly() {
         let dir = std::env::temp_dir().join(format!("warren-gui-test-{}", std::process::id()));
         let err = run(&dir.join("nope.sock"), &Action::Power(true)).unwrap_err();
-        assert_eq!(err, crate::client::NOT_RUNNING);
+        assert_eq!(err.message, crate::client::NOT_RUNNING);
+        assert_eq!(err.code, ErrorCode::NotRunning);
     }
 }

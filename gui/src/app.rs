@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use warren_proto::api::InviteInfo;
+use warren_proto::api::{ApiError, ErrorCode, InviteInfo};
 
 mod games;
 mod host;
@@ -26,9 +26,9 @@ pub struct Shared {
     /// Actions under way (the buttons are greyed out meanwhile).
     pub busy: usize,
     /// The outcome of the last join (for the smoke test).
-    pub last_join: Option<Result<String, String>>,
+    pub last_join: Option<Result<String, ApiError>>,
     /// The last action and its outcome (for the hosting smoke test).
-    pub last: Option<(Action, Result<Reply, String>)>,
+    pub last: Option<(Action, Result<Reply, ApiError>)>,
     /// A join the coordinator refused for the name: tried again after a new name is chosen.
     pub retry: Option<Action>,
     /// The open invites per network (or why the daemon did not list them).
@@ -231,7 +231,7 @@ impl App {
                 true
             }
             Err(e) => {
-                self.shared.lock().unwrap().ui.error = Some(e);
+                self.shared.lock().unwrap().ui.error = Some(actions::incomplete(e));
                 false
             }
         }
@@ -245,7 +245,7 @@ impl App {
                 self.run_action(ctx, Action::Join(form));
             }
             Err(e) => {
-                self.shared.lock().unwrap().ui.error = Some(e);
+                self.shared.lock().unwrap().ui.error = Some(actions::incomplete(e));
                 self.dialog = Dialog::Join(form);
             }
         }
@@ -356,7 +356,7 @@ impl App {
 }
 
 /// Puts an action's outcome where the window shows it.
-fn settle(s: &mut Shared, action: &Action, outcome: &Result<Reply, String>) {
+fn settle(s: &mut Shared, action: &Action, outcome: &Result<Reply, ApiError>) {
     if let Action::Join(_) = action {
         s.last_join = Some(outcome.clone().map(|r| r.message()));
     }
@@ -365,7 +365,7 @@ fn settle(s: &mut Shared, action: &Action, outcome: &Result<Reply, String>) {
             s.invites.insert(network.clone(), Ok(invites.clone()));
         }
         (Action::ListInvites(network), Err(e)) => {
-            s.invites.insert(network.clone(), Err(e.clone()));
+            s.invites.insert(network.clone(), Err(e.message.clone()));
         }
         (_, Ok(reply)) => {
             if let Reply::Invite { code, network, .. } = reply {
@@ -379,7 +379,7 @@ fn settle(s: &mut Shared, action: &Action, outcome: &Result<Reply, String>) {
             s.ui.notice = Some(reply.message());
         }
         (_, Err(e)) => {
-            if view::is_name_taken(e) {
+            if e.code == ErrorCode::NameTaken {
                 // Tried again with the new name the window asks for.
                 s.retry = match action {
                     Action::SetName { retry, .. } => retry.as_deref().cloned(),

@@ -1,68 +1,54 @@
 //! The daemon's local API from the GUI: one-shot requests, and the `subscribe` connection that
-//! the daemon pushes every status change on (a blocked read: no polling).
+//! the daemon pushes every status change on (a blocked read: no polling). The shared client
+//! ([`warren_proto::api::client`]) does the talking; here its failures become words for a
+//! person, with their code kept for the window to decide by.
 
 use crate::view::Link;
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use warren_proto::api::{Request, RequestEnvelope, Response, ResponseEnvelope, API_VERSION};
+use warren_proto::api::client::{CallError, Connection};
+use warren_proto::api::{ApiError, ErrorCode, Request, Response};
 
 /// What a person reads when the socket is not there (no terminal command: the service starts
 /// with the computer, so a restart is the next step anyone can take).
 pub const NOT_RUNNING: &str =
     "Warren service isn't running — restart the computer; if this stays, reinstall Warren";
 
-fn connect(socket: &Path) -> Result<UnixStream, String> {
-    UnixStream::connect(socket).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
-            NOT_RUNNING.to_string()
+/// `e` in the window's words; the daemon's own errors keep theirs.
+fn words(e: CallError) -> ApiError {
+    let code = e.code();
+    let message = match e {
+        CallError::Connect { socket, error } => match code {
+            ErrorCode::NotRunning => NOT_RUNNING.to_string(),
+            ErrorCode::PermissionDenied => format!(
+                "You may not use Warren's service ({}) yet: ask whoever set up this computer \
+                 to add you to the group \"warren\", then log out and in again",
+                socket.display()
+            ),
+            _ => format!(
+                "Can't reach Warren's service at {}: {error}",
+                socket.display()
+            ),
+        },
+        CallError::Lost(error) => format!("Lost the connection to Warren's service: {error}"),
+        CallError::Closed => "Warren's service closed the connection".into(),
+        CallError::Garbled(error) => {
+            format!("Warren's service answered something this window doesn't understand: {error}")
         }
-        std::io::ErrorKind::PermissionDenied => format!(
-            "You may not use Warren's service ({}) yet: ask whoever set up this computer to \
-             add you to the group \"warren\", then log out and in again",
-            socket.display()
-        ),
-        _ => format!("Can't reach Warren's service at {}: {e}", socket.display()),
-    })
-}
-
-fn send(stream: &UnixStream, request: Request) -> Result<(), String> {
-    let mut line = serde_json::to_vec(&RequestEnvelope {
-        v: API_VERSION,
-        request,
-    })
-    .map_err(|e| e.to_string())?;
-    line.push(b'\n');
-    (&*stream)
-        .write_all(&line)
-        .map_err(|e| format!("Lost the connection to Warren's service: {e}"))
-}
-
-/// One answer; the daemon's `error` becomes `Err` with its own message.
-fn receive(reader: &mut impl BufRead) -> Result<Response, String> {
-    let mut line = String::new();
-    match reader.read_line(&mut line) {
-        Ok(0) => return Err("Warren's service closed the connection".into()),
-        Ok(_) => {}
-        Err(e) => return Err(format!("Lost the connection to Warren's service: {e}")),
-    }
-    let env: ResponseEnvelope = serde_json::from_str(&line).map_err(|e| {
-        format!("Warren's service answered something this window doesn't understand: {e}")
-    })?;
-    match env.response {
-        Response::Error { message } => Err(message),
-        other => Ok(other),
-    }
+        CallError::Daemon(refusal) => return refusal,
+    };
+    ApiError::new(code, message)
 }
 
 /// One request, one answer (blocking: call it off the UI thread).
-pub fn call(socket: &Path, request: Request) -> Result<Response, String> {
-    let stream = connect(socket)?;
-    // Join and create wait for the coordinator; ping and check have their own short limits.
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
-    send(&stream, request)?;
-    receive(&mut BufReader::new(&stream))
+pub fn call(socket: &Path, request: Request) -> Result<Response, ApiError> {
+    let answer = || {
+        let mut c = Connection::open(socket)?;
+        // Join and create wait for the coordinator; ping and check have their own short limits.
+        c.set_read_timeout(Some(Duration::from_secs(60)))?;
+        c.call(request)
+    };
+    answer().map_err(words)
 }
 
 /// Keeps a `subscribe` connection open for ever, handing every pushed status (or why there is
@@ -71,35 +57,67 @@ pub fn call(socket: &Path, request: Request) -> Result<Response, String> {
 pub fn subscribe_forever(socket: PathBuf, sink: impl Fn(Link)) {
     let mut wait = Duration::from_secs(1);
     loop {
-        let err = match connect(&socket) {
-            Ok(stream) => match send(&stream, Request::Subscribe) {
-                Ok(()) => {
-                    let mut reader = BufReader::new(&stream);
-                    loop {
-                        match receive(&mut reader) {
-                            Ok(Response::Status(s)) => {
-                                wait = Duration::from_secs(1);
-                                sink(Link::Live(s));
-                            }
-                            Ok(_) => {}
-                            Err(e) => break e,
-                        }
-                    }
+        let mut follow = || -> Result<std::convert::Infallible, CallError> {
+            let mut c = Connection::open(&socket)?;
+            c.send(Request::Subscribe)?;
+            loop {
+                if let Response::Status(s) = c.receive()? {
+                    wait = Duration::from_secs(1);
+                    sink(Link::Live(s));
                 }
-                Err(e) => e,
-            },
-            Err(e) => e,
+            }
         };
-        // A daemon that closed on us (restart, stop) looks like one that is not running.
-        let shown = if err.starts_with("Warren's service closed")
-            || err.starts_with("Lost the connection")
-        {
-            NOT_RUNNING.to_string()
-        } else {
-            err
-        };
-        sink(Link::Missing(shown));
+        let Err(e) = follow();
+        sink(Link::Missing(missing_words(e)));
         std::thread::sleep(wait);
         wait = (wait * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Why there is no status: a daemon that closed on us (restart, stop) looks like one that is
+/// not running.
+fn missing_words(e: CallError) -> String {
+    if e.code() == ErrorCode::NotRunning {
+        NOT_RUNNING.to_string()
+    } else {
+        words(e).message
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_daemon_that_went_away_is_one_that_is_not_running() {
+        let gone = [
+            CallError::Closed,
+            CallError::Lost(std::io::ErrorKind::ConnectionReset.into()),
+            CallError::Connect {
+                socket: "/run/warren/warrend.sock".into(),
+                error: std::io::ErrorKind::NotFound.into(),
+            },
+        ];
+        for e in gone {
+            assert_eq!(missing_words(e), NOT_RUNNING);
+        }
+        let refused = CallError::Daemon(ApiError::new(
+            ErrorCode::PermissionDenied,
+            "bob may not use Warren on this computer yet",
+        ));
+        assert_eq!(
+            missing_words(refused),
+            "bob may not use Warren on this computer yet"
+        );
+    }
+
+    #[test]
+    fn a_refused_socket_says_whom_to_ask() {
+        let e = words(CallError::Connect {
+            socket: "/run/warren/warrend.sock".into(),
+            error: std::io::ErrorKind::PermissionDenied.into(),
+        });
+        assert_eq!(e.code, ErrorCode::PermissionDenied);
+        assert!(e.message.contains("group \"warren\""), "{}", e.message);
     }
 }

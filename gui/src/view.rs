@@ -7,7 +7,7 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 use warren_proto::api::games::GamesStatus;
-use warren_proto::api::{CoordinatorStatus, PathKind, PeerStatus, Status, TunnelState};
+use warren_proto::api::{ApiError, CoordinatorStatus, PathKind, PeerStatus, Status, TunnelState};
 
 mod games;
 mod hosting;
@@ -16,8 +16,8 @@ pub use games::{
     GAMES_TOO_OLD,
 };
 pub use hosting::{
-    duration_words, invite_rows, is_name_taken, FirstRun, HostingView, InviteRow, NameTaken,
-    OwnerView, RequestView,
+    duration_words, invite_rows, FirstRun, HostingView, InviteRow, NameTaken, OwnerView,
+    RequestView,
 };
 
 /// What the GUI knows about the daemon.
@@ -34,15 +34,16 @@ pub enum Link {
 /// The window's own state that the daemon does not know.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UiState {
-    /// The daemon's answer to the last action that failed ("Wrong password for lan-party").
-    pub error: Option<String>,
+    /// The daemon's answer to the last action that failed ("Wrong password for lan-party"),
+    /// or what the form lacks.
+    pub error: Option<ApiError>,
     /// What the last action did ("Joined lan-party"), or a copy confirmation.
     pub notice: Option<String>,
     /// The first run's name step is done (the daemon took the name): host or join next.
     pub name_chosen: bool,
     /// The daemon's last answer to `games` (asked while the LAN games panel is open), or why
     /// there is none; `None`: not asked yet.
-    pub games: Option<Result<GamesStatus, String>>,
+    pub games: Option<Result<GamesStatus, ApiError>>,
 }
 
 /// The tray icon's four looks.
@@ -231,7 +232,7 @@ pub fn model(link: &Link, ui: &UiState) -> ViewModel {
         name_taken: None,
         hosting: None,
         games: games::games(link, ui.games.as_ref()),
-        error: ui.error.clone(),
+        error: ui.error.as_ref().map(|e| e.message.clone()),
         notice: ui.notice.clone(),
     };
     let status = match link {
@@ -270,10 +271,10 @@ pub fn model(link: &Link, ui: &UiState) -> ViewModel {
     vm.hosting = status.hosting.as_ref().map(hosting::hosting);
     vm.name_taken = hosting::name_taken(
         &coords,
-        ui.error.as_deref(),
+        ui.error.as_ref(),
         &vm.me.as_ref().map(|m| m.name.clone()).unwrap_or_default(),
     );
-    if vm.name_taken.is_some() && ui.error.as_deref().is_some_and(is_name_taken) {
+    if vm.name_taken.is_some() && ui.error.as_ref().is_some_and(hosting::is_name_taken) {
         // The window offers the choice instead of the coordinator's sentence (which names
         // command-line flags).
         vm.error = None;

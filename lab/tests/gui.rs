@@ -343,7 +343,7 @@ fn gui_actions_against_a_daemon() {
         },
     )
     .unwrap_err();
-    assert_eq!(no_pw, "A new network needs a name and a password");
+    assert_eq!(no_pw.message, "A new network needs a name and a password");
 
     // Join network… with a wrong password, then with an invite code as pasted.
     a.warren_ok(&["create", "lan-party", "--password", "pw-party"]);
@@ -357,9 +357,13 @@ fn gui_actions_against_a_daemon() {
     )
     .unwrap_err();
     assert!(
-        wrong.contains("wrong password for network lan-party"),
+        wrong
+            .message
+            .contains("wrong password for network lan-party"),
         "{wrong}"
     );
+    // The window decides by the code the daemon passes on from the coordinator.
+    assert_eq!(wrong.code, warren_proto::api::ErrorCode::WrongPassword);
     let inv: Value =
         serde_json::from_str(&a.warren_ok(&["invite", "lan-party", "--json"])).unwrap();
     let pasted = format!("  {}\n", inv["code"].as_str().unwrap());
@@ -409,7 +413,7 @@ fn gui_actions_against_a_daemon() {
         },
     )
     .unwrap_err();
-    assert!(!bad_port.is_empty());
+    assert!(!bad_port.message.is_empty());
 
     // Invite friends… (1 hour): the code the window puts on the clipboard lets a join.
     let reply = run_reply(

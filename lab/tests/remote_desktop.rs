@@ -166,7 +166,7 @@ fn wake_a_pc_through_a_member() {
         },
     )
     .unwrap_err();
-    assert!(wrong.contains("aa:bb:cc:dd:ee:ff"), "{wrong}");
+    assert!(wrong.message.contains("aa:bb:cc:dd:ee:ff"), "{wrong}");
 
     for bad in ["52:54:00:ab:cd", "52:54:00:ab:cd:zz", "office-pc"] {
         a.warren_err(

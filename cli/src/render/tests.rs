@@ -1,80 +1,40 @@
 use super::*;
-use warren_proto::api::{CoordinatorStatus, OffloadStatus, SelfStatus, StunAnswer};
+use warren_proto::api::fixtures::{CoordinatorBuilder, PeerBuilder, StatusBuilder};
+use warren_proto::api::StunAnswer;
 use warren_proto::key::NodeKey;
 
 fn peer(name: &str, ip: &str, networks: &[&str], online: bool, path: PathKind) -> PeerStatus {
-    PeerStatus {
-        address_clash: false,
-        transport: None,
-        routes: vec![],
-        name: name.into(),
-        public_key: NodeKey([name.len() as u8; 32]),
-        overlay_ip: Some(ip.parse().unwrap()),
-        allowed_ips: vec![format!("{ip}/32")],
-        online,
-        path,
-        endpoint: online.then(|| "203.0.113.11:41820".parse().unwrap()),
-        rtt_ms: online.then_some(12),
-        last_handshake_secs: online.then_some(5),
-        rx_bytes: 1536,
-        tx_bytes: 3 << 20,
-        networks: networks.iter().map(|s| s.to_string()).collect(),
-        relay: None,
+    let p = PeerBuilder::new(name)
+        .key(name.len() as u8)
+        .ip(ip)
+        .allowed(&format!("{ip}/32"))
+        .online(online)
+        .path(path)
+        .traffic(1536, 3 << 20)
+        .networks(networks);
+    if online {
+        p.endpoint("203.0.113.11:41820")
+            .rtt_ms(12)
+            .handshake_secs(5)
+            .build()
+    } else {
+        p.build()
     }
 }
 
+/// Alice, seen at 203.0.113.10, connected over QUIC to a coordinator that has `networks`.
 fn sample(peers: Vec<PeerStatus>, networks: &[&str]) -> Status {
-    Status {
-        coordinators: Vec::new(),
-        state: TunnelState::Up,
-        self_: SelfStatus {
-            address_moves: 0,
-            relay_for_others: false,
-            relayed_bytes: 0,
-            advertised_routes: vec![],
-            forwarding: vec![],
-            lans: vec![],
-            name: "alice".into(),
-            overlay_ip: "100.64.0.1".parse().unwrap(),
-            overlay_ip6: None,
-            public_key: NodeKey([1; 32]),
-            listen_port: 41820,
-            tun: "warren0".into(),
-            mtu: 1420,
-            reflexive: Some("203.0.113.10:41820".parse().unwrap()),
-            nat: NatKind::EndpointIndependent,
-            mapped: None,
-        },
-        peers,
-        dropped: Default::default(),
-        offload: OffloadStatus {
-            tun_vnet_hdr: true,
-            tun_udp_gso: true,
-            udp_gso_segments: 64,
-            udp_gro_segments: 64,
-        },
-        coordinator: Some(CoordinatorStatus {
-            address: "203.0.113.1:7443".into(),
-            alternates: vec![],
-            connected_to: None,
-            name: "alice".into(),
-            overlay_ip: None,
-            public_key: NodeKey([9; 32]),
-            connected: true,
-            last_error: None,
-            name_taken: false,
-            networks: networks.iter().map(|s| s.to_string()).collect(),
-            rtt_ms: Some(3),
-            transport: Some(ControlTransport::Quic),
-            owned: vec![],
-            locked: vec![],
-            requests: vec![],
-            waiting: vec![],
-            routes: vec![],
-        }),
-        broadcast: Default::default(),
-        hosting: None,
-    }
+    StatusBuilder::new()
+        .reflexive("203.0.113.10:41820", NatKind::EndpointIndependent)
+        .offload(64)
+        .peers(peers)
+        .coordinator(
+            CoordinatorBuilder::new("203.0.113.1:7443")
+                .networks(networks)
+                .rtt_ms(3)
+                .transport(ControlTransport::Quic),
+        )
+        .build()
 }
 
 #[test]

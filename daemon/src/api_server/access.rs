@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
-use warren_proto::api::{Request, Response};
+use warren_proto::api::{ApiError, ErrorCode, Request, Response};
 
 /// Why a connection was let in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,7 +125,7 @@ impl Access {
 pub async fn refuse(mut stream: UnixStream, message: String) {
     let mut out = serde_json::to_vec(&warren_proto::api::ResponseEnvelope {
         v: warren_proto::api::API_VERSION,
-        response: Response::Error { message },
+        response: ApiError::new(ErrorCode::PermissionDenied, message).into(),
     })
     .expect("serializable");
     out.push(b'\n');
@@ -155,20 +155,14 @@ pub fn answer(access: &Access, request: Request) -> Response {
                     tracing::info!(%user, allow, "operator list changed");
                     Response::Done { message }
                 }
-                Err(e) => Response::Error {
-                    message: format!("{e:#}"),
-                },
+                Err(e) => ApiError::new(ErrorCode::Other, format!("{e:#}")).into(),
             }
         }
         Request::Operators => match Operators::load(&access.state_dir) {
             Ok(l) => Response::Operators(l.operators),
-            Err(e) => Response::Error {
-                message: format!("{e:#}"),
-            },
+            Err(e) => ApiError::new(ErrorCode::Internal, format!("{e:#}")).into(),
         },
-        _ => Response::Error {
-            message: "not an operator request".into(),
-        },
+        _ => ApiError::new(ErrorCode::Internal, "not an operator request").into(),
     }
 }
 

@@ -4,7 +4,9 @@ use super::{netcheck, owner, status, ApiState};
 use crate::control::{Answer, Command, CoordinatorSettings, Reply};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
-use warren_proto::api::{find_peer, PingReply, Request, Response, PING_TIMEOUT_MS};
+use warren_proto::api::{
+    find_peer, ApiError, ErrorCode, PingReply, Request, Response, PING_TIMEOUT_MS,
+};
 use warren_proto::control::msg::ClientMsg;
 use warren_proto::invite::{self, Invite};
 use warren_proto::key::NodeKey;
@@ -51,12 +53,12 @@ pub async fn answer(req: Request, state: &ApiState) -> Response {
             alternates,
         } => {
             if let Err(e) = check_alternates(coordinator.is_some(), &alternates) {
-                return error(e);
+                return refuse(ErrorCode::InvalidArgument, e);
             }
             if let Some(n) = &name {
                 match super::set_name::remember(state, n) {
                     Ok(_) => {}
-                    Err(e) => return error(e),
+                    Err(e) => return refuse(ErrorCode::InvalidName, e),
                 }
             }
             let name = name.map(|_| current_name(state));
@@ -74,13 +76,14 @@ pub async fn answer(req: Request, state: &ApiState) -> Response {
                             name: name.expect("checked"),
                             ..c
                         }),
-                        None => return error("--name needs a coordinator: give --coordinator and --coordinator-key too"),
+                        None => return refuse(ErrorCode::InvalidArgument, "--name needs a coordinator: give --coordinator and --coordinator-key too"),
                     }
                 }
                 // A name chosen while Warren was off: reconnect under it.
                 (None, None) => super::set_name::rename(state),
                 _ => {
-                    return error(
+                    return refuse(
+                        ErrorCode::InvalidArgument,
                         "give both --coordinator HOST:PORT and --coordinator-key KEY, or neither",
                     )
                 }
@@ -124,7 +127,7 @@ pub async fn answer(req: Request, state: &ApiState) -> Response {
         Request::JoinInvite { invite, name } => {
             if let Some(n) = &name {
                 if let Err(e) = super::set_name::remember(state, n) {
-                    return error(e);
+                    return refuse(ErrorCode::InvalidName, e);
                 }
             }
             let name = name.map(|_| current_name(state));
@@ -145,7 +148,10 @@ pub async fn answer(req: Request, state: &ApiState) -> Response {
         }
         Request::Wake { mac, via } => super::wake::wake(state, mac, &via),
         Request::Netcheck => netcheck::run(state).await,
-        Request::Subscribe => error("subscribe must be the first request on its connection"),
+        Request::Subscribe => refuse(
+            ErrorCode::BadRequest,
+            "subscribe must be the first request on its connection",
+        ),
         Request::ListInvites { network } => owner::list_invites(state, network).await,
         Request::RevokeInvite { network, invite } => done(
             request(
@@ -214,7 +220,7 @@ pub async fn answer(req: Request, state: &ApiState) -> Response {
         } => owner::approve_route(state, network, who, prefix, approve).await,
         // Answered by `set_name` and `access` (they need the caller or their own state).
         Request::SetName { .. } | Request::SetOperator { .. } | Request::Operators => {
-            error("not answered here")
+            refuse(ErrorCode::Internal, "not answered here")
         }
     }
 }
@@ -234,16 +240,19 @@ fn set_advertised_routes(state: &ApiState, routes: &[String]) -> Response {
                 state.names.chosen().unwrap_or_else(|| "THIS-HOST".into())
             ),
         },
-        Err(e) => error(e),
+        Err(e) => refuse(ErrorCode::InvalidArgument, e),
     }
 }
 
 /// `SetRelay`: the choice is kept; the coordinators hear of it with our endpoints.
 fn set_relay(state: &ApiState, on: bool) -> Response {
     if let Err(e) = state.relay_offer.set(on, state.hosting.hosts_any()) {
-        return error(format!(
+        return refuse(
+            ErrorCode::Internal,
+            format!(
             "{e:#}; check that the disk is not full and that warrend can write its state directory"
-        ));
+        ),
+        );
     }
     let message = if on {
         "this PC now relays for friends in your networks who cannot connect to each other \
@@ -258,13 +267,16 @@ fn set_relay(state: &ApiState, on: bool) -> Response {
     }
 }
 
+/// An error with no code more specific than `other`.
 pub(super) fn error(message: impl Into<String>) -> Response {
-    Response::Error {
-        message: message.into(),
-    }
+    refuse(ErrorCode::Other, message)
 }
 
-pub(super) fn done(r: Result<Answer, String>) -> Response {
+pub(super) fn refuse(code: ErrorCode, message: impl Into<String>) -> Response {
+    ApiError::new(code, message).into()
+}
+
+pub(super) fn done(r: Result<Answer, ApiError>) -> Response {
     match r {
         Ok(Answer::Done(message)) => Response::Done { message },
         Ok(Answer::Invite { network, .. }) => Response::Done {
@@ -273,7 +285,7 @@ pub(super) fn done(r: Result<Answer, String>) -> Response {
         Ok(Answer::Invites(list)) => Response::Done {
             message: format!("{} invites", list.len()),
         },
-        Err(message) => Response::Error { message },
+        Err(e) => e.into(),
     }
 }
 
@@ -329,24 +341,25 @@ fn unix_now() -> u64 {
 pub(super) async fn ask(
     state: &ApiState,
     make: impl FnOnce(Reply) -> Command,
-) -> Result<Answer, String> {
+) -> Result<Answer, ApiError> {
     let (tx, rx) = oneshot::channel();
     let asked = async {
+        let stopped = "the daemon's coordinator task has stopped";
         if state.control.commands.send(make(tx)).await.is_err() {
-            return Err("the daemon's coordinator task has stopped".to_string());
+            return Err(ApiError::new(ErrorCode::Internal, stopped));
         }
-        match rx.await {
-            Ok(answer) => answer,
-            Err(_) => Err("the coordinator task dropped the request".into()),
-        }
+        let dropped = "the coordinator task dropped the request";
+        rx.await
+            .unwrap_or_else(|_| Err(ApiError::new(ErrorCode::Internal, dropped)))
     };
+    let late = "no answer from the coordinator in time";
     tokio::time::timeout(ANSWER_TIMEOUT, asked)
         .await
-        .unwrap_or_else(|_| Err("no answer from the coordinator in time".into()))
+        .unwrap_or_else(|_| Err(ApiError::new(ErrorCode::TimedOut, late)))
 }
 
 /// A request for the coordinator that has the network it names (else the first).
-pub(super) async fn request(state: &ApiState, msg: ClientMsg) -> Result<Answer, String> {
+pub(super) async fn request(state: &ApiState, msg: ClientMsg) -> Result<Answer, ApiError> {
     ask(state, |reply| Command::Request {
         msg,
         to: None,
@@ -360,7 +373,7 @@ pub(super) async fn request_to(
     state: &ApiState,
     key: NodeKey,
     msg: ClientMsg,
-) -> Result<Answer, String> {
+) -> Result<Answer, ApiError> {
     ask(state, |reply| Command::Request {
         msg,
         to: Some(key),
@@ -373,16 +386,19 @@ pub(super) async fn request_to(
 async fn join_invite(state: &ApiState, code: &str, name: Option<String>) -> Response {
     let inv = match Invite::decode(code) {
         Ok(i) => i,
-        Err(e) => return error(e.to_string()),
+        Err(e) => return refuse(ErrorCode::InviteInvalid, e.to_string()),
     };
     // The coordinator has the last word; this only spares a round trip for a clearly old code.
     if inv.expires < unix_now() {
-        return error(format!(
-            "this invite for {} expired {}; ask a member for a new one (`warren invite {}`)",
-            inv.network,
-            ago(unix_now() - inv.expires),
-            inv.network
-        ));
+        return refuse(
+            ErrorCode::InviteExpired,
+            format!(
+                "this invite for {} expired {}; ask a member for a new one (`warren invite {}`)",
+                inv.network,
+                ago(unix_now() - inv.expires),
+                inv.network
+            ),
+        );
     }
     // The key names the coordinator; its addresses may differ (a host's own PC reaches the
     // coordinator it hosts through loopback, its friends at the router's address).
@@ -420,7 +436,7 @@ async fn join_invite(state: &ApiState, code: &str, name: Option<String>) -> Resp
             },
         };
         if let Err(e) = ask(state, |r| Command::Up(Some(settings), r)).await {
-            return error(forget_if_added(state, added, key, e).await);
+            return forget_if_added(state, added, key, e).await.into();
         }
     }
     let joined = request_to(
@@ -434,14 +450,14 @@ async fn join_invite(state: &ApiState, code: &str, name: Option<String>) -> Resp
     )
     .await;
     match joined {
-        Err(e) => error(forget_if_added(state, added, key, e).await),
+        Err(e) => forget_if_added(state, added, key, e).await.into(),
         ok => done(ok),
     }
 }
 
 /// An invite that did not work leaves no coordinator behind that this host did not follow
 /// before; the networks of the others are untouched.
-async fn forget_if_added(state: &ApiState, added: bool, key: NodeKey, e: String) -> String {
+async fn forget_if_added(state: &ApiState, added: bool, key: NodeKey, e: ApiError) -> ApiError {
     if added {
         let _ = ask(state, |reply| Command::Forget { to: key, reply }).await;
     }
@@ -451,7 +467,7 @@ async fn forget_if_added(state: &ApiState, added: bool, key: NodeKey, e: String)
 fn text(r: Result<String, String>) -> Response {
     match r {
         Ok(message) => Response::Done { message },
-        Err(message) => Response::Error { message },
+        Err(message) => error(message),
     }
 }
 
@@ -467,12 +483,14 @@ fn ago(secs: u64) -> String {
 async fn create_invite(state: &ApiState, network: String, ttl_secs: u64) -> Response {
     // 0: until revoked (`warren invite NET --revoke ID`).
     if ttl_secs > MAX_INVITE_TTL {
-        return error(
+        return refuse(
+            ErrorCode::InvalidArgument,
             "an invite lasts from 1 second to 30 days, or until revoked (--expires never)",
         );
     }
     let Some(c) = settings_for(state, &network) else {
-        return error(
+        return refuse(
+            ErrorCode::CoordinatorUnreachable,
             "not connected to a coordinator: run `warren up --coordinator HOST:PORT \
              --coordinator-key KEY` first",
         );
@@ -493,7 +511,10 @@ async fn create_invite(state: &ApiState, network: String, ttl_secs: u64) -> Resp
             expires,
         }) => {
             let Some(secret) = invite::parse_secret(&secret) else {
-                return error("the coordinator sent an unreadable invite secret");
+                return refuse(
+                    ErrorCode::Internal,
+                    "the coordinator sent an unreadable invite secret",
+                );
             };
             // A network this PC hosts is reached at the router's address and the LAN's, not
             // at the loopback address this host itself uses.
@@ -521,12 +542,18 @@ async fn create_invite(state: &ApiState, network: String, ttl_secs: u64) -> Resp
                     network,
                     expires,
                 },
-                Err(e) => error(e.to_string()),
+                Err(e) => refuse(ErrorCode::Internal, e.to_string()),
             }
         }
-        Ok(Answer::Done(m)) => error(format!("unexpected answer from the coordinator: {m}")),
-        Ok(Answer::Invites(_)) => error("unexpected answer from the coordinator"),
-        Err(m) => error(m),
+        Ok(Answer::Done(m)) => refuse(
+            ErrorCode::Internal,
+            format!("unexpected answer from the coordinator: {m}"),
+        ),
+        Ok(Answer::Invites(_)) => refuse(
+            ErrorCode::Internal,
+            "unexpected answer from the coordinator",
+        ),
+        Err(e) => e.into(),
     }
 }
 
@@ -546,7 +573,7 @@ async fn ping(state: &ApiState, query: &str) -> Response {
     let peers = status::build(state).peers;
     let peer = match find_peer(&peers, query) {
         Ok(p) => p.clone(),
-        Err(e) => return error(e),
+        Err(e) => return refuse(ErrorCode::NotFound, e),
     };
     let sent = {
         let mut node = state.dataplane.node();
@@ -585,10 +612,10 @@ async fn ping(state: &ApiState, query: &str) -> Response {
         }
         if tokio::time::Instant::now() >= deadline {
             state.dataplane.node().cancel_ping(&tx);
-            return error(format!(
-                "no pong from {} within {} ms",
-                peer.name, PING_TIMEOUT_MS
-            ));
+            return refuse(
+                ErrorCode::TimedOut,
+                format!("no pong from {} within {} ms", peer.name, PING_TIMEOUT_MS),
+            );
         }
         // The pong is handled on the data plane's receive thread; look again shortly.
         tokio::time::sleep(Duration::from_millis(1)).await;

@@ -14,7 +14,9 @@ use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::time::timeout;
-use warren_proto::api::{find_peer, CheckReport, Response, Verdict, CHECK_TIMEOUT_MS};
+use warren_proto::api::{
+    find_peer, ApiError, CheckReport, ErrorCode, Response, Verdict, CHECK_TIMEOUT_MS,
+};
 use warren_proto::disco::{Listening, PortProto};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,12 +33,11 @@ pub async fn check(state: &ApiState, query: &str, port: u16, proto: PortProto) -
     }
     let peer = match find_peer(&peers, query) {
         Ok(p) => p.clone(),
-        Err(e) => return Response::Error { message: e },
+        Err(e) => return ApiError::new(ErrorCode::NotFound, e).into(),
     };
     let Some(ip) = peer.overlay_ip else {
-        return Response::Error {
-            message: format!("{} has no overlay address", peer.name),
-        };
+        let e = format!("{} has no overlay address", peer.name);
+        return ApiError::new(ErrorCode::Other, e).into();
     };
     let wait = Duration::from_millis(CHECK_TIMEOUT_MS);
     let (probe, listening) = tokio::join!(

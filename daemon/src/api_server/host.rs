@@ -4,13 +4,14 @@
 use super::answer::{ask, current_name, request, request_to};
 use super::ApiState;
 use crate::control::{Answer, Command, CoordinatorSettings};
+use warren_proto::api::{ApiError, ErrorCode};
 use warren_proto::control::msg::ClientMsg;
 
 pub async fn host(
     state: &ApiState,
     network: &str,
     password: Option<String>,
-) -> Result<Answer, String> {
+) -> Result<Answer, ApiError> {
     let hosting = &state.hosting;
     hosting.check_record()?;
     let key = hosting.coordinator_key()?;
@@ -46,7 +47,7 @@ pub async fn host(
     .await;
     match created {
         Ok(_) => {}
-        Err(e) if hosting.hosts(network) && e.contains("already exists") => {
+        Err(e) if hosting.hosts(network) && e.code == ErrorCode::NetworkExists => {
             return Ok(Answer::Done(format!(
                 "this PC already hosts {network}; invite friends with `warren invite {network}`"
             )));
@@ -75,7 +76,7 @@ fn random_password() -> String {
 
 /// `warren delete NETWORK`: the owner deletes it for everyone; when this PC hosted it and
 /// hosts nothing more, its coordinator stops and the router's port mappings go.
-pub async fn delete(state: &ApiState, network: String) -> Result<Answer, String> {
+pub async fn delete(state: &ApiState, network: String) -> Result<Answer, ApiError> {
     let answer = request(
         state,
         ClientMsg::DeleteNetwork {

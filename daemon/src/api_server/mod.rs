@@ -22,7 +22,8 @@ use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use warren_proto::api::{
-    OffloadStatus, Request, RequestEnvelope, Response, ResponseEnvelope, SelfStatus, API_VERSION,
+    ApiError, ErrorCode, OffloadStatus, Request, RequestEnvelope, Response, ResponseEnvelope,
+    SelfStatus, API_VERSION,
 };
 
 /// Requests are small; a longer line is a confused or hostile client.
@@ -140,7 +141,7 @@ async fn handle_connection(stream: UnixStream, state: &ApiState) -> Result<()> {
                     return subscribe::run(state, &mut writer).await;
                 }
                 match (access::allowed(role, &req.request), req.request) {
-                    (Err(message), _) => Response::Error { message },
+                    (Err(message), _) => ApiError::new(ErrorCode::PermissionDenied, message).into(),
                     (Ok(()), r @ (Request::SetOperator { .. } | Request::Operators)) => {
                         access::answer(&state.access, r)
                     }
@@ -148,15 +149,15 @@ async fn handle_connection(stream: UnixStream, state: &ApiState) -> Result<()> {
                     (Ok(()), r) => answer::answer(r, state).await,
                 }
             }
-            Ok(req) => Response::Error {
-                message: format!(
+            Ok(req) => ApiError::new(
+                ErrorCode::UnsupportedVersion,
+                format!(
                     "API version {} is not supported; this daemon speaks version {API_VERSION}",
                     req.v
                 ),
-            },
-            Err(e) => Response::Error {
-                message: format!("bad request: {e}"),
-            },
+            )
+            .into(),
+            Err(e) => ApiError::new(ErrorCode::BadRequest, format!("bad request: {e}")).into(),
         };
         write_response(&mut writer, response).await?;
     }

@@ -6,7 +6,9 @@
 use super::ApiState;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
-use warren_proto::api::{NetcheckReport, PortMappingCheck, RelayCheck, Response, StunAnswer};
+use warren_proto::api::{
+    ApiError, ErrorCode, NetcheckReport, PortMappingCheck, RelayCheck, Response, StunAnswer,
+};
 use warren_proto::control::msg::NatKind;
 
 const UPNP_WAIT: Duration = Duration::from_secs(2);
@@ -33,9 +35,11 @@ pub async fn run(state: &ApiState) -> Response {
         )
     };
     if !state.dataplane.node().is_up() {
-        return Response::Error {
-            message: "Warren is down: run `warren up` first".into(),
-        };
+        return ApiError::new(
+            ErrorCode::TunnelDown,
+            "Warren is down: run `warren up` first",
+        )
+        .into();
     }
     let upnp = tokio::task::spawn_blocking(upnp_external_ip);
     let mut report = NetcheckReport {

@@ -3,10 +3,12 @@
 //! decision, and its refusals (e.g. "only the owner of network lan (alice) can …") reach the
 //! user as they are.
 
-use super::answer::{done, error, request};
+use super::answer::{done, refuse, request};
 use super::{status, ApiState};
 use crate::control::Answer;
-use warren_proto::api::{find_peer, InviteInfo, JoinRequestInfo, Response, MIN_KEY_PREFIX};
+use warren_proto::api::{
+    find_peer, ErrorCode, InviteInfo, JoinRequestInfo, Response, MIN_KEY_PREFIX,
+};
 use warren_proto::control::msg::ClientMsg;
 use warren_proto::key::NodeKey;
 
@@ -23,8 +25,11 @@ pub async fn list_invites(state: &ApiState, network: String) -> Response {
                 })
                 .collect(),
         ),
-        Ok(_) => error("unexpected answer from the coordinator"),
-        Err(e) => error(e),
+        Ok(_) => refuse(
+            ErrorCode::Internal,
+            "unexpected answer from the coordinator",
+        ),
+        Err(e) => e.into(),
     }
 }
 
@@ -53,7 +58,7 @@ pub async fn answer_request(
         .collect();
     let node = match find_request(&waiting, &who, &network) {
         Ok(k) => k,
-        Err(e) => return error(e),
+        Err(e) => return refuse(ErrorCode::NotFound, e),
     };
     done(
         request(
@@ -90,7 +95,9 @@ pub async fn remove_member(state: &ApiState, network: String, who: String, ban: 
                 .collect();
             match find_request(&waiting, &who, &network) {
                 Ok(k) => k,
-                Err(_) => return error(format!("{e} (in network {network})")),
+                Err(_) => {
+                    return refuse(ErrorCode::NotFound, format!("{e} (in network {network})"))
+                }
             }
         }
     };
@@ -119,11 +126,11 @@ pub async fn approve_route(
     let members = members_of(state, &network);
     let node = match find_peer(&members, &who) {
         Ok(p) => p.public_key,
-        Err(e) => return error(format!("{e} (in network {network})")),
+        Err(e) => return refuse(ErrorCode::NotFound, format!("{e} (in network {network})")),
     };
     let prefix = match warren_daemon_core::subnet::route_prefix(&prefix) {
         Ok(p) => p,
-        Err(e) => return error(e),
+        Err(e) => return refuse(ErrorCode::InvalidArgument, e),
     };
     done(
         request(

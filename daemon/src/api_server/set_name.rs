@@ -5,12 +5,12 @@
 use super::answer::ask;
 use super::ApiState;
 use crate::control::{Command, CoordinatorSettings};
-use warren_proto::api::Response;
+use warren_proto::api::{ApiError, ErrorCode, Response};
 
 pub async fn set_name(state: &ApiState, raw: &str) -> Response {
     let name = match state.names.set(raw) {
         Ok(n) => n,
-        Err(e) => return error(format!("{e:#}")),
+        Err(e) => return error(ErrorCode::InvalidName, format!("{e:#}")),
     };
     tracing::info!(%name, "name chosen");
     let Some(settings) = rename(state) else {
@@ -41,10 +41,11 @@ pub async fn set_name(state: &ApiState, raw: &str) -> Response {
         Ok(_) => Response::Done {
             message: format!("your name is now {name} (reconnected to {address})"),
         },
-        Err(_) if name_taken(state) => error(taken(&name)),
-        Err(e) => error(format!(
-            "your name is now {name}, but reconnecting under it failed: {e}"
-        )),
+        Err(_) if name_taken(state) => error(ErrorCode::NameTaken, taken(&name)),
+        Err(e) => error(
+            e.code,
+            format!("your name is now {name}, but reconnecting under it failed: {e}"),
+        ),
     }
 }
 
@@ -73,6 +74,6 @@ fn taken(name: &str) -> String {
     )
 }
 
-fn error(message: String) -> Response {
-    Response::Error { message }
+fn error(code: ErrorCode, message: String) -> Response {
+    ApiError::new(code, message).into()
 }

@@ -27,11 +27,11 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, watch};
-use warren_proto::api::CoordinatorStatus;
+use warren_proto::api::{ApiError, CoordinatorStatus};
 use warren_proto::control::msg::ClientMsg;
 use warren_proto::key::NodeKey;
 
-pub type Reply = oneshot::Sender<Result<Answer, String>>;
+pub type Reply = oneshot::Sender<Result<Answer, ApiError>>;
 
 /// What the local API asks of the control task.
 pub enum Command {

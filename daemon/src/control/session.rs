@@ -22,6 +22,7 @@ use warren_daemon_core::control::address::Decision;
 use warren_daemon_core::control::client::Token;
 use warren_daemon_core::control::peer_map::CoordId;
 use warren_daemon_core::control::{Client, Event, OwnAddress, PeerChange, PeerMap};
+use warren_proto::api::{ApiError, ErrorCode};
 use warren_proto::control::msg::{ClientMsg, NatKind, ServerMsg};
 use warren_proto::key::NodeKey;
 use warren_proto::relay::RelayToken;
@@ -74,7 +75,7 @@ struct Slot {
 struct Group {
     remaining: usize,
     done: Vec<String>,
-    failed: Vec<String>,
+    failed: Vec<ApiError>,
     reply: Reply,
 }
 
@@ -98,7 +99,15 @@ struct Session {
     dirty: bool,
     /// Answers held until the view is published, so that a client that asks for status
     /// after its reply sees what the command changed.
-    outbox: Vec<(Reply, Result<super::Answer, String>)>,
+    outbox: Vec<(Reply, Result<super::Answer, ApiError>)>,
+}
+
+/// The failures of a group as one: every message, and their code when they share one.
+fn joined(failed: &[ApiError]) -> ApiError {
+    let code = failed[0].code;
+    let same = failed.iter().all(|e| e.code == code);
+    let words: Vec<&str> = failed.iter().map(|e| e.message.as_str()).collect();
+    ApiError::new(if same { code } else { ErrorCode::Other }, words.join("; "))
 }
 
 /// How often the control session looks for a new STUN result to send the coordinator.
@@ -290,7 +299,7 @@ impl Session {
         }
     }
 
-    fn reply(&mut self, reply: Reply, result: Result<super::Answer, String>) {
+    fn reply(&mut self, reply: Reply, result: Result<super::Answer, ApiError>) {
         self.outbox.push((reply, result));
     }
 
@@ -545,7 +554,7 @@ impl Session {
         t
     }
 
-    fn answer(&mut self, token: Token, result: Result<super::Answer, String>) {
+    fn answer(&mut self, token: Token, result: Result<super::Answer, ApiError>) {
         if let Some(group) = self.grouped.remove(&token) {
             let Some(g) = self.groups.get_mut(&group) else {
                 return;
@@ -561,7 +570,7 @@ impl Session {
                 let result = if g.failed.is_empty() {
                     Ok(super::Answer::Done(g.done.join("; ")))
                 } else {
-                    Err(g.failed.join("; "))
+                    Err(joined(&g.failed))
                 };
                 self.reply(g.reply, result);
             }

@@ -253,84 +253,26 @@ pub(crate) mod tests {
 
     /// Alice (this host) in "home" and "work"; bob in each (two hosts), carol in "home".
     pub(crate) fn sample_status() -> Status {
-        use warren_proto::api::{
-            CoordinatorStatus, OffloadStatus, PathKind, PeerStatus, SelfStatus,
+        use warren_proto::api::fixtures::{CoordinatorBuilder, PeerBuilder, StatusBuilder};
+        let peer = |name: &str, ip: &str, net: &str, key: u8| {
+            PeerBuilder::new(name)
+                .key(key)
+                .ip(ip)
+                .direct()
+                .networks(&[net])
         };
-        use warren_proto::control::msg::NatKind;
-        use warren_proto::key::NodeKey;
-        let peer = |name: &str, ip: &str, net: &str, key: u8| PeerStatus {
-            address_clash: false,
-            transport: None,
-            routes: vec![],
-            name: name.into(),
-            public_key: NodeKey([key; 32]),
-            overlay_ip: Some(ip.parse().unwrap()),
-            allowed_ips: vec![],
-            online: true,
-            path: PathKind::Direct,
-            endpoint: None,
-            rtt_ms: None,
-            last_handshake_secs: None,
-            rx_bytes: 0,
-            tx_bytes: 0,
-            networks: vec![net.into()],
-            relay: None,
-        };
-        Status {
-            coordinators: Vec::new(),
-            state: warren_proto::api::TunnelState::Up,
-            self_: SelfStatus {
-                address_moves: 0,
-                relay_for_others: false,
-                relayed_bytes: 0,
-                advertised_routes: vec![],
-                forwarding: vec![],
-                lans: vec![],
-                name: "Alice".into(),
-                overlay_ip: "100.64.0.1".parse().unwrap(),
-                overlay_ip6: None,
-                public_key: NodeKey([1; 32]),
-                listen_port: 1,
-                tun: "warren0".into(),
-                mtu: 1420,
-                reflexive: None,
-                nat: NatKind::Unknown,
-                mapped: None,
-            },
-            peers: vec![
-                peer("bob", "100.64.0.2", "home", 2),
-                peer("bob", "100.64.0.3", "work", 3),
-                peer("carol", "100.64.0.4", "home", 4),
-            ],
-            dropped: Default::default(),
-            offload: OffloadStatus {
-                tun_vnet_hdr: false,
-                tun_udp_gso: false,
-                udp_gso_segments: 1,
-                udp_gro_segments: 1,
-            },
-            coordinator: Some(CoordinatorStatus {
-                address: "x".into(),
-                alternates: vec![],
-                connected_to: None,
-                name: "Alice".into(),
-                overlay_ip: None,
-                public_key: NodeKey([1; 32]),
-                connected: true,
-                last_error: None,
-                name_taken: false,
-                networks: vec!["home".into(), "work".into()],
-                rtt_ms: None,
-                transport: None,
-                owned: vec![],
-                locked: vec![],
-                requests: vec![],
-                waiting: vec![],
-                routes: vec![],
-            }),
-            broadcast: Default::default(),
-            hosting: None,
-        }
+        StatusBuilder::new()
+            .name("Alice")
+            .peer(peer("bob", "100.64.0.2", "home", 2))
+            .peer(peer("bob", "100.64.0.3", "work", 3))
+            .peer(peer("carol", "100.64.0.4", "home", 4))
+            .coordinator(
+                CoordinatorBuilder::new("x")
+                    .name("Alice")
+                    .key(1)
+                    .networks(&["home", "work"]),
+            )
+            .build()
     }
 
     /// A query for `name`'s A record.

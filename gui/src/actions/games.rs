@@ -1,11 +1,10 @@
 //! The LAN games panel's requests: its Add form, and asking the daemon what it shares.
 
 use crate::client::call;
-use crate::view::games_error_words;
 use std::net::Ipv4Addr;
 use std::path::Path;
 use warren_proto::api::games::{DiscoveryPort, GamesStatus};
-use warren_proto::api::{Request, Response};
+use warren_proto::api::{ApiError, ErrorCode, Request, Response};
 
 /// Add a game's port: the port, a last port for a range, and a multicast group for a game
 /// that announces on one (empty: it broadcasts).
@@ -67,15 +66,15 @@ impl GamePortForm {
 }
 
 /// The daemon's `games` answer (blocking: call it off the UI thread).
-pub fn fetch(socket: &Path) -> Result<GamesStatus, String> {
+pub fn fetch(socket: &Path) -> Result<GamesStatus, ApiError> {
     match call(socket, Request::Games) {
         Ok(Response::Games(g)) => Ok(g),
-        Ok(_) => Err(
+        Ok(_) => Err(ApiError::new(
+            ErrorCode::Other,
             "Warren's service answered something this window doesn't understand: \
-                      update Warren on this computer"
-                .into(),
-        ),
-        Err(e) => Err(games_error_words(&e)),
+             update Warren on this computer",
+        )),
+        Err(e) => Err(e),
     }
 }
 

@@ -2,7 +2,7 @@
 //! panel of the networks this PC hosts.
 
 use super::{look_color, App, Dialog, Outcome};
-use crate::actions::{Action, HostForm, JoinForm};
+use crate::actions::{self, Action, HostForm, JoinForm};
 use crate::view::{FirstRun, ViewModel};
 use eframe::egui;
 
@@ -63,7 +63,7 @@ impl App {
         };
         match action.request() {
             Ok(_) => self.run_action(ctx, action),
-            Err(e) => self.shared.lock().unwrap().ui.error = Some(e),
+            Err(e) => self.shared.lock().unwrap().ui.error = Some(actions::incomplete(e)),
         }
     }
 

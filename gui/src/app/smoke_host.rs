@@ -11,6 +11,7 @@ use eframe::egui;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use warren_proto::api::ApiError;
 
 #[derive(Debug, Clone)]
 pub struct SmokeHost {
@@ -55,7 +56,7 @@ fn say(line: &str) {
 }
 
 /// Is the last action's outcome in, for an action `is` accepts? Exits on its failure.
-fn settled(last: &Option<(Action, Result<Reply, String>)>, is: fn(&Action) -> bool) -> bool {
+fn settled(last: &Option<(Action, Result<Reply, ApiError>)>, is: fn(&Action) -> bool) -> bool {
     match last {
         Some((a, Err(e))) if is(a) => {
             eprintln!("warren-gui smoke test: {a:?} failed: {e}");

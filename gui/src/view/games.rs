@@ -6,12 +6,13 @@ use super::{Link, Look};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 use warren_proto::api::games::{DiscoveryPort, GamesStatus, PortSource};
+use warren_proto::api::{ApiError, ErrorCode};
 
 /// How often the open panel asks the daemon again (the counters move while people play).
 pub const GAMES_POLL: Duration = Duration::from_secs(2);
 
 /// What an older Warren service, one without LAN games, is told (it does not know the
-/// request, or says it is not built yet).
+/// request: `bad_request`).
 pub const GAMES_TOO_OLD: &str = "This Warren service can't share LAN games yet: update Warren \
                                  on this computer, then open this panel again";
 
@@ -56,13 +57,13 @@ pub struct GameNetworkView {
     pub enabled: bool,
 }
 
-/// The daemon's error about a games request, in words with a next step: an older service
-/// answers with its parser's words, which say nothing to a person.
-pub fn games_error_words(e: &str) -> String {
-    if e.contains("unknown variant") || e.contains("game discovery is not built") {
+/// The daemon's error about a games request, in words with a next step: a service that does
+/// not know the request answers with its parser's words, which say nothing to a person.
+pub fn games_error_words(e: &ApiError) -> String {
+    if e.code == ErrorCode::BadRequest {
         GAMES_TOO_OLD.to_string()
     } else {
-        e.to_string()
+        e.message.clone()
     }
 }
 
@@ -74,7 +75,7 @@ pub fn games_due(last_asked: Option<Instant>, now: Instant, asking: bool) -> boo
 
 /// The panel for the daemon's last `games` answer (`None`: not asked yet); no panel without a
 /// daemon (the headline says why already).
-pub fn games(link: &Link, answer: Option<&Result<GamesStatus, String>>) -> Option<GamesView> {
+pub fn games(link: &Link, answer: Option<&Result<GamesStatus, ApiError>>) -> Option<GamesView> {
     if !matches!(link, Link::Live(_)) {
         return None;
     }

@@ -6,7 +6,8 @@
 use super::Look;
 use serde::Serialize;
 use warren_proto::api::{
-    CoordinatorStatus, HostingStatus, InviteInfo, JoinRequestInfo, ReachState, Status,
+    ApiError, CoordinatorStatus, ErrorCode, HostingStatus, InviteInfo, JoinRequestInfo, ReachState,
+    Status,
 };
 
 /// The first run: the daemon has neither a coordinator nor a network of its own.
@@ -80,14 +81,13 @@ pub struct InviteRow {
     pub text: String,
 }
 
-/// Says the coordinator refused the name because another member has it. The coordinator's
-/// sentence is recognised until the daemon reports it as a flag of its own.
-pub fn is_name_taken(message: &str) -> bool {
-    message.contains("is already used by another host")
-        || message.contains("of your networks is already called")
+/// The coordinator refused the name because another member has it.
+pub fn is_name_taken(e: &ApiError) -> bool {
+    e.code == ErrorCode::NameTaken
 }
 
-/// The refused name, as the coordinator's sentence "the name X is already used …" gives it.
+/// The refused name, as the coordinator's sentence "the name X is already used …" gives it
+/// (the name only: whether it is that refusal, the code says).
 fn taken_name(message: &str) -> Option<String> {
     if let Some(i) = message.find("is already called ") {
         let rest = &message[i + "is already called ".len()..];
@@ -119,24 +119,18 @@ pub(super) fn first_run(status: &Status, name_chosen: bool) -> Option<FirstRun> 
 /// The name-taken choice, from the last action's error or the coordinator's last refusal.
 pub(super) fn name_taken(
     coordinators: &[&CoordinatorStatus],
-    action_error: Option<&str>,
+    action_error: Option<&ApiError>,
     my_name: &str,
 ) -> Option<NameTaken> {
-    // The daemon flags the coordinator's refusal; its words are the fallback for an older one.
+    // The action's refusal says so by its code; the connection's, by the coordinator's flag.
     let flagged = coordinators
         .iter()
         .find(|c| c.name_taken && !c.connected)
         .map(|c| c.last_error.as_deref().unwrap_or_default());
     let refusal = action_error
         .filter(|e| is_name_taken(e))
-        .or(flagged)
-        .or_else(|| {
-            coordinators
-                .iter()
-                .filter(|c| !c.connected)
-                .filter_map(|c| c.last_error.as_deref())
-                .find(|e| is_name_taken(e))
-        })?;
+        .map(|e| e.message.as_str())
+        .or(flagged)?;
     let name = taken_name(refusal).unwrap_or_else(|| my_name.to_string());
     Some(NameTaken {
         message: format!(

@@ -1,93 +1,49 @@
 use super::*;
-use std::collections::BTreeMap;
+use warren_proto::api::fixtures::{CoordinatorBuilder, PeerBuilder, StatusBuilder};
 use warren_proto::api::{
-    BroadcastStatus, CoordinatorStatus, HostingStatus, InviteInfo, JoinRequestInfo, OffloadStatus,
-    ReachState, Reachability, SelfStatus, Status, TunnelState,
+    ApiError, CoordinatorStatus, ErrorCode, HostingStatus, InviteInfo, JoinRequestInfo, ReachState,
+    Reachability, Status,
 };
-use warren_proto::control::msg::NatKind;
 use warren_proto::key::NodeKey;
 
 fn peer(name: &str, last: u8, online: bool, path: PathKind, nets: &[&str]) -> PeerStatus {
-    PeerStatus {
-        address_clash: false,
-        transport: None,
-        routes: vec![],
-        name: name.into(),
-        public_key: NodeKey([last; 32]),
-        overlay_ip: Some(format!("100.64.0.{last}").parse().unwrap()),
-        allowed_ips: vec![],
-        online,
-        path,
-        endpoint: None,
-        rtt_ms: Some(u32::from(last)),
-        last_handshake_secs: None,
-        rx_bytes: 0,
-        tx_bytes: 0,
-        networks: nets.iter().map(|n| n.to_string()).collect(),
-        relay: None,
-    }
+    PeerBuilder::new(name)
+        .key(last)
+        .ip(&format!("100.64.0.{last}"))
+        .online(online)
+        .path(path)
+        .rtt_ms(u32::from(last))
+        .networks(nets)
+        .build()
 }
 
 fn coordinator(connected: bool, error: Option<&str>, nets: &[&str]) -> CoordinatorStatus {
-    CoordinatorStatus {
-        address: "coord.example:7443".into(),
-        alternates: vec![],
-        connected_to: None,
-        name: "alice".into(),
-        overlay_ip: Some("100.64.0.1".parse().unwrap()),
-        public_key: NodeKey([9; 32]),
-        connected,
-        last_error: error.map(String::from),
-        name_taken: false,
-        networks: nets.iter().map(|n| n.to_string()).collect(),
-        rtt_ms: None,
-        transport: None,
-        owned: vec![],
-        locked: vec![],
-        requests: vec![],
-        waiting: vec![],
-        routes: vec![],
+    let c = CoordinatorBuilder::new("coord.example:7443")
+        .leased("100.64.0.1")
+        .connected(connected)
+        .networks(nets);
+    match error {
+        Some(e) => c.last_error(e).build(),
+        None => c.build(),
     }
 }
 
 fn status(up: bool, coord: Option<CoordinatorStatus>, peers: Vec<PeerStatus>) -> Link {
-    Link::Live(Box::new(Status {
-        coordinators: Vec::new(),
-        state: if up {
-            TunnelState::Up
-        } else {
-            TunnelState::Down
-        },
-        self_: SelfStatus {
-            address_moves: 0,
-            relay_for_others: false,
-            relayed_bytes: 0,
-            advertised_routes: vec![],
-            forwarding: vec![],
-            lans: vec![],
-            name: "alice-host".into(),
-            overlay_ip: "100.100.1.1".parse().unwrap(),
-            overlay_ip6: None,
-            public_key: NodeKey([1; 32]),
-            listen_port: 41820,
-            tun: "warren0".into(),
-            mtu: 1420,
-            reflexive: None,
-            nat: NatKind::Unknown,
-            mapped: None,
-        },
-        peers,
-        dropped: BTreeMap::new(),
-        offload: OffloadStatus {
-            tun_vnet_hdr: false,
-            tun_udp_gso: false,
-            udp_gso_segments: 1,
-            udp_gro_segments: 1,
-        },
-        coordinator: coord,
-        broadcast: BroadcastStatus::default(),
-        hosting: None,
-    }))
+    let s = StatusBuilder::new()
+        .up(up)
+        .name("alice-host")
+        .ip("100.100.1.1")
+        .peers(peers);
+    let s = match coord {
+        Some(c) => s.coordinator(c),
+        None => s,
+    };
+    Link::Live(Box::new(s.build()))
+}
+
+/// The daemon's refusal of the last action.
+fn refused(code: ErrorCode, message: &str) -> Option<ApiError> {
+    Some(ApiError::new(code, message))
 }
 
 fn connections(n: &NetworkView) -> Vec<(&str, &str, bool)> {
@@ -267,7 +223,7 @@ fn daemon_missing_and_not_yet_heard() {
 #[test]
 fn action_errors_and_notices_are_shown_as_the_daemon_said_them() {
     let ui = UiState {
-        error: Some("Wrong password for lan-party".into()),
+        error: refused(ErrorCode::WrongPassword, "Wrong password for lan-party"),
         notice: Some("Copied 100.64.0.1".into()),
         ..Default::default()
     };
@@ -528,7 +484,7 @@ const TAKEN: &str = "the name alice is already used by another host in network o
 fn name_taken_offers_another_name_instead_of_the_flag() {
     // A join refused for the name: the choice, and not the coordinator's sentence.
     let ui = UiState {
-        error: Some(TAKEN.into()),
+        error: refused(ErrorCode::NameTaken, TAKEN),
         ..Default::default()
     };
     let vm = model(
@@ -549,9 +505,11 @@ fn name_taken_offers_another_name_instead_of_the_flag() {
     assert_eq!(vm.look, Look::Online);
 
     // Refused while connecting: the headline points at the window.
+    let mut refusing = coordinator(false, Some(TAKEN), &["office"]);
+    refusing.name_taken = true;
     let link = status(
         true,
-        Some(coordinator(false, Some(TAKEN), &["office"])),
+        Some(refusing),
         vec![peer("bob", 2, true, PathKind::Direct, &["office"])],
     );
     let vm = model(&link, &UiState::default());
@@ -564,7 +522,10 @@ fn name_taken_offers_another_name_instead_of_the_flag() {
 
     // Other errors are shown as the daemon wrote them, and offer no rename.
     let ui = UiState {
-        error: Some("wrong password for network office".into()),
+        error: refused(
+            ErrorCode::WrongPassword,
+            "wrong password for network office",
+        ),
         ..Default::default()
     };
     let vm = model(
@@ -576,6 +537,18 @@ fn name_taken_offers_another_name_instead_of_the_flag() {
         vm.error.as_deref(),
         Some("wrong password for network office")
     );
+
+    // The code decides, not the words: the same sentence without it is shown as it is.
+    let ui = UiState {
+        error: refused(ErrorCode::Other, TAKEN),
+        ..Default::default()
+    };
+    let vm = model(
+        &status(true, Some(coordinator(true, None, &[])), vec![]),
+        &ui,
+    );
+    assert_eq!(vm.name_taken, None);
+    assert_eq!(vm.error.as_deref(), Some(TAKEN));
 }
 
 #[test]
@@ -999,27 +972,29 @@ fn lan_games_off_empty_loading_and_failing() {
     assert!(g.loading && !g.can_change);
 
     // An older service does not know the request: update, in words.
-    for said in [
+    let unknown = ApiError::new(
+        ErrorCode::BadRequest,
         "bad request: unknown variant `games`, expected one of `status`, `version`",
-        "game discovery is not built yet",
+    );
+    let g = model(&games_link(), &ui(Some(Err(unknown)))).games.unwrap();
+    assert_eq!(
+        (g.look, g.headline.as_str()),
+        (Look::Problem, GAMES_TOO_OLD)
+    );
+    assert!(!g.can_change);
+    // The service's own plain words are shown as they are, whatever they say.
+    for (code, said) in [
+        (ErrorCode::NotRunning, crate::client::NOT_RUNNING),
+        (
+            ErrorCode::Other,
+            "game discovery: unknown variant of the day",
+        ),
     ] {
-        let g = model(&games_link(), &ui(Some(Err(said.into()))))
+        let g = model(&games_link(), &ui(Some(Err(ApiError::new(code, said)))))
             .games
             .unwrap();
-        assert_eq!(
-            (g.look, g.headline.as_str()),
-            (Look::Problem, GAMES_TOO_OLD)
-        );
-        assert!(!g.can_change);
+        assert_eq!(g.headline, said);
     }
-    // The service's own plain words are shown as they are.
-    let g = model(
-        &games_link(),
-        &ui(Some(Err(crate::client::NOT_RUNNING.into()))),
-    )
-    .games
-    .unwrap();
-    assert_eq!(g.headline, crate::client::NOT_RUNNING);
 
     // No daemon: no panel (the headline says why).
     let gone = Link::Missing(crate::client::NOT_RUNNING.into());

@@ -90,28 +90,15 @@ fn known(peers: &[PeerStatus]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::PathKind;
-    use crate::key::NodeKey;
+    use crate::api::fixtures::PeerBuilder;
 
     fn peer(name: &str, ip: &str, key_byte: u8) -> PeerStatus {
-        PeerStatus {
-            address_clash: false,
-            transport: None,
-            routes: vec![],
-            name: name.into(),
-            public_key: NodeKey([key_byte; 32]),
-            overlay_ip: Some(ip.parse().unwrap()),
-            allowed_ips: vec![format!("{ip}/32")],
-            online: true,
-            path: PathKind::Direct,
-            endpoint: None,
-            rtt_ms: None,
-            last_handshake_secs: None,
-            rx_bytes: 0,
-            tx_bytes: 0,
-            networks: vec![],
-            relay: None,
-        }
+        PeerBuilder::new(name)
+            .key(key_byte)
+            .ip(ip)
+            .allowed(&format!("{ip}/32"))
+            .direct()
+            .build()
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::answer::{done_text, pending_text, Answer};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
-use warren_proto::api::JoinRequestInfo;
+use warren_proto::api::{ApiError, ErrorCode, JoinRequestInfo};
 use warren_proto::control::msg::{ClientMsg, NetworkState, PeerInfo, ServerMsg, Welcome};
 use warren_proto::key::NodeKey;
 use warren_proto::overlay::{OVERLAY_V4, OVERLAY_V6};
@@ -52,7 +52,7 @@ pub enum Event {
     /// The answer for whoever waits on `token`.
     Reply {
         token: Token,
-        result: Result<Answer, String>,
+        result: Result<Answer, ApiError>,
     },
     /// A peer this coordinator brings appeared or changed.
     PeerUpsert(PeerInfo),
@@ -245,7 +245,10 @@ impl Client {
             (false, _) => {
                 self.drop_connection("turned off", "Warren was turned off");
                 self.conn = Conn::Off;
-                self.answer_waiting_up(Err("cancelled: Warren was turned off".into()));
+                self.answer_waiting_up(Err(ApiError::new(
+                    ErrorCode::TunnelDown,
+                    "cancelled: Warren was turned off",
+                )));
             }
         }
     }
@@ -356,9 +359,17 @@ impl Client {
             retry_at: now + wait,
         };
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-        self.answer_waiting_up(Err(format!(
-            "cannot reach the coordinator at {}: {error} (will keep trying)",
-            self.label
+        let code = if self.name_taken {
+            ErrorCode::NameTaken
+        } else {
+            ErrorCode::CoordinatorUnreachable
+        };
+        self.answer_waiting_up(Err(ApiError::new(
+            code,
+            format!(
+                "cannot reach the coordinator at {}: {error} (will keep trying)",
+                self.label
+            ),
         )));
         self.events.push_back(Event::Changed);
     }
@@ -379,7 +390,7 @@ impl Client {
                 self.transmits.push_back(msg);
             }
             _ => {
-                let why = self.unreachable_text();
+                let why = self.unreachable();
                 self.events.push_back(Event::Reply {
                     token,
                     result: Err(why),
@@ -396,13 +407,19 @@ impl Client {
         }
     }
 
-    fn unreachable_text(&self) -> String {
+    fn unreachable(&self) -> ApiError {
         match &self.conn {
-            Conn::Off => "Warren is down: run `warren up` first".to_string(),
-            _ => format!(
-                "the coordinator at {} is unreachable right now ({}); retrying",
-                self.label,
-                self.last_error.as_deref().unwrap_or("connecting")
+            Conn::Off => ApiError::new(
+                ErrorCode::TunnelDown,
+                "Warren is down: run `warren up` first",
+            ),
+            _ => ApiError::new(
+                ErrorCode::CoordinatorUnreachable,
+                format!(
+                    "the coordinator at {} is unreachable right now ({}); retrying",
+                    self.label,
+                    self.last_error.as_deref().unwrap_or("connecting")
+                ),
             ),
         }
     }
@@ -415,9 +432,9 @@ impl Client {
                 };
                 self.accepted(token, &req);
             }
-            ServerMsg::Error { id, message, .. } => {
+            ServerMsg::Error { id, message, code } => {
                 if let Some((token, _)) = self.take_pending(id) {
-                    self.reply(token, Err(message));
+                    self.reply(token, Err(ApiError::new(code.into(), message)));
                 }
             }
             ServerMsg::Invite {
@@ -506,7 +523,10 @@ impl Client {
                  connected, or `warren logout --force` to forget it on this host only",
                 self.label
             );
-            self.reply(token, Err(why));
+            self.reply(
+                token,
+                Err(ApiError::new(ErrorCode::CoordinatorUnreachable, why)),
+            );
         }
     }
 
@@ -514,7 +534,10 @@ impl Client {
     pub fn forget(&mut self) {
         self.drop_connection("logged out", "logged out");
         self.conn = Conn::Off;
-        self.answer_waiting_up(Err("cancelled: the coordinator was forgotten".into()));
+        self.answer_waiting_up(Err(ApiError::new(
+            ErrorCode::Other,
+            "cancelled: the coordinator was forgotten",
+        )));
         for key in std::mem::take(&mut self.peers) {
             self.events.push_back(Event::PeerRemove(key));
         }
@@ -588,11 +611,11 @@ impl Client {
         self.reply(token, Ok(Answer::Done(done_text(req))));
     }
 
-    fn reply(&mut self, token: Token, result: Result<Answer, String>) {
+    fn reply(&mut self, token: Token, result: Result<Answer, ApiError>) {
         self.events.push_back(Event::Reply { token, result });
     }
 
-    fn answer_waiting_up(&mut self, result: Result<Answer, String>) {
+    fn answer_waiting_up(&mut self, result: Result<Answer, ApiError>) {
         for token in std::mem::take(&mut self.waiting_up) {
             self.reply(token, result.clone());
         }
@@ -602,7 +625,8 @@ impl Client {
         if let Conn::Connected { pending, .. } = &mut self.conn {
             let tokens: Vec<Token> = std::mem::take(pending).into_values().map(|p| p.0).collect();
             for token in tokens {
-                self.reply(token, Err(why.to_string()));
+                let e = ApiError::new(ErrorCode::CoordinatorUnreachable, why);
+                self.reply(token, Err(e));
             }
         }
     }

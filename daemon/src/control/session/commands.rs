@@ -3,6 +3,7 @@
 use super::{Group, Session};
 use crate::control::{Answer, Command, CoordinatorSettings, Reply, TunnelState};
 use std::time::Instant;
+use warren_proto::api::{ApiError, ErrorCode};
 use warren_proto::control::msg::ClientMsg;
 use warren_proto::key::NodeKey;
 
@@ -41,7 +42,8 @@ impl Session {
             Command::Logout { force, to, reply } => self.logout(force, to, reply),
             Command::Forget { to, reply } => {
                 let Some(i) = self.by_key(&to) else {
-                    self.reply(reply, Err("not following that coordinator".into()));
+                    let e = ApiError::new(ErrorCode::NotFound, "not following that coordinator");
+                    self.reply(reply, Err(e));
                     return;
                 };
                 let address = self.slots[i].settings.address.clone();
@@ -91,7 +93,11 @@ impl Session {
             None => (0..self.slots.len()).collect(),
         };
         if targets.is_empty() {
-            self.reply(reply, Err("not logged in to a coordinator".into()));
+            let e = ApiError::new(
+                ErrorCode::CoordinatorUnreachable,
+                "not logged in to a coordinator",
+            );
+            self.reply(reply, Err(e));
             return;
         }
         if force {
@@ -144,13 +150,16 @@ impl Session {
                     if with.len() > 1 {
                         self.reply(
                             reply,
-                            Err(format!(
-                                "two coordinators have a network called {name} ({}): leave one \
-                             of them first",
-                                with.iter()
-                                    .map(|i| self.slots[*i].settings.address.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(" and ")
+                            Err(ApiError::new(
+                                ErrorCode::InvalidArgument,
+                                format!(
+                                    "two coordinators have a network called {name} ({}): leave \
+                                     one of them first",
+                                    with.iter()
+                                        .map(|i| self.slots[*i].settings.address.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(" and ")
+                                ),
                             )),
                         );
                         return;
@@ -163,11 +172,11 @@ impl Session {
         let Some(i) = target else {
             self.reply(
                 reply,
-                Err(
+                Err(ApiError::new(
+                    ErrorCode::CoordinatorUnreachable,
                     "not connected to a coordinator: run `warren up --coordinator HOST:PORT \
-                 --coordinator-key KEY` or `warren up INVITE` first"
-                        .to_string(),
-                ),
+                     --coordinator-key KEY` or `warren up INVITE` first",
+                )),
             );
             return;
         };

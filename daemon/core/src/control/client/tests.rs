@@ -1,4 +1,5 @@
 use super::*;
+use warren_proto::api::ErrorCode as Code;
 use warren_proto::control::msg::{ErrorCode, JoinRequest, NatKind};
 
 fn drain(c: &mut Client) -> Vec<Event> {
@@ -166,6 +167,44 @@ fn requests_get_ids_and_their_own_answers() {
     assert!(drain(&mut c).is_empty());
 }
 
+/// The local API answers with the coordinator's code, so no client reads its sentence.
+#[test]
+fn refusals_keep_the_coordinators_code() {
+    let t = Instant::now();
+    let mut c = connected(t);
+    let join = ClientMsg::JoinNetwork {
+        id: 0,
+        name: "lan".into(),
+        password: "no".into(),
+    };
+    c.request(join, 5);
+    c.handle_message(ServerMsg::Error {
+        id: 1,
+        code: ErrorCode::WrongPassword,
+        message: "wrong password for network lan".into(),
+    });
+    let refused = ApiError::new(Code::WrongPassword, "wrong password for network lan");
+    assert_eq!(
+        drain(&mut c),
+        [Event::Reply {
+            token: 5,
+            result: Err(refused)
+        }]
+    );
+
+    // Refused at the door for the name: whoever waits for `up` hears it as such.
+    let mut c = Client::new("203.0.113.1:7443", true, t, 7);
+    c.wait_connected(8, t);
+    c.handle_timeout(t);
+    drain(&mut c);
+    c.handle_connect_failed(t, "the name me is already used".into(), true);
+    let ev = drain(&mut c);
+    assert!(
+        matches!(&ev[0], Event::Reply { token: 8, result: Err(e) } if e.code == Code::NameTaken),
+        "{ev:?}"
+    );
+}
+
 #[test]
 fn a_dropped_connection_fails_what_waits_and_requests_while_away_say_why() {
     let t = Instant::now();
@@ -179,7 +218,9 @@ fn a_dropped_connection_fails_what_waits_and_requests_while_away_say_why() {
     );
     c.handle_disconnected(t, "reset".into());
     let ev = drain(&mut c);
-    assert!(matches!(&ev[0], Event::Reply { token: 3, result: Err(e) } if e.contains("dropped")));
+    assert!(
+        matches!(&ev[0], Event::Reply { token: 3, result: Err(e) } if e.message.contains("dropped") && e.code == Code::CoordinatorUnreachable)
+    );
     c.request(
         ClientMsg::LeaveNetwork {
             id: 0,
@@ -190,7 +231,7 @@ fn a_dropped_connection_fails_what_waits_and_requests_while_away_say_why() {
     assert!(c.poll_transmit().is_none());
     let ev = drain(&mut c);
     assert!(
-        matches!(&ev[0], Event::Reply { token: 4, result: Err(e) } if e.contains("unreachable") && e.contains("reset"))
+        matches!(&ev[0], Event::Reply { token: 4, result: Err(e) } if e.message.contains("unreachable") && e.message.contains("reset"))
     );
     let retry = c.poll_timeout().unwrap() - t;
     assert!(
@@ -312,7 +353,7 @@ fn turning_off_closes_and_turning_on_dials_again() {
     assert_eq!(c.poll_timeout(), None);
     c.logout(1);
     assert!(
-        matches!(&drain(&mut c)[0], Event::Reply { result: Err(e), .. } if e.contains("--force"))
+        matches!(&drain(&mut c)[0], Event::Reply { result: Err(e), .. } if e.message.contains("--force"))
     );
     c.set_enabled(true, t);
     c.handle_timeout(t);
@@ -350,7 +391,7 @@ fn a_coordinator_cannot_route_addresses_outside_the_overlay() {
     assert!(e.contains("outside Warren's overlay"), "{e}");
     assert!(!c.is_connected());
     assert!(
-        matches!(&drain(&mut c)[0], Event::Reply { token: 1, result: Err(e) } if e.contains("8.8.8.8"))
+        matches!(&drain(&mut c)[0], Event::Reply { token: 1, result: Err(e) } if e.message.contains("8.8.8.8"))
     );
     // Connected properly, a peer at a public address is refused; an overlay one is taken.
     let mut c = connected(t);
