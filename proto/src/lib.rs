@@ -1,7 +1,9 @@
 //! Warren's wire formats and local API types.
 //!
 //! Everything here is pure data and codecs: no sockets, no async runtime, so the daemon core,
-//! the CLI and the GUI can all share it.
+//! the CLI and the GUI can all share it. Two features add I/O for the shells only: `io` (the
+//! control channel's async I/O, for the daemon and the coordinator) and `client` (the local
+//! API's blocking client, [`api::client`], for the CLI and the GUI).
 
 // The library may not read the clock, open sockets or start threads (clippy.toml); its
 // unit tests may.

@@ -41,10 +41,14 @@ impl Host {
         match ev {
             Event::Connect => out.push(Out::Connect),
             Event::Close(_) => out.push(Out::Close),
-            Event::Reply { result, .. } => self.replies.push(result.map(|a| match a {
-                Answer::Done(text) => text,
-                other => format!("{other:?}"),
-            })),
+            Event::Reply { result, .. } => self.replies.push(
+                result
+                    .map(|a| match a {
+                        Answer::Done(text) => text,
+                        other => format!("{other:?}"),
+                    })
+                    .map_err(|e| e.message),
+            ),
             Event::PeerUpsert(info) => {
                 let changes = self.peers.upsert(COORD, info);
                 self.apply(now, &changes);
