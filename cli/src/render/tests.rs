@@ -1,5 +1,5 @@
 use super::*;
-use warren_proto::api::fixtures::{CoordinatorBuilder, PeerBuilder, StatusBuilder};
+use warren_proto::api::fixtures::{CoordinatorBuilder, GamesBuilder, PeerBuilder, StatusBuilder};
 use warren_proto::api::StunAnswer;
 use warren_proto::key::NodeKey;
 
@@ -527,56 +527,21 @@ fn a_network_only_peers_name_has_no_coordinator_to_show() {
 }
 
 fn games_sample() -> warren_proto::api::games::GamesStatus {
-    use warren_proto::api::games::{
-        DiscoveryPort, GameNetwork, GamePortStatus, GamesStatus, PortSource,
-    };
-    let port =
-        |name: &str, port, last, group: Option<&str>, source, counters: [u64; 3]| GamePortStatus {
-            name: name.into(),
-            port: DiscoveryPort {
-                port,
-                last,
-                group: group.map(|g| g.parse().unwrap()),
-            },
-            source,
-            sent: counters[0],
-            received: counters[1],
-            dropped: counters[2],
-        };
-    GamesStatus {
-        active: true,
-        problem: None,
-        ports: vec![
-            port(
-                "Minecraft Java LAN games",
-                4445,
-                4445,
-                Some("224.0.2.60"),
-                PortSource::Preset,
-                [12, 30, 0],
-            ),
-            port(
-                "Source engine",
-                27015,
-                27020,
-                None,
-                PortSource::Preset,
-                [0, 1234, 0],
-            ),
-            port("my game", 50000, 50000, None, PortSource::User, [3, 0, 0]),
-        ],
-        networks: vec![
-            GameNetwork {
-                network: "lan-party".into(),
-                enabled: true,
-            },
-            GameNetwork {
-                network: "work".into(),
-                enabled: false,
-            },
-        ],
-        mirrored_groups: vec!["224.0.2.60".parse().unwrap()],
-    }
+    use warren_proto::api::games::PortSource::{Preset, User};
+    GamesBuilder::new()
+        .port(
+            "Minecraft Java LAN games",
+            (4445, 4445),
+            Some("224.0.2.60"),
+            Preset,
+            [12, 30, 0],
+        )
+        .port("Source engine", (27015, 27020), None, Preset, [0, 1234, 0])
+        .port("my game", (50000, 50000), None, User, [3, 0, 0])
+        .network("lan-party", true)
+        .network("work", false)
+        .mirrors("224.0.2.60")
+        .build()
 }
 
 #[test]

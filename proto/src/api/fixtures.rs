@@ -1,4 +1,5 @@
-//! Builders of [`Status`] for the tests of every crate that reads it (feature `test-fixtures`):
+//! Builders of [`Status`] (and of the `games` answer) for the tests of every crate that reads
+//! it (feature `test-fixtures`):
 //! one place that knows every field, so a new field is added here once, and a test names only
 //! what it is about.
 //!
@@ -9,6 +10,7 @@
 //!     .build();
 //! ```
 
+use super::games::{DiscoveryPort, GameNetwork, GamePortStatus, GamesStatus, PortSource};
 use super::{
     BroadcastStatus, ControlTransport, CoordinatorStatus, OffloadStatus, PathKind, PeerStatus,
     SelfStatus, Status, TunnelState,
@@ -311,5 +313,72 @@ impl StatusBuilder {
 impl From<StatusBuilder> for Status {
     fn from(b: StatusBuilder) -> Status {
         b.build()
+    }
+}
+
+/// The answer to `games`: on, with no ports, networks or groups, until told.
+#[derive(Debug, Clone)]
+pub struct GamesBuilder(GamesStatus);
+
+impl Default for GamesBuilder {
+    fn default() -> Self {
+        GamesBuilder::new()
+    }
+}
+
+impl GamesBuilder {
+    pub fn new() -> GamesBuilder {
+        GamesBuilder(GamesStatus {
+            active: true,
+            problem: None,
+            ports: vec![],
+            networks: vec![],
+            mirrored_groups: vec![],
+        })
+    }
+
+    /// A port (range `first..=last`, announced to `group` or broadcast), with its counters
+    /// `[sent, received, dropped]`.
+    pub fn port(
+        mut self,
+        name: &str,
+        (first, last): (u16, u16),
+        group: Option<&str>,
+        source: PortSource,
+        [sent, received, dropped]: [u64; 3],
+    ) -> Self {
+        self.0.ports.push(GamePortStatus {
+            name: name.into(),
+            port: DiscoveryPort {
+                port: first,
+                last,
+                group: group.map(|g| g.parse().expect("an IPv4 group")),
+            },
+            source,
+            sent,
+            received,
+            dropped,
+        });
+        self
+    }
+
+    pub fn network(mut self, network: &str, enabled: bool) -> Self {
+        self.0.networks.push(GameNetwork {
+            network: network.into(),
+            enabled,
+        });
+        self
+    }
+
+    /// A multicast group the host's games listen on.
+    pub fn mirrors(mut self, group: &str) -> Self {
+        self.0
+            .mirrored_groups
+            .push(group.parse().expect("an IPv4 group"));
+        self
+    }
+
+    pub fn build(self) -> GamesStatus {
+        self.0
     }
 }
