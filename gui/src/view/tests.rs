@@ -253,15 +253,19 @@ const TAKEN: &str = "the name alice is already used by another host in network o
 
 #[test]
 fn name_taken_offers_another_name_instead_of_the_flag() {
-    // A join refused for the name: the choice, and not the coordinator's sentence.
-    let ui = UiState {
-        error: refused(ErrorCode::NameTaken, TAKEN),
-        ..Default::default()
+    // The window after an action the daemon refused with `code`, saying `message`.
+    let after = |code, message| {
+        let ui = UiState {
+            error: refused(code, message),
+            ..Default::default()
+        };
+        model(
+            &status(true, Some(coordinator(true, None, &[])), vec![]),
+            &ui,
+        )
     };
-    let vm = model(
-        &status(true, Some(coordinator(true, None, &[])), vec![]),
-        &ui,
-    );
+    // A join refused for the name: the choice, and not the coordinator's sentence.
+    let vm = after(ErrorCode::NameTaken, TAKEN);
     assert_eq!(
         vm.name_taken,
         Some(NameTaken {
@@ -292,16 +296,9 @@ fn name_taken_offers_another_name_instead_of_the_flag() {
     assert_eq!(vm.name_taken.unwrap().name, "alice");
 
     // Other errors are shown as the daemon wrote them, and offer no rename.
-    let ui = UiState {
-        error: refused(
-            ErrorCode::WrongPassword,
-            "wrong password for network office",
-        ),
-        ..Default::default()
-    };
-    let vm = model(
-        &status(true, Some(coordinator(true, None, &[])), vec![]),
-        &ui,
+    let vm = after(
+        ErrorCode::WrongPassword,
+        "wrong password for network office",
     );
     assert_eq!(vm.name_taken, None);
     assert_eq!(
@@ -310,14 +307,7 @@ fn name_taken_offers_another_name_instead_of_the_flag() {
     );
 
     // The code decides, not the words: the same sentence without it is shown as it is.
-    let ui = UiState {
-        error: refused(ErrorCode::Other, TAKEN),
-        ..Default::default()
-    };
-    let vm = model(
-        &status(true, Some(coordinator(true, None, &[])), vec![]),
-        &ui,
-    );
+    let vm = after(ErrorCode::Other, TAKEN);
     assert_eq!(vm.name_taken, None);
     assert_eq!(vm.error.as_deref(), Some(TAKEN));
 }

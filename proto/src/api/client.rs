@@ -198,48 +198,49 @@ mod tests {
         })
     }
 
+    /// `request` on a fresh connection to a daemon that answers the line `answer`; and the
+    /// request lines the daemon read.
+    fn ask(request: Request, answer: &str) -> (Result<Response, CallError>, Vec<String>) {
+        let dir = Dir::new();
+        let d = daemon(&dir.socket(), &[answer]);
+        let r = call(&dir.socket(), request);
+        (r, d.join().unwrap())
+    }
+
     #[test]
     fn a_request_line_out_and_its_answer_in() {
-        let dir = Dir::new();
-        let d = daemon(
-            &dir.socket(),
-            &["{\"v\":1,\"version\":{\"daemon\":\"9.9\"}}\n"],
+        let (r, heard) = ask(
+            Request::Version,
+            "{\"v\":1,\"version\":{\"daemon\":\"9.9\"}}\n",
         );
-        let r = call(&dir.socket(), Request::Version).unwrap();
-        assert_eq!(
-            r,
-            Response::Version {
-                daemon: "9.9".into()
-            }
-        );
-        assert_eq!(d.join().unwrap(), vec!["{\"v\":1,\"cmd\":\"version\"}\n"]);
+        let version = Response::Version {
+            daemon: "9.9".into(),
+        };
+        assert_eq!(r.unwrap(), version);
+        assert_eq!(heard, vec!["{\"v\":1,\"cmd\":\"version\"}\n"]);
     }
 
+    /// The last row is a daemon older than codes refusing the `games` of a newer client.
     #[test]
     fn the_daemons_error_comes_back_with_its_code_and_words() {
-        let dir = Dir::new();
-        let _d = daemon(
-            &dir.socket(),
-            &["{\"v\":1,\"error\":{\"message\":\"wrong password for network lan\",\"code\":\"wrong_password\"}}\n"],
-        );
-        let e = call(&dir.socket(), Request::Status).unwrap_err();
-        assert_eq!(e.code(), ErrorCode::WrongPassword);
-        assert_eq!(e.to_string(), "wrong password for network lan");
-    }
-
-    /// Several answers on one connection (what `subscribe` gets), then the daemon goes away:
-    /// that reads as a daemon that is not running.
-    /// The request is the `games` of a newer client; the daemon predates both.
-    #[test]
-    fn an_older_daemon_that_cannot_read_the_request_says_bad_request() {
-        let dir = Dir::new();
-        let _d = daemon(
-            &dir.socket(),
-            &["{\"v\":1,\"error\":{\"message\":\"bad request: unknown variant `games`\"}}\n"],
-        );
-        let e = call(&dir.socket(), Request::Games).unwrap_err();
-        assert_eq!(e.code(), ErrorCode::BadRequest);
-        assert_eq!(e.to_string(), "bad request: unknown variant `games`");
+        let rows = [
+            (
+                Request::Status,
+                r#"{"v":1,"error":{"message":"wrong password","code":"wrong_password"}}"#,
+                ErrorCode::WrongPassword,
+                "wrong password",
+            ),
+            (
+                Request::Games,
+                r#"{"v":1,"error":{"message":"bad request: unknown variant `games`"}}"#,
+                ErrorCode::BadRequest,
+                "bad request: unknown variant `games`",
+            ),
+        ];
+        for (request, answer, code, words) in rows {
+            let e = ask(request, &format!("{answer}\n")).0.unwrap_err();
+            assert_eq!((e.code(), e.to_string().as_str()), (code, words));
+        }
         // Only that fixed start, only without a code.
         assert_eq!(
             legacy_code(ErrorCode::Other, "the bad request: no"),
@@ -251,6 +252,8 @@ mod tests {
         );
     }
 
+    /// Several answers on one connection (what `subscribe` gets), then the daemon goes away:
+    /// that reads as a daemon that is not running.
     #[test]
     fn answers_keep_coming_until_the_daemon_closes() {
         let dir = Dir::new();
@@ -272,9 +275,9 @@ mod tests {
 
     #[test]
     fn an_unreadable_answer_is_not_taken_for_one() {
-        let dir = Dir::new();
-        let _d = daemon(&dir.socket(), &["{\"v\":1,\"what\":3}\n"]);
-        let e = call(&dir.socket(), Request::Status).unwrap_err();
+        let e = ask(Request::Status, "{\"v\":1,\"what\":3}\n")
+            .0
+            .unwrap_err();
         assert!(matches!(e, CallError::Garbled(_)), "{e:?}");
         assert_eq!(e.code(), ErrorCode::Other);
     }
