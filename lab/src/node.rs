@@ -590,8 +590,14 @@ pub fn wait_path(a: &Host, b: &Host, want: &[&str], limit: Duration) -> Duration
     use super::matrix::peer_path;
     let t0 = Instant::now();
     loop {
-        let pa = peer_path(&a.status(), &b.name);
-        let pb = peer_path(&b.status(), &a.name);
+        // Both statuses at once: under load one `warren status` can take hundreds of ms, and
+        // the time measured here is the path switch's, not the polling's.
+        let (sa, sb) = std::thread::scope(|s| {
+            let sb = s.spawn(|| b.status());
+            (a.status(), sb.join().expect("status thread"))
+        });
+        let pa = peer_path(&sa, &b.name);
+        let pb = peer_path(&sb, &a.name);
         if want.contains(&pa.as_str()) && want.contains(&pb.as_str()) {
             return t0.elapsed();
         }
