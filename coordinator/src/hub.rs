@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use warren_coordinator_core::candidates::EndpointLimiter;
 use warren_coordinator_core::outbox::Frame;
+use warren_coordinator_core::reachable::Reachable;
 use warren_coordinator_core::{
     Change, JoinLimiter, NewKeyLimiter, PasswordLimiter, RateLimitConfig, Registry, RegistryError,
 };
@@ -31,21 +32,12 @@ pub struct Online {
     pub session: u64,
     /// Bounded: a daemon that stops reading is disconnected, not buffered for.
     pub tx: OutboxTx,
-    pub lan: Vec<SocketAddr>,
-    pub reflexive: Option<SocketAddr>,
-    pub nat: NatKind,
+    /// Where peers reach it: what it reported, as far as the coordinator vouches for it.
+    pub reach: Reachable,
     /// The session's token for a standalone relay, which its ticket refreshes name.
     pub relay_token: Option<warren_proto::relay::RelayToken>,
-    /// A port mapping the node holds on its router, as it last reported.
-    pub mapped: Option<SocketAddr>,
-    /// It relays for its peers, and they can reach it ([`candidates::can_relay`]).
-    ///
-    /// [`candidates::can_relay`]: warren_coordinator_core::candidates::can_relay
-    pub relay: bool,
     /// The LAN prefixes it advertises (valid, at most `MAX_ROUTES_PER_NODE`).
     pub routes: Vec<String>,
-    /// Its router's mapping of its TCP listen port, as it last reported.
-    pub mapped_tcp: Option<SocketAddr>,
     /// Its endpoint updates (each one is announced to every peer).
     pub endpoint_limit: EndpointLimiter,
     /// The rounds of "call me maybe" its changes start (each one asks every online peer to
@@ -266,14 +258,9 @@ impl Hub {
             Online {
                 session,
                 tx,
-                lan: warren_coordinator_core::candidates::lan_candidates(lan),
-                reflexive,
-                nat: NatKind::Unknown,
+                reach: Reachable::at_connect(lan, reflexive),
                 relay_token: None,
-                mapped: None,
-                relay: false,
                 routes: Vec::new(),
-                mapped_tcp: None,
                 endpoint_limit: EndpointLimiter::new(unix_now()),
                 call_limit: RefCell::new(EndpointLimiter::new(unix_now())),
                 batch_calls: false,
@@ -549,7 +536,7 @@ mod tests {
         drain(&mut inboxes);
         // Host 3 reports new endpoints.
         if let Some(o) = hub.online.get_mut(&key(3)) {
-            o.reflexive = Some("203.0.113.9:41820".parse().unwrap());
+            o.reach.reflexive = Some("203.0.113.9:41820".parse().unwrap());
         }
         let peers = hub.peers(&key(3));
         hub.announce(&key(3), &peers);
@@ -621,7 +608,8 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let (mut hub, mut inboxes) = network_of(3, &dir);
         hub.online.get_mut(&key(1)).unwrap().batch_calls = false;
-        hub.online.get_mut(&key(0)).unwrap().reflexive = Some("203.0.113.9:41820".parse().unwrap());
+        hub.online.get_mut(&key(0)).unwrap().reach.reflexive =
+            Some("203.0.113.9:41820".parse().unwrap());
         drain(&mut inboxes);
         let peers = hub.peers(&key(0));
         hub.announce(&key(0), &peers);
@@ -697,7 +685,7 @@ mod tests {
 
         // Host 0 moves: a new frame with its new address.
         if let Some(o) = hub.online.get_mut(&key(0)) {
-            o.reflexive = Some("203.0.113.50:41820".parse().unwrap());
+            o.reach.reflexive = Some("203.0.113.50:41820".parse().unwrap());
         }
         let peers = hub.peers(&key(0));
         hub.announce_moved(&key(0), &peers);

@@ -1,6 +1,6 @@
 //! The coordinator as one actor: the real [`Registry`] (networks, memberships, names, leases),
 //! the real [`Relay`] core, the real STUN answer and the real candidate rules
-//! (`candidates::vouched_*`, `can_relay`, [`SeenSources`], [`EndpointLimiter`]).
+//! (`candidates::vouched_lan`, [`Reachable`], [`SeenSources`], [`EndpointLimiter`]).
 //!
 //! Glued by hand, restating `warren-coordinator`'s shell (`coordinator/src/server.rs`,
 //! `hub.rs`) for the messages the simulation uses: who is online with which endpoints, the
@@ -18,8 +18,9 @@ use base64::Engine;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
-use warren_coordinator_core::candidates::{can_relay, vouched_lan, vouched_public};
+use warren_coordinator_core::candidates::vouched_lan;
 use warren_coordinator_core::candidates::{inside_a_lan, EndpointLimiter};
+use warren_coordinator_core::reachable::{Reachable, Reported};
 use warren_coordinator_core::seen_sources::SeenSources;
 use warren_coordinator_core::stun_answer::{answer, MAX_RESPONSE};
 use warren_coordinator_core::{HashParams, Registry, RegistryConfig, Relay, RelayConfig};
@@ -54,12 +55,7 @@ struct Online {
     session: u64,
     /// Where its control connection comes from.
     control: IpAddr,
-    lan: Vec<SocketAddr>,
-    reflexive: Option<SocketAddr>,
-    nat: NatKind,
-    mapped: Option<SocketAddr>,
-    relay: bool,
-    mapped_tcp: Option<SocketAddr>,
+    reach: Reachable,
     endpoint_limit: EndpointLimiter,
     call_limit: EndpointLimiter,
     token: RelayToken,
@@ -157,13 +153,8 @@ impl Coordinator {
                 host,
                 session,
                 control,
-                lan,
                 // A guess until STUN answers: right for public hosts and port-keeping NATs.
-                reflexive: Some(SocketAddr::new(control, hello.udp_port)),
-                nat: NatKind::Unknown,
-                mapped: None,
-                relay: false,
-                mapped_tcp: None,
+                reach: Reachable::at_connect(lan, Some(SocketAddr::new(control, hello.udp_port))),
                 endpoint_limit: EndpointLimiter::new(unix),
                 call_limit: EndpointLimiter::new(unix),
                 token,
@@ -276,25 +267,29 @@ impl Coordinator {
         let Some(control) = self.online.get(&key).map(|o| o.control) else {
             return;
         };
-        let saw = |ip| self.saw(control, ip, unix);
-        let (lan, reflexive, mapped, mapped_tcp) = (
-            vouched_lan(lan, saw),
-            vouched_public(reflexive, saw),
-            vouched_public(mapped, saw),
-            vouched_public(mapped_tcp, saw),
-        );
-        let o = self.online.get_mut(&key).expect("online");
-        if !o.endpoint_limit.allow(unix) {
+        let report = Reported {
+            lan,
+            reflexive,
+            nat,
+            mapped,
+            relay,
+            mapped_tcp,
+        };
+        let limit = &mut self.online.get_mut(&key).expect("online").endpoint_limit;
+        if !limit.allow(unix) {
             return;
         }
-        o.lan = lan;
-        if let Some(r) = reflexive {
-            o.reflexive = Some(r);
-        }
-        o.nat = nat;
-        o.mapped = mapped;
-        o.relay = can_relay(relay, &o.lan, o.reflexive, o.mapped);
-        o.mapped_tcp = mapped_tcp;
+        let seen: Vec<IpAddr> = report
+            .lan
+            .iter()
+            .chain(&report.reflexive)
+            .chain(&report.mapped)
+            .chain(&report.mapped_tcp)
+            .map(|a| a.ip())
+            .filter(|ip| self.saw(control, *ip, unix))
+            .collect();
+        let o = self.online.get_mut(&key).expect("online");
+        o.reach.update(report, |ip| seen.contains(&ip));
         let peers = self.registry.peer_keys(&key);
         self.announce(unix, &key, &peers, false, said);
     }
@@ -370,13 +365,13 @@ impl Coordinator {
             overlay_ip: IpAddr::V4(self.registry.lease_of(about)?.addr),
             networks,
             online: o.is_some(),
-            lan: o.map(|o| o.lan.clone()).unwrap_or_default(),
-            reflexive: o.and_then(|o| o.reflexive),
-            nat: o.map_or(NatKind::Unknown, |o| o.nat),
-            mapped: o.and_then(|o| o.mapped),
-            relay: o.is_some_and(|o| o.relay),
+            lan: o.map(|o| o.reach.lan.clone()).unwrap_or_default(),
+            reflexive: o.and_then(|o| o.reach.reflexive),
+            nat: o.map_or(NatKind::Unknown, |o| o.reach.nat),
+            mapped: o.and_then(|o| o.reach.mapped),
+            relay: o.is_some_and(|o| o.reach.relay),
             routes: Vec::new(),
-            mapped_tcp: o.and_then(|o| o.mapped_tcp),
+            mapped_tcp: o.and_then(|o| o.reach.mapped_tcp),
         })
     }
 

@@ -19,6 +19,7 @@ pub mod name;
 pub mod outbox;
 pub mod password;
 pub mod ratelimit;
+pub mod reachable;
 pub mod records;
 pub mod registry;
 pub mod relay;

@@ -16,13 +16,13 @@ impl Hub {
     pub fn endpoints_of(&self, key: &NodeKey) -> Option<Endpoints> {
         match self.online.get(key) {
             Some(o) => Some(Endpoints {
-                lan: o.lan.clone(),
-                reflexive: o.reflexive,
-                nat: o.nat,
-                mapped: o.mapped,
-                relay: o.relay,
+                lan: o.reach.lan.clone(),
+                reflexive: o.reach.reflexive,
+                nat: o.reach.nat,
+                mapped: o.reach.mapped,
+                relay: o.reach.relay,
                 routes: o.routes.clone(),
-                mapped_tcp: o.mapped_tcp,
+                mapped_tcp: o.reach.mapped_tcp,
             }),
             None => self.remote.get(key).cloned(),
         }

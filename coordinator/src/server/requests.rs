@@ -97,16 +97,14 @@ pub(super) async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, m
             relay,
             mapped_tcp,
         } => {
-            use warren_coordinator_core::candidates::{can_relay, vouched_lan, vouched_public};
-            // Only addresses the coordinator saw the member come from are passed on: a
-            // member cannot make its peers probe someone else.
-            let saw = |ip| server.saw(remote.ip(), ip);
-            let (lan, reflexive, mapped, mapped_tcp) = (
-                vouched_lan(lan, saw),
-                vouched_public(reflexive, saw),
-                vouched_public(mapped, saw),
-                vouched_public(mapped_tcp, saw),
-            );
+            let report = warren_coordinator_core::reachable::Reported {
+                lan,
+                reflexive,
+                nat,
+                mapped,
+                relay,
+                mapped_tcp,
+            };
             let mut hub = server.hub();
             if let Some(o) = hub.online.get_mut(&node) {
                 // Every update goes to every peer: a member that floods them is ignored.
@@ -114,16 +112,9 @@ pub(super) async fn handle(server: &Server, node: NodeKey, remote: SocketAddr, m
                     tracing::debug!(node = %node, "endpoint update over the rate limit: ignored");
                     return;
                 }
-                o.lan = lan;
-                if let Some(r) = reflexive {
-                    o.reflexive = Some(r);
-                }
-                o.nat = nat;
-                // Unlike a STUN answer, a mapping can be withdrawn (`None`): the router
-                // stopped answering or the daemon deleted it, and peers must stop trying it.
-                o.mapped = mapped;
-                o.relay = can_relay(relay, &o.lan, o.reflexive, o.mapped);
-                o.mapped_tcp = mapped_tcp;
+                // Only addresses the coordinator saw the member come from are passed on: a
+                // member cannot make its peers probe someone else.
+                o.reach.update(report, |ip| server.saw(remote.ip(), ip));
             }
             let peers = hub.peers(&node);
             hub.announce_moved(&node, &peers);

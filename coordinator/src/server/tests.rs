@@ -345,10 +345,13 @@ async fn endpoint_updates_are_capped_and_rate_limited() {
     {
         let hub = server.hub();
         let o = &hub.online[&bob];
-        assert_eq!(o.lan.len(), MAX_LAN_CANDIDATES);
-        assert_eq!(o.mapped, None, "a multicast 'mapping' is not passed on");
-        assert_eq!(o.mapped_tcp, None, "nor a multicast TCP mapping");
-        assert_ne!(o.reflexive, Some("0.0.0.0:9".parse().unwrap()));
+        assert_eq!(o.reach.lan.len(), MAX_LAN_CANDIDATES);
+        assert_eq!(
+            o.reach.mapped, None,
+            "a multicast 'mapping' is not passed on"
+        );
+        assert_eq!(o.reach.mapped_tcp, None, "nor a multicast TCP mapping");
+        assert_ne!(o.reach.reflexive, Some("0.0.0.0:9".parse().unwrap()));
     }
     drain(&mut inbox[0]);
     for _ in 0..50 {
@@ -414,10 +417,10 @@ async fn only_addresses_the_coordinator_saw_a_member_come_from_reach_its_peers()
     {
         let hub = server.hub();
         let o = &hub.online[&bob];
-        assert_eq!(o.lan, vec![lan_home]);
-        assert_ne!(o.reflexive, Some(victim));
-        assert_eq!(o.mapped, None);
-        assert_eq!(o.mapped_tcp, None, "nor the TCP mapping");
+        assert_eq!(o.reach.lan, vec![lan_home]);
+        assert_ne!(o.reach.reflexive, Some(victim));
+        assert_eq!(o.reach.mapped, None);
+        assert_eq!(o.reach.mapped_tcp, None, "nor the TCP mapping");
     }
     drain(&mut inbox[0]);
     // Its control connection's address, and an address whose STUN request was answered.
@@ -430,9 +433,16 @@ async fn only_addresses_the_coordinator_saw_a_member_come_from_reach_its_peers()
     handle(&server, bob, remote(2), report(stun_seen, own)).await;
     let hub = server.hub();
     let o = &hub.online[&bob];
-    assert_eq!((o.reflexive, o.mapped), (Some(stun_seen), Some(own)));
+    assert_eq!(
+        (o.reach.reflexive, o.reach.mapped),
+        (Some(stun_seen), Some(own))
+    );
     let own_tcp = SocketAddr::new(own.ip(), 41821);
-    assert_eq!(o.mapped_tcp, Some(own_tcp), "the TCP mapping is passed on");
+    assert_eq!(
+        o.reach.mapped_tcp,
+        Some(own_tcp),
+        "the TCP mapping is passed on"
+    );
     let alice = key(ALICE);
     let info = hub.peer_info(&alice, &bob).expect("they share a network");
     assert_eq!(info.mapped_tcp, Some(own_tcp), "peers see the TCP mapping");

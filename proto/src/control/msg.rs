@@ -259,9 +259,10 @@ impl ClientMsg {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NatKind {
+    #[default]
     Unknown,
     /// Public address, or a NAT whose mapping does not depend on the destination.
     EndpointIndependent,
