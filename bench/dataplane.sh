@@ -484,7 +484,7 @@ measure_loaded() {
 # measure_small NAME TAG DST: small UDP datagrams, the per-packet cost.
 measure_small() {
     local name=$1 tag=$2 dst=$3
-    R[$name,small_kpps]="-"; R[$name,small_loss]="-"
+    R[$name,small_kpps]="-"; R[$name,small_loss]="-"; R[$name,small2_kpps]="-"; R[$name,small2_loss]="-"
     [[ $SKIP_SMALL == 1 ]] && return
     log "[$name] UDP A->B ${DURATION}s, ${SMALL_LEN} B datagrams at ${SMALL_RATE} (0 = unlimited)"
     iperf_run "$tag.small" "$dst" -u -b "$SMALL_RATE" -l "$SMALL_LEN" ${UDP_WINDOW:+-w "$UDP_WINDOW"} \
@@ -492,7 +492,6 @@ measure_small() {
     local sent
     read -r "R[$name,small_kpps]" "R[$name,small_loss]" sent < <(small_stats "$TMP/$tag.small.json" "$SMALL_LEN")
     R[$name,small_info]="${SMALL_LEN} B UDP: ${sent} kpps sent"
-    R[$name,small2_kpps]="-"; R[$name,small2_loss]="-"
     # A second run below the first one's received rate shows what the tunnel
     # delivers without dropping, which an overloaded run cannot.
     local rate
