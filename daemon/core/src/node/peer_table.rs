@@ -114,7 +114,7 @@ impl Node {
             .iter()
             .filter(|a| Some(**a) != reflexive && Some(**a) != mapped)
             .filter(|a| !self.in_a_subnet_route(a.ip()))
-            .map(|a| Candidate::new(*a, CandidateKind::Lan))
+            .map(|a| Candidate::new(*a, CandidateKind::of_interface_address(a.ip())))
             .collect();
         candidates.extend(mapped.map(|a| Candidate::new(a, CandidateKind::Mapped)));
         candidates.extend(

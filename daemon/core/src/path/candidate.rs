@@ -1,6 +1,6 @@
 //! Where a peer might be reached, and how we learned of the address.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use warren_proto::api::PathKind;
 
 /// How an address of the peer became known; it decides the path's rank (same LAN first) and
@@ -20,6 +20,31 @@ pub enum CandidateKind {
 }
 
 impl CandidateKind {
+    /// The kind of an address a peer lists among its interfaces' addresses: a private one
+    /// (RFC 1918, shared 100.64/10, link-local, loopback; IPv6 unique-local and link-local)
+    /// is on its LAN, anything else — a global IPv6 address, a public IPv4 one — is reached
+    /// across the internet like a reflexive address, and must not be shown or ranked as "same
+    /// LAN".
+    pub fn of_interface_address(ip: IpAddr) -> CandidateKind {
+        let lan = match ip.to_canonical() {
+            IpAddr::V4(v4) => {
+                v4.is_private()
+                    || v4.is_link_local()
+                    || v4.is_loopback()
+                    || (v4.octets()[0] == 100 && v4.octets()[1] & 0xc0 == 64)
+            }
+            IpAddr::V6(v6) => {
+                let first = v6.segments()[0];
+                v6.is_loopback() || first & 0xfe00 == 0xfc00 || first & 0xffc0 == 0xfe80
+            }
+        };
+        if lan {
+            CandidateKind::Lan
+        } else {
+            CandidateKind::Reflexive
+        }
+    }
+
     /// Higher is more specific. When two sources name one address, the more specific kind
     /// wins; between equally fast paths, the more specific one is used.
     pub fn preference(self) -> u8 {
@@ -87,6 +112,39 @@ mod tests {
         assert_eq!(Lan.path_kind(), PathKind::Lan);
         for k in [Reflexive, Mapped, Observed] {
             assert_eq!(k.path_kind(), PathKind::Direct);
+        }
+    }
+
+    /// Only private, shared, link-local and loopback addresses (and IPv6 unique-local and
+    /// link-local ones) are "same LAN"; a global IPv6 address or a public IPv4 address on an
+    /// interface is reached across the internet.
+    #[test]
+    fn only_private_interface_addresses_are_lan() {
+        for lan in [
+            "192.168.1.2",
+            "10.0.0.1",
+            "172.16.5.5",
+            "100.100.1.1",
+            "169.254.3.4",
+            "127.0.0.1",
+            "fd57:6172::1",
+            "fe80::1",
+            "::ffff:192.168.1.2",
+        ] {
+            let ip: IpAddr = lan.parse().unwrap();
+            assert_eq!(
+                CandidateKind::of_interface_address(ip),
+                CandidateKind::Lan,
+                "{lan}"
+            );
+        }
+        for public in ["203.0.113.7", "100.128.0.1", "2001:db8::7", "2a01:4f8::1"] {
+            let ip: IpAddr = public.parse().unwrap();
+            assert_eq!(
+                CandidateKind::of_interface_address(ip),
+                CandidateKind::Reflexive,
+                "{public}"
+            );
         }
     }
 }

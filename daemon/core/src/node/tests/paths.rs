@@ -36,7 +36,8 @@ fn call_me_maybe_probes_proves_and_applies_a_path() {
             Some(other),
             "the proven path became the endpoint"
         );
-        assert_eq!(n.peer_status(now)[0].path, PathKind::Lan);
+        // The pair's addresses are public ones (TEST-NET-1) listed as interface addresses.
+        assert_eq!(n.peer_status(now)[0].path, PathKind::Direct);
     }
     // The handshake ran on the proven path as soon as it was proven, before any traffic.
     for n in [&p.a, &p.b] {
