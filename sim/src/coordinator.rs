@@ -214,9 +214,15 @@ impl Coordinator {
                 relay,
                 mapped_tcp,
             } => {
-                self.endpoints(
-                    unix, key, lan, reflexive, nat, mapped, relay, mapped_tcp, said,
-                );
+                let report = Reported {
+                    lan,
+                    reflexive,
+                    nat,
+                    mapped,
+                    relay,
+                    mapped_tcp,
+                };
+                self.endpoints(unix, key, report, said);
                 return;
             }
             _ => {
@@ -251,29 +257,9 @@ impl Coordinator {
 
     /// New endpoints from `key` (`server::handle`'s `Endpoints` arm): only addresses the
     /// coordinator saw it come from pass, and its peers hear of them with a call to probe.
-    #[allow(clippy::too_many_arguments)]
-    fn endpoints(
-        &mut self,
-        unix: u64,
-        key: NodeKey,
-        lan: Vec<SocketAddr>,
-        reflexive: Option<SocketAddr>,
-        nat: NatKind,
-        mapped: Option<SocketAddr>,
-        relay: bool,
-        mapped_tcp: Option<SocketAddr>,
-        said: &mut Vec<Said>,
-    ) {
+    fn endpoints(&mut self, unix: u64, key: NodeKey, report: Reported, said: &mut Vec<Said>) {
         let Some(control) = self.online.get(&key).map(|o| o.control) else {
             return;
-        };
-        let report = Reported {
-            lan,
-            reflexive,
-            nat,
-            mapped,
-            relay,
-            mapped_tcp,
         };
         let limit = &mut self.online.get_mut(&key).expect("online").endpoint_limit;
         if !limit.allow(unix) {
