@@ -21,9 +21,10 @@
 #                       the loss %. With SMALL_RATE=0 the offered load exceeds
 #                       most tunnels, so loss there measures overload; set
 #                       SMALL_RATE below a tunnel's capacity to check its loss
-#   small kpps / loss @F  when that loss is 1 % or more, the same test again
-#                       offering F (SMALL_RETRY) times the rate received in the
-#                       first: the rate the tunnel sustains with little loss
+#   small kpps / loss retried  while the last run lost 1 % or more, the same
+#                       test again offering SMALL_RETRY times the rate the last
+#                       run received (at most SMALL_RETRIES times): the last
+#                       run's figures, the rate the tunnel sustains with little loss
 #   daemon CPU %        utime+stime of both tunnel processes during TCP A->B
 #                       over the wall time (100 = one core)
 #   tunnel CPU/Gbps     that CPU time divided by the A->B Gbit/s: cores kept
@@ -49,8 +50,9 @@
 #   LOADED_PING_INTERVAL=0.01  seconds between pings of the loaded-RTT test
 #   SMALL_LEN=128       payload bytes of the small-packet test
 #   SMALL_RATE=0        offered rate of the small-packet test (iperf3 -b; 0 = unlimited)
-#   SMALL_RETRY=0.9     fraction of the received rate offered in the second
-#                       small-packet run when the first lost >= 1 %; 0 = no second run
+#   SMALL_RETRY=0.9     fraction of the last received rate offered in the next
+#                       small-packet run while the last lost >= 1 %; 0 = no retries
+#   SMALL_RETRIES=4     small-packet retries at most
 #   SKIP_RAW=1          skip the raw veth baseline
 #   SKIP_WARREN=1       skip Warren
 #   SKIP_BORINGTUN=1    skip boringtun-cli
@@ -76,6 +78,7 @@ LOADED_PING_INTERVAL=${LOADED_PING_INTERVAL:-0.01}
 SMALL_LEN=${SMALL_LEN:-128}
 SMALL_RATE=${SMALL_RATE:-0}
 SMALL_RETRY=${SMALL_RETRY:-0.9}
+SMALL_RETRIES=${SMALL_RETRIES:-4}
 SKIP_LOADED=${SKIP_LOADED:-0}
 SKIP_SMALL=${SKIP_SMALL:-0}
 SKIP_RAW=${SKIP_RAW:-0}
@@ -117,6 +120,7 @@ done
 # The loaded pings run from OMIT s after the transfer starts until 1 s before it ends.
 [[ $SKIP_LOADED == 1 ]] || ((DURATION >= 3)) || die "the loaded-RTT test needs DURATION >= 3"
 [[ $SMALL_RETRY =~ ^(0|0?\.[0-9]+|1)$ ]] || die "SMALL_RETRY must be a fraction from 0 to 1, got '$SMALL_RETRY'"
+[[ $SMALL_RETRIES =~ ^[0-9]+$ ]] || die "SMALL_RETRIES must be a number, got '$SMALL_RETRIES'"
 
 TMP=$(mktemp -d /tmp/wbench.XXXXXX)
 DAEMON_PIDS=()   # tunnel processes of the contestant being measured
@@ -242,7 +246,7 @@ if [[ $SKIP_WGGO != 1 ]]; then
     [[ -n $WGGO ]] || warn "wireguard-go unavailable; skipping it"
 fi
 
-WARREND=$REPO_ROOT/target/release/warrend
+WARREND=${WARREND:-$REPO_ROOT/target/release/warrend}
 WARREN_CLI=$REPO_ROOT/target/release/warren
 if [[ $SKIP_WARREN != 1 ]]; then
     if [[ $NO_BUILD != 1 ]]; then
@@ -492,22 +496,26 @@ measure_small() {
     local sent
     read -r "R[$name,small_kpps]" "R[$name,small_loss]" sent < <(small_stats "$TMP/$tag.small.json" "$SMALL_LEN")
     R[$name,small_info]="${SMALL_LEN} B UDP: ${sent} kpps sent"
-    # A second run below the first one's received rate shows what the tunnel
-    # delivers without dropping, which an overloaded run cannot.
-    local rate
-    rate=$(python3 - "${R[$name,small_kpps]}" "${R[$name,small_loss]}" "$SMALL_RETRY" "$SMALL_LEN" <<'EOF' 2>/dev/null
+    # Runs below the previous one's received rate show what the tunnel delivers
+    # without dropping, which an overloaded run cannot: each retry offers
+    # SMALL_RETRY x what the last run received, until one loses < 1 %.
+    local rate retry kpps=${R[$name,small_kpps]} loss=${R[$name,small_loss]}
+    for ((retry = 1; retry <= SMALL_RETRIES; retry++)); do
+        rate=$(python3 - "$kpps" "$loss" "$SMALL_RETRY" "$SMALL_LEN" <<'EOF' 2>/dev/null
 import sys
 kpps, loss, frac, size = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
 if frac > 0 and loss >= 1 and kpps > 0:
     print(int(kpps * 1e3 * frac * size * 8))
 EOF
-    ) || rate=""
-    [[ -n $rate ]] || return 0
-    log "[$name] UDP A->B ${DURATION}s, ${SMALL_LEN} B datagrams at ${SMALL_RETRY} x the received rate ($rate bit/s)"
-    iperf_run "$tag.small2" "$dst" -u -b "$rate" -l "$SMALL_LEN" ${UDP_WINDOW:+-w "$UDP_WINDOW"} \
-        || warn "[$name] iperf3 second small UDP failed: $(tail -c 300 "$TMP/$tag.small2.err" 2>/dev/null)"
-    read -r "R[$name,small2_kpps]" "R[$name,small2_loss]" sent < <(small_stats "$TMP/$tag.small2.json" "$SMALL_LEN")
-    R[$name,small_info]+=", then ${sent} kpps sent at ${SMALL_RETRY} x"
+        ) || rate=""
+        [[ -n $rate ]] || return 0
+        log "[$name] UDP A->B ${DURATION}s, ${SMALL_LEN} B datagrams at ${SMALL_RETRY} x the received rate ($rate bit/s), retry $retry"
+        iperf_run "$tag.small2" "$dst" -u -b "$rate" -l "$SMALL_LEN" ${UDP_WINDOW:+-w "$UDP_WINDOW"} \
+            || warn "[$name] iperf3 small UDP retry failed: $(tail -c 300 "$TMP/$tag.small2.err" 2>/dev/null)"
+        read -r "R[$name,small2_kpps]" "R[$name,small2_loss]" sent < <(small_stats "$TMP/$tag.small2.json" "$SMALL_LEN")
+        R[$name,small_info]+=", then ${sent} kpps sent (${R[$name,small2_loss]} % lost)"
+        kpps=${R[$name,small2_kpps]} loss=${R[$name,small2_loss]}
+    done
 }
 
 mark_failed() {
@@ -597,6 +605,18 @@ EOF
     fi
     measure "$name" "$WR_OV_B"
     if [[ -n ${R[$name,note]:-} ]]; then dump_logs "$d/a/warrend.log" "$d/b/warrend.log"; fi
+    # Where packets were lost over all the tests: warrend's drop counters, the kernel's UDP
+    # receive-buffer overflows and the TUN devices' drops, per namespace.
+    local dropped
+    for side in a b; do
+        if [[ $side == a ]]; then ns=$NS_A; ifn=$WR_IF_A; else ns=$NS_B; ifn=$WR_IF_B; fi
+        dropped=$(ip netns exec "$ns" "$WARREN_CLI" --socket "$d/$side/warrend.sock" status --json \
+            2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin).get("dropped"))' \
+            2>/dev/null) || dropped="?"
+        log "$name $side: warrend dropped $dropped; UDP $(ip netns exec "$ns" awk \
+            '/^Udp:/ && !h {h=1; split($0, k); next} /^Udp:/ {for (i=2;i<=NF;i++) if (k[i] ~ /Errors/) printf "%s=%s ", k[i], $i}' \
+            /proc/net/snmp); $ifn $(ip -n "$ns" -s link show "$ifn" | awk '/TX:/ {getline; print "tx dropped=" $4}')"
+    done
     # Record which offloads warrend ended up with (from its local API).
     if [[ -x $WARREN_CLI ]]; then
         R[$name,info]=$(nsa "$WARREN_CLI" --socket "$d/a/warrend.sock" status --json 2>/dev/null \
@@ -680,7 +700,7 @@ else wg_userspace "wireguard-go" wggo "$WG_IF_A" "$WG_IF_B" "$WG_OV_A" "$WG_OV_B
 # ---------------------------------------------------------------- report
 
 HEAD=("contestant" "TCP A→B Gbit/s" "TCP B→A Gbit/s" "UDP rx Gbit/s" "UDP loss %" "RTT p50 ms" "RTT p99 ms"
-      "loaded p50 ms" "loaded p99 ms" "${SMALL_LEN} B kpps" "${SMALL_LEN} B loss %" "${SMALL_LEN} B kpps @${SMALL_RETRY}" "loss % @${SMALL_RETRY}"
+      "loaded p50 ms" "loaded p99 ms" "${SMALL_LEN} B kpps" "${SMALL_LEN} B loss %" "${SMALL_LEN} B kpps retried" "loss % retried"
       "daemon CPU %" "tunnel CPU/Gbps" "total CPU/Gbps")
 row() {
     local n=$1
@@ -769,7 +789,7 @@ else:
 CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 GIT_REV=$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if ! git -C "$REPO_ROOT" diff --quiet HEAD -- 2>/dev/null; then GIT_REV+="+dirty"; fi
-PARAMS="duration ${DURATION}s (TCP omit ${OMIT}s), UDP ${UDP_RATE} offered with ${UDP_LEN} B payloads (iperf3 -w ${UDP_WINDOW:-default}), ${PING_COUNT} pings every ${PING_INTERVAL}s, loaded pings every ${LOADED_PING_INTERVAL}s, ${SMALL_LEN} B UDP offered at ${SMALL_RATE} (0 = unlimited; again at ${SMALL_RETRY} x the received rate on >= 1 % loss), tunnel MTU ${TUN_MTU}"
+PARAMS="duration ${DURATION}s (TCP omit ${OMIT}s), UDP ${UDP_RATE} offered with ${UDP_LEN} B payloads (iperf3 -w ${UDP_WINDOW:-default}), ${PING_COUNT} pings every ${PING_INTERVAL}s, loaded pings every ${LOADED_PING_INTERVAL}s, ${SMALL_LEN} B UDP offered at ${SMALL_RATE} (0 = unlimited; then at ${SMALL_RETRY} x the last received rate while loss >= 1 %, up to ${SMALL_RETRIES} times), tunnel MTU ${TUN_MTU}"
 if [[ -n $WARREN_ARGS ]]; then PARAMS+=", warrend ${WARREN_ARGS}"; fi
 if [[ -n $BORINGTUN_ARGS ]]; then PARAMS+=", boringtun-cli ${BORINGTUN_ARGS}"; fi
 HOST="$(nproc) cores ($CPU_MODEL), kernel $(uname -r), commit $GIT_REV"

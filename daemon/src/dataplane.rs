@@ -1,36 +1,41 @@
 //! The shell around the core that moves batches between the TUN device and the UDP socket.
 //!
-//! Three OS threads share one `Node` behind a mutex, each holding it only while it runs the core
-//! over a whole batch, never while blocked in the kernel:
-//! - TUN → UDP: one `recv_multiple` (a 64 KiB TSO super-packet split into MTU segments), encrypt
-//!   every segment into a [`TxBatch`], send each run with one GSO `sendmsg`;
-//! - UDP → TUN: one `recvmmsg` of GRO-coalesced buffers, decrypt every segment into its own TUN
-//!   buffer, write them with `send_multiple`, which re-coalesces TCP/UDP flows for the kernel;
+//! OS threads share one `Node` behind a mutex, each holding it only while it runs the core over
+//! a batch, never while blocked in the kernel:
+//! - TUN → UDP (`tun_rx`): read the device until it is empty into two lanes (`lanes` in the
+//!   core: a quiet flow's small packets before bulk), encrypt one batch into a [`TxBatch`], send
+//!   each run with one GSO `sendmsg`;
+//! - UDP → TUN (`udp_rx`): read the socket until it is empty (`recvmmsg` of GRO-coalesced
+//!   chunks) into the lanes (a lone small datagram first), decrypt one round into TUN buffers,
+//!   write them with `send_multiple`, which re-coalesces TCP/UDP flows for the kernel;
 //! - timers: every 250 ms, WireGuard handshakes, retries and keepalives;
 //! - netwatch: when this host gains an address, a keepalive to every peer (see `netwatch`);
 //! - side sockets: a birthday run's extra sockets, and the one kept for a peer (see `side`).
 //!
 //! Plain threads that sleep in the kernel on their own descriptor wake straight into the work:
 //! an async runtime adds a cross-thread wake-up per packet burst, which showed up as ping RTT.
+//! For the same reason each data thread reads and does the crypto itself rather than handing
+//! packets to a worker: the lanes reorder within one thread.
+
+mod tun_rx;
+mod udp_rx;
 
 use crate::netwatch::{AddressWatch, REPEAT_AFTER};
 use crate::side::{self, SideSockets};
-use crate::udp::{from_wire, Udp};
+use crate::udp::Udp;
 use anyhow::Result;
-use quinn_udp::{RecvMeta, Transmit, UdpSockRef};
-use std::io::{self, IoSliceMut};
+use quinn_udp::{Transmit, UdpSockRef};
+use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tun_rs::{GROTable, SyncDevice, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
+use tun_rs::{GROTable, SyncDevice, VIRTIO_NET_HDR_LEN};
 use warren_daemon_core::counters::DropReason;
-use warren_daemon_core::node::{Inbound, Node, MIN_OUT, TIMER_TICK, WG_OVERHEAD};
+use warren_daemon_core::node::{Node, MIN_OUT, TIMER_TICK, WG_OVERHEAD};
 use warren_daemon_core::tx_batch::TxBatch;
 
 /// Datagram buffers per `recvmmsg`.
-const RX_BATCH: usize = 8;
-/// Decrypted packets gathered before one `send_multiple` to the TUN device.
-const TUN_SLOTS: usize = 256;
+pub(crate) const RX_BATCH: usize = 8;
 /// How long a send waits for room in a full socket buffer before the datagram is dropped.
 const SEND_WAIT_MS: i32 = 100;
 
@@ -183,8 +188,8 @@ pub fn spawn(
 ) -> Result<()> {
     type Loop = fn(&Dataplane) -> Result<()>;
     let loops: [(&str, Loop); 5] = [
-        ("warren-tun-rx", tun_to_udp),
-        ("warren-udp-rx", udp_to_tun),
+        ("warren-tun-rx", tun_rx::tun_to_udp),
+        ("warren-udp-rx", udp_rx::udp_to_tun),
         ("warren-timers", timers),
         ("warren-netwatch", announce_on_address_change),
         ("warren-side-rx", side::receive),
@@ -203,126 +208,6 @@ pub fn spawn(
             })?;
     }
     Ok(())
-}
-
-fn tun_to_udp(dp: &Dataplane) -> Result<()> {
-    let mut original = vec![0u8; VIRTIO_NET_HDR_LEN + 65535];
-    let packet_buf = (dp.mtu as usize).max(1500) + 64;
-    let mut bufs = vec![vec![0u8; packet_buf]; IDEAL_BATCH_SIZE];
-    let mut sizes = vec![0usize; IDEAL_BATCH_SIZE];
-    let mut batch = TxBatch::new(IDEAL_BATCH_SIZE + 16, dp.slot_size());
-    let mut errors = 0u32;
-    loop {
-        let n = match dp
-            .tun
-            .recv_multiple(&mut original, &mut bufs, &mut sizes, 0)
-        {
-            Ok(n) => {
-                errors = 0;
-                n
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                // A bad frame is dropped; a device that keeps failing is gone.
-                tracing::debug!("TUN read: {e}");
-                dp.node().count_drop(DropReason::Malformed);
-                errors += 1;
-                if errors > 1000 {
-                    return Err(e.into());
-                }
-                continue;
-            }
-        };
-        batch.set_max_segments(dp.udp.state.max_gso_segments());
-        let now = Instant::now();
-        let more = {
-            let mut node = dp.node();
-            for (buf, &size) in bufs.iter().zip(&sizes).take(n) {
-                let Some(out) = batch.spare() else { break };
-                if let Some(t) = node.handle_tun_packet(now, &buf[..size], out) {
-                    batch.commit(t.dst, t.len);
-                }
-            }
-            drain_transmits(&mut node, &mut batch)
-        };
-        dp.send_batch(&batch);
-        batch.clear();
-        if more {
-            flush_pending(dp, &mut batch);
-        }
-    }
-}
-
-fn udp_to_tun(dp: &Dataplane) -> Result<()> {
-    let gro = dp.udp.state.gro_segments().max(1);
-    let chunk = (gro * (dp.mtu as usize + 128)).max(65536);
-    let mut rx = vec![0u8; chunk * RX_BATCH];
-    let mut metas = [RecvMeta::default(); RX_BATCH];
-    let mut tun_bufs: Vec<Vec<u8>> = (0..TUN_SLOTS.max(2 * gro))
-        .map(|_| Vec::with_capacity(VIRTIO_NET_HDR_LEN + 65535))
-        .collect();
-    let mut gro_table = GROTable::default();
-    let mut replies = TxBatch::new(64, dp.slot_size());
-    let fd = dp.udp.socket.as_raw_fd();
-    loop {
-        let received = {
-            let mut chunks = rx.chunks_mut(chunk);
-            let mut iovs: [IoSliceMut; RX_BATCH] =
-                std::array::from_fn(|_| IoSliceMut::new(chunks.next().expect("RX_BATCH chunks")));
-            dp.udp
-                .state
-                .recv(UdpSockRef::from(&dp.udp.socket), &mut iovs, &mut metas)
-        };
-        let n = match received {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                wait_fd(fd, libc::POLLIN, -1)?;
-                continue;
-            }
-            Err(e) => {
-                tracing::debug!("UDP receive: {e}");
-                continue;
-            }
-        };
-        let now = Instant::now();
-        let mut used = 0;
-        for (i, meta) in metas[..n].iter().enumerate() {
-            if used + gro > tun_bufs.len() {
-                write_tun(dp, &mut gro_table, &mut tun_bufs[..used]);
-                used = 0;
-            }
-            let from = from_wire(meta.addr);
-            let data = &rx[i * chunk..i * chunk + meta.len];
-            let stride = if meta.stride == 0 {
-                meta.len
-            } else {
-                meta.stride
-            };
-            let mut node = dp.node();
-            for segment in data.chunks(stride) {
-                let slot = &mut tun_bufs[used];
-                slot.clear();
-                slot.resize(VIRTIO_NET_HDR_LEN + segment.len().max(MIN_OUT), 0);
-                match node.handle_datagram(now, from, segment, &mut slot[VIRTIO_NET_HDR_LEN..]) {
-                    Inbound::ToTun { len } => {
-                        slot.truncate(VIRTIO_NET_HDR_LEN + len);
-                        used += 1;
-                    }
-                    Inbound::Transmit(t) => {
-                        if let Some(spare) = replies.spare() {
-                            spare[..t.len].copy_from_slice(
-                                &slot[VIRTIO_NET_HDR_LEN..VIRTIO_NET_HDR_LEN + t.len],
-                            );
-                            replies.commit(t.dst, t.len);
-                        }
-                    }
-                    Inbound::Nothing => {}
-                }
-            }
-        }
-        write_tun(dp, &mut gro_table, &mut tun_bufs[..used]);
-        send_replies(dp, &mut replies);
-    }
 }
 
 /// Sends `replies` and whatever else the core has queued.

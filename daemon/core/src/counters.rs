@@ -43,10 +43,13 @@ pub enum DropReason {
     /// A datagram from an overlay address or from inside a LAN routed through a peer: it came
     /// through the tunnel itself (WireGuard inside WireGuard), never a path.
     Looped,
+    /// Bulk traffic arrived faster than this host can encrypt or decrypt it and its queue was
+    /// full (see `lanes`): dropped so that TCP slows down instead of the queue growing.
+    QueueFull,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 18] = [
+    pub const ALL: [DropReason; 19] = [
         DropReason::Malformed,
         DropReason::Oversized,
         DropReason::NoRoute,
@@ -65,6 +68,7 @@ impl DropReason {
         DropReason::UnderLoad,
         DropReason::StaleDisco,
         DropReason::Looped,
+        DropReason::QueueFull,
     ];
 
     pub fn name(self) -> &'static str {
@@ -87,6 +91,7 @@ impl DropReason {
             DropReason::UnderLoad => "under_load",
             DropReason::StaleDisco => "stale_disco",
             DropReason::Looped => "looped",
+            DropReason::QueueFull => "queue_full",
         }
     }
 }

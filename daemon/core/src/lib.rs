@@ -13,6 +13,7 @@ pub mod buckets;
 pub mod control;
 pub mod counters;
 pub mod ip;
+pub mod lanes;
 pub mod node;
 pub mod path;
 pub mod peer;
