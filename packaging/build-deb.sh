@@ -161,6 +161,9 @@ man_page_to "$p/usr/share/man/man8/warrend.8.gz" warrend 8 "the Warren overlay V
 copyright "$p/usr/share/doc/warren"
 gzip -9n < "$root/README.md" > "$p/usr/share/doc/warren/README.md.gz"
 chmod 0644 "$p/usr/share/doc/warren/"*
+# The guides, troubleshooting and reference pages, as README.md links them (docs/…).
+cp -r "$root/docs" "$p/usr/share/doc/warren/docs"
+find "$p/usr/share/doc/warren/docs" -type d -exec chmod 0755 {} + -o -type f -exec chmod 0644 {} +
 bins=("$p/usr/bin/warrend" "$p/usr/bin/warren" "$p/usr/lib/warren/warren-coordinator")
 if [ "$gui" = 1 ]; then
   install_bin "$bin/warren-gui" "$p/usr/bin/warren-gui"

@@ -86,9 +86,11 @@ done
 for f in /usr/share/man/man1/warren.1.gz /usr/share/man/man8/warrend.8.gz \
          /usr/share/man/man8/warren-coordinator.8.gz /etc/default/warren \
          /etc/default/warren-coordinator /usr/share/doc/warren/copyright \
-         /usr/share/zsh/vendor-completions/_warren /usr/share/fish/vendor_completions.d/warren.fish; do
+         /usr/share/zsh/vendor-completions/_warren /usr/share/fish/vendor_completions.d/warren.fish \
+         /usr/share/doc/warren/docs/troubleshooting.md /usr/share/doc/warren/docs/guides/lan-gaming.md; do
   mode_is "$f" 644 root:root
 done
+mode_is /usr/share/doc/warren/docs/guides 755 root:root
 check "bash completion parses and completes subcommands" \
   bash -c '. /usr/share/bash-completion/completions/warren && grep -q netcheck /usr/share/bash-completion/completions/warren'
 check "man page warren(1) documents the subcommands" sh -c 'zcat /usr/share/man/man1/warren.1.gz | grep -q "^\.SS invite"'

@@ -1,5 +1,7 @@
 //! `warren`: the command-line client of the daemon's local API.
 
+#[cfg(test)]
+mod docs_check;
 mod apps;
 mod check;
 mod client;
@@ -235,7 +237,7 @@ enum Command {
         /// LAN prefixes this host routes for its networks, comma-separated (e.g.
         /// 192.168.1.0/24); "" for none. Each is used once its network's owner approves it
         /// (`warren routes approve`). This host then forwards and masquerades from the overlay
-        /// into them (see the README's subnet routes)
+        /// into them (see the remote desktop guide, docs/guides/remote-desktop.md)
         #[arg(long, value_name = "PREFIX[,PREFIX…]")]
         advertise_routes: Option<String>,
     },

@@ -1,6 +1,8 @@
 //! `warren-coordinator`: networks, address leases, peer maps and hole-punch introductions.
 //! It never sees traffic between hosts: only who is where.
 
+#[cfg(test)]
+mod docs_check;
 mod cluster;
 mod hub;
 mod limits;

@@ -1,5 +1,7 @@
 //! `warrend`: the per-host Warren daemon.
 
+#[cfg(test)]
+mod docs_check;
 mod api_server;
 mod config;
 mod control;

@@ -13,6 +13,8 @@ pub mod api;
 pub mod control;
 pub mod datagram;
 pub mod disco;
+#[cfg(any(test, feature = "docs"))]
+pub mod docs;
 #[cfg(feature = "io")]
 pub mod fdlimit;
 pub mod invite;

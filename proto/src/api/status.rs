@@ -197,7 +197,7 @@ pub struct SelfStatus {
     #[serde(default)]
     pub mapped: Option<SocketAddr>,
     /// Times this host moved to a fresh overlay address because another host had its
-    /// address (a coordinator refused it, or a member saw a clash); see the README.
+    /// address (a coordinator refused it, or a member saw a clash); see docs/guides/hosting.md.
     #[serde(default)]
     pub address_moves: u64,
     /// This host relays for the others in its networks who cannot connect directly

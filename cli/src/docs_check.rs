@@ -1,0 +1,53 @@
+//! The docs cannot drift from this CLI: every `warren …` command in their code blocks parses,
+//! the command reference is its help, and every message the troubleshooting page lists is
+//! still in the code.
+
+use super::Cli;
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
+use warren_proto::docs;
+
+#[test]
+fn every_warren_command_in_the_docs_parses() {
+    let found = docs::commands(&docs::repo_root(), "warren");
+    assert!(found.len() >= 20, "too few commands found: {found:?}");
+    let bad: Vec<String> = found
+        .iter()
+        .filter_map(|c| match Cli::try_parse_from(&c.args) {
+            Ok(_) => None,
+            Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+                None
+            }
+            Err(e) => Some(format!("{c}\n    {}", e.to_string().lines().next().unwrap_or(""))),
+        })
+        .collect();
+    assert!(bad.is_empty(), "docs show commands that do not parse:\n{}", bad.join("\n"));
+}
+
+#[test]
+fn the_cli_reference_is_this_clis_help() {
+    let page = docs::reference_page(
+        Cli::command(),
+        "warren-cli",
+        "`warren` — command reference",
+        "`warren` talks to the local daemon over its API socket; see \
+         [the guides](../README.md) for what to do with it.",
+    );
+    if let Err(e) = docs::check_reference("docs/reference/warren.md", "warren-cli", &page) {
+        panic!("{e}");
+    }
+}
+
+#[test]
+fn every_troubleshooting_message_is_still_in_the_code() {
+    let root = docs::repo_root();
+    let page = std::fs::read_to_string(root.join(docs::TROUBLESHOOTING)).expect("the page");
+    let listed = docs::listed_messages(&page);
+    assert!(listed.len() >= 30, "only {} messages listed", listed.len());
+    let stale = docs::stale_messages(&listed, &docs::message_sources(&root));
+    assert!(
+        stale.is_empty(),
+        "the troubleshooting page lists messages the code no longer prints:\n{}",
+        stale.join("\n")
+    );
+}

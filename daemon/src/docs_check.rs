@@ -1,0 +1,38 @@
+//! The docs cannot drift from `warrend`: every `warrend …` command in their code blocks parses,
+//! and its reference page is its help.
+
+use super::Args;
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
+use warren_proto::docs;
+
+#[test]
+fn every_warrend_command_in_the_docs_parses() {
+    let found = docs::commands(&docs::repo_root(), "warrend");
+    assert!(!found.is_empty(), "no warrend command found in the docs");
+    let bad: Vec<String> = found
+        .iter()
+        .filter_map(|c| match Args::try_parse_from(&c.args) {
+            Ok(_) => None,
+            Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+                None
+            }
+            Err(e) => Some(format!("{c}\n    {}", e.to_string().lines().next().unwrap_or(""))),
+        })
+        .collect();
+    assert!(bad.is_empty(), "docs show commands that do not parse:\n{}", bad.join("\n"));
+}
+
+#[test]
+fn the_warrend_reference_is_its_help() {
+    let page = docs::reference_page(
+        Args::command(),
+        "warrend",
+        "`warrend` — daemon reference",
+        "The daemon runs as a system service (`warrend.service`); people drive it with \
+         `warren` or the window, not with these flags.",
+    );
+    if let Err(e) = docs::check_reference("docs/reference/warrend.md", "warrend", &page) {
+        panic!("{e}");
+    }
+}
