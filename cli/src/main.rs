@@ -1,10 +1,10 @@
 //! `warren`: the command-line client of the daemon's local API.
 
-#[cfg(test)]
-mod docs_check;
 mod apps;
 mod check;
 mod client;
+#[cfg(test)]
+mod docs_check;
 mod games;
 mod operator;
 mod password;

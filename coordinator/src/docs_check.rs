@@ -9,7 +9,10 @@ use warren_proto::docs;
 #[test]
 fn every_coordinator_command_in_the_docs_parses() {
     let found = docs::commands(&docs::repo_root(), "warren-coordinator");
-    assert!(!found.is_empty(), "no warren-coordinator command found in the docs");
+    assert!(
+        !found.is_empty(),
+        "no warren-coordinator command found in the docs"
+    );
     let bad: Vec<String> = found
         .iter()
         .filter_map(|c| match Args::try_parse_from(&c.args) {
@@ -17,10 +20,17 @@ fn every_coordinator_command_in_the_docs_parses() {
             Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
                 None
             }
-            Err(e) => Some(format!("{c}\n    {}", e.to_string().lines().next().unwrap_or(""))),
+            Err(e) => Some(format!(
+                "{c}\n    {}",
+                e.to_string().lines().next().unwrap_or("")
+            )),
         })
         .collect();
-    assert!(bad.is_empty(), "docs show commands that do not parse:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "docs show commands that do not parse:\n{}",
+        bad.join("\n")
+    );
 }
 
 #[test]
@@ -33,7 +43,11 @@ fn the_coordinator_reference_is_its_help() {
          can also be set in `/etc/default/warren-coordinator` (see the \
          [coordinator guide](../guides/coordinator.md)).",
     );
-    if let Err(e) = docs::check_reference("docs/reference/warren-coordinator.md", "warren-coordinator", &page) {
+    if let Err(e) = docs::check_reference(
+        "docs/reference/warren-coordinator.md",
+        "warren-coordinator",
+        &page,
+    ) {
         panic!("{e}");
     }
 }

@@ -1,9 +1,9 @@
 //! `warren-coordinator`: networks, address leases, peer maps and hole-punch introductions.
 //! It never sees traffic between hosts: only who is where.
 
+mod cluster;
 #[cfg(test)]
 mod docs_check;
-mod cluster;
 mod hub;
 mod limits;
 mod link;

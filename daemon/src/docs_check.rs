@@ -17,10 +17,17 @@ fn every_warrend_command_in_the_docs_parses() {
             Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
                 None
             }
-            Err(e) => Some(format!("{c}\n    {}", e.to_string().lines().next().unwrap_or(""))),
+            Err(e) => Some(format!(
+                "{c}\n    {}",
+                e.to_string().lines().next().unwrap_or("")
+            )),
         })
         .collect();
-    assert!(bad.is_empty(), "docs show commands that do not parse:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "docs show commands that do not parse:\n{}",
+        bad.join("\n")
+    );
 }
 
 #[test]

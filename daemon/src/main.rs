@@ -1,12 +1,12 @@
 //! `warrend`: the per-host Warren daemon.
 
-#[cfg(test)]
-mod docs_check;
 mod api_server;
 mod config;
 mod control;
 mod dataplane;
 mod dns;
+#[cfg(test)]
+mod docs_check;
 mod games;
 mod host;
 mod host_name;

@@ -40,7 +40,12 @@ fn add_section(cmd: &clap::Command, path: &str, contents: &mut String, sections:
         if sub.get_name() == "help" {
             continue;
         }
-        add_section(sub, &format!("{path} {}", sub.get_name()), contents, sections);
+        add_section(
+            sub,
+            &format!("{path} {}", sub.get_name()),
+            contents,
+            sections,
+        );
     }
 }
 

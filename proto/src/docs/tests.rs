@@ -34,7 +34,10 @@ fn commands_are_found_in_code_blocks_only() {
     ];
     assert_eq!(args, want);
     assert_eq!(found[0].line, 5);
-    assert_eq!(found[0].to_string(), "x.md:5: warren up --coordinator HOST:7400");
+    assert_eq!(
+        found[0].to_string(),
+        "x.md:5: warren up --coordinator HOST:7400"
+    );
 }
 
 #[test]
@@ -43,7 +46,13 @@ fn continued_lines_and_other_programs() {
     assert_eq!(daemon.len(), 1);
     assert_eq!(
         daemon[0].args,
-        ["warrend", "--config", "/etc/warren/config.toml", "--port", "51820"]
+        [
+            "warrend",
+            "--config",
+            "/etc/warren/config.toml",
+            "--port",
+            "51820"
+        ]
     );
     assert_eq!(daemon[0].line, 10);
     let coordinator = commands_in("x.md", PAGE, "warren-coordinator");
