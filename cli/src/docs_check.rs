@@ -1,6 +1,6 @@
 //! The docs cannot drift from this CLI: every `warren …` command in their code blocks parses,
-//! the command reference is its help, and every message the troubleshooting page lists is
-//! still in the code.
+//! the command reference is its help, every message the troubleshooting page lists is still
+//! in the code, and every relative link reaches a file.
 
 use super::Cli;
 use clap::error::ErrorKind;
@@ -38,7 +38,7 @@ fn the_cli_reference_is_this_clis_help() {
         "warren-cli",
         "`warren` — command reference",
         "`warren` talks to the local daemon over its API socket; see \
-         [the guides](../README.md) for what to do with it.",
+         [the guides](../../README.md) for what to do with it.",
     );
     if let Err(e) = docs::check_reference("docs/reference/warren.md", "warren-cli", &page) {
         panic!("{e}");
@@ -57,4 +57,10 @@ fn every_troubleshooting_message_is_still_in_the_code() {
         "the troubleshooting page lists messages the code no longer prints:\n{}",
         stale.join("\n")
     );
+}
+
+#[test]
+fn every_relative_link_in_the_docs_reaches_a_file() {
+    let broken = docs::broken_links(&docs::repo_root());
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
 }

@@ -203,6 +203,49 @@ fn shell_words(line: &str) -> Option<Vec<String>> {
     Some(words)
 }
 
+/// Relative links (outside code blocks) in README.md, CHANGELOG.md, ROADMAP.md and docs/ whose
+/// file does not exist, as `file: target`.
+pub fn broken_links(root: &Path) -> Vec<String> {
+    let mut files = doc_files(root);
+    files.extend(["CHANGELOG.md", "ROADMAP.md"].map(|f| root.join(f)));
+    let mut broken = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        let dir = f.parent().unwrap_or(root);
+        let mut in_block = false;
+        for line in text.lines() {
+            if line.trim_start().starts_with("```") {
+                in_block = !in_block;
+                continue;
+            }
+            if in_block {
+                continue;
+            }
+            for target in link_targets(line) {
+                let path = target.split('#').next().unwrap_or("");
+                let external = target.contains("://") || target.starts_with("mailto:");
+                if !external && !path.is_empty() && !dir.join(path).exists() {
+                    let name = f.strip_prefix(root).unwrap_or(&f).display().to_string();
+                    broken.push(format!("{name}: {target}"));
+                }
+            }
+        }
+    }
+    broken
+}
+
+/// The targets of Markdown links `[text](target)` on one line.
+fn link_targets(line: &str) -> Vec<&str> {
+    line.match_indices("](")
+        .filter_map(|(i, _)| {
+            let rest = &line[i + 2..];
+            let end = rest.find(')')?;
+            let target = &rest[..end];
+            (!target.contains(char::is_whitespace)).then_some(target)
+        })
+        .collect()
+}
+
 /// A message the troubleshooting page lists, as its literal pieces.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedMessage {

@@ -6,7 +6,7 @@
 //! drives them all through an event queue, the way quinn's test `Pair` drives two QUIC
 //! connections: NAT traversal, birthday runs, relay fallback and return, roaming,
 //! rebinding and coordinator loss run in milliseconds, without root and without sockets. The
-//! network-namespace lab (`coordinator/tests/nat_lab.rs`, `nat_mesh.rs`) proves the real
+//! network-namespace lab (`lab/tests/nat_lab.rs`, `nat_mesh.rs`) proves the real
 //! thing on top.
 //!
 //! # Pieces

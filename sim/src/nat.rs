@@ -1,5 +1,5 @@
 //! NAT models: how a router maps inside sockets to public ports and which packets from outside
-//! it lets back in. The lab's routers (nftables, `coordinator/tests/lab/site.rs`) are the
+//! it lets back in. The lab's routers (nftables, `lab/src/site.rs`) are the
 //! reference: plain masquerade keeps a socket's port and lets in only replies from where it
 //! sent (port-restricted); the full cone lets anything in to a mapped port; `masquerade
 //! fully-random` gives every new destination a new random port (symmetric); a hotel network

@@ -1,4 +1,4 @@
-//! Sites as the NAT lab builds them (`coordinator/tests/lab/site.rs`): a public host, or a
+//! Sites as the NAT lab builds them (`lab/src/site.rs`): a public host, or a
 //! router of some kind with hosts on its LAN behind it.
 
 use crate::fabric::{HostId, Iface, NatId, Router, SegId, INTERNET};

@@ -1,4 +1,4 @@
-//! The NAT lab's pair matrix (`coordinator/tests/lab/matrix.rs`) over simulated sites: every
+//! The NAT lab's pair matrix (`lab/src/matrix.rs`) over simulated sites: every
 //! site kind against every other, and two hosts on one LAN. Each pair gets a world of its
 //! own; both hosts join one network, then: a first echo reply within the lab's limits, the
 //! path kind both sides report, and steady echoes both ways over it.

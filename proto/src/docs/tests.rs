@@ -92,3 +92,13 @@ fn the_repository_has_docs_and_sources() {
     assert!(files.iter().any(|f| f.ends_with("README.md")));
     assert!(message_sources(&root).contains("fn main()"));
 }
+
+#[test]
+fn link_targets_are_read_from_markdown_links() {
+    assert_eq!(
+        link_targets(
+            "see [a](docs/a.md) and [b](../b.md#part), [c](https://x.org) [d](not a link)"
+        ),
+        ["docs/a.md", "../b.md#part", "https://x.org"]
+    );
+}
