@@ -116,7 +116,7 @@ unit_log() { in_ns systemctl status --no-pager -l "$1" 2>&1 | tail -n 20 || true
 main_pid() { in_ns systemctl show -p MainPID --value "$1"; }
 
 # The coordinator: a dynamic user, its key kept in its state directory. An admin who asks for
-# the key before the first start (`sudo warren-coordinator key`, as README says) makes it in
+# the key before the first start (`sudo warren-coordinator key`, as the coordinator guide says) makes it in
 # /var/lib/warren-coordinator as root; the service must still start and use that key.
 key0="$(in_ns /usr/bin/warren-coordinator key 2>/dev/null || true)"
 in_ns systemctl start warren-coordinator.service || true

@@ -3,8 +3,9 @@
 //! file they were built from (as listed in cargo's dep-info file beside each binary): a lab test
 //! must never drive yesterday's daemon.
 //!
-//! `cargo test` does not build other packages' binaries for this crate, so `.ci/run` (and the
-//! README) run `cargo build --workspace` first; a stale or missing binary says exactly that.
+//! `cargo test` does not build other packages' binaries for this crate, so `.ci/run` (and
+//! docs/development.md) run `cargo build --workspace` first; a stale or missing binary says
+//! exactly that.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -18,7 +18,7 @@
 //!   the coordinator, which is killed for 10 s: traffic waits for the control connection to
 //!   notice the restart and reconnect (printed; asserted only loosely, < 15 s).
 //!
-//! Each prints one `[faults] …` line with its measurements (the numbers for the README) and
+//! Each prints one `[faults] …` line with its measurements (the numbers in docs/design/nat-traversal.md) and
 //! asserts the goals: TCP stall < 2 s and direct again after a rebinding, ping gap < 2 s
 //! after roaming, traffic back within 2 s of the relay's return. Each is measured at a third
 //! of its bound or less here (the recovery runs on protocol timers, not CPU), so a slow CI

@@ -153,8 +153,9 @@ impl Session {
                             Err(ApiError::new(
                                 ErrorCode::InvalidArgument,
                                 format!(
-                                    "two coordinators have a network called {name} ({}): leave \
-                                     one of them first",
+                                    "two coordinators have a network called {name} ({}), so \
+                                     Warren cannot tell which one you mean: ask the owner of \
+                                     one of them to rename it",
                                     with.iter()
                                         .map(|i| self.slots[*i].settings.address.as_str())
                                         .collect::<Vec<_>>()
