@@ -3,27 +3,14 @@
 //! in the code, and every relative link reaches a file.
 
 use super::Cli;
-use clap::error::ErrorKind;
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 use warren_proto::docs;
 
 #[test]
 fn every_warren_command_in_the_docs_parses() {
     let found = docs::commands(&docs::repo_root(), "warren");
     assert!(found.len() >= 20, "too few commands found: {found:?}");
-    let bad: Vec<String> = found
-        .iter()
-        .filter_map(|c| match Cli::try_parse_from(&c.args) {
-            Ok(_) => None,
-            Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
-                None
-            }
-            Err(e) => Some(format!(
-                "{c}\n    {}",
-                e.to_string().lines().next().unwrap_or("")
-            )),
-        })
-        .collect();
+    let bad = docs::commands_that_do_not_parse::<Cli>("warren");
     assert!(
         bad.is_empty(),
         "docs show commands that do not parse:\n{}",

@@ -2,30 +2,12 @@
 //! parses, and its reference page is its help.
 
 use super::Args;
-use clap::error::ErrorKind;
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 use warren_proto::docs;
 
 #[test]
 fn every_coordinator_command_in_the_docs_parses() {
-    let found = docs::commands(&docs::repo_root(), "warren-coordinator");
-    assert!(
-        !found.is_empty(),
-        "no warren-coordinator command found in the docs"
-    );
-    let bad: Vec<String> = found
-        .iter()
-        .filter_map(|c| match Args::try_parse_from(&c.args) {
-            Ok(_) => None,
-            Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
-                None
-            }
-            Err(e) => Some(format!(
-                "{c}\n    {}",
-                e.to_string().lines().next().unwrap_or("")
-            )),
-        })
-        .collect();
+    let bad = docs::commands_that_do_not_parse::<Args>("warren-coordinator");
     assert!(
         bad.is_empty(),
         "docs show commands that do not parse:\n{}",

@@ -54,7 +54,15 @@ pub fn repo_root() -> PathBuf {
 /// README.md and every Markdown file under docs/, sorted.
 pub fn doc_files(root: &Path) -> Vec<PathBuf> {
     let mut files = vec![root.join("README.md")];
-    let mut dirs = vec![root.join("docs")];
+    files.extend(files_below(&[root.join("docs")], "md"));
+    files.sort();
+    files
+}
+
+/// Every file with extension `ext` in or below `dirs` (missing ones are skipped).
+fn files_below(dirs: &[PathBuf], ext: &str) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = dirs.to_vec();
     while let Some(dir) = dirs.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
@@ -63,12 +71,11 @@ pub fn doc_files(root: &Path) -> Vec<PathBuf> {
             let p = e.path();
             if p.is_dir() {
                 dirs.push(p);
-            } else if p.extension().is_some_and(|x| x == "md") {
+            } else if p.extension().is_some_and(|x| x == ext) {
                 files.push(p);
             }
         }
     }
-    files.sort();
     files
 }
 
@@ -283,23 +290,11 @@ pub fn listed_messages(markdown: &str) -> Vec<ListedMessage> {
 
 /// The Rust sources a message may come from, concatenated.
 pub fn message_sources(root: &Path) -> String {
-    let mut all = String::new();
-    let mut dirs: Vec<PathBuf> = MESSAGE_SOURCES.iter().map(|d| root.join(d)).collect();
-    while let Some(dir) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.extension().is_some_and(|x| x == "rs") {
-                all.push_str(&std::fs::read_to_string(&p).unwrap_or_default());
-                all.push('\n');
-            }
-        }
-    }
-    all
+    let dirs: Vec<PathBuf> = MESSAGE_SOURCES.iter().map(|d| root.join(d)).collect();
+    files_below(&dirs, "rs")
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap_or_default() + "\n")
+        .collect()
 }
 
 /// The listed messages with a piece that no source contains: their text changed or is gone.
@@ -326,7 +321,7 @@ pub fn stale_messages(listed: &[ListedMessage], sources: &str) -> Vec<String> {
 #[cfg(feature = "docs")]
 mod reference;
 #[cfg(feature = "docs")]
-pub use reference::{check_reference, reference_page};
+pub use reference::{check_reference, commands_that_do_not_parse, reference_page};
 
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,28 @@
-//! A program's command reference, generated from its clap definition as its man page is.
+//! What needs the program's clap definition: its command reference, generated as its man page
+//! is, and the docs' commands parsed by it.
 
-use super::{repo_root, BLESS_ENV};
+use super::{commands, repo_root, BLESS_ENV};
+use clap::error::ErrorKind;
+
+/// The commands of `bin` in the docs that `P` refuses, each with clap's first line of error
+/// (asking for help or the version counts as parsing).
+pub fn commands_that_do_not_parse<P: clap::Parser>(bin: &str) -> Vec<String> {
+    let found = commands(&repo_root(), bin);
+    assert!(!found.is_empty(), "no `{bin}` command found in the docs");
+    found
+        .iter()
+        .filter_map(|c| match P::try_parse_from(&c.args) {
+            Ok(_) => None,
+            Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+                None
+            }
+            Err(e) => Some(format!(
+                "{c}\n    {}",
+                e.to_string().lines().next().unwrap_or("")
+            )),
+        })
+        .collect()
+}
 
 /// The Markdown page: the program's long help, then each subcommand's (hidden ones left out),
 /// depth first.
