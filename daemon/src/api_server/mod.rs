@@ -17,6 +17,7 @@ use crate::dataplane::Dataplane;
 use anyhow::{bail, Context, Result};
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -83,24 +84,30 @@ pub fn bind(path: &Path, group: &str) -> Result<UnixListener> {
         std::fs::remove_file(path)
             .with_context(|| format!("cannot remove stale socket {}", path.display()))?;
     }
-    // Anyone may connect (`access` decides per connection): the socket is made 0666 by the
-    // umask at bind time, not changed by path afterwards, where a swapped-in symlink would be
-    // followed. Only exec bits are masked, so nothing else made meanwhile loses access.
-    // SAFETY: umask only sets the process's file mode mask.
-    let old = unsafe { libc::umask(0o111) };
-    let bound = UnixListener::bind(path);
-    // SAFETY: as above, restoring the previous mask.
-    unsafe { libc::umask(old) };
-    let listener = bound.with_context(|| format!("cannot listen on {}", path.display()))?;
+    // Anyone may connect (`access` decides per connection), so the socket is made 0666 and
+    // given to the group inside a fresh directory only warrend's user can enter — where no symlink can
+    // be swapped in — and then renamed into place. (A umask around the bind would change the
+    // mode of everything other threads create meanwhile.)
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let private = tempfile::Builder::new()
+        .prefix(".warrend-socket-")
+        .tempdir_in(dir)
+        .with_context(|| format!("cannot create a directory in {}", dir.display()))?;
+    let staged = private.path().join("sock");
+    let listener = UnixListener::bind(&staged)
+        .with_context(|| format!("cannot listen on {}", path.display()))?;
+    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o666))
+        .with_context(|| format!("cannot open {} to local users", path.display()))?;
     if let Some(gid) = gid {
-        let c = CString::new(path.as_os_str().as_bytes())?;
-        // SAFETY: c is a valid NUL-terminated path; uid -1 keeps the owner. lchown does not
-        // follow a symlink.
+        let c = CString::new(staged.as_os_str().as_bytes())?;
+        // SAFETY: c is a valid NUL-terminated path; uid -1 keeps the owner.
         if unsafe { libc::lchown(c.as_ptr(), u32::MAX, gid) } != 0 {
             return Err(std::io::Error::last_os_error())
                 .with_context(|| format!("cannot give {} to group {group}", path.display()));
         }
     }
+    std::fs::rename(&staged, path)
+        .with_context(|| format!("cannot listen on {}", path.display()))?;
     Ok(listener)
 }
 
@@ -189,7 +196,7 @@ impl Drop for SocketGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    use std::os::unix::fs::FileTypeExt;
 
     /// The socket comes out 0666 from the bind itself, and a symlink left where it goes is
     /// replaced, never followed (its target keeps its mode).
@@ -212,6 +219,15 @@ mod tests {
             t.permissions().mode() & 0o777,
             0o600,
             "the link's target untouched"
+        );
+        let left: Vec<_> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            left.len(),
+            2,
+            "only the socket and the link's target: {left:?}"
         );
         std::fs::remove_dir_all(&d).unwrap();
     }
