@@ -101,7 +101,7 @@ else
 fi
 [ -f "$dll" ] || die "$dll is missing"
 pe_x64 "$dll" || die "$dll is not the amd64 wintun.dll"
-[ -n "$lic" ] && [ -f "$lic" ] || die "no license for $dll (give WINTUN_LICENSE=/path)"
+if [ -z "$lic" ] || [ ! -f "$lic" ]; then die "no license for $dll (give WINTUN_LICENSE=/path)"; fi
 grep -q "Prebuilt Binaries License" "$lic" || die "$lic is not wintun's prebuilt binaries license"
 
 # ---- version --------------------------------------------------------------------------

@@ -31,6 +31,12 @@ version="${VERSION:-$(awk '
 failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 ok() { echo "ok: $*" >&2; }
+# check WHAT COMMAND...: ok if the command succeeds
+check() {
+  local what="$1"
+  shift
+  if "$@"; then ok "$what"; else fail "$what"; fi
+}
 # expect WHAT ACTUAL EXPECTED
 expect() {
   if [ "$2" = "$3" ]; then ok "$1"; else fail "$1: got [$2], want [$3]"; fi
@@ -51,6 +57,7 @@ payload=("${programs[@]}" wintun.dll wintun-LICENSE.txt)
 # 7-Zip lists the files NSIS extracts: the payload, the uninstaller it writes (no size: it is
 # made at install time) and the stock plugins under $PLUGINSDIR. The plugins are listed too
 # so that a third-party plugin, which Debian's nsis cannot supply, shows up here.
+# shellcheck disable=SC2016 # $PLUGINSDIR is NSIS's, literally in 7z's listing
 expected_list=$(printf '%s\n' "${payload[@]}" uninstall.exe \
   '$PLUGINSDIR/System.dll' '$PLUGINSDIR/modern-wizard.bmp' '$PLUGINSDIR/nsDialogs.dll' \
   '$PLUGINSDIR/nsExec.dll' | LC_ALL=C sort)
@@ -63,7 +70,7 @@ if [ "$(cat "$tmp/paths")" = "$expected_list" ]; then
   ok "payload is exactly: $(tr '\n' ' ' <"$tmp/paths")"
 else
   fail "payload differs (- expected, + found):"
-  diff <(echo "$expected_list") "$tmp/paths" | grep '^[<>]' | sed 's/^</  -/; s/^>/  +/' >&2
+  diff <(echo "$expected_list") "$tmp/paths" | grep '^[<>]' | sed 's/^</  -/; s/^>/  +/' >&2 || true
 fi
 size_of() { # the size 7z lists for an entry
   awk -v p="$1" '/^----------/ { on = 1 } on && $0 == "Path = " p { f = 1; next }
@@ -106,20 +113,25 @@ svc_key='HKLM\System\CurrentControlSet\Services\Warren'
 wineboot --init >/dev/null 2>&1
 wineserver -w
 
-# reg_get KEY NAME: the value's data ("" and status 1 if the key or value is missing)
-reg_get() {
-  local out
-  out=$(wine reg query "$1" /v "$2" 2>/dev/null | tr -d '\r') || return 1
-  printf '%s\n' "$out" | awk -v n="$2" '
-    { line = $0; sub(/^ +/, "", line) }
-    index(line, n "    ") == 1 {
-      line = substr(line, length(n) + 5); sub(/^REG_[A-Z_]+    /, "", line); print line; found = 1 }
-    END { exit !found }'
+# Each wine call costs a few tenths of a second, so a key is read once (reg_load) and its
+# values looked up in that copy (val).
+# reg_load KEY FILE: the key's values as "NAME<TAB>TYPE<TAB>DATA" lines (empty if no key)
+reg_load() {
+  wine reg query "$1" 2>/dev/null | tr -d '\r' | awk '
+    /^    [^ ]/ { line = substr($0, 5); n = index(line, "    "); name = substr(line, 1, n - 1)
+      rest = substr(line, n + 4); m = index(rest, "    ")
+      if (m == 0) { type = rest; data = "" } else { type = substr(rest, 1, m - 1); data = substr(rest, m + 4) }
+      print name "\t" type "\t" data }' >"$2" || true
 }
-reg_type() {
-  wine reg query "$1" /v "$2" 2>/dev/null | tr -d '\r' | awk -v n="$2" '$1 == n { print $2 }'
+# val FILE NAME [type]: the data (or type) of a value; status 1 if missing. Names are matched
+# regardless of case, as Windows does (Wine names the value PATH, Windows Path).
+val() {
+  awk -F '\t' -v n="$2" -v col="$([ "${3:-}" = type ] && echo 2 || echo 3)" \
+    'tolower($1) == tolower(n) { print $col; found = 1; exit } END { exit !found }' "$1"
 }
-key_exists() { wine reg query "$1" >/dev/null 2>&1; }
+reg_get() { reg_load "$1" "$tmp/one" && val "$tmp/one" "$2"; }
+no_key() { ! wine reg query "$1" >/dev/null 2>&1; }
+no_value() { ! reg_get "$1" "$2" >/dev/null; }
 set_path() { wine reg add "$env_key" /v Path /t REG_EXPAND_SZ /d "$1" /f >/dev/null; }
 
 # The silent uninstall runs a copy of itself from %TEMP% and returns at once (NSIS's
@@ -139,40 +151,47 @@ set_path "$path0"
 expect "PATH set up (${#path0} characters)" "$(reg_get "$env_key" Path)" "$path0"
 
 check_installed() { # $1: PATH expected after install, $2: PathAdded expected
-  local f
+  local f size want
   for f in "${payload[@]}"; do
     if cmp -s "$tmp/payload/$f" "$unixdir/$f"; then ok "installed $f"; else fail "$f not installed intact"; fi
   done
-  [ -f "$unixdir/uninstall.exe" ] && ok "installed uninstall.exe" || fail "no uninstall.exe"
-  expect "autostart" "$(reg_get "$run_key" Warren)" "\"$instdir\\warren-gui.exe\" --hidden"
-  expect "PATH" "$(reg_get "$env_key" Path)" "$1"
-  expect "PATH type" "$(reg_type "$env_key" Path)" REG_EXPAND_SZ
-  expect "uninstall DisplayName" "$(reg_get "$uninst_key" DisplayName)" "Warren (beta)"
-  expect "uninstall DisplayVersion" "$(reg_get "$uninst_key" DisplayVersion)" "$version"
-  expect "uninstall Publisher" "$(reg_get "$uninst_key" Publisher)" Warren
-  expect "uninstall UninstallString" "$(reg_get "$uninst_key" UninstallString)" "\"$instdir\\uninstall.exe\""
-  expect "uninstall InstallLocation" "$(reg_get "$uninst_key" InstallLocation)" "$instdir"
-  expect "uninstall NoModify" "$(reg_get "$uninst_key" NoModify)" 0x1
-  expect "uninstall NoRepair" "$(reg_get "$uninst_key" NoRepair)" 0x1
-  expect "uninstall PathAdded" "$(reg_get "$uninst_key" PathAdded)" "$2"
-  local size
-  size=$(reg_get "$uninst_key" EstimatedSize || echo 0)
+  check "installed uninstall.exe" test -f "$unixdir/uninstall.exe"
+  reg_load "$run_key" "$tmp/run"
+  reg_load "$env_key" "$tmp/env"
+  reg_load "$uninst_key" "$tmp/uninst"
+  reg_load "$svc_key" "$tmp/svc"
+  expect "autostart" "$(val "$tmp/run" Warren)" "\"$instdir\\warren-gui.exe\" --hidden"
+  expect "PATH" "$(val "$tmp/env" Path)" "$1"
+  expect "PATH type" "$(val "$tmp/env" Path type)" REG_EXPAND_SZ
+  expect "uninstall DisplayName" "$(val "$tmp/uninst" DisplayName)" "Warren (beta)"
+  expect "uninstall DisplayVersion" "$(val "$tmp/uninst" DisplayVersion)" "$version"
+  expect "uninstall Publisher" "$(val "$tmp/uninst" Publisher)" Warren
+  expect "uninstall UninstallString" "$(val "$tmp/uninst" UninstallString)" "\"$instdir\\uninstall.exe\""
+  expect "uninstall InstallLocation" "$(val "$tmp/uninst" InstallLocation)" "$instdir"
+  expect "uninstall NoModify" "$(val "$tmp/uninst" NoModify)" 0x1
+  expect "uninstall NoRepair" "$(val "$tmp/uninst" NoRepair)" 0x1
+  expect "uninstall PathAdded" "$(val "$tmp/uninst" PathAdded)" "$2"
+  size=$(val "$tmp/uninst" EstimatedSize || echo 0)
   # KiB of the installed files: at least the payload's size
-  local want=$(($(cat "$tmp/payload"/* | wc -c) / 1024))
+  want=$(($(cat "$tmp/payload"/* | wc -c) / 1024))
   if [ $((size)) -ge "$want" ]; then ok "EstimatedSize $((size)) KiB"; else fail "EstimatedSize $((size)) < $want KiB"; fi
-  expect "service ImagePath" "$(reg_get "$svc_key" ImagePath)" "\"$instdir\\warrend.exe\" --service"
-  expect "service start=auto" "$(reg_get "$svc_key" Start)" 0x2
-  expect "service DisplayName" "$(reg_get "$svc_key" DisplayName)" Warren
-  [ -n "$(reg_get "$svc_key" Description)" ] && ok "service description" || fail "no service description"
-  [ -f "$lnk" ] && ok "Start-menu shortcut" || fail "no Start-menu shortcut at $lnk"
+  expect "service ImagePath" "$(val "$tmp/svc" ImagePath)" "\"$instdir\\warrend.exe\" --service"
+  expect "service start=auto" "$(val "$tmp/svc" Start)" 0x2
+  expect "service DisplayName" "$(val "$tmp/svc" DisplayName)" Warren
+  check "service description" test -n "$(val "$tmp/svc" Description)"
+  check "Start-menu shortcut" test -f "$lnk"
 }
 
 check_uninstalled() { # $1: PATH expected after uninstall
-  [ ! -e "$unixdir" ] && ok "install folder removed" || fail "left behind: $(ls -A "$unixdir" | tr '\n' ' ')"
-  key_exists "$svc_key" && fail "service still registered" || ok "service removed"
-  reg_get "$run_key" Warren >/dev/null && fail "autostart value left" || ok "autostart removed"
-  key_exists "$uninst_key" && fail "Add/Remove Programs entry left" || ok "Add/Remove Programs entry removed"
-  [ ! -e "$lnk" ] && ok "shortcut removed" || fail "shortcut left"
+  if [ -e "$unixdir" ]; then
+    fail "install folder left, with: $(find "$unixdir" -mindepth 1 -printf '%P ')"
+  else
+    ok "install folder removed"
+  fi
+  check "service removed" no_key "$svc_key"
+  check "autostart removed" no_value "$run_key" Warren
+  check "Add/Remove Programs entry removed" no_key "$uninst_key"
+  check "shortcut removed" test ! -e "$lnk"
   expect "PATH after uninstall" "$(reg_get "$env_key" Path)" "$1"
 }
 
@@ -185,7 +204,7 @@ mkdir -p "$data"
 echo marker >"$data/identity.marker"
 uninstall /S
 check_uninstalled "$path0"
-[ -f "$data/identity.marker" ] && ok "silent uninstall kept ProgramData\\Warren" || fail "silent uninstall deleted ProgramData\\Warren"
+check "silent uninstall kept ProgramData\\Warren" test -f "$data/identity.marker"
 
 echo "--- round 2: the user's own PATH entry, uninstall /PURGE" >&2
 set_path "$path0;$instdir"
@@ -193,7 +212,7 @@ wine "$installer" /S || fail "install exited with $?"
 check_installed "$path0;$instdir" 0x0
 uninstall /S /PURGE
 check_uninstalled "$path0;$instdir"
-[ ! -e "$data" ] && ok "/PURGE deleted ProgramData\\Warren" || fail "/PURGE left ProgramData\\Warren"
+check "/PURGE deleted ProgramData\\Warren" test ! -e "$data"
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed" >&2
