@@ -49,15 +49,16 @@ for exe in warrend.exe warren.exe warren-gui.exe; do
 done
 
 # ---- wintun ---------------------------------------------------------------------------
+# --locked: never rewrite the workspace's Cargo.lock (a stale lock falls through to the fetch).
 wintun_from_crate() { # prints the crate directory of wintun or wintun-bindings, if any
-  (cd "$root" && cargo metadata --format-version 1 --filter-platform x86_64-pc-windows-gnu 2>/dev/null) |
+  (cd "$root" && cargo metadata --locked --format-version 1 --filter-platform x86_64-pc-windows-gnu 2>/dev/null) |
     python3 -c '
 import json, os, sys
 for p in json.load(sys.stdin)["packages"]:
     if p["name"] in ("wintun", "wintun-bindings"):
         print(os.path.dirname(p["manifest_path"]))
         break
-' || true
+' 2>/dev/null || true
 }
 
 wintun_fetch() { # fetches the wintun crate into cargo's registry; prints its directory
