@@ -1,14 +1,13 @@
 //! The daemon's DNS server for `NAME.warren` (see [`answer`]): UDP on this host's overlay
 //! address, port 53 by default (`--dns-port`, 0 turns it off). It follows the overlay address
-//! when the coordinator's lease moves it, and registers with systemd-resolved while the tunnel
-//! is up ([`resolved`]).
+//! when the coordinator's lease moves it, and registers with the system's resolver while the
+//! tunnel is up (the platform's `dns_routing`: systemd-resolved, Windows' NRPT).
 
 pub mod answer;
-mod resolved;
 mod responder;
 
 use crate::api_server::{status, ApiState};
-use resolved::Resolved;
+use crate::platform::dns_routing::Resolved;
 use responder::{Responder, Snapshot};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -57,8 +56,8 @@ pub async fn serve(state: Arc<ApiState>, tun: String, port: u16, resolvectl: Opt
                         None => resolved.revert(&tun),
                     };
                     match result {
-                        Ok(()) => tracing::info!(server = ?want, "systemd-resolved updated for ~warren"),
-                        Err(e) => tracing::warn!("systemd-resolved: {e}"),
+                        Ok(()) => tracing::info!(server = ?want, "{} updated for *.warren", Resolved::NAME),
+                        Err(e) => tracing::warn!("{}: {e}", Resolved::NAME),
                     }
                     registered = want;
                 }

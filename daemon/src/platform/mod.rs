@@ -9,6 +9,7 @@
 //! - `tun_io`: packets in and out of the TUN device (batched with offload on Linux, one by one
 //!   through wintun on Windows);
 //! - `ifaddrs`: this host's interface addresses; `address_watch`: noticing a new one;
+//! - `dns_routing`: sending `*.warren` queries to our server (systemd-resolved, NRPT);
 //! - `child`: a hosted network's coordinator as a child process that dies with the daemon;
 //! - `tcp`: a connection's smoothed RTT and user timeout, sharing a port;
 //! - `shutdown`: how the daemon is told to stop (signals, the Windows service manager).
@@ -20,4 +21,6 @@ mod imp;
 #[path = "windows/mod.rs"]
 mod imp;
 
-pub use imp::{address_watch, child, host, ifaddrs, poll, shutdown, tcp, tun_device, tun_io};
+pub use imp::{
+    address_watch, child, dns_routing, host, ifaddrs, poll, shutdown, tcp, tun_device, tun_io,
+};

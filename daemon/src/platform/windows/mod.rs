@@ -2,6 +2,7 @@
 
 pub mod address_watch;
 pub mod child;
+pub mod dns_routing;
 pub mod host;
 pub mod ifaddrs;
 pub mod poll;

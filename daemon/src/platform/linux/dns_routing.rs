@@ -13,6 +13,8 @@ pub struct Resolved {
 }
 
 impl Resolved {
+    pub const NAME: &str = "systemd-resolved";
+
     /// The system's resolved, if it runs (its varlink socket exists while it does).
     pub fn system() -> Option<Self> {
         Path::new("/run/systemd/resolve/io.systemd.Resolve")
@@ -30,7 +32,7 @@ impl Resolved {
     pub fn register(&self, tun: &str, server: Ipv4Addr) -> Result<(), String> {
         let server = server.to_string();
         self.run(&["dns", tun, &server])?;
-        self.run(&["domain", tun, &format!("~{}", super::answer::DOMAIN)])?;
+        self.run(&["domain", tun, &format!("~{}", crate::dns::answer::DOMAIN)])?;
         self.run(&["default-route", tun, "false"])
     }
 
