@@ -10,6 +10,8 @@
 //!   through wintun on Windows);
 //! - `ifaddrs`: this host's interface addresses; `address_watch`: noticing a new one;
 //! - `dns_routing`: sending `*.warren` queries to our server (systemd-resolved, NRPT);
+//! - `packet_filter`: running the rules for game discovery and LAN forwarding (nftables);
+//! - `routing`: routes to peers' LANs, the forwarding switches;
 //! - `child`: a hosted network's coordinator as a child process that dies with the daemon;
 //! - `tcp`: a connection's smoothed RTT and user timeout, sharing a port;
 //! - `shutdown`: how the daemon is told to stop (signals, the Windows service manager).
@@ -22,5 +24,6 @@ mod imp;
 mod imp;
 
 pub use imp::{
-    address_watch, child, dns_routing, host, ifaddrs, poll, shutdown, tcp, tun_device, tun_io,
+    address_watch, child, dns_routing, host, ifaddrs, packet_filter, poll, routing, shutdown, tcp,
+    tun_device, tun_io,
 };
