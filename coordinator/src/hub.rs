@@ -770,6 +770,7 @@ mod tests {
     /// Through the hub, on PostgreSQL: a network and a join are stored; a change PostgreSQL
     /// refuses is undone; a new hub on the same database (a restart) has the same registry.
     /// Run inside both kinds of tokio runtime, as the hub's callers are async tasks.
+    #[cfg(unix)]
     fn the_hub_keeps_its_registry_in_postgresql(pg: &crate::store::tests::Pg) {
         let connect = || crate::store::PgStore::connect(&pg.url()).unwrap();
         let config = || RegistryConfig {
@@ -814,6 +815,7 @@ mod tests {
 
     // The test's own database is made outside the runtime: the test's direct client (not the
     // store) is the `postgres` crate's, which must not be called from inside one.
+    #[cfg(unix)] // the lab's PostgreSQL is a Unix one (see `store::test_pg`)
     #[test]
     fn the_hub_keeps_its_registry_in_postgresql_current_thread() {
         let pg = crate::store::tests::Pg::new();
@@ -823,6 +825,7 @@ mod tests {
         runtime.block_on(async { the_hub_keeps_its_registry_in_postgresql(&pg) });
     }
 
+    #[cfg(unix)]
     #[test]
     fn the_hub_keeps_its_registry_in_postgresql_multi_thread() {
         let pg = crate::store::tests::Pg::new();

@@ -61,11 +61,25 @@ pub fn server_endpoint(
     transport.enable_segmentation_offload(false);
     transport.mtu_discovery_config(None);
     config.transport_config(Arc::new(transport));
-    let socket =
-        std::net::UdpSocket::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
-    // Thousands of hosts connecting at once (a restart) send their first packets together.
-    warren_proto::socket_buffers::enlarge(&socket, 8 << 20);
-    Ok(quinn::Endpoint::new(
+    let bind = || -> Result<std::net::UdpSocket> {
+        let socket = std::net::UdpSocket::bind(listen)
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        // Thousands of hosts connecting at once (a restart) send their first packets together.
+        warren_proto::socket_buffers::enlarge(&socket, 8 << 20);
+        Ok(socket)
+    };
+    #[cfg(not(windows))]
+    let socket = quinn::Runtime::wrap_udp_socket(&quinn::TokioRuntime, bind()?)?;
+    #[cfg(windows)]
+    let socket = match quinn::Runtime::wrap_udp_socket(&quinn::TokioRuntime, bind()?) {
+        Ok(socket) => socket,
+        Err(e) => {
+            // The failed socket is closed: its port is free again.
+            tracing::warn!("QUIC without quinn-udp (one datagram per call, no ECN): {e}");
+            crate::plain_udp::PlainUdp::new(bind()?)?
+        }
+    };
+    Ok(quinn::Endpoint::new_with_abstract_socket(
         endpoint_config(secret),
         Some(config),
         socket,
