@@ -541,6 +541,7 @@ mod tests {
         let peers = hub.peers(&key(3));
         hub.announce(&key(3), &peers);
         let sent = drain(&mut inboxes);
+        drop(hub); // closes its SQLite files: Windows deletes no open file
         std::fs::remove_dir_all(&dir).unwrap();
         sent
     }
@@ -597,6 +598,7 @@ mod tests {
         }
         let burst = ENDPOINT_BURST as usize;
         assert!((burst..=burst + 1).contains(&call_rounds), "{call_rounds}");
+        drop(hub); // closes its SQLite files: Windows deletes no open file
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -632,6 +634,7 @@ mod tests {
         assert!(own
             .iter()
             .all(|m| matches!(m, ServerMsg::PeerUpsert { call: true, .. })));
+        drop(hub); // closes its SQLite files: Windows deletes no open file
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -693,6 +696,7 @@ mod tests {
         assert!(!moved.is_shared_with(&first));
         assert!(matches!(moved.msg(), ServerMsg::PeerUpsert { peer, .. }
             if peer.reflexive == Some("203.0.113.50:41820".parse().unwrap())));
+        drop(hub); // closes its SQLite files: Windows deletes no open file
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -725,6 +729,7 @@ mod tests {
             .call_limit
             .borrow_mut()
             .allow(unix_now()));
+        drop(hub); // closes its SQLite files: Windows deletes no open file
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -764,6 +769,7 @@ mod tests {
         assert_eq!(drain(&mut inboxes), 0);
         assert!(rx.try_recv().is_none());
         assert!(hub.peer_info(&key(0), &key(99)).is_none());
+        drop(hub); // closes its SQLite files: Windows deletes no open file
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -230,6 +230,8 @@ mod tests {
                 "datagram {i} intact and in order"
             );
         }
+        // Only Linux receives several datagrams per call (recvmmsg); elsewhere it is one each.
+        #[cfg(target_os = "linux")]
         assert!(
             sock.counters.recv_calls < 4,
             "12 waiting datagrams took {} receive calls",
