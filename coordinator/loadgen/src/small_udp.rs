@@ -18,7 +18,9 @@ impl NoGro {
     /// Windows has no GRO on UDP sockets: quinn's receive buffer is small there already.
     #[cfg(windows)]
     pub fn wrap(socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
-        Ok(Arc::new(NoGro(quinn::TokioRuntime.wrap_udp_socket(socket)?)))
+        Ok(Arc::new(NoGro(
+            quinn::TokioRuntime.wrap_udp_socket(socket)?,
+        )))
     }
 
     #[cfg(unix)]
