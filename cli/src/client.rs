@@ -4,7 +4,6 @@
 //! code.
 
 use anyhow::{anyhow, Result};
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use warren_proto::api::client::{self, CallError};
 use warren_proto::api::{ApiError, ErrorCode, Request, Response};
@@ -22,11 +21,7 @@ fn words(e: CallError) -> anyhow::Error {
     let code = e.code();
     match e {
         CallError::Connect { socket, error } => match code {
-            ErrorCode::NotRunning => anyhow!(
-                "the Warren daemon is not running (no socket at {}); start it with \
-                 `sudo systemctl start warrend` or `sudo warrend`",
-                socket.display()
-            ),
+            ErrorCode::NotRunning => anyhow!("{}", not_running(&socket)),
             ErrorCode::PermissionDenied => anyhow!("{}", permission_hint(&socket)),
             _ => anyhow!("cannot reach the daemon at {}: {error}", socket.display()),
         },
@@ -39,8 +34,38 @@ fn words(e: CallError) -> anyhow::Error {
     }
 }
 
-/// Names the group that may use the socket, read from the socket itself.
+#[cfg(unix)]
+fn not_running(socket: &Path) -> String {
+    format!(
+        "the Warren daemon is not running (no socket at {}); start it with \
+         `sudo systemctl start warrend` or `sudo warrend`",
+        socket.display()
+    )
+}
+
+#[cfg(windows)]
+fn not_running(socket: &Path) -> String {
+    format!(
+        "the Warren service is not running (no pipe at {}); start it with `sc start Warren` \
+         in a terminal run as administrator, or reinstall Warren",
+        socket.display()
+    )
+}
+
+/// The pipe's ACL admits Administrators and the user who installed Warren.
+#[cfg(windows)]
 fn permission_hint(socket: &Path) -> String {
+    format!(
+        "permission denied on {}: only Administrators and the user who installed Warren may \
+         use it; run the command in a terminal run as administrator",
+        socket.display()
+    )
+}
+
+/// Names the group that may use the socket, read from the socket itself.
+#[cfg(unix)]
+fn permission_hint(socket: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
     let group = std::fs::metadata(socket)
         .ok()
         .map(|m| m.gid())
@@ -60,6 +85,7 @@ fn permission_hint(socket: &Path) -> String {
     }
 }
 
+#[cfg(unix)]
 fn group_name(gid: u32) -> Option<String> {
     // SAFETY: getgrgid returns NULL or a pointer to static storage we copy from at once.
     unsafe {
@@ -84,11 +110,18 @@ mod tests {
         let socket = std::env::temp_dir().join(format!("warren-cli-none-{}", std::process::id()));
         let e = call(&socket, Request::Status).unwrap_err();
         let text = format!("{e:#}");
-        assert!(
-            text.starts_with("the Warren daemon is not running (no socket at"),
-            "{text}"
+        #[cfg(unix)]
+        let (first, step) = (
+            "the Warren daemon is not running (no socket at",
+            "sudo systemctl start warrend",
         );
-        assert!(text.contains("sudo systemctl start warrend"), "{text}");
+        #[cfg(windows)]
+        let (first, step) = (
+            "the Warren service is not running (no pipe at",
+            "sc start Warren",
+        );
+        assert!(text.starts_with(first), "{text}");
+        assert!(text.contains(step), "{text}");
         assert_eq!(code(&e), None, "not the daemon's refusal");
     }
 

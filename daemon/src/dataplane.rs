@@ -20,20 +20,22 @@
 mod tun_rx;
 mod udp_rx;
 
-use crate::netwatch::{AddressWatch, REPEAT_AFTER};
+use crate::platform::address_watch::AddressWatch;
+use crate::platform::{poll, tun_io};
 use crate::side::{self, SideSockets};
 use crate::udp::Udp;
 use anyhow::Result;
 use quinn_udp::{Transmit, UdpSockRef};
 use std::io;
-use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tun_rs::{GROTable, SyncDevice, VIRTIO_NET_HDR_LEN};
+use tun_rs::SyncDevice;
 use warren_daemon_core::counters::DropReason;
 use warren_daemon_core::node::{Node, MIN_OUT, TIMER_TICK, WG_OVERHEAD};
 use warren_daemon_core::tx_batch::TxBatch;
 
+/// A second announcement shortly after an address change covers one lost in the change itself.
+const REPEAT_AFTER: Duration = Duration::from_secs(1);
 /// Datagram buffers per `recvmmsg`.
 pub(crate) const RX_BATCH: usize = 8;
 /// How long a send waits for room in a full socket buffer before the datagram is dropped.
@@ -127,32 +129,12 @@ impl Dataplane {
                 .try_send(UdpSockRef::from(&self.udp.socket), transmit)
             {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if !wait_fd(self.udp.socket.as_raw_fd(), libc::POLLOUT, SEND_WAIT_MS)? {
+                    if !poll::wait(poll::raw(&self.udp.socket), poll::Want::Write, SEND_WAIT_MS)? {
                         return Err(e);
                     }
                 }
                 other => return other,
             }
-        }
-    }
-}
-
-/// Waits until `fd` is ready for `events`; `Ok(false)` on timeout. `timeout_ms` < 0 waits forever.
-fn wait_fd(fd: i32, events: libc::c_short, timeout_ms: i32) -> io::Result<bool> {
-    let mut pfd = libc::pollfd {
-        fd,
-        events,
-        revents: 0,
-    };
-    loop {
-        // SAFETY: one valid pollfd for the duration of the call.
-        let r = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
-        if r >= 0 {
-            return Ok(r > 0);
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
         }
     }
 }
@@ -220,11 +202,12 @@ pub(crate) fn send_replies(dp: &Dataplane, replies: &mut TxBatch) {
     }
 }
 
-pub(crate) fn write_tun(dp: &Dataplane, gro_table: &mut GROTable, bufs: &mut [Vec<u8>]) {
+/// Writes packets to the TUN device, each after [`tun_io::HDR`] bytes of room.
+pub(crate) fn write_tun(dp: &Dataplane, coalescer: &mut tun_io::Coalescer, bufs: &mut [Vec<u8>]) {
     if bufs.is_empty() {
         return;
     }
-    if let Err(e) = dp.tun.send_multiple(gro_table, bufs, VIRTIO_NET_HDR_LEN) {
+    if let Err(e) = tun_io::write(&dp.tun, coalescer, bufs) {
         tracing::debug!("TUN write: {e}");
         dp.node().count_drop(DropReason::TunWriteFailed);
     }

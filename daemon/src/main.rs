@@ -11,11 +11,10 @@ mod games;
 mod host;
 mod host_name;
 mod identity;
-mod ifaddrs;
 mod listening;
-mod netwatch;
 mod operators;
 mod paths;
+mod platform;
 mod portmap;
 mod relay_offer;
 mod side;
@@ -75,6 +74,11 @@ struct Args {
     /// Register the DNS server with this `resolvectl` instead of the system's (tests)
     #[arg(long, hide = true)]
     resolvectl: Option<PathBuf>,
+    /// Run under the Windows service manager, logging to STATE_DIR\warrend.log (the installer
+    /// registers the Warren service so)
+    #[cfg(windows)]
+    #[arg(long)]
+    service: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -102,14 +106,40 @@ enum OperatorAction {
 }
 
 fn main() {
+    let args = Args::parse();
+    let filter =
+        || tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    #[cfg(windows)]
+    if args.service {
+        // No console: the log goes to a file beside the state.
+        let dir = args
+            .state_dir
+            .clone()
+            .unwrap_or_else(paths::default_state_dir);
+        let _ = std::fs::create_dir_all(&dir);
+        if let Ok(log) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("warrend.log"))
+        {
+            tracing_subscriber::fmt()
+                .with_env_filter(filter())
+                .with_writer(std::sync::Mutex::new(log))
+                .with_ansi(false)
+                .init();
+        }
+        if let Err(e) = platform::shutdown::run_as_service(|| run(Args::parse())) {
+            eprintln!("warrend: {e:#}");
+            std::process::exit(1);
+        }
+        return;
+    }
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(filter())
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    if let Err(e) = run(Args::parse()) {
+    if let Err(e) = run(args) {
         eprintln!("warrend: {e:#}");
         std::process::exit(1);
     }
@@ -208,9 +238,10 @@ async fn serve(
         mtu,
         offload: !args.no_offload,
     })?;
+    let (tun_vnet_hdr, tun_udp_gso) = tun::offload_in_use(&tun_dev);
     let offload = OffloadStatus {
-        tun_vnet_hdr: tun_dev.tcp_gso(),
-        tun_udp_gso: tun_dev.udp_gso(),
+        tun_vnet_hdr,
+        tun_udp_gso,
         udp_gso_segments: udp.state.max_gso_segments(),
         udp_gro_segments: udp.state.gro_segments(),
     };
@@ -341,10 +372,8 @@ async fn serve(
     }
     let mut api_task = tokio::spawn(api_server::serve(listener, api));
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
-        _ = term.recv() => tracing::info!("terminated; stopping"),
+        why = platform::shutdown::requested() => tracing::info!("{}; stopping", why?),
         Some(e) = failed.recv() => return Err(e.context("data plane stopped")),
         done = &mut api_task => {
             return Err(match done {

@@ -1,30 +1,15 @@
 //! Where the daemon keeps things by default.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub const DEFAULT_TUN: &str = "warren0";
 pub const DEFAULT_PORT: u16 = 41820;
 pub const CONFIG_FILE: &str = "config.toml";
 
-pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// `/var/lib/warren` for root (the system service); the per-user data dir otherwise.
-pub fn default_state_dir() -> PathBuf {
-    if is_root() {
-        return PathBuf::from("/var/lib/warren");
-    }
-    directories::ProjectDirs::from("", "", "warren")
-        .map(|d| d.data_local_dir().to_path_buf())
-        .unwrap_or_else(|| PathBuf::from(".warren"))
-}
+pub use crate::platform::host::default_state_dir;
 
 pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .ok()
+    crate::platform::host::hostname()
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "warren-host".to_string())
 }

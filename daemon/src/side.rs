@@ -9,15 +9,15 @@
 //! one atomic flag first.
 
 use crate::dataplane::{send_replies, write_tun, Dataplane};
+use crate::platform::poll::{self, Want};
+use crate::platform::tun_io::{self, HDR};
 use anyhow::Result;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
-use tun_rs::{GROTable, VIRTIO_NET_HDR_LEN};
 use warren_daemon_core::node::{Inbound, Node, SideEvent, SideSocket, MIN_OUT};
 use warren_daemon_core::tx_batch::TxBatch;
 
@@ -94,7 +94,7 @@ impl SideSockets {
     }
 
     fn open(&self, run: u32, count: u16, ipv6: bool) -> u16 {
-        let limit = fd_limit().saturating_sub(FD_RESERVE);
+        let limit = crate::platform::host::fd_limit().saturating_sub(FD_RESERVE);
         let count = (count as u64).min(limit) as u16;
         let mut opened = Vec::with_capacity(count as usize);
         for index in 0..count {
@@ -162,24 +162,12 @@ fn bind_ephemeral(ipv6: bool) -> io::Result<UdpSocket> {
     Ok(s.into())
 }
 
-fn fd_limit() -> u64 {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: one valid rlimit for the duration of the call.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
-        return 1024;
-    }
-    r.rlim_cur
-}
-
 /// The receive thread: sleeps while there is no side socket; otherwise polls them all and
 /// hands every datagram to the core.
 pub fn receive(dp: &Dataplane) -> Result<()> {
     let mut buf = vec![0u8; 65536];
-    let mut tun_bufs = vec![Vec::with_capacity(VIRTIO_NET_HDR_LEN + 65536)];
-    let mut gro_table = GROTable::default();
+    let mut tun_bufs = vec![Vec::with_capacity(HDR + 65536)];
+    let mut gro_table = tun_io::Coalescer::default();
     let mut replies = TxBatch::new(16, dp.slot_size());
     loop {
         let current: Vec<(SideSocket, Arc<UdpSocket>)> = {
@@ -189,29 +177,21 @@ pub fn receive(dp: &Dataplane) -> Result<()> {
             }
             s.open.clone()
         };
-        let mut fds: Vec<libc::pollfd> = current
-            .iter()
-            .map(|(_, s)| libc::pollfd {
-                fd: s.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
-        // SAFETY: `fds` is valid for the call; the sockets stay open while `current` holds them.
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, RESCAN) };
-        if r <= 0 {
+        // The sockets stay open while `current` holds them.
+        let fds: Vec<poll::Raw> = current.iter().map(|(_, s)| poll::raw(s.as_ref())).collect();
+        let Ok(ready) = poll::wait_any(&fds, Want::Read, RESCAN) else {
             continue;
-        }
-        for (pfd, (socket, sock)) in fds.iter().zip(&current) {
-            if pfd.revents == 0 {
+        };
+        for (ready, (socket, sock)) in ready.into_iter().zip(&current) {
+            if !ready {
                 continue;
             }
             while let Ok((n, from)) = sock.recv_from(&mut buf) {
                 let from = crate::udp::from_wire(from);
                 let slot = &mut tun_bufs[0];
                 slot.clear();
-                slot.resize(VIRTIO_NET_HDR_LEN + n.max(MIN_OUT), 0);
-                let out = &mut slot[VIRTIO_NET_HDR_LEN..];
+                slot.resize(HDR + n.max(MIN_OUT), 0);
+                let out = &mut slot[HDR..];
                 let now = Instant::now();
                 let inbound = dp
                     .node()
@@ -220,7 +200,7 @@ pub fn receive(dp: &Dataplane) -> Result<()> {
                 pump(dp);
                 match inbound {
                     Inbound::ToTun { len } => {
-                        tun_bufs[0].truncate(VIRTIO_NET_HDR_LEN + len);
+                        tun_bufs[0].truncate(HDR + len);
                         write_tun(dp, &mut gro_table, &mut tun_bufs);
                     }
                     Inbound::Transmit(t) => {

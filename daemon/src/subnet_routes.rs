@@ -332,7 +332,7 @@ pub async fn run(
 
 /// This host's own networks (not the overlay interface, not loopback or link-local).
 fn own_lans(tun: &str) -> Vec<LanPrefix> {
-    crate::ifaddrs::list()
+    crate::platform::ifaddrs::list()
         .into_iter()
         .filter(|a| a.name != tun && !a.ip.is_loopback())
         .filter(|a| match a.ip {

@@ -78,8 +78,7 @@ fn listen(at: SocketAddr) -> std::io::Result<TcpListener> {
     if at.is_ipv6() {
         s.set_only_v6(false)?;
     }
-    s.set_reuse_address(true)?;
-    s.set_reuse_port(true)?;
+    crate::platform::tcp::share_port(&socket2::SockRef::from(&s))?;
     s.bind(&at.into())?;
     s.listen(128)?;
     s.set_nonblocking(true)?;
@@ -98,8 +97,7 @@ async fn connect(remote: SocketAddr, port: u16) -> std::io::Result<TcpStream> {
             SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)),
         ),
     };
-    socket.set_reuseaddr(true)?;
-    socket.set_reuseport(true)?;
+    crate::platform::tcp::share_port(&socket2::SockRef::from(&socket))?;
     socket.bind(local)?;
     socket.connect(remote).await
 }

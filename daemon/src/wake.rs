@@ -12,7 +12,7 @@ use warren_proto::mac::Mac;
 pub fn send(mac: Mac, tun: &str) -> Vec<Ipv4Addr> {
     let packet = magic_packet(mac);
     let mut sent = Vec::new();
-    for a in crate::ifaddrs::list() {
+    for a in crate::platform::ifaddrs::list() {
         let (std::net::IpAddr::V4(ip), Some(bcast)) = (a.ip, a.broadcast) else {
             continue;
         };

@@ -3,6 +3,7 @@
 //! hard one is not: both raise the soft limit to the hard one at start.
 
 /// Raises RLIMIT_NOFILE's soft limit to its hard limit; returns the limit now in force.
+#[cfg(unix)]
 pub fn raise() -> u64 {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
@@ -24,6 +25,17 @@ pub fn raise() -> u64 {
     lim.rlim_cur
 }
 
+/// Windows has no per-process limit on socket handles (they are bounded by memory): the
+/// coordinator's own host caps are the limit there.
+#[cfg(windows)]
+pub fn raise() -> u64 {
+    WINDOWS_HANDLES
+}
+
+/// What [`raise`] reports on Windows: a million hosts, far past any network's cap.
+#[cfg(windows)]
+pub const WINDOWS_HANDLES: u64 = 1 << 20;
+
 /// Sockets a run needs besides one per host: the runtime, stdio, the coordinator's log.
 pub const RESERVE: u64 = 64;
 
@@ -32,7 +44,7 @@ pub fn max_hosts(limit: u64) -> u64 {
     limit.saturating_sub(RESERVE)
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

@@ -1,14 +1,13 @@
 //! Long-term private keys on disk (a node's identity, the coordinator's key).
 //!
-//! One base64 line, mode 0600. Created once, written so that a crash at any point leaves either
+//! One base64 line, mode 0600 (on Windows an ACL for SYSTEM, Administrators and the owner). Created once, written so that a crash at any point leaves either
 //! no key file or a complete one, and never overwritten. A file that cannot be read or parsed is
 //! an error: silently making a new key would cut a host off from everyone who knew the old one.
 //! (The one place in this crate that touches the file system: both binaries need exactly this.)
 
 use crate::key::{decode_key32, encode_key32};
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -62,13 +61,12 @@ fn parse(path: &Path, text: &str) -> Result<[u8; 32], KeyFileError> {
         path: path.into(),
         reason: e.to_string(),
     })?;
-    if let Ok(meta) = fs::metadata(path) {
-        if meta.permissions().mode() & 0o077 != 0 {
-            eprintln!(
-                "warning: key file {} is readable by others; chmod 600 it",
-                path.display()
-            );
-        }
+    if let Some(who) = private::open_to_others(path) {
+        eprintln!(
+            "warning: key file {} is readable by {who}; {}",
+            path.display(),
+            private::HOW_TO_CLOSE
+        );
     }
     Ok(key)
 }
@@ -78,11 +76,7 @@ fn parse(path: &Path, text: &str) -> Result<[u8; 32], KeyFileError> {
 fn create_exclusive(path: &Path, secret: &[u8; 32]) -> io::Result<()> {
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     let _ = fs::remove_file(&tmp);
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
+    let mut f = private::create_new(&tmp)?;
     f.write_all(format!("{}\n", encode_key32(secret)).as_bytes())?;
     f.sync_all()?;
     drop(f);
@@ -101,6 +95,48 @@ fn create_exclusive(path: &Path, secret: &[u8; 32]) -> io::Result<()> {
     Ok(())
 }
 
+/// A file only its owner (and on Windows SYSTEM and Administrators) may read, created so that
+/// the secret is never written before the protection is in place.
+#[cfg(unix)]
+mod private {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    use std::path::Path;
+
+    pub const HOW_TO_CLOSE: &str = "chmod 600 it";
+
+    pub fn create_new(path: &Path) -> std::io::Result<std::fs::File> {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+    }
+
+    /// Who else may read `path`, if anyone.
+    pub fn open_to_others(path: &Path) -> Option<&'static str> {
+        let mode = std::fs::metadata(path).ok()?.permissions().mode();
+        (mode & 0o077 != 0).then_some("others")
+    }
+}
+
+#[cfg(windows)]
+mod private {
+    use crate::win_acl::{self, SecurityDescriptor, PRIVATE_FILE};
+    use std::path::Path;
+
+    pub const HOW_TO_CLOSE: &str =
+        "in its Properties → Security, leave only SYSTEM, Administrators and its owner";
+
+    pub fn create_new(path: &Path) -> std::io::Result<std::fs::File> {
+        win_acl::create_new_file(path, &SecurityDescriptor::from_sddl(PRIVATE_FILE)?)
+    }
+
+    pub fn open_to_others(path: &Path) -> Option<&'static str> {
+        let acl = win_acl::dacl_of(path).ok()?;
+        win_acl::open_to_others(&acl).then_some("other users")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,13 +148,23 @@ mod tests {
     }
 
     #[test]
-    fn created_once_with_mode_0600_and_reloaded() {
+    fn created_once_private_and_reloaded() {
         let d = tempdir("create");
         let path = d.join("node.key");
         let (k1, created) = load_or_create(&path).unwrap();
         assert!(created);
-        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        #[cfg(windows)]
+        {
+            let acl = crate::win_acl::dacl_of(&path).unwrap();
+            assert!(!crate::win_acl::open_to_others(&acl), "{acl}");
+        }
+        assert_eq!(private::open_to_others(&path), None);
         let (k2, created) = load_or_create(&path).unwrap();
         assert!(!created);
         assert_eq!(k1, k2);

@@ -28,3 +28,5 @@ pub mod relay_ticket;
 #[cfg(feature = "io")]
 pub mod socket_buffers;
 pub mod tx_batch;
+#[cfg(windows)]
+pub mod win_acl;

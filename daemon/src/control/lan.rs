@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 /// Non-loopback, non-link-local addresses of every interface except `skip` (our own TUN),
 /// paired with the daemon's UDP port.
 pub fn lan_endpoints(port: u16, skip: &str) -> Vec<SocketAddr> {
-    crate::ifaddrs::list()
+    crate::platform::ifaddrs::list()
         .into_iter()
         .filter(|a| a.name != skip && usable(a.ip))
         .map(|a| SocketAddr::new(a.ip, port))

@@ -6,9 +6,9 @@
 
 use super::link::{FrameReader, FrameWriter, Link};
 use super::relay_shim::Shim;
+use crate::platform::tcp;
 use anyhow::{anyhow, Context, Result};
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,7 +51,7 @@ pub async fn connect(addr: SocketAddr, udp_port: u16) -> Result<Link> {
         .await
         .with_context(|| format!("TCP connection to {addr} failed"))?;
     tune(&tcp);
-    let fd = tcp.as_raw_fd();
+    let fd = tcp::raw(&tcp);
     let connector = TlsConnector::from(Arc::new(warren_proto::control::tls::client_config()?));
     let name = rustls::pki_types::ServerName::try_from("warren")?;
     let tls = connector
@@ -107,27 +107,14 @@ fn tune(tcp: &TcpStream) {
         .with_interval(Duration::from_secs(3))
         .with_retries(3);
     let _ = sock.set_tcp_keepalive(&keepalive);
-    let _ = sock.set_tcp_user_timeout(Some(DEAD_AFTER));
+    tcp::set_user_timeout(&sock, DEAD_AFTER);
     let _ = tcp.set_nodelay(true);
 }
 
-/// The kernel's smoothed RTT of the connection on `fd`. Called only while the stream that owns
-/// `fd` is alive (by its reader task), so the descriptor is never someone else's.
-fn sample_rtt(fd: RawFd, out: &AtomicU32) {
-    // SAFETY: `info` is plain data of the size passed; the kernel writes at most `len` bytes.
-    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
-    let r = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            &mut info as *mut _ as *mut libc::c_void,
-            &mut len,
-        )
-    };
-    if r == 0 {
-        out.store(info.tcpi_rtt.max(1), Ordering::Relaxed);
+/// The kernel's smoothed RTT of the connection on `fd`, kept in `out` (never 0 once known).
+fn sample_rtt(fd: tcp::Raw, out: &AtomicU32) {
+    if let Some(rtt) = tcp::rtt_us(fd) {
+        out.store(rtt.max(1), Ordering::Relaxed);
     }
 }
 
@@ -137,7 +124,7 @@ async fn read_loop(
     read: ReadHalf<Stream>,
     control: mpsc::Sender<Vec<u8>>,
     shim: Arc<Shim>,
-    fd: RawFd,
+    fd: tcp::Raw,
     rtt_us: Arc<AtomicU32>,
 ) {
     let mut read = BufReader::new(read);

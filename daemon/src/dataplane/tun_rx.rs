@@ -5,12 +5,11 @@
 //! device until it is empty (a 64 KiB TSO super-packet split into MTU segments per read), then
 //! encrypts one batch — every small packet first — and sends it with GSO.
 
-use super::{drain_transmits, flush_pending, wait_fd, Dataplane};
+use super::{drain_transmits, flush_pending, Dataplane};
+use crate::platform::tun_io;
 use anyhow::Result;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::time::Instant;
-use tun_rs::{IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 use warren_daemon_core::counters::DropReason;
 use warren_daemon_core::lanes::{Lanes, Limits};
 use warren_daemon_core::tx_batch::TxBatch;
@@ -33,25 +32,22 @@ const READS_PER_ROUND: usize = 8;
 type Packet = (Vec<u8>, usize);
 
 pub(super) fn tun_to_udp(dp: &Dataplane) -> Result<()> {
-    // The descriptor stays blocking: other threads write to the device through it, and
-    // O_NONBLOCK would change their writes too. Readiness is asked with poll instead.
-    let fd = dp.tun.as_raw_fd();
     let packet_buf = (dp.mtu as usize).max(1500) + 64;
     let mut reader = Reader {
-        original: vec![0u8; VIRTIO_NET_HDR_LEN + 65535],
-        bufs: vec![vec![0u8; packet_buf]; IDEAL_BATCH_SIZE],
-        sizes: vec![0usize; IDEAL_BATCH_SIZE],
+        original: vec![0u8; tun_io::READ_ROOM],
+        bufs: vec![vec![0u8; packet_buf]; tun_io::BATCH],
+        sizes: vec![0usize; tun_io::BATCH],
         pool: Vec::new(),
         packet_buf,
         errors: 0,
     };
     let mut lanes: Lanes<Packet> = Lanes::new(LIMITS);
-    let mut batch = TxBatch::new(IDEAL_BATCH_SIZE + 16, dp.slot_size());
+    let mut batch = TxBatch::new(tun_io::BATCH + 16, dp.slot_size());
     let mut drained = false;
     loop {
-        // Idle: one poll until the next packet, no empty read first.
-        let ready = lanes.is_empty() && drained && wait_fd(fd, libc::POLLIN, -1)?;
-        drained = reader.fill(dp, &mut lanes, ready)?;
+        // Idle: wait for the next packet, no empty read first.
+        let idle = lanes.is_empty() && drained;
+        drained = reader.fill(dp, &mut lanes, idle)?;
         if lanes.is_empty() {
             continue;
         }
@@ -88,37 +84,39 @@ struct Reader {
 
 impl Reader {
     /// Reads the device into `lanes` until it is empty (`true`) or a round's reads are used up.
-    /// `ready`: a poll just said there is something to read.
-    fn fill(&mut self, dp: &Dataplane, lanes: &mut Lanes<Packet>, ready: bool) -> Result<bool> {
+    /// `idle`: nothing is queued, so the first read waits for a packet.
+    fn fill(&mut self, dp: &Dataplane, lanes: &mut Lanes<Packet>, idle: bool) -> Result<bool> {
         let mut full = 0u64;
         let mut drained = false;
         for read in 0..READS_PER_ROUND {
-            let known_ready = ready && read == 0;
-            if !known_ready && !wait_fd(dp.tun.as_raw_fd(), libc::POLLIN, 0)? {
-                drained = true;
-                break;
-            }
-            let n =
-                match dp
-                    .tun
-                    .recv_multiple(&mut self.original, &mut self.bufs, &mut self.sizes, 0)
-                {
-                    Ok(n) => {
-                        self.errors = 0;
-                        n
+            let wait = idle && read == 0;
+            let n = match tun_io::read(
+                &dp.tun,
+                &mut self.original,
+                &mut self.bufs,
+                &mut self.sizes,
+                wait,
+            ) {
+                Ok(0) => {
+                    drained = true;
+                    break;
+                }
+                Ok(n) => {
+                    self.errors = 0;
+                    n
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // A bad frame is dropped; a device that keeps failing is gone.
+                    tracing::debug!("TUN read: {e}");
+                    dp.node().count_drop(DropReason::Malformed);
+                    self.errors += 1;
+                    if self.errors > 1000 {
+                        return Err(e.into());
                     }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        // A bad frame is dropped; a device that keeps failing is gone.
-                        tracing::debug!("TUN read: {e}");
-                        dp.node().count_drop(DropReason::Malformed);
-                        self.errors += 1;
-                        if self.errors > 1000 {
-                            return Err(e.into());
-                        }
-                        continue;
-                    }
-                };
+                    continue;
+                }
+            };
             for i in 0..n {
                 let fresh = self
                     .pool

@@ -5,15 +5,15 @@
 //! GRO-coalesced chunks), then decrypts one round's worth — a lone small datagram first — into
 //! TUN buffers written with `send_multiple`, which re-coalesces TCP/UDP flows for the kernel.
 
-use super::{send_replies, wait_fd, write_tun, Dataplane, RX_BATCH};
+use super::{send_replies, write_tun, Dataplane, RX_BATCH};
+use crate::platform::poll::{self, Want};
+use crate::platform::tun_io::{self, HDR};
 use crate::udp::from_wire;
 use anyhow::Result;
 use quinn_udp::{RecvMeta, UdpSockRef};
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::time::Instant;
-use tun_rs::{GROTable, VIRTIO_NET_HDR_LEN};
 use warren_daemon_core::counters::DropReason;
 use warren_daemon_core::lanes::{Kind, Lanes, Limits};
 use warren_daemon_core::node::{Inbound, MIN_OUT};
@@ -60,16 +60,16 @@ pub(super) fn udp_to_tun(dp: &Dataplane) -> Result<()> {
     };
     let mut lanes: Lanes<Chunk> = Lanes::new(LIMITS);
     let mut tun_bufs: Vec<Vec<u8>> = (0..TUN_SLOTS.max(2 * gro))
-        .map(|_| Vec::with_capacity(VIRTIO_NET_HDR_LEN + 65535))
+        .map(|_| Vec::with_capacity(HDR + 65535))
         .collect();
-    let mut gro_table = GROTable::default();
+    let mut gro_table = tun_io::Coalescer::default();
     let mut replies = TxBatch::new(64, dp.slot_size());
-    let fd = dp.udp.socket.as_raw_fd();
+    let fd = poll::raw(&dp.udp.socket);
     let mut drained = false;
     loop {
         // Idle: one poll until the next datagram, no empty read first.
         if lanes.is_empty() && drained {
-            wait_fd(fd, libc::POLLIN, -1)?;
+            poll::wait(fd, Want::Read, -1)?;
         }
         drained = reader.fill(dp, &mut lanes);
         if lanes.is_empty() {
@@ -93,20 +93,18 @@ pub(super) fn udp_to_tun(dp: &Dataplane) -> Result<()> {
                 decrypted += 1;
                 let slot = &mut tun_bufs[used];
                 slot.clear();
-                slot.resize(VIRTIO_NET_HDR_LEN + segment.len().max(MIN_OUT), 0);
-                match node.handle_datagram(now, c.from, segment, &mut slot[VIRTIO_NET_HDR_LEN..]) {
+                slot.resize(HDR + segment.len().max(MIN_OUT), 0);
+                match node.handle_datagram(now, c.from, segment, &mut slot[HDR..]) {
                     Inbound::ToTun { len } => {
-                        slot.truncate(VIRTIO_NET_HDR_LEN + len);
-                        if is_udp(&slot[VIRTIO_NET_HDR_LEN..]) {
+                        slot.truncate(HDR + len);
+                        if is_udp(&slot[HDR..]) {
                             udp += 1;
                         }
                         used += 1;
                     }
                     Inbound::Transmit(t) => {
                         if let Some(spare) = replies.spare() {
-                            spare[..t.len].copy_from_slice(
-                                &slot[VIRTIO_NET_HDR_LEN..VIRTIO_NET_HDR_LEN + t.len],
-                            );
+                            spare[..t.len].copy_from_slice(&slot[HDR..HDR + t.len]);
                             replies.commit(t.dst, t.len);
                         }
                     }

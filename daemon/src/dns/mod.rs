@@ -78,7 +78,10 @@ pub async fn serve(state: Arc<ApiState>, tun: String, port: u16, resolvectl: Opt
 /// (which sees every name) from a peer (which sees only its networks' names).
 fn snapshot(state: &ApiState) -> Snapshot {
     let status = status::build(state);
-    let mut local: Vec<std::net::IpAddr> = crate::ifaddrs::list().iter().map(|a| a.ip).collect();
+    let mut local: Vec<std::net::IpAddr> = crate::platform::ifaddrs::list()
+        .iter()
+        .map(|a| a.ip)
+        .collect();
     local.push(status.self_.overlay_ip);
     local.extend(status.self_.overlay_ip6);
     Snapshot { status, local }

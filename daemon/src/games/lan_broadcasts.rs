@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 
 pub fn lan_broadcasts(skip: &str) -> Vec<Ipv4Addr> {
-    let mut out: Vec<Ipv4Addr> = crate::ifaddrs::list()
+    let mut out: Vec<Ipv4Addr> = crate::platform::ifaddrs::list()
         .into_iter()
         .filter(|a| a.name != skip)
         .filter_map(|a| a.broadcast)

@@ -193,7 +193,7 @@ impl Games {
         let want = std::fs::read_to_string("/proc/net/igmp")
             .map(|t| igmp::joined_elsewhere(&t, &self.tun))
             .unwrap_or_default();
-        match ifindex(&self.tun) {
+        match crate::platform::host::ifindex(&self.tun) {
             Some(i) => st.mirror.sync(&want, i),
             None => st.mirror.clear(),
         }
@@ -351,11 +351,4 @@ impl Games {
             })
         })
     }
-}
-
-fn ifindex(name: &str) -> Option<u32> {
-    let c = std::ffi::CString::new(name).ok()?;
-    // SAFETY: a valid NUL-terminated name; the call only reads it.
-    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    (i != 0).then_some(i)
 }

@@ -6,7 +6,6 @@
 //! signal is tied to the thread that started the child, which must outlive it.
 
 use std::fs::OpenOptions;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -183,29 +182,20 @@ fn start(dir: &Path, published: &Path, port: u16) -> Result<Child, String> {
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(err);
-    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    cmd.spawn().map_err(|e| {
+    crate::platform::child::die_with_parent(&mut cmd);
+    let child = cmd.spawn().map_err(|e| {
         format!(
             "cannot run {}: {e} (is the warren package installed completely?)",
             bin.display()
         )
-    })
+    })?;
+    crate::platform::child::adopt(&child);
+    Ok(child)
 }
 
 /// SIGTERM, then SIGKILL if it has not gone within [`STOP_WAIT`].
 fn stop(child: &mut Child) {
-    // SAFETY: the child is ours and not yet reaped, so its pid is still its own.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-    }
+    crate::platform::child::ask_to_stop(child);
     let t0 = Instant::now();
     while t0.elapsed() < STOP_WAIT {
         if let Ok(Some(_)) = child.try_wait() {

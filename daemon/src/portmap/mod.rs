@@ -11,7 +11,7 @@ mod gateway;
 mod natpmp_pcp;
 mod upnp;
 
-use crate::netwatch::AddressWatch;
+use crate::platform::address_watch::AddressWatch;
 use std::num::NonZeroU16;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,12 +1,17 @@
 //! The client of the daemon's local API that `warren` and `warren-gui` share (feature `client`):
-//! a request line out, an answer line in, over the Unix socket. Blocking std I/O: both callers
+//! a request line out, an answer line in, over the Unix socket (on Windows the named pipe). Blocking std I/O: both callers
 //! ask from plain threads. Each front end words a [`CallError`] its own way; both decide by
 //! [`CallError::code`], never by the words.
 
 use super::API_VERSION;
 use super::{ApiError, ErrorCode, Request, RequestEnvelope, Response, ResponseEnvelope};
 use std::io::{BufRead, BufReader, ErrorKind, Write};
-use std::os::unix::net::UnixStream;
+#[cfg(unix)]
+use std::os::unix::net::UnixStream as Stream;
+#[cfg(windows)]
+mod pipe;
+#[cfg(windows)]
+use pipe::Stream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -69,12 +74,12 @@ impl std::error::Error for CallError {}
 /// One connection to the daemon: any number of requests, one answer each, or a `subscribe`
 /// and its stream of answers.
 pub struct Connection {
-    reader: BufReader<UnixStream>,
+    reader: BufReader<Stream>,
 }
 
 impl Connection {
     pub fn open(socket: &Path) -> Result<Connection, CallError> {
-        let stream = UnixStream::connect(socket).map_err(|error| CallError::Connect {
+        let stream = Stream::connect(socket).map_err(|error| CallError::Connect {
             socket: socket.to_path_buf(),
             error,
         })?;
@@ -145,7 +150,7 @@ pub fn call(socket: &Path, request: Request) -> Result<Response, CallError> {
     Connection::open(socket)?.call(request)
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use std::os::unix::net::UnixListener;

@@ -24,8 +24,12 @@ use serde::{Deserialize, Serialize};
 
 pub const API_VERSION: u32 = 1;
 
-/// Where `warrend` listens and the CLI and GUI connect unless told otherwise.
+/// Where `warrend` listens and the CLI and GUI connect unless told otherwise: a Unix socket,
+/// on Windows a named pipe.
+#[cfg(unix)]
 pub const DEFAULT_SOCKET: &str = "/run/warren/warrend.sock";
+#[cfg(windows)]
+pub const DEFAULT_SOCKET: &str = r"\\.\pipe\warren";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestEnvelope {

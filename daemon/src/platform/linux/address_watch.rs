@@ -6,7 +6,6 @@
 
 use anyhow::{bail, Result};
 use std::io;
-use std::time::Duration;
 
 /// Blocks until the kernel reports a new address; returns for each batch of such events.
 pub struct AddressWatch {
@@ -99,9 +98,6 @@ fn contains_new_address(mut data: &[u8]) -> bool {
     }
     false
 }
-
-/// A second announcement shortly after the first covers one lost in the change itself.
-pub const REPEAT_AFTER: Duration = Duration::from_secs(1);
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,23 @@
+//! Everything the daemon does differently on Linux and on Windows, one module per concern and
+//! one file per system (`linux/`, `windows/`), so the rest of the daemon is shared. Both
+//! directories have the same modules with the same names; CI compiles both (the Windows build
+//! cross-compiled, its tests run under Wine).
+//!
+//! - `host`: who we run as, where state lives by default, the host's name, limits;
+//! - `poll`: waiting for sockets to become readable or writable;
+//! - `tun_device`: making the overlay interface (TUN on Linux, a wintun adapter on Windows);
+//! - `tun_io`: packets in and out of the TUN device (batched with offload on Linux, one by one
+//!   through wintun on Windows);
+//! - `ifaddrs`: this host's interface addresses; `address_watch`: noticing a new one;
+//! - `child`: a hosted network's coordinator as a child process that dies with the daemon;
+//! - `tcp`: a connection's smoothed RTT and user timeout, sharing a port;
+//! - `shutdown`: how the daemon is told to stop (signals, the Windows service manager).
+
+#[cfg(not(windows))]
+#[path = "linux/mod.rs"]
+mod imp;
+#[cfg(windows)]
+#[path = "windows/mod.rs"]
+mod imp;
+
+pub use imp::{address_watch, child, host, ifaddrs, poll, shutdown, tcp, tun_device, tun_io};

@@ -1,0 +1,11 @@
+//! The Windows side of the platform layer (see `platform`).
+
+pub mod address_watch;
+pub mod child;
+pub mod host;
+pub mod ifaddrs;
+pub mod poll;
+pub mod shutdown;
+pub mod tcp;
+pub mod tun_device;
+pub mod tun_io;
