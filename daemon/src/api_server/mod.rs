@@ -6,6 +6,7 @@
 pub mod access;
 mod answer;
 mod check;
+pub(crate) mod connection;
 mod host;
 mod netcheck;
 mod owner;
@@ -19,16 +20,10 @@ use crate::dataplane::Dataplane;
 use crate::platform::api_listener::{Listener, Peer, Stream};
 use access::Role;
 use anyhow::Result;
-use std::future::Future;
+use connection::{serve_requests, Answers};
 use std::sync::Arc;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
-use warren_proto::api::{
-    ApiError, ErrorCode, OffloadStatus, Request, RequestEnvelope, Response, ResponseEnvelope,
-    SelfStatus, API_VERSION,
-};
-
-/// Requests are small; a longer line is a confused or hostile client.
-const MAX_REQUEST: u64 = 64 * 1024;
+use tokio::io::AsyncWrite;
+use warren_proto::api::{ApiError, ErrorCode, OffloadStatus, Request, Response, SelfStatus};
 
 /// The group whose members may use the API unless `--socket-group` names another.
 pub const DEFAULT_GROUP: &str = "warren";
@@ -88,16 +83,6 @@ async fn handle_connection(stream: Stream, peer: &Peer, state: &ApiState) -> Res
     serve_requests(stream, role, state).await
 }
 
-/// What answers an admitted connection's requests: the daemon's state (tests use a stand-in,
-/// to drive the connection loop over a real listener without a data plane).
-pub(crate) trait Answers: Sync {
-    fn answer(&self, role: Role, request: Request) -> impl Future<Output = Response> + Send;
-    fn subscribe<W: AsyncWrite + Unpin + Send>(
-        &self,
-        writer: &mut W,
-    ) -> impl Future<Output = Result<()>> + Send;
-}
-
 impl Answers for ApiState {
     async fn answer(&self, role: Role, request: Request) -> Response {
         match (access::allowed(role, &request), request) {
@@ -113,46 +98,4 @@ impl Answers for ApiState {
     async fn subscribe<W: AsyncWrite + Unpin + Send>(&self, writer: &mut W) -> Result<()> {
         subscribe::run(self, writer).await
     }
-}
-
-/// The request loop of an admitted connection: one line in, one line out, until the client
-/// closes (or subscribes, which keeps the connection for status lines).
-pub(crate) async fn serve_requests<S, A>(stream: S, role: Role, answers: &A) -> Result<()>
-where
-    S: AsyncRead + AsyncWrite + Send,
-    A: Answers,
-{
-    let (reader, mut writer) = tokio::io::split(stream);
-    let mut lines = BufReader::new(reader.take(MAX_REQUEST)).lines();
-    while let Some(line) = lines.next_line().await? {
-        let response = match serde_json::from_str::<RequestEnvelope>(&line) {
-            Ok(req) if req.v == API_VERSION => {
-                if req.request == Request::Subscribe {
-                    return answers.subscribe(&mut writer).await;
-                }
-                answers.answer(role, req.request).await
-            }
-            Ok(req) => ApiError::new(
-                ErrorCode::UnsupportedVersion,
-                format!(
-                    "API version {} is not supported; this daemon speaks version {API_VERSION}",
-                    req.v
-                ),
-            )
-            .into(),
-            Err(e) => ApiError::new(ErrorCode::BadRequest, format!("bad request: {e}")).into(),
-        };
-        write_response(&mut writer, response).await?;
-    }
-    Ok(())
-}
-
-async fn write_response(writer: &mut (impl AsyncWrite + Unpin), response: Response) -> Result<()> {
-    let mut out = serde_json::to_vec(&ResponseEnvelope {
-        v: API_VERSION,
-        response,
-    })?;
-    out.push(b'\n');
-    writer.write_all(&out).await?;
-    Ok(())
 }

@@ -3,7 +3,8 @@
 //! (online, path, endpoint). Traffic counters alone push at most every [`COUNTERS_EVERY`], so
 //! an idle or busy tunnel costs the subscriber a few small messages, not a stream.
 
-use super::{status, write_response, ApiState};
+use super::connection::write_response;
+use super::{status, ApiState};
 use anyhow::Result;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWrite;
