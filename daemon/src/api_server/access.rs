@@ -132,17 +132,16 @@ impl Access {
     }
 }
 
-/// What the daemon needs on Windows: the pipe's ACL already let the client in.
+/// Nothing is needed on Windows: the pipe's ACL already let the client in.
 #[cfg(windows)]
-pub struct Access {
-    pub state_dir: PathBuf,
-}
+pub struct Access;
 
 #[cfg(windows)]
 impl Access {
-    /// `group` means nothing on Windows (the ACL names users); taken so the caller is the same.
-    pub fn new(state_dir: PathBuf, _group: &str) -> Access {
-        Access { state_dir }
+    /// Neither argument means anything on Windows (no operator list; the ACL names users);
+    /// taken so the caller is the same on both.
+    pub fn new(_state_dir: PathBuf, _group: &str) -> Access {
+        Access
     }
 
     /// Never refuses: Windows checked the ACL when the client opened the pipe.

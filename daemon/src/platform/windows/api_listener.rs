@@ -12,14 +12,16 @@ use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
 use std::path::{Path, PathBuf};
 use tokio::net::windows::named_pipe::{NamedPipeServer, ServerOptions};
 use warren_proto::win_acl::SecurityDescriptor;
-use windows_sys::Win32::Foundation::{LocalFree, ERROR_ACCESS_DENIED, ERROR_NO_DATA, HANDLE};
+use windows_sys::Win32::Foundation::{
+    LocalFree, ERROR_ACCESS_DENIED, ERROR_NO_DATA, ERROR_SEM_TIMEOUT, HANDLE,
+};
 use windows_sys::Win32::Security::Authorization::ConvertSidToStringSidW;
 use windows_sys::Win32::Security::{
     CheckTokenMembership, CreateWellKnownSid, DuplicateToken, LookupAccountNameW,
     SecurityIdentification, WinBuiltinAdministratorsSid, SECURITY_ATTRIBUTES,
     SECURITY_MAX_SID_SIZE, TOKEN_DUPLICATE, TOKEN_QUERY,
 };
-use windows_sys::Win32::System::Pipes::GetNamedPipeClientProcessId;
+use windows_sys::Win32::System::Pipes::{GetNamedPipeClientProcessId, WaitNamedPipeW};
 use windows_sys::Win32::System::Threading::{
     OpenProcess, OpenProcessToken, PROCESS_QUERY_LIMITED_INFORMATION,
 };
@@ -88,13 +90,21 @@ pub fn bind(path: &Path, who: &ApiAccess) -> Result<Listener> {
     let sddl = access::pipe_sddl(&sids).map_err(|e| anyhow!(e))?;
     let sd = SecurityDescriptor::from_sddl(&sddl)
         .with_context(|| format!("cannot make the pipe's security descriptor {sddl}"))?;
+    let taken = || {
+        anyhow!(
+            "another warrend is already serving {}; stop it (`sc stop Warren`) or pass a \
+             different --socket",
+            path.display()
+        )
+    };
+    // The first-instance flag refuses a taken name on Windows, race-free; Wine ignores the
+    // flag, so the name is also asked about first (the lab runs warrend under Wine).
+    if served(path) {
+        return Err(taken());
+    }
     let first = instance(path, &sd, true).map_err(|e| {
         if e.raw_os_error() == Some(ERROR_ACCESS_DENIED as i32) {
-            anyhow!(
-                "another warrend is already serving {}; stop it (`sc stop Warren`) or pass a \
-                 different --socket",
-                path.display()
-            )
+            taken()
         } else {
             anyhow!(e).context(format!("cannot listen on {}", path.display()))
         }
@@ -104,6 +114,21 @@ pub fn bind(path: &Path, who: &ApiAccess) -> Result<Listener> {
         sd,
         next: first,
     })
+}
+
+/// Whether some server has a pipe of this name: an instance waits (or all are busy).
+fn served(name: &Path) -> bool {
+    let wide: Vec<u16> = name
+        .as_os_str()
+        .to_string_lossy()
+        .encode_utf16()
+        .chain(std::iter::once(0))
+        .collect();
+    // SAFETY: a NUL-terminated name; waits at most a millisecond and connects nothing.
+    if unsafe { WaitNamedPipeW(wide.as_ptr(), 1) } != 0 {
+        return true;
+    }
+    io::Error::last_os_error().raw_os_error() == Some(ERROR_SEM_TIMEOUT as i32)
 }
 
 fn instance(name: &Path, sd: &SecurityDescriptor, first: bool) -> io::Result<NamedPipeServer> {
@@ -253,7 +278,6 @@ fn sid_of(name: &str) -> io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api_server::access::Role;
     use crate::api_server::connection::serve_requests;
     use crate::api_server::connection::tests::Echo;
     use std::sync::atomic::{AtomicU32, Ordering};
