@@ -51,6 +51,10 @@ struct Args {
     /// that does not exist stops the daemon, unless it is the default
     #[arg(long, default_value = api_server::DEFAULT_GROUP)]
     socket_group: String,
+    /// Windows: a user who may use the local API besides Administrators (the installer passes
+    /// the installing user); repeatable
+    #[arg(long = "api-user", value_name = "USER")]
+    api_users: Vec<String>,
     /// UDP port for all traffic (WireGuard, probes); 0 picks a free one [default: config's
     /// listen_port, else 41820]
     #[arg(long)]
@@ -228,7 +232,11 @@ async fn serve(
         .unwrap_or(paths::DEFAULT_PORT);
 
     // The API socket first: a bad --socket or --socket-group stops us before any device exists.
-    let listener = api_server::bind(&args.socket, &args.socket_group)?;
+    let who = api_server::ApiAccess {
+        group: args.socket_group.clone(),
+        users: args.api_users.clone(),
+    };
+    let listener = api_server::bind(&args.socket, &who)?;
     let _socket_guard = api_server::SocketGuard(args.socket.clone());
     let udp = udp::Udp::bind(port)?;
     let tun_dev = tun::create(&tun::TunSettings {

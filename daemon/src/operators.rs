@@ -3,14 +3,24 @@
 //! connection that needs it (so `warrend operator add`, as the package's postinst runs it, works
 //! while the daemon runs), written durably; a file that does not parse is reported and never
 //! overwritten.
+//!
+//! Windows has no such list: the named pipe's ACL names who may use Warren, fixed when it is
+//! installed ([`FIXED_AT_INSTALL`] says so to whoever asks to change it).
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
+#[cfg(unix)]
 use std::ffi::{CStr, CString};
 use std::path::{Path, PathBuf};
 use warren_proto::api::OperatorInfo;
 
 pub const FILE: &str = "operators.json";
+
+/// The answer on Windows to changing or listing who may use Warren.
+#[cfg(windows)]
+pub const FIXED_AT_INSTALL: &str = "on Windows, who may use Warren is set when it is installed: \
+    Administrators and the user who installed it. To let another user in, install Warren again \
+    as that user; meanwhile anyone can use it from a command prompt run as administrator";
 
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Operators {
@@ -22,6 +32,7 @@ pub fn path(state_dir: &Path) -> PathBuf {
 }
 
 /// Serialises this process's read-modify-write cycles of the file.
+#[cfg(unix)]
 static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Operators {
@@ -32,11 +43,13 @@ impl Operators {
             .unwrap_or_default())
     }
 
+    #[cfg_attr(windows, allow(dead_code))]
     pub fn uids(&self) -> Vec<u32> {
         self.operators.iter().map(|o| o.uid).collect()
     }
 
     /// Adds (`allow`) or removes `user`; returns what happened, in words.
+    #[cfg_attr(windows, allow(dead_code))]
     fn apply(&mut self, user: OperatorInfo, allow: bool) -> String {
         let known = self.operators.iter().any(|o| o.uid == user.uid);
         match (allow, known) {
@@ -63,6 +76,7 @@ impl Operators {
         }
     }
 
+    #[cfg(unix)]
     fn save(&self, state_dir: &Path) -> Result<()> {
         // 0700 like the service's StateDirectory (the postinst may come first).
         std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
@@ -74,6 +88,7 @@ impl Operators {
 
 /// Adds or removes the operator `user` (a user name or a numeric uid) in `state_dir`'s list.
 /// A damaged list is left as it is and the change refused.
+#[cfg(unix)]
 pub fn set(state_dir: &Path, user: &str, allow: bool) -> Result<String> {
     let _one_at_a_time = WRITING.lock().unwrap_or_else(|e| e.into_inner());
     let who = resolve(user)?;
@@ -86,7 +101,14 @@ pub fn set(state_dir: &Path, user: &str, allow: bool) -> Result<String> {
     Ok(text)
 }
 
+/// On Windows there is no list to change.
+#[cfg(windows)]
+pub fn set(_state_dir: &Path, _user: &str, _allow: bool) -> Result<String> {
+    bail!(FIXED_AT_INSTALL)
+}
+
 /// A user name or uid, as the user database knows it.
+#[cfg(unix)]
 pub fn resolve(user: &str) -> Result<OperatorInfo> {
     let user = user.trim();
     if let Ok(uid) = user.parse::<u32>() {
@@ -104,6 +126,7 @@ pub fn resolve(user: &str) -> Result<OperatorInfo> {
     }
 }
 
+#[cfg(unix)]
 /// `(uid, primary gid)` of the user called `name`.
 pub fn user_entry(name: &str) -> Option<(u32, u32)> {
     let c = CString::new(name).ok()?;
@@ -116,6 +139,7 @@ pub fn user_entry(name: &str) -> Option<(u32, u32)> {
     (rc == 0 && !out.is_null()).then_some((pw.pw_uid, pw.pw_gid))
 }
 
+#[cfg(unix)]
 /// The name and primary gid of `uid`.
 fn user_by_uid(uid: u32) -> Option<(String, u32)> {
     let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
@@ -132,10 +156,12 @@ fn user_by_uid(uid: u32) -> Option<(String, u32)> {
     Some((name, pw.pw_gid))
 }
 
+#[cfg(unix)]
 pub fn user_name(uid: u32) -> Option<String> {
     user_by_uid(uid).map(|(n, _)| n)
 }
 
+#[cfg(unix)]
 /// Every group `uid` belongs to in the user database (primary and supplementary), so a user
 /// just added to the socket's group is admitted without logging in again.
 pub fn groups_of(uid: u32) -> Vec<u32> {
@@ -187,6 +213,7 @@ mod tests {
         assert_eq!(l.uids(), [1001]);
     }
 
+    #[cfg(unix)]
     #[test]
     fn file_round_trip_and_a_damaged_one_is_kept() {
         let d = tempfile::tempdir().unwrap();
@@ -211,6 +238,7 @@ mod tests {
         );
     }
 
+    #[cfg(unix)]
     #[test]
     fn root_is_in_its_own_groups() {
         assert!(groups_of(0).contains(&0));

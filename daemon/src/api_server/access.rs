@@ -1,18 +1,25 @@
-//! Who may use the local API. The socket is mode 0666: the daemon itself decides, from the
-//! connecting process's credentials (SO_PEERCRED), before it reads a request:
+//! Who may use the local API.
+//!
+//! On Unix the socket is mode 0666: the daemon itself decides, from the connecting process's
+//! credentials (SO_PEERCRED), before it reads a request:
 //! - root (and the daemon's own user) — everything, including who else may (`SetOperator`);
 //! - members of the socket's group (`--socket-group`, default `warren`), as the user database
 //!   lists them now (no new login needed), or by the process's own group;
 //! - operator users listed in `<state-dir>/operators.json` — the same as group members.
 //!
 //! Anyone else gets one `error` line saying what to do, and the connection is closed.
+//!
+//! On Windows the pipe's ACL ([`pipe_sddl`]) is the rule: SYSTEM, Administrators and the users
+//! warrend was given when it was installed (`--api-user`); Windows refuses anyone else before
+//! the daemon sees them. A client running as an administrator is an admin, anyone else a member.
 
-use crate::operators::{self, Operators};
+use crate::platform::api_listener::Peer;
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UnixStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use warren_proto::api::{ApiError, ErrorCode, Request, Response};
+#[cfg(unix)]
+use {crate::operators, crate::operators::Operators};
 
 /// Why a connection was let in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,11 +29,13 @@ pub enum Role {
     /// A member of the socket's group.
     Member,
     /// A user in the operator list.
+    #[cfg_attr(windows, allow(dead_code))]
     Operator,
 }
 
-/// The admission rule, with everything it depends on passed in: `gids` are all the groups of
+/// The Unix admission rule, with everything it depends on passed in: `gids` are all the groups of
 /// the connecting user (its process's group and its groups in the user database).
+#[cfg(unix)]
 pub fn admit(
     uid: u32,
     gids: &[u32],
@@ -45,10 +54,11 @@ pub fn admit(
     }
 }
 
-/// May `role` make this request? Only an admin changes the operator list.
+/// May `role` make this request? Only an admin changes the operator list. (On Windows there
+/// is no list to change, and everyone is told so by [`answer`].)
 pub fn allowed(role: Role, request: &Request) -> Result<(), String> {
     match request {
-        Request::SetOperator { user, allow } if role != Role::Admin => Err(format!(
+        Request::SetOperator { user, allow } if cfg!(unix) && role != Role::Admin => Err(format!(
             "only an administrator can change who may use Warren: run `sudo warren operator {} \
              {user}`",
             if *allow { "add" } else { "remove" }
@@ -58,6 +68,7 @@ pub fn allowed(role: Role, request: &Request) -> Result<(), String> {
 }
 
 /// What the daemon needs to apply the rule.
+#[cfg(unix)]
 pub struct Access {
     pub state_dir: PathBuf,
     /// The socket's group, when it exists.
@@ -66,11 +77,12 @@ pub struct Access {
     pub admin_uid: u32,
 }
 
+#[cfg(unix)]
 impl Access {
     pub fn new(state_dir: PathBuf, group: &str) -> Access {
         Access {
             state_dir,
-            group: super::group_id(group)
+            group: crate::platform::api_listener::group_id(group)
                 .ok()
                 .flatten()
                 .map(|gid| (group.to_string(), gid)),
@@ -79,10 +91,10 @@ impl Access {
         }
     }
 
-    /// The role of the process at the other end of `stream`, or the words that refuse it.
-    pub fn check(&self, stream: &UnixStream) -> Result<Role, String> {
-        let cred = stream
-            .peer_cred()
+    /// The role of the process at the other end, or the words that refuse it.
+    pub fn check(&self, peer: &Peer) -> Result<Role, String> {
+        let cred = peer
+            .as_ref()
             .map_err(|e| format!("cannot tell who is connecting: {e}"))?;
         let uid = cred.uid();
         if uid == 0 || uid == self.admin_uid {
@@ -120,9 +132,51 @@ impl Access {
     }
 }
 
+/// Nothing is needed on Windows: the pipe's ACL already let the client in.
+#[cfg(windows)]
+pub struct Access;
+
+#[cfg(windows)]
+impl Access {
+    /// Neither argument means anything on Windows (no operator list; the ACL names users);
+    /// taken so the caller is the same on both.
+    pub fn new(_state_dir: PathBuf, _group: &str) -> Access {
+        Access
+    }
+
+    /// Never refuses: Windows checked the ACL when the client opened the pipe.
+    pub fn check(&self, peer: &Peer) -> Result<Role, String> {
+        Ok(if peer.admin {
+            Role::Admin
+        } else {
+            Role::Member
+        })
+    }
+}
+
+/// The pipe's security descriptor in SDDL: full control for SYSTEM and Administrators, read and
+/// write for each of `user_sids` (string SIDs such as `S-1-5-21-…-1001`), nothing inherited.
+/// A SID that is not one is refused, so no name can smuggle in an ACE of its own.
+#[cfg(any(windows, test))]
+pub fn pipe_sddl(user_sids: &[String]) -> Result<String, String> {
+    let mut sddl = String::from("D:P(A;;FA;;;SY)(A;;FA;;;BA)");
+    for sid in user_sids {
+        let mut parts = sid.split('-');
+        let well_formed = parts.next() == Some("S")
+            && parts.next() == Some("1")
+            && sid.split('-').count() >= 3
+            && parts.all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        if !well_formed {
+            return Err(format!("{sid:?} is not a security identifier"));
+        }
+        sddl.push_str(&format!("(A;;FRFW;;;{sid})"));
+    }
+    Ok(sddl)
+}
+
 /// Tells a refused client why, then closes: the answer is written before its request is read,
 /// and what it sends is drained briefly so it reads the answer instead of a reset connection.
-pub async fn refuse(mut stream: UnixStream, message: String) {
+pub async fn refuse(mut stream: impl AsyncRead + AsyncWrite + Unpin, message: String) {
     let mut out = serde_json::to_vec(&warren_proto::api::ResponseEnvelope {
         v: warren_proto::api::API_VERSION,
         response: ApiError::new(ErrorCode::PermissionDenied, message).into(),
@@ -147,6 +201,7 @@ pub async fn refuse(mut stream: UnixStream, message: String) {
 }
 
 /// `SetOperator` (from an admin) and `Operators`.
+#[cfg(unix)]
 pub fn answer(access: &Access, request: Request) -> Response {
     match request {
         Request::SetOperator { user, allow } => {
@@ -166,10 +221,65 @@ pub fn answer(access: &Access, request: Request) -> Response {
     }
 }
 
+/// `SetOperator` and `Operators` on Windows: there is no list; the ACL was set when installing.
+#[cfg(windows)]
+pub fn answer(_access: &Access, _request: Request) -> Response {
+    ApiError::new(ErrorCode::Other, crate::operators::FIXED_AT_INSTALL).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_pipe_admits_system_administrators_and_the_given_users() {
+        assert_eq!(
+            pipe_sddl(&[]).unwrap(),
+            "D:P(A;;FA;;;SY)(A;;FA;;;BA)",
+            "no user: administrators only"
+        );
+        let alice = "S-1-5-21-1004336348-1177238915-682003330-1001".to_string();
+        let bob = "S-1-5-21-1004336348-1177238915-682003330-1002".to_string();
+        assert_eq!(
+            pipe_sddl(&[alice.clone(), bob.clone()]).unwrap(),
+            format!("D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FRFW;;;{alice})(A;;FRFW;;;{bob})")
+        );
+        for bad in [
+            "",
+            "S-1",
+            "alice",
+            "WD",
+            "S-1-5-21-1)(A;;FA;;;WD",
+            "S-1-5--1",
+            "S-1-5-",
+            "s-1-5-18",
+        ] {
+            assert!(pipe_sddl(&[bad.to_string()]).is_err(), "{bad:?}");
+        }
+    }
+
+    #[cfg(windows)]
+    #[test]
+    fn windows_explains_that_the_users_were_chosen_at_install() {
+        let access = Access::new(std::env::temp_dir(), "warren");
+        for r in [
+            Request::Operators,
+            Request::SetOperator {
+                user: "bob".into(),
+                allow: true,
+            },
+        ] {
+            assert!(allowed(Role::Member, &r).is_ok());
+            match answer(&access, r) {
+                Response::Error { message, .. } => {
+                    assert!(message.contains("installed"), "{message}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[cfg(unix)]
     #[test]
     fn admission_table() {
         const DAEMON: u32 = 0;
@@ -244,6 +354,7 @@ mod tests {
         assert_eq!(admit(1000, &[1000], 1000, None, &[]), Some(Role::Admin));
     }
 
+    #[cfg(unix)]
     #[test]
     fn only_admins_change_operators() {
         let add = Request::SetOperator {

@@ -3,16 +3,18 @@
 //! (online, path, endpoint). Traffic counters alone push at most every [`COUNTERS_EVERY`], so
 //! an idle or busy tunnel costs the subscriber a few small messages, not a stream.
 
-use super::{status, write_response, ApiState};
+use super::connection::write_response;
+use super::{status, ApiState};
 use anyhow::Result;
 use std::time::{Duration, Instant};
+use tokio::io::AsyncWrite;
 use warren_proto::api::{Response, Status};
 
 /// How often the data plane's part of the status is looked at.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
 const COUNTERS_EVERY: Duration = Duration::from_secs(5);
 
-pub async fn run(state: &ApiState, writer: &mut tokio::net::unix::OwnedWriteHalf) -> Result<()> {
+pub async fn run(state: &ApiState, writer: &mut (impl AsyncWrite + Unpin)) -> Result<()> {
     let mut changed = state.control.changed.clone();
     let mut last: Option<Status> = None;
     let mut last_sent = Instant::now();

@@ -3,6 +3,7 @@
 //! directories have the same modules with the same names; CI compiles both (the Windows build
 //! cross-compiled, its tests run under Wine).
 //!
+//! - `api_listener`: the local API's endpoint (a Unix socket; a named pipe with an ACL);
 //! - `host`: who we run as, where state lives by default, the host's name, limits;
 //! - `poll`: waiting for sockets to become readable or writable;
 //! - `tun_device`: making the overlay interface (TUN on Linux, a wintun adapter on Windows);
@@ -24,6 +25,6 @@ mod imp;
 mod imp;
 
 pub use imp::{
-    address_watch, child, dns_routing, host, ifaddrs, packet_filter, poll, routing, shutdown, tcp,
-    tun_device, tun_io,
+    address_watch, api_listener, child, dns_routing, host, ifaddrs, packet_filter, poll, routing,
+    shutdown, tcp, tun_device, tun_io,
 };

@@ -1,6 +1,7 @@
 //! The Windows side of the platform layer (see `platform`).
 
 pub mod address_watch;
+pub mod api_listener;
 pub mod child;
 pub mod dns_routing;
 pub mod host;

@@ -18,6 +18,9 @@ pub fn offload_in_use(_dev: &SyncDevice) -> (bool, bool) {
 }
 
 pub fn create(s: &TunSettings) -> Result<SyncDevice> {
+    if s.offload {
+        tracing::debug!("wintun passes whole packets: no segmentation offload to ask for");
+    }
     let mut b = DeviceBuilder::new()
         .name(&s.name)
         .description("Warren")

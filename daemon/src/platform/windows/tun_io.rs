@@ -10,9 +10,11 @@ pub const BATCH: usize = 1;
 /// Nothing is split on read: `original` is unused.
 pub const READ_ROOM: usize = 0;
 
-/// Wintun takes packets one by one; nothing to coalesce.
+/// Wintun takes packets one by one; nothing to coalesce. (Made as Linux's GRO table is.)
 #[derive(Default)]
-pub struct Coalescer;
+pub struct Coalescer {
+    _nothing: (),
+}
 
 /// Reads one packet into `bufs[0]` (its length in `sizes[0]`); `Ok(0)` when the device is
 /// empty. With `wait` it blocks until a packet comes.
