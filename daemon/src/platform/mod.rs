@@ -12,6 +12,10 @@
 //! - `dns_routing`: sending `*.warren` queries to our server (systemd-resolved, NRPT);
 //! - `child`: a hosted network's coordinator as a child process that dies with the daemon;
 //! - `tcp`: a connection's smoothed RTT and user timeout, sharing a port;
+//! - `socket_table`: where listening sockets are bound, for `warren check` (`/proc/net`, the
+//!   IP Helper's extended TCP and UDP tables);
+//! - `gateway`: the default IPv4 gateway, for port mapping (`/proc/net/route`, the IP
+//!   Helper's forward table);
 //! - `shutdown`: how the daemon is told to stop (signals, the Windows service manager).
 
 #[cfg(not(windows))]
@@ -22,5 +26,6 @@ mod imp;
 mod imp;
 
 pub use imp::{
-    address_watch, child, dns_routing, host, ifaddrs, poll, shutdown, tcp, tun_device, tun_io,
+    address_watch, child, dns_routing, gateway, host, ifaddrs, poll, shutdown, socket_table, tcp,
+    tun_device, tun_io,
 };

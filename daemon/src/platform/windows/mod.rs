@@ -3,10 +3,12 @@
 pub mod address_watch;
 pub mod child;
 pub mod dns_routing;
+pub mod gateway;
 pub mod host;
 pub mod ifaddrs;
 pub mod poll;
 pub mod shutdown;
+pub mod socket_table;
 pub mod tcp;
 pub mod tun_device;
 pub mod tun_io;
