@@ -2,6 +2,7 @@
 # Installs what building, testing and the demo need on Debian/Ubuntu. Idempotent; run as root.
 set -euo pipefail
 need=()
+win_need=()
 for pkg_cmd in iproute2:ip nftables:nft conntrack:conntrack iputils-ping:ping iperf3:iperf3 procps:ps \
                build-essential:cc pkg-config:pkg-config curl:curl ca-certificates:update-ca-certificates \
                miniupnpd-nftables:miniupnpd miniupnpc:upnpc \
@@ -81,3 +82,20 @@ if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
   echo "installing the Rust toolchain with rustup"
   curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
 fi
+# The Windows build (issue 24, .ci/windows): Rust's x86_64-pc-windows-gnu target, Debian's
+# mingw-w64 to link it, Wine to run its tests and the Windows coordinator, NSIS to make the
+# installer and 7-Zip to list what is in it.
+for pkg_cmd in gcc-mingw-w64-x86-64:x86_64-w64-mingw32-gcc wine:wine wine64:/usr/lib/wine/wine64 \
+               nsis:makensis p7zip-full:7z; do
+  pkg=${pkg_cmd%%:*}; cmd=${pkg_cmd##*:}
+  command -v "$cmd" >/dev/null 2>&1 || win_need+=("$pkg")
+done
+if [ ${#win_need[@]} -gt 0 ]; then
+  echo "installing: ${win_need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${win_need[@]}" >/dev/null
+fi
+PATH="$HOME/.cargo/bin:$PATH" rustup target list --installed 2>/dev/null |
+  grep -qx x86_64-pc-windows-gnu ||
+  PATH="$HOME/.cargo/bin:$PATH" rustup target add x86_64-pc-windows-gnu

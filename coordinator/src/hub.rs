@@ -541,6 +541,7 @@ mod tests {
         let peers = hub.peers(&key(3));
         hub.announce(&key(3), &peers);
         let sent = drain(&mut inboxes);
+        drop(hub); // closes its SQLite files: Windows deletes no open file
         std::fs::remove_dir_all(&dir).unwrap();
         sent
     }
@@ -597,6 +598,7 @@ mod tests {
         }
         let burst = ENDPOINT_BURST as usize;
         assert!((burst..=burst + 1).contains(&call_rounds), "{call_rounds}");
+        drop(hub); // closes its SQLite files: Windows deletes no open file
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -632,6 +634,7 @@ mod tests {
         assert!(own
             .iter()
             .all(|m| matches!(m, ServerMsg::PeerUpsert { call: true, .. })));
+        drop(hub); // closes its SQLite files: Windows deletes no open file
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -693,6 +696,7 @@ mod tests {
         assert!(!moved.is_shared_with(&first));
         assert!(matches!(moved.msg(), ServerMsg::PeerUpsert { peer, .. }
             if peer.reflexive == Some("203.0.113.50:41820".parse().unwrap())));
+        drop(hub); // closes its SQLite files: Windows deletes no open file
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -725,6 +729,7 @@ mod tests {
             .call_limit
             .borrow_mut()
             .allow(unix_now()));
+        drop(hub); // closes its SQLite files: Windows deletes no open file
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -764,12 +769,14 @@ mod tests {
         assert_eq!(drain(&mut inboxes), 0);
         assert!(rx.try_recv().is_none());
         assert!(hub.peer_info(&key(0), &key(99)).is_none());
+        drop(hub); // closes its SQLite files: Windows deletes no open file
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// Through the hub, on PostgreSQL: a network and a join are stored; a change PostgreSQL
     /// refuses is undone; a new hub on the same database (a restart) has the same registry.
     /// Run inside both kinds of tokio runtime, as the hub's callers are async tasks.
+    #[cfg(unix)]
     fn the_hub_keeps_its_registry_in_postgresql(pg: &crate::store::tests::Pg) {
         let connect = || crate::store::PgStore::connect(&pg.url()).unwrap();
         let config = || RegistryConfig {
@@ -814,6 +821,7 @@ mod tests {
 
     // The test's own database is made outside the runtime: the test's direct client (not the
     // store) is the `postgres` crate's, which must not be called from inside one.
+    #[cfg(unix)] // the lab's PostgreSQL is a Unix one (see `store::test_pg`)
     #[test]
     fn the_hub_keeps_its_registry_in_postgresql_current_thread() {
         let pg = crate::store::tests::Pg::new();
@@ -823,6 +831,7 @@ mod tests {
         runtime.block_on(async { the_hub_keeps_its_registry_in_postgresql(&pg) });
     }
 
+    #[cfg(unix)]
     #[test]
     fn the_hub_keeps_its_registry_in_postgresql_multi_thread() {
         let pg = crate::store::tests::Pg::new();

@@ -14,6 +14,9 @@ mod outbox;
 mod owner;
 mod password_memo;
 mod passwords;
+// The Windows build's fallback; Linux runs its tests too.
+#[cfg(any(windows, test))]
+mod plain_udp;
 mod preauth;
 mod published;
 mod quic;
@@ -124,6 +127,7 @@ enum Command {
     },
 }
 
+#[cfg(unix)]
 fn default_state_dir() -> PathBuf {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
@@ -132,6 +136,16 @@ fn default_state_dir() -> PathBuf {
     directories::ProjectDirs::from("", "", "warren-coordinator")
         .map(|d| d.data_local_dir().to_path_buf())
         .unwrap_or_else(|| PathBuf::from(".warren-coordinator"))
+}
+
+/// On Windows the coordinator runs as a service, not per user: its state goes where services
+/// keep theirs, `%ProgramData%\Warren\coordinator` (the key file's ACL keeps it private).
+#[cfg(windows)]
+fn default_state_dir() -> PathBuf {
+    let program_data = std::env::var_os("ProgramData")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(r"C:\ProgramData"));
+    program_data.join("Warren").join("coordinator")
 }
 
 fn main() {

@@ -9,9 +9,11 @@
 //! `coordinator/loadgen` shows the difference).
 
 /// How often the pages freed in the allocator's heaps are handed back.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Blocks from this size on get a mapping of their own.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MMAP_THRESHOLD: i32 = 64 * 1024;
 
 pub fn return_freed_memory() {

@@ -65,12 +65,31 @@ pub fn server_endpoint(
         std::net::UdpSocket::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
     // Thousands of hosts connecting at once (a restart) send their first packets together.
     warren_proto::socket_buffers::enlarge(&socket, 8 << 20);
-    Ok(quinn::Endpoint::new(
+    Ok(quinn::Endpoint::new_with_abstract_socket(
         endpoint_config(secret),
         Some(config),
-        socket,
+        udp_socket(socket)?,
         Arc::new(quinn::TokioRuntime),
     )?)
+}
+
+/// `socket` for quinn: through quinn-udp, or on Windows, where quinn-udp may fail to set it up
+/// (under Wine), as a plain socket (see `plain_udp`).
+fn udp_socket(socket: std::net::UdpSocket) -> std::io::Result<Arc<dyn quinn::AsyncUdpSocket>> {
+    #[cfg(windows)]
+    {
+        // quinn-udp closes the socket it fails on; a copy of the handle keeps it.
+        let copy = socket.try_clone()?;
+        match quinn::Runtime::wrap_udp_socket(&quinn::TokioRuntime, socket) {
+            Ok(socket) => Ok(socket),
+            Err(e) => {
+                tracing::warn!("QUIC without quinn-udp (one datagram per call, no ECN): {e}");
+                Ok(crate::plain_udp::PlainUdp::new(copy)?)
+            }
+        }
+    }
+    #[cfg(not(windows))]
+    quinn::Runtime::wrap_udp_socket(&quinn::TokioRuntime, socket)
 }
 
 /// Completes an incoming connection and accepts its control stream.
@@ -117,7 +136,14 @@ mod tests {
         transport.keep_alive_interval(Some(keep_alive));
         transport.max_idle_timeout(Some(idle.try_into().unwrap()));
         config.transport_config(Arc::new(transport));
-        let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut endpoint = quinn::Endpoint::new_with_abstract_socket(
+            quinn::EndpointConfig::default(),
+            None,
+            udp_socket(socket).unwrap(),
+            Arc::new(quinn::TokioRuntime),
+        )
+        .unwrap();
         endpoint.set_default_client_config(config);
         endpoint.connect(server, "warren").unwrap().await.unwrap()
     }

@@ -33,7 +33,9 @@ pub struct IoCounters {
 
 pub struct RelaySocket {
     socket: UdpSocket,
-    state: UdpSocketState,
+    /// `None` only on Windows where quinn-udp cannot set the socket up (Wine): then a
+    /// datagram per call (see `plain_udp`).
+    state: Option<UdpSocketState>,
     pub counters: IoCounters,
 }
 
@@ -78,7 +80,13 @@ impl RxBatch {
 impl RelaySocket {
     pub fn new(socket: UdpSocket) -> io::Result<Self> {
         warren_proto::socket_buffers::enlarge(&socket, SOCKET_BUFFER);
-        let state = UdpSocketState::new(UdpSockRef::from(&socket))?;
+        let state = UdpSocketState::new(UdpSockRef::from(&socket));
+        #[cfg(not(windows))]
+        let state = Some(state?);
+        #[cfg(windows)]
+        let state = state
+            .inspect_err(|e| tracing::warn!("relay without quinn-udp (one datagram per call): {e}"))
+            .ok();
         Ok(Self {
             socket,
             state,
@@ -92,7 +100,9 @@ impl RelaySocket {
 
     /// How many datagrams one send may carry (1: no GSO).
     pub fn max_gso_segments(&self) -> usize {
-        self.state.max_gso_segments()
+        self.state
+            .as_ref()
+            .map_or(1, UdpSocketState::max_gso_segments)
     }
 
     /// Waits for datagrams and reads as many as one call gives into `rx`. Cancel-safe: a
@@ -101,12 +111,18 @@ impl RelaySocket {
         loop {
             self.socket.readable().await?;
             let received = self.socket.try_io(Interest::READABLE, || {
+                let Some(state) = &self.state else {
+                    let (len, addr) = self.socket.try_recv_from(&mut rx.buf[..RX_CHUNK])?;
+                    // quinn-udp's metadata cannot be built whole (it is non-exhaustive).
+                    let meta = &mut rx.metas[0];
+                    (meta.addr, meta.len, meta.stride) = (addr, len, len);
+                    return Ok(1);
+                };
                 let mut chunks = rx.buf.chunks_mut(RX_CHUNK);
                 let mut iovs: [IoSliceMut; RX_BATCH] = std::array::from_fn(|_| {
                     IoSliceMut::new(chunks.next().expect("RX_BATCH chunks"))
                 });
-                self.state
-                    .recv(UdpSockRef::from(&self.socket), &mut iovs, &mut rx.metas)
+                state.recv(UdpSockRef::from(&self.socket), &mut iovs, &mut rx.metas)
             });
             match received {
                 Ok(n) => {
@@ -137,10 +153,12 @@ impl RelaySocket {
                 src_ip: None,
             };
             let sent = loop {
-                let r = self.socket.try_io(Interest::WRITABLE, || {
-                    self.state
-                        .try_send(UdpSockRef::from(&self.socket), &transmit)
-                });
+                let r = self
+                    .socket
+                    .try_io(Interest::WRITABLE, || match &self.state {
+                        Some(state) => state.try_send(UdpSockRef::from(&self.socket), &transmit),
+                        None => send_plain(&self.socket, &transmit),
+                    });
                 match r {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         if let Err(e) = self.socket.writable().await {
@@ -160,6 +178,18 @@ impl RelaySocket {
             }
         }
     }
+}
+
+/// One datagram per call, through the plain socket's sender.
+#[cfg(windows)]
+fn send_plain(socket: &UdpSocket, t: &Transmit) -> io::Result<()> {
+    crate::plain_udp::send_segments(socket, t.destination, t.contents, t.segment_size)
+}
+
+/// Never called: only Windows runs without quinn-udp's state.
+#[cfg(not(windows))]
+fn send_plain(_: &UdpSocket, _: &Transmit) -> io::Result<()> {
+    unreachable!("quinn-udp sets up every relay socket off Windows")
 }
 
 #[cfg(test)]
@@ -200,6 +230,8 @@ mod tests {
                 "datagram {i} intact and in order"
             );
         }
+        // Only Linux receives several datagrams per call (recvmmsg); elsewhere it is one each.
+        #[cfg(target_os = "linux")]
         assert!(
             sock.counters.recv_calls < 4,
             "12 waiting datagrams took {} receive calls",

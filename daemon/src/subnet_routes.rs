@@ -17,12 +17,12 @@
 
 use crate::control::ControlView;
 use crate::dataplane::Dataplane;
+use crate::platform::routing;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -238,11 +238,11 @@ impl SubnetRoutes {
         let want: BTreeSet<IpNet> = plan.routed.iter().map(|(_, n)| *n).collect();
         let mut a = self.applied.lock().expect("applied");
         for gone in a.installed.difference(&want).copied().collect::<Vec<_>>() {
-            ip(&["route", "del", &gone.to_string(), "dev", &self.tun]);
+            routing::delete(&gone, &self.tun);
             a.installed.remove(&gone);
         }
         for new in want.difference(&a.installed).copied().collect::<Vec<_>>() {
-            if ip(&["route", "replace", &new.to_string(), "dev", &self.tun]) {
+            if routing::replace(&new, &self.tun) {
                 a.installed.insert(new);
             }
         }
@@ -256,17 +256,17 @@ impl SubnetRoutes {
         let active = forwards.iter().any(|f| !f.sources.is_empty());
         if active {
             let needs_v6 = forwards.iter().any(|f| matches!(f.prefix, IpNet::V6(_)));
-            let mut keys = vec!["net/ipv4/ip_forward"];
+            let mut keys = vec![routing::forwarding_switch(false)];
             if needs_v6 {
-                keys.push("net/ipv6/conf/all/forwarding");
+                keys.push(routing::forwarding_switch(true));
             }
             for k in keys {
                 if !a.saved_sysctls.iter().any(|(s, _)| *s == k) {
-                    if let Ok(old) = std::fs::read_to_string(format!("/proc/sys/{k}")) {
-                        a.saved_sysctls.push((k, old.trim().to_string()));
+                    if let Some(old) = routing::read_switch(k) {
+                        a.saved_sysctls.push((k, old));
                     }
                 }
-                if let Err(e) = std::fs::write(format!("/proc/sys/{k}"), "1") {
+                if let Err(e) = routing::write_switch(k, "1") {
                     tracing::warn!("cannot turn on forwarding ({k}): {e}");
                 }
             }
@@ -287,7 +287,7 @@ impl SubnetRoutes {
                 "add table inet {TABLE}\ndelete table inet {TABLE}"
             ));
             for (k, old) in a.saved_sysctls.drain(..) {
-                let _ = std::fs::write(format!("/proc/sys/{k}"), old);
+                let _ = routing::write_switch(k, &old);
             }
             tracing::info!("no longer forwarding into this host's LAN");
         }
@@ -348,41 +348,12 @@ fn own_lans(tun: &str) -> Vec<LanPrefix> {
         .collect()
 }
 
-fn ip(args: &[&str]) -> bool {
-    match Command::new("ip").args(args).output() {
-        Ok(o) if o.status.success() => true,
-        Ok(o) => {
-            tracing::warn!(
-                "ip {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&o.stderr).trim()
-            );
-            false
-        }
-        Err(e) => {
-            tracing::warn!("cannot run ip: {e}");
-            false
-        }
-    }
-}
-
+/// Runs an nft script for the forwarding table; a failure is logged (routes still work for
+/// members, nothing is forwarded into the LAN).
 fn nft(script: &str) {
-    use std::io::Write;
-    let child = Command::new("nft")
-        .args(["-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn();
-    let Ok(mut child) = child else {
-        tracing::warn!("cannot run nft: subnet routes are not forwarded (install nftables)");
-        return;
-    };
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(script.as_bytes());
-    }
-    match child.wait_with_output() {
-        Ok(o) if o.status.success() => {}
-        Ok(o) => tracing::warn!("nft: {}", String::from_utf8_lossy(&o.stderr).trim()),
-        Err(e) => tracing::warn!("nft: {e}"),
+    if let Err(e) =
+        crate::platform::packet_filter::apply(script, "the subnet route forwarding rules")
+    {
+        tracing::warn!("{e:#}: subnet routes are not forwarded");
     }
 }

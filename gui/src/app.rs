@@ -421,7 +421,8 @@ fn dot(ui: &mut egui::Ui, color: egui::Color32) {
 impl eframe::App for App {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.handle_tray(ctx);
-        if std::mem::take(&mut self.hide_at_start) {
+        // Not when the tray already said nothing shows its icon (handled just above).
+        if std::mem::take(&mut self.hide_at_start) && self.tray_host {
             ctx.send_viewport_cmd(egui::ViewportCommand::Visible(false));
         }
         // With a tray, closing the window hides it; Quit is in the tray's menu.

@@ -20,11 +20,7 @@ fn words(e: CallError) -> ApiError {
     let message = match e {
         CallError::Connect { socket, error } => match code {
             ErrorCode::NotRunning => NOT_RUNNING.to_string(),
-            ErrorCode::PermissionDenied => format!(
-                "You may not use Warren's service ({}) yet: ask whoever set up this computer \
-                 to add you to the group \"warren\", then log out and in again",
-                socket.display()
-            ),
+            ErrorCode::PermissionDenied => refused(&socket),
             _ => format!(
                 "Can't reach Warren's service at {}: {error}",
                 socket.display()
@@ -38,6 +34,25 @@ fn words(e: CallError) -> ApiError {
         CallError::Daemon(refusal) => return refusal,
     };
     ApiError::new(code, message)
+}
+
+#[cfg(unix)]
+fn refused(socket: &Path) -> String {
+    format!(
+        "You may not use Warren's service ({}) yet: ask whoever set up this computer \
+         to add you to the group \"warren\", then log out and in again",
+        socket.display()
+    )
+}
+
+/// The pipe admits the account that installed Warren (and administrators, elevated).
+#[cfg(windows)]
+fn refused(socket: &Path) -> String {
+    format!(
+        "You may not use Warren's service ({}) from this account: only the account that \
+         installed Warren may. Sign in with that one, or install Warren again from this one",
+        socket.display()
+    )
 }
 
 /// One request, one answer (blocking: call it off the UI thread).
@@ -118,6 +133,10 @@ mod tests {
             error: std::io::ErrorKind::PermissionDenied.into(),
         });
         assert_eq!(e.code, ErrorCode::PermissionDenied);
-        assert!(e.message.contains("group \"warren\""), "{}", e.message);
+        #[cfg(unix)]
+        let whom = "group \"warren\"";
+        #[cfg(windows)]
+        let whom = "the account that installed Warren";
+        assert!(e.message.contains(whom), "{}", e.message);
     }
 }

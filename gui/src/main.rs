@@ -1,15 +1,20 @@
 //! `warren-gui`: Warren's window and tray icon, a client of `warrend`'s local API only.
 
+// A window program on Windows: no console window opens beside it (at sign-in, say).
+#![cfg_attr(windows, windows_subsystem = "windows")]
+
 use clap::Parser;
 use eframe::egui;
+use std::cell::OnceCell;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::rc::Rc;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 use warren_gui::actions::JoinForm;
 use warren_gui::app::{App, Shared, Smoke, SmokeHost};
 use warren_gui::client;
-use warren_gui::tray::Tray;
+use warren_gui::tray::{self, Commands};
 
 /// The Warren window and tray icon. It talks to warrend over its local API only.
 #[derive(Parser)]
@@ -81,6 +86,9 @@ fn main() -> ExitCode {
         renderer: eframe::Renderer::Glow,
         ..Default::default()
     };
+    // The tray outlives the window here so that it can take its icon away on the way out.
+    let tray_kept: Rc<OnceCell<tray::Handle>> = Rc::default();
+    let tray_slot = tray_kept.clone();
     let result = eframe::run_native(
         "Warren",
         options,
@@ -90,10 +98,12 @@ fn main() -> ExitCode {
             let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(move || ctx.request_repaint());
             let (tx, rx) = mpsc::channel();
             let handle = if tray {
-                use ksni::blocking::TrayMethods;
                 let view = shared.lock().unwrap().view();
-                match Tray::new(view, tx, wake.clone()).spawn() {
-                    Ok(h) => Some(h),
+                match tray::spawn(view, Commands::new(tx, wake.clone())) {
+                    Ok(h) => {
+                        let _ = tray_slot.set(h.clone());
+                        Some(h)
+                    }
                     Err(e) => {
                         eprintln!("warren-gui: no tray icon ({e}); the window works without it");
                         None
@@ -118,7 +128,7 @@ fn main() -> ExitCode {
                             s.view()
                         };
                         if let Some(h) = &handle {
-                            h.update(|t| t.view = view);
+                            h.show(view);
                         }
                         wake();
                     })
@@ -128,6 +138,9 @@ fn main() -> ExitCode {
             )))
         }),
     );
+    if let Some(h) = tray_kept.get() {
+        h.close();
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

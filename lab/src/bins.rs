@@ -66,6 +66,40 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// The Rust target of the Windows build (issue 24).
+pub const WINDOWS_TARGET: &str = "x86_64-pc-windows-gnu";
+
+/// The Windows build of `name` (`name.exe` in `target/x86_64-pc-windows-gnu/<profile>` of the
+/// target directory this test binary was built into), checked like [`bin`]: cargo builds it
+/// only when asked for that target, so a missing or stale one says how to build it.
+pub fn windows_bin(name: &str) -> PathBuf {
+    let profile = profile_dir();
+    let dir = profile
+        .parent()
+        .expect("target/<profile> has a parent")
+        .join(WINDOWS_TARGET)
+        .join(profile.file_name().expect("a profile directory's name"));
+    let path = dir.join(format!("{name}.exe"));
+    let build = format!(
+        "run `cargo build --target {WINDOWS_TARGET} -p {name}` (same profile and target \
+         directory) before `cargo test`"
+    );
+    let built = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| panic!("{} not found: {build}", path.display()));
+    let dep_info = std::fs::read_to_string(dir.join(format!("{name}.d"))).unwrap_or_default();
+    if let Some((newer, when)) = newest_source(&dep_info) {
+        if when > built {
+            panic!(
+                "{} is older than {} (changed after it was built): {build}",
+                path.display(),
+                newer.display()
+            );
+        }
+    }
+    path
+}
+
 /// The most recently modified of the files a cargo dep-info file (`target: file file …`, spaces
 /// in names escaped by `\`) lists; files that are gone are skipped (cargo then rebuilds anyway).
 fn newest_source(dep_info: &str) -> Option<(PathBuf, SystemTime)> {

@@ -39,6 +39,7 @@ pub mod rdp;
 pub mod site;
 pub mod traffic;
 pub mod upnp;
+pub mod wine;
 
 use cmd::run_ok;
 use netns::{cleanup_stale, Netns, NS_PREFIX};
@@ -133,9 +134,23 @@ impl Lab {
 
     /// [`Lab::start`], the coordinator started with `coordinator_args` too.
     pub fn start_with(tag: &str, coordinator_args: Vec<String>) -> Lab {
+        Self::build(tag, coordinator_args, false)
+    }
+
+    /// [`Lab::start`] with the Windows build of the coordinator, run under Wine in its
+    /// namespace (a Wine prefix of the lab's own: see [`wine`]); the hosts stay Linux ones.
+    pub fn start_with_windows_coordinator(tag: &str) -> Lab {
+        Self::build(tag, Vec::new(), true)
+    }
+
+    fn build(tag: &str, coordinator_args: Vec<String>, windows: bool) -> Lab {
         require_root();
         // Fail before building anything if a binary is missing.
         let _ = (sibling_bin("warrend"), sibling_bin("warren"), nft_bin());
+        if windows {
+            wine::require_wine();
+            let _ = bins::windows_bin("warren-coordinator");
+        }
         cleanup_stale();
         let pid = std::process::id();
         let dir = std::env::temp_dir().join(format!("warren-natlab-{pid}-{tag}"));
@@ -164,6 +179,10 @@ impl Lab {
         lab.namespaces.push(Netns::create(&coord_ns));
         lab.plug("coord", &coord_ns, "eth0", COORDINATOR_IP);
         lab.coordinator.extra_args = coordinator_args;
+        if windows {
+            let prefix = wine::WinePrefix::copy_to(&lab.dir.join("wine"));
+            lab.coordinator.wine = Some(prefix);
+        }
         lab.coordinator.start();
         eprintln!(
             "[{tag}] lab up: internet {inet_ns}, coordinator {} key {}, dir {}",

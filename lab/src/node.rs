@@ -1,7 +1,9 @@
 //! The lab's processes: the coordinator and the `warrend` hosts, each owned by a guard that
 //! stops it on drop (and, in a failing test, prints what it knew first).
 
+use super::bins::windows_bin;
 use super::cmd::{describe, run_timeout, wait_deadline, CmdOutput};
+use super::wine::{windows_path, WinePrefix};
 use super::{coordinator_bin, sibling_bin, COORDINATOR_IP, COORDINATOR_PORT, TUN_NAME, WG_PORT};
 use serde_json::Value;
 use std::fs::{self, File, OpenOptions};
@@ -84,6 +86,8 @@ pub struct Coordinator {
     pub starts: u32,
     /// Added to the command line at the next start.
     pub extra_args: Vec<String>,
+    /// Run the Windows build under Wine with this prefix instead of the Linux one.
+    pub wine: Option<WinePrefix>,
     dir: PathBuf,
     child: Option<Child>,
 }
@@ -105,6 +109,7 @@ impl Coordinator {
             key: String::new(),
             starts: 0,
             extra_args: Vec::new(),
+            wine: None,
             dir,
             child: None,
         }
@@ -126,13 +131,25 @@ impl Coordinator {
             .append(true)
             .open(&self.log)
             .expect("open coordinator log");
-        let mut cmd = Command::new("ip");
-        // `ip netns exec` execs the coordinator, so the child's pid is the coordinator's.
-        cmd.args(["netns", "exec", &self.ns])
-            .arg(coordinator_bin())
-            .arg("--state-dir")
-            .arg(&self.state_dir)
-            .arg("--listen")
+        // `ip netns exec` execs the coordinator (Wine's launcher execs its loader, which runs
+        // the program in the same process), so the child's pid is the coordinator's.
+        let (mut cmd, limit) = match &self.wine {
+            None => {
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", &self.ns])
+                    .arg(coordinator_bin())
+                    .arg("--state-dir")
+                    .arg(&self.state_dir);
+                (cmd, Duration::from_secs(10))
+            }
+            Some(prefix) => {
+                let mut cmd = prefix.command(&self.ns, &windows_bin("warren-coordinator"));
+                cmd.arg("--state-dir").arg(windows_path(&self.state_dir));
+                // Wine starts its wineserver and services first.
+                (cmd, Duration::from_secs(60))
+            }
+        };
+        cmd.arg("--listen")
             .arg(self.address())
             .args(&self.extra_args)
             .env("RUST_LOG", rust_log())
@@ -163,9 +180,9 @@ impl Coordinator {
                 self.dump_log();
                 panic!("the coordinator exited at start ({st}); stdout: {text}");
             }
-            if t0.elapsed() > Duration::from_secs(10) {
+            if t0.elapsed() > limit {
                 self.dump_log();
-                panic!("the coordinator printed no key within 10 s; stdout: {text:?}");
+                panic!("the coordinator printed no key within {limit:?}; stdout: {text:?}");
             }
             std::thread::sleep(Duration::from_millis(20));
         };
@@ -185,6 +202,15 @@ impl Coordinator {
             let _ = c.kill();
             let _ = c.wait();
         }
+        self.end_wine();
+    }
+
+    /// Under Wine, the processes Wine started beside the coordinator (its wineserver, in the
+    /// coordinator's namespace, and services) end with it, so a restart starts afresh.
+    fn end_wine(&self) {
+        if let Some(prefix) = &self.wine {
+            prefix.kill_all();
+        }
     }
 
     pub fn is_running(&mut self) -> bool {
@@ -203,6 +229,7 @@ impl Coordinator {
         if let Some(c) = self.child.take() {
             stop_child("warren-coordinator", c);
         }
+        self.end_wine();
     }
 
     pub fn dump_log(&self) {

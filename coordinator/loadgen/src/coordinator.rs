@@ -190,7 +190,14 @@ fn free_port() -> Result<u16> {
     bail!("no four consecutive free ports on 127.0.0.1")
 }
 
+/// CPU seconds (user + system) process `pid` used so far (Linux's /proc; none elsewhere).
+#[cfg(not(target_os = "linux"))]
+pub fn cpu_secs(_pid: u32) -> Option<f64> {
+    None
+}
+
 /// CPU seconds (user + system) process `pid` used so far.
+#[cfg(target_os = "linux")]
 pub fn cpu_secs(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The fields after the command name (which may hold spaces) start at state, field 3.

@@ -7,7 +7,6 @@ use quinn::udp::{RecvMeta, Transmit};
 use quinn::{AsyncUdpSocket, Runtime, UdpPoller};
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -16,7 +15,17 @@ use std::task::{Context, Poll};
 pub struct NoGro(Arc<dyn AsyncUdpSocket>);
 
 impl NoGro {
+    /// Windows has no GRO on UDP sockets: quinn's receive buffer is small there already.
+    #[cfg(windows)]
     pub fn wrap(socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
+        Ok(Arc::new(NoGro(
+            quinn::TokioRuntime.wrap_udp_socket(socket)?,
+        )))
+    }
+
+    #[cfg(unix)]
+    pub fn wrap(socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
+        use std::os::fd::AsRawFd;
         let fd = socket.as_raw_fd();
         let inner = quinn::TokioRuntime.wrap_udp_socket(socket)?;
         // quinn turned GRO on; the kernel must not coalesce what now has no room.

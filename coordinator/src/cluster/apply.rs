@@ -137,7 +137,8 @@ fn view(
     (peers, hub.registry.networks_state(key))
 }
 
-#[cfg(test)]
+// Every test here runs coordinators on the lab's PostgreSQL, a Unix one (see `store::test_pg`).
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use crate::cluster::event::encode;

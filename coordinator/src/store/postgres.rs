@@ -175,6 +175,8 @@ fn describe(config: &Config) -> String {
     let port = config.get_ports().first().copied().unwrap_or(5432);
     let at = match config.get_hosts().first() {
         Some(Host::Tcp(h)) => format!("{h}:{port}"),
+        // The postgres crate has Unix-socket hosts only on Unix.
+        #[cfg(unix)]
         Some(Host::Unix(dir)) => format!("{}/.s.PGSQL.{port}", dir.display()),
         None => match config.get_hostaddrs().first() {
             Some(a) => format!("{a}:{port}"),

@@ -2,6 +2,7 @@
 //! database of its own in a real PostgreSQL ([`super::test_pg`]). What only one of them does
 //! (files, modes, old SQLite schemas; URLs, connections) is tested next to it.
 
+#[cfg(unix)]
 use super::test_pg;
 use super::*;
 use std::collections::HashMap;
@@ -183,11 +184,13 @@ impl Backend for Sqlite {
     }
 }
 
-/// A database of its own in the test binary's PostgreSQL.
+/// A database of its own in the test binary's PostgreSQL (a Unix one: see `test_pg`).
+#[cfg(unix)]
 pub struct Pg {
     db: String,
 }
 
+#[cfg(unix)]
 impl Pg {
     pub fn new() -> Self {
         Self {
@@ -204,6 +207,7 @@ impl Pg {
     }
 }
 
+#[cfg(unix)]
 impl Backend for Pg {
     fn open(&self) -> Result<Box<dyn Storage>, StoreError> {
         Ok(Box::new(PgStore::connect(&self.url())?))
@@ -231,6 +235,7 @@ macro_rules! both {
             fn sqlite() {
                 super::$name(&super::Sqlite::new());
             }
+            #[cfg(unix)]
             #[test]
             fn postgres() {
                 super::$name(&super::Pg::new());

@@ -5,9 +5,7 @@
 //! the original still goes to the LAN. Replaced in one `nft` transaction, removed when Warren
 //! is turned off or the daemon stops.
 
-use anyhow::{bail, Context, Result};
-use std::io::Write;
-use std::process::{Command, Stdio};
+use anyhow::Result;
 use warren_proto::api::games::DiscoveryPort;
 use warren_proto::overlay::OVERLAY_V4;
 
@@ -73,27 +71,7 @@ pub fn remove_script(tun: &str) -> String {
 
 /// Runs an `nft -f -` script; the error says what nft said.
 pub fn run(script: &str) -> Result<()> {
-    let mut child = Command::new("nft")
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("cannot run nft (is the nftables package installed?)")?;
-    child
-        .stdin
-        .take()
-        .expect("piped")
-        .write_all(script.as_bytes())
-        .context("writing to nft")?;
-    let out = child.wait_with_output().context("waiting for nft")?;
-    if !out.status.success() {
-        bail!(
-            "nft refused the game discovery rules: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
+    crate::platform::packet_filter::apply(script, "the game discovery rules")
 }
 
 #[cfg(test)]

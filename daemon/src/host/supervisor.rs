@@ -69,9 +69,14 @@ impl Supervisor {
 /// The coordinator next to warrend (a build tree, or /usr/bin), then the packaged one, then
 /// whatever PATH finds.
 pub fn binary() -> PathBuf {
-    let sibling = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(|d| d.join("warren-coordinator")));
+    let sibling = std::env::current_exe().ok().and_then(|e| {
+        e.parent().map(|d| {
+            d.join(format!(
+                "warren-coordinator{}",
+                std::env::consts::EXE_SUFFIX
+            ))
+        })
+    });
     if let Some(s) = sibling.filter(|s| s.exists()) {
         return s;
     }

@@ -10,6 +10,8 @@
 //!   through wintun on Windows);
 //! - `ifaddrs`: this host's interface addresses; `address_watch`: noticing a new one;
 //! - `dns_routing`: sending `*.warren` queries to our server (systemd-resolved, NRPT);
+//! - `packet_filter`: running the rules for game discovery and LAN forwarding (nftables);
+//! - `routing`: routes to peers' LANs, the forwarding switches;
 //! - `child`: a hosted network's coordinator as a child process that dies with the daemon;
 //! - `tcp`: a connection's smoothed RTT and user timeout, sharing a port;
 //! - `socket_table`: where listening sockets are bound, for `warren check` (`/proc/net`, the
@@ -26,6 +28,6 @@ mod imp;
 mod imp;
 
 pub use imp::{
-    address_watch, child, dns_routing, gateway, host, ifaddrs, poll, shutdown, socket_table, tcp,
-    tun_device, tun_io,
+    address_watch, child, dns_routing, gateway, host, ifaddrs, packet_filter, poll, routing,
+    shutdown, socket_table, tcp, tun_device, tun_io,
 };
