@@ -15,6 +15,10 @@
 //! - `routing`: routes to peers' LANs, the forwarding switches;
 //! - `child`: a hosted network's coordinator as a child process that dies with the daemon;
 //! - `tcp`: a connection's smoothed RTT and user timeout, sharing a port;
+//! - `socket_table`: where listening sockets are bound, for `warren check` (`/proc/net`, the
+//!   IP Helper's extended TCP and UDP tables);
+//! - `gateway`: the default IPv4 gateway, for port mapping (`/proc/net/route`, the IP
+//!   Helper's forward table);
 //! - `shutdown`: how the daemon is told to stop (signals, the Windows service manager).
 
 #[cfg(not(windows))]
@@ -25,6 +29,6 @@ mod imp;
 mod imp;
 
 pub use imp::{
-    address_watch, api_listener, child, dns_routing, host, ifaddrs, packet_filter, poll, routing,
-    shutdown, tcp, tun_device, tun_io,
+    address_watch, api_listener, child, dns_routing, gateway, host, ifaddrs, packet_filter, poll,
+    routing, shutdown, socket_table, tcp, tun_device, tun_io,
 };
