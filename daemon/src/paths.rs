@@ -26,6 +26,8 @@ pub fn write_durably(
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(tmp, path)?;
+    // Windows opens no directory as a file (and NTFS journals the rename itself).
+    #[cfg(unix)]
     if let Some(dir) = path.parent() {
         std::fs::File::open(dir)?.sync_all()?;
     }
