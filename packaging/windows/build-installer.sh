@@ -3,7 +3,7 @@
 #
 #   packaging/windows/build-installer.sh BIN_DIR OUT.exe
 #
-# BIN_DIR  holds warrend.exe, warren.exe, warren-gui.exe (x86-64 Windows builds),
+# BIN_DIR  holds warrend.exe, warren.exe, warren-gui.exe, warren-coordinator.exe (x86-64 Windows builds),
 #          e.g. target/x86_64-pc-windows-gnu/release
 # OUT.exe  the installer to write
 #
@@ -43,7 +43,7 @@ pe_x64() {
   [ "$sig" = "50450000" ] && [ "$machine" = "8664" ] && [ "$magic" = "020b" ]
 }
 
-for exe in warrend.exe warren.exe warren-gui.exe; do
+for exe in warrend.exe warren.exe warren-gui.exe warren-coordinator.exe; do
   [ -f "$bin_dir/$exe" ] || die "$bin_dir/$exe is missing (cargo build --target x86_64-pc-windows-gnu)"
   pe_x64 "$bin_dir/$exe" || die "$bin_dir/$exe is not a 64-bit (PE32+ x86-64) Windows program"
 done
@@ -114,7 +114,8 @@ version="${VERSION:-$(awk '
 # ---- stage and build ------------------------------------------------------------------
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-cp "$bin_dir/warrend.exe" "$bin_dir/warren.exe" "$bin_dir/warren-gui.exe" "$dll" "$stage/"
+cp "$bin_dir/warrend.exe" "$bin_dir/warren.exe" "$bin_dir/warren-gui.exe" \
+  "$bin_dir/warren-coordinator.exe" "$dll" "$stage/"
 cp "$lic" "$stage/wintun-LICENSE.txt"
 
 defines=()

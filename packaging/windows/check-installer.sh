@@ -52,7 +52,7 @@ cleanup() {
 trap cleanup EXIT
 
 # ---- 1. payload ------------------------------------------------------------------------
-programs=(warrend.exe warren.exe warren-gui.exe)
+programs=(warrend.exe warren.exe warren-gui.exe warren-coordinator.exe)
 payload=("${programs[@]}" wintun.dll wintun-LICENSE.txt)
 # 7-Zip lists the files NSIS extracts: the payload, the uninstaller it writes (no size: it is
 # made at install time) and the stock plugins under $PLUGINSDIR. The plugins are listed too
@@ -175,7 +175,9 @@ check_installed() { # $1: PATH expected after install, $2: PathAdded expected
   # KiB of the installed files: at least the payload's size
   want=$(($(cat "$tmp/payload"/* | wc -c) / 1024))
   if [ $((size)) -ge "$want" ]; then ok "EstimatedSize $((size)) KiB"; else fail "EstimatedSize $((size)) < $want KiB"; fi
-  expect "service ImagePath" "$(val "$tmp/svc" ImagePath)" "\"$instdir\\warrend.exe\" --service"
+  # The installing user, as Wine names it (the Unix user running the check).
+  expect "service ImagePath" "$(val "$tmp/svc" ImagePath)" \
+    "\"$instdir\\warrend.exe\" --service --api-user \"$(id -un)\""
   expect "service start=auto" "$(val "$tmp/svc" Start)" 0x2
   expect "service DisplayName" "$(val "$tmp/svc" DisplayName)" Warren
   check "service description" test -n "$(val "$tmp/svc" Description)"

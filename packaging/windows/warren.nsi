@@ -1,6 +1,6 @@
 ; Warren's Windows installer (NSIS 3, Modern UI 2). Built by build-installer.sh:
 ;   makensis -DVERSION=0.1.0 -DSTAGE=dir -DOUTFILE=setup.exe [-DICON=warren.ico] warren.nsi
-; STAGE holds warrend.exe, warren.exe, warren-gui.exe, wintun.dll, wintun-LICENSE.txt.
+; STAGE holds warrend.exe, warren.exe, warren-gui.exe, warren-coordinator.exe, wintun.dll, wintun-LICENSE.txt.
 ;
 ; Installs to Program Files\Warren, registers the Warren service (warrend --service), puts the
 ; folder on the system PATH for warren.exe, starts the GUI's tray icon at every user's logon.
@@ -180,6 +180,8 @@ Section "Warren" SecMain
   File "${STAGE}\warrend.exe"
   File "${STAGE}\warren.exe"
   File "${STAGE}\warren-gui.exe"
+  ; Hosting a network from this PC: warrend runs the coordinator beside itself.
+  File "${STAGE}\warren-coordinator.exe"
   ; warrend loads wintun.dll from its own folder; the prebuilt, signed DLL from wintun.net
   ; may be redistributed only with its license.
   File "${STAGE}\wintun.dll"
@@ -187,8 +189,11 @@ Section "Warren" SecMain
   WriteUninstaller "$INSTDIR\uninstall.exe"
 
   ; ---- service ----
-  DetailPrint "Registering the ${SERVICE} service"
-  nsExec::ExecToLog '"$SYSDIR\sc.exe" create ${SERVICE} binPath= "\"$INSTDIR\warrend.exe\" --service" start= auto DisplayName= "Warren"'
+  ; The local API's pipe admits Administrators and the user running this setup (elevated as
+  ; themselves): warrend is told that user's name.
+  System::Call 'advapi32::GetUserNameW(w .r3, *i ${NSIS_MAX_STRLEN}) i .r4'
+  DetailPrint "Registering the ${SERVICE} service (for $3 and Administrators)"
+  nsExec::ExecToLog '"$SYSDIR\sc.exe" create ${SERVICE} binPath= "\"$INSTDIR\warrend.exe\" --service --api-user \"$3\"" start= auto DisplayName= "Warren"'
   Pop $0
   ${If} $0 <> 0
     ; 1072: the old service is still marked for deletion (a tool holds a handle to it).
@@ -262,6 +267,7 @@ Section "Uninstall"
   Delete "$INSTDIR\warrend.exe"
   Delete "$INSTDIR\warren.exe"
   Delete "$INSTDIR\warren-gui.exe"
+  Delete "$INSTDIR\warren-coordinator.exe"
   Delete "$INSTDIR\wintun.dll"
   Delete "$INSTDIR\wintun-LICENSE.txt"
   Delete "$INSTDIR\uninstall.exe"
