@@ -351,9 +351,12 @@ fn own_lans(tun: &str) -> Vec<LanPrefix> {
 /// Runs an nft script for the forwarding table; a failure is logged (routes still work for
 /// members, nothing is forwarded into the LAN).
 fn nft(script: &str) {
-    if let Err(e) =
-        crate::platform::packet_filter::apply(script, "the subnet route forwarding rules")
-    {
-        tracing::warn!("{e:#}: subnet routes are not forwarded");
+    use crate::platform::packet_filter::{apply, Failure};
+    match apply(script) {
+        Ok(()) => {}
+        Err(Failure::Unavailable(why)) => {
+            tracing::warn!("subnet routes are not forwarded into this LAN: {why}")
+        }
+        Err(Failure::Refused(words)) => tracing::warn!("nft: {words}"),
     }
 }

@@ -71,7 +71,14 @@ pub fn remove_script(tun: &str) -> String {
 
 /// Runs an `nft -f -` script; the error says what nft said.
 pub fn run(script: &str) -> Result<()> {
-    crate::platform::packet_filter::apply(script, "the game discovery rules")
+    use crate::platform::packet_filter::{apply, Failure};
+    match apply(script) {
+        Ok(()) => Ok(()),
+        Err(Failure::Unavailable(why)) => anyhow::bail!("game discovery rules: {why}"),
+        Err(Failure::Refused(words)) => {
+            anyhow::bail!("nft refused the game discovery rules: {words}")
+        }
+    }
 }
 
 #[cfg(test)]

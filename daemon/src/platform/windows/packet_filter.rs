@@ -1,12 +1,17 @@
 //! No packet filter of ours on Windows yet: the rules that copy games' LAN broadcasts onto the
 //! overlay (and forwarding into this PC's LAN) would need a filter driver such as WinDivert,
-//! which Warren does not ship. The callers report this in plain words.
+//! which Warren does not ship. The callers say so in their words.
 
-use anyhow::{bail, Result};
+pub enum Failure {
+    Unavailable(String),
+    // Same shape as Linux's; Windows never refuses what it cannot run.
+    #[allow(dead_code)]
+    Refused(String),
+}
 
-pub fn apply(_script: &str, what: &str) -> Result<()> {
-    bail!(
-        "{what} are not available on Windows yet: games on your PC find friends' games when they \
-         look on the Warren adapter, and Direct Connect by NAME.warren or address always works"
-    )
+pub fn apply(_script: &str) -> Result<(), Failure> {
+    Err(Failure::Unavailable(
+        "not available on Windows yet (it needs a packet filter driver Warren does not ship)"
+            .into(),
+    ))
 }
