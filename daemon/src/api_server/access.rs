@@ -154,6 +154,13 @@ impl Access {
     }
 }
 
+/// What a listed user may do with the pipe: read it and write data (FILE_GENERIC_READ |
+/// FILE_WRITE_DATA) — not FILE_APPEND_DATA, which on a pipe is the right to create another
+/// instance of it, with which a program could pose as the service. The client opens the pipe
+/// asking for exactly these rights.
+#[cfg(any(windows, test))]
+const USER_RIGHTS: &str = "0x12008b";
+
 /// The pipe's security descriptor in SDDL: full control for SYSTEM and Administrators, read and
 /// write for each of `user_sids` (string SIDs such as `S-1-5-21-…-1001`), nothing inherited.
 /// A SID that is not one is refused, so no name can smuggle in an ACE of its own.
@@ -169,7 +176,7 @@ pub fn pipe_sddl(user_sids: &[String]) -> Result<String, String> {
         if !well_formed {
             return Err(format!("{sid:?} is not a security identifier"));
         }
-        sddl.push_str(&format!("(A;;FRFW;;;{sid})"));
+        sddl.push_str(&format!("(A;;{USER_RIGHTS};;;{sid})"));
     }
     Ok(sddl)
 }
@@ -242,7 +249,7 @@ mod tests {
         let bob = "S-1-5-21-1004336348-1177238915-682003330-1002".to_string();
         assert_eq!(
             pipe_sddl(&[alice.clone(), bob.clone()]).unwrap(),
-            format!("D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FRFW;;;{alice})(A;;FRFW;;;{bob})")
+            format!("D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;0x12008b;;;{alice})(A;;0x12008b;;;{bob})")
         );
         for bad in [
             "",

@@ -32,3 +32,33 @@ pub use imp::{
     address_watch, api_listener, child, dns_routing, gateway, host, ifaddrs, packet_filter, poll,
     routing, shutdown, socket_table, tcp, tun_device, tun_io,
 };
+
+// Types both sides share.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+/// One address of one interface (`ifaddrs::list`).
+pub struct IfAddr {
+    pub name: String,
+    pub ip: IpAddr,
+    /// Its directed broadcast address, for an IPv4 address on a broadcast-capable interface.
+    pub broadcast: Option<Ipv4Addr>,
+    /// The length of its network prefix (from the netmask), when the system gives one.
+    pub prefix_len: Option<u8>,
+}
+
+/// What `poll` waits for.
+#[derive(Clone, Copy)]
+pub enum Want {
+    Read,
+    Write,
+}
+
+/// Why `packet_filter::apply` did not apply a script.
+pub enum Failure {
+    /// No filter to apply it with: `nft` cannot run, or the system has none of ours.
+    Unavailable(String),
+    /// The filter refused the script; its words. (Windows, which has none, never refuses.)
+    #[cfg_attr(windows, allow(dead_code))]
+    Refused(String),
+}

@@ -1,16 +1,7 @@
 //! This host's interface addresses, from `getifaddrs`.
 
+use crate::platform::IfAddr;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
-/// One address of one interface.
-pub struct IfAddr {
-    pub name: String,
-    pub ip: IpAddr,
-    /// Its directed broadcast address, for an IPv4 address on a broadcast-capable interface.
-    pub broadcast: Option<Ipv4Addr>,
-    /// The length of its network prefix (from the netmask), when the kernel gives one.
-    pub prefix_len: Option<u8>,
-}
 
 /// Every IPv4 and IPv6 address of every interface (empty when the kernel will not say).
 pub fn list() -> Vec<IfAddr> {

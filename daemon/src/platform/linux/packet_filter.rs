@@ -5,13 +5,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-/// Why a script was not applied.
-pub enum Failure {
-    /// No filter to apply it with: `nft` cannot run, or the system has none of ours.
-    Unavailable(String),
-    /// The filter refused the script; its words.
-    Refused(String),
-}
+pub use crate::platform::Failure;
 
 /// Runs an `nft -f -` script.
 pub fn apply(script: &str) -> Result<(), Failure> {

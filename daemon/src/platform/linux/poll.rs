@@ -5,11 +5,7 @@ use std::os::fd::{AsRawFd, RawFd};
 
 pub type Raw = RawFd;
 
-#[derive(Clone, Copy)]
-pub enum Want {
-    Read,
-    Write,
-}
+pub use crate::platform::Want;
 
 pub fn raw(s: &impl AsRawFd) -> Raw {
     s.as_raw_fd()

@@ -1,16 +1,6 @@
 //! This host's interface addresses, from the IP Helper API (through `if-addrs`).
 
-use std::net::{IpAddr, Ipv4Addr};
-
-/// One address of one interface.
-pub struct IfAddr {
-    pub name: String,
-    pub ip: IpAddr,
-    /// Its directed broadcast address, for an IPv4 address.
-    pub broadcast: Option<Ipv4Addr>,
-    /// The length of its network prefix.
-    pub prefix_len: Option<u8>,
-}
+use crate::platform::IfAddr;
 
 /// Every IPv4 and IPv6 address of every interface (empty when Windows will not say).
 pub fn list() -> Vec<IfAddr> {

@@ -2,12 +2,7 @@
 //! overlay (and forwarding into this PC's LAN) would need a filter driver such as WinDivert,
 //! which Warren does not ship. The callers say so in their words.
 
-pub enum Failure {
-    Unavailable(String),
-    // Same shape as Linux's; Windows never refuses what it cannot run.
-    #[allow(dead_code)]
-    Refused(String),
-}
+pub use crate::platform::Failure;
 
 pub fn apply(_script: &str) -> Result<(), Failure> {
     Err(Failure::Unavailable(

@@ -6,11 +6,7 @@ use windows_sys::Win32::Networking::WinSock::{WSAPoll, POLLRDNORM, POLLWRNORM, W
 
 pub type Raw = RawSocket;
 
-#[derive(Clone, Copy)]
-pub enum Want {
-    Read,
-    Write,
-}
+pub use crate::platform::Want;
 
 pub fn raw(s: &impl AsRawSocket) -> Raw {
     s.as_raw_socket()

@@ -8,10 +8,12 @@
 use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::windows::fs::OpenOptionsExt;
 use std::os::windows::io::AsRawHandle;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use windows_sys::Win32::Foundation::ERROR_PIPE_BUSY;
+use windows_sys::Win32::Storage::FileSystem::{FILE_GENERIC_READ, FILE_WRITE_DATA};
 use windows_sys::Win32::System::Pipes::{PeekNamedPipe, WaitNamedPipeW};
 
 /// How long a connect waits while every pipe instance is busy (the daemon makes a new one
@@ -29,9 +31,12 @@ impl Stream {
     pub fn connect(path: &Path) -> io::Result<Stream> {
         let deadline = Instant::now() + BUSY_WAIT;
         loop {
+            // Read and write data only: the daemon's ACL gives users no more (appending would
+            // be the right to create an instance of the pipe).
             match std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
+                .access_mode(FILE_GENERIC_READ | FILE_WRITE_DATA)
                 .open(path)
             {
                 Ok(file) => {
